@@ -1,0 +1,258 @@
+"""``rtui hosts ...``: list, show, add, edit, remove and import hosts."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rtui.core import locations
+from rtui.core.config.importer import merge_imported
+from rtui.core.config.model import (
+    AUTH_METHODS,
+    HOST_KEY_POLICIES,
+    Config,
+    Host,
+    host_from_data,
+    host_to_data,
+)
+from rtui.core.config.sshconfig import read_ssh_config
+from rtui.core.config.store import HostStore
+from rtui.core.errors import ConfigError
+
+__all__ = ["register"]
+
+_CLEARABLE = {
+    "user": "user",
+    "hostname": "hostname",
+    "port": "port",
+    "identity": "identity_files",
+    "auth": "auth_methods",
+    "jump": "jump",
+    "tags": "tags",
+    "note": "note",
+    "python": "python",
+    "host-key-policy": "host_key_policy",
+}
+
+
+def register(commands: Any) -> None:
+    hosts = commands.add_parser("hosts", help="list, add, edit, remove and import hosts")
+    hosts.set_defaults(handler=_usage(hosts))
+    sub = hosts.add_subparsers(dest="hosts_command", metavar="ACTION")
+
+    p = sub.add_parser("list", help="list hosts")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(handler=_list)
+
+    p = sub.add_parser("show", help="show one host")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(handler=_show)
+
+    p = sub.add_parser("add", help="add a host")
+    p.add_argument("name")
+    p.add_argument("--hostname", required=True, help="DNS name or address")
+    _field_options(p)
+    p.set_defaults(handler=_add)
+
+    p = sub.add_parser("edit", help="change a host's fields")
+    p.add_argument("name")
+    p.add_argument("--hostname", help="DNS name or address")
+    p.add_argument("--rename", metavar="NEW", help="new name (jump references follow)")
+    _field_options(p)
+    p.add_argument(
+        "--clear",
+        action="append",
+        default=[],
+        choices=sorted(_CLEARABLE),
+        help="reset a field to its default (repeatable)",
+    )
+    p.set_defaults(handler=_edit)
+
+    p = sub.add_parser("remove", help="remove a host")
+    p.add_argument("name")
+    p.set_defaults(handler=_remove)
+
+    p = sub.add_parser("import", help="add the hosts of an OpenSSH config (never written)")
+    p.add_argument("--ssh-config", metavar="PATH", help="default: ~/.ssh/config")
+    p.add_argument(
+        "--update", action="store_true", help="also refresh hosts rtui already has"
+    )
+    p.set_defaults(handler=_import)
+
+
+def _field_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=_port, help="SSH port (default 22)")
+    p.add_argument("--user", help="login user")
+    p.add_argument(
+        "--identity", action="append", metavar="PATH", help="identity file (repeatable)"
+    )
+    p.add_argument(
+        "--auth", action="append", choices=AUTH_METHODS, help="preferred auth method (repeatable)"
+    )
+    p.add_argument(
+        "--jump", action="append", metavar="SPEC",
+        help="ProxyJump hop: a host name or [user@]host[:port] (repeatable, in order)",
+    )
+    p.add_argument("--tag", action="append", help="tag (repeatable)")
+    p.add_argument("--note", help="free text")
+    p.add_argument("--python", help="remote interpreter or environment (default: auto)")
+    p.add_argument("--host-key-policy", choices=HOST_KEY_POLICIES)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, got '{text}'")
+    return int(text)
+
+
+def _store(args: argparse.Namespace) -> HostStore:
+    return HostStore(locations.config_path(args.config))
+
+
+def _option_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The model fields given on the command line, in TOML-data form."""
+    mapping = {
+        "hostname": "hostname", "port": "port", "user": "user", "identity": "identity_files",
+        "auth": "auth_methods", "jump": "jump", "tag": "tags", "note": "note",
+        "python": "python", "host_key_policy": "host_key_policy",
+    }
+    return {
+        field: getattr(args, opt)
+        for opt, field in mapping.items()
+        if getattr(args, opt, None) is not None
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    config = _store(args).load()
+    if args.json:
+        print(json.dumps([host_to_json(h) for h in config.hosts], indent=2))
+        return 0
+    if not config.hosts:
+        print("no hosts yet: `rtui hosts add NAME --hostname HOST` or `rtui hosts import`")
+        return 0
+    rows = [("NAME", "ADDRESS", "JUMP", "TAGS")]
+    rows += [(h.name, h.address, ",".join(h.jump), ",".join(h.tags)) for h in config.hosts]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def host_to_json(host: Host) -> dict[str, Any]:
+    """Every field, defaults included, so scripts need not know the defaults."""
+    data = {f.name: getattr(host, f.name) for f in dataclasses.fields(host)}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _show(args: argparse.Namespace) -> int:
+    host = _store(args).load().require(args.name)
+    if args.json:
+        print(json.dumps(host_to_json(host), indent=2))
+        return 0
+    for key, value in host_to_json(host).items():
+        if isinstance(value, list):
+            value = ", ".join(value)
+        print(f"{key + ':':17} {'' if value is None else value}")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    host = host_from_data({"name": args.name, **_option_fields(args)})
+
+    def change(config: Config) -> Config:
+        if config.get(host.name) is not None:
+            raise ConfigError(
+                f"a host named '{host.name}' exists already; change it with `rtui hosts edit`"
+            )
+        return config.with_host(host)
+
+    _store(args).update(change)
+    print(f"added {host.name} ({host.address})")
+    return 0
+
+
+def _edit(args: argparse.Namespace) -> int:
+    fields = _option_fields(args)
+    if not fields and not args.clear and not args.rename:
+        raise ConfigError("nothing to change: give at least one option (see --help)")
+
+    def change(config: Config) -> Config:
+        current = config.require(args.name)
+        data = host_to_data(current)
+        for name in args.clear:
+            data.pop(_CLEARABLE[name], None)
+        data.update(fields)
+        if args.rename:
+            data["name"] = args.rename
+        edited = host_from_data(data)
+        if args.rename and args.rename != args.name:
+            if config.get(args.rename) is not None:
+                raise ConfigError(f"a host named '{args.rename}' exists already")
+            return _rename(config, args.name, edited)
+        return config.with_host(edited)
+
+    config = _store(args).update(change)
+    host = config.require(args.rename or args.name)
+    print(f"updated {host.name} ({host.address})")
+    return 0
+
+
+def _rename(config: Config, old: str, edited: Host) -> Config:
+    """Replace ``old`` by ``edited`` in place, pointing other hosts' jump chains at the new name."""
+    def follow(h: Host) -> Host:
+        if old not in h.jump:
+            return h
+        return dataclasses.replace(h, jump=tuple(edited.name if j == old else j for j in h.jump))
+
+    hosts = tuple(follow(edited) if h.name == old else follow(h) for h in config.hosts)
+    return dataclasses.replace(config, hosts=hosts)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    def change(config: Config) -> Config:
+        config.require(args.name)
+        users = [h.name for h in config.hosts if args.name in h.jump]
+        if users:
+            raise ConfigError(
+                f"'{args.name}' is the jump host of {', '.join(users)}; "
+                "change their --jump first"
+            )
+        return config.without_host(args.name)
+
+    _store(args).update(change)
+    print(f"removed {args.name}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    path = Path(args.ssh_config).expanduser() if args.ssh_config else locations.ssh_config_path()
+    entries = read_ssh_config(path)
+    outcome: list[Any] = []
+
+    def change(config: Config) -> Config:
+        merged, result = merge_imported(config, entries, update=args.update)
+        outcome.append(result)
+        return merged
+
+    _store(args).update(change)
+    result = outcome[-1]
+    for alias, why in result.skipped:
+        print(f"skipped {alias}: {why}")
+    print(f"imported from {path}: {result.summary()}")
+    return 0
+
+
+def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group given without an action: its help, as a usage error."""
+    def handler(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return handler

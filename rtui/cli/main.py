@@ -1,0 +1,61 @@
+"""``rtui`` entry point: argument parsing and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rtui import __version__
+from rtui.cli import hosts as hosts_cmd
+from rtui.core.errors import RtuiError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors say ``rtui: ...`` and exit 2 like every rtui usage error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rtui",
+        description="Manage SSH hosts and run remote Python kernels with a live console. "
+        "Without a command, starts the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"rtui {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="hosts file (default: $RTUI_CONFIG, else $XDG_CONFIG_HOME/rtui/hosts.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    hosts_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from rtui.tui.app import run_tui  # lazy: the CLI must not pay for Textual
+
+            return run_tui(config=args.config)
+        result: int = args.handler(args)
+        return result
+    except RtuiError as exc:
+        for line in str(exc).splitlines() or ["error"]:
+            print(f"rtui: {line}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR

@@ -1,0 +1,1 @@
+"""Host configuration: model, store, ssh-config import."""

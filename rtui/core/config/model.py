@@ -1,0 +1,403 @@
+"""The typed host and settings model, and the validation that turns TOML data into it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtui.core.errors import ConfigError
+
+__all__ = [
+    "AUTH_METHODS",
+    "HOST_KEY_POLICIES",
+    "Config",
+    "Host",
+    "JumpHop",
+    "Problem",
+    "Settings",
+    "check_config",
+    "config_from_data",
+    "config_to_data",
+    "host_from_data",
+    "host_to_data",
+    "parse_jump",
+]
+
+AUTH_METHODS = ("publickey", "keyboard-interactive", "password")
+HOST_KEY_POLICIES = ("ask", "accept-new", "strict")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SECRET_KEYS = {"password", "passphrase", "secret", "token", "otp"}
+
+
+@dataclass(frozen=True)
+class Host:
+    """One SSH host rtui manages.
+
+    ``None`` means "not set here": at connect time the value comes from ``~/.ssh/config``
+    for an alias of the same name, else the SSH default (hostname = name, port 22).
+    """
+
+    name: str
+    hostname: str | None = None
+    port: int | None = None
+    user: str | None = None
+    identity_files: tuple[str, ...] = ()
+    auth_methods: tuple[str, ...] = ()
+    jump: tuple[str, ...] = ()
+    python: str = "auto"
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    host_key_policy: str | None = None
+
+    @property
+    def address(self) -> str:
+        """``user@hostname:port`` as far as this record knows it."""
+        user = f"{self.user}@" if self.user else ""
+        host = self.hostname or self.name
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{user}{host}:{self.port or 22}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """App-wide options, the ``[settings]`` table."""
+
+    connect_timeout: float = 10.0
+    check_timeout: float = 5.0
+    check_concurrency: int = 16
+    keepalive_interval: float = 5.0
+    keepalive_count_max: int = 3
+    reconnect_max_delay: float = 60.0
+    console_max_lines: int = 100_000
+    host_key_policy: str = "ask"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything in ``hosts.toml``: immutable, so a change is a new value."""
+
+    settings: Settings = field(default_factory=Settings)
+    hosts: tuple[Host, ...] = ()
+
+    def get(self, name: str) -> Host | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    def require(self, name: str) -> Host:
+        host = self.get(name)
+        if host is None:
+            known = ", ".join(h.name for h in self.hosts) or "none"
+            raise ConfigError(f"no host named '{name}' (known: {known})")
+        return host
+
+    def with_host(self, host: Host) -> Config:
+        """Add ``host``, or replace the host of the same name."""
+        if self.get(host.name) is None:
+            return dataclasses.replace(self, hosts=(*self.hosts, host))
+        hosts = tuple(host if h.name == host.name else h for h in self.hosts)
+        return dataclasses.replace(self, hosts=hosts)
+
+    def without_host(self, name: str) -> Config:
+        return dataclasses.replace(self, hosts=tuple(h for h in self.hosts if h.name != name))
+
+
+@dataclass(frozen=True)
+class JumpHop:
+    """One ProxyJump hop: either the name of another host, or an inline ``user@host:port``."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+
+def parse_jump(spec: str) -> JumpHop:
+    """Parse ``[ssh://][user@]host[:port]`` (IPv6 as ``[addr]:port``), as OpenSSH's -J does."""
+    text = spec.strip()
+    if text.startswith("ssh://"):
+        text = text[len("ssh://") :].rstrip("/")
+    if not text or any(c.isspace() for c in text):
+        raise ValueError(f"'{spec}' is not a jump host (expected [user@]host[:port])")
+    user: str | None = None
+    if "@" in text:
+        user, _, text = text.rpartition("@")
+        if not user:
+            raise ValueError(f"'{spec}' has an empty user name")
+    port: int | None = None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"'{spec}' has an unclosed '['")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"'{spec}' is not a jump host (expected [user@]host[:port])")
+            port = _parse_port_text(rest[1:], spec)
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        port = _parse_port_text(port_text, spec)
+    else:
+        host = text
+    if not host:
+        raise ValueError(f"'{spec}' has an empty host")
+    return JumpHop(host=host, user=user, port=port)
+
+
+def _parse_port_text(text: str, spec: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"'{spec}' has a bad port '{text}' (expected 1-65535)")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the config: where (host, field) and what."""
+
+    message: str
+    host: str | None = None
+    field: str | None = None
+    index: int | None = None
+
+    def __str__(self) -> str:
+        where = f"host '{self.host}'" if self.host else (
+            f"host #{self.index + 1}" if self.index is not None else ""
+        )
+        parts = [p for p in (where, self.field) if p]
+        return ": ".join([*parts, self.message])
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+_HOST_FIELDS = {f.name: f for f in dataclasses.fields(Host)}
+_SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _check_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_describe(value)}")
+    return value
+
+
+def _check_str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of strings, got {_describe(value)}")
+    return tuple(value)
+
+
+def _check_port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number 1-65535, got {_describe(value)}")
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be 1-65535, got {value}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"true/false ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"text '{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _decode_host_field(name: str, value: Any) -> Any:
+    """Check one host field's TOML value and return it in model form; ValueError says why."""
+    if name in ("name", "hostname", "user", "python", "note", "host_key_policy"):
+        text = _check_str(value)
+        if name == "name" and not _NAME_RE.match(text):
+            raise ValueError(
+                f"'{text}' is not a usable name (letters, digits, '.', '_', '-'; "
+                "starting with a letter or digit)"
+            )
+        if name in ("hostname", "user") and (not text or any(c.isspace() for c in text)):
+            raise ValueError(f"must be non-empty without spaces, got '{text}'")
+        if name == "user" and "@" in text:
+            raise ValueError(f"must not contain '@', got '{text}'")
+        if name == "host_key_policy" and text not in HOST_KEY_POLICIES:
+            raise ValueError(f"must be one of {', '.join(HOST_KEY_POLICIES)}, got '{text}'")
+        return text
+    if name == "port":
+        return _check_port(value)
+    items = _check_str_list(value)
+    if name == "auth_methods":
+        for item in items:
+            if item not in AUTH_METHODS:
+                raise ValueError(f"unknown method '{item}' (known: {', '.join(AUTH_METHODS)})")
+    if name == "jump":
+        for item in items:
+            parse_jump(item)
+    return items
+
+
+def host_from_data(data: Mapping[str, Any], *, index: int | None = None) -> Host:
+    """Build a :class:`Host` from a TOML table; raise ConfigError listing every problem."""
+    problems = _host_problems(data, index)
+    if problems:
+        raise _config_error(problems)
+    return _build_host(data)
+
+
+def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    problems: list[Problem] = []
+    if "name" not in data:
+        problems.append(Problem("every host needs a name", index=index, field="name"))
+    for key, value in data.items():
+        if key.lower() in _SECRET_KEYS:
+            problems.append(Problem(
+                "secrets are never stored in hosts.toml; remove this key, rtui asks when "
+                "connecting", host=name, field=key, index=index))
+        elif key not in _HOST_FIELDS:
+            problems.append(Problem(
+                f"unknown key (known: {', '.join(_HOST_FIELDS)})", host=name, field=key,
+                index=index))
+        else:
+            try:
+                _decode_host_field(key, value)
+            except ValueError as exc:
+                problems.append(Problem(str(exc), host=name, field=key, index=index))
+    return problems
+
+
+def _build_host(data: Mapping[str, Any]) -> Host:
+    return Host(**{k: _decode_host_field(k, v) for k, v in data.items()})
+
+
+def config_from_data(data: Mapping[str, Any]) -> Config:
+    """Build a :class:`Config` from parsed TOML; raise ConfigError listing every problem."""
+    problems: list[Problem] = []
+    for key in data:
+        if key not in ("settings", "hosts"):
+            problems.append(Problem(f"unknown top-level key '{key}' (known: settings, hosts)"))
+    settings = _settings_from_data(data.get("settings", {}), problems)
+    raw_hosts = data.get("hosts", [])
+    hosts: list[Host] = []
+    if not isinstance(raw_hosts, list):
+        problems.append(Problem("'hosts' must be an array of tables ([[hosts]])"))
+        raw_hosts = []
+    for i, raw in enumerate(raw_hosts):
+        if not isinstance(raw, dict):
+            problems.append(Problem("must be a table", index=i))
+            continue
+        host_problems = _host_problems(raw, i)
+        problems.extend(host_problems)
+        if not host_problems:
+            hosts.append(_build_host(raw))
+    config = Config(settings=settings, hosts=tuple(hosts))
+    problems.extend(check_config(config))
+    if problems:
+        raise _config_error(problems)
+    return config
+
+
+def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
+    if not isinstance(raw, dict):
+        problems.append(Problem("'settings' must be a table", field="settings"))
+        return Settings()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = _SETTINGS_FIELDS.get(key)
+        where = f"settings.{key}"
+        if spec is None:
+            problems.append(Problem(
+                f"unknown setting (known: {', '.join(_SETTINGS_FIELDS)})", field=where))
+            continue
+        default = spec.default
+        if isinstance(default, str):
+            if not isinstance(value, str) or value not in HOST_KEY_POLICIES:
+                problems.append(Problem(
+                    f"must be one of {', '.join(HOST_KEY_POLICIES)}, got {_describe(value)}",
+                    field=where))
+                continue
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(Problem(f"must be a number, got {_describe(value)}", field=where))
+            continue
+        elif isinstance(default, int) and not isinstance(value, int):
+            problems.append(Problem(f"must be a whole number, got {value!r}", field=where))
+            continue
+        elif value <= 0:
+            problems.append(Problem(f"must be greater than 0, got {value!r}", field=where))
+            continue
+        values[key] = float(value) if isinstance(default, float) else value
+    return Settings(**values)
+
+
+def check_config(config: Config) -> list[Problem]:
+    """Cross-host rules: unique names, and jump chains that end."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for host in config.hosts:
+        if host.name in seen:
+            problems.append(Problem("the name is used by more than one host", host.name, "name"))
+        seen.add(host.name)
+    by_name = {h.name: h for h in config.hosts}
+    for host in config.hosts:
+        loop = _jump_loop(host, by_name)
+        if loop:
+            problems.append(Problem(f"jump chain loops: {' -> '.join(loop)}", host.name, "jump"))
+    return problems
+
+
+def _jump_loop(start: Host, by_name: Mapping[str, Host]) -> list[str] | None:
+    """The first cycle reachable from ``start`` through jump names, as a path, or None."""
+    path: list[str] = [start.name]
+
+    def walk(host: Host) -> list[str] | None:
+        for spec in host.jump:
+            name = spec.strip()
+            if name not in by_name:
+                continue  # an inline user@host:port hop: ends there
+            if name in path:
+                return [*path[path.index(name):], name]
+            path.append(name)
+            found = walk(by_name[name])
+            path.pop()
+            if found:
+                return found
+        return None
+
+    found = walk(start)
+    # Report a loop only at a host that is itself on it, so each loop is named once per member.
+    return found if found and found[0] == start.name else None
+
+
+def _config_error(problems: Iterable[Problem]) -> ConfigError:
+    items = list(problems)
+    error = ConfigError("\n".join(str(p) for p in items))
+    error.problems = items  # type: ignore[attr-defined]
+    return error
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def host_to_data(host: Host) -> dict[str, Any]:
+    """The TOML table for ``host``: fields left at their default are omitted."""
+    data: dict[str, Any] = {}
+    for name, spec in _HOST_FIELDS.items():
+        value = getattr(host, name)
+        if name != "name" and value == spec.default:
+            continue
+        data[name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def config_to_data(config: Config) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    settings = {
+        name: getattr(config.settings, name)
+        for name, spec in _SETTINGS_FIELDS.items()
+        if getattr(config.settings, name) != spec.default
+    }
+    if settings:
+        data["settings"] = settings
+    data["hosts"] = [host_to_data(h) for h in config.hosts]
+    return data

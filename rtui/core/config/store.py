@@ -1,0 +1,218 @@
+"""The hosts file on disk: read with line-numbered errors, change under a lock, write atomically.
+
+Every change is lock → re-read → apply → validate → write, so two rtui processes changing the
+file at once both land, and a broken file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import tomli_w
+
+from rtui.core.config.model import Config, Problem, config_from_data, config_to_data
+from rtui.core.errors import ConfigError
+
+__all__ = ["HostStore", "atomic_write"]
+
+_HEADER = (
+    "# rtui hosts file. rtui rewrites it on every change (comments are not kept);\n"
+    "# the previous version is kept next to it as hosts.toml.bak.\n"
+    "# Passwords and passphrases are never stored here.\n\n"
+)
+_LOCK_TIMEOUT = 10.0
+
+
+class HostStore:
+    """The hosts file at ``path``. Reads need no lock; every change takes one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Config:
+        """The config on disk; an absent file is an empty config."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Config()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {self.path}: {_reason(exc)}") from exc
+        return parse_config_text(text, self.path)
+
+    def update(self, change: Callable[[Config], Config]) -> Config:
+        """Apply ``change`` to the current file contents and write the result.
+
+        ``change`` may raise :class:`ConfigError` to refuse; then nothing is written.
+        """
+        with self._locked():
+            before = self.load()
+            after = change(before)
+            # Validate through the same path a reader takes, so what we write always loads.
+            text = _HEADER + tomli_w.dumps(config_to_data(after))
+            parse_config_text(text, self.path)
+            if after != before or not self.path.exists():
+                atomic_write(self.path, text.encode("utf-8"))
+            return after
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on a sidecar file; the kernel drops it if the process dies."""
+        target = _real_path(self.path)
+        _make_parent(target)
+        lock_path = target.with_name(target.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot create lock file {lock_path}: {_reason(exc)}") from exc
+        try:
+            deadline = time.monotonic() + _LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise ConfigError(f"cannot lock {lock_path}: {_reason(exc)}") from exc
+                    if time.monotonic() > deadline:
+                        raise ConfigError(
+                            f"{self.path} is locked by another rtui for over "
+                            f"{_LOCK_TIMEOUT:.0f} s; try again"
+                        ) from exc
+                    time.sleep(0.01)
+            yield
+        finally:
+            os.close(fd)
+
+
+def parse_config_text(text: str, path: Path) -> Config:
+    """Parse hosts-file text; errors name the file and, where it can be found, the line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {_toml_error(exc, text)}; the file was left as it is") from exc
+    try:
+        return config_from_data(data)
+    except ConfigError as exc:
+        problems: list[Problem] = getattr(exc, "problems", [])
+        lines = [f"{path}{_locate(text, p)}: {p}" for p in problems] or [f"{path}: {exc}"]
+        error = ConfigError("\n".join(lines))
+        error.problems = problems  # type: ignore[attr-defined]
+        raise error from None
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    # Python 3.14 gives lineno/colno; 3.11 only has them in the message "(at line L, column C)".
+    msg = getattr(exc, "msg", None) or str(exc)
+    line = getattr(exc, "lineno", None)
+    col = getattr(exc, "colno", None)
+    match = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", msg)
+    if match:
+        msg = msg[: match.start()]
+        line, col = int(match.group(1)), int(match.group(2))
+    elif "(at end of document)" in msg:
+        msg = msg.replace(" (at end of document)", "")
+        last = max(len(text.splitlines()), 1)
+        return f"line {last} (end of file): invalid TOML: {msg}"
+    if line is None:
+        return f"invalid TOML: {msg}"
+    return f"line {line}, column {col}: invalid TOML: {msg}"
+
+
+_HOSTS_HEADER = re.compile(r"^\s*\[\[\s*hosts\s*\]\]\s*(#.*)?$")
+_TABLE_HEADER = re.compile(r"^\s*\[")
+
+
+def _locate(text: str, problem: Problem) -> str:
+    """`` line N`` for the host (and field) a problem is about, when the file's layout shows it."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _HOSTS_HEADER.match(line)]
+    blocks: list[tuple[int, int]] = []
+    for start in starts:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])), len(lines)
+        )
+        blocks.append((start, end))
+    block: tuple[int, int] | None = None
+    if problem.index is not None and problem.index < len(blocks):
+        block = blocks[problem.index]
+    elif problem.host is not None:
+        name_re = re.compile(r"^\s*name\s*=\s*[\"']" + re.escape(problem.host) + r"[\"']")
+        matches = [b for b in blocks if any(name_re.match(lines[i]) for i in range(*b))]
+        # A duplicate name: point at the second one, which is the one to fix.
+        block = matches[-1] if matches else None
+    elif problem.field and problem.field.startswith("settings."):
+        key = problem.field.split(".", 1)[1]
+        key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        hit = next((i for i, line in enumerate(lines) if key_re.match(line)), None)
+        return f" line {hit + 1}" if hit is not None else ""
+    if block is None:
+        return ""
+    if problem.field:
+        field_re = re.compile(r"^\s*" + re.escape(problem.field) + r"\s*=")
+        hit = next((i for i in range(*block) if field_re.match(lines[i])), None)
+        if hit is not None:
+            return f" line {hit + 1}"
+    return f" line {block[0] + 1}"
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, backup: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
+
+    Temp file in the same directory, fsync, rename over, fsync the directory. The previous
+    contents go to ``<name>.bak`` first (also atomically). A symlinked file stays a symlink:
+    its target is replaced.
+    """
+    target = _real_path(path)
+    _make_parent(target)
+    try:
+        if backup and target.exists():
+            _write_replace(target.with_name(target.name + ".bak"), target.read_bytes(), mode)
+        _write_replace(target, data, mode)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {_reason(exc)}") from exc
+
+
+def _write_replace(target: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _real_path(path: Path) -> Path:
+    return path.resolve() if path.is_symlink() else path
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path.parent}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc)

@@ -1,0 +1,1 @@
+"""The Textual UI: screens, widgets and modals on top of ``rtui.core``."""

@@ -1,0 +1,145 @@
+"""The host model: validation messages name the host and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtui.core.config.model import (
+    Config,
+    Host,
+    config_from_data,
+    config_to_data,
+    host_from_data,
+    parse_jump,
+)
+from rtui.core.errors import ConfigError
+
+
+def test_minimal_host_has_ssh_defaults() -> None:
+    host = host_from_data({"name": "lab"})
+    assert host == Host(name="lab")
+    assert host.address == "lab:22"
+
+
+def test_full_host_round_trips_through_toml_data() -> None:
+    data = {
+        "name": "gpu1",
+        "hostname": "gpu1.example.org",
+        "port": 2222,
+        "user": "alice",
+        "identity_files": ["~/.ssh/id_ed25519"],
+        "auth_methods": ["publickey", "keyboard-interactive"],
+        "jump": ["bastion", "bob@gw.example.org:2200"],
+        "python": "/opt/conda/bin/python",
+        "tags": ["gpu", "lab"],
+        "note": "A100s",
+        "host_key_policy": "accept-new",
+    }
+    config = config_from_data({"hosts": [data]})
+    assert config.hosts[0].address == "alice@gpu1.example.org:2222"
+    assert config_to_data(config) == {"hosts": [data]}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"name": "a", "port": 70000}, "host 'a': port: must be 1-65535, got 70000"),
+        ({"name": "a", "port": "22"}, "host 'a': port: must be a whole number 1-65535"),
+        ({"name": "a", "port": True}, "host 'a': port: must be a whole number"),
+        ({"name": "a", "colour": "red"}, "host 'a': colour: unknown key"),
+        ({"name": "a", "tags": [1]}, "host 'a': tags: must be a list of strings"),
+        ({"name": "a", "auth_methods": ["magic"]}, "auth_methods: unknown method 'magic'"),
+        ({"name": "a", "jump": ["u@:22"]}, "jump: 'u@:22' has an empty host"),
+        ({"name": "a", "jump": ["h:99999"]}, "has a bad port '99999'"),
+        ({"name": "a", "user": "x y"}, "user: must be non-empty without spaces"),
+        ({"name": "a b"}, "name: 'a b' is not a usable name"),
+        ({"name": "a", "password": "hunter2"}, "secrets are never stored in hosts.toml"),
+        ({"hostname": "x"}, "host #1: name: every host needs a name"),
+        ({"name": "a", "host_key_policy": "yolo"}, "must be one of ask, accept-new, strict"),
+    ],
+)
+def test_bad_host_fields_are_named(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"hosts": [data]})
+    assert expected in str(info.value)
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"hosts": [{"name": "a", "port": 0, "tags": 3}, {"name": "b", "x": 1}]})
+    message = str(info.value)
+    assert "host 'a': port" in message
+    assert "host 'a': tags" in message
+    assert "host 'b': x: unknown key" in message
+
+
+def test_duplicate_names_are_refused() -> None:
+    with pytest.raises(ConfigError, match="host 'lab': name: the name is used by more than one"):
+        config_from_data({"hosts": [{"name": "lab"}, {"name": "lab", "port": 2}]})
+
+
+def test_jump_loops_are_refused_and_the_loop_is_shown() -> None:
+    hosts = [
+        {"name": "a", "jump": ["b"]},
+        {"name": "b", "jump": ["c"]},
+        {"name": "c", "jump": ["a"]},
+        {"name": "d", "jump": ["a"]},  # leads into the loop but is not on it
+    ]
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"hosts": hosts})
+    message = str(info.value)
+    assert "host 'a': jump: jump chain loops: a -> b -> c -> a" in message
+    assert "host 'd'" not in message
+
+
+def test_self_jump_is_a_loop() -> None:
+    with pytest.raises(ConfigError, match="jump chain loops: a -> a"):
+        config_from_data({"hosts": [{"name": "a", "jump": ["a"]}]})
+
+
+def test_jump_to_an_inline_address_is_not_a_loop() -> None:
+    config = config_from_data({"hosts": [{"name": "a", "jump": ["a.example.org", "u@b:2"]}]})
+    assert config.hosts[0].jump == ("a.example.org", "u@b:2")
+
+
+def test_settings_are_typed_and_checked() -> None:
+    config = config_from_data({"settings": {"check_timeout": 2, "check_concurrency": 4}})
+    assert config.settings.check_timeout == 2.0
+    assert config.settings.check_concurrency == 4
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"settings": {"check_concurrency": 1.5, "nope": 1, "check_timeout": -1}})
+    message = str(info.value)
+    assert "settings.check_concurrency: must be a whole number" in message
+    assert "settings.nope: unknown setting" in message
+    assert "settings.check_timeout: must be greater than 0" in message
+
+
+def test_unknown_top_level_key() -> None:
+    with pytest.raises(ConfigError, match="unknown top-level key 'host'"):
+        config_from_data({"host": []})
+
+
+@pytest.mark.parametrize(
+    ("spec", "user", "host", "port"),
+    [
+        ("bastion", None, "bastion", None),
+        ("bob@gw", "bob", "gw", None),
+        ("bob@gw:2200", "bob", "gw", 2200),
+        ("ssh://bob@gw:2200", "bob", "gw", 2200),
+        ("[::1]:2222", None, "::1", 2222),
+        ("a@b@c", "a@b", "c", None),
+    ],
+)
+def test_parse_jump(spec: str, user: str | None, host: str, port: int | None) -> None:
+    hop = parse_jump(spec)
+    assert (hop.user, hop.host, hop.port) == (user, host, port)
+
+
+def test_config_with_and_without_host() -> None:
+    config = Config().with_host(Host("a")).with_host(Host("b"))
+    config = config.with_host(Host("a", port=2))
+    assert [h.name for h in config.hosts] == ["a", "b"]
+    assert config.require("a").port == 2
+    assert config.without_host("a").get("a") is None
+    with pytest.raises(ConfigError, match="no host named 'zz' \\(known: a, b\\)"):
+        config.require("zz")
