@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.fixtures import fresh_sshd, jump_sshd, sshd  # noqa: F401 (fixtures)
+from tests.harness.fixtures import (  # noqa: F401 (fixtures)
+    fresh_sshd,
+    jump_sshd,
+    sshd,
+    sshd_factory,
+)
 
 
 @pytest.fixture(autouse=True)

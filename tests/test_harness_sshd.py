@@ -10,7 +10,7 @@ import pytest
 
 from tests.harness.sshd import (
     SSHD,
-    _descendants,
+    descendant_pids,
     free_port,
     pid_alive,
     sshd_available,
@@ -78,7 +78,7 @@ async def test_stop_leaves_no_process(fresh_sshd: SSHD) -> None:
     try:
         process = await conn.create_process("sleep 60")
         await asyncio.sleep(0.1)  # let the session's shell start
-        session_pids = _descendants(pid)
+        session_pids = descendant_pids(pid)
         assert session_pids  # per-connection sshd processes + the sleep
 
         fresh_sshd.stop()

@@ -43,6 +43,7 @@ import subprocess
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
     "SSHD",
     "SSHD_BIN",
     "SSHD_MISSING_MESSAGE",
+    "descendant_pids",
     "free_port",
     "pid_alive",
     "sshd_available",
@@ -194,7 +196,11 @@ class SSHD:
         * ``Subsystem sftp`` in ``extra_config`` replaces ours (a duplicate is fatal).
         """
         head, match_tail, setenv = _split_extra_config(self.extra_config)
-        if not any(re.match(r'"?HOME=', token) for token in setenv):
+        for token in setenv:
+            if re.match(r'"?HOME=', token):
+                self.remote_home = Path(token.strip('"').partition("=")[2])
+                break
+        else:
             setenv.append(_quote(f"HOME={self.remote_home}"))
         defaults = [
             f"Port {self.port}",
@@ -505,7 +511,8 @@ def _process_table() -> dict[int, tuple[int, str]]:
     return table
 
 
-def _descendants(root: int) -> set[int]:
+def descendant_pids(root: int) -> set[int]:
+    """PIDs of all living (non-zombie) descendants of ``root``, e.g. an sshd's sessions."""
     children: dict[int, list[int]] = {}
     for pid, (ppid, state) in _process_table().items():
         if state != "Z":
@@ -527,7 +534,7 @@ def _kill_descendants(root: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(root, signal.SIGSTOP)  # no new connections forked meanwhile
     for _round in range(50):
-        new = _descendants(root) - frozen
+        new = descendant_pids(root) - frozen
         if not new:
             break
         for pid in new:
@@ -537,6 +544,11 @@ def _kill_descendants(root: int) -> None:
     for pid in frozen:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    # SIGKILL is asynchronous: wait until they are really dead (gone or zombie), so
+    # callers can assert on it and the client's socket is closed when stop() returns.
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(pid_alive(pid) for pid in frozen) and time.monotonic() < deadline:
+        time.sleep(0.005)
     with contextlib.suppress(ProcessLookupError):
         os.kill(root, signal.SIGCONT)
 
@@ -544,7 +556,7 @@ def _kill_descendants(root: int) -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def _parent_death_signal():  # type: ignore[no-untyped-def]
+def _parent_death_signal() -> Callable[[], None] | None:
     """A preexec_fn making the kernel SIGTERM sshd if the test process dies hard
     (SIGKILL, ``os._exit`` from pytest-timeout's thread method) so no sshd leaks.
 
@@ -558,7 +570,7 @@ def _parent_death_signal():  # type: ignore[no-untyped-def]
     except (OSError, AttributeError):
         return None
 
-    def preexec() -> None:
+    def preexec() -> None:  # runs in the child between fork and exec
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
     return preexec
