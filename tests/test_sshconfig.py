@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rtui.core.config import sshconfig
-from rtui.core.config.sshconfig import SSHConfigHost, read_ssh_config
+from rtui.core.config.sshconfig import SSHConfigHost, read_ssh_config, resolve_ssh_alias
 from rtui.core.errors import ConfigError
 
 
@@ -111,7 +111,7 @@ def test_unknown_keywords_are_ignored(home: Path) -> None:
     entry = read(
         home,
         """
-        ServerAliveInterval 30
+        Compression yes
         Host web
           ForwardAgent yes
           LocalForward 8080 localhost:80
@@ -425,3 +425,305 @@ def test_default_home_is_used_when_not_given(home: Path, monkeypatch: pytest.Mon
     entries = read_ssh_config(config)
     assert [e.alias for e in entries] == ["more", "a"]
     assert entries[1].identity_files == (f"{home}/k",)
+
+
+# -- resolve_ssh_alias -------------------------------------------------------------------------
+
+
+def resolve(home: Path, text: str, name: str) -> SSHConfigHost:
+    entry = resolve_ssh_alias(write(home, "config", text), name, home=home)
+    assert entry is not None
+    return entry
+
+
+def test_resolve_name_matched_only_by_wildcard_block(home: Path) -> None:
+    write(home, "evil.conf", "Host *.cluster\n  User evil\n")
+    config = write(
+        home,
+        "config",
+        """
+        Host login
+          User nobody
+        Match all
+          Include evil.conf
+        Host *.cluster !head.cluster
+          HostName %h.internal
+          User hpc
+          IdentityFile ~/.ssh/id_%h
+        Host *
+          Port 2222
+        """,
+    )
+    entry = resolve_ssh_alias(config, "node1.cluster", home=home)
+    assert entry == SSHConfigHost(
+        alias="node1.cluster",
+        hostname="node1.cluster.internal",
+        port=2222,
+        user="hpc",
+        identity_files=("~/.ssh/id_node1.cluster.internal",),
+        proxy_jump=(),
+        source=config,
+        line=5,  # the Host included under Match never applies
+    )
+    head = resolve_ssh_alias(config, "head.cluster", home=home)
+    assert head is not None
+    assert (head.hostname, head.user, head.port, head.line) == (None, None, 2222, 9)
+
+
+def test_resolve_name_matched_only_by_host_star(home: Path) -> None:
+    entry = resolve(home, "Host web\n  User webuser\n\nHost *\n  User anyone\n", "db.example")
+    assert (entry.alias, entry.user, entry.line) == ("db.example", "anyone", 4)
+
+
+def test_resolve_name_with_only_top_level_options_reports_line_0(home: Path) -> None:
+    config = write(home, "config", "User global\nPort 2200\nHost web\n  User webuser\n")
+    entry = resolve_ssh_alias(config, "other", home=home)
+    assert entry is not None
+    assert (entry.user, entry.port) == ("global", 2200)
+    assert (entry.source, entry.line) == (config, 0)
+
+
+def test_resolve_name_nothing_applies(home: Path) -> None:
+    config = write(home, "config", "Host web\n  User webuser\n")
+    assert resolve_ssh_alias(config, "other", home=home) == SSHConfigHost(
+        alias="other",
+        hostname=None,
+        port=None,
+        user=None,
+        identity_files=(),
+        proxy_jump=(),
+        source=config,
+        line=0,
+    )
+
+
+def test_resolve_name_wildcard_line_inside_include(home: Path) -> None:
+    included = write(home, "conf.d/lab", "# lab\nHost *.lab\n  User labuser\n")
+    entry = resolve(home, "Include conf.d/*\nHost *\n  User fallback\n", "gpu1.lab")
+    assert (entry.user, entry.source, entry.line) == ("labuser", included, 2)
+
+
+def test_resolve_concrete_alias_agrees_with_read_ssh_config(home: Path) -> None:
+    config = write(
+        home,
+        "config",
+        """
+        Host *.lan
+          User lanuser
+        Host web.lan db
+          Port 2200
+        Host web
+          Include nothing-here
+        Host *
+          IdentityFile ~/.ssh/id_%h
+          ServerAliveInterval 15
+        """,
+    )
+    entries = read_ssh_config(config, home=home)
+    assert [e.alias for e in entries] == ["web.lan", "db", "web"]
+    for entry in entries:
+        assert resolve_ssh_alias(config, entry.alias, home=home) == entry
+    assert entries[0].line == 3  # the line naming it, not the earlier 'Host *.lan'
+
+
+def test_resolve_missing_file_is_none(home: Path, tmp_path: Path) -> None:
+    assert resolve_ssh_alias(home / ".ssh" / "config", "web", home=home) is None
+    assert resolve_ssh_alias(tmp_path / "no" / "such" / "dir" / "config", "web", home=home) is None
+    (tmp_path / "a-file").write_text("")
+    assert resolve_ssh_alias(tmp_path / "a-file" / "config", "web", home=home) is None
+
+
+def test_resolve_still_rejects_unreadable_and_malformed_files(home: Path) -> None:
+    config = home / ".ssh" / "config"
+    config.write_bytes(b"Host \xff\n")
+    with pytest.raises(ConfigError, match=r"^~/\.ssh/config: ssh config is not valid UTF-8$"):
+        resolve_ssh_alias(config, "web", home=home)
+    config.write_text("Host web\n  Port x\n")
+    with pytest.raises(ConfigError, match=r"^~/\.ssh/config line 2: Port must be a number"):
+        resolve_ssh_alias(config, "other", home=home)
+    with pytest.raises(ConfigError, match=r"^~/\.ssh: cannot read ssh config"):
+        resolve_ssh_alias(home / ".ssh", "web", home=home)  # a directory
+
+
+def test_resolve_uses_default_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: home))
+    config = write(home, "more", "Host *\n  IdentityFile %d/k\n")
+    config = write(home, "config", "Include more\n")
+    entry = resolve_ssh_alias(config, "x")
+    assert entry is not None
+    assert entry.identity_files == (f"{home}/k",)
+
+
+# -- the extra resolved options ------------------------------------------------------------------
+
+
+def test_extra_options_default_to_unset(home: Path) -> None:
+    entry = read(home, "Host bare\n")["bare"]
+    assert entry.known_hosts_files == ()
+    assert entry.known_hosts_disabled is False
+    assert entry.identity_agent is None
+    assert entry.identities_only is None
+    assert (entry.connect_timeout, entry.server_alive_interval) == (None, None)
+    assert entry.server_alive_count_max is None
+    assert entry.strict_host_key_checking is None
+
+
+def test_user_known_hosts_files_several_with_tokens_first_line_wins(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host web
+          HostName web.example.com
+          UserKnownHostsFile ~/.ssh/known_%h %d/kh/%u "~/my files/100%%" %z
+        Host *
+          UserKnownHostsFile ~/.ssh/other
+        """,
+    )
+    assert hosts["web"].known_hosts_files == (
+        "~/.ssh/known_web.example.com",
+        f"{home}/kh/localme",
+        "~/my files/100%",
+        "%z",  # unknown tokens stay as written
+    )
+    assert hosts["web"].known_hosts_disabled is False
+
+
+def test_user_known_hosts_file_none(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host lab
+          UserKnownHostsFile none
+        Host lab2
+          UserKnownHostsFile NONE
+        Host *
+          UserKnownHostsFile ~/.ssh/known_hosts
+        """,
+    )
+    for alias in ("lab", "lab2"):  # 'none' counts as set: Host * cannot override it
+        assert hosts[alias].known_hosts_files == ()
+        assert hosts[alias].known_hosts_disabled is True
+
+
+def test_identity_agent(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host a
+          IdentityAgent ~/.1password/agent-%u-%h.sock
+        Host b
+          IdentityAgent none
+        Host c
+          IdentityAgent SSH_AUTH_SOCK
+        Host d
+          IdentityAgent %d/agent/%%
+        Host *
+          IdentityAgent /never
+        """,
+    )
+    assert hosts["a"].identity_agent == "~/.1password/agent-localme-a.sock"
+    assert hosts["b"].identity_agent == "none"
+    assert hosts["c"].identity_agent == "SSH_AUTH_SOCK"
+    assert hosts["d"].identity_agent == f"{home}/agent/%"
+
+
+def test_identities_only(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host a
+          IdentitiesOnly yes
+        Host b
+          IdentitiesOnly No
+        Host c
+          IdentitiesOnly true
+        Host d
+        Host *
+          IdentitiesOnly no
+        """,
+    )
+    assert [hosts[a].identities_only for a in "abcd"] == [True, False, True, False]
+    assert read(home, "Host x\n")["x"].identities_only is None
+
+
+def test_timeouts_and_keepalives(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host a
+          ConnectTimeout 10
+          ServerAliveInterval 1m30s
+          ServerAliveCountMax 0
+        Host b
+          ConnectTimeout=0
+        Host *
+          ConnectTimeout 99
+          ServerAliveInterval 15
+          ServerAliveCountMax 3
+        """,
+    )
+    a, b = hosts["a"], hosts["b"]
+    assert (a.connect_timeout, a.server_alive_interval, a.server_alive_count_max) == (10, 90, 0)
+    assert (b.connect_timeout, b.server_alive_interval, b.server_alive_count_max) == (0, 15, 3)
+
+
+def test_strict_host_key_checking_is_lower_cased(home: Path) -> None:
+    hosts = read(
+        home,
+        """
+        Host a
+          StrictHostKeyChecking Accept-New
+        Host b
+          StrictHostKeyChecking off
+        Host *
+          StrictHostKeyChecking ASK
+        """,
+    )
+    assert hosts["a"].strict_host_key_checking == "accept-new"
+    assert hosts["b"].strict_host_key_checking == "off"
+    assert resolve(home, "Host *\n  StrictHostKeyChecking ASK\n", "x").strict_host_key_checking == (
+        "ask"
+    )
+
+
+def test_bad_connect_timeout_names_file_and_line(home: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        read(home, "Host a\n  User x\n\n  ConnectTimeout 10x\n")
+    assert (
+        str(info.value)
+        == "~/.ssh/config line 4: ConnectTimeout must be a number of seconds, got '10x'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Host a\n  ServerAliveInterval -1\n", "line 2: ServerAliveInterval must be a number"),
+        (
+            "Host a\n  ServerAliveCountMax 3x\n",
+            "line 2: ServerAliveCountMax must be a number, got '3x'",
+        ),
+        (
+            "Host a\n  ServerAliveCountMax 99999999999\n",
+            "line 2: ServerAliveCountMax must be 0..2147483647",
+        ),
+        ("Host a\n  ConnectTimeout 9999999w\n", "line 2: ConnectTimeout must be 0..2147483647"),
+        ("Host a\n  ConnectTimeout 1 2\n", "line 2: ConnectTimeout takes one value"),
+        (
+            "Host a\n  IdentitiesOnly maybe\n",
+            "line 2: IdentitiesOnly must be yes or no, got 'maybe'",
+        ),
+        ("Host a\n  StrictHostKeyChecking sure\n", "line 2: StrictHostKeyChecking must be yes, no"),
+        ("Host a\n  IdentityAgent a b\n", "line 2: IdentityAgent takes one value"),
+        ("Host a\n  UserKnownHostsFile\n", "line 2: UserKnownHostsFile needs a value"),
+        ("Host a\n  UserKnownHostsFile a ''\n", "line 2: UserKnownHostsFile has an empty value"),
+        (
+            "Host a\n  UserKnownHostsFile a none\n",
+            "line 2: UserKnownHostsFile 'none' must appear alone",
+        ),
+        ("Match all\n  ConnectTimeout x\n", "line 2: ConnectTimeout must be a number"),
+    ],
+)
+def test_malformed_extra_options(home: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read(home, text)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from rtui import __version__
+from rtui.cli import check as check_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.core.errors import RtuiError
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     hosts_cmd.register(commands)
+    check_cmd.register(commands)
     return parser
 
 

@@ -16,6 +16,19 @@ Fixtures
 ``fresh_sshd``    function-scoped server of its own, for tests that stop / restart / pause it.
 ``sshd_factory``  function-scoped factory ``(extra_config="", authorized_keys=None) -> SSHD``
                   for custom configs; everything it started is stopped after the test.
+``password_account``  session-scoped :class:`~tests.harness.accounts.Account`: a real local
+                  user (``rtuitest``) with a password, created once (needs root).
+``password_sshd`` session-scoped server that also accepts ``PasswordAuthentication`` (not
+                  keyboard-interactive) for ``password_account``.  Every session (root's
+                  too: sshd honours one global SetEnv) gets ``HOME`` = the account's home,
+                  and ``remote_home`` says so.  Log in with
+                  ``connect_kwargs() | {"username": acct.name, "password": acct.password,
+                  "client_keys": None}``.  Public key login as ``user`` works too.
+``ssh_agent``     function-scoped, started :class:`~tests.harness.agent.SSHAgent` without
+                  keys; stopped after the test.  ``ssh_agent.connect_kwargs(server)``.
+``kbdint_server`` function-scoped (async) :class:`~tests.harness.kbdint.KbdIntServer`:
+                  keyboard-interactive only, for the current user; asks "Password: " (no
+                  echo, answer "pw") then "Verification code: " (echo, answer "123456").
 
 Servers are stopped in fixture teardown even when the test fails.  If openssh-server is
 missing the fixtures raise RuntimeError (tests error out, they are never skipped).
@@ -23,12 +36,20 @@ missing the fixtures raise RuntimeError (tests error out, they are never skipped
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import pwd
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from tests.harness.accounts import Account, ensure_password_account
+from tests.harness.agent import SSHAgent
+from tests.harness.kbdint import KbdIntServer, start_kbdint_server
 from tests.harness.sshd import SSHD, start_sshd
+
+KBDINT_ANSWERS = [("Password: ", False, "pw"), ("Verification code: ", True, "123456")]
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +101,51 @@ def sshd_factory(
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def password_account() -> Account:
+    return ensure_password_account()
+
+
+@pytest.fixture(scope="session")
+def password_sshd(
+    tmp_path_factory: pytest.TempPathFactory, password_account: Account
+) -> Iterator[SSHD]:
+    extra_config = "\n".join(
+        [
+            "PasswordAuthentication yes",
+            "KbdInteractiveAuthentication no",
+            "PermitEmptyPasswords no",
+            # The harness sets HOME for every session; the workdir (under pytest's 0700
+            # basetemp) is unreachable for the account, so point HOME at its own home.
+            f"SetEnv HOME={password_account.home}",
+        ]
+    )
+    server = start_sshd(tmp_path_factory.mktemp("password_sshd"), extra_config=extra_config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ssh_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHAgent]:
+    agent = SSHAgent(tmp_path_factory.mktemp("agent")).start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@pytest_asyncio.fixture
+async def kbdint_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KbdIntServer]:
+    server = await start_kbdint_server(
+        tmp_path_factory.mktemp("kbdint"),
+        username=pwd.getpwuid(os.getuid()).pw_name,
+        answers=list(KBDINT_ANSWERS),
+    )
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from rtui.core.errors import ConfigError
 
-__all__ = ["SSHConfigHost", "read_ssh_config"]
+__all__ = ["SSHConfigHost", "read_ssh_config", "resolve_ssh_alias"]
 
 #: OpenSSH's READCONF_MAX_DEPTH: deeper nesting is almost certainly an include loop.
 _MAX_INCLUDE_DEPTH = 16
 _DEFAULT_PORT = 22
+#: ssh keeps times and counts in a C int.
+_INT_MAX = 2**31 - 1
 
 #: The options we resolve, by lower-case keyword, with the spelling used in messages.
 _OPTION_NAMES = {
@@ -26,7 +28,26 @@ _OPTION_NAMES = {
     "user": "User",
     "proxyjump": "ProxyJump",
     "identityfile": "IdentityFile",
+    "userknownhostsfile": "UserKnownHostsFile",
+    "identityagent": "IdentityAgent",
+    "identitiesonly": "IdentitiesOnly",
+    "connecttimeout": "ConnectTimeout",
+    "serveraliveinterval": "ServerAliveInterval",
+    "serveralivecountmax": "ServerAliveCountMax",
+    "stricthostkeychecking": "StrictHostKeyChecking",
 }
+
+#: Options taking several values on one line; every other one takes exactly one.
+_MULTI_VALUE = frozenset({"userknownhostsfile"})
+#: Times ssh reads with convtime(3): seconds, or units like ``1m30s``.
+_TIME_OPTIONS = frozenset({"connecttimeout", "serveraliveinterval"})
+#: Every part but the last needs its unit, so the pattern cannot backtrack exponentially.
+_TIME_RE = re.compile(r"(?:[0-9]+[smhdw])*[0-9]+[smhdw]?", re.IGNORECASE)
+_TIME_PART_RE = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: ssh's yes/no flags also take true/false (case-insensitive).
+_FLAG_VALUES = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
+_STRICT_VALUES = frozenset({"yes", "no", "ask", "accept-new", "off", "true", "false"})
 
 #: ``Keyword value`` or ``Keyword=value``; ssh allows whitespace around the one ``=``.
 _KEYWORD_RE = re.compile(r"([^\s=]+)[ \t]*(?:=[ \t]*)?(.*)", re.DOTALL)
@@ -34,7 +55,15 @@ _KEYWORD_RE = re.compile(r"([^\s=]+)[ \t]*(?:=[ \t]*)?(.*)", re.DOTALL)
 
 @dataclass(frozen=True)
 class SSHConfigHost:
-    """One concrete ``Host`` alias with the options ssh would use to connect to it."""
+    """One host name with the options ssh would use to connect to it.
+
+    ``alias`` is what was resolved: a concrete ``Host`` alias for :func:`read_ssh_config`, or
+    any name for :func:`resolve_ssh_alias`. ``source``/``line`` is the first Host line naming
+    it (else the first Host line whose patterns match it; line 0 of the file when none does).
+    Unset options are None (or empty); paths keep ``~`` unexpanded, %-tokens are expanded.
+    ``known_hosts_disabled`` is ``UserKnownHostsFile none`` (then ``known_hosts_files`` is
+    empty), unlike an unset option, where ssh uses its default files.
+    """
 
     alias: str
     hostname: str | None
@@ -44,6 +73,14 @@ class SSHConfigHost:
     proxy_jump: tuple[str, ...]
     source: Path
     line: int
+    known_hosts_files: tuple[str, ...] = ()
+    known_hosts_disabled: bool = False
+    identity_agent: str | None = None
+    identities_only: bool | None = None
+    connect_timeout: int | None = None
+    server_alive_interval: int | None = None
+    server_alive_count_max: int | None = None
+    strict_host_key_checking: str | None = None
 
 
 # One level of a block condition: the patterns of a Host line, or None for a Match block
@@ -59,7 +96,7 @@ class _Option:
 
     guard: _Guard
     keyword: str  # lower-case
-    value: str  # already validated
+    values: tuple[str, ...]  # already validated and normalised; one unless _MULTI_VALUE
     source: Path
     line: int
 
@@ -75,23 +112,44 @@ class _HostLine:
 
 
 def read_ssh_config(path: Path, *, home: Path | None = None) -> list[SSHConfigHost]:
-    """Every concrete alias in file order (first appearance), options resolved as ssh would."""
-    if home is None:
-        try:
-            home = Path.home()
-        except (RuntimeError, KeyError) as exc:
-            raise ConfigError(f"cannot find the home directory to read {path}: {exc}") from exc
-    reader = _Reader(home)
+    """Every concrete alias in file order (first appearance), options resolved as ssh would.
+
+    Raises ConfigError when the file is missing, unreadable or malformed.
+    """
+    reader = _Reader(_home_for(path, home))
     try:
         text = _read_text(path)
-    except OSError as exc:
-        raise ConfigError(
-            f"{reader.display(path)}: cannot read ssh config ({exc.strerror or exc})"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{reader.display(path)}: ssh config is not valid UTF-8") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise reader.read_error(path, exc) from exc
     reader.parse(text, path, (), 0)
     return reader.resolve_all()
+
+
+def resolve_ssh_alias(path: Path, name: str, *, home: Path | None = None) -> SSHConfigHost | None:
+    """The options ssh would use for ``ssh name``: any name, not only a concrete alias.
+
+    A name no block matches still resolves (to the top-level options, if any). Returns None
+    when ``path`` does not exist, since having no ssh config is normal; raises ConfigError
+    when it is unreadable or malformed.
+    """
+    reader = _Reader(_home_for(path, home))
+    try:
+        text = _read_text(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise reader.read_error(path, exc) from exc
+    reader.parse(text, path, (), 0)
+    return reader.resolve_name(name, path)
+
+
+def _home_for(path: Path, home: Path | None) -> Path:
+    if home is not None:
+        return home
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError) as exc:
+        raise ConfigError(f"cannot find the home directory to read {path}: {exc}") from exc
 
 
 def _read_text(path: Path) -> str:
@@ -119,6 +177,12 @@ class _Reader:
 
     def error(self, source: Path, line: int, message: str) -> ConfigError:
         return ConfigError(f"{self.display(source)} line {line}: {message}")
+
+    def read_error(self, path: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
+        """The top-level config could not be read."""
+        if isinstance(exc, UnicodeDecodeError):
+            return ConfigError(f"{self.display(path)}: ssh config is not valid UTF-8")
+        return ConfigError(f"{self.display(path)}: cannot read ssh config ({exc.strerror or exc})")
 
     # -- parsing --------------------------------------------------------------------------
 
@@ -152,8 +216,8 @@ class _Reader:
                     for included in self._include_targets(pattern):
                         self._include(included, guard, depth + 1, source, lineno)
             elif keyword in _OPTION_NAMES:
-                value = self._option_value(keyword, args, source, lineno)
-                self.options.append(_Option(guard, keyword, value, source, lineno))
+                values = self._option_values(keyword, args, source, lineno)
+                self.options.append(_Option(guard, keyword, values, source, lineno))
             # Anything else is one of ssh's many other keywords: not ours to judge.
 
     def _host_patterns(self, args: list[str], source: Path, lineno: int) -> tuple[str, ...]:
@@ -163,16 +227,27 @@ class _Reader:
             raise self.error(source, lineno, "Host has an empty pattern")
         return tuple(args)
 
-    def _option_value(self, keyword: str, args: list[str], source: Path, lineno: int) -> str:
-        """Validate the one value an option takes, as ssh does even in inactive blocks."""
+    def _option_values(
+        self, keyword: str, args: list[str], source: Path, lineno: int
+    ) -> tuple[str, ...]:
+        """Validate an option's values, as ssh does even in inactive blocks."""
         name = _OPTION_NAMES[keyword]
         if not args or args[0] == "":
             raise self.error(source, lineno, f"{name} needs a value")
+        if keyword in _MULTI_VALUE:
+            if "" in args:
+                raise self.error(source, lineno, f"{name} has an empty value")
+            if len(args) > 1 and any(a.lower() == "none" for a in args):
+                raise self.error(source, lineno, f"{name} 'none' must appear alone")
+            return tuple(args)
         if len(args) > 1:
             raise self.error(
                 source, lineno, f"{name} takes one value, got {len(args)}: {' '.join(args)!r}"
             )
-        value = args[0]
+        return (self._single_value(keyword, name, args[0], source, lineno),)
+
+    def _single_value(self, keyword: str, name: str, value: str, source: Path, lineno: int) -> str:
+        """Check one value; numbers and keywords come back normalised."""
         if keyword == "port":
             if not re.fullmatch(r"[0-9]+", value):
                 raise self.error(source, lineno, f"Port must be a number, got {value!r}")
@@ -181,6 +256,36 @@ class _Reader:
         elif keyword == "proxyjump" and value.lower() != "none":
             if any(not hop.strip() for hop in value.split(",")):
                 raise self.error(source, lineno, f"ProxyJump has an empty hop in {value!r}")
+        elif keyword in _TIME_OPTIONS:
+            if not _TIME_RE.fullmatch(value):
+                raise self.error(
+                    source, lineno, f"{name} must be a number of seconds, got {value!r}"
+                )
+            seconds = sum(
+                int(count) * _TIME_UNITS[unit.lower()]
+                for count, unit in _TIME_PART_RE.findall(value)
+            )
+            if seconds > _INT_MAX:
+                raise self.error(source, lineno, f"{name} must be 0..{_INT_MAX}, got {value}")
+            return str(seconds)
+        elif keyword == "serveralivecountmax":
+            if not re.fullmatch(r"[0-9]+", value):
+                raise self.error(source, lineno, f"{name} must be a number, got {value!r}")
+            if int(value) > _INT_MAX:
+                raise self.error(source, lineno, f"{name} must be 0..{_INT_MAX}, got {value}")
+            return str(int(value))
+        elif keyword == "identitiesonly":
+            if value.lower() not in _FLAG_VALUES:
+                raise self.error(source, lineno, f"{name} must be yes or no, got {value!r}")
+            return _FLAG_VALUES[value.lower()]
+        elif keyword == "stricthostkeychecking":
+            if value.lower() not in _STRICT_VALUES:
+                raise self.error(
+                    source,
+                    lineno,
+                    f"{name} must be yes, no, ask, accept-new or off, got {value!r}",
+                )
+            return value.lower()
         return value
 
     def _include_targets(self, pattern: str) -> list[str]:
@@ -232,26 +337,45 @@ class _Reader:
                 if alias in seen or not _applies(host_line.guard, alias):
                     continue
                 seen.add(alias)
-                result.append(self._resolve(alias, host_line, local_user))
+                result.append(self._resolve(alias, host_line.source, host_line.line, local_user))
         return result
 
-    def _resolve(self, alias: str, host_line: _HostLine, local_user: str | None) -> SSHConfigHost:
-        first: dict[str, str] = {}
+    def resolve_name(self, name: str, path: Path) -> SSHConfigHost:
+        """Any name, reported at the Host line resolve_all would use, else the first matching."""
+        applicable = [h for h in self.hosts if _applies(h.guard, name)]
+        naming = [h for h in applicable if name in h.aliases]
+        candidates = naming or applicable
+        origin = candidates[0] if candidates else None
+        source, line = (path, 0) if origin is None else (origin.source, origin.line)
+        return self._resolve(name, source, line, _local_user())
+
+    def _resolve(
+        self, alias: str, source: Path, line: int, local_user: str | None
+    ) -> SSHConfigHost:
+        first: dict[str, tuple[str, ...]] = {}
         identities: list[str] = []
         for option in self.options:
             if not _applies(option.guard, alias):
                 continue
             if option.keyword == "identityfile":
-                identities.append(option.value)
+                identities.extend(option.values)
             else:
-                first.setdefault(option.keyword, option.value)
+                first.setdefault(option.keyword, option.values)
 
-        raw_hostname = first.get("hostname")
+        def single(keyword: str) -> str | None:
+            values = first.get(keyword)
+            return None if values is None else values[0]
+
+        def number(keyword: str) -> int | None:
+            value = single(keyword)
+            return None if value is None else int(value)
+
+        raw_hostname = single("hostname")
         # ssh's HostName accepts only %% and %h.
         hostname = None if raw_hostname is None else _expand(raw_hostname, {"h": alias})
-        port = int(first["port"]) if "port" in first else None
-        user = first.get("user")
-        jump = first.get("proxyjump")
+        port = number("port")
+        user = single("user")
+        jump = single("proxyjump")
         proxy_jump: tuple[str, ...] = ()
         if jump is not None and jump.lower() != "none":
             proxy_jump = tuple(hop.strip() for hop in jump.split(","))
@@ -269,6 +393,14 @@ class _Reader:
             tokens["r"] = remote_user
         identity_files = tuple(dict.fromkeys(_expand(f, tokens) for f in identities))
 
+        known_hosts = first.get("userknownhostsfile", ())
+        known_hosts_disabled = len(known_hosts) == 1 and known_hosts[0].lower() == "none"
+        known_hosts_files = (
+            () if known_hosts_disabled else tuple(_expand(f, tokens) for f in known_hosts)
+        )
+        agent = single("identityagent")
+        identities_only = single("identitiesonly")
+
         return SSHConfigHost(
             alias=alias,
             hostname=hostname,
@@ -276,8 +408,16 @@ class _Reader:
             user=user,
             identity_files=identity_files,
             proxy_jump=proxy_jump,
-            source=host_line.source,
-            line=host_line.line,
+            source=source,
+            line=line,
+            known_hosts_files=known_hosts_files,
+            known_hosts_disabled=known_hosts_disabled,
+            identity_agent=None if agent is None else _expand(agent, tokens),
+            identities_only=None if identities_only is None else identities_only == "yes",
+            connect_timeout=number("connecttimeout"),
+            server_alive_interval=number("serveraliveinterval"),
+            server_alive_count_max=number("serveralivecountmax"),
+            strict_host_key_checking=single("stricthostkeychecking"),
         )
 
 

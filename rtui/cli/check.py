@@ -1,0 +1,93 @@
+"""``rtui check``: status of hosts, checked concurrently, printed as each one finishes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rtui.cli.prompts import terminal_prompter
+from rtui.core import locations
+from rtui.core.config.store import HostStore
+from rtui.core.errors import ConfigError
+from rtui.core.ssh.check import HostStatus, check_hosts
+from rtui.core.ssh.manager import Connections
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "check", help="check hosts: reachable, authenticated, round trip, Pythons found"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="hosts to check (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per host")
+    p.add_argument("--timeout", type=_positive, metavar="S",
+                   help="seconds allowed for each step (default: settings.check_timeout)")
+    p.set_defaults(handler=_check)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got '{text}'")
+    return value
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = HostStore(locations.config_path(args.config)).load()
+    names = args.names or [h.name for h in config.hosts]
+    for name in names:
+        config.require(name)
+    if not names:
+        raise ConfigError("no hosts to check: add one with `rtui hosts add`")
+    return asyncio.run(_run(args, config, names))
+
+
+async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
+    timeout = args.timeout or config.settings.check_timeout
+    settings = dataclasses.replace(config.settings, connect_timeout=timeout)
+    connections = Connections(
+        config, prompter=terminal_prompter(), settings=settings, auto_reconnect=False
+    )
+    extra: dict[str, Sequence[str]] = {
+        h.name: [h.python] for h in config.hosts if h.python not in ("", "auto")
+    }
+    failed = 0
+    try:
+        targets = [connections.get(name) for name in names]
+        async for status in check_hosts(
+            targets, timeout=timeout, concurrency=config.settings.check_concurrency,
+            extra_pythons=extra,
+        ):
+            failed += not status.ok
+            print(json.dumps(status.to_json()) if args.json else _line(status), flush=True)
+    finally:
+        await connections.close_all()
+    return 1 if failed else 0
+
+
+def _line(status: HostStatus) -> str:
+    if not status.ok:
+        return f"{status.name}: FAILED ({status.failed_step}): {status.error}"
+    parts = [f"{status.name}: ok", f"tcp {status.tcp_ms:.0f} ms", f"ssh {status.ssh_ms:.0f} ms"]
+    if status.rtt_ms is not None:
+        parts.append(f"round trip {status.rtt_ms:.0f} ms")
+    if status.os:
+        parts.append(f"{status.os} {status.arch or ''}".strip())
+    if status.pythons:
+        parts.append(", ".join(
+            f"{p.path} {p.version}{' +ipykernel' if p.ipykernel else ''}" for p in status.pythons
+        ))
+    elif status.failed_step is None:
+        parts.append("no Python found")
+    parts.append(f"kernels {status.kernels}")
+    if status.error:
+        parts.append(f"{status.failed_step} failed: {status.error}")
+    return " | ".join(parts)

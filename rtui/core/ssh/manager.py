@@ -1,0 +1,59 @@
+"""The connections of this process: one :class:`HostConnection` per host, made on first use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from rtui.core.config.model import Config, Settings
+from rtui.core.ssh.connection import HostConnection
+from rtui.core.ssh.prompts import Prompter
+from rtui.core.ssh.route import resolve_route
+
+__all__ = ["Connections"]
+
+
+class Connections:
+    """Owns every host connection so that checks, kernels and files share one per host."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        prompter: Prompter | None = None,
+        settings: Settings | None = None,
+        ssh_config: Path | None = None,
+        own_known_hosts: Path | None = None,
+        auto_reconnect: bool = True,
+    ) -> None:
+        self.config = config
+        self.prompter = prompter
+        self.settings = settings or config.settings
+        self.ssh_config = ssh_config
+        self.own_known_hosts = own_known_hosts
+        self.auto_reconnect = auto_reconnect
+        self._by_name: dict[str, HostConnection] = {}
+
+    def get(self, name: str) -> HostConnection:
+        """The connection for host ``name`` (not yet connected); ConfigError if unknown."""
+        existing = self._by_name.get(name)
+        if existing is not None:
+            return existing
+        host = self.config.require(name)
+        connection = HostConnection(
+            name,
+            resolve_route(host, self.config, self.ssh_config),
+            own_known_hosts=self.own_known_hosts,
+            settings=self.settings,
+            prompter=self.prompter,
+            auto_reconnect=self.auto_reconnect,
+        )
+        self._by_name[name] = connection
+        return connection
+
+    async def close_all(self) -> None:
+        connections = list(self._by_name.values())
+        self._by_name.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
