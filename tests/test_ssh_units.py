@@ -1,0 +1,154 @@
+"""Pure parts of the SSH core: backoff, keepalive maths, deadlines, known_hosts, routes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import random
+import time
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from rtui.core.config.model import Config, Host, Settings
+from rtui.core.errors import ConfigError
+from rtui.core.ssh.connection import backoff_delay, keepalive_options
+from rtui.core.ssh.deadline import PausableDeadline
+from rtui.core.ssh.hostkeys import KnownHosts, host_entry_name
+from rtui.core.ssh.route import resolve_route
+
+
+def test_backoff_starts_immediately_grows_and_is_capped() -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(n, 60, rng) for n in range(1, 12)]
+    assert delays[0] == 0
+    for n, delay in enumerate(delays[1:], start=2):
+        base = min(60, 2 ** (n - 2))
+        assert base / 2 <= delay <= base  # jittered within [base/2, base]
+    assert max(delays) <= 60
+    assert delays[-1] >= 30
+
+
+@pytest.mark.parametrize(
+    ("interval", "count", "dead_after"), [(5.0, 3, 15.0), (1.0, 1, 1.0), (0.5, 4, 2.0)]
+)
+def test_keepalive_notices_a_dead_peer_after_interval_times_count(
+    interval: float, count: int, dead_after: float
+) -> None:
+    every, count_max = keepalive_options(
+        Settings(keepalive_interval=interval, keepalive_count_max=count))
+    # asyncssh closes after count_max + 1 unanswered intervals.
+    assert every * (count_max + 1) == pytest.approx(dead_after)
+
+
+async def test_deadline_does_not_count_time_spent_on_a_person() -> None:
+    deadline = PausableDeadline(0.3)
+
+    async def slow_login() -> str:
+        async with deadline.paused():
+            await asyncio.sleep(0.5)  # a person typing a password
+        await asyncio.sleep(0.1)
+        return "in"
+
+    assert await deadline.run(slow_login()) == "in"
+
+    with pytest.raises(TimeoutError):
+        await PausableDeadline(0.2).run(asyncio.sleep(5))
+
+
+def make_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+
+
+def line(names: str, key: asyncssh.SSHKey, marker: str = "") -> str:
+    text = f"{names} {key.export_public_key().decode().strip()}"
+    return f"{marker} {text}" if marker else text
+
+
+def hashed(name: str) -> str:
+    salt = b"0123456789abcdefghij"
+    digest = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def test_known_hosts_matching(tmp_path: Path) -> None:
+    k1, k2, k3, k4, ca, bad = (make_key() for _ in range(6))
+    user = tmp_path / "known_hosts"
+    user.write_text("\n".join([
+        "# comment",
+        line("plain.example.org,10.0.0.1", k1),
+        line("[alt.example.org]:2222", k2),
+        line(hashed("[hashed.example.org]:2200"), k3),
+        line("*.lab.example.org,!secret.lab.example.org", k4),
+        line("*.lab.example.org", ca, "@cert-authority"),
+        line("plain.example.org", bad, "@revoked"),
+        "garbage line",
+    ]) + "\n")
+    known = KnownHosts([user], tmp_path / "own")
+    assert [k.key for k in known.lookup("plain.example.org", 22) if not k.marker] == [k1]
+    assert [k.line for k in known.lookup("plain.example.org", 22)] == [2, 7]
+    assert known.lookup("plain.example.org", 2222) == []  # port matters
+    assert [k.key for k in known.lookup("alt.example.org", 2222)] == [k2]
+    assert [k.key for k in known.lookup("hashed.example.org", 2200)] == [k3]
+    assert [k.key for k in known.lookup("gpu.lab.example.org", 22) if not k.marker] == [k4]
+    assert not [k for k in known.lookup("secret.lab.example.org", 22) if not k.marker]
+    trusted, cas, revoked = known.trusted("plain.example.org", 22)
+    assert (trusted, revoked) == ([k1], [bad])
+    assert known.trusted("x.lab.example.org", 22)[1] == [ca]
+
+
+def test_remember_writes_only_rtuis_own_file_0600(tmp_path: Path) -> None:
+    user = tmp_path / "known_hosts"
+    user.write_text("")
+    own = tmp_path / "rtui" / "known_hosts"
+    key = make_key()
+    KnownHosts([user], own).remember("127.0.0.1", 2222, key)
+    assert user.read_text() == ""
+    assert own.stat().st_mode & 0o777 == 0o600
+    assert own.read_text().startswith("[127.0.0.1]:2222 ssh-ed25519 ")
+    assert [k.key for k in KnownHosts([user], own).lookup("127.0.0.1", 2222)] == [key]
+    assert host_entry_name("h", 22) == "h"
+
+
+def test_route_takes_ssh_config_and_rtui_fields_win(tmp_path: Path) -> None:
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text(
+        "Host lab\n  HostName lab.example.org\n  User alice\n  Port 2200\n"
+        "  IdentityFile ~/.ssh/id_lab\n  ProxyJump gw\n"
+        "Host gw\n  HostName gw.example.org\n  User bob\n"
+        "  UserKnownHostsFile ~/.ssh/kh_gw\n"
+    )
+    config = Config(hosts=(Host("lab", user="carol"),))
+    route = resolve_route(config.hosts[0], config, ssh_config)
+    gw, lab = route.hops
+    assert (lab.hostname, lab.port, lab.user) == ("lab.example.org", 2200, "carol")
+    assert lab.identity_files == ("~/.ssh/id_lab",)
+    assert (gw.hostname, gw.user, gw.known_hosts_files) == (
+        "gw.example.org", "bob", ("~/.ssh/kh_gw",))
+
+
+def test_route_through_rtui_hosts_and_inline_hops(tmp_path: Path) -> None:
+    hosts = (
+        Host("edge", hostname="edge.example.org", user="e"),
+        Host("bastion", hostname="b.example.org", jump=("edge",)),
+        Host("node", hostname="10.0.0.5", jump=("bastion", "dan@inner:2022")),
+    )
+    config = Config(hosts=hosts)
+    route = resolve_route(hosts[2], config, tmp_path / "none")
+    assert [h.display for h in route.hops] == [
+        "e@edge.example.org", f"{route.hops[1].user}@b.example.org", "dan@inner:2022",
+        f"{route.target.user}@10.0.0.5",
+    ]
+
+
+def test_route_loop_through_ssh_config_is_refused(tmp_path: Path) -> None:
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text("Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n")
+    config = Config(hosts=(Host("a"),))
+    with pytest.raises(ConfigError, match="jump chain loops"):
+        resolve_route(config.hosts[0], config, ssh_config)
+
+
