@@ -154,7 +154,7 @@ async def test_each_hop_is_host_key_checked(
     jump = host_for(jump_sshd, "bastion")
     target = host_for(sshd, "inner", jump=("bastion",))
     conn, _ = connection(jump, target)
-    with pytest.raises(HostKeyUnknownError, match="^jump host bastion: unknown host key"):
+    with pytest.raises(HostKeyUnknownError, match=r"^jump host bastion: unknown host key"):
         await conn.connect()
 
 
@@ -173,8 +173,10 @@ async def test_reconnects_after_sshd_restarts(fresh_sshd: SSHD, isolated_home: P
     conn, events = connection(host_for(fresh_sshd), settings=Settings(reconnect_max_delay=1.0))
     await conn.connect()
     fresh_sshd.restart()
-    back = await events.until(lambda e: e.state in (C.CONNECTED, C.FAILED) and e.generation == 2
-                              or e.state is C.FAILED, timeout=20)
+    back = await events.until(
+        lambda e: e.state is C.FAILED or (e.state is C.CONNECTED and e.generation == 2),
+        timeout=20,
+    )
     assert back.state is C.CONNECTED
     assert (await conn.run("echo back", timeout=10)).stdout == "back\n"
     seen = states(events)

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import random
-import time
 from pathlib import Path
 
 import asyncssh
@@ -95,7 +94,7 @@ def test_known_hosts_matching(tmp_path: Path) -> None:
     assert [k.key for k in known.lookup("hashed.example.org", 2200)] == [k3]
     assert [k.key for k in known.lookup("gpu.lab.example.org", 22) if not k.marker] == [k4]
     assert not [k for k in known.lookup("secret.lab.example.org", 22) if not k.marker]
-    trusted, cas, revoked = known.trusted("plain.example.org", 22)
+    trusted, _cas, revoked = known.trusted("plain.example.org", 22)
     assert (trusted, revoked) == ([k1], [bad])
     assert known.trusted("x.lab.example.org", 22)[1] == [ca]
 
