@@ -12,6 +12,10 @@ import pytest
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
+    kbdint_server,
+    password_account,
+    password_sshd,
+    ssh_agent,
     sshd,
     sshd_factory,
 )

@@ -24,7 +24,7 @@ class ScriptedPerson:
     """Answers prompts from a script and records every question it was asked."""
 
     secrets: dict[str, str | None] = field(default_factory=dict)  # by kind
-    kbdint: list[str] | None = None
+    kbdint: dict[str, str] = field(default_factory=dict)  # answer by prompt text
     host_key: HostKeyDecision = HostKeyDecision.REFUSE
     asked: list[object] = field(default_factory=list)
 
@@ -34,7 +34,8 @@ class ScriptedPerson:
 
     async def ask_kbdint(self, request: KbdIntPrompt) -> list[str] | None:
         self.asked.append(request)
-        return self.kbdint
+        answers = [self.kbdint.get(text) for text, _ in request.prompts]
+        return None if None in answers else [a for a in answers if a is not None]
 
     async def confirm_host_key(self, request: HostKeyPrompt) -> HostKeyDecision:
         self.asked.append(request)

@@ -85,9 +85,7 @@ def shadow_entry(name: str) -> list[str] | None:
 
 def _usable_shell(shell: str) -> bool:
     return (
-        bool(shell)
-        and os.access(shell, os.X_OK)
-        and Path(shell).name not in ("nologin", "false")
+        bool(shell) and os.access(shell, os.X_OK) and Path(shell).name not in ("nologin", "false")
     )
 
 
@@ -98,9 +96,7 @@ def _create(name: str) -> None:
             return
         except KeyError:
             pass
-        result = _run(
-            [_tool("useradd"), "-m", "-s", LOGIN_SHELL, "-c", "rtui test account", name]
-        )
+        result = _run([_tool("useradd"), "-m", "-s", LOGIN_SHELL, "-c", "rtui test account", name])
         if result.returncode in (0, _USERADD_EXISTS):
             return
         time.sleep(0.2)  # exit 10: /etc/passwd locked by a concurrent useradd; retry

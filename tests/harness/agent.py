@@ -46,6 +46,11 @@ MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 108 bytes; keep a margin
 DEFAULT_KEY_NAMES = ("id_ed25519_sk", "id_ecdsa_sk", "id_ed448", "id_ed25519", "id_ecdsa", "id_rsa")
 
 _LIVE: weakref.WeakSet[SSHAgent] = weakref.WeakSet()
+_ASKPASS_SCRIPT = """#!/bin/sh
+[ -e "$RTUI_TEST_ASKPASS_STATE" ] && exit 1
+: > "$RTUI_TEST_ASKPASS_STATE"
+printf '%s\\n' "$RTUI_TEST_ASKPASS_SECRET"
+"""
 
 
 def _tool(name: str) -> str:
@@ -86,10 +91,11 @@ class SSHAgent:
     """
 
     def __init__(self, workdir: Path | None = None) -> None:
-        self._own_dir: Path | None = None
+        self._cleanup: weakref.finalize[..., object] | None = None
         if workdir is None or len(str(Path(workdir).resolve() / "agent.sock")) > MAX_SOCKET_PATH:
-            self._own_dir = Path(tempfile.mkdtemp(prefix="rtui-agent-"))
-            workdir = self._own_dir
+            workdir = Path(tempfile.mkdtemp(prefix="rtui-agent-"))
+            # removed by stop(), or when this object is collected / at exit if never stopped
+            self._cleanup = weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
         self.workdir = Path(workdir).resolve()
         self.socket = self.workdir / "agent.sock"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -150,9 +156,8 @@ class SSHAgent:
                 proc.kill()
                 proc.wait()
         self.socket.unlink(missing_ok=True)
-        if self._own_dir is not None:
-            shutil.rmtree(self._own_dir, ignore_errors=True)
-            self._own_dir = None
+        if self._cleanup is not None:
+            self._cleanup()  # idempotent: removes our own temp dir once
 
     def __enter__(self) -> SSHAgent:
         return self.start() if self.proc is None else self
@@ -167,16 +172,23 @@ class SSHAgent:
             command += ["-t", str(lifetime)]
         env = self.env()
         if passphrase:
+            # ssh-add asks again after a wrong passphrase until askpass fails: answer once.
             askpass = self.workdir / "askpass.sh"
-            askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$RTUI_TEST_ASKPASS_SECRET"\n')
+            askpass.write_text(_ASKPASS_SCRIPT)
             askpass.chmod(0o700)
+            state = self.workdir / "askpass.answered"
+            state.unlink(missing_ok=True)
             env |= {
                 "SSH_ASKPASS": str(askpass),
                 "SSH_ASKPASS_REQUIRE": "force",
                 "DISPLAY": env.get("DISPLAY", ":0"),
                 "RTUI_TEST_ASKPASS_SECRET": passphrase,
+                "RTUI_TEST_ASKPASS_STATE": str(state),
             }
-        self._ssh_add([*command, str(key_path)], env)
+        try:
+            self._ssh_add([*command, str(key_path)], env)
+        finally:
+            (self.workdir / "askpass.answered").unlink(missing_ok=True)
 
     def remove_all(self) -> None:
         """``ssh-add -D``: forget every key."""

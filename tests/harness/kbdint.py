@@ -19,6 +19,13 @@ challenge (like ``sshd`` + PAM with a password and a TOTP module).  Exec request
 the command locally with ``/bin/sh -c`` (stdin empty) and return its output and exit
 status; shells and subsystems are refused.
 
+After ``max_auth_tries`` rejected responses on one connection the server disconnects
+(``DISC_NO_MORE_AUTH_METHODS_AVAILABLE``, which asyncssh clients raise as
+``PermissionDenied``) -- like OpenSSH's MaxAuthTries.  Without that an asyncssh client
+re-answers a failed keyboard-interactive challenge forever: asyncssh's server has no
+MaxAuthTries and its client retries keyboard-interactive as long as the client object
+returns responses.
+
 It runs on the event loop that calls ``start_kbdint_server``: use it from async tests.
 """
 
@@ -37,6 +44,7 @@ __all__ = ["KbdIntAnswerer", "KbdIntServer", "start_kbdint_server"]
 LOOPBACK = "127.0.0.1"
 DEFAULT_INSTRUCTIONS = "rtui test server: password and verification code required."
 COMMAND_TIMEOUT = 30.0  # seconds a remote command may run before it is killed
+MAX_AUTH_TRIES = 3  # rejected responses per connection before the server disconnects
 
 Prompts = Sequence[tuple[str, bool]]
 Challenge = tuple[str, str, str, Prompts]  # (name, instructions, lang, prompts)
@@ -56,6 +64,7 @@ class KbdIntServer:
     username: str
     answers: list[tuple[str, bool, str]]
     instructions: str
+    max_auth_tries: int
     host_key: asyncssh.SSHKey
     host_key_path: Path  # private key (OpenSSH format)
     host_key_pub: Path  # public key file, "ssh-ed25519 AAAA... comment"
@@ -129,6 +138,7 @@ class _KbdIntSSHServer(asyncssh.SSHServer):
     def __init__(self, state: KbdIntServer) -> None:
         self._state = state
         self._stage = 0
+        self._rejected = 0
         self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -158,15 +168,19 @@ class _KbdIntSSHServer(asyncssh.SSHServer):
         self._stage = 0
         return self._challenge(0)
 
-    def validate_kbdint_response(
-        self, username: str, responses: Sequence[str]
-    ) -> Challenge | bool:
+    def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> Challenge | bool:
         state = self._state
         state.attempts += 1
         expected = state.expected()
         if username != state.username or list(responses) != expected[self._stage]:
             state.failures += 1
             self._stage = 0
+            self._rejected += 1
+            if self._rejected >= state.max_auth_tries and self._conn is not None:
+                self._conn.disconnect(
+                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                    "Too many authentication failures",
+                )
             return False
         self._stage += 1
         if self._stage < len(expected):
@@ -182,13 +196,15 @@ class _KbdIntSSHServer(asyncssh.SSHServer):
 class KbdIntAnswerer(asyncssh.SSHClient):
     """An asyncssh client answering keyboard-interactive prompts from a mapping.
 
-    ``answers`` maps the exact prompt text to the response; an unknown prompt aborts the
-    attempt (asyncssh then reports PermissionDenied).  ``challenges`` records every
+    ``answers`` maps the exact prompt text to the response; an unknown prompt, or more
+    than ``max_challenges`` challenges, aborts keyboard-interactive auth (asyncssh then
+    reports PermissionDenied unless another method works).  ``challenges`` records every
     challenge received as ``(name, instructions, [(prompt, echo), ...])``.
     """
 
-    def __init__(self, answers: Mapping[str, str]) -> None:
+    def __init__(self, answers: Mapping[str, str], *, max_challenges: int = 10) -> None:
         self.answers = dict(answers)
+        self.max_challenges = max_challenges
         self.challenges: list[tuple[str, str, list[tuple[str, bool]]]] = []
 
     def kbdint_auth_requested(self) -> str:
@@ -198,6 +214,8 @@ class KbdIntAnswerer(asyncssh.SSHClient):
         self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
     ) -> list[str] | None:
         self.challenges.append((name, instructions, list(prompts)))
+        if len(self.challenges) > self.max_challenges:
+            return None  # asyncssh retries a failed challenge for as long as we answer
         try:
             return [self.answers[prompt] for prompt, _echo in prompts]
         except KeyError:
@@ -232,22 +250,9 @@ async def _run_command(state: KbdIntServer, process: asyncssh.SSHServerProcess[b
     process.exit(proc.returncode if proc.returncode is not None else 255)
 
 
-async def start_kbdint_server(
-    workdir: Path,
-    *,
-    username: str,
-    answers: list[tuple[str, bool, str]],
-    instructions: str = DEFAULT_INSTRUCTIONS,
-) -> KbdIntServer:
-    """Generate a host key in ``workdir`` and start a keyboard-interactive-only SSH server.
-
-    ``answers``: ``(prompt, echo, expected answer)``; the first is asked alone, the rest
-    together in a second challenge.  Only ``username`` can log in.  Files written:
-    ``kbdint_host_key`` (+ ``.pub``) and ``known_hosts`` for ``[127.0.0.1]:PORT``.
-    """
-    if not answers:
-        raise ValueError("answers must contain at least one prompt")
-    workdir = Path(workdir).resolve()
+def _write_host_key(workdir: Path) -> tuple[Path, asyncssh.SSHKey, Path, Path]:
+    """Generate an ed25519 host key; write it (0600) and its .pub into ``workdir``."""
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     host_key = asyncssh.generate_private_key("ssh-ed25519", comment="rtui-test-kbdint-host")
     host_key_path = workdir / "kbdint_host_key"
@@ -255,12 +260,34 @@ async def start_kbdint_server(
     host_key.write_private_key(str(host_key_path))
     host_key_path.chmod(0o600)
     host_key.write_public_key(str(host_key_pub))
+    return workdir, host_key, host_key_path, host_key_pub
+
+
+async def start_kbdint_server(
+    workdir: Path,
+    *,
+    username: str,
+    answers: list[tuple[str, bool, str]],
+    instructions: str = DEFAULT_INSTRUCTIONS,
+    max_auth_tries: int = MAX_AUTH_TRIES,
+) -> KbdIntServer:
+    """Generate a host key in ``workdir`` and start a keyboard-interactive-only SSH server.
+
+    ``answers``: ``(prompt, echo, expected answer)``; the first is asked alone, the rest
+    together in a second challenge.  Only ``username`` can log in.  ``max_auth_tries``:
+    rejected responses per connection before disconnecting.  Files written:
+    ``kbdint_host_key`` (+ ``.pub``) and ``known_hosts`` for ``[127.0.0.1]:PORT``.
+    """
+    if not answers:
+        raise ValueError("answers must contain at least one prompt")
+    workdir, host_key, host_key_path, host_key_pub = _write_host_key(Path(workdir))
     state = KbdIntServer(
         workdir=workdir,
         port=0,
         username=username,
         answers=list(answers),
         instructions=instructions,
+        max_auth_tries=max_auth_tries,
         host_key=host_key,
         host_key_path=host_key_path,
         host_key_pub=host_key_pub,

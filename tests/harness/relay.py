@@ -100,6 +100,7 @@ class TCPRelay:
         self.bytes_forwarded = 0  # payload bytes delivered, both directions
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
+        self._handlers: set[asyncio.Task[None]] = set()  # one per accepted connection
         self._flowing = asyncio.Event()
         self._flowing.set()
 
@@ -119,9 +120,10 @@ class TCPRelay:
         if server is not None:
             server.close()
         self.cut()
+        if self._handlers:  # let them see the reset and return, so no task is left pending
+            await asyncio.wait(set(self._handlers), timeout=5)
         if server is not None:
             await server.wait_closed()
-        await asyncio.sleep(0)  # let cancelled pump tasks finish
 
     async def __aenter__(self) -> TCPRelay:
         return await self.start()
@@ -162,6 +164,10 @@ class TCPRelay:
     # --------------------------------------------------------------- internals
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self.accepted += 1
         if self.refuse_new:
             _reset(writer)
@@ -180,9 +186,10 @@ class TCPRelay:
         try:
             await asyncio.gather(*link.tasks, return_exceptions=True)
         finally:
-            if link in self._links:  # not cut(): both directions ended normally or failed
+            if link in self._links:  # not cut(): both directions ended (EOF) or failed
+                await self._flowing.wait()  # a frozen link does not pass closes on either
+            if link in self._links:  # (cut() while we waited: already reset)
                 self._links.discard(link)
-                await self._flowing.wait()  # a frozen link does not report closes either
                 for stream in (writer, target[1]):
                     stream.close()
 
@@ -205,7 +212,8 @@ class TCPRelay:
                 dst.write_eof()  # half-close: pass the FIN on, the other direction goes on
         except (ConnectionError, OSError):
             # One side was reset or failed: reset the other one too (once the link flows).
-            await self._flowing.wait()
+            if link in self._links:
+                await self._flowing.wait()
             if link in self._links:
                 self._links.discard(link)
                 link.reset()
@@ -232,6 +240,7 @@ class BlackHole:
         self._server: asyncio.Server | None = None
         self._sock: socket.socket | None = None
         self._held: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> BlackHole:
         if self._server is not None or self._sock is not None:
@@ -258,6 +267,8 @@ class BlackHole:
         for writer in list(self._held):
             _reset(writer)
         self._held.clear()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=5)
         if server is not None:
             await server.wait_closed()
         if sock is not None:
@@ -270,6 +281,10 @@ class BlackHole:
         await self.close()
 
     async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self.connections += 1
         self._held.add(writer)
         try:

@@ -50,8 +50,14 @@ def load_identities(hop: Endpoint) -> tuple[list[asyncssh.SSHKey], list[Path], l
             ready.append(asyncssh.read_private_key(path))
         except asyncssh.KeyEncryptionError:
             encrypted.append(path)
-        except (asyncssh.KeyImportError, OSError) as exc:
-            notes.append(f"cannot use identity file {name}: {exc}")
+        except asyncssh.KeyImportError as exc:
+            # asyncssh says an encrypted key needs a passphrase with a KeyImportError.
+            if "passphrase" in str(exc).lower():
+                encrypted.append(path)
+            else:
+                notes.append(f"cannot use identity file {name}: {exc}")
+        except OSError as exc:
+            notes.append(f"cannot read identity file {name}: {exc.strerror or exc}")
     return ready, encrypted, notes
 
 
@@ -127,9 +133,11 @@ class HopClient(asyncssh.SSHClient):
                 continue
             try:
                 key = asyncssh.read_private_key(path, passphrase)
-            except (asyncssh.KeyEncryptionError, asyncssh.KeyImportError):
+            except (asyncssh.KeyEncryptionError, asyncssh.KeyImportError) as exc:
                 self.secrets.pop(slot, None)
-                self.notes.append(f"wrong passphrase for {path}")
+                wrong = "incorrect passphrase" in str(exc).lower()
+                self.notes.append(
+                    f"wrong passphrase for {path}" if wrong else f"cannot decrypt {path}: {exc}")
                 continue
             self.secrets[slot] = passphrase
             return [key]

@@ -1,0 +1,118 @@
+"""Every way in: agent, passphrase-protected key, password, keyboard-interactive (2FA)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rtui.core.config.model import Host
+from rtui.core.errors import AuthenticationError
+from rtui.core.ssh.prompts import KbdIntPrompt, SecretPrompt
+from tests.harness.accounts import Account
+from tests.harness.agent import SSHAgent, make_key
+from tests.harness.kbdint import KbdIntServer
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import ScriptedPerson, connection, host_for, trust
+
+
+async def test_agent_auth(
+    ssh_agent: SSHAgent, sshd_factory: Callable[..., SSHD], isolated_home: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = make_key(tmp_path / "agent_key")
+    server = sshd_factory(authorized_keys=[key])  # only the agent's key gets in
+    trust(server, isolated_home)
+    ssh_agent.add(key)
+    host = host_for(server, identity_files=())
+
+    conn, _ = connection(host)  # SSH_AUTH_SOCK unset: no agent, no key
+    with pytest.raises(AuthenticationError, match="authentication failed"):
+        await conn.connect()
+
+    # As in a nested session with agent forwarding: only SSH_AUTH_SOCK points at the agent.
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(ssh_agent.socket))
+    conn, _ = connection(host)
+    await conn.connect()
+    assert (await conn.run("echo via-agent", timeout=10)).stdout == "via-agent\n"
+    await conn.close()
+
+
+async def test_passphrase_protected_key(
+    sshd_factory: Callable[..., SSHD], isolated_home: Path, tmp_path: Path
+) -> None:
+    key = make_key(tmp_path / "locked_key", passphrase="correct horse")
+    server = sshd_factory(authorized_keys=[key])
+    trust(server, isolated_home)
+    host = host_for(server, identity_files=(str(key),))
+
+    person = ScriptedPerson(secrets={"passphrase": "correct horse"})
+    conn, _ = connection(host, person=person)
+    await conn.connect()
+    assert person.asked == [SecretPrompt("passphrase", str(key), f"Passphrase for {key}: ")]
+    await conn.reconnect()  # kept in memory for the connection's life: not asked again
+    assert len(person.asked) == 1
+    await conn.close()
+
+    wrong = ScriptedPerson(secrets={"passphrase": "wrong"})
+    conn, _ = connection(host, person=wrong)
+    with pytest.raises(AuthenticationError) as info:
+        await conn.connect()
+    assert f"wrong passphrase for {key}" in str(info.value)
+    assert len(wrong.asked) == 1  # no retry loop
+
+
+async def test_password_auth(
+    password_sshd: SSHD, password_account: Account, isolated_home: Path
+) -> None:
+    trust(password_sshd, isolated_home)
+    host = Host("pw", hostname="127.0.0.1", port=password_sshd.port, user=password_account.name)
+
+    person = ScriptedPerson(secrets={"password": password_account.password})
+    conn, _ = connection(host, person=person)
+    await conn.connect()
+    assert (await conn.run("id -un", timeout=10)).stdout == f"{password_account.name}\n"
+    assert [(a.kind, a.target) for a in person.asked] == [  # type: ignore[attr-defined]
+        ("password", f"{password_account.name}@127.0.0.1:{password_sshd.port}")
+    ]
+    await conn.close()
+
+    wrong = ScriptedPerson(secrets={"password": "not-it"})
+    conn, _ = connection(host, person=wrong)
+    with pytest.raises(AuthenticationError) as info:
+        await conn.connect()
+    message = str(info.value)
+    assert message.startswith(f"authentication failed for {password_account.name}@127.0.0.1")
+    assert "password" in message.split("(tried: ")[1]
+    assert len(wrong.asked) == 1  # asked once, then a clear error: no loop
+
+    cancelled = ScriptedPerson(secrets={})
+    conn, _ = connection(host, person=cancelled)
+    with pytest.raises(AuthenticationError, match="cancelled at the prompt"):
+        await conn.connect()
+
+
+async def test_keyboard_interactive_two_factor(
+    kbdint_server: KbdIntServer, isolated_home: Path
+) -> None:
+    (isolated_home / ".ssh").mkdir(exist_ok=True)
+    (isolated_home / ".ssh" / "known_hosts").write_text(kbdint_server.known_hosts.read_text())
+    host = Host("otp", hostname="127.0.0.1", port=kbdint_server.port,
+                user=kbdint_server.username)
+
+    person = ScriptedPerson(kbdint={"Password: ": "pw", "Verification code: ": "123456"})
+    conn, _ = connection(host, person=person)
+    await conn.connect()
+    assert (await conn.run("echo ok", timeout=10)).stdout == "ok\n"
+    await conn.close()
+    prompts = [a.prompts for a in person.asked if isinstance(a, KbdIntPrompt)]
+    assert prompts == [(("Password: ", False),), (("Verification code: ", True),)]
+
+    wrong = ScriptedPerson(kbdint={"Password: ": "pw", "Verification code: ": "000000"})
+    conn, _ = connection(host, person=wrong)
+    with pytest.raises(AuthenticationError) as info:
+        await conn.connect()
+    assert "keyboard-interactive" in str(info.value)
+    asked = [a.prompts[0][0] for a in wrong.asked if isinstance(a, KbdIntPrompt)]
+    assert asked.count("Verification code: ") == 1  # asked once, no loop

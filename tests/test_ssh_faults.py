@@ -1,0 +1,129 @@
+"""Dead links, down hosts and concurrency: keepalive, reconnect, and `rtui check`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rtui.core.config.model import Host, Settings
+from rtui.core.ssh.check import check_hosts
+from rtui.core.ssh.connection import ConnState
+from tests.conftest import run_rtui
+from tests.harness.relay import BlackHole, TCPRelay
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
+
+C = ConnState
+
+
+async def test_keepalive_notices_a_dead_link_then_reconnects(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    async with TCPRelay("127.0.0.1", sshd.port) as relay:
+        (isolated_home / ".ssh").mkdir()
+        (isolated_home / ".ssh" / "known_hosts").write_text(
+            relay.known_hosts_line(sshd.host_key_pub) + "\n")
+        settings = Settings(keepalive_interval=0.5, keepalive_count_max=2,  # dead after 1 s
+                            connect_timeout=1.0, reconnect_max_delay=0.5)
+        conn, events = connection(host_for(sshd, port=relay.port), settings=settings)
+        await conn.connect()
+
+        relay.freeze()  # the link goes silent: no FIN, no RST, nothing
+        frozen_at = time.monotonic()
+        lost = await events.until(lambda e: e.state is C.LOST, timeout=10)
+        noticed = time.monotonic() - frozen_at
+        assert 0.8 <= noticed <= 2.0, noticed
+        assert "keepalive" in (lost.reason or "")
+
+        relay.thaw()
+        back = await events.until(
+            lambda e: e.state is C.CONNECTED and e.generation == 2, timeout=15)
+        assert back.previous is C.RECONNECTING
+        assert (await conn.run("echo alive", timeout=5)).stdout == "alive\n"
+        await conn.close()
+
+
+async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
+    sshd: SSHD, jump_sshd: SSHD, isolated_home: Path
+) -> None:
+    trust(sshd, isolated_home)
+    trust(jump_sshd, isolated_home)
+    holes = [await BlackHole().start() for _ in range(3)]
+    try:
+        timeout = 1.0
+        hosts = [host_for(sshd, "a"), host_for(jump_sshd, "b")]
+        hosts += [Host(f"down{i}", hostname="127.0.0.1", port=h.port) for i, h in enumerate(holes)]
+        settings = Settings(connect_timeout=timeout)
+        conns = [connection(h, settings=settings, auto_reconnect=False)[0] for h in hosts]
+        started = time.monotonic()
+        results = {s.name: s async for s in check_hosts(conns, timeout=timeout)}
+        wall = time.monotonic() - started
+        # Three handshakes time out at once: about one timeout in all, not three.
+        assert wall < timeout * 1.8, wall
+        for name in ("a", "b"):
+            assert results[name].ok and results[name].rtt_ms is not None
+        for i, hole in enumerate(holes):
+            down = results[f"down{i}"]
+            assert not down.ok and down.failed_step == "ssh"
+            assert down.error == f"timeout after 1 s connecting to 127.0.0.1:{hole.port}"
+        for c in conns:
+            await c.close()
+    finally:
+        for hole in holes:
+            await hole.close()
+
+
+async def test_rtui_check_cli_three_hosts_one_down(
+    sshd: SSHD, jump_sshd: SSHD, isolated_home: Path
+) -> None:
+    trust(sshd, isolated_home)
+    trust(jump_sshd, isolated_home)
+    hole = await BlackHole().start()
+    try:
+        for name, server in (("lab", sshd), ("gpu", jump_sshd)):
+            assert run_rtui("hosts", "add", name, "--hostname", "127.0.0.1", "--port",
+                            str(server.port), "--user", server.user,
+                            "--identity", str(server.client_key)).returncode == 0
+        assert run_rtui("hosts", "add", "down", "--hostname", "127.0.0.1",
+                        "--port", str(hole.port)).returncode == 0
+        started = time.monotonic()
+        result = run_rtui("check", "--json", "--timeout", "2")
+        wall = time.monotonic() - started
+    finally:
+        await hole.close()
+    assert result.returncode == 1, result.stderr
+    statuses = {s["name"]: s for s in map(json.loads, result.stdout.splitlines())}
+    assert set(statuses) == {"lab", "gpu", "down"}
+    for name in ("lab", "gpu"):
+        s = statuses[name]
+        assert s["ok"] and s["error"] is None
+        assert s["os"] == "Linux" and s["arch"]
+        assert s["tcp_ms"] >= 0 and s["ssh_ms"] > 0 and s["rtt_ms"] > 0
+        assert any(p["path"].endswith("python3") for p in s["pythons"])
+        assert s["kernels"] == 0
+    assert statuses["down"]["error"] == f"timeout after 2 s connecting to 127.0.0.1:{hole.port}"
+    assert wall < 2 * 2, wall  # the slowest timeout plus start-up, not the sum
+
+    text = run_rtui("check", "lab")
+    assert text.returncode == 0
+    assert text.stdout.startswith("lab: ok | tcp ")
+
+
+def test_rtui_check_without_tty_refuses_unknown_keys_unless_accept_new(sshd: SSHD) -> None:
+    add = ("hosts", "add", "lab", "--hostname", "127.0.0.1", "--port", str(sshd.port),
+           "--user", sshd.user, "--identity", str(sshd.client_key))
+    assert run_rtui(*add).returncode == 0
+    result = run_rtui("check", "lab")
+    assert result.returncode == 1
+    assert "unknown host key for [127.0.0.1]:" in result.stdout
+    assert run_rtui("hosts", "edit", "lab", "--host-key-policy", "accept-new").returncode == 0
+    assert run_rtui("check", "lab").returncode == 0
+    assert run_rtui("hosts", "edit", "lab", "--clear", "host-key-policy").returncode == 0
+    assert run_rtui("check", "lab").returncode == 0  # remembered in rtui's known_hosts
+
+
+def test_check_of_an_unknown_host_name_is_an_error() -> None:
+    result = run_rtui("check", "nope")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("rtui: no host named 'nope'")
