@@ -23,3 +23,9 @@ def test_core_does_not_import_textual() -> None:
 def test_cli_commands_do_not_import_textual() -> None:
     mods = loaded_modules_after("from rtui.cli.main import build_parser; build_parser()")
     assert "textual" not in mods
+
+
+def test_hosts_commands_do_not_load_ssh_or_kernel_libraries() -> None:
+    """`rtui hosts ...` is run often from shells and scripts: it stays quick to start."""
+    mods = loaded_modules_after("import rtui.cli.main")
+    assert not {"asyncssh", "jupyter_client", "zmq"} & mods

@@ -7,14 +7,14 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rtui.cli.prompts import terminal_prompter
 from rtui.core import locations
 from rtui.core.config.store import HostStore
 from rtui.core.errors import ConfigError
-from rtui.core.ssh.check import HostStatus, check_hosts
-from rtui.core.ssh.manager import Connections
+
+if TYPE_CHECKING:
+    from rtui.core.ssh.check import HostStatus
 
 __all__ = ["register"]
 
@@ -51,6 +51,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
+    # Imported here: `rtui hosts ...` must not pay for asyncssh.
+    from rtui.cli.prompts import terminal_prompter
+    from rtui.core.ssh.check import check_hosts
+    from rtui.core.ssh.manager import Connections
+
     timeout = args.timeout or config.settings.check_timeout
     settings = dataclasses.replace(config.settings, connect_timeout=timeout)
     connections = Connections(

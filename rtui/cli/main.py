@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rtui import __version__
 from rtui.cli import check as check_cmd
 from rtui.cli import hosts as hosts_cmd
+from rtui.cli import kernels as kernels_cmd
 from rtui.core.errors import RtuiError
 
 __all__ = ["build_parser", "main"]
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     hosts_cmd.register(commands)
     check_cmd.register(commands)
+    kernels_cmd.register(commands)
     return parser
 
 

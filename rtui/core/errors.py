@@ -9,6 +9,8 @@ __all__ = [
     "HostKeyChangedError",
     "HostKeyError",
     "HostKeyUnknownError",
+    "KernelDiedError",
+    "KernelError",
     "RtuiError",
     "SSHError",
     "UnreachableError",
@@ -49,3 +51,11 @@ class HostKeyUnknownError(HostKeyError):
 
 class HostKeyChangedError(HostKeyError):
     """The host presented a key other than the one on record: refused, always."""
+
+
+class KernelError(RtuiError):
+    """A Jupyter kernel did not answer, or answered with a failure."""
+
+
+class KernelDiedError(KernelError):
+    """The kernel is gone (shut down, restarted or not answering its heartbeat)."""

@@ -18,7 +18,8 @@ class TmuxSession:
     def __init__(self, command: str, *, env: Mapping[str, str], width: int = 120,
                  height: int = 36) -> None:
         if shutil.which("tmux") is None:
-            raise RuntimeError("tmux is not installed: `apt-get install -y tmux`, or `bash .ci/run`")
+            raise RuntimeError(
+                "tmux is not installed: `apt-get install -y tmux`, or `bash .ci/run`")
         self.socket = f"rtui-test-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         # Keep the pane after the program exits so its last words can still be read.

@@ -1,0 +1,45 @@
+"""What several commands share: the config, the connections, and running a coroutine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from rtui.core import locations
+from rtui.core.config.model import Config, Host
+from rtui.core.config.store import HostStore
+
+if TYPE_CHECKING:
+    from rtui.core.kernels.service import HostKernels
+
+__all__ = ["load_config", "with_host"]
+
+T = TypeVar("T")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    return HostStore(locations.config_path(args.config)).load()
+
+
+def with_host(args: argparse.Namespace, name: str,
+              body: Callable[[Host, HostKernels], Awaitable[T]]) -> T:
+    """Run ``body`` with the host's kernels service; connections closed afterwards."""
+    from rtui.cli.prompts import terminal_prompter
+    from rtui.core.kernels.service import HostKernels
+    from rtui.core.ssh.manager import Connections
+
+    config = load_config(args)
+    host = config.require(name)
+
+    async def run() -> T:
+        connections = Connections(config, prompter=terminal_prompter(), auto_reconnect=True)
+        kernels = HostKernels(connections.get(name), python=host.python)
+        try:
+            return await body(host, kernels)
+        finally:
+            await kernels.close()
+            await connections.close_all()
+
+    return asyncio.run(run())

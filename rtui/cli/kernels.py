@@ -1,0 +1,218 @@
+"""``rtui envs``, ``rtui kernels``, ``rtui kernel ...`` and ``rtui run``: kernels from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rtui.cli.common import with_host
+from rtui.core.config.model import Host
+
+if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
+    from rtui.core.kernels.service import HostKernels, RemoteKernel
+    from rtui.core.remote.client import Progress
+
+__all__ = ["register"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("envs", help="list a host's Pythons and their kernel packages")
+    p.add_argument("host")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(handler=_envs)
+
+    p = commands.add_parser("kernels", help="list a host's kernels (rtui's and any other)")
+    p.add_argument("host")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.set_defaults(handler=_kernels)
+
+    kernel = commands.add_parser("kernel", help="start, stop, interrupt, restart a kernel")
+    kernel.set_defaults(handler=lambda a: (kernel.print_help(sys.stderr), 2)[1])
+    sub = kernel.add_subparsers(dest="kernel_command", metavar="ACTION")
+    p = sub.add_parser("start", help="start a detached kernel (it outlives rtui)")
+    p.add_argument("host")
+    _env_options(p)
+    p.set_defaults(handler=_start)
+    for action, text in (("stop", "shut a kernel down"), ("interrupt", "interrupt a kernel"),
+                         ("restart", "restart a kernel in place (state is cleared)")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("host")
+        p.add_argument("id", help="kernel id (see `rtui kernels HOST`) or remote path")
+        p.set_defaults(handler=_lifecycle, action=action)
+    p = sub.add_parser("setup", help="create rtui's own kernel env on the host")
+    p.add_argument("host")
+    p.add_argument("--spyder", action="store_true", help="also install spyder-kernels")
+    p.add_argument("--offline", action="store_true",
+                   help="download wheels here and upload them (the remote has no index)")
+    p.set_defaults(handler=_setup)
+
+    p = commands.add_parser("run", help="run code on a host's kernel, output to this terminal")
+    p.add_argument("host")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-k", "--kernel", metavar="ID", help="attach to this running kernel")
+    group.add_argument("--connection-file", metavar="PATH",
+                       help="attach by connection file (local, else remote path)")
+    p.add_argument("-c", "--code", required=True, help="code to execute")
+    p.add_argument("--keep", action="store_true",
+                   help="leave a kernel started for this run running")
+    _env_options(p)
+    p.set_defaults(handler=_run)
+
+
+def _env_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", metavar="PYTHON", help="remote interpreter (default: best found)")
+    p.add_argument("--spyder", action="store_true", help="a spyder-kernels kernel")
+    p.add_argument("--cwd", metavar="DIR", help="remote working directory (default: home)")
+
+
+def _progress(p: Progress) -> None:
+    fraction = f" [{p.fraction:4.0%}]" if p.fraction is not None else ""
+    print(f"  {p.line}{fraction}", file=sys.stderr, flush=True)
+
+
+def _envs(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        envs = await kernels.environments()
+        if args.json:
+            print(json.dumps([e.__dict__ for e in envs], indent=2))
+            return 0
+        for e in envs:
+            flags = [f"ipykernel {e.ipykernel}" if e.ipykernel else "no ipykernel"]
+            if e.spyder_kernels:
+                flags.append(f"spyder-kernels {e.spyder_kernels}")
+            detail = e.error or ", ".join(flags)
+            print(f"{e.python}  ({e.kind}{', ' + e.name if e.name != e.python else ''}) "
+                  f"Python {e.version or '?'}: {detail}")
+        if not envs:
+            print(f"no Python found on {host.name}")
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        records = await kernels.list()
+        if args.json:
+            print(json.dumps([r.__dict__ for r in records], indent=2))
+            return 0
+        if not records:
+            print(f"no kernels on {host.name}")
+        for r in records:
+            age = f"{(time.time() - r.started) / 60:.0f} min" if r.started else "?"
+            state = "alive" if r.alive else "DEAD"
+            owner = "rtui" if r.rtui else "other"
+            print(f"{r.id}  {state}  {r.kind}  pid {r.pid or '?'}  {owner}  up {age}  "
+                  f"{r.cwd or ''}".rstrip())
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _start(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        kernel = await kernels.start(python=args.env, spyder=args.spyder, cwd=args.cwd,
+                                     on_progress=_progress)
+        print(f"started kernel {kernel.id} on {host.name} "
+              f"(attach: rtui run {host.name} -k {kernel.id} -c ...)")
+        await kernels.detach(kernel)
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        env = await kernels.setup(spyder=args.spyder, offline=args.offline,
+                                  on_progress=_progress)
+        print(f"ready on {host.name}: {env.python} (ipykernel {env.ipykernel})")
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _lifecycle(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        if args.action == "stop":
+            await kernels.shutdown_by_id(args.id)
+            print(f"stopped kernel {args.id} on {host.name}")
+            return 0
+        kernel = await kernels.attach(args.id)
+        try:
+            if args.action == "interrupt":
+                await kernels.interrupt(kernel)
+            else:
+                await kernels.restart(kernel)
+        finally:
+            await kernels.detach(kernel)
+        done = {"interrupt": "interrupted", "restart": "restarted"}[args.action]
+        print(f"{done} kernel {args.id} on {host.name}")
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _run(args: argparse.Namespace) -> int:
+    async def body(host: Host, kernels: HostKernels) -> int:
+        spec = args.kernel or args.connection_file
+        if spec:
+            kernel = await kernels.attach(spec)
+        else:
+            kernel = await kernels.start(python=args.env, spyder=args.spyder, cwd=args.cwd,
+                                         on_progress=_progress)
+        try:
+            return await _execute(kernel, args.code)
+        finally:
+            if kernel.launched and not args.keep:
+                await kernels.shutdown(kernel)
+            else:
+                await kernels.detach(kernel)
+
+    return with_host(args, args.host, body)
+
+
+async def _execute(kernel: RemoteKernel, code: str) -> int:
+    """Stream one execution to this terminal; 1 if the code raised."""
+    from rtui.core.kernels import events as ev
+
+    status = 0
+    async for event in kernel.session.execute(code):
+        if isinstance(event, ev.Stream):
+            _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
+        elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
+            text = str(event.data.get("text/plain", ""))
+            if text:
+                _write(sys.stdout, text + "\n")
+        elif isinstance(event, ev.Error):
+            _write(sys.stderr, "\n".join(event.traceback) + "\n")
+            status = 1
+        elif isinstance(event, ev.InputRequest):
+            answer = await asyncio.to_thread(_ask, event.prompt, event.password)
+            await kernel.session.input_reply(answer)
+        elif isinstance(event, ev.ExecuteReply) and event.status != "ok":
+            status = 1
+    return status
+
+
+def _ask(prompt: str, password: bool) -> str:
+    if password and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    return line.rstrip("\n")
+
+
+def _write(stream: TextIO, text: str) -> None:
+    if not stream.isatty():
+        text = _ANSI.sub("", text)
+    stream.write(text)
+    stream.flush()

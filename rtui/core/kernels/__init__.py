@@ -1,0 +1,1 @@
+"""Jupyter kernel clients: typed events and a session over a (forwarded) connection."""

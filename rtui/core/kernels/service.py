@@ -1,0 +1,393 @@
+"""Kernels on one host: environments, set-up, launch, attach, interrupt, restart, shutdown.
+
+The agent does the remote work (find Pythons, start detached kernels, signal them); this
+module fetches connection files over SFTP, forwards the ports and opens a KernelSession.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import posixpath
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from rtui.core import locations
+from rtui.core.errors import KernelError, RtuiError, SSHError
+from rtui.core.kernels.session import KernelSession
+from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
+from rtui.core.remote.client import AgentClient, AgentError, Progress
+from rtui.core.ssh.connection import HostConnection
+
+__all__ = ["Environment", "HostKernels", "KernelRecord", "RemoteKernel"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Progress], None]
+_SETUP_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A remote Python and the kernel packages that import in it."""
+
+    python: str
+    kind: str
+    name: str
+    version: str | None
+    ipykernel: str | None
+    spyder_kernels: str | None
+    error: str | None = None
+
+    def can_run(self, spyder: bool) -> bool:
+        return self.error is None and bool(self.spyder_kernels if spyder else self.ipykernel)
+
+
+@dataclass(frozen=True)
+class KernelRecord:
+    """A kernel as the agent lists it: rtui's own and any live connection file."""
+
+    id: str
+    connection_file: str
+    alive: bool
+    rtui: bool
+    pid: int | None = None
+    kind: str = "unknown"
+    python: str | None = None
+    cwd: str | None = None
+    started: float | None = None
+
+    @classmethod
+    def from_agent(cls, data: dict[str, Any]) -> KernelRecord:
+        return cls(
+            id=str(data.get("id")),
+            connection_file=str(data.get("connection_file")),
+            alive=bool(data.get("alive")),
+            rtui=bool(data.get("rtui")),
+            pid=data.get("pid"),
+            kind=str(data.get("kind") or "unknown"),
+            python=data.get("python"),
+            cwd=data.get("cwd"),
+            started=data.get("started"),
+        )
+
+
+@dataclass
+class RemoteKernel:
+    """A kernel this process is connected to: its session and the forwards under it."""
+
+    host: str
+    id: str
+    connection_file: str | None  # remote path, when known
+    session: KernelSession
+    tunnel: KernelTunnel
+    launched: bool  # started by this rtui (shut it down when asked), not attached
+    kind: str = "ipykernel"
+    python: str | None = None
+    remote_info: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class HostKernels:
+    """The kernel side of one host, sharing the host's connection."""
+
+    def __init__(self, connection: HostConnection, *, python: str | None = None) -> None:
+        self.connection = connection
+        self.python = python if python not in (None, "", "auto") else None
+        self.agent = AgentClient(connection)
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    async def close(self) -> None:
+        await self.agent.close()
+
+    # -- environments and set-up -------------------------------------------------------------
+
+    async def environments(self) -> list[Environment]:
+        extra = [self.python] if self.python else []
+        result = await self.agent.request("envs", {"extra": extra}, timeout=60)
+        return [
+            Environment(
+                python=str(e["python"]), kind=str(e.get("kind", "path")),
+                name=str(e.get("name") or e["python"]), version=e.get("version"),
+                ipykernel=e.get("ipykernel"), spyder_kernels=e.get("spyder_kernels"),
+                error=e.get("error"),
+            )
+            for e in result.get("envs", [])
+        ]
+
+    async def setup(
+        self, *, spyder: bool = False, on_progress: ProgressCallback | None = None,
+        offline: bool = False,
+    ) -> Environment:
+        """Create rtui's own env (``~/.local/share/rtui/venv``) with the kernel packages.
+
+        Online first; when the remote cannot reach a package index, wheels for its Python and
+        platform are downloaded here and uploaded.
+        """
+        report = on_progress or (lambda p: None)
+        packages = ["ipykernel", *(["spyder-kernels"] if spyder else [])]
+        hello = await self._hello()
+        args: dict[str, Any] = {
+            "base_python": self.python or hello.get("python"),
+            "packages": packages,
+        }
+        if not offline:
+            report(Progress(f"installing {', '.join(packages)} on {self.name} (pip, online)"))
+            try:
+                result = await self.agent.request(
+                    "setup", args, timeout=_SETUP_TIMEOUT, on_progress=report)
+                return self._env_from_setup(result)
+            except AgentError as exc:
+                if exc.type != "no_index":
+                    raise
+                report(Progress(f"{self.name} cannot reach a package index: uploading wheels"))
+        args["wheels_dir"] = await self._upload_wheels(hello, packages, report)
+        result = await self.agent.request(
+            "setup", args, timeout=_SETUP_TIMEOUT, on_progress=report)
+        return self._env_from_setup(result)
+
+    def _env_from_setup(self, result: dict[str, Any]) -> Environment:
+        return Environment(
+            python=str(result["python"]), kind="rtui", name="rtui", version=result.get("version"),
+            ipykernel=result.get("ipykernel"), spyder_kernels=result.get("spyder_kernels"),
+        )
+
+    async def _hello(self) -> dict[str, Any]:
+        if not self.agent.hello:
+            await self.agent.request("hello")
+        return self.agent.hello
+
+    async def _upload_wheels(
+        self, hello: dict[str, Any], packages: list[str], report: ProgressCallback
+    ) -> str:
+        platform = hello.get("platform", {})
+        py_tag = str(platform.get("py_tag") or "")
+        machine = str(platform.get("machine") or "")
+        wheels = await download_wheels(packages, py_tag, machine, report)
+        remote_dir = posixpath.join(str(hello.get("state_dir")), "wheels", f"{py_tag}-{machine}")
+        conn = await self.connection.connect()
+        try:
+            async with conn.start_sftp_client() as sftp:
+                await sftp.makedirs(remote_dir, exist_ok=True)
+                for n, wheel in enumerate(wheels, start=1):
+                    target = posixpath.join(remote_dir, wheel.name)
+                    if not await sftp.exists(target):
+                        await sftp.put(str(wheel), target)
+                    report(Progress(f"uploaded {wheel.name}", n / len(wheels)))
+        except (asyncssh.Error, OSError) as exc:
+            raise SSHError(f"cannot upload wheels to {self.name}:{remote_dir}: {exc}") from exc
+        return remote_dir
+
+    async def pick_environment(
+        self, *, spyder: bool = False, on_progress: ProgressCallback | None = None
+    ) -> Environment:
+        """The best env that can run the kernel; set one up when none can."""
+        envs = await self.environments()
+        usable = [e for e in envs if e.can_run(spyder)]
+        if self.python:
+            usable.sort(key=lambda e: e.kind != "configured")
+        if usable:
+            return usable[0]
+        return await self.setup(spyder=spyder, on_progress=on_progress)
+
+    # -- kernels -----------------------------------------------------------------------------
+
+    async def list(self) -> list[KernelRecord]:
+        result = await self.agent.request("list", timeout=30)
+        return [KernelRecord.from_agent(k) for k in result.get("kernels", [])]
+
+    async def start(
+        self, *, python: str | None = None, spyder: bool = False, cwd: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> RemoteKernel:
+        """Launch a detached kernel (it outlives the connection) and connect to it."""
+        if python is None:
+            python = (await self.pick_environment(spyder=spyder, on_progress=on_progress)).python
+        record = await self.agent.request("launch", {
+            "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
+        }, timeout=60)
+        remote_info = await self._fetch(str(record["connection_file"]))
+        return await self._connect(
+            str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
+            kind=str(record.get("kind", "ipykernel")), python=python)
+
+    async def attach(self, spec: str) -> RemoteKernel:
+        """Attach to a running kernel: a local connection file, a remote path, or a bare id.
+
+        A path that exists here is a local file; any other path is on the host (``~`` is the
+        remote home); anything without a ``/`` is a kernel id.
+        """
+        text = await asyncio.to_thread(_read_local, spec)
+        if text is not None:
+            info = _parse_connection(text, spec)
+            remote_path = await self._find_by_ports(info)
+            return await self._connect(_kernel_id(Path(spec).name), remote_path, info,
+                                       launched=False)
+        if "/" in spec:
+            remote_path = spec
+            if spec.startswith("~/"):
+                remote_path = posixpath.join(str((await self._hello()).get("home")), spec[2:])
+        else:
+            resolved = await self.agent.request("resolve", {"id": spec})
+            remote_path = str(resolved["connection_file"])
+        info = await self._fetch(remote_path)
+        return await self._connect(_kernel_id(posixpath.basename(remote_path)), remote_path,
+                                   info, launched=False)
+
+    async def interrupt(self, kernel: RemoteKernel) -> None:
+        """SIGINT through the agent where the process is known, else an interrupt_request."""
+        if kernel.connection_file is not None:
+            try:
+                await self.agent.request(
+                    "signal", {"connection_file": kernel.connection_file, "signal": "SIGINT"})
+                return
+            except AgentError as exc:
+                if exc.type != "no_pid":
+                    raise
+        await kernel.session.interrupt_request()
+
+    async def restart(self, kernel: RemoteKernel, *, timeout: float = 60) -> None:
+        """Restart in place: same ports and key, so forwards and session carry on; state cleared."""
+        if kernel.connection_file is None:
+            raise KernelError(
+                f"cannot restart kernel {kernel.id}: its remote connection file is unknown")
+        await self.agent.request(
+            "restart", {"connection_file": kernel.connection_file}, timeout=timeout)
+        await kernel.session.wait_ready(timeout)
+
+    async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5) -> None:
+        """Ask the kernel to stop, then make sure: terminate, kill, remove its files."""
+        with contextlib.suppress(RtuiError):
+            await kernel.session.shutdown_request(timeout=timeout)
+        try:
+            if kernel.connection_file is not None:
+                await self.agent.request(
+                    "shutdown", {"connection_file": kernel.connection_file, "timeout": timeout},
+                    timeout=timeout + 15)
+        finally:
+            await self.detach(kernel)
+
+    async def shutdown_by_id(self, kernel_id: str, *, timeout: float = 5) -> None:
+        kernel = await self.attach(kernel_id)
+        await self.shutdown(kernel, timeout=timeout)
+
+    async def detach(self, kernel: RemoteKernel) -> None:
+        """Stop talking to the kernel and close its forwards; the kernel keeps running."""
+        with contextlib.suppress(Exception):
+            await kernel.session.close()
+        await kernel.tunnel.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _fetch(self, remote_path: str) -> dict[str, Any]:
+        """Read a remote connection file over SFTP; it stays in memory, never on local disk."""
+        conn = await self.connection.connect()
+        try:
+            async with conn.start_sftp_client() as sftp, sftp.open(remote_path, "rb") as f:
+                data = await f.read()
+        except asyncssh.SFTPNoSuchFile as exc:
+            raise KernelError(
+                f"no connection file {remote_path} on {self.name}: is the kernel running? "
+                f"(`rtui kernels {self.name}` lists them)") from exc
+        except (asyncssh.Error, OSError) as exc:
+            raise SSHError(f"cannot read {self.name}:{remote_path}: {exc}") from exc
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return _parse_connection(text, f"{self.name}:{remote_path}")
+
+    async def _find_by_ports(self, info: dict[str, Any]) -> str | None:
+        with contextlib.suppress(RtuiError):
+            listed = await self.agent.request("list", timeout=30)
+            for record in listed.get("kernels", []):
+                ports = record.get("ports") or {}
+                if all(ports.get(n) == info.get(n) for n in PORT_NAMES):
+                    return str(record.get("connection_file"))
+        return None
+
+    async def _connect(
+        self, kernel_id: str, remote_path: str | None, remote_info: dict[str, Any], *,
+        launched: bool, kind: str = "ipykernel", python: str | None = None,
+    ) -> RemoteKernel:
+        tunnel = KernelTunnel(self.connection, remote_info)
+        local_info = await tunnel.open()
+        session = KernelSession(local_info, name=f"{self.name}:{kernel_id}")
+        try:
+            await session.start(timeout=30)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await session.close()
+            await tunnel.close()
+            raise
+        return RemoteKernel(
+            host=self.name, id=kernel_id, connection_file=remote_path, session=session,
+            tunnel=tunnel, launched=launched, kind=kind, python=python,
+            remote_info=remote_info,
+        )
+
+
+def _read_local(spec: str) -> str | None:
+    """The text of a local file named by ``spec``, or None when there is none."""
+    path = Path(spec).expanduser()
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _kernel_id(file_name: str) -> str:
+    match = re.fullmatch(r"kernel-(.+)\.json", file_name)
+    return match.group(1) if match else file_name
+
+
+def _parse_connection(text: str, where: str) -> dict[str, Any]:
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KernelError(f"{where} is not a kernel connection file: {exc}") from exc
+    missing = [n for n in (*PORT_NAMES, "key") if n not in info]
+    if not isinstance(info, dict) or missing:
+        raise KernelError(f"{where} is not a kernel connection file (missing {missing})")
+    return info
+
+
+async def download_wheels(
+    packages: list[str], py_tag: str, machine: str, report: ProgressCallback
+) -> list[Path]:
+    """Wheels for ``packages`` (and pip) for a remote ``cp3XY`` on ``machine``, cached here."""
+    if not re.fullmatch(r"cp3\d+", py_tag) or not machine:
+        raise RtuiError(f"cannot download wheels for an unknown platform ({py_tag} {machine})")
+    target = locations.cache_dir() / "wheels" / f"{py_tag}-{machine}"
+    target.mkdir(parents=True, exist_ok=True)
+    version = py_tag[2] + "." + py_tag[3:]
+    platforms = [f"manylinux_2_{n}_{machine}" for n in (28, 17, 12, 5)]
+    platforms += [f"manylinux2014_{machine}", f"manylinux1_{machine}", f"linux_{machine}"]
+    command = [
+        sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+        "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
+        "--abi", py_tag, "--abi", "abi3", "--abi", "none",
+        *[arg for p in platforms for arg in ("--platform", p)],
+        "-d", str(target), "pip", *packages,
+    ]
+    report(Progress(f"downloading wheels for Python {version} on {machine} (here)"))
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert process.stdout is not None
+    lines: list[str] = []
+    async for raw in process.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        lines.append(line)
+        if line.startswith(("Collecting", "Saved", "Downloading", "File was already")):
+            report(Progress(line))
+    if await process.wait() != 0:
+        tail = "; ".join(lines[-3:])
+        raise RtuiError(f"cannot download wheels for the remote here either: {tail}")
+    return sorted(target.glob("*.whl"))

@@ -1,0 +1,1 @@
+"""Code that runs on (or talks to) the remote host."""

@@ -1,0 +1,228 @@
+"""The local end of the remote agent: upload it once, start it, talk JSON lines to it.
+
+The agent file is uploaded over SFTP to ``~/.cache/rtui/agent-<version>-<hash>.py``; its name
+changes whenever its content does, so an outdated copy is never run. It runs over an exec
+channel of the host's shared connection, and requests carry ids so several can be in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import posixpath
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from rtui.core.errors import RtuiError, SSHError
+from rtui.core.ssh.connection import HostConnection
+
+__all__ = ["AgentClient", "AgentError", "Progress", "agent_source"]
+
+log = logging.getLogger(__name__)
+
+_SCRIPT = Path(__file__).with_name("agent_script.py")
+_START_TIMEOUT = 30.0
+
+
+class AgentError(RtuiError):
+    """The agent refused or failed a request; ``type`` is its machine-readable kind."""
+
+    def __init__(self, message: str, type: str = "agent") -> None:
+        super().__init__(message)
+        self.type = type
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress line streamed by a long request (pip output during set-up)."""
+
+    line: str
+    fraction: float | None = None
+
+
+def agent_source() -> tuple[bytes, str]:
+    """The agent's bytes and its versioned file name."""
+    data = _SCRIPT.read_bytes()
+    version = "0"
+    for line in data.decode().splitlines():
+        if line.startswith("AGENT_VERSION"):
+            version = line.split("=", 1)[1].strip().strip("\"'")
+            break
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return data, f"agent-{version}-{digest}.py"
+
+
+class AgentClient:
+    """One running agent on one host; restarted on demand after the connection comes back."""
+
+    def __init__(self, connection: HostConnection, *, python: str | None = None) -> None:
+        self.connection = connection
+        self.python = python  # None: the first of python3, python on PATH
+        self.hello: dict[str, Any] = {}
+        self._process: asyncssh.SSHClientProcess[str] | None = None
+        self._generation = -1
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, tuple[asyncio.Future[Any], Callable[[Progress], None] | None]]
+        self._pending = {}
+        self._ids = itertools.count(1)
+        self._lock = asyncio.Lock()
+
+    async def request(
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        *,
+        timeout: float = 60,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> Any:
+        """Send one request and wait for its result; AgentError carries the agent's reason."""
+        process = await self._ensure_started()
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (future, on_progress)
+        line = json.dumps({"id": request_id, "op": op, "args": args or {}})
+        try:
+            process.stdin.write(line + "\n")
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise AgentError(
+                f"the rtui agent on {self.connection.name} did not answer '{op}' within "
+                f"{timeout:g} s", "timeout") from exc
+        except (asyncssh.Error, OSError, BrokenPipeError) as exc:
+            raise SSHError(f"lost the rtui agent on {self.connection.name}: {exc}") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def close(self) -> None:
+        process, self._process = self._process, None
+        if self._reader is not None:
+            self._reader.cancel()
+        if process is not None:
+            with contextlib.suppress(Exception):
+                process.stdin.write_eof()
+                process.close()
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    async def _ensure_started(self) -> asyncssh.SSHClientProcess[str]:
+        async with self._lock:
+            conn = await self.connection.connect()
+            if (self._process is not None and self._generation == self.connection.generation
+                    and not self._process.is_closing()):
+                return self._process
+            await self.close()
+            path = await self._upload(conn)
+            self._process, self.hello = await self._start(conn, path)
+            self._generation = self.connection.generation
+            self._reader = asyncio.get_running_loop().create_task(self._read(self._process))
+            return self._process
+
+    async def _upload(self, conn: asyncssh.SSHClientConnection) -> str:
+        """Put the agent in the remote cache dir unless that exact version is there already."""
+        data, name = agent_source()
+        result = await conn.run('printf "%s" "${XDG_CACHE_HOME:-$HOME/.cache}"', check=False)
+        cache = str(result.stdout or "").strip()
+        if not cache or result.exit_status != 0:
+            raise SSHError(f"cannot find the home directory on {self.connection.name}")
+        directory = posixpath.join(cache, "rtui")
+        path = posixpath.join(directory, name)
+        try:
+            async with conn.start_sftp_client() as sftp:
+                if await sftp.exists(path):
+                    return path
+                await sftp.makedirs(directory, exist_ok=True)
+                tmp = f"{path}.{id(self):x}.tmp"
+                async with sftp.open(tmp, "wb") as handle:
+                    await handle.write(data)
+                await sftp.chmod(tmp, 0o600)
+                await sftp.posix_rename(tmp, path)
+        except (asyncssh.Error, OSError) as exc:
+            raise SSHError(
+                f"cannot upload the rtui agent to {self.connection.name}:{path}: {exc}") from exc
+        log.info("uploaded agent to %s:%s", self.connection.name, path)
+        return path
+
+    async def _start(
+        self, conn: asyncssh.SSHClientConnection, path: str
+    ) -> tuple[asyncssh.SSHClientProcess[str], dict[str, Any]]:
+        candidates = [self.python] if self.python else ["python3", "python"]
+        script = (
+            "for p in " + " ".join(shlex.quote(c) for c in candidates) + "; do "
+            'if command -v "$p" >/dev/null 2>&1; then exec "$p" -u ' + shlex.quote(path)
+            + "; fi; done; echo 'rtui: no python' >&2; exit 127"
+        )
+        process = await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
+        try:
+            first = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT)
+        except TimeoutError as exc:
+            process.close()
+            raise AgentError(f"the rtui agent on {self.connection.name} did not start "
+                             f"within {_START_TIMEOUT:g} s", "timeout") from exc
+        try:
+            ready = json.loads(first)
+        except json.JSONDecodeError:
+            ready = {}
+        if ready.get("event") != "ready":
+            stderr = ""
+            with contextlib.suppress(Exception):
+                stderr = await asyncio.wait_for(process.stderr.read(), 2)
+            process.close()
+            raise self._start_error(candidates, first, stderr)
+        return process, ready.get("data", {})
+
+    def _start_error(self, candidates: list[str], first: str, stderr: str) -> AgentError:
+        name = self.connection.name
+        if "rtui: no python" in stderr:
+            return AgentError(
+                f"no Python found on {name} (looked for {', '.join(candidates)}); install "
+                "Python 3.8 or newer there, or set the host's python to an interpreter path",
+                "no_python")
+        if "SyntaxError" in stderr or "invalid syntax" in stderr:
+            return AgentError(
+                f"the Python on {name} is too old for rtui's agent (3.8 or newer is needed); "
+                "set the host's python to a newer interpreter", "old_python")
+        detail = (stderr or first).strip().splitlines()[-1:] or ["no output"]
+        return AgentError(f"the rtui agent on {name} failed to start: {detail[0]}", "start")
+
+    async def _read(self, process: asyncssh.SSHClientProcess[str]) -> None:
+        """Dispatch replies and progress to the waiting requests, until the channel closes."""
+        reason = "the agent exited"
+        try:
+            async for line in process.stdout:
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    log.warning("agent said: %s", line.rstrip())
+                    continue
+                pending = self._pending.get(message.get("id"))
+                if pending is None:
+                    continue
+                future, on_progress = pending
+                if message.get("event") == "progress":
+                    if on_progress is not None:
+                        data = message.get("data", {})
+                        on_progress(Progress(str(data.get("line", "")), data.get("fraction")))
+                elif message.get("ok"):
+                    if not future.done():
+                        future.set_result(message.get("result"))
+                elif not future.done():
+                    error = message.get("error", {})
+                    future.set_exception(AgentError(
+                        str(error.get("message", "the agent failed")),
+                        str(error.get("type", "agent"))))
+        except (asyncssh.Error, OSError) as exc:
+            reason = str(exc)
+        finally:
+            for future, _ in list(self._pending.values()):
+                if not future.done():
+                    future.set_exception(
+                        SSHError(f"lost the rtui agent on {self.connection.name}: {reason}"))
