@@ -178,6 +178,14 @@ def hand_started(runtime_dir: Path, sshd: SSHD) -> Iterator[dict[str, subprocess
         (runtime_dir / f"kernel-{kid}.json").unlink(missing_ok=True)
 
 
+async def test_check_counts_live_kernels(kernels: HostKernels, kernel: RemoteKernel) -> None:
+    from rtui.core.ssh.check import check_host
+
+    status = await check_host(kernels.connection, timeout=10)
+    live = sum(1 for r in await kernels.list() if r.alive)
+    assert status.ok and status.kernels == live >= 1
+
+
 async def test_attach_by_id_to_hand_started_kernels_and_list_them(
     kernels: HostKernels, hand_started: dict[str, subprocess.Popen[bytes]], runtime_dir: Path
 ) -> None:

@@ -101,7 +101,7 @@ class HostKernels:
     def __init__(self, connection: HostConnection, *, python: str | None = None) -> None:
         self.connection = connection
         self.python = python if python not in (None, "", "auto") else None
-        self.agent = AgentClient(connection)
+        self.agent = AgentClient(connection, python=self.python)
 
     @property
     def name(self) -> str:

@@ -34,6 +34,24 @@ except Exception:
     k = "no"
 print(v, k)' 2>/dev/null) && echo "py $q $out"
 done
+# Live kernels: connection files in jupyter's runtime dir whose shell port answers.
+py=$(command -v python3 || command -v python) && "$py" - <<'PROBE' 2>/dev/null
+import glob, json, os, socket
+env = os.environ.get
+data = env("JUPYTER_DATA_DIR") or os.path.join(
+    env("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "jupyter")
+runtime = env("JUPYTER_RUNTIME_DIR") or os.path.join(data, "runtime")
+alive = 0
+for path in glob.glob(os.path.join(runtime, "kernel-*.json")):
+    try:
+        with open(path) as handle:
+            info = json.load(handle)
+        socket.create_connection((info.get("ip") or "127.0.0.1", info["shell_port"]), 0.3).close()
+        alive += 1
+    except Exception:
+        pass
+print("kernels", alive)
+PROBE
 exit 0
 """
 
@@ -70,8 +88,10 @@ class HostStatus:
         return data
 
 
-def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo]]:
+def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], int]:
+    """``(os, arch, pythons, live kernels)`` from the probe's output lines."""
     os_name = arch = None
+    kernels = 0
     pythons: list[PythonInfo] = []
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
@@ -79,11 +99,13 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo]]:
             os_name = rest.strip() or None
         elif kind == "arch":
             arch = rest.strip() or None
+        elif kind == "kernels" and rest.strip().isdigit():
+            kernels = int(rest.strip())
         elif kind == "py":
             parts = rest.rsplit(" ", 2)
             if len(parts) == 3:
                 pythons.append(PythonInfo(parts[0], parts[1], parts[2] == "yes"))
-    return os_name, arch, pythons
+    return os_name, arch, pythons, kernels
 
 
 def _ms(start: float) -> float:
@@ -131,7 +153,8 @@ async def check_host(
         step = "probe"
         script = _PROBE.replace("EXTRA_PYTHONS", " ".join(shlex.quote(p) for p in extra_pythons))
         result = await connection.run(f"/bin/sh -c {shlex.quote(script)}", timeout=timeout)
-        status.os, status.arch, status.pythons = parse_probe(str(result.stdout or ""))
+        status.os, status.arch, status.pythons, status.kernels = parse_probe(
+            str(result.stdout or ""))
     except RtuiError as exc:
         status.failed_step, status.error = step, str(exc)
     finally:
