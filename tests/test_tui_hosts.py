@@ -1,38 +1,175 @@
-"""The host-list screen, driven with Textual's pilot as a user would."""
+"""The hosts screen, driven with Textual's pilot as a person would, against the real sshd."""
 
 from __future__ import annotations
 
+import asyncio
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from rtui.core.config.model import Host
 from rtui.core.config.store import HostStore
 from rtui.tui.app import RtuiApp
+from rtui.tui.screens.help import HelpScreen
+from rtui.tui.screens.prompts import HostKeyScreen, MessageScreen, TextPromptScreen
+from rtui.tui.widgets.hosts import HostsPane
+from tests.harness.accounts import Account
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
 
 
-async def test_host_list_shows_hosts_and_reloads(tmp_path: Path) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def rows(app: RtuiApp) -> list[list[str]]:
+    table = app.query_one("#hosts", DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def status_of(app: RtuiApp, name: str) -> str:
+    for row in rows(app):
+        if row[0] == name:
+            return row[1]
+    raise AssertionError(f"{name} not listed")
+
+
+def store_with(tmp_path: Path, *hosts: Host) -> HostStore:
     store = HostStore(tmp_path / "hosts.toml")
-    store.update(lambda c: c.with_host(Host("lab", hostname="lab.example.org", user="alice")))
-    app = RtuiApp(store)
+    for host in hosts:
+        store.update(lambda c, h=host: c.with_host(h))
+    return store
+
+
+async def test_list_filter_and_help(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Host("lab", hostname="lab.example.org", tags=("gpu",)),
+                       Host("web", hostname="web.example.org"))
+    app = RtuiApp(store, check_on_start=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        table = app.query_one("#hosts", DataTable)
-        assert table.row_count == 1
-        assert table.get_row_at(0)[:2] == ["lab", "alice@lab.example.org:22"]
-        store.update(lambda c: c.with_host(Host("gpu", tags=("gpu",))))
-        await pilot.press("r")
-        assert table.row_count == 2
-        await pilot.press("q")
-    assert app.return_code == 0
+        assert [r[0] for r in rows(app)] == ["lab", "web"]
+        await pilot.press("slash", "g", "p", "u")
+        assert [r[0] for r in rows(app)] == ["lab"]
+        await pilot.press("enter")  # back to the table
+        assert isinstance(app.focused, DataTable)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_rows = app.screen.query_one(DataTable).row_count
+        assert help_rows > 10
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_add_with_inline_validation_then_edit_and_delete(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Host("bastion", hostname="gw.example.org"))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(100, 36)) as pilot:
+        await pilot.press("a")
+        await pilot.press(*"lab", "enter", *"lab.example.org", "enter", *"99999")
+        error = app.screen.query_one("#e-port", Label)
+        assert "must be 1-65535, got 99999" in str(error.render())  # the CLI's words
+        await pilot.press("ctrl+o")  # refused: the form stays open
+        assert app.screen.query_one("#f-port", Input)
+        for _ in range(5):
+            await pilot.press("backspace")
+        await pilot.press(*"2222", "enter", *"alice", "enter", "enter", *"bastion")
+        await pilot.press("ctrl+o")
+        await until(lambda: "lab" in [r[0] for r in rows(app)])
+        saved = tomllib.loads((tmp_path / "hosts.toml").read_text())["hosts"]
+        assert saved[1] == {"name": "lab", "hostname": "lab.example.org", "port": 2222,
+                            "user": "alice", "jump": ["bastion"]}
+
+        # Deleting the jump host is refused with the reason; deleting lab works.
+        app.query_one("#hosts", DataTable).move_cursor(row=0)
+        await pilot.press("d", "y")
+        await pilot.pause()
+        await until(lambda: any("jump host of lab" in str(n.message)
+                                for n in app._notifications))
+        app.query_one("#hosts", DataTable).move_cursor(row=1)
+        await pilot.press("e")
+        note = app.screen.query_one("#f-note", Input)
+        note.value = "A100s"
+        await pilot.press("ctrl+o")
+        await until(lambda: store.load().require("lab").note == "A100s")
+        app.query_one("#hosts", DataTable).move_cursor(row=1)
+        await pilot.press("d", "y")
+        await until(lambda: [r[0] for r in rows(app)] == ["bastion"])
+        assert store.load().get("lab") is None
+
+
+async def test_import_from_ssh_config(tmp_path: Path, isolated_home: Path) -> None:
+    ssh = isolated_home / ".ssh"
+    ssh.mkdir()
+    (ssh / "config").write_text("Host one\n  HostName 10.0.0.1\nHost two\n  User bob\n")
+    app = RtuiApp(store_with(tmp_path), check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("i")
+        await until(lambda: [r[0] for r in rows(app)] == ["one", "two"])
 
 
 async def test_broken_config_is_a_message_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "hosts.toml"
     path.write_text("[[hosts]]\nname = \n")
-    app = RtuiApp(HostStore(path))
+    app = RtuiApp(HostStore(path), check_on_start=False)
     async with app.run_test(size=(80, 24)) as pilot:
         problem = app.query_one("#problem", Static)
         assert "line 2" in str(problem.render())
-        assert problem.display
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
     assert path.read_text() == "[[hosts]]\nname = \n"
+
+
+async def test_checks_on_start_never_prompt_then_accept_key_on_demand(
+    sshd: SSHD, tmp_path: Path
+) -> None:
+    store = store_with(tmp_path, host_for(sshd, "lab"),
+                       Host("down", hostname="127.0.0.1", port=1))
+    app = RtuiApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(lambda: status_of(app, "lab") == "host key unknown")
+        await until(lambda: status_of(app, "down") == "unreachable")
+        assert not isinstance(app.screen, HostKeyScreen)  # no dialog storm at start
+        app.query_one("#hosts", DataTable).move_cursor(row=0)
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, HostKeyScreen))
+        assert "SHA256:" in str(app.screen.query(Static)[1].render())
+        await pilot.press("y")
+        await until(lambda: status_of(app, "lab") == "ok")
+        row = next(r for r in rows(app) if r[0] == "lab")
+        assert row[2].endswith("ms")  # latency
+        assert row[4] == "0" or row[4].isdigit()  # kernels running
+        details = str(app.query_one("#details-text", Static).render())
+        assert "Linux" in details
+
+
+async def test_password_prompt_and_changed_key(
+    password_sshd: SSHD, password_account: Account, fresh_sshd: SSHD, tmp_path: Path,
+    isolated_home: Path,
+) -> None:
+    trust(password_sshd, isolated_home)
+    trust(fresh_sshd, isolated_home)
+    fresh_sshd.restart(new_host_key=True)
+    store = store_with(
+        tmp_path,
+        Host("pw", hostname="127.0.0.1", port=password_sshd.port, user=password_account.name),
+        host_for(fresh_sshd, "moved"),
+    )
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, TextPromptScreen))
+        field = app.screen.query_one(Input)
+        assert field.password  # masked
+        await pilot.press(*password_account.password, "enter")
+        await until(lambda: status_of(app, "pw") == "ok")
+
+        app.query_one("#hosts", DataTable).move_cursor(row=1)
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, MessageScreen))
+        text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "HOST KEY CHANGED" in text and "known_hosts line" in text
+        await pilot.press("enter")
+        assert status_of(app, "moved") == "HOST KEY CHANGED"

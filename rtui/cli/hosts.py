@@ -166,14 +166,7 @@ def _show(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     host = host_from_data({"name": args.name, **_option_fields(args)})
 
-    def change(config: Config) -> Config:
-        if config.get(host.name) is not None:
-            raise ConfigError(
-                f"a host named '{host.name}' exists already; change it with `rtui hosts edit`"
-            )
-        return config.with_host(host)
-
-    _store(args).update(change)
+    _store(args).update(lambda config: config.add_host(host))
     print(f"added {host.name} ({host.address})")
     return 0
 
@@ -191,12 +184,7 @@ def _edit(args: argparse.Namespace) -> int:
         data.update(fields)
         if args.rename:
             data["name"] = args.rename
-        edited = host_from_data(data)
-        if args.rename and args.rename != args.name:
-            if config.get(args.rename) is not None:
-                raise ConfigError(f"a host named '{args.rename}' exists already")
-            return _rename(config, args.name, edited)
-        return config.with_host(edited)
+        return config.replace_host(args.name, host_from_data(data))
 
     config = _store(args).update(change)
     host = config.require(args.rename or args.name)
@@ -204,29 +192,8 @@ def _edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rename(config: Config, old: str, edited: Host) -> Config:
-    """Replace ``old`` by ``edited`` in place, pointing other hosts' jump chains at the new name."""
-    def follow(h: Host) -> Host:
-        if old not in h.jump:
-            return h
-        return dataclasses.replace(h, jump=tuple(edited.name if j == old else j for j in h.jump))
-
-    hosts = tuple(follow(edited) if h.name == old else follow(h) for h in config.hosts)
-    return dataclasses.replace(config, hosts=hosts)
-
-
 def _remove(args: argparse.Namespace) -> int:
-    def change(config: Config) -> Config:
-        config.require(args.name)
-        users = [h.name for h in config.hosts if args.name in h.jump]
-        if users:
-            raise ConfigError(
-                f"'{args.name}' is the jump host of {', '.join(users)}; "
-                "change their --jump first"
-            )
-        return config.without_host(args.name)
-
-    _store(args).update(change)
+    _store(args).update(lambda config: config.remove_host(args.name))
     print(f"removed {args.name}")
     return 0
 

@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="hosts file (default: $RTUI_CONFIG, else $XDG_CONFIG_HOME/rtui/hosts.toml)",
     )
+    parser.add_argument(
+        "--ansi", action="store_true",
+        help="use the terminal's own 16 colours (for few-colour terminals; NO_COLOR is honoured)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     hosts_cmd.register(commands)
     check_cmd.register(commands)
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             from rtui.tui.app import run_tui  # lazy: the CLI must not pay for Textual
 
-            return run_tui(config=args.config)
+            return run_tui(config=args.config, ansi=args.ansi)
         result: int = args.handler(args)
         return result
     except RtuiError as exc:

@@ -1,73 +1,252 @@
-"""The Textual application: for now, the host list."""
+"""The Textual application: owns the core services, turns their results into messages."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
 
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from rtui import __version__
 from rtui.core import locations
-from rtui.core.config.model import Config
+from rtui.core.config.importer import merge_imported
+from rtui.core.config.model import Config, Host
+from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
-from rtui.core.errors import RtuiError
+from rtui.core.errors import HostKeyChangedError, RtuiError
+from rtui.core.kernels.service import HostKernels
+from rtui.core.ssh.check import HostStatus, check_host
+from rtui.core.ssh.manager import Connections
+from rtui.core.ssh.prompts import NoPrompter
+from rtui.tui.prompter import TuiPrompter, ask
+from rtui.tui.screens.host_form import HostFormScreen
+from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
+from rtui.tui.widgets.hosts import HostsPane
 
 __all__ = ["RtuiApp", "run_tui"]
 
+log = logging.getLogger(__name__)
+
 
 class RtuiApp(App[None]):
-    """rtui's terminal UI."""
+    """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"
     SUB_TITLE = f"v{__version__}"
-    CSS = """
-    #problem { color: $error; padding: 0 1; height: auto; }
-    #problem.-hidden { display: none; }
-    DataTable { height: 1fr; }
-    """
+    CSS_PATH = "rtui.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("r", "reload", "Reload hosts", id="hosts.reload"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f6,ctrl+pagedown", "next_tab", "Next tab", id="app.next_tab", show=False),
+        Binding("shift+f6,ctrl+pageup", "previous_tab", "Previous tab", id="app.prev_tab",
+                show=False),
+        Binding("f2", "show_hosts", "Hosts", id="app.hosts"),
     ]
 
-    def __init__(self, store: HostStore) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        store: HostStore,
+        *,
+        ansi: bool = False,
+        check_on_start: bool = True,
+        ssh_config: Path | None = None,
+        extra_hosts: tuple[Host, ...] = (),
+    ) -> None:
+        super().__init__(ansi_color=ansi)
         self.store = store
+        self.check_on_start = check_on_start
+        self.ssh_config = ssh_config
+        self.extra_hosts = extra_hosts  # hosts that exist for this run only (the demo)
+        self.prompter = TuiPrompter(self)
+        self.config = Config()
+        self.connections = Connections(Config(), prompter=self.prompter,
+                                       ssh_config=ssh_config)
+        self.kernel_services: dict[str, HostKernels] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="problem", classes="-hidden")
-        yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
+        with TabbedContent(id="tabs"), TabPane("Hosts", id="tab-hosts"):
+            yield HostsPane()
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one("#hosts", DataTable)
-        table.add_columns("Name", "Address", "Jump", "Tags")
-        self.action_reload()
+    async def on_mount(self) -> None:
+        await self.reload_config()
+        if self.check_on_start:
+            self.check_hosts([h.name for h in self.config.hosts], interactive=False)
 
-    def action_reload(self) -> None:
-        """Re-read the hosts file; a broken file is reported, never a traceback."""
-        problem = self.query_one("#problem", Static)
+    async def on_unmount(self) -> None:
+        for service in list(self.kernel_services.values()):
+            with contextlib.suppress(Exception):
+                await service.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.connections.close_all(), 5)
+
+    # -- config ------------------------------------------------------------------------------
+
+    async def reload_config(self) -> None:
+        """Read the hosts file; a broken file is shown in the pane and nothing is lost."""
+        problem = ""
         try:
-            config = self.store.load()
+            config = await asyncio.to_thread(self.store.load)
         except RtuiError as exc:
-            config = Config()
-            problem.update(f"{exc}")
-            problem.remove_class("-hidden")
+            config, problem = Config(), str(exc)
+        for host in self.extra_hosts:
+            if config.get(host.name) is None:
+                config = config.with_host(host)
+        self.config = config
+        await self.connections.update_config(config)
+        for name in list(self.kernel_services):
+            if config.get(name) is None:
+                await self.kernel_services.pop(name).close()
+        self.query_one(HostsPane).show_config(config, problem)
+
+    async def save_host(self, old_name: str | None, host: Host) -> None:
+        """Add or replace a host in the file (locked, re-read, validated, atomic)."""
+        def change(config: Config) -> Config:
+            return config.add_host(host) if old_name is None else config.replace_host(
+                old_name, host)
+
+        await asyncio.to_thread(self.store.update, change)
+        await self.reload_config()
+
+    def kernels_for(self, name: str) -> HostKernels:
+        service = self.kernel_services.get(name)
+        if service is None:
+            host = self.config.require(name)
+            service = HostKernels(self.connections.get(name), python=host.python)
+            self.kernel_services[name] = service
+        return service
+
+    # -- host actions ------------------------------------------------------------------------
+
+    @on(HostsPane.Action)
+    async def _host_action(self, message: HostsPane.Action) -> None:
+        name = message.name
+        if message.action == "check" and name:
+            self.check_hosts([name], interactive=True)
+        elif message.action == "check_all":
+            self.check_hosts([h.name for h in self.config.hosts], interactive=True)
+        elif message.action == "add":
+            self.push_screen(HostFormScreen(self.save_host))
+        elif message.action == "edit" and name:
+            host = self.config.get(name)
+            if host is not None and host not in self.extra_hosts:
+                self.push_screen(HostFormScreen(self.save_host, host))
+            else:
+                self.notify(f"{name} exists for this run only and cannot be edited")
+        elif message.action == "delete" and name:
+            self.delete_host(name)
+        elif message.action == "import":
+            self.import_ssh_config()
+        elif message.action == "console" and name:
+            self.open_console(name)
+        elif message.action == "kernels" and name:
+            self.attach_kernel(name)
+
+    @work(group="checks", exit_on_error=False)
+    async def check_hosts(self, names: list[str], *, interactive: bool) -> None:
+        """Check hosts concurrently; on start-up nobody is asked anything (no dialog storm)."""
+        pane = self.query_one(HostsPane)
+        pane.show_checking(names)
+        settings = self.config.settings
+        gate = asyncio.Semaphore(settings.check_concurrency)
+
+        async def one(name: str) -> None:
+            async with gate:
+                connection = self.connections.get(name)
+                if not interactive and connection.state.value != "connected":
+                    connection.prompter = NoPrompter()
+                try:
+                    status = await check_host(connection, timeout=settings.check_timeout)
+                except Exception as exc:  # one host's bug must not stop the others
+                    log.exception("check of %s failed", name)
+                    status = HostStatus(name, error=str(exc), error_kind="error")
+                finally:
+                    connection.prompter = self.prompter
+                pane.show_status(status)
+                if status.error_kind == "host-key-changed" and interactive:
+                    self.push_screen(MessageScreen("Host key changed", status.error or ""))
+
+        await asyncio.gather(*(one(n) for n in names if self.config.get(n) is not None))
+
+    @work(group="config", exit_on_error=False)
+    async def delete_host(self, name: str) -> None:
+        if not await ask(self, ConfirmScreen("Delete host", f"Delete host '{name}'?")):
+            return
+        await asyncio.to_thread(self.store.update, lambda c: c.remove_host(name))
+        await self.reload_config()
+        self.notify(f"Deleted {name}")
+
+    @work(group="config", exit_on_error=False)
+    async def import_ssh_config(self) -> None:
+        path = self.ssh_config or locations.ssh_config_path()
+        entries = await asyncio.to_thread(read_ssh_config, path)
+        results: list[Any] = []
+
+        def change(config: Config) -> Config:
+            merged, result = merge_imported(config, entries, update=False)
+            results.append(result)
+            return merged
+
+        await asyncio.to_thread(self.store.update, change)
+        await self.reload_config()
+        self.notify(f"Imported from {path}: {results[-1].summary()}", timeout=8)
+
+    @work(group="kernels", exit_on_error=False)
+    async def open_console(self, name: str) -> None:
+        self.notify(f"Consoles arrive in the next step ({name})")
+
+    @work(group="kernels", exit_on_error=False)
+    async def attach_kernel(self, name: str) -> None:
+        self.notify(f"Kernel list arrives in the next step ({name})")
+
+    # -- one place for worker failures -------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, HostKeyChangedError):
+            self.push_screen(MessageScreen("Host key changed", str(error)))
+        elif isinstance(error, RtuiError):
+            self.notify(str(error), severity="error", timeout=10)
         else:
-            problem.add_class("-hidden")
-        self._show_hosts(config)
+            log.error("worker %s failed", event.worker.name, exc_info=error)
+            self.notify(f"Internal error: {error!r} (details in the log)",
+                        severity="error", timeout=10)
 
-    def _show_hosts(self, config: Config) -> None:
-        table = self.query_one("#hosts", DataTable)
-        table.clear()
-        for host in config.hosts:
-            table.add_row(host.name, host.address, ",".join(host.jump), ",".join(host.tags),
-                          key=host.name)
+    # -- app actions -------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from rtui.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self))
+
+    def action_show_hosts(self) -> None:
+        self.query_one(TabbedContent).active = "tab-hosts"
+
+    def _switch_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [pane.id for pane in tabs.query(TabPane) if pane.id]
+        if not ids:
+            return
+        index = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(index + step) % len(ids)]
+
+    def action_next_tab(self) -> None:
+        self._switch_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self._switch_tab(-1)
 
 
-def run_tui(*, config: str | None = None) -> int:
-    RtuiApp(HostStore(locations.config_path(config))).run()
+def run_tui(*, config: str | None = None, ansi: bool = False) -> int:
+    RtuiApp(HostStore(locations.config_path(config)), ansi=ansi).run()
     return 0

@@ -103,6 +103,37 @@ class Config:
     def without_host(self, name: str) -> Config:
         return dataclasses.replace(self, hosts=tuple(h for h in self.hosts if h.name != name))
 
+    def remove_host(self, name: str) -> Config:
+        """Remove ``name``; refused while another host jumps through it."""
+        self.require(name)
+        users = [h.name for h in self.hosts if name in h.jump]
+        if users:
+            raise ConfigError(
+                f"'{name}' is the jump host of {', '.join(users)}; change their jump first")
+        return self.without_host(name)
+
+    def replace_host(self, old_name: str, edited: Host) -> Config:
+        """Put ``edited`` where ``old_name`` was; a rename carries jump references along."""
+        self.require(old_name)
+        if edited.name != old_name and self.get(edited.name) is not None:
+            raise ConfigError(f"a host named '{edited.name}' exists already")
+
+        def follow(h: Host) -> Host:
+            if old_name == edited.name or old_name not in h.jump:
+                return h
+            jump = tuple(edited.name if j == old_name else j for j in h.jump)
+            return dataclasses.replace(h, jump=jump)
+
+        hosts = tuple(follow(edited) if h.name == old_name else follow(h) for h in self.hosts)
+        return dataclasses.replace(self, hosts=hosts)
+
+    def add_host(self, host: Host) -> Config:
+        """Add a new host; refused when the name is taken."""
+        if self.get(host.name) is not None:
+            raise ConfigError(
+                f"a host named '{host.name}' exists already; change it with `rtui hosts edit`")
+        return self.with_host(host)
+
 
 @dataclass(frozen=True)
 class JumpHop:

@@ -10,10 +10,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtui.core.errors import ConnectTimeoutError, RtuiError, UnreachableError
+from rtui.core.errors import (
+    AuthenticationError,
+    ConnectTimeoutError,
+    HostKeyChangedError,
+    HostKeyError,
+    HostKeyUnknownError,
+    RtuiError,
+    UnreachableError,
+)
 from rtui.core.ssh.connection import HostConnection
 
-__all__ = ["HostStatus", "PythonInfo", "check_host", "check_hosts", "parse_probe"]
+__all__ = [
+    "HostStatus", "PythonInfo", "check_host", "check_hosts", "error_kind", "parse_probe",
+]
 
 # POSIX sh run through /bin/sh whatever the login shell is. Lists each distinct Python with
 # its version and whether ipykernel imports (really imports: find_spec can lie).
@@ -71,6 +81,7 @@ class HostStatus:
     ok: bool = False
     failed_step: str | None = None  # "tcp", "ssh", "command" or "probe"
     error: str | None = None
+    error_kind: str | None = None  # "unreachable", "timeout", "auth", "host-key-changed", ...
     tcp_ms: float | None = None
     ssh_ms: float | None = None
     rtt_ms: float | None = None
@@ -106,6 +117,19 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
             if len(parts) == 3:
                 pythons.append(PythonInfo(parts[0], parts[1], parts[2] == "yes"))
     return os_name, arch, pythons, kernels
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable name for what went wrong, for badges and scripts."""
+    kinds: list[tuple[type[BaseException], str]] = [
+        (HostKeyChangedError, "host-key-changed"),
+        (HostKeyUnknownError, "host-key-unknown"),
+        (HostKeyError, "host-key"),
+        (AuthenticationError, "auth"),
+        (ConnectTimeoutError, "timeout"),
+        (UnreachableError, "unreachable"),
+    ]
+    return next((kind for cls, kind in kinds if isinstance(exc, cls)), "error")
 
 
 def _ms(start: float) -> float:
@@ -156,7 +180,7 @@ async def check_host(
         status.os, status.arch, status.pythons, status.kernels = parse_probe(
             str(result.stdout or ""))
     except RtuiError as exc:
-        status.failed_step, status.error = step, str(exc)
+        status.failed_step, status.error, status.error_kind = step, str(exc), error_kind(exc)
     finally:
         status.elapsed_ms = _ms(started)
     return status

@@ -52,6 +52,17 @@ class Connections:
         self._by_name[name] = connection
         return connection
 
+    async def update_config(self, config: Config) -> None:
+        """Take a new config; connections whose host changed or went away are closed."""
+        old, self.config = self.config, config
+        self.settings = config.settings
+        for name in list(self._by_name):
+            if old.get(name) != config.get(name):
+                await self._by_name.pop(name).close()
+
+    def existing(self, name: str) -> HostConnection | None:
+        return self._by_name.get(name)
+
     async def close_all(self) -> None:
         connections = list(self._by_name.values())
         self._by_name.clear()

@@ -1,0 +1,68 @@
+"""Every key binding, gathered from the widgets themselves: the help screen and the README's
+key table are both made from this, so they cannot drift from what the keys do.
+
+``python -m rtui.tui.keys`` prints the README table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+__all__ = ["KeyRow", "SECTIONS", "key_rows", "markdown_table"]
+
+# (section title, "module:Class") in the order a person meets them.
+SECTIONS: list[tuple[str, str]] = [
+    ("Everywhere", "rtui.tui.app:RtuiApp"),
+    ("Hosts", "rtui.tui.widgets.hosts:HostsPane"),
+    ("Console", "rtui.tui.widgets.console:ConsolePane"),
+    ("Console input", "rtui.tui.widgets.code_input:CodeInput"),
+    ("Console output", "rtui.tui.widgets.console_view:ConsoleView"),
+    ("Host form", "rtui.tui.screens.host_form:HostFormScreen"),
+    ("Host key prompt", "rtui.tui.screens.prompts:HostKeyScreen"),
+]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    section: str
+    keys: str
+    description: str
+    id: str
+
+
+def _display(keys: str) -> str:
+    names = []
+    for key in keys.split(","):
+        key = key.strip().replace("slash", "/").replace("question_mark", "?")
+        names.append(key)
+    return " / ".join(names)
+
+
+def key_rows() -> list[KeyRow]:
+    rows: list[KeyRow] = []
+    for section, target in SECTIONS:
+        module_name, _, class_name = target.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        for binding in getattr(cls, "BINDINGS", []):
+            if not isinstance(binding, Binding) or not binding.id or not binding.description:
+                continue
+            rows.append(KeyRow(section, _display(binding.key), binding.description, binding.id))
+    return rows
+
+
+def markdown_table() -> str:
+    lines = ["| where | key | action |", "| --- | --- | --- |"]
+    for row in key_rows():
+        keys = " / ".join(f"`{k.strip()}`" for k in row.keys.split(" / "))
+        lines.append(f"| {row.section} | {keys} | {row.description} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

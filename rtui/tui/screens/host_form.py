@@ -1,0 +1,148 @@
+"""Add or edit a host; every field is checked by the same code, with the same words, as the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Select
+
+from rtui.core.config.model import HOST_KEY_POLICIES, Host, Problem, host_from_data, host_to_data
+from rtui.core.errors import ConfigError
+
+__all__ = ["HostFormScreen"]
+
+# (field, label, placeholder); list fields are comma-separated in the form.
+_FIELDS: list[tuple[str, str, str]] = [
+    ("name", "Name", "a short alias, e.g. lab"),
+    ("hostname", "Hostname", "DNS name or address (default: the name)"),
+    ("port", "Port", "22"),
+    ("user", "User", "login user (default: yours, or ~/.ssh/config's)"),
+    ("identity_files", "Identity files", "~/.ssh/id_ed25519, ..."),
+    ("jump", "Jump hosts", "bastion, user@gw:2222 (in order)"),
+    ("python", "Python", "auto, or a remote interpreter path"),
+    ("tags", "Tags", "gpu, lab"),
+    ("note", "Note", "free text"),
+]
+_LISTS = {"identity_files", "jump", "tags", "auth_methods"}
+
+Save = Callable[[str | None, Host], Awaitable[None]]
+
+
+class HostFormScreen(ModalScreen[Host | None]):
+    """A modal form; ``save`` raises ConfigError to keep it open with the reason shown."""
+
+    DEFAULT_CSS = """
+    HostFormScreen { align: center middle; }
+    #form { width: 80; max-width: 100%; height: auto; max-height: 100%;
+            border: thick $accent; background: $surface; padding: 0 1; }
+    #form Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: auto; height: auto; }
+    #form Label.field { padding-top: 1; }
+    #form .error { color: $error; column-span: 2; height: auto; }
+    #form .error.-empty { display: none; }
+    #title { text-style: bold; }
+    #hint { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+o", "save", "Save", id="form.save"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+    ]
+
+    def __init__(self, save: Save, host: Host | None = None) -> None:
+        super().__init__()
+        self.save_host = save
+        self.original = host
+
+    def compose(self) -> ComposeResult:
+        values = host_to_data(self.original) if self.original else {}
+        with VerticalScroll(id="form"):
+            title = f"Edit {self.original.name}" if self.original else "Add a host"
+            yield Label(title, id="title")
+            with Grid():
+                for field, label, placeholder in _FIELDS:
+                    yield Label(label, classes="field")
+                    value = values.get(field, "")
+                    if isinstance(value, list):
+                        value = ", ".join(value)
+                    yield Input(str(value), placeholder=placeholder, id=f"f-{field}")
+                    yield Label("", id=f"e-{field}", classes="error -empty")
+                yield Label("Host key policy", classes="field")
+                yield Select(
+                    [(p, p) for p in HOST_KEY_POLICIES],
+                    value=values.get("host_key_policy", Select.NULL),
+                    prompt="default (ask)", id="f-host_key_policy",
+                )
+            yield Label("", id="e-form", classes="error -empty")
+            yield Label("Enter next field · ctrl+o save · Escape cancel", id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#f-name", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_next()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Validate as the person types, so mistakes show where they are made."""
+        self._show(self._problems())
+
+    def _data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for field, _, _ in _FIELDS:
+            text = self.query_one(f"#f-{field}", Input).value.strip()
+            if not text:
+                continue
+            if field in _LISTS:
+                data[field] = [item.strip() for item in text.split(",") if item.strip()]
+            elif field == "port":
+                data[field] = int(text) if text.isdigit() else text
+            else:
+                data[field] = text
+        policy = self.query_one("#f-host_key_policy", Select).value
+        if isinstance(policy, str):
+            data["host_key_policy"] = policy
+        if self.original is not None:  # fields the form does not show are kept
+            data.setdefault("auth_methods", list(self.original.auth_methods))
+            if not data["auth_methods"]:
+                del data["auth_methods"]
+        return data
+
+    def _problems(self) -> list[Problem]:
+        try:
+            host_from_data(self._data())
+        except ConfigError as exc:
+            return list(getattr(exc, "problems", [Problem(str(exc))]))
+        return []
+
+    def _show(self, problems: list[Problem], general: str = "") -> None:
+        by_field: dict[str, list[str]] = {}
+        for problem in problems:
+            by_field.setdefault(problem.field or "form", []).append(problem.message)
+        if general:
+            by_field.setdefault("form", []).append(general)
+        for label in self.query(".error").results(Label):
+            field = (label.id or "").removeprefix("e-")
+            text = "; ".join(by_field.get(field, []))
+            label.update(text)
+            label.set_class(not text, "-empty")
+
+    async def action_save(self) -> None:
+        problems = self._problems()
+        if problems:
+            self._show(problems)
+            return
+        host = host_from_data(self._data())
+        try:
+            await self.save_host(self.original.name if self.original else None, host)
+        except ConfigError as exc:
+            found: list[Problem] = list(getattr(exc, "problems", []))
+            self._show(found, general="" if found else str(exc).replace("\n", "; "))
+            return
+        self.dismiss(host)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

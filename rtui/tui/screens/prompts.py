@@ -1,0 +1,212 @@
+"""Modal prompts: secrets, 2FA codes, host keys, confirmations, choices, kernel input()."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from rtui.core.ssh.prompts import HostKeyDecision, HostKeyPrompt, KbdIntPrompt
+
+__all__ = [
+    "ChoiceScreen",
+    "ConfirmScreen",
+    "HostKeyScreen",
+    "KbdIntScreen",
+    "MessageScreen",
+    "TextPromptScreen",
+]
+
+
+class _Dialog(ModalScreen["object"]):
+    """A centred box; Escape cancels with ``None`` (or the screen's refusal value)."""
+
+    DEFAULT_CSS = """
+    _Dialog, TextPromptScreen, KbdIntScreen, HostKeyScreen, ConfirmScreen, MessageScreen,
+    ChoiceScreen { align: center middle; }
+    .dialog { width: 76; max-width: 100%; height: auto; max-height: 100%;
+              border: thick $accent; background: $surface; padding: 0 1; }
+    .dialog .title { text-style: bold; padding-bottom: 1; }
+    .dialog .hint { color: $text-muted; padding-top: 1; }
+    .dialog .error { color: $error; }
+    """
+
+
+class TextPromptScreen(_Dialog):
+    """One line of text: a password, a passphrase, or a kernel's ``input()``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+    ]
+
+    def __init__(self, title: str, prompt: str, *, password: bool) -> None:
+        super().__init__()
+        self.title_text = title
+        self.prompt = prompt
+        self.password = password
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            yield Label(self.prompt.strip() or "Input:")
+            yield Input(password=self.password, id="answer")
+            yield Label("Enter to send, Escape to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class KbdIntScreen(_Dialog):
+    """Every prompt of one keyboard-interactive challenge, echo off where the server asks."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
+    ]
+
+    def __init__(self, request: KbdIntPrompt) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Login to {self.request.target}", classes="title")
+            if self.request.name or self.request.instructions:
+                yield Static(f"{self.request.name}\n{self.request.instructions}".strip())
+            for n, (text, echo) in enumerate(self.request.prompts):
+                yield Label(text.strip())
+                yield Input(password=not echo, id=f"answer-{n}")
+            yield Label("Enter for the next field / to send, Escape to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query(Input).first().focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self.dismiss([i.value for i in inputs])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HostKeyScreen(_Dialog):
+    """An unknown host key: compare the fingerprint, then trust it or not."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "decide('remember')", "Trust and remember", id="hostkey.remember"),
+        Binding("o", "decide('once')", "Trust once", id="hostkey.once"),
+        Binding("n,escape", "decide('refuse')", "Refuse", id="hostkey.refuse"),
+    ]
+
+    def __init__(self, request: HostKeyPrompt) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        with Vertical(classes="dialog"):
+            yield Label("Unknown host key", classes="title")
+            yield Static(
+                f"The authenticity of [b]{r.host}[/b] can't be established.\n\n"
+                f"{r.key_type} key fingerprint:\n[b]{r.fingerprint}[/b]\n\n"
+                "Compare it with the fingerprint the host's admin gives you."
+            )
+            yield Label("y trust and remember · o trust once · n refuse", classes="hint")
+
+    def action_decide(self, choice: str) -> None:
+        self.dismiss({
+            "remember": HostKeyDecision.ACCEPT_REMEMBER,
+            "once": HostKeyDecision.ACCEPT_ONCE,
+        }.get(choice, HostKeyDecision.REFUSE))
+
+
+class ConfirmScreen(_Dialog):
+    """A yes/no question; ``y``/``n`` answer, Escape says no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, question: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            yield Static(self.question)
+            yield Label("y yes · n no", classes="hint")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class MessageScreen(_Dialog):
+    """A message that needs reading (a refused host key): Enter or Escape closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,escape", "close", "Close", id="message.close"),
+    ]
+
+    def __init__(self, title: str, message: str, *, error: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title error" if self.error else "title")
+            yield Static(self.message, markup=False)
+            yield Label("Enter to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ChoiceScreen(_Dialog):
+    """Pick one of several options (environments, kernels, what to do on close)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="choice.cancel"),
+    ]
+
+    def __init__(self, title: str, options: list[tuple[str, str]], *, hint: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = options  # (value, label)
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            yield OptionList(*[Option(label, id=value) for value, label in self.options])
+            yield Label(self.hint or "Enter to choose, Escape to cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
