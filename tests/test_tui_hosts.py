@@ -14,7 +14,6 @@ from rtui.core.config.store import HostStore
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.help import HelpScreen
 from rtui.tui.screens.prompts import HostKeyScreen, MessageScreen, TextPromptScreen
-from rtui.tui.widgets.hosts import HostsPane
 from tests.harness.accounts import Account
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for, trust

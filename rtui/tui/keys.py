@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 
-__all__ = ["KeyRow", "SECTIONS", "key_rows", "markdown_table"]
+__all__ = ["SECTIONS", "KeyRow", "key_rows", "markdown_table"]
 
 # (section title, "module:Class") in the order a person meets them.
 SECTIONS: list[tuple[str, str]] = [
