@@ -51,6 +51,8 @@ async def test_list_filter_and_help(tmp_path: Path) -> None:
     app = RtuiApp(store, check_on_start=False)
     async with app.run_test(size=(80, 24)) as pilot:
         assert [r[0] for r in rows(app)] == ["lab", "web"]
+        screen = app.export_screenshot()
+        assert "lab.example.org" in screen and "web.example.org" in screen  # really painted
         await pilot.press("slash", "g", "p", "u")
         assert [r[0] for r in rows(app)] == ["lab"]
         await pilot.press("enter")  # back to the table

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
@@ -40,9 +40,13 @@ class HostFormScreen(ModalScreen[Host | None]):
     HostFormScreen { align: center middle; }
     #form { width: 80; max-width: 100%; height: auto; max-height: 100%;
             border: thick $accent; background: $surface; padding: 0 1; }
-    #form Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: auto; height: auto; }
-    #form Label.field { padding-top: 1; }
-    #form .error { color: $error; column-span: 2; height: auto; }
+    #form .row { height: auto; margin-bottom: 1; }
+    #form .line { height: 1; }
+    #form Label.field { width: 16; }
+    #form Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $boost; }
+    #form Input:focus { background: $accent 30%; }
+    #form Select { width: 1fr; }
+    #form .error { color: $error; height: auto; padding-left: 16; }
     #form .error.-empty { display: none; }
     #title { text-style: bold; }
     #hint { color: $text-muted; }
@@ -62,14 +66,16 @@ class HostFormScreen(ModalScreen[Host | None]):
         with VerticalScroll(id="form"):
             title = f"Edit {self.original.name}" if self.original else "Add a host"
             yield Label(title, id="title")
-            with Grid():
-                for field, label, placeholder in _FIELDS:
-                    yield Label(label, classes="field")
-                    value = values.get(field, "")
-                    if isinstance(value, list):
-                        value = ", ".join(value)
-                    yield Input(str(value), placeholder=placeholder, id=f"f-{field}")
+            for field, label, placeholder in _FIELDS:
+                value = values.get(field, "")
+                if isinstance(value, list):
+                    value = ", ".join(value)
+                with Vertical(classes="row"):
+                    with Horizontal(classes="line"):
+                        yield Label(label, classes="field")
+                        yield Input(str(value), placeholder=placeholder, id=f"f-{field}")
                     yield Label("", id=f"e-{field}", classes="error -empty")
+            with Horizontal(classes="row"):
                 yield Label("Host key policy", classes="field")
                 yield Select(
                     [(p, p) for p in HOST_KEY_POLICIES],

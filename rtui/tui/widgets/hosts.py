@@ -48,8 +48,8 @@ class HostsPane(Widget):
     """Shows the config and the latest check of each host; asks the app to act via messages."""
 
     DEFAULT_CSS = """
-    HostsPane { layout: vertical; }
-    HostsPane #filter { dock: top; margin: 0 0; }
+    HostsPane { layout: vertical; height: 1fr; }
+    HostsPane #filter { dock: top; border: none; height: 1; padding: 0 1; }
     HostsPane #problem { color: $error; height: auto; padding: 0 1; }
     HostsPane #problem.-hidden { display: none; }
     HostsPane #body { height: 1fr; }
@@ -178,7 +178,7 @@ class HostsPane(Widget):
             ("name", "status", "latency", "python", "kernels", "address"), self._cells(host),
             strict=True,
         ):
-            table.update_cell(name, column, value)
+            table.update_cell(name, column, value, update_width=True)
         if name == self.selected:
             self._show_details()
 
