@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
@@ -421,7 +422,12 @@ async def test_ctrl_r_finds_an_old_entry(history_path: Path) -> None:
         assert code.text == "df.head()"
         assert not code.popup_open
         assert app.submitted == []
-        await pilot.press("ctrl+r", "z", "z", "z")
+        await pilot.press("ctrl+r")
+        app.post_message(events.Paste("fit\nignored"))  # a paste goes to the query too
+        await pilot.pause()
+        assert code.search_query == "fit"
+        assert code.popup_items == ["model.fit(df)"]
+        await pilot.press("z", "z", "z")
         assert code.popup_items == []
         await pilot.press("escape")
         assert not code.popup_open

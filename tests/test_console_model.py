@@ -196,6 +196,12 @@ def test_execute_result_multi_line_starts_below_the_prompt() -> None:
     assert plain(m) == ["Out[4]:", "array([[1, 2],", "       [3, 4]])"]
 
 
+def test_execute_result_with_crlf_and_carriage_returns() -> None:
+    m = ConsoleModel()
+    m.apply(ExecuteResult(5, {"text/plain": "a\r\nold\rnew\r\n"}))
+    assert plain(m) == ["Out[5]:", "a", "new"]
+
+
 def test_display_data_text_and_placeholders() -> None:
     m = ConsoleModel()
     m.apply(DisplayData({"text/plain": "<Figure size 640x480>", "image/png": "AAAA"}))
@@ -209,8 +215,9 @@ def test_update_display_data_replaces_the_earlier_lines() -> None:
     m.apply(out("before\n"))
     m.apply(DisplayData({"text/plain": "progress 0"}, transient={"display_id": "p"}))
     m.apply(out("after\n"))
-    m.apply(DisplayData({"text/plain": "progress 1\nof 2"}, transient={"display_id": "p"},
-                        update=True))
+    m.apply(
+        DisplayData({"text/plain": "progress 1\nof 2"}, transient={"display_id": "p"}, update=True)
+    )
     assert plain(m) == ["before", "progress 1", "of 2", "after"]
     m.apply(DisplayData({"text/plain": "done"}, transient={"display_id": "p"}, update=True))
     assert plain(m) == ["before", "done", "after"]
@@ -385,7 +392,9 @@ def test_big_chunk_is_linear_in_its_size() -> None:
     full = ConsoleModel(max_lines=1_000_000)
     full.apply(out("".join(f"{i}\n" for i in range(300_000))))
     full_cost = cost(full)
-    print(f"\n150 KB chunk: {empty_cost * 1e3:.2f} ms empty, {full_cost * 1e3:.2f} ms at 300k lines")
+    print(
+        f"\n150 KB chunk: {empty_cost * 1e3:.2f} ms empty, {full_cost * 1e3:.2f} ms at 300k lines"
+    )
     assert full_cost < max(5 * empty_cost, 0.02)
 
 

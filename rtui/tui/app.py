@@ -21,13 +21,15 @@ from rtui.core.config.model import Config, Host
 from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
-from rtui.core.kernels.service import HostKernels
+from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.ssh.check import HostStatus, check_host
 from rtui.core.ssh.manager import Connections
 from rtui.core.ssh.prompts import NoPrompter
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
-from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
+from rtui.tui.screens.progress import ProgressScreen
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
+from rtui.tui.widgets.console import ConsolePane
 from rtui.tui.widgets.hosts import HostsPane
 
 __all__ = ["RtuiApp", "run_tui"]
@@ -42,7 +44,7 @@ class RtuiApp(App[None]):
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = "rtui.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+q", "quit_app", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f6,ctrl+pagedown", "next_tab", "Next tab", id="app.next_tab", show=False),
         Binding("shift+f6,ctrl+pageup", "previous_tab", "Previous tab", id="app.prev_tab",
@@ -69,6 +71,7 @@ class RtuiApp(App[None]):
         self.connections = Connections(Config(), prompter=self.prompter,
                                        ssh_config=ssh_config)
         self.kernel_services: dict[str, HostKernels] = {}
+        self._console_count = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -201,11 +204,82 @@ class RtuiApp(App[None]):
 
     @work(group="kernels", exit_on_error=False)
     async def open_console(self, name: str) -> None:
-        self.notify(f"Consoles arrive in the next step ({name})")
+        """One key to a console: pick an env when there are several, set one up if none."""
+        kernels = self.kernels_for(name)
+        kernels.connection.prompter = self.prompter
+        self.notify(f"Connecting to {name}…", timeout=3)
+        envs = [e for e in await kernels.environments() if e.can_run(spyder=False)]
+        python: str | None = None
+        if len(envs) > 1:
+            options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
+                        f"{'  +spyder-kernels' if e.spyder_kernels else ''}") for e in envs]
+            choice = await ask(self, ChoiceScreen(f"Python environment on {name}", options))
+            if choice is None:
+                return
+            python = str(choice)
+        elif envs:
+            python = envs[0].python
+        else:
+            question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
+                        "(~/.local/share/rtui/venv) and install ipykernel there?")
+            if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
+                return
+            progress = ProgressScreen(f"Setting up a kernel environment on {name}")
+            self.push_screen(progress)
+            try:
+                env = await kernels.setup(on_progress=lambda p: progress.add(p.line, p.fraction))
+            finally:
+                progress.dismiss()
+            python = env.python
+        kernel = await kernels.start(python=python)
+        await self.add_console(kernels, kernel)
 
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:
-        self.notify(f"Kernel list arrives in the next step ({name})")
+        """List the host's running kernels (rtui's and any other) and attach to one."""
+        kernels = self.kernels_for(name)
+        kernels.connection.prompter = self.prompter
+        records = [r for r in await kernels.list() if r.alive]
+        if not records:
+            self.notify(f"No running kernels on {name}: Enter starts one", timeout=6)
+            return
+        options = [
+            (r.connection_file, f"{r.id[:20]:20}  {r.kind:9}  pid {r.pid or '?':>7}  "
+             f"{'rtui' if r.rtui else 'other'}  {r.cwd or ''}") for r in records
+        ]
+        choice = await ask(self, ChoiceScreen(f"Kernels running on {name}", options))
+        if choice is None:
+            return
+        kernel = await kernels.attach(str(choice))
+        await self.add_console(kernels, kernel)
+
+    async def add_console(self, kernels: HostKernels, kernel: RemoteKernel) -> None:
+        self._console_count += 1
+        pane_id = f"console-{self._console_count}"
+        pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)
+        tabs = self.query_one(TabbedContent)
+        await tabs.add_pane(TabPane(f"{kernel.host}:{kernel.id[:6]}", pane, id=pane_id))
+        tabs.active = pane_id
+
+    @on(ConsolePane.CloseRequested)
+    def _close_requested(self, message: ConsolePane.CloseRequested) -> None:
+        self.close_console(message.pane)
+
+    @work(group="kernels", exit_on_error=False)
+    async def close_console(self, pane: ConsolePane) -> None:
+        options = [("leave", "Leave the kernel running (attach again later with k)"),
+                   ("shutdown", "Shut the kernel down")]
+        choice = await ask(self, ChoiceScreen("Close console", options))
+        if choice is None:
+            return
+        tab = pane.parent
+        if choice == "shutdown":
+            await pane.shutdown_kernel()
+        else:
+            await pane.detach()
+        if isinstance(tab, TabPane) and tab.id:
+            await self.query_one(TabbedContent).remove_pane(tab.id)
+        self.action_show_hosts()
 
     # -- one place for worker failures -------------------------------------------------------
 
@@ -223,6 +297,32 @@ class RtuiApp(App[None]):
                         severity="error", timeout=10)
 
     # -- app actions -------------------------------------------------------------------------
+
+    def action_quit_app(self) -> None:
+        self.quit_app()
+
+    @work(group="quit", exclusive=True, exit_on_error=False)
+    async def quit_app(self) -> None:
+        """Quit; kernels started here are shut down or left running, as the person says."""
+        panes = list(self.query(ConsolePane))
+        launched = [p for p in panes if p.kernel.launched]
+        shutdown = False
+        if launched:
+            options = [
+                ("leave", f"Quit and leave {len(launched)} kernel(s) running (k attaches later)"),
+                ("shutdown", f"Shut down the {len(launched)} kernel(s) started here, then quit"),
+            ]
+            choice = await ask(self, ChoiceScreen("Quit rtui", options))
+            if choice is None:
+                return
+            shutdown = choice == "shutdown"
+        for pane in panes:
+            with contextlib.suppress(Exception):
+                if shutdown and pane.kernel.launched:
+                    await pane.shutdown_kernel()
+                else:
+                    await pane.detach()
+        self.exit()
 
     def action_help(self) -> None:
         from rtui.tui.screens.help import HelpScreen

@@ -202,6 +202,8 @@ def _overwrite(old: _Line, col: int, new: _Line) -> _Line:
 
 def _text_lines(text: str) -> list[_Line]:
     """Split a whole text (a result, a traceback) into lines, honouring ANSI colours."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     text = text.rstrip("\n")
     if "\t" in text:
         text = text.expandtabs()
@@ -346,10 +348,9 @@ class ConsoleModel:
         """Forget every line (a user's "clear console"); numbering carries on."""
         first, total = self._first, self.total
         self._close_streams(reset=True)
-        if total > first:
-            self._splice(first, total, [])
+        self._buf, self._skip, self._first = [], 0, total  # as if dropped from the top
         self._displays.clear()
-        self._cell_start = self.total
+        self._cell_start = total
         self._clear_pending = False
         self._commit(first, total)
 

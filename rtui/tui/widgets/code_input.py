@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib.util import find_spec
-from typing import ClassVar, Literal, Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from rich.text import Text
 from textual import events
@@ -25,12 +25,10 @@ from rtui.core.console.history import History, HistoryCursor
 __all__ = [
     "CodeAssist",
     "CodeInput",
-    "CompletionStatus",
     "looks_complete",
     "syntax_highlighting_available",
 ]
 
-CompletionStatus = Literal["complete", "incomplete", "invalid", "unknown"]
 _T = TypeVar("_T")
 
 
@@ -339,6 +337,14 @@ class CodeInput(TextArea):
             self._close_popup()  # any other key ends the search and does its usual job
         await super()._on_key(event)
 
+    async def _on_paste(self, event: events.Paste) -> None:
+        if self._search is not None:
+            event.stop()
+            event.prevent_default()
+            self._set_search_query(self._search.query + event.text.partition("\n")[0])
+            return
+        await super()._on_paste(event)
+
     def _on_text_area_changed(self, event: TextArea.Changed) -> None:
         if event.text_area is self and self._completion is not None:
             self._refilter_completion()
@@ -364,10 +370,10 @@ class CodeInput(TextArea):
             self._newline(self._line_indent(row))
             return
         if self._assist is None:
-            self._enter_decided(code, cursor, None)
+            self._enter_decided(code, None)
             return
         self._serial += 1
-        self.run_worker(self._ask_is_complete(code, cursor, self._serial),
+        self.run_worker(self._ask_is_complete(self._assist, code, cursor, self._serial),
                         name="code-is-complete", group="code-is-complete", exclusive=True,
                         exit_on_error=False)
 
@@ -378,14 +384,14 @@ class CodeInput(TextArea):
         self._close_popup()
         self.submit()
 
-    async def _ask_is_complete(self, code: str, cursor: int, serial: int) -> None:
-        assert self._assist is not None
-        _ok, answer = await self._ask(self._assist.is_complete(code))
+    async def _ask_is_complete(self, assist: CodeAssist, code: str, cursor: int,
+                               serial: int) -> None:
+        _ok, answer = await self._ask(assist.is_complete(code))
         if serial != self._serial or self._code_and_cursor() != (code, cursor):
             return  # the user kept typing: this Enter is stale
-        self._enter_decided(code, cursor, answer)
+        self._enter_decided(code, answer)
 
-    def _enter_decided(self, code: str, cursor: int, answer: tuple[str, str] | None) -> None:
+    def _enter_decided(self, code: str, answer: tuple[str, str] | None) -> None:
         status = answer[0] if answer is not None else "unknown"
         if status == "unknown":
             status = "complete" if looks_complete(code) else "incomplete"
@@ -436,8 +442,9 @@ class CodeInput(TextArea):
             return
         code, cursor = self._code_and_cursor()
         self._serial += 1
-        self.run_worker(self._ask_complete(code, cursor, self._serial), name="code-complete",
-                        group="code-complete", exclusive=True, exit_on_error=False)
+        self.run_worker(self._ask_complete(self._assist, code, cursor, self._serial),
+                        name="code-complete", group="code-complete", exclusive=True,
+                        exit_on_error=False)
 
     def _indent(self) -> None:
         _row, column = self.cursor_location
@@ -445,9 +452,9 @@ class CodeInput(TextArea):
         start, end = self.selection
         self.replace(" " * width, start, end, maintain_selection_offset=False)
 
-    async def _ask_complete(self, code: str, cursor: int, serial: int) -> None:
-        assert self._assist is not None
-        _ok, answer = await self._ask(self._assist.complete(code, cursor))
+    async def _ask_complete(self, assist: CodeAssist, code: str, cursor: int,
+                            serial: int) -> None:
+        _ok, answer = await self._ask(assist.complete(code, cursor))
         if answer is None or serial != self._serial or self._code_and_cursor() != (code, cursor):
             return  # failed, or stale: the text moved on while the kernel thought
         matches, start, end = answer
@@ -569,12 +576,11 @@ class CodeInput(TextArea):
             self.post_message(self.InspectRequested(None, self, "no kernel"))
             return
         code, cursor = self._code_and_cursor()
-        self.run_worker(self._ask_inspect(code, cursor), name="code-inspect",
+        self.run_worker(self._ask_inspect(self._assist, code, cursor), name="code-inspect",
                         group="code-inspect", exclusive=True, exit_on_error=False)
 
-    async def _ask_inspect(self, code: str, cursor: int) -> None:
-        assert self._assist is not None
-        ok, answer = await self._ask(self._assist.inspect(code, cursor))
+    async def _ask_inspect(self, assist: CodeAssist, code: str, cursor: int) -> None:
+        ok, answer = await self._ask(assist.inspect(code, cursor))
         if not ok:
             self.post_message(self.InspectRequested(None, self, "the kernel did not answer"))
         else:

@@ -1,0 +1,36 @@
+"""Progress of a long remote job (environment set-up): streamed lines and a bar when known."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Log, ProgressBar
+
+__all__ = ["ProgressScreen"]
+
+
+class ProgressScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    ProgressScreen { align: center middle; }
+    ProgressScreen > Vertical { width: 90; max-width: 100%; height: 20; max-height: 100%;
+                                border: thick $accent; background: $surface; padding: 0 1; }
+    ProgressScreen Log { height: 1fr; }
+    ProgressScreen #title { text-style: bold; }
+    """
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, id="title")
+            yield ProgressBar(total=None, show_eta=False, id="bar")
+            yield Log(id="lines", max_lines=2000)
+
+    def add(self, line: str, fraction: float | None) -> None:
+        self.query_one(Log).write_line(line)
+        if fraction is not None:
+            bar = self.query_one(ProgressBar)
+            bar.update(total=100, progress=round(fraction * 100))

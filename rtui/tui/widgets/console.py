@@ -1,0 +1,251 @@
+"""One live console: kernel output above, the editor below, a status line, a help panel.
+
+Kernel events are applied to the UI-free ConsoleModel as they arrive (cheap) and the view
+repaints at most once per frame, so a flood never blocks typing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Static
+
+from rtui.core import locations
+from rtui.core.console.history import History
+from rtui.core.console.model import ConsoleModel
+from rtui.core.errors import RtuiError
+from rtui.core.kernels import events as ev
+from rtui.core.ssh.connection import ConnState, StateChange
+from rtui.tui.prompter import ask
+from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
+from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console_view import ConsoleView
+
+if TYPE_CHECKING:
+    from rtui.core.kernels.service import HostKernels, RemoteKernel
+
+__all__ = ["ConsolePane", "SessionAssist"]
+
+
+class SessionAssist:
+    """The editor's completion/inspection/is_complete questions, asked of the kernel."""
+
+    def __init__(self, kernel: RemoteKernel) -> None:
+        self.session = kernel.session
+
+    async def is_complete(self, code: str) -> tuple[str, str]:
+        result = await self.session.is_complete(code)
+        return result.status, result.indent
+
+    async def complete(self, code: str, cursor_pos: int) -> tuple[list[str], int, int]:
+        result = await self.session.complete(code, cursor_pos)
+        return list(result.matches), result.cursor_start, result.cursor_end
+
+    async def inspect(self, code: str, cursor_pos: int) -> str | None:
+        result = await self.session.inspect(code, cursor_pos)
+        if not result.found:
+            return None
+        return str(result.data.get("text/plain", ""))
+
+
+class ConsolePane(Widget):
+    """A console on one kernel of one host."""
+
+    DEFAULT_CSS = """
+    ConsolePane { layout: vertical; height: 1fr; }
+    ConsolePane ConsoleView { height: 1fr; }
+    ConsolePane #inspect { height: auto; max-height: 12; border-top: solid $accent;
+                           padding: 0 1; overflow-y: auto; }
+    ConsolePane #inspect.-hidden { display: none; }
+    ConsolePane #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    ConsolePane #status.-busy { color: $warning; }
+    ConsolePane #status.-dead { color: $error; text-style: bold; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "interrupt", "Interrupt", id="console.interrupt", priority=True),
+        Binding("f9", "restart", "Restart", id="console.restart"),
+        Binding("f4", "close_console", "Close", id="console.close"),
+        Binding("ctrl+l", "clear", "Clear", id="console.clear"),
+        Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
+    ]
+
+    state: reactive[str] = reactive("idle")
+    """Kernel state for the status line: idle, busy, dead, disconnected, reconnecting."""
+    execution_count: reactive[int] = reactive(0)
+
+    @dataclass
+    class CloseRequested(Message):
+        pane: ConsolePane
+
+    def __init__(self, kernels: HostKernels, kernel: RemoteKernel, *, max_lines: int) -> None:
+        super().__init__()
+        self.kernels = kernels
+        self.kernel = kernel
+        self.model = ConsoleModel(max_lines=max_lines)
+        self._unsubscribe: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleView(self.model, id="output")
+        yield Static("", id="inspect", classes="-hidden")
+        history = History(locations.state_dir() / "history" / f"{self.kernel.host}.jsonl")
+        yield CodeInput(history=history, assist=SessionAssist(self.kernel), id="code")
+        yield Static("", id="status")
+
+    def on_mount(self) -> None:
+        session = self.kernel.session
+        self._unsubscribe.append(session.subscribe(self._on_kernel_event))
+        self._unsubscribe.append(self.kernels.connection.subscribe(self._on_connection))
+        self.kernel.tunnel.on_restored(self._on_restored)
+        self.model.add_info(
+            f"Connected to kernel {self.kernel.id} on {self.kernel.host}"
+            f"{' (' + self.kernel.python + ')' if self.kernel.python else ''}."
+            " Enter runs, ctrl+j forces a run, tab completes, shift+tab shows help.",
+            "dim",
+        )
+        self._refresh_view()
+        self._update_status()
+        self.query_one(CodeInput).focus()
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            with contextlib.suppress(Exception):
+                unsubscribe()
+
+    # -- kernel and connection events (called on the app's loop by the core) ---------------
+
+    def _on_kernel_event(self, event: ev.KernelEvent) -> None:
+        if isinstance(event, ev.Status):
+            self.state = event.state if event.state in ("busy", "idle") else self.state
+        elif isinstance(event, ev.ExecuteReply):
+            if event.execution_count is not None:
+                self.execution_count = event.execution_count
+        elif isinstance(event, ev.KernelAlive):
+            self.state = "idle" if event.alive else "dead"
+            if not event.alive:
+                self.model.add_info("The kernel stopped answering its heartbeat.", "bold red")
+                self._refresh_view()
+            return
+        if isinstance(event, ev.InputRequest):
+            return  # answered by the execution that asked
+        self.model.apply(event)
+        self._refresh_view()
+
+    def _on_connection(self, change: StateChange) -> None:
+        if change.state in (ConnState.LOST, ConnState.RECONNECTING):
+            if self.state != "reconnecting":
+                self.model.add_info(f"Connection lost ({change.reason}); reconnecting…",
+                                    "yellow")
+                self._refresh_view()
+            self.state = "reconnecting"
+        elif change.state is ConnState.FAILED:
+            self.state = "disconnected"
+            self.model.add_info(f"Disconnected: {change.reason}", "bold red")
+            self._refresh_view()
+
+    def _on_restored(self) -> None:
+        self.state = "idle"
+        self.model.add_info("Reconnected: the kernel and its variables are still there.",
+                            "green")
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        with contextlib.suppress(Exception):
+            self.query_one(ConsoleView).notify_changed()
+
+    # -- status line -------------------------------------------------------------------------
+
+    def watch_state(self) -> None:
+        self._update_status()
+
+    def watch_execution_count(self) -> None:
+        self._update_status()
+
+    def _update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        status = self.query_one("#status", Static)
+        kind = "spyder" if self.kernel.kind == "spyder" else "python"
+        status.update(
+            f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
+            f" · In [{self.execution_count + 1}]"
+        )
+        status.set_class(self.state == "busy", "-busy")
+        status.set_class(self.state in ("dead", "disconnected"), "-dead")
+
+    # -- running code ------------------------------------------------------------------------
+
+    @on(CodeInput.Submitted)
+    def _submitted(self, message: CodeInput.Submitted) -> None:
+        message.stop()
+        if message.code.strip():
+            self.run_code(message.code)
+
+    @work(group="execute", exit_on_error=False)
+    async def run_code(self, code: str) -> None:
+        """Run one cell; output arrives through the subscription, input() through a dialog."""
+        async for event in self.kernel.session.execute(code):
+            if isinstance(event, ev.InputRequest):
+                answer = await ask(self.app, TextPromptScreen(
+                    f"Input for {self.kernel.host}", event.prompt, password=event.password))
+                await self.kernel.session.input_reply(answer if isinstance(answer, str) else "")
+                self.query_one(CodeInput).focus()
+
+    @on(CodeInput.InspectRequested)
+    def _inspect(self, message: CodeInput.InspectRequested) -> None:
+        message.stop()
+        panel = self.query_one("#inspect", Static)
+        if message.error:
+            panel.update(Text(f"No help: {message.error}", style="dim"))
+        elif message.text:
+            panel.update(Text.from_ansi(message.text))
+        else:
+            panel.update(Text("Nothing found for the name under the cursor.", style="dim"))
+        panel.remove_class("-hidden")
+
+    def action_hide_help(self) -> None:
+        self.query_one("#inspect", Static).add_class("-hidden")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @work(group="control", exit_on_error=False)
+    async def action_interrupt(self) -> None:
+        await self.kernels.interrupt(self.kernel)
+
+    @work(group="control", exit_on_error=False)
+    async def action_restart(self) -> None:
+        question = "Restart the kernel? Every variable is lost."
+        if not await ask(self.app, ConfirmScreen("Restart kernel", question)):
+            return
+        self.state = "restarting"
+        try:
+            await self.kernels.restart(self.kernel)
+        except RtuiError:
+            self.state = "dead"
+            raise
+        self.execution_count = 0
+        self.state = "idle"
+        self.model.add_info("Kernel restarted: the namespace is empty.", "yellow")
+        self._refresh_view()
+        self.query_one(CodeInput).focus()
+
+    def action_clear(self) -> None:
+        self.model.clear()
+        self._refresh_view()
+
+    def action_close_console(self) -> None:
+        self.post_message(self.CloseRequested(self))
+
+    async def shutdown_kernel(self) -> None:
+        await self.kernels.shutdown(self.kernel)
+
+    async def detach(self) -> None:
+        await self.kernels.detach(self.kernel)

@@ -1,0 +1,292 @@
+"""The console's output pane: paints only the visible rows of a ConsoleModel, once per frame.
+
+Lines soft-wrap at the pane's width, as in a terminal (by cells, not words): console output
+(tracebacks, long reprs, progress bars) must be readable without scrolling sideways. Wrapping
+stays cheap because it is done lazily: a line's row count comes from its cell length alone
+(an index of row offsets, extended incrementally as lines arrive), and only lines that are
+actually painted are rendered and cut into rows (cached per line).
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from itertools import accumulate
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.events import Resize
+from textual.geometry import Size
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from rtui.core.console.model import ConsoleModel
+
+__all__ = ["ConsoleView"]
+
+_FRAME = 1 / 30
+# Seconds between catch-ups during a flood: 30 repaints a second, however many messages arrive.
+_CACHE_LINES = 2048
+# Lines whose rendered rows are kept (several screens' worth, for scrolling back and forth).
+
+
+def _row_counts(lines: list[str], width: int) -> list[int]:
+    """Rows each line takes when wrapped at ``width`` cells (at least one)."""
+    counts: list[int] = []
+    append = counts.append
+    for line in lines:
+        cells = len(line) if line.isascii() else cell_len(line)
+        append(1 if cells <= width else (cells + width - 1) // width)
+    return counts
+
+
+class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
+    """Kernel output, soft-wrapped, following the newest line unless the user scrolled up.
+
+    The owner applies events to the :class:`ConsoleModel` and calls :meth:`notify_changed`
+    (cheap: call it after every event). The view catches up at most once per frame, so a flood
+    costs one index update and one repaint of the visible rows per frame, never one per message.
+    """
+
+    DEFAULT_CSS = """
+    ConsoleView {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        overflow-y: scroll;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pageup", "page_up", "Page up", id="console.page_up", show=False),
+        Binding("pagedown", "page_down", "Page down", id="console.page_down", show=False),
+        Binding("home", "top", "Oldest output", id="console.top", show=False),
+        Binding("end", "bottom", "Newest output (follow)", id="console.bottom"),
+        Binding("up", "line_up", "Scroll up a line", id="console.line_up", show=False),
+        Binding("down", "line_down", "Scroll down a line", id="console.line_down", show=False),
+    ]
+
+    ALLOW_SELECT = False
+    # Rows carry no selection offsets yet; the terminal's own selection (often shift+drag) works.
+
+    follow: var[bool] = var(True)
+    """Keep the newest output in view. Off once the user scrolls up; on again at the bottom."""
+
+    def __init__(
+        self,
+        model: ConsoleModel,
+        *,
+        frame_interval: float = _FRAME,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self.model = model
+        self._interval = frame_interval
+        self._seen = -1  # model version painted; -1: nothing yet
+        self._width = 0  # wrap width the row index was built for
+        # Row index: _ends[k] is the row (global, counted from the first line ever indexed)
+        # just past absolute line _idx0 + k. Lines dropped from the model are sliced off in bulk.
+        self._idx0 = 0
+        self._origin = 0  # global row where line _idx0 starts
+        self._ends: list[int] = []
+        self._top_line = 0  # the model's first_index at the last catch-up
+        self._cache: LRUCache[int, list[Strip]] = LRUCache(_CACHE_LINES)
+        self._pending = False
+        self._last_sync = 0.0
+
+    # -- the owner's side ---------------------------------------------------------------------
+
+    def notify_changed(self) -> None:
+        """The model changed: repaint within a frame. Coalesced, so call it once per event."""
+        if self._pending or not self.is_mounted:
+            return  # on mount (or resize) the view catches up anyway
+        self._pending = True
+        delay = self._last_sync + self._interval - time.monotonic()
+        if delay <= 0:
+            self.call_later(self._flush)  # idle until now: no added latency for `1+1`
+        else:
+            self.set_timer(delay, self._flush, name="console-catch-up")
+
+    def _flush(self) -> None:
+        self._pending = False
+        self._last_sync = time.monotonic()
+        self.sync()
+
+    def sync(self) -> None:
+        """Catch up with the model now: row index, virtual size, scroll position, repaint."""
+        width = self.scrollable_content_region.width
+        model = self.model
+        if width <= 0 or (model.version == self._seen and width == self._width):
+            return
+        anchor = None if self.follow else self._locate(round(self.scroll_y))
+        changes = model.changes_since(self._seen)
+        first, total = changes.first_index, changes.total
+        self._seen = changes.version
+        restruct = changes.restructured_from
+        if width != self._width:
+            self._width = width
+            self._cache.clear()
+            restruct = first
+        ends = self._ends
+        if first >= self._idx0 + len(ends) or (restruct is not None and restruct <= first):
+            ends.clear()  # start over (a resize, a clear, a reader far behind)
+            self._idx0, self._origin = first, 0
+            self._cache.clear()
+        else:
+            if restruct is not None and restruct < self._idx0 + len(ends):
+                del ends[restruct - self._idx0 :]
+                for key in [key for key in self._cache.keys() if key >= restruct]:
+                    self._cache.discard(key)
+            for index in changes.modified:
+                self._cache.discard(index)
+            self._reflow(sorted(i for i in changes.modified if i < self._idx0 + len(ends)))
+            dropped = first - self._idx0
+            if dropped > 0 and dropped * 2 >= len(ends):
+                self._origin = ends[dropped - 1]
+                del ends[:dropped]
+                self._idx0 = first
+        start = self._idx0 + len(ends)
+        if start < total:
+            rows = _row_counts(model.plain_lines(start, total), width)
+            ends.extend(accumulate(rows, initial=ends[-1] if ends else self._origin))
+            del ends[start - self._idx0]  # accumulate() yields the initial value first
+        self._top_line = first
+        top = self._row_start(first)
+        height = self._row_start(total) - top
+        self.virtual_size = Size(width, height)
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        elif anchor is not None:
+            line, row = anchor
+            if line < first:
+                y = 0  # the line the user was reading is gone: show the oldest kept
+            elif line >= total:
+                y = height
+            else:
+                y = self._row_start(line) - top + min(row, self._rows(line) - 1)
+            self.scroll_to(y=y, animate=False, force=True)
+        self.refresh()
+
+    # -- the row index ------------------------------------------------------------------------
+
+    def _row_start(self, line: int) -> int:
+        k = line - self._idx0
+        return self._ends[k - 1] if k > 0 else self._origin
+
+    def _rows(self, line: int) -> int:
+        return self._ends[line - self._idx0] - self._row_start(line)
+
+    def _locate(self, y: int) -> tuple[int, int] | None:
+        """The absolute line at virtual row ``y`` and the row within that line."""
+        ends = self._ends
+        lo = self._top_line - self._idx0
+        if lo < 0 or lo >= len(ends):
+            return None
+        row = self._row_start(self._top_line) + y
+        k = bisect_right(ends, row, lo)
+        if k >= len(ends):
+            return None
+        line = self._idx0 + k
+        return line, row - self._row_start(line)
+
+    def _reflow(self, changed: list[int]) -> None:
+        """Lines edited in place (sorted): fix the rows after any whose height changed."""
+        if not changed:
+            return
+        width, ends, idx0 = self._width, self._ends, self._idx0
+        model = self.model
+        counts = _row_counts([model.plain_lines(i, i + 1)[0] for i in changed], width)
+        deltas = [
+            (i - idx0, n - self._rows(i))
+            for i, n in zip(changed, counts, strict=True)
+            if n != self._rows(i)
+        ]
+        if not deltas:
+            return  # the usual case: a progress bar redrawn at the same length
+        running, j = 0, 0
+        for k in range(deltas[0][0], len(ends)):
+            if j < len(deltas) and deltas[j][0] == k:
+                running += deltas[j][1]
+                j += 1
+            ends[k] += running
+
+    # -- painting -----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        """One row of the viewport: a slice of a wrapped line (rendered once, then cached)."""
+        style = self.rich_style
+        width = self._width
+        found = self._locate(self.scroll_offset.y + y)
+        if found is None or width <= 0:
+            return Strip.blank(max(width, self.size.width), style)
+        line, row = found
+        rows = self._cache.get(line)
+        if rows is None:
+            rows = self._wrap(line, width, style)
+            self._cache[line] = rows
+        return rows[row] if row < len(rows) else Strip.blank(width, style)
+
+    def _wrap(self, line: int, width: int, style: Style) -> list[Strip]:
+        texts = self.model.lines(line, line + 1)
+        if not texts:
+            return [Strip.blank(width, style)]
+        strip = Strip(list(texts[0].render(self.app.console))).apply_style(style)
+        cells = strip.cell_length
+        if cells <= width:
+            return [strip.extend_cell_length(width, style)]
+        parts = strip.divide([*range(width, cells, width), cells])  # the last cut: the end
+        return [part.extend_cell_length(width, style) for part in parts]
+
+    def notify_style_update(self) -> None:
+        """Theme or CSS changed: rendered rows carry old colours."""
+        super().notify_style_update()
+        self._cache.clear()
+        self.refresh()
+
+    # -- scrolling ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.sync()
+
+    def on_resize(self, event: Resize) -> None:
+        self.sync()
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.follow = round(new_value) >= self.max_scroll_y
+
+    def action_page_up(self) -> None:
+        """Scroll back a page (stops following)."""
+        self.scroll_to(y=self.scroll_y - self.scrollable_content_region.height, animate=False)
+
+    def action_page_down(self) -> None:
+        """Scroll forward a page (follows again at the bottom)."""
+        self.scroll_to(y=self.scroll_y + self.scrollable_content_region.height, animate=False)
+
+    def action_line_up(self) -> None:
+        """Scroll back a row."""
+        self.scroll_to(y=self.scroll_y - 1, animate=False)
+
+    def action_line_down(self) -> None:
+        """Scroll forward a row."""
+        self.scroll_to(y=self.scroll_y + 1, animate=False)
+
+    def action_top(self) -> None:
+        """Go to the oldest kept output."""
+        self.scroll_to(y=0, animate=False)
+        self.follow = self.max_scroll_y == 0
+
+    def action_bottom(self) -> None:
+        """Go to the newest output and follow it again."""
+        self.follow = True
+        self.sync()
+        self.scroll_to(y=self.max_scroll_y, animate=False)

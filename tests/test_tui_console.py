@@ -1,0 +1,79 @@
+"""The console flow against the real sshd and a real kernel, pressing the keys a person would:
+open a console, run code, see output, input(), interrupt, restart, close."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rtui.core.config.store import HostStore
+from rtui.tui.app import RtuiApp
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, TextPromptScreen
+from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console import ConsolePane
+from tests.harness.sshd import SSHD, pid_alive
+from tests.ssh_helpers import host_for, trust
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def output(pane: ConsolePane) -> str:
+    return "\n".join(pane.model.plain_lines())
+
+
+async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> None:
+    trust(sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(sshd, "lab", python=sys.executable)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")  # one key: a console on a new kernel
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))  # typing goes to the editor
+
+        await pilot.press(*"print('hi there')", "enter")
+        await until(lambda: "hi there" in output(pane))
+        await pilot.press(*"6*7", "enter")
+        await until(lambda: "Out[2]: 42" in output(pane))
+        await until(lambda: pane.execution_count == 2)
+
+        await pilot.press("1", "slash", "0", "enter")
+        await until(lambda: "ZeroDivisionError" in output(pane))
+
+        await pilot.press(*"name = input('who? ')", "enter")
+        await until(lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.press(*"ada", "enter")
+        await pilot.press(*"print('hello', name)", "enter")
+        await until(lambda: "hello ada" in output(pane))
+
+        await pilot.press(*"import time; time.sleep(30)", "enter")
+        await until(lambda: pane.state == "busy")
+        started = time.monotonic()
+        await pilot.press("ctrl+c")
+        await until(lambda: "KeyboardInterrupt" in output(pane), timeout=5)
+        assert time.monotonic() - started < 2.5
+
+        await pilot.press("f9")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: "Kernel restarted" in output(pane))
+        await pilot.press(*"print('name' in dir())", "enter")
+        await until(lambda: "False" in output(pane).split("Kernel restarted")[-1])
+
+        records = {r.id: r for r in await pane.kernels.list()}
+        pid = records[pane.kernel.id].pid
+        assert pid and pid_alive(pid)
+        await pilot.press("f4")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("down", "enter")  # shut the kernel down
+        await until(lambda: not app.query(ConsolePane))
+        await until(lambda: not pid_alive(pid), timeout=10)
