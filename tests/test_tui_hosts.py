@@ -174,3 +174,30 @@ async def test_password_prompt_and_changed_key(
         assert "HOST KEY CHANGED" in text and "known_hosts line" in text
         await pilot.press("enter")
         assert status_of(app, "moved") == "HOST KEY CHANGED"
+
+
+async def test_command_palette_reaches_host_actions(tmp_path: Path) -> None:
+    from rtui.tui.screens.host_form import HostFormScreen
+
+    app = RtuiApp(store_with(tmp_path, Host("lab", hostname="lab.example.org")),
+                  check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"edit lab")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, HostFormScreen))
+        assert app.screen.query_one("#f-name", Input).value == "lab"
+
+
+def test_readme_key_table_is_generated_from_the_bindings() -> None:
+    from rtui.tui.keys import key_rows, markdown_table
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("<!-- keys:start -->") + len("<!-- keys:start -->")
+    end = readme.index("<!-- keys:end -->")
+    assert readme[start:end].strip() == markdown_table().strip(), (
+        "README key table is stale: paste the output of `python -m rtui.tui.keys`")
+    ids = [row.id for row in key_rows()]
+    for expected in ("app.quit", "hosts.console", "console.interrupt", "code.run"):
+        assert expected in ids

@@ -25,6 +25,7 @@ from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.ssh.check import HostStatus, check_host
 from rtui.core.ssh.manager import Connections
 from rtui.core.ssh.prompts import NoPrompter
+from rtui.tui.commands import HostCommands
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.progress import ProgressScreen
@@ -43,13 +44,14 @@ class RtuiApp(App[None]):
     TITLE = "rtui"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = "rtui.tcss"
+    COMMANDS = App.COMMANDS | {HostCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit_app", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("f6,ctrl+pagedown", "next_tab", "Next tab", id="app.next_tab", show=False),
         Binding("shift+f6,ctrl+pageup", "previous_tab", "Previous tab", id="app.prev_tab",
                 show=False),
-        Binding("f2", "show_hosts", "Hosts", id="app.hosts"),
+        Binding("f3", "show_hosts", "Hosts", id="app.hosts"),
     ]
 
     def __init__(
@@ -130,27 +132,30 @@ class RtuiApp(App[None]):
     # -- host actions ------------------------------------------------------------------------
 
     @on(HostsPane.Action)
-    async def _host_action(self, message: HostsPane.Action) -> None:
-        name = message.name
-        if message.action == "check" and name:
+    def _host_action(self, message: HostsPane.Action) -> None:
+        self.run_host_action(message.action, message.name)
+
+    def run_host_action(self, action: str, name: str | None) -> None:
+        """What a host key or a palette entry asked for."""
+        if action == "check" and name:
             self.check_hosts([name], interactive=True)
-        elif message.action == "check_all":
+        elif action == "check_all":
             self.check_hosts([h.name for h in self.config.hosts], interactive=True)
-        elif message.action == "add":
+        elif action == "add":
             self.push_screen(HostFormScreen(self.save_host))
-        elif message.action == "edit" and name:
+        elif action == "edit" and name:
             host = self.config.get(name)
             if host is not None and host not in self.extra_hosts:
                 self.push_screen(HostFormScreen(self.save_host, host))
             else:
                 self.notify(f"{name} exists for this run only and cannot be edited")
-        elif message.action == "delete" and name:
+        elif action == "delete" and name:
             self.delete_host(name)
-        elif message.action == "import":
+        elif action == "import":
             self.import_ssh_config()
-        elif message.action == "console" and name:
+        elif action == "console" and name:
             self.open_console(name)
-        elif message.action == "kernels" and name:
+        elif action == "kernels" and name:
             self.attach_kernel(name)
 
     @work(group="checks", exit_on_error=False)
