@@ -473,3 +473,20 @@ async def test_bindings_have_ids_and_descriptions() -> None:
         assert not {"ctrl+s", "ctrl+q", "ctrl+b"} & set(keys)
     assert {"code.run", "code.force_run", "code.complete", "code.inspect",
             "code.history_search", "code.history_prev", "code.history_next"} <= ids
+
+
+async def test_keys_in_one_burst_keep_their_order() -> None:
+    """A terminal delivers "2+2<Enter>" in one read: Enter must see the typed text.
+
+    The pilot waits between presses, so the keys are posted here all at once, as the
+    driver does with a burst from the terminal.
+    """
+    app = ConsoleApp(FakeAssist())
+    async with app.run_test(size=SIZE) as pilot:
+        for key, char in [("2", "2"), ("plus", "+"), ("2", "2"), ("enter", "\r")]:
+            app.post_message(events.Key(key, char))
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.submitted:
+                break
+        assert app.submitted == ["2+2"]

@@ -153,18 +153,15 @@ class CodeInput(TextArea):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "run", "Run", id="code.run", priority=True),
+        Binding("enter", "run", "Run", id="code.run"),
         Binding("ctrl+j,alt+enter,ctrl+enter,shift+enter", "force_run", "Force run",
-                id="code.force_run", priority=True),
-        Binding("tab", "complete", "Complete", id="code.complete", priority=True),
-        Binding("shift+tab,f2", "inspect", "Help", id="code.inspect", priority=True),
-        Binding("ctrl+r", "history_search", "History", id="code.history_search",
-                priority=True),
-        Binding("up", "history_prev", "Previous input", id="code.history_prev", show=False,
-                priority=True),
-        Binding("down", "history_next", "Next input", id="code.history_next", show=False,
-                priority=True),
-        Binding("escape", "dismiss", "Close", id="code.dismiss", priority=True),
+                id="code.force_run"),
+        Binding("tab", "complete", "Complete", id="code.complete"),
+        Binding("shift+tab,f2", "inspect", "Help", id="code.inspect"),
+        Binding("ctrl+r", "history_search", "History", id="code.history_search"),
+        Binding("up", "history_prev", "Previous input", id="code.history_prev", show=False),
+        Binding("down", "history_next", "Next input", id="code.history_next", show=False),
+        Binding("escape", "dismiss", "Close", id="code.dismiss"),
     ]
 
     MAX_POPUP_ROWS: ClassVar[int] = 8
@@ -323,6 +320,16 @@ class CodeInput(TextArea):
         return True
 
     async def _on_key(self, event: events.Key) -> None:
+        # Our keys are dispatched here, not as priority bindings: a priority binding runs
+        # when the app sees the key, before this widget has inserted the characters typed
+        # just before it. A terminal sends "2+2<Enter>" in one burst, so Enter would see
+        # an empty editor. Here every key is handled in the order it was typed.
+        action = _KEY_ACTIONS.get(event.key)
+        if action is not None and self.check_action(action, ()):
+            event.stop()
+            event.prevent_default()
+            await self.run_action(action)
+            return
         if self._search is not None:
             if event.is_printable and event.character is not None:
                 self._set_search_query(self._search.query + event.character)
@@ -652,3 +659,11 @@ class CodeInput(TextArea):
         if self._popup is not None and self._popup.display:
             self._popup.display = False
 
+
+#: key -> action of CodeInput's own bindings, dispatched in order by ``CodeInput._on_key``.
+_KEY_ACTIONS: dict[str, str] = {
+    key.strip(): binding.action
+    for binding in CodeInput.BINDINGS
+    if isinstance(binding, Binding)
+    for key in binding.key.split(",")
+}

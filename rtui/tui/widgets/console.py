@@ -196,7 +196,12 @@ class ConsolePane(Widget):
             if isinstance(event, ev.InputRequest):
                 answer = await ask(self.app, TextPromptScreen(
                     f"Input for {self.kernel.host}", event.prompt, password=event.password))
-                await self.kernel.session.input_reply(answer if isinstance(answer, str) else "")
+                reply = answer if isinstance(answer, str) else ""
+                await self.kernel.session.input_reply(reply)
+                # Echo as a terminal would; a password shows as dots only.
+                echo = "•" * len(reply) if event.password else reply
+                self.model.add_info(f"{event.prompt}{echo}")
+                self._refresh_view()
                 self.query_one(CodeInput).focus()
 
     @on(CodeInput.InspectRequested)
