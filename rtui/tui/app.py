@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from rtui import __version__
@@ -30,6 +30,7 @@ from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.progress import ProgressScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
+from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from rtui.tui.widgets.hosts import HostsPane
 
@@ -48,9 +49,11 @@ class RtuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit_app", "Quit", id="app.quit", priority=True),
         Binding("f1", "help", "Help", id="app.help"),
-        Binding("f6,ctrl+pagedown", "next_tab", "Next tab", id="app.next_tab", show=False),
+        # Priority: the editor would take f6 for "select line".
+        Binding("f6,ctrl+pagedown", "next_tab", "Next tab", id="app.next_tab", show=False,
+                priority=True),
         Binding("shift+f6,ctrl+pageup", "previous_tab", "Previous tab", id="app.prev_tab",
-                show=False),
+                show=False, priority=True),
         Binding("f3", "show_hosts", "Hosts", id="app.hosts"),
     ]
 
@@ -336,6 +339,14 @@ class RtuiApp(App[None]):
 
     def action_show_hosts(self) -> None:
         self.query_one(TabbedContent).active = "tab-hosts"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Keys go to the tab in view: the host table, or the console's editor."""
+        pane = event.pane
+        targets = list(pane.query(CodeInput)) or list(pane.query(DataTable))
+        if targets:
+            targets[0].focus()
 
     def _switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

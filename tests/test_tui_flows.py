@@ -1,0 +1,171 @@
+"""More TUI flows with the pilot: attach to a running kernel, several consoles as tabs, the
+environment picker, getpass masked, 2FA prompts, 16-colour mode."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Input, OptionList, TabbedContent
+
+from rtui.core.config.model import Host
+from rtui.core.config.store import HostStore
+from rtui.core.kernels.service import HostKernels
+from rtui.tui.app import RtuiApp
+from rtui.tui.screens.prompts import ChoiceScreen, KbdIntScreen, TextPromptScreen
+from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console import ConsolePane
+from tests.harness.kbdint import KbdIntServer
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
+
+PY = sys.executable
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def output(pane: ConsolePane) -> str:
+    return "\n".join(pane.model.plain_lines())
+
+
+def store_with(tmp_path: Path, *hosts: Host) -> HostStore:
+    store = HostStore(tmp_path / "hosts.toml")
+    for host in hosts:
+        store.update(lambda c, h=host: c.with_host(h))
+    return store
+
+
+async def test_attach_with_k_and_two_consoles_as_tabs(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    trust(sshd, isolated_home)
+    host = host_for(sshd, "lab", python=PY)
+    # A kernel already running on the host, with state in it.
+    conn, _ = connection(host)
+    service = HostKernels(conn, python=PY)
+    running = await service.start()
+    [_ async for _ in running.session.execute("answer = 42")]
+    await service.detach(running)
+    app = RtuiApp(store_with(tmp_path, host), check_on_start=False)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("k")
+            await until(lambda: isinstance(app.screen, ChoiceScreen))
+            options = app.screen.query_one(OptionList)
+            ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+            index = ids.index(running.connection_file)
+            await pilot.press(*["down"] * index, "enter")
+            await until(lambda: len(app.query(ConsolePane)) == 1)
+            first = app.query_one(ConsolePane)
+            await until(lambda: isinstance(app.focused, CodeInput))
+            await pilot.press(*"answer", "enter")
+            try:
+                await until(lambda: "Out[" in output(first) and "42" in output(first), 8)
+            except AssertionError:
+                raise AssertionError(output(first)) from None
+
+            await pilot.press("f3", "enter")  # back to hosts, a second console
+            await until(lambda: len(app.query(ConsolePane)) == 2)
+            tabs = app.query_one(TabbedContent)
+            assert tabs.tab_count == 3
+            await until(lambda: tabs.active == "console-2")
+            second_tab = tabs.active
+            await pilot.press("f6")
+            await until(lambda: tabs.active != second_tab)
+            await pilot.press("f6")
+            await pilot.pause()
+            await pilot.press("f6")
+            await until(lambda: tabs.active == second_tab)
+            second = [p for p in app.query(ConsolePane) if p is not first][0]
+            await until(lambda: isinstance(app.focused, CodeInput))
+            await pilot.press(*"'answer' in dir()", "enter")
+            await until(lambda: "False" in output(second))  # its own, fresh kernel
+
+            # Closing the attached console leaves its kernel running.
+            await pilot.press("f3")
+            tabs.active = first.parent.id  # type: ignore[union-attr]
+            await pilot.pause()
+            first.query_one(CodeInput).focus()
+            await pilot.press("f4")
+            await until(lambda: isinstance(app.screen, ChoiceScreen))
+            await pilot.press("enter")  # leave it running
+            await until(lambda: len(app.query(ConsolePane)) == 1)
+            alive = {r.id for r in await service.list() if r.alive}
+            assert running.id in alive
+    finally:
+        await service.shutdown_by_id(running.id)
+        await service.close()
+        await conn.close()
+
+
+async def test_environment_picker_and_masked_getpass(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    trust(sshd, isolated_home)
+    # A second environment that can run kernels: a venv sharing this Python's packages.
+    venv = sshd.remote_home / ".venvs" / "sci"
+    if not venv.exists():
+        subprocess.run([PY, "-m", "venv", "--system-site-packages", "--without-pip",
+                        str(venv)], check=True)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=PY)),
+                  check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        chosen = next(i for i, label in enumerate(labels) if "sci" in label)
+        await pilot.press(*["down"] * chosen, "enter")
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))
+        await pilot.press(*"import sys; print(sys.prefix)", "enter")
+        await until(lambda: str(venv) in output(pane))
+        await pilot.press(*"import getpass; s = getpass.getpass('secret: ')", "enter")
+        await until(lambda: isinstance(app.screen, TextPromptScreen))
+        assert app.screen.query_one(Input).password
+        await pilot.press(*"hunter2", "enter")
+        await pilot.press(*"print(len(s))", "enter")
+        await until(lambda: "\n7" in output(pane))
+        assert "hunter2" not in output(pane)
+        await pane.shutdown_kernel()
+
+
+async def test_two_factor_prompts_as_dialogs(
+    kbdint_server: KbdIntServer, tmp_path: Path, isolated_home: Path
+) -> None:
+    (isolated_home / ".ssh").mkdir(exist_ok=True)
+    (isolated_home / ".ssh" / "known_hosts").write_text(kbdint_server.known_hosts.read_text())
+    host = Host("otp", hostname="127.0.0.1", port=kbdint_server.port,
+                user=kbdint_server.username)
+    app = RtuiApp(store_with(tmp_path, host), check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, KbdIntScreen))
+        assert app.screen.query_one(Input).password  # "Password: " asks for no echo
+        await pilot.press("p", "w", "enter")
+        await until(lambda: isinstance(app.screen, KbdIntScreen)
+                    and not app.screen.query_one(Input).password)  # the code may echo
+        await pilot.press(*"123456", "enter")
+        from tests.test_tui_hosts import status_of
+
+        await until(lambda: status_of(app, "otp") != "checking…")
+        assert kbdint_server.logins >= 1
+
+
+async def test_ansi_mode_uses_the_terminal_palette(tmp_path: Path) -> None:
+    app = RtuiApp(store_with(tmp_path, Host("lab")), check_on_start=False, ansi=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.ansi_color
+        await pilot.press("f1")
+        await pilot.press("escape")
