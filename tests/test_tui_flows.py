@@ -85,7 +85,7 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
             await pilot.pause()
             await pilot.press("f6")
             await until(lambda: tabs.active == second_tab)
-            second = [p for p in app.query(ConsolePane) if p is not first][0]
+            second = next(p for p in app.query(ConsolePane) if p is not first)
             await until(lambda: isinstance(app.focused, CodeInput))
             await pilot.press(*"'answer' in dir()", "enter")
             await until(lambda: "False" in output(second))  # its own, fresh kernel

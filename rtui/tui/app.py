@@ -344,9 +344,13 @@ class RtuiApp(App[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the tab in view: the host table, or the console's editor."""
         pane = event.pane
-        targets = list(pane.query(CodeInput)) or list(pane.query(DataTable))
-        if targets:
-            targets[0].focus()
+        editors = list(pane.query(CodeInput))
+        if editors:
+            editors[0].focus()
+            return
+        tables = list(pane.query(DataTable))
+        if tables:
+            tables[0].focus()
 
     def _switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
