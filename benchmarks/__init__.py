@@ -1,0 +1,10 @@
+"""Benchmarks for rtui: real sshd, real kernels, all on loopback, all started and stopped here.
+
+Run every benchmark with ``python -m benchmarks [--quick]`` from the repository root, or one
+with ``python -m benchmarks.<name>`` (e.g. ``python -m benchmarks.roundtrip --samples 300``).
+
+Benchmarks are not tests: they print figures (markdown) and exit 0 whatever the figures are.
+They exit non-zero only when something crashed. Absolute times drift between runs and
+machines; compare ratios (see ``MEASURED.md``). They need ``/usr/sbin/sshd`` and ``ssh``, like
+the test suite, and use its sshd harness (``tests.harness.sshd``).
+"""

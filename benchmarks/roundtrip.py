@@ -1,0 +1,497 @@
+"""Execute round trip of ``1+1`` to ONE kernel through four paths (issue 4).
+
+``python -m benchmarks.roundtrip [--samples N] [--quick]``
+
+A round trip is: send execute_request, wait for the execute_reply AND the iopub ``idle``
+status for it (``KernelSession.execute`` iterated to its end). Paths, all to the same kernel:
+
+1. **direct**: a KernelSession on the kernel's own ports (the "remote" is this machine).
+2. **rtui**: rtui's SSH path: HostConnection (with the PTY session that makes sshd set
+   TCP_NODELAY) + HostKernels; ``kernel.session`` runs over rtui's forwards.
+3. **openssh -L**: one ``ssh -N -L ... (x5)`` process, a KernelSession on its local ports.
+4. **asyncssh, no PTY**: a second plain asyncssh connection with ``forward_local_port`` x5
+   and no PTY session: what rtui would get without holding one (MEASURED.md).
+
+The samples are taken in rounds (10 by default), each path in turn and in a different order
+each round, so the drift of a shared machine (±20% between blocks of a few hundred samples)
+hits every path alike and the ratios mean something. Each path's session is opened for its
+block and closed after it (rtui's own lives as long as the kernel), so no idle session of a
+slow path receives late copies of the measured path's iopub output meanwhile.
+
+Everything is started here on 127.0.0.1 and stopped at the end: a real OpenSSH sshd (the test
+harness), the kernel, the `ssh -L` processes. The client side runs with a throwaway HOME and XDG
+dirs and no ssh-agent. Exit 0 whatever the figures; non-zero if a path crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from rtui.core.config.model import Config, Host
+from rtui.core.kernels.events import ExecuteReply, ExecuteResult
+from rtui.core.kernels.service import HostKernels, RemoteKernel
+from rtui.core.kernels.session import KernelSession
+from rtui.core.kernels.tunnel import PORT_NAMES
+from rtui.core.ssh.connection import HostConnection
+from rtui.core.ssh.route import resolve_route
+from tests.harness.sshd import SSHD, free_port, start_sshd
+
+__all__ = ["main"]
+
+CODE = "1+1"
+DEFAULT_SAMPLES = 300
+QUICK_SAMPLES = 30
+WARMUP = 10  # discarded round trips before a path's first block
+ROUNDS = 10  # samples are taken in rounds, each path in turn, so drift hits every path alike
+BLOCK_WARMUP = 3  # discarded round trips before each later block (the path was just opened)
+GOAL_RATIO = 1.5  # issue 4: rtui's p50 within 1.5x of direct
+LOOPBACK = "127.0.0.1"
+SAMPLE_TIMEOUT = 10.0  # seconds for one round trip before the path counts as crashed
+START_TIMEOUT = 120.0  # seconds to connect and launch the kernel through rtui
+SESSION_START_TIMEOUT = 30.0
+FORWARD_TIMEOUT = 15.0  # seconds for `ssh -L` to log in and listen
+STOP_TIMEOUT = 5.0
+
+DIRECT, RTUI, OPENSSH, ASYNCSSH_NO_PTY = "direct", "rtui", "openssh -L", "asyncssh, no PTY"
+
+SessionOpener = Callable[[], AbstractAsyncContextManager[KernelSession]]
+
+
+@dataclass
+class Row:
+    path: str
+    times: list[float] | None = None  # seconds
+    error: str | None = None
+    goal_ratio: float | None = None
+
+    @property
+    def p50(self) -> float:
+        return _percentile(self.times or [], 50)
+
+    @property
+    def p95(self) -> float:
+        return _percentile(self.times or [], 95)
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.roundtrip", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--samples", type=int, default=None,
+        help=f"round trips measured per path (default {DEFAULT_SAMPLES}, --quick {QUICK_SAMPLES})",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples")
+    args = parser.parse_args(argv)
+    samples = args.samples or (QUICK_SAMPLES if args.quick else DEFAULT_SAMPLES)
+    if samples < 2:
+        parser.error("--samples must be at least 2")
+
+    print(machine_line(), flush=True)
+    started = time.perf_counter()
+    rows = measure(samples)
+    print(
+        f"\nExecute round trip of `{CODE}` (execute_reply + idle on iopub), same kernel: "
+        f"{samples} samples per path in {len(_blocks(samples))} rounds taking the paths in "
+        f"turn, each block after {WARMUP} (first) or {BLOCK_WARMUP} discarded ones; "
+        f"{time.perf_counter() - started:.1f} s\n"
+    )
+    print(render_table(rows), flush=True)
+    return 1 if any(row.error for row in rows) else 0
+
+
+def measure(samples: int) -> list[Row]:
+    """Start sshd and the kernel, measure every path, stop everything (even on errors)."""
+    rows = [Row(DIRECT), Row(RTUI, goal_ratio=GOAL_RATIO), Row(OPENSSH), Row(ASYNCSSH_NO_PTY)]
+    with tempfile.TemporaryDirectory(prefix="rtui-bench-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        server: SSHD | None = None
+        try:
+            with isolated_env(root / "home") as home:
+                server = start_sshd(root / "sshd")
+                trust(server, home)
+                asyncio.run(_measure_all(server, home, rows, samples))
+        except Exception as exc:  # set-up failed: every path that has no figure says why
+            for row in rows:
+                if row.times is None and row.error is None:
+                    row.error = f"set-up failed: {_describe(exc)}"
+        finally:
+            if server is not None:
+                server.stop()
+    return rows
+
+
+async def _measure_all(
+    server: SSHD, home: Path, rows: list[Row], samples: int
+) -> None:
+    host = Host(
+        "bench", hostname=LOOPBACK, port=server.port, user=server.user,
+        identity_files=(str(server.client_key),), python=sys.executable,
+    )
+    config = Config(hosts=(host,))
+    conn = HostConnection(host.name, resolve_route(host, config), settings=config.settings)
+    kernels = HostKernels(conn, python=sys.executable)
+    kernel: RemoteKernel | None = None
+    try:
+        async with asyncio.timeout(START_TIMEOUT):
+            kernel = await kernels.start()
+        remote_info = kernel.remote_info
+        session = kernel.session
+        openers: dict[str, SessionOpener] = {
+            DIRECT: lambda: _direct(remote_info),
+            RTUI: lambda: _borrowed(session),
+            OPENSSH: lambda: _openssh(server, home, remote_info),
+            ASYNCSSH_NO_PTY: lambda: _asyncssh_no_pty(server, home, remote_info),
+        }
+        for index, block in enumerate(_blocks(samples)):
+            live = [row for row in rows if row.error is None]
+            shift = index % len(live) if live else 0
+            for row in live[shift:] + live[:shift]:  # a different order each round
+                await _measure_block(row, openers[row.path], block, first=index == 0)
+    finally:
+        if kernel is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(kernels.shutdown(kernel), 30)
+        with contextlib.suppress(Exception):
+            await kernels.close()
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+
+async def _measure_block(row: Row, opener: SessionOpener, count: int, *, first: bool) -> None:
+    """Open the path, warm it up, take ``count`` samples, close it (rtui's own stays open).
+
+    Only the path being measured (and rtui's session, which lives as long as the kernel) is
+    subscribed to iopub meanwhile: an idle session of a slow path would otherwise receive
+    copies of the measured path's output ~40 ms late and load this process while it measures.
+    """
+    stage = "opening"
+    times: list[float] = []
+    try:
+        async with opener() as session:
+            if first:
+                stage = "checking 1+1 == 2"
+                await _check_answer(session)
+            warmup = WARMUP if first else BLOCK_WARMUP
+            for n in range(warmup):
+                stage = f"warm-up {n + 1}/{warmup}"
+                await _roundtrip(session)
+            for n in range(count):
+                stage = f"sample {len(row.times or []) + n + 1}"
+                times.append(await _roundtrip(session))
+            stage = "closing"
+    except Exception as exc:  # this path crashed: say so in its row, measure the others
+        row.times = None
+        row.error = f"{stage}: {_describe(exc)}"
+        return
+    row.times = [*(row.times or []), *times]
+
+
+def _blocks(samples: int) -> list[int]:
+    """Samples per round: ``ROUNDS`` rounds of about ``samples / ROUNDS`` (at least 10 each)."""
+    rounds = max(1, min(ROUNDS, samples // 10))
+    return [samples // rounds + (1 if i < samples % rounds else 0) for i in range(rounds)]
+
+
+async def _roundtrip(session: KernelSession) -> float:
+    """Seconds from execute_request until the execute_reply and the idle status are both in."""
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(SAMPLE_TIMEOUT):
+            started = time.perf_counter()
+            last = None
+            async for event in session.execute(CODE):
+                last = event
+                seen.append(type(event).__name__)
+            elapsed = time.perf_counter() - started
+    except TimeoutError:
+        raise TimeoutError(
+            f"no end within {SAMPLE_TIMEOUT:g} s (events: {', '.join(seen) or 'none'})"
+        ) from None
+    if not isinstance(last, ExecuteReply) or last.status != "ok":
+        raise RuntimeError(f"`{CODE}` did not end with an ok execute_reply: {last!r}")
+    return elapsed
+
+
+async def _check_answer(session: KernelSession) -> None:
+    """The path really reaches the kernel: `1+1` answers 2."""
+    try:
+        async with asyncio.timeout(SAMPLE_TIMEOUT):
+            results = [e async for e in session.execute(CODE) if isinstance(e, ExecuteResult)]
+    except TimeoutError:
+        raise TimeoutError(f"no end within {SAMPLE_TIMEOUT:g} s") from None
+    text = results[0].data.get("text/plain") if results else None
+    if text != "2":
+        raise RuntimeError(f"`{CODE}` answered {text!r}, not '2'")
+
+
+# -------------------------------------------------------------------------------- paths
+
+
+@asynccontextmanager
+async def _direct(remote_info: dict[str, Any]) -> AsyncIterator[KernelSession]:
+    info = dict(remote_info)
+    if str(info.get("ip") or "") in ("", "0.0.0.0", "*"):
+        info["ip"] = LOOPBACK
+    async with _session(info, "direct") as session:
+        yield session
+
+
+@asynccontextmanager
+async def _borrowed(session: KernelSession) -> AsyncIterator[KernelSession]:
+    yield session  # rtui's own session; closed by kernels.shutdown()
+
+
+@asynccontextmanager
+async def _openssh(
+    server: SSHD, home: Path, remote_info: dict[str, Any]
+) -> AsyncIterator[KernelSession]:
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise RuntimeError("no `ssh` client on PATH (apt-get install -y openssh-client)")
+    remote_host = _remote_host(remote_info)
+    last_error = ""
+    for _attempt in range(3):  # free_port() is racy: another process may take one meanwhile
+        local = _free_ports(len(PORT_NAMES))
+        command = [
+            ssh, "-N", "-F", "/dev/null",
+            "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={home / '.ssh' / 'known_hosts'}",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+            "-i", str(server.client_key), "-p", str(server.port),
+        ]
+        for name, port in zip(PORT_NAMES, local, strict=True):
+            command += ["-L", f"{LOOPBACK}:{port}:{remote_host}:{int(remote_info[name])}"]
+        command.append(f"{server.user}@{LOOPBACK}")
+        process = await asyncio.create_subprocess_exec(
+            *command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            if await _wait_listening(process, local):
+                info = dict(remote_info, ip=LOOPBACK, transport="tcp")
+                info.update(zip(PORT_NAMES, local, strict=True))
+                async with _session(info, "openssh") as session:
+                    yield session
+                return
+            assert process.stderr is not None
+            last_error = (await process.stderr.read()).decode(errors="replace").strip()
+        finally:
+            await _stop_process(process)
+    raise RuntimeError(f"ssh -L did not come up: {last_error or 'no message'}")
+
+
+@asynccontextmanager
+async def _asyncssh_no_pty(
+    server: SSHD, home: Path, remote_info: dict[str, Any]
+) -> AsyncIterator[KernelSession]:
+    conn = await asyncssh.connect(
+        LOOPBACK, server.port, username=server.user,
+        client_keys=[str(server.client_key)],
+        known_hosts=str(home / ".ssh" / "known_hosts"),
+        agent_path=None, config=None,
+        x509_trusted_certs=None, x509_trusted_cert_paths=None,
+    )
+    try:
+        remote_host = _remote_host(remote_info)
+        info = dict(remote_info, ip=LOOPBACK, transport="tcp")
+        for name in PORT_NAMES:  # no session at all on this connection, so no PTY
+            listener = await conn.forward_local_port(
+                LOOPBACK, 0, remote_host, int(remote_info[name]))
+            info[name] = listener.get_port()
+        async with _session(info, "asyncssh-no-pty") as session:
+            yield session
+    finally:
+        conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.wait_closed(), STOP_TIMEOUT)
+
+
+@asynccontextmanager
+async def _session(info: dict[str, Any], name: str) -> AsyncIterator[KernelSession]:
+    session = KernelSession(info, name=f"bench-{name}")
+    try:
+        await session.start(timeout=SESSION_START_TIMEOUT)
+        yield session
+    finally:
+        await session.close()
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+@contextlib.contextmanager
+def isolated_env(home: Path) -> Iterator[Path]:
+    """A throwaway HOME and XDG dirs, no ssh-agent, no RTUI_CONFIG; restored afterwards."""
+    home.mkdir(parents=True, exist_ok=True)
+    values = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    removed = ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG")
+    saved = {var: os.environ.get(var) for var in (*values, *removed)}
+    os.environ.update(values)
+    for var in removed:
+        os.environ.pop(var, None)
+    try:
+        yield home
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def trust(server: SSHD, home: Path) -> None:
+    """Write the server's known_hosts line into ``$HOME/.ssh/known_hosts``."""
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "known_hosts").write_text(server.known_hosts_line() + "\n")
+
+
+def _remote_host(remote_info: dict[str, Any]) -> str:
+    ip = str(remote_info.get("ip") or "")
+    return LOOPBACK if ip in ("", "0.0.0.0", "*") else ip
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _listening_ports() -> set[int]:
+    """Ports in LISTEN state on 127.0.0.1 (from /proc/net/tcp: no connection is made)."""
+    ports: set[int] = set()
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in table.read().splitlines()[1:]:
+            fields = line.split()
+            address, _, port = fields[1].partition(":")
+            if address == "0100007F" and fields[3] == "0A":
+                ports.add(int(port, 16))
+    return ports
+
+
+async def _wait_listening(process: asyncio.subprocess.Process, ports: list[int]) -> bool:
+    """True once ``process`` is alive and all ``ports`` listen; False if it exits first."""
+    deadline = time.monotonic() + FORWARD_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            return False
+        if set(ports) <= _listening_ports():
+            await asyncio.sleep(0.05)  # ExitOnForwardFailure: a late failure exits at once
+            return process.returncode is None
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"ssh -L did not listen on {ports} within {FORWARD_TIMEOUT:.0f} s")
+
+
+async def _stop_process(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _percentile(values: list[float], pct: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def render_table(rows: list[Row]) -> str:
+    direct = next((r for r in rows if r.path == DIRECT and r.times), None)
+    lines = [
+        "| path | p50 ms | p95 ms | ratio to direct (p50) | goal | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        goal = "—" if row.goal_ratio is None else f"≤ {row.goal_ratio:g}x direct"
+        if row.error is not None or not row.times:
+            error = (row.error or "no samples").replace("|", "/")
+            lines.append(f"| {row.path} | error: {error} | — | — | {goal} | — |")
+            continue
+        ratio = row.p50 / direct.p50 if direct is not None else None
+        if row.goal_ratio is None:
+            met = "—"
+        elif ratio is None:
+            met = "? (no direct figure)"
+        else:
+            met = "yes" if ratio <= row.goal_ratio else "no"
+        ratio_text = "—" if ratio is None else f"{ratio:.2f}x"
+        lines.append(
+            f"| {row.path} | {row.p50 * 1e3:.1f} | {row.p95 * 1e3:.1f} | {ratio_text} "
+            f"| {goal} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    try:
+        ssh = subprocess.run(
+            ["ssh", "-V"], capture_output=True, text=True, timeout=10, check=False
+        )
+        openssh = (ssh.stderr or ssh.stdout).strip().split(",")[0] or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        openssh = "no ssh client"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 0
+    return (
+        f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
+        f"asyncssh {version('asyncssh')} | jupyter_client {version('jupyter_client')} | "
+        f"ipykernel {version('ipykernel')} | {openssh}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
