@@ -3,10 +3,8 @@ open a console, run code, see output, input(), interrupt, restart, close."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from rtui.core.config.store import HostStore
@@ -16,17 +14,7 @@ from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.sshd import SSHD, pid_alive
 from tests.ssh_helpers import host_for, trust
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-def output(pane: ConsolePane) -> str:
-    return "\n".join(pane.model.plain_lines())
+from tests.tui_helpers import output, until
 
 
 async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> None:

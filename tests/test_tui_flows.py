@@ -3,17 +3,13 @@ environment picker, getpass masked, 2FA prompts, 16-colour mode."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, TabbedContent
 
 from rtui.core.config.model import Host
-from rtui.core.config.store import HostStore
 from rtui.core.kernels.service import HostKernels
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.prompts import ChoiceScreen, KbdIntScreen, TextPromptScreen
@@ -22,26 +18,15 @@ from rtui.tui.widgets.console import ConsolePane
 from tests.harness.kbdint import KbdIntServer
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import connection, host_for, trust
+from tests.tui_helpers import output, status_of, store_with, until
 
 PY = sys.executable
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
-def output(pane: ConsolePane) -> str:
-    return "\n".join(pane.model.plain_lines())
 
 
-def store_with(tmp_path: Path, *hosts: Host) -> HostStore:
-    store = HostStore(tmp_path / "hosts.toml")
-    for host in hosts:
-        store.update(lambda c, h=host: c.with_host(h))
-    return store
 
 
 async def test_attach_with_k_and_two_consoles_as_tabs(
@@ -157,8 +142,6 @@ async def test_two_factor_prompts_as_dialogs(
         await until(lambda: isinstance(app.screen, KbdIntScreen)
                     and not app.screen.query_one(Input).password)  # the code may echo
         await pilot.press(*"123456", "enter")
-        from tests.test_tui_hosts import status_of
-
         await until(lambda: status_of(app, "otp") != "checking…")
         assert kbdint_server.logins >= 1
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Label, Static
@@ -17,32 +15,7 @@ from rtui.tui.screens.prompts import HostKeyScreen, MessageScreen, TextPromptScr
 from tests.harness.accounts import Account
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for, trust
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
-def rows(app: RtuiApp) -> list[list[str]]:
-    table = app.query_one("#hosts", DataTable)
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-def status_of(app: RtuiApp, name: str) -> str:
-    for row in rows(app):
-        if row[0] == name:
-            return row[1]
-    raise AssertionError(f"{name} not listed")
-
-
-def store_with(tmp_path: Path, *hosts: Host) -> HostStore:
-    store = HostStore(tmp_path / "hosts.toml")
-    for host in hosts:
-        store.update(lambda c, h=host: c.with_host(h))
-    return store
+from tests.tui_helpers import rows, status_of, store_with, until
 
 
 async def test_list_filter_and_help(tmp_path: Path) -> None:

@@ -81,7 +81,8 @@ async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
 def _line(status: HostStatus) -> str:
     if not status.ok:
         return f"{status.name}: FAILED ({status.failed_step}): {status.error}"
-    parts = [f"{status.name}: ok", f"tcp {status.tcp_ms:.0f} ms", f"ssh {status.ssh_ms:.0f} ms"]
+    ssh = f"ssh {status.ssh_ms:.0f} ms" if status.ssh_ms is not None else "ssh connected"
+    parts = [f"{status.name}: ok", f"tcp {status.tcp_ms:.0f} ms", ssh]
     if status.rtt_ms is not None:
         parts.append(f"round trip {status.rtt_ms:.0f} ms")
     if status.os:

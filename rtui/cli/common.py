@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,9 +15,18 @@ from rtui.core.config.store import HostStore
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels
 
-__all__ = ["load_config", "with_host"]
+__all__ = ["load_config", "usage_handler", "with_host"]
 
 T = TypeVar("T")
+
+
+def usage_handler(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group given without an action: its help, as a usage error."""
+    def handler(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return handler
 
 
 def load_config(args: argparse.Namespace) -> Config:

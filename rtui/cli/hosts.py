@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rtui.cli.common import usage_handler
 from rtui.core import locations
 from rtui.core.config.importer import merge_imported
 from rtui.core.config.model import (
@@ -42,7 +41,7 @@ _CLEARABLE = {
 
 def register(commands: Any) -> None:
     hosts = commands.add_parser("hosts", help="list, add, edit, remove and import hosts")
-    hosts.set_defaults(handler=_usage(hosts))
+    hosts.set_defaults(handler=usage_handler(hosts))
     sub = hosts.add_subparsers(dest="hosts_command", metavar="ACTION")
 
     p = sub.add_parser("list", help="list hosts")
@@ -214,12 +213,3 @@ def _import(args: argparse.Namespace) -> int:
         print(f"skipped {alias}: {why}")
     print(f"imported from {path}: {result.summary()}")
     return 0
-
-
-def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """The handler of a command group given without an action: its help, as a usage error."""
-    def handler(_args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
-
-    return handler

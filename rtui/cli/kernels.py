@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rtui.cli.common import with_host
+from rtui.cli.common import usage_handler, with_host
 from rtui.core.config.model import Host
 
 if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=_kernels)
 
     kernel = commands.add_parser("kernel", help="start, stop, interrupt, restart a kernel")
-    kernel.set_defaults(handler=lambda a: (kernel.print_help(sys.stderr), 2)[1])
+    kernel.set_defaults(handler=usage_handler(kernel))
     sub = kernel.add_subparsers(dest="kernel_command", metavar="ACTION")
     p = sub.add_parser("start", help="start a detached kernel (it outlives rtui)")
     p.add_argument("host")

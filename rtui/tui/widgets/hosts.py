@@ -201,7 +201,9 @@ class HostsPane(Widget):
         if status is not None:
             lines.append("")
             if status.ok:
-                lines.append(f"tcp {status.tcp_ms or 0:.0f} ms · ssh {status.ssh_ms or 0:.0f} ms"
+                ssh = (f"ssh {status.ssh_ms:.0f} ms" if status.ssh_ms is not None
+                       else "ssh connected")
+                lines.append(f"tcp {status.tcp_ms or 0:.0f} ms · {ssh}"
                              + (f" · rtt {status.rtt_ms:.0f} ms" if status.rtt_ms else ""))
                 if status.os:
                     lines.append(f"{status.os} {status.arch or ''}")

@@ -1,0 +1,362 @@
+"""Make rtui's SVG screenshots: the real app, in real states, against the demo SSH server.
+
+    python screenshots/make.py [--out DIR]      # default: this folder
+
+Everything runs headless (``App.run_test``) at fixed terminal sizes, in a throwaway HOME and
+XDG dirs made here (the real ``~/.config`` and ``~/.ssh`` are never read or written), against
+:class:`rtui.core.demo.DemoServer` as ``rtui demo`` uses it. The hosts file of the temporary
+HOME holds two more hosts so that the list shows other badges: ``archive`` (127.0.0.1 port 1,
+unreachable) and ``newbox`` (the demo server's port as an ordinary host, so its key is unknown).
+Kernels started here are shut down and the demo server closed; nothing is left behind.
+
+Each picture waits for a condition (a check settled, a cell finished) rather than a fixed
+sleep; cursors do not blink and animations are off, so runs differ only in what is really
+variable (latencies, kernel ids, temporary paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from rtui.core.config.store import HostStore
+    from rtui.core.demo import DemoServer
+    from rtui.tui.app import RtuiApp
+    from rtui.tui.widgets.console import ConsolePane
+
+HERE = Path(__file__).resolve().parent
+SIZE = (120, 36)
+SMALL = (80, 24)
+STARTED = time.monotonic()
+WAIT = 60.0  # seconds for any one condition (a kernel start on a loaded machine is slow)
+
+UNREACHABLE = "archive"
+UNTRUSTED = "newbox"
+
+# Cells typed into the console, one string per line of a cell.
+HELLO = ["import time; print('hello from the demo kernel')"]
+ANSWER = ["6 * 7"]
+FAILURE = ["1/0"]
+PROGRESS = [
+    "for i in range(21):",
+    "    print(f\"\\rprogress {'#' * i:<20} {i * 5:3d}%\", end='', flush=True)",
+    "    time.sleep(0.02)",
+    "print()",
+]
+
+SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
+         "help.svg", "console-80x24.svg")
+
+
+def isolate(root: Path) -> None:
+    """Point HOME, the XDG dirs and TMPDIR into ``root``; drop what would reach outside it."""
+    home = root / "home"
+    for sub in ("", ".config", ".local/share", ".local/state", ".cache", ".ssh"):
+        (home / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    (root / "tmp").mkdir(mode=0o700)
+    os.environ["HOME"] = str(home)
+    os.environ["XDG_CONFIG_HOME"] = str(home / ".config")
+    os.environ["XDG_DATA_HOME"] = str(home / ".local/share")
+    os.environ["XDG_STATE_HOME"] = str(home / ".local/state")
+    os.environ["XDG_CACHE_HOME"] = str(home / ".cache")
+    os.environ["TMPDIR"] = str(root / "tmp")
+    tempfile.tempdir = None  # re-read TMPDIR: the demo server's temp dir lands in root too
+    for var in ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG", "NO_COLOR", "FORCE_COLOR",
+                "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR",
+                "TEXTUAL"):
+        os.environ.pop(var, None)
+    os.environ["TEXTUAL_ANIMATIONS"] = "none"  # read when Textual is first imported
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Wait for ``predicate``; a clear error naming ``what`` when it does not come."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
+        await asyncio.sleep(0.02)
+
+
+def output(pane: ConsolePane) -> str:
+    return "\n".join(pane.model.plain_lines())
+
+
+class Camera:
+    """Takes the screenshots of one app once it has settled; keeps them in memory."""
+
+    def __init__(self, app: RtuiApp, pilot: Pilot[None], shots: dict[str, str]) -> None:
+        self.app = app
+        self.pilot = pilot
+        self.shots = shots
+
+    async def take(self, name: str) -> None:
+        from textual.widgets import Input, TextArea
+
+        for screen in self.app.screen_stack:  # steady cursors: drawn, never blinking
+            for widget in screen.query("Input, TextArea"):
+                if isinstance(widget, Input | TextArea):
+                    widget.cursor_blink = False
+        await self.pilot.wait_for_scheduled_animations()
+        await self.pilot.pause()
+        await self.pilot.pause()
+        self.shots[name] = self.app.export_screenshot(title="rtui")
+        print(f"screenshots: {name} at {time.monotonic() - STARTED:.1f} s", flush=True)
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+
+async def wait_for_checks(app: RtuiApp, expected: dict[str, str]) -> None:
+    """Until every host's check has settled with the badge kind ``expected`` names."""
+    from rtui.tui.widgets.hosts import HostsPane, badge_for
+
+    pane = app.query_one(HostsPane)
+
+    def settled() -> bool:
+        if pane.checking or any(w.group == "checks" and w.is_running for w in app.workers):
+            return False
+        return all(badge_for(pane.statuses.get(n), False) == kind for n, kind in expected.items())
+
+    try:
+        await until(settled, "the host checks")
+    except TimeoutError:
+        found = {n: badge_for(pane.statuses.get(n), n in pane.checking) for n in expected}
+        raise TimeoutError(f"host checks: wanted {expected}, have {found}") from None
+
+
+async def choose(app: RtuiApp, name: str) -> None:
+    from rtui.cli.demo import select_host
+
+    if not await select_host(app, name):
+        raise TimeoutError(f"host {name} is not listed")
+    await asyncio.sleep(0)
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*text)
+
+
+async def open_console(app: RtuiApp, pilot: Pilot[None]) -> ConsolePane:
+    """Enter on the selected host: the console on a new kernel, its editor focused."""
+    from rtui.tui.screens.prompts import ChoiceScreen
+    from rtui.tui.widgets.code_input import CodeInput
+    from rtui.tui.widgets.console import ConsolePane
+
+    before = set(app.query(ConsolePane))
+    await pilot.press("enter")
+    await until(lambda: bool(set(app.query(ConsolePane)) - before)
+                or isinstance(app.screen, ChoiceScreen), "the console or the Python picker")
+    if isinstance(app.screen, ChoiceScreen):  # more than one Python with ipykernel: the first
+        await pilot.press("enter")
+        await until(lambda: bool(set(app.query(ConsolePane)) - before), "the console")
+    pane = next(iter(set(app.query(ConsolePane)) - before))
+    await until(lambda: isinstance(app.focused, CodeInput), "the console's editor to have focus")
+    pane.query_one(CodeInput).cursor_blink = False
+    return pane
+
+
+async def run_cell(pilot: Pilot[None], pane: ConsolePane, lines: list[str], done: str) -> None:
+    """Type ``lines`` as a person would (Enter continues an incomplete cell), run, wait."""
+    from rtui.tui.widgets.code_input import CodeInput
+
+    editor = pane.query_one(CodeInput)
+    count = pane.execution_count
+    for n, line in enumerate(lines):
+        if n:
+            # Enter on an incomplete cell adds a line, indented as the kernel suggests;
+            # make that indent the one the next line has.
+            await pilot.press("enter")
+            await until(lambda n=n: editor.text.count("\n") == n, "a new line in the editor")
+            indent = editor.text.rsplit("\n", 1)[-1]
+            if line.startswith(indent):
+                line = line[len(indent):]
+            else:  # e.g. back to the margin after a loop body
+                await pilot.press(*["backspace"] * len(indent))
+        await type_text(pilot, line)
+    code = "\n".join(lines)
+    if editor.text != code:
+        raise RuntimeError(f"the editor holds {editor.text!r}, not {code!r}")
+    await pilot.press("ctrl+j" if len(lines) > 1 else "enter")
+    await until(lambda: pane.execution_count > count and pane.state == "idle"
+                and done in output(pane), f"the output {done!r}")
+
+
+async def shut_down(pilot: Pilot[None], pane: ConsolePane) -> None:
+    """f4 on the console, "Shut the kernel down": the kernel started here is stopped."""
+    from rtui.tui.screens.prompts import ChoiceScreen
+    from rtui.tui.widgets.code_input import CodeInput
+
+    app = pilot.app
+    await until(lambda: isinstance(app.focused, CodeInput), "the console's editor")
+    await pilot.press("f4")
+    await until(lambda: isinstance(app.screen, ChoiceScreen), "the close dialog")
+    await pilot.press("down", "enter")
+    await until(lambda: not pane.is_attached, "the console to close")
+
+
+# -- the two sessions ---------------------------------------------------------------------------
+
+
+async def main_session(server: DemoServer, store: HostStore, shots: dict[str, str]) -> None:
+    """120x36: hosts, the add form, the host key prompt, a console, kernels, help."""
+    from textual.widgets import DataTable, TabbedContent
+
+    from rtui.cli.demo import demo_app
+    from rtui.tui.screens.help import HelpScreen
+    from rtui.tui.screens.host_form import HostFormScreen
+    from rtui.tui.screens.prompts import ChoiceScreen, HostKeyScreen
+    from rtui.tui.widgets.hosts import HostsPane
+
+    app = demo_app(store, server)
+    async with app.run_test(size=SIZE) as pilot:
+        camera = Camera(app, pilot, shots)
+        await wait_for_checks(app, {server.name: "ok", UNREACHABLE: "unreachable",
+                                    UNTRUSTED: "host-key-unknown"})
+        await choose(app, server.name)
+        await camera.take("hosts.svg")
+
+        # The add-host form, a bad port caught as it is typed.
+        await pilot.press("a")
+        await until(lambda: isinstance(app.screen, HostFormScreen), "the host form")
+        form = app.screen
+        await type_text(pilot, "gpu1")
+        await pilot.press("enter")
+        await type_text(pilot, "gpu1.example.org")
+        await pilot.press("enter")
+        await type_text(pilot, "99999")
+        error = form.query_one("#e-port")
+        await until(lambda: not error.has_class("-empty"), "the port's validation error")
+        await camera.take("host-form.svg")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, HostFormScreen), "the form to close")
+
+        # Check the untrusted host by hand: the unknown key is asked about, then refused.
+        await choose(app, UNTRUSTED)
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, HostKeyScreen), "the host key prompt")
+        await camera.take("host-key.svg")
+        await pilot.press("n")
+        await wait_for_checks(app, {UNTRUSTED: "host-key-unknown"})  # refused: still unknown
+
+        # A console on the demo host.
+        await choose(app, server.name)
+        pane = await open_console(app, pilot)
+        await run_cell(pilot, pane, HELLO, "hello from the demo kernel")
+        await run_cell(pilot, pane, ANSWER, "Out[2]: 42")
+        await run_cell(pilot, pane, FAILURE, "ZeroDivisionError")
+        await run_cell(pilot, pane, PROGRESS, "100%")
+        await camera.take("console.svg")
+
+        # Back to the hosts (f3), the kernels running on the demo host (k).
+        await pilot.press("f3")
+        tabs = app.query_one(TabbedContent)
+        await until(lambda: tabs.active == "tab-hosts"
+                    and isinstance(app.focused, DataTable), "the hosts tab")
+        await choose(app, server.name)
+        await pilot.press("c")  # re-check, so the list counts the console's kernel too
+        await wait_for_checks(app, {server.name: "ok"})
+        pane_hosts = app.query_one(HostsPane)
+        await until(lambda: pane_hosts.statuses[server.name].kernels >= 1, "the kernel count")
+        await pilot.press("k")
+        await until(lambda: isinstance(app.screen, ChoiceScreen), "the kernel list")
+        await camera.take("kernels.svg")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, ChoiceScreen), "the kernel list to close")
+
+        await pilot.press("f1")
+        await until(lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        await camera.take("help.svg")
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, HelpScreen), "the help screen to close")
+
+        # Leave nothing running: back to the console, close it and shut its kernel down.
+        tabs.active = pane.parent.id  # type: ignore[union-attr]
+        await shut_down(pilot, pane)
+
+
+async def small_session(server: DemoServer, store: HostStore, shots: dict[str, str]) -> None:
+    """80x24: a console in a small terminal (the host details hide below 100 columns)."""
+    from rtui.cli.demo import demo_app
+
+    app = demo_app(store, server, check_on_start=False)
+    async with app.run_test(size=SMALL) as pilot:
+        camera = Camera(app, pilot, shots)
+        await choose(app, server.name)
+        pane = await open_console(app, pilot)
+        await run_cell(pilot, pane, HELLO, "hello from the demo kernel")
+        await run_cell(pilot, pane, ANSWER, "Out[2]: 42")
+        await run_cell(pilot, pane, PROGRESS, "100%")
+        await camera.take("console-80x24.svg")
+        await shut_down(pilot, pane)
+
+
+async def make(root: Path) -> dict[str, str]:
+    """Every screenshot, as SVG text by file name."""
+    from rtui.core import locations
+    from rtui.core.config.model import Host
+    from rtui.core.config.store import HostStore
+    from rtui.core.demo import DemoServer, demo_processes
+
+    shots: dict[str, str] = {}
+    server = DemoServer()
+    await server.start()
+    demo_root = server.root
+    try:
+        store = HostStore(locations.config_path())
+        extra = [
+            Host(UNREACHABLE, hostname="127.0.0.1", port=1, tags=("backup",),
+                 note="switched off for the night"),
+            Host(UNTRUSTED, hostname="127.0.0.1", port=server.port, user=server.user,
+                 tags=("gpu",), note="new machine, key not yet trusted"),
+        ]
+        for host in extra:
+            await asyncio.to_thread(store.update, lambda c, h=host: c.with_host(h))
+        await main_session(server, store, shots)
+        await small_session(server, store, shots)
+    finally:
+        await server.close()
+    left = server.survivors or demo_processes(demo_root)
+    if left:
+        raise RuntimeError(f"processes of the demo still running: {left}")
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE,
+                        help="directory for the SVG files (default: %(default)s)")
+    args = parser.parse_args(argv)
+    out: Path = args.out.resolve()
+    root = Path(tempfile.mkdtemp(prefix="rtui-shots-")).resolve()
+    saved_env = dict(os.environ)
+    try:
+        isolate(root)
+        shots = asyncio.run(make(root))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        shutil.rmtree(root, ignore_errors=True)
+    missing = [name for name in SHOTS if name not in shots]
+    if missing:
+        print(f"screenshots: missing {', '.join(missing)}", file=sys.stderr)
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SHOTS:
+        (out / name).write_text(shots[name], encoding="utf-8")
+    print(f"screenshots: wrote {len(SHOTS)} SVGs to {out} in {time.monotonic() - STARTED:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
