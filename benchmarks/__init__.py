@@ -6,5 +6,6 @@ with ``python -m benchmarks.<name>`` (e.g. ``python -m benchmarks.roundtrip --sa
 Benchmarks are not tests: they print figures (markdown) and exit 0 whatever the figures are.
 They exit non-zero only when something crashed. Absolute times drift between runs and
 machines; compare ratios (see ``MEASURED.md``). They need ``/usr/sbin/sshd`` and ``ssh``, like
-the test suite, and use its sshd harness (``tests.harness.sshd``).
+the test suite, and use its sshd harness (``tests.harness.sshd``); ``startup`` drives the TUI
+in ``tmux`` (its row says so when tmux is missing).
 """

@@ -28,23 +28,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import platform
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
+from benchmarks.common import (
+    LOOPBACK,
+    STOP_TIMEOUT,
+    describe,
+    isolated_env,
+    machine_line,
+    openssh_forward,
+    percentile,
+    remote_host,
+    trust,
+)
 from rtui.core.config.model import Config, Host
 from rtui.core.kernels.events import ExecuteReply, ExecuteResult
 from rtui.core.kernels.service import HostKernels, RemoteKernel
@@ -52,7 +57,7 @@ from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES
 from rtui.core.ssh.connection import HostConnection
 from rtui.core.ssh.route import resolve_route
-from tests.harness.sshd import SSHD, free_port, start_sshd
+from tests.harness.sshd import SSHD, start_sshd
 
 __all__ = ["main"]
 
@@ -63,12 +68,9 @@ WARMUP = 10  # discarded round trips before a path's first block
 ROUNDS = 10  # samples are taken in rounds, each path in turn, so drift hits every path alike
 BLOCK_WARMUP = 3  # discarded round trips before each later block (the path was just opened)
 GOAL_RATIO = 1.5  # issue 4: rtui's p50 within 1.5x of direct
-LOOPBACK = "127.0.0.1"
 SAMPLE_TIMEOUT = 10.0  # seconds for one round trip before the path counts as crashed
 START_TIMEOUT = 120.0  # seconds to connect and launch the kernel through rtui
 SESSION_START_TIMEOUT = 30.0
-FORWARD_TIMEOUT = 15.0  # seconds for `ssh -L` to log in and listen
-STOP_TIMEOUT = 5.0
 
 DIRECT, RTUI, OPENSSH, ASYNCSSH_NO_PTY = "direct", "rtui", "openssh -L", "asyncssh, no PTY"
 
@@ -84,11 +86,11 @@ class Row:
 
     @property
     def p50(self) -> float:
-        return _percentile(self.times or [], 50)
+        return percentile(self.times or [], 50)
 
     @property
     def p95(self) -> float:
-        return _percentile(self.times or [], 95)
+        return percentile(self.times or [], 95)
 
 
 # ------------------------------------------------------------------------------ running
@@ -135,7 +137,7 @@ def measure(samples: int) -> list[Row]:
         except Exception as exc:  # set-up failed: every path that has no figure says why
             for row in rows:
                 if row.times is None and row.error is None:
-                    row.error = f"set-up failed: {_describe(exc)}"
+                    row.error = f"set-up failed: {describe(exc)}"
         finally:
             if server is not None:
                 server.stop()
@@ -203,7 +205,7 @@ async def _measure_block(row: Row, opener: SessionOpener, count: int, *, first: 
             stage = "closing"
     except Exception as exc:  # this path crashed: say so in its row, measure the others
         row.times = None
-        row.error = f"{stage}: {_describe(exc)}"
+        row.error = f"{stage}: {describe(exc)}"
         return
     row.times = [*(row.times or []), *times]
 
@@ -267,41 +269,11 @@ async def _borrowed(session: KernelSession) -> AsyncIterator[KernelSession]:
 async def _openssh(
     server: SSHD, home: Path, remote_info: dict[str, Any]
 ) -> AsyncIterator[KernelSession]:
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        raise RuntimeError("no `ssh` client on PATH (apt-get install -y openssh-client)")
-    remote_host = _remote_host(remote_info)
-    last_error = ""
-    for _attempt in range(3):  # free_port() is racy: another process may take one meanwhile
-        local = _free_ports(len(PORT_NAMES))
-        command = [
-            ssh, "-N", "-F", "/dev/null",
-            "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={home / '.ssh' / 'known_hosts'}",
-            "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-            "-i", str(server.client_key), "-p", str(server.port),
-        ]
-        for name, port in zip(PORT_NAMES, local, strict=True):
-            command += ["-L", f"{LOOPBACK}:{port}:{remote_host}:{int(remote_info[name])}"]
-        command.append(f"{server.user}@{LOOPBACK}")
-        process = await asyncio.create_subprocess_exec(
-            *command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            if await _wait_listening(process, local):
-                info = dict(remote_info, ip=LOOPBACK, transport="tcp")
-                info.update(zip(PORT_NAMES, local, strict=True))
-                async with _session(info, "openssh") as session:
-                    yield session
-                return
-            assert process.stderr is not None
-            last_error = (await process.stderr.read()).decode(errors="replace").strip()
-        finally:
-            await _stop_process(process)
-    raise RuntimeError(f"ssh -L did not come up: {last_error or 'no message'}")
+    async with openssh_forward(
+        port=server.port, user=server.user, key=server.client_key,
+        known_hosts=home / ".ssh" / "known_hosts", remote_info=remote_info,
+    ) as info, _session(info, "openssh") as session:
+        yield session
 
 
 @asynccontextmanager
@@ -316,11 +288,11 @@ async def _asyncssh_no_pty(
         x509_trusted_certs=None, x509_trusted_cert_paths=None,
     )
     try:
-        remote_host = _remote_host(remote_info)
+        target = remote_host(remote_info)
         info = dict(remote_info, ip=LOOPBACK, transport="tcp")
         for name in PORT_NAMES:  # no session at all on this connection, so no PTY
             listener = await conn.forward_local_port(
-                LOOPBACK, 0, remote_host, int(remote_info[name]))
+                LOOPBACK, 0, target, int(remote_info[name]))
             info[name] = listener.get_port()
         async with _session(info, "asyncssh-no-pty") as session:
             yield session
@@ -338,104 +310,6 @@ async def _session(info: dict[str, Any], name: str) -> AsyncIterator[KernelSessi
         yield session
     finally:
         await session.close()
-
-
-# ------------------------------------------------------------------------------ helpers
-
-
-@contextlib.contextmanager
-def isolated_env(home: Path) -> Iterator[Path]:
-    """A throwaway HOME and XDG dirs, no ssh-agent, no RTUI_CONFIG; restored afterwards."""
-    home.mkdir(parents=True, exist_ok=True)
-    values = {
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-    }
-    removed = ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG")
-    saved = {var: os.environ.get(var) for var in (*values, *removed)}
-    os.environ.update(values)
-    for var in removed:
-        os.environ.pop(var, None)
-    try:
-        yield home
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-
-
-def trust(server: SSHD, home: Path) -> None:
-    """Write the server's known_hosts line into ``$HOME/.ssh/known_hosts``."""
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    (ssh_dir / "known_hosts").write_text(server.known_hosts_line() + "\n")
-
-
-def _remote_host(remote_info: dict[str, Any]) -> str:
-    ip = str(remote_info.get("ip") or "")
-    return LOOPBACK if ip in ("", "0.0.0.0", "*") else ip
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def _listening_ports() -> set[int]:
-    """Ports in LISTEN state on 127.0.0.1 (from /proc/net/tcp: no connection is made)."""
-    ports: set[int] = set()
-    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
-        for line in table.read().splitlines()[1:]:
-            fields = line.split()
-            address, _, port = fields[1].partition(":")
-            if address == "0100007F" and fields[3] == "0A":
-                ports.add(int(port, 16))
-    return ports
-
-
-async def _wait_listening(process: asyncio.subprocess.Process, ports: list[int]) -> bool:
-    """True once ``process`` is alive and all ``ports`` listen; False if it exits first."""
-    deadline = time.monotonic() + FORWARD_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            return False
-        if set(ports) <= _listening_ports():
-            await asyncio.sleep(0.05)  # ExitOnForwardFailure: a late failure exits at once
-            return process.returncode is None
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"ssh -L did not listen on {ports} within {FORWARD_TIMEOUT:.0f} s")
-
-
-async def _stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
-
-
-def _percentile(values: list[float], pct: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 # ------------------------------------------------------------------------------- output
@@ -466,31 +340,6 @@ def render_table(rows: list[Row]) -> str:
             f"| {goal} | {met} |"
         )
     return "\n".join(lines)
-
-
-def machine_line() -> str:
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "missing"
-
-    try:
-        ssh = subprocess.run(
-            ["ssh", "-V"], capture_output=True, text=True, timeout=10, check=False
-        )
-        openssh = (ssh.stderr or ssh.stdout).strip().split(",")[0] or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        openssh = "no ssh client"
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    return (
-        f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
-        f"asyncssh {version('asyncssh')} | jupyter_client {version('jupyter_client')} | "
-        f"ipykernel {version('ipykernel')} | {openssh}"
-    )
 
 
 if __name__ == "__main__":

@@ -613,14 +613,6 @@ class KernelSession:
             log.warning("%s: dropped an undecodable kernel message", self.name, exc_info=True)
             return None
 
-    async def _recv(self, socket: zmq.asyncio.Socket) -> dict[str, Any] | None:
-        """Receive and decode one message.
-
-        Straight recv_multipart instead of channel.get_msg(), which polls first: two wakeups
-        per message.
-        """
-        return self._decode(await socket.recv_multipart())
-
     def _finished(self, execution: Execution) -> None:
         self._executions.pop(execution.msg_id, None)
         parent = self._input_parent
@@ -640,7 +632,7 @@ class KernelSession:
         burst: zmq.Socket[bytes] = zmq.Socket.shadow(asocket.underlying)
         on_message = self._on_iopub
         while True:
-            on_message(await asocket.recv_multipart())
+            on_message(await _next_frames(asocket, burst))
             for _ in range(_IOPUB_BATCH):
                 try:
                     frames = burst.recv_multipart(zmq.NOBLOCK)
@@ -674,9 +666,10 @@ class KernelSession:
         self._emit(event)
 
     async def _read_replies(self, channel: Channel) -> None:
-        socket = self._socket(channel)
+        asocket = self._socket(channel)
+        burst: zmq.Socket[bytes] = zmq.Socket.shadow(asocket.underlying)
         while True:
-            msg = await self._recv(socket)
+            msg = self._decode(await _next_frames(asocket, burst))
             if msg is None:
                 continue
             parent_id = (msg.get("parent_header") or {}).get("msg_id")
@@ -722,9 +715,10 @@ class KernelSession:
         execution._grace = loop.call_later(_IDLE_GRACE, check)
 
     async def _read_stdin(self) -> None:
-        socket = self._socket("stdin")
+        asocket = self._socket("stdin")
+        burst: zmq.Socket[bytes] = zmq.Socket.shadow(asocket.underlying)
         while True:
-            msg = await self._recv(socket)
+            msg = self._decode(await _next_frames(asocket, burst))
             if msg is None:
                 continue
             event = event_from_message(msg)
@@ -783,3 +777,23 @@ class KernelSession:
                 await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
         finally:
             socket.close(linger=0)
+
+
+_REPOLL = 0.25  # seconds between looks at a socket whose wakeup may have been missed
+
+
+async def _next_frames(asocket: zmq.asyncio.Socket, burst: zmq.Socket[bytes]) -> list[bytes]:
+    """The next message on a socket, never trusting a single wakeup.
+
+    pyzmq's asyncio layer can miss the edge-triggered wakeup of a socket when messages arrive
+    while it is busy (seen over a slow SSH link: replies sat in the socket while the reader
+    slept; pyzmq #2173). So read without blocking first, and wait on ``poll`` with a timeout:
+    a missed wakeup then costs at most ``_REPOLL`` seconds instead of a hang. ``poll``
+    consumes nothing, so no message is lost when it times out.
+    """
+    while True:
+        try:
+            return burst.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        await asocket.poll(timeout=int(_REPOLL * 1000))  # POLLIN

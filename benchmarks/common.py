@@ -1,0 +1,350 @@
+"""Helpers shared by the benchmarks: a throwaway HOME, trusted host keys, OpenSSH forwards,
+process clean-up, statistics and the markdown output (a machine line, then tables)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rtui.core.kernels.tunnel import PORT_NAMES
+from tests.harness.sshd import SSHD, free_port, pid_alive
+
+__all__ = [
+    "FORWARD_TIMEOUT",
+    "LOOPBACK",
+    "STOP_TIMEOUT",
+    "cell",
+    "describe",
+    "fmt_ratio",
+    "fmt_s",
+    "free_ports",
+    "goal_met",
+    "isolated_env",
+    "isolated_vars",
+    "kill_leftovers",
+    "kill_pid",
+    "listening_ports",
+    "machine_line",
+    "markdown_table",
+    "openssh_forward",
+    "percentile",
+    "pids_mentioning",
+    "remote_host",
+    "ssh_options",
+    "stop_process",
+    "subprocess_env",
+    "trust",
+    "wait_listening",
+    "write_known_hosts",
+]
+
+LOOPBACK = "127.0.0.1"
+STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
+FORWARD_TIMEOUT = 15.0  # seconds for `ssh -L` to log in and listen
+_REMOVED_VARS = ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG")
+
+
+# ------------------------------------------------------------------ the client's environment
+
+
+def isolated_vars(home: Path) -> dict[str, str]:
+    """HOME and the XDG dirs of a throwaway client home."""
+    return {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+
+
+@contextlib.contextmanager
+def isolated_env(home: Path) -> Iterator[Path]:
+    """A throwaway HOME and XDG dirs, no ssh-agent, no RTUI_CONFIG; restored afterwards."""
+    home.mkdir(parents=True, exist_ok=True)
+    values = isolated_vars(home)
+    saved = {var: os.environ.get(var) for var in (*values, *_REMOVED_VARS)}
+    os.environ.update(values)
+    for var in _REMOVED_VARS:
+        os.environ.pop(var, None)
+    try:
+        yield home
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def subprocess_env(home: Path, *, pycache: Path | None = None) -> dict[str, str]:
+    """This process's environment with the throwaway HOME (for the real CLI as a subprocess).
+
+    ``pycache``: Python writes and reads bytecode there (PYTHONPYCACHEPREFIX), as an installed
+    package has it, even where PYTHONDONTWRITEBYTECODE is set (an editable install then
+    recompiles rtui at every start); the repository itself is not written to.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _REMOVED_VARS}
+    env.update(isolated_vars(home))
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def write_known_hosts(home: Path, lines: Iterable[str]) -> Path:
+    """Write ``$HOME/.ssh/known_hosts`` with ``lines`` (replacing it); returns its path."""
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = ssh_dir / "known_hosts"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def trust(server: SSHD, home: Path) -> None:
+    """Write the server's known_hosts line into ``$HOME/.ssh/known_hosts``."""
+    write_known_hosts(home, [server.known_hosts_line()])
+
+
+# --------------------------------------------------------------------------- OpenSSH client
+
+
+def ssh_options(*, key: Path, known_hosts: Path, port: int) -> list[str]:
+    """``ssh`` options for a hermetic login with ``key`` only (no config, no agent)."""
+    return [
+        "-F", "/dev/null",
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+        "-i", str(key), "-p", str(port),
+    ]
+
+
+def remote_host(remote_info: dict[str, Any]) -> str:
+    """Where the kernel listens, as seen from the remote side."""
+    ip = str(remote_info.get("ip") or "")
+    return LOOPBACK if ip in ("", "0.0.0.0", "*") else ip
+
+
+@asynccontextmanager
+async def openssh_forward(
+    *, port: int, user: str, key: Path, known_hosts: Path, remote_info: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """One ``ssh -N -L ... (x5)`` process forwarding a kernel's ports; yields the connection
+    info a local client should use. The process is stopped on exit."""
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise RuntimeError("no `ssh` client on PATH (apt-get install -y openssh-client)")
+    target = remote_host(remote_info)
+    last_error = ""
+    for _attempt in range(3):  # free_port() is racy: another process may take one meanwhile
+        local = free_ports(len(PORT_NAMES))
+        command = [
+            ssh, "-N", "-o", "ExitOnForwardFailure=yes",
+            *ssh_options(key=key, known_hosts=known_hosts, port=port),
+        ]
+        for name, local_port in zip(PORT_NAMES, local, strict=True):
+            command += ["-L", f"{LOOPBACK}:{local_port}:{target}:{int(remote_info[name])}"]
+        command.append(f"{user}@{LOOPBACK}")
+        process = await asyncio.create_subprocess_exec(
+            *command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            if await wait_listening(process, local):
+                info = dict(remote_info, ip=LOOPBACK, transport="tcp")
+                info.update(zip(PORT_NAMES, local, strict=True))
+                yield info
+                return
+            assert process.stderr is not None
+            last_error = (await process.stderr.read()).decode(errors="replace").strip()
+        finally:
+            await stop_process(process)
+    raise RuntimeError(f"ssh -L did not come up: {last_error or 'no message'}")
+
+
+def free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def listening_ports(owner: int | None = None) -> set[int]:
+    """Ports in LISTEN state on 127.0.0.1 (from /proc/net/tcp: no connection is made);
+    with ``owner``, only the sockets that process holds (not another one's on a port that
+    was free a moment ago)."""
+    inodes: set[str] | None = None
+    if owner is not None:
+        inodes = set()
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{owner}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{owner}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports: set[int] = set()
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in table.read().splitlines()[1:]:
+            fields = line.split()
+            address, _, port = fields[1].partition(":")
+            if address == "0100007F" and fields[3] == "0A":
+                if inodes is None or fields[9] in inodes:
+                    ports.add(int(port, 16))
+    return ports
+
+
+async def wait_listening(
+    process: asyncio.subprocess.Process, ports: list[int], timeout: float = FORWARD_TIMEOUT
+) -> bool:
+    """True once ``process`` is alive and all ``ports`` listen; False if it exits first."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if process.returncode is not None:
+            return False
+        if set(ports) <= listening_ports(owner=process.pid):
+            await asyncio.sleep(0.05)  # ExitOnForwardFailure: a late failure exits at once
+            return process.returncode is None
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"ssh -L did not listen on {ports} within {timeout:.0f} s")
+
+
+# ------------------------------------------------------------------------------- processes
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, wait, SIGKILL after STOP_TIMEOUT; idempotent."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def kill_pid(pid: int, *, timeout: float = STOP_TIMEOUT) -> None:
+    """Make sure the process ``pid`` (not our child) is gone: SIGTERM, then SIGKILL."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if not pid_alive(pid):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """PIDs of living processes (not this one) whose command line contains ``text``:
+    a benchmark's unique temp dir finds everything it started, however detached."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if text.encode() in cmdline and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def kill_leftovers(text: str) -> list[int]:
+    """Stop (by PID) every process whose command line contains ``text``; returns their PIDs."""
+    pids = pids_mentioning(text)
+    for pid in pids:
+        kill_pid(pid)
+    return pids
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def percentile(values: list[float], pct: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def fmt_s(seconds: float | None, digits: int = 3) -> str:
+    return "—" if seconds is None else f"{seconds:.{digits}f}"
+
+
+def fmt_ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return "—"
+    return f"{value / reference:.2f}x"
+
+
+def goal_met(value: float | None, goal: float | None) -> str:
+    """"yes"/"no" for ``value <= goal``; "—" without a goal, "?" without a figure."""
+    if goal is None:
+        return "—"
+    if value is None:
+        return "?"
+    return "yes" if value <= goal else "no"
+
+
+def cell(text: object) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
+                   align: str | None = None) -> str:
+    """A markdown table; ``align`` is one character per column: l (default) or r."""
+    align = align or "l" * len(header)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "missing"
+
+    try:
+        ssh = subprocess.run(
+            ["ssh", "-V"], capture_output=True, text=True, timeout=10, check=False
+        )
+        openssh = (ssh.stderr or ssh.stdout).strip().split(",")[0] or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        openssh = "no ssh client"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 0
+    return (
+        f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
+        f"asyncssh {version('asyncssh')} | jupyter_client {version('jupyter_client')} | "
+        f"ipykernel {version('ipykernel')} | {openssh}"
+    )

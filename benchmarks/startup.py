@@ -1,0 +1,338 @@
+"""Startup of the TUI until its first frame is on the screen, in a real terminal (tmux).
+
+``python -m benchmarks.startup [--runs N] [--quick]``
+
+``rtui`` (the installed console script, no arguments) runs in a detached tmux 120x36 with a
+throwaway HOME whose ``hosts.toml`` has 10 hosts on a closed port (their checks fail at once).
+The pane first waits at a ``read``; the clock starts when Enter is sent, and stops when
+``tmux capture-pane`` shows the first host's name and the footer (polled every few ms through
+one control-mode client, so a poll starts no process).
+Then ctrl+q, and the tmux server is killed. For reference, the same way (spawn to
+exit, same environment): ``python -c "import textual.app"`` (what any Textual app pays before
+its first frame), ``python -c pass`` and ``rtui --version``.
+
+Runs are taken in rounds, every command in turn, after one discarded run of each (disk
+cache). Python's bytecode is cached in the temp dir (PYTHONPYCACHEPREFIX) as an installed
+package has it, even where PYTHONDONTWRITEBYTECODE is set. Exit 0 whatever the figures (a
+missing tmux is reported in its row); non-zero if a run crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import queue
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.common import (
+    LOOPBACK,
+    describe,
+    fmt_ratio,
+    fmt_s,
+    goal_met,
+    isolated_vars,
+    kill_leftovers,
+    kill_pid,
+    machine_line,
+    markdown_table,
+    subprocess_env,
+)
+from rtui.core.config.model import Config, Host
+from rtui.core.config.store import HostStore
+from tests.harness.sshd import free_port, pid_alive
+
+__all__ = ["main"]
+
+GOAL_FIRST_FRAME = 0.6  # seconds
+DEFAULT_RUNS = 5
+QUICK_RUNS = 2
+SIZE = (120, 36)
+HOSTS = 10
+FRAME_TIMEOUT = 30.0  # seconds until the first frame before the run counts as crashed
+RUN_TIMEOUT = 60.0
+TMUX_TIMEOUT = 10.0
+POLL = 0.005  # seconds between two captures of the screen
+SIZE_VARS = ("COLUMNS", "LINES")  # Textual takes its size from these when set (pytest sets
+# COLUMNS=80 LINES=24): the app would then paint 80x24 in the 120x36 pane
+FOOTER = "^q Quit"
+FIRST_HOST = "node00"
+
+FIRST_FRAME = "`rtui` -> first frame (host list and footer on screen)"
+VERSION = "`rtui --version`"
+IMPORT_TEXTUAL = '`python -c "import textual.app"`'
+PYTHON = '`python -c pass`'
+
+
+@dataclass
+class Row:
+    label: str
+    goal: float | None = None
+    reference: bool = False
+    times: list[float] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+
+    @property
+    def p50(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
+
+
+def rtui_command() -> list[str]:
+    """The installed ``rtui`` script next to this interpreter, else ``python -m rtui``."""
+    script = Path(sys.executable).parent / "rtui"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "rtui"]
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.startup", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"runs of each command (default {DEFAULT_RUNS}, --quick "
+                             f"{QUICK_RUNS})")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_RUNS} runs")
+    args = parser.parse_args(argv)
+    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+
+    print(machine_line(), flush=True)
+    started = time.perf_counter()
+    rows = measure(runs)
+    print(
+        f"\nStartup, wall time ({' '.join(rtui_command())}; tmux {SIZE[0]}x{SIZE[1]}; "
+        f"{HOSTS} hosts on a closed port): {runs} run(s) of each in rounds, after one "
+        f"discarded run each; {time.perf_counter() - started:.1f} s in all\n"
+    )
+    print(render_table(rows), flush=True)
+    return 1 if any(row.error for row in rows) else 0
+
+
+def measure(runs: int) -> list[Row]:
+    rows = [Row(FIRST_FRAME, goal=GOAL_FIRST_FRAME), Row(VERSION),
+            Row(IMPORT_TEXTUAL, reference=True), Row(PYTHON)]
+    if shutil.which("tmux") is None:
+        rows[0].skipped = "tmux is not installed (apt-get install -y tmux): not measured"
+    with tempfile.TemporaryDirectory(prefix="rtui-bench-startup-",
+                                     ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        token = f"rtui-bench-startup-{uuid.uuid4().hex[:8]}"  # names our tmux servers
+        try:
+            home = root / "home"
+            env = subprocess_env(home, pycache=root / "pycache")
+            for var in ("TMUX", "TMUX_PANE", *SIZE_VARS):
+                env.pop(var, None)
+            closed = free_port()  # free a moment ago: nothing listens there
+            hosts = tuple(Host(f"node{n:02d}", hostname=LOOPBACK, port=closed)
+                          for n in range(HOSTS))
+            HostStore(home / ".config" / "rtui" / "hosts.toml").update(
+                lambda _old: Config(hosts=hosts))
+            commands: dict[str, Callable[[], float]] = {
+                FIRST_FRAME: lambda: first_frame(rtui_command(), env, home, token),
+                VERSION: lambda: wall([*rtui_command(), "--version"], env),
+                IMPORT_TEXTUAL: lambda: wall([sys.executable, "-c", "import textual.app"], env),
+                PYTHON: lambda: wall([sys.executable, "-c", "pass"], env),
+            }
+            for index in range(runs + 1):  # the first round is discarded
+                shift = index % len(rows)
+                for row in rows[shift:] + rows[:shift]:
+                    if row.error is None and row.skipped is None:
+                        _sample(row, commands[row.label], keep=index > 0)
+        except Exception as exc:  # set-up failed: every row without a figure says why
+            for row in rows:
+                if not row.times and row.error is None and row.skipped is None:
+                    row.error = f"set-up failed: {describe(exc)}"
+        finally:
+            kill_leftovers(token)
+            kill_leftovers(str(root))
+    return rows
+
+
+def _sample(row: Row, run: Callable[[], float], *, keep: bool) -> None:
+    try:
+        elapsed = run()
+    except Exception as exc:  # this command crashed: say so in its row
+        row.error = f"run {len(row.times) + 1}: {describe(exc)}"
+        return
+    if keep:
+        row.times.append(elapsed)
+
+
+def wall(command: list[str], env: dict[str, str]) -> float:
+    """Seconds from spawn to exit; the command must succeed."""
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                            timeout=RUN_TIMEOUT, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = result.stderr.decode(errors="replace").strip()[-300:]
+        raise RuntimeError(f"{shlex.join(command)} exited {result.returncode}: {tail}")
+    return elapsed
+
+
+class _Control:
+    """A tmux control-mode client (``tmux -C attach``): commands go through one pipe, so a
+    screen capture costs no process start (this machine may have 2 cores; rtui is starting)."""
+
+    def __init__(self, socket: str, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            ["tmux", "-L", socket, "-C", "attach", "-f", "no-output", "-t", "t"], env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._block("attach")  # the attach answers with a block of its own, first
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def check_size(self) -> None:
+        size = self.command("display-message -p -t t '#{pane_width}x#{pane_height}'").strip()
+        if size != f"{SIZE[0]}x{SIZE[1]}":
+            raise RuntimeError(f"the pane is {size}, not {SIZE[0]}x{SIZE[1]}")
+
+    def command(self, text: str) -> str:
+        """Send one command, return its reply block."""
+        self._send(text)
+        return self._block(text)
+
+    def _send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def _block(self, text: str) -> str:
+        """The next reply block (notifications between blocks are skipped)."""
+        deadline = time.monotonic() + TMUX_TIMEOUT
+        block: list[str] | None = None
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"tmux did not answer {text!r}") from None
+            if line is None:
+                raise RuntimeError("the tmux control client exited")
+            if block is None:
+                if line.startswith("%begin"):
+                    block = []
+            elif line.startswith("%error"):
+                raise RuntimeError(f"tmux {text!r} failed: {' '.join(block)}")
+            elif line.startswith("%end"):
+                return "\n".join(block)
+            else:
+                block.append(line)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # detaches
+        try:
+            self.proc.wait(timeout=TMUX_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def first_frame(command: list[str], env: dict[str, str], home: Path, token: str) -> float:
+    """Seconds from Enter (the pane then execs ``command``) until the first frame is shown."""
+    socket = f"{token}-{uuid.uuid4().hex[:6]}"
+    # The pane gets the tmux server's environment (ours, from `env`); said again to be sure.
+    pinned = {**isolated_vars(home), "PYTHONPYCACHEPREFIX": env["PYTHONPYCACHEPREFIX"]}
+    unset = [arg for var in ("PYTHONDONTWRITEBYTECODE", *SIZE_VARS) for arg in ("-u", var)]
+    exports = shlex.join(["env", *unset, *(f"{k}={v}" for k, v in pinned.items())])
+    gate = f"read _ && exec {exports} {shlex.join(command)}"
+    pane_pid: int | None = None
+    control: _Control | None = None
+    width, height = (str(n) for n in SIZE)
+    try:
+        # window-size manual: the control client (80x24 to tmux) must not resize the window.
+        subprocess.run(
+            ["tmux", "-L", socket, "new-session", "-d", "-s", "t", "-x", width, "-y", height,
+             gate, ";", "set-option", "-w", "-t", "t", "window-size", "manual", ";",
+             "resize-window", "-t", "t", "-x", width, "-y", height],
+            env=env, capture_output=True, timeout=TMUX_TIMEOUT, check=True)
+        control = _Control(socket, env)
+        pane_pid = int(control.command("display-message -p -t t '#{pane_pid}'").strip())
+        time.sleep(0.3)  # the pane's shell reaches its `read`
+        control.check_size()
+        started = time.perf_counter()
+        control.command("send-keys -t t Enter")
+        deadline = started + FRAME_TIMEOUT
+        while True:
+            screen = control.command("capture-pane -p -t t")
+            if FIRST_HOST in screen and FOOTER in screen:
+                elapsed = time.perf_counter() - started
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no first frame within {FRAME_TIMEOUT:g} s; screen: "
+                                   f"{_gist(screen)}")
+            if not pid_alive(pane_pid):
+                raise RuntimeError(f"rtui exited; screen: {_gist(screen)}")
+            time.sleep(POLL)
+        control.check_size()
+        control.command("send-keys -t t C-q")
+        quit_by = time.perf_counter() + 5
+        while pid_alive(pane_pid) and time.perf_counter() < quit_by:
+            time.sleep(0.02)
+        return elapsed
+    finally:
+        if control is not None:
+            control.close()
+        subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True,
+                       timeout=TMUX_TIMEOUT, check=False)
+        if pane_pid is not None:
+            kill_pid(pane_pid)
+
+
+def _gist(screen: str) -> str:
+    """The screen's first and last lines with text, for an error message."""
+    lines = [" ".join(line.split()) for line in screen.splitlines() if line.strip()]
+    if not lines:
+        return "(blank)"
+    return repr(lines[0][:100]) + (f" ... {lines[-1][:160]!r}" if len(lines) > 1 else "")
+
+
+# ------------------------------------------------------------------------------- output
+
+
+def render_table(rows: list[Row]) -> str:
+    reference = next((r.p50 for r in rows if r.reference and r.times), None)
+    table = []
+    for row in rows:
+        goal = "—" if row.goal is None else f"≤ {row.goal:g} s"
+        label = f"{row.label} (reference)" if row.reference else row.label
+        problem = row.skipped or (None if row.times else f"error: {row.error or 'no runs'}")
+        if row.error is not None:
+            problem = f"error: {row.error}"
+        if problem is not None:
+            met = "—" if row.goal is None else "?"
+            table.append([label, problem, "—", "—", "—", goal, met])
+            continue
+        table.append([
+            label, fmt_s(row.p50), fmt_s(min(row.times)), fmt_s(max(row.times)),
+            fmt_ratio(row.p50, reference), goal, goal_met(row.p50, row.goal),
+        ])
+    header = ["command", "p50 s", "min s", "max s", "ratio to import textual.app (p50)",
+              "goal", "met"]
+    return markdown_table(header, table, "lrrrrll")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
