@@ -182,10 +182,19 @@ class RtuiApp(App[None]):
                 finally:
                     connection.prompter = self.prompter
                 pane.show_status(status)
+                if status.ok:
+                    self.prefetch_environments(name)
                 if status.error_kind == "host-key-changed" and interactive:
                     self.push_screen(MessageScreen("Host key changed", status.error or ""))
 
         await asyncio.gather(*(one(n) for n in names if self.config.get(n) is not None))
+
+    @work(group="prefetch", exit_on_error=False)
+    async def prefetch_environments(self, name: str) -> None:
+        """Learn a reachable host's Pythons in the background, so Enter opens a console
+        without waiting for the probe."""
+        with contextlib.suppress(RtuiError):
+            await self.kernels_for(name).environments()
 
     @work(group="config", exit_on_error=False)
     async def delete_host(self, name: str) -> None:

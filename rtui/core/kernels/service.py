@@ -102,17 +102,27 @@ class HostKernels:
         self.connection = connection
         self.python = python if python not in (None, "", "auto") else None
         self.agent = AgentClient(connection, python=self.python)
+        self._envs: asyncio.Future[list[Environment]] | None = None
 
     @property
     def name(self) -> str:
         return self.connection.name
 
     async def close(self) -> None:
+        if self._envs is not None and not self._envs.done():
+            self._envs.cancel()
         await self.agent.close()
 
     # -- environments and set-up -------------------------------------------------------------
 
-    async def environments(self) -> list[Environment]:
+    async def environments(self, *, refresh: bool = False) -> list[Environment]:
+        """The host's Pythons; probed once (each import is real, so it takes a moment) and
+        kept, unless ``refresh``. Concurrent callers share one probe."""
+        if refresh or self._envs is None or (self._envs.done() and self._envs.exception()):
+            self._envs = asyncio.ensure_future(self._probe_environments())
+        return list(await asyncio.shield(self._envs))
+
+    async def _probe_environments(self) -> list[Environment]:
         extra = [self.python] if self.python else []
         result = await self.agent.request("envs", {"extra": extra}, timeout=60)
         return [
@@ -157,6 +167,7 @@ class HostKernels:
         return self._env_from_setup(result)
 
     def _env_from_setup(self, result: dict[str, Any]) -> Environment:
+        self._envs = None  # a new env exists: probe again next time
         return Environment(
             python=str(result["python"]), kind="rtui", name="rtui", version=result.get("version"),
             ipykernel=result.get("ipykernel"), spyder_kernels=result.get("spyder_kernels"),

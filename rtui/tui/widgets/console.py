@@ -6,6 +6,7 @@ repaints at most once per frame, so a flood never blocks typing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -92,6 +93,8 @@ class ConsolePane(Widget):
         self.kernel = kernel
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
+        self._ready = asyncio.Event()  # clear while the connection is down
+        self._ready.set()
 
     def compose(self) -> ComposeResult:
         yield ConsoleView(self.model, id="output")
@@ -141,6 +144,7 @@ class ConsolePane(Widget):
 
     def _on_connection(self, change: StateChange) -> None:
         if change.state in (ConnState.LOST, ConnState.RECONNECTING):
+            self._ready.clear()
             if self.state != "reconnecting":
                 self.model.add_info(f"Connection lost ({change.reason}); reconnecting…",
                                     "yellow")
@@ -152,7 +156,15 @@ class ConsolePane(Widget):
             self._refresh_view()
 
     def _on_restored(self) -> None:
+        self.await_ready()
+
+    @work(group="restore", exclusive=True, exit_on_error=False)
+    async def await_ready(self) -> None:
+        """Forwards are back: wait until the kernel answers on shell AND iopub is live again,
+        or code sent now would lose its output."""
+        await self.kernel.session.wait_ready(30)
         self.state = "idle"
+        self._ready.set()
         self.model.add_info("Reconnected: the kernel and its variables are still there.",
                             "green")
         self._refresh_view()
@@ -192,6 +204,7 @@ class ConsolePane(Widget):
     @work(group="execute", exit_on_error=False)
     async def run_code(self, code: str) -> None:
         """Run one cell; output arrives through the subscription, input() through a dialog."""
+        await self._ready.wait()  # typed while reconnecting: run once the kernel is back
         async for event in self.kernel.session.execute(code):
             if isinstance(event, ev.InputRequest):
                 answer = await ask(self.app, TextPromptScreen(

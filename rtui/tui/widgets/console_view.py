@@ -31,6 +31,9 @@ __all__ = ["ConsoleView"]
 _FRAME = 1 / 30
 # Seconds between catch-ups during a flood: 30 repaints a second, however many messages arrive.
 _CACHE_LINES = 2048
+#: Fewer new lines than this since the last paint are painted at once, not at the frame.
+_SMALL_UPDATE = 64
+_TRICKLE_GAP = 0.004
 # Lines whose rendered rows are kept (several screens' worth, for scrolling back and forth).
 
 
@@ -100,6 +103,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._cache: LRUCache[int, list[Strip]] = LRUCache(_CACHE_LINES)
         self._pending = False
         self._last_sync = 0.0
+        self._synced_total = 0
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -108,15 +112,22 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         if self._pending or not self.is_mounted:
             return  # on mount (or resize) the view catches up anyway
         self._pending = True
-        delay = self._last_sync + self._interval - time.monotonic()
-        if delay <= 0:
-            self.call_later(self._flush)  # idle until now: no added latency for `1+1`
+        now = time.monotonic()
+        delay = self._last_sync + self._interval - now
+        # A trickle, not a stream of one-line messages: those still wait for the frame.
+        small = (self.model.total - self._synced_total < _SMALL_UPDATE
+                 and now - self._last_sync > _TRICKLE_GAP)
+        if delay <= 0 or small:
+            # Idle, or a trickle (`1+1` echoes its input, then the result ~5 ms later):
+            # paint on the next loop turn. Only floods wait for the frame boundary.
+            self.call_later(self._flush)
         else:
             self.set_timer(delay, self._flush, name="console-catch-up")
 
     def _flush(self) -> None:
         self._pending = False
         self._last_sync = time.monotonic()
+        self._synced_total = self.model.total
         self.sync()
 
     def sync(self) -> None:
