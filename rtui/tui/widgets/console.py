@@ -115,7 +115,7 @@ class ConsolePane(Widget):
             "dim",
         )
         self._refresh_view()
-        self._update_status()
+        self.call_after_refresh(self._update_status)  # not "mounted" until this returns
         self.query_one(CodeInput).focus()
 
     def on_unmount(self) -> None:
