@@ -454,12 +454,26 @@ async def test_stale_enter_answer_is_dropped() -> None:
     app = ConsoleApp(FakeAssist(delay=0.3))
     async with app.run_test(size=SIZE) as pilot:
         code = editor(pilot)
-        await type_text(pilot, "x")
+        await type_text(pilot, "x?")  # not plain Python: only the kernel can judge it
         await pilot.press("enter")
         await type_text(pilot, "yz")
         await settle(pilot)
         assert app.submitted == []
-        assert code.text == "xyz"
+        assert code.text == "x?yz"
+
+
+async def test_complete_python_line_runs_without_asking_the_kernel() -> None:
+    assist = FakeAssist(delay=0.3)
+    app = ConsoleApp(assist)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "1+1")
+        await pilot.press("enter")
+        assert app.submitted == ["1+1"]
+        assert "is_complete" not in assist.calls
+        await type_text(pilot, "%time 1+1")  # IPython syntax: the kernel decides
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "is_complete" in assist.calls
 
 
 async def test_bindings_have_ids_and_descriptions() -> None:

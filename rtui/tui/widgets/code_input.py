@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import codeop
 import io
 import tokenize
+import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -379,6 +381,9 @@ class CodeInput(TextArea):
         if self._assist is None:
             self._enter_decided(code, None)
             return
+        if "\n" not in code and _complete_python_line(code):
+            self.submit()  # `1+1`: no need to ask the kernel, run it a round trip sooner
+            return
         self._serial += 1
         self.run_worker(self._ask_is_complete(self._assist, code, cursor, self._serial),
                         name="code-is-complete", group="code-is-complete", exclusive=True,
@@ -667,3 +672,17 @@ _KEY_ACTIONS: dict[str, str] = {
     if isinstance(binding, Binding)
     for key in binding.key.split(",")
 }
+
+
+def _complete_python_line(code: str) -> bool:
+    """True when one line is complete plain Python, decided here without the kernel.
+
+    Anything else (incomplete, or not Python: ``%magic``, ``!shell``, ``obj?``) is left to
+    the kernel's is_complete, which knows IPython's syntax.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return codeop.compile_command(code, "<input>", "single") is not None
+        except (SyntaxError, ValueError, OverflowError):
+            return False
