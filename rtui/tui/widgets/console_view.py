@@ -33,7 +33,7 @@ _FRAME = 1 / 30
 _CACHE_LINES = 2048
 #: Fewer new lines than this since the last paint are painted at once, not at the frame.
 _SMALL_UPDATE = 64
-_TRICKLE_GAP = 0.004
+_QUICK_PER_FRAME = 4  # immediate paints allowed per frame before coalescing kicks in
 # Lines whose rendered rows are kept (several screens' worth, for scrolling back and forth).
 
 
@@ -104,6 +104,8 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._pending = False
         self._last_sync = 0.0
         self._synced_total = 0
+        self._window_start = 0.0
+        self._quick = 0
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -114,9 +116,14 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._pending = True
         now = time.monotonic()
         delay = self._last_sync + self._interval - now
-        # A trickle, not a stream of one-line messages: those still wait for the frame.
+        # A trickle (`1+1`: its input echo, then its result 2 ms later) paints at once; a
+        # stream of small messages uses up the budget and waits for the frame like a flood.
+        if now - self._window_start > self._interval:
+            self._window_start, self._quick = now, 0
         small = (self.model.total - self._synced_total < _SMALL_UPDATE
-                 and now - self._last_sync > _TRICKLE_GAP)
+                 and self._quick < _QUICK_PER_FRAME)
+        if small:
+            self._quick += 1
         if delay <= 0 or small:
             # Idle, or a trickle (`1+1` echoes its input, then the result ~5 ms later):
             # paint on the next loop turn. Only floods wait for the frame boundary.
