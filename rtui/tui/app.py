@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -21,9 +21,7 @@ from rtui.core.config.model import Config, Host
 from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
-from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.ssh.check import HostStatus, check_host
-from rtui.core.ssh.manager import Connections
 from rtui.core.ssh.prompts import NoPrompter
 from rtui.tui.commands import HostCommands
 from rtui.tui.prompter import TuiPrompter, ask
@@ -33,6 +31,10 @@ from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from rtui.tui.widgets.hosts import HostsPane
+
+if TYPE_CHECKING:  # loaded after the first frame: asyncssh alone takes ~0.1-0.9 s to import
+    from rtui.core.kernels.service import HostKernels, RemoteKernel
+    from rtui.core.ssh.manager import Connections
 
 __all__ = ["RtuiApp", "run_tui"]
 
@@ -73,8 +75,7 @@ class RtuiApp(App[None]):
         self.extra_hosts = extra_hosts  # hosts that exist for this run only (the demo)
         self.prompter = TuiPrompter(self)
         self.config = Config()
-        self.connections = Connections(Config(), prompter=self.prompter,
-                                       ssh_config=ssh_config)
+        self._connections: Connections | None = None
         self.kernel_services: dict[str, HostKernels] = {}
         self._console_count = 0
 
@@ -84,17 +85,36 @@ class RtuiApp(App[None]):
             yield HostsPane()
         yield Footer()
 
+    @property
+    def connections(self) -> Connections:
+        """The host connections, made on first use so the first frame does not wait for the
+        SSH libraries to load."""
+        if self._connections is None:
+            from rtui.core.ssh.manager import Connections
+
+            self._connections = Connections(self.config, prompter=self.prompter,
+                                            ssh_config=self.ssh_config)
+        return self._connections
+
+    @connections.setter
+    def connections(self, value: Connections) -> None:
+        self._connections = value
+
     async def on_mount(self) -> None:
         await self.reload_config()
         if self.check_on_start:
-            self.check_hosts([h.name for h in self.config.hosts], interactive=False)
+            self.call_after_refresh(self._check_on_start)
+
+    def _check_on_start(self) -> None:
+        self.check_hosts([h.name for h in self.config.hosts], interactive=False)
 
     async def on_unmount(self) -> None:
         for service in list(self.kernel_services.values()):
             with contextlib.suppress(Exception):
                 await service.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.connections.close_all(), 5)
+        if self._connections is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._connections.close_all(), 5)
 
     # -- config ------------------------------------------------------------------------------
 
@@ -109,7 +129,8 @@ class RtuiApp(App[None]):
             if config.get(host.name) is None:
                 config = config.with_host(host)
         self.config = config
-        await self.connections.update_config(config)
+        if self._connections is not None:
+            await self._connections.update_config(config)
         for name in list(self.kernel_services):
             if config.get(name) is None:
                 await self.kernel_services.pop(name).close()
@@ -127,6 +148,8 @@ class RtuiApp(App[None]):
     def kernels_for(self, name: str) -> HostKernels:
         service = self.kernel_services.get(name)
         if service is None:
+            from rtui.core.kernels.service import HostKernels
+
             host = self.config.require(name)
             service = HostKernels(self.connections.get(name), python=host.python)
             self.kernel_services[name] = service

@@ -8,7 +8,7 @@ import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtui.core.errors import (
     AuthenticationError,
@@ -19,7 +19,9 @@ from rtui.core.errors import (
     RtuiError,
     UnreachableError,
 )
-from rtui.core.ssh.connection import HostConnection
+
+if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
+    from rtui.core.ssh.connection import HostConnection
 
 __all__ = [
     "HostStatus", "PythonInfo", "check_host", "check_hosts", "error_kind", "parse_probe",

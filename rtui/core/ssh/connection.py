@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -36,34 +34,13 @@ from rtui.core.ssh.deadline import PausableDeadline
 from rtui.core.ssh.hostkeys import KnownHosts, KnownKey, host_entry_name
 from rtui.core.ssh.prompts import HostKeyDecision, HostKeyPrompt, NoPrompter, Prompter
 from rtui.core.ssh.route import Endpoint, Route
+from rtui.core.ssh.state import ConnState, StateChange
 
 __all__ = ["ConnState", "HostConnection", "StateChange", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_AUTH = ("publickey", "keyboard-interactive", "password")
-
-
-class ConnState(enum.StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    LOST = "lost"
-    RECONNECTING = "reconnecting"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """One transition, as every listener sees it."""
-
-    host: str
-    state: ConnState
-    previous: ConnState
-    reason: str | None = None
-    attempt: int = 0  # reconnect attempt number, from 1
-    retry_in: float | None = None  # seconds until the next attempt
-    generation: int = 0  # counts successful connects; a new value means "re-establish"
 
 
 Listener = Callable[[StateChange], None]

@@ -25,7 +25,7 @@ from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import RtuiError
 from rtui.core.kernels import events as ev
-from rtui.core.ssh.connection import ConnState, StateChange
+from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.code_input import CodeInput
