@@ -325,7 +325,11 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
     return "\n".join(lines)
 
 
-def machine_line() -> str:
+def machine_line(
+    packages: Sequence[str] = ("asyncssh", "jupyter_client", "ipykernel"),
+    tool: Sequence[str] = ("ssh", "-V"),
+) -> str:
+    """One line describing the machine, the package versions and a tool's version."""
     def version(dist: str) -> str:
         try:
             return metadata.version(dist)
@@ -333,18 +337,17 @@ def machine_line() -> str:
             return "missing"
 
     try:
-        ssh = subprocess.run(
-            ["ssh", "-V"], capture_output=True, text=True, timeout=10, check=False
-        )
-        openssh = (ssh.stderr or ssh.stdout).strip().split(",")[0] or "unknown"
+        out = subprocess.run(list(tool), capture_output=True, text=True, timeout=10,
+                             check=False)
+        tool_version = (out.stderr or out.stdout).strip().split(",")[0] or f"{tool[0]} ?"
     except (OSError, subprocess.SubprocessError):
-        openssh = "no ssh client"
+        tool_version = f"no {tool[0]}"
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 0
+    versions = " | ".join(f"{name} {version(name)}" for name in packages)
     return (
         f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
-        f"asyncssh {version('asyncssh')} | jupyter_client {version('jupyter_client')} | "
-        f"ipykernel {version('ipykernel')} | {openssh}"
+        f"{versions} | {tool_version}"
     )

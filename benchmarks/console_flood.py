@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import resource
 import statistics
 import sys
@@ -22,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -33,6 +30,7 @@ from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import Stream
 from rtui.core.kernels.session import KernelSession
 from rtui.tui.widgets.console_view import ConsoleView
+from tests.harness.kernels import connection_info, launch_local_kernel
 
 __all__ = ["main"]
 
@@ -41,32 +39,9 @@ KEY_EVERY = 0.05  # seconds between typed keys, a fast typist
 
 
 def _launch_kernel(root: Path) -> tuple[KernelManager, dict[str, Any]]:
-    """An ipykernel on loopback run by this interpreter, with its own HOME and IPYTHONDIR;
-    returns its manager and its connection info (the connection file's JSON)."""
-    spec_dir = root / "kernels" / "python3"
-    spec_dir.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "Python 3 (benchmark)", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    home = root / "home"
-    home.mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "IPYTHONDIR": str(home / ".ipython"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
-    km = KernelManager(
-        kernel_name="python3",
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
-        connection_file=str(root / "connection.json"),
-        ip="127.0.0.1",
-        transport="tcp",
-    )
-    km.start_kernel(env=env)
-    info: dict[str, Any] = json.loads(Path(km.connection_file).read_text())
-    return km, info
+    """A local ipykernel (the test harness's) and its connection info."""
+    km = launch_local_kernel(root)
+    return km, connection_info(km)
 
 
 class _ProbeView(ConsoleView):

@@ -60,7 +60,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import queue
 import re
 import shlex
@@ -76,6 +75,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from benchmarks.common import machine_line as common_machine_line
 
 __all__ = ["main"]
 
@@ -1295,21 +1296,8 @@ def render_notes(figures: list[Figures]) -> str:
 
 
 def machine_line() -> str:
-    try:
-        tmux = subprocess.run(["tmux", "-V"], capture_output=True, text=True, timeout=10,
-                              check=False).stdout.strip() or "tmux ?"
-    except (OSError, subprocess.SubprocessError):
-        tmux = "no tmux"
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    return (
-        f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
-        f"rtui {_version('rtui')} | textual {_version('textual')} | "
-        f"jupyter_client {_version('jupyter_client')} | ipykernel {_version('ipykernel')} | "
-        f"{tmux}"
-    )
+    return common_machine_line(("rtui", "textual", "jupyter_client", "ipykernel"),
+                               ("tmux", "-V"))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,7 +14,6 @@ from typing import Any, cast
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import KernelConnectionInfo
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from rtui.core.errors import KernelError
@@ -35,6 +32,7 @@ from rtui.core.kernels.events import (
     event_from_message,
 )
 from rtui.core.kernels.session import Execution, KernelSession
+from tests.harness.kernels import connection_info, launch_local_kernel
 
 HB_INTERVAL = 0.2
 HB_MISSES = 3
@@ -43,50 +41,11 @@ HB_MISSES = 3
 # -- kernels ----------------------------------------------------------------------------------
 
 
-def _launch_kernel(root: Path) -> KernelManager:
-    """An ipykernel on loopback run by this very interpreter, with its own HOME/IPYTHONDIR."""
-    spec_dir = root / "kernels" / "python3"
-    spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3 (rtui tests)",
-                "language": "python",
-            }
-        )
-    )
-    home = root / "home"
-    home.mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "IPYTHONDIR": str(home / ".ipython"),
-        "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
-    km = KernelManager(
-        kernel_name="python3",
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
-        connection_file=str(root / "connection.json"),
-        ip="127.0.0.1",
-        transport="tcp",
-    )
-    km.start_kernel(env=env)
-    return km
-
-
-def _connection_info(km: KernelManager) -> dict[str, Any]:
-    """What the transport layer hands over: the connection file as JSON (key as str)."""
-    info: dict[str, Any] = json.loads(Path(km.connection_file).read_text())
-    return info
-
-
 @pytest.fixture(scope="session")
 def shared_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    km = _launch_kernel(tmp_path_factory.mktemp("shared-kernel"))
+    km = launch_local_kernel(tmp_path_factory.mktemp("shared-kernel"))
     try:
-        yield _connection_info(km)
+        yield connection_info(km)
     finally:
         km.shutdown_kernel(now=True)
 
@@ -94,7 +53,7 @@ def shared_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 @pytest.fixture
 def fresh_kernel(tmp_path: Path) -> Iterator[KernelManager]:
     """A kernel of its own, for tests that interrupt, stop or restart it."""
-    km = _launch_kernel(tmp_path / "kernel")
+    km = launch_local_kernel(tmp_path / "kernel")
     try:
         yield km
     finally:
@@ -480,7 +439,7 @@ async def test_attach_to_a_busy_kernel(
 
 
 async def test_interrupt(fresh_kernel: KernelManager) -> None:
-    ks = KernelSession(_connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL)
+    ks = KernelSession(connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL)
     await ks.start(timeout=30)
     try:
         execution = ks.execute("import time; time.sleep(60)")
@@ -503,7 +462,7 @@ async def test_interrupt(fresh_kernel: KernelManager) -> None:
 
 async def test_shutdown_heartbeat_and_restart(fresh_kernel: KernelManager) -> None:
     ks = KernelSession(
-        _connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL, heartbeat_misses=HB_MISSES
+        connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL, heartbeat_misses=HB_MISSES
     )
     beats: list[tuple[float, bool]] = []
     ks.subscribe(lambda e: beats.append((time.monotonic(), e.alive)) if isinstance(e, KernelAlive)
