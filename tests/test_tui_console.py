@@ -3,11 +3,16 @@ open a console, run code, see output, input(), interrupt, restart, close."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from rtui.core.config.store import HostStore
+from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.code_input import CodeInput
@@ -65,3 +70,53 @@ async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> 
         await pilot.press("down", "enter")  # shut the kernel down
         await until(lambda: not app.query(ConsolePane))
         await until(lambda: not pid_alive(pid), timeout=10)
+
+
+async def test_console_opens_at_once_and_runs_what_was_typed_when_the_kernel_is_there(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tab opens before the kernel is up; a cell typed meanwhile runs once it is. A tab
+    closed while its kernel starts leaves no kernel behind."""
+    trust(sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(sshd, "lab", python=sys.executable)))
+    gate = asyncio.Event()
+    started: list[RemoteKernel] = []
+    real_start = HostKernels.start
+
+    async def held_start(self: HostKernels, **kwargs: Any) -> RemoteKernel:
+        await gate.wait()  # the real start, held until the test lets it go
+        kernel = await real_start(self, **kwargs)
+        started.append(kernel)
+        return kernel
+
+    monkeypatch.setattr(HostKernels, "start", held_start)
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))
+        assert pane.kernel is None and pane.state == "starting"
+        assert "Starting a kernel on lab" in output(pane)
+        await pilot.press(*"print(6*7)", "enter")
+        gate.set()
+        await until(lambda: "\n42" in output(pane))
+        text = output(pane)
+        assert text.index("Connected to kernel") < text.index("\n42")
+
+        # Closed while starting: the tab goes at once, the kernel is shut down when it is up.
+        gate.clear()
+        await pilot.press("f3", "enter")
+        await until(lambda: len(app.query(ConsolePane)) == 2)
+        await pilot.press("f4")
+        await until(lambda: len(app.query(ConsolePane)) == 1)
+        assert not isinstance(app.screen, ChoiceScreen)  # nothing to ask: no kernel yet
+        gate.set()
+        await until(lambda: len(started) == 2)
+        doomed = started[1].id
+        deadline = time.monotonic() + 15
+        while any(r.id == doomed and r.alive for r in await pane.kernels.list()):
+            assert time.monotonic() < deadline, "the kernel of the closed tab is still running"
+            await asyncio.sleep(0.1)
+        await pane.shutdown_kernel()

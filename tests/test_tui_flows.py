@@ -3,10 +3,13 @@ environment picker, getpass masked, 2FA prompts, 16-colour mode."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, OptionList, TabbedContent
 
 from rtui.core.config.model import Host
@@ -92,15 +95,26 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
         await conn.close()
 
 
+@pytest.fixture
+def second_venv(sshd: SSHD) -> Iterator[Path]:
+    """A second environment that can run kernels on the shared sshd's host (a venv sharing
+    this Python's packages), removed afterwards so other tests see one environment."""
+    venv = sshd.remote_home / ".venvs" / "sci"
+    subprocess.run([PY, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True)
+    yield venv
+    shutil.rmtree(venv, ignore_errors=True)
+
+
+def _prefix_in(pane: ConsolePane) -> str:
+    return output(pane).rsplit("PREFIX=", 1)[-1].split()[0]
+
+
 async def test_environment_picker_and_masked_getpass(
-    sshd: SSHD, tmp_path: Path, isolated_home: Path
+    sshd: SSHD, second_venv: Path, tmp_path: Path, isolated_home: Path
 ) -> None:
     trust(sshd, isolated_home)
-    # A second environment that can run kernels: a venv sharing this Python's packages.
-    venv = sshd.remote_home / ".venvs" / "sci"
-    if not venv.exists():
-        subprocess.run([PY, "-m", "venv", "--system-site-packages", "--without-pip",
-                        str(venv)], check=True)
+    venv = second_venv
     app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=PY)),
                   check_on_start=False)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -124,6 +138,50 @@ async def test_environment_picker_and_masked_getpass(
         await until(lambda: "\n7" in output(pane))
         assert "hunter2" not in output(pane)
         await pane.shutdown_kernel()
+
+
+async def test_enter_goes_straight_to_a_known_python_and_p_picks(
+    sshd: SSHD, second_venv: Path, tmp_path: Path, isolated_home: Path
+) -> None:
+    """Two envs can run kernels. Enter skips the picker when the check found ipykernel in the
+    host's configured Python; p always asks; the env picked there is what Enter uses next."""
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=PY)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: status_of(app, "lab") == "ok")
+        panes: list[ConsolePane] = []
+
+        async def console_opened(asked: bool) -> ConsolePane:
+            if asked:
+                await until(lambda: isinstance(app.screen, ChoiceScreen))
+                options = app.screen.query_one(OptionList)
+                labels = [str(options.get_option_at_index(i).prompt)
+                          for i in range(options.option_count)]
+                assert len(labels) >= 2
+                chosen = next(i for i, label in enumerate(labels) if "sci" in label)
+                await pilot.press(*["down"] * chosen, "enter")
+            await until(lambda: len(app.query(ConsolePane)) == len(panes) + 1)
+            assert not isinstance(app.screen, ChoiceScreen)
+            pane = app.query(ConsolePane).last()
+            panes.append(pane)
+            await until(lambda: isinstance(app.focused, CodeInput))
+            await pilot.press(*"import sys; print('PREFIX=' + sys.prefix)", "enter")
+            await until(lambda: "PREFIX=/" in output(pane))
+            await pilot.press("f3")
+            await until(lambda: not isinstance(app.focused, CodeInput))
+            return pane
+
+        await pilot.press("enter")
+        first = await console_opened(asked=False)  # Enter: the configured Python, no dialog
+        assert _prefix_in(first) == sys.prefix
+        await pilot.press("p")  # p: the picker, whatever is known
+        second = await console_opened(asked=True)
+        assert _prefix_in(second) == str(second_venv)
+        await pilot.press("enter")  # Enter again: the env picked with p, without asking
+        third = await console_opened(asked=False)
+        assert _prefix_in(third) == str(second_venv)
+        for pane in panes:
+            await pane.shutdown_kernel()
 
 
 async def test_two_factor_prompts_as_dialogs(

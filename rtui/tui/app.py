@@ -181,6 +181,8 @@ class RtuiApp(App[None]):
             self.import_ssh_config()
         elif action == "console" and name:
             self.open_console(name)
+        elif action == "console_pick" and name:
+            self.open_console(name, pick=True)
         elif action == "kernels" and name:
             self.attach_kernel(name)
 
@@ -198,7 +200,10 @@ class RtuiApp(App[None]):
                 if not interactive and connection.state.value != "connected":
                     connection.prompter = NoPrompter()
                 try:
-                    status = await check_host(connection, timeout=settings.check_timeout)
+                    host = self.config.get(name)
+                    extra = [host.python] if host and host.python not in ("", "auto") else []
+                    status = await check_host(connection, timeout=settings.check_timeout,
+                                              extra_pythons=extra)
                 except Exception as exc:  # one host's bug must not stop the others
                     log.exception("check of %s failed", name)
                     status = HostStatus(name, error=str(exc), error_kind="error")
@@ -206,18 +211,19 @@ class RtuiApp(App[None]):
                     connection.prompter = self.prompter
                 pane.show_status(status)
                 if status.ok:
-                    self.prefetch_environments(name)
+                    self.prefetch(name, environments=self._ready_python(name) is None)
                 if status.error_kind == "host-key-changed" and interactive:
                     self.push_screen(MessageScreen("Host key changed", status.error or ""))
 
         await asyncio.gather(*(one(n) for n in names if self.config.get(n) is not None))
 
     @work(group="prefetch", exit_on_error=False)
-    async def prefetch_environments(self, name: str) -> None:
-        """Learn a reachable host's Pythons in the background, so Enter opens a console
-        without waiting for the probe."""
+    async def prefetch(self, name: str, *, environments: bool) -> None:
+        """Get a reachable host ready in the background, so Enter opens a console without
+        waiting: the agent started, and the host's Pythons known when Enter will need them."""
+        kernels = self.kernels_for(name)
         with contextlib.suppress(RtuiError):
-            await self.kernels_for(name).environments()
+            await (kernels.environments() if environments else kernels.hello())
 
     @work(group="config", exit_on_error=False)
     async def delete_host(self, name: str) -> None:
@@ -242,37 +248,68 @@ class RtuiApp(App[None]):
         await self.reload_config()
         self.notify(f"Imported from {path}: {results[-1].summary()}", timeout=8)
 
+    def _ready_python(self, name: str) -> str | None:
+        """The Python Enter starts a kernel in without asking: the one picked earlier in this
+        session, else the host's configured one once its check found ipykernel there."""
+        kernels = self.kernel_services.get(name)
+        if kernels is not None and kernels.chosen_python:
+            return kernels.chosen_python
+        host = self.config.get(name)
+        status = self.query_one(HostsPane).statuses.get(name)
+        if host is None or not host.python or host.python == "auto" or status is None:
+            return None
+        found = any(p.path == host.python and p.ipykernel for p in status.pythons)
+        return host.python if found else None
+
     @work(group="kernels", exit_on_error=False)
-    async def open_console(self, name: str) -> None:
-        """One key to a console: pick an env when there are several, set one up if none."""
+    async def open_console(self, name: str, *, pick: bool = False) -> None:
+        """One key to a console: straight to a known Python (see ``_ready_python``); else
+        pick an env when there are several, set one up if none. ``pick`` always asks."""
         kernels = self.kernels_for(name)
         kernels.connection.prompter = self.prompter
         self.notify(f"Connecting to {name}…", timeout=3)
-        envs = [e for e in await kernels.environments() if e.can_run(spyder=False)]
-        python: str | None = None
-        if len(envs) > 1:
+        python = None if pick else self._ready_python(name)
+        if python is None:
+            python = await self._choose_python(kernels, ask_always=pick)
+            if python is None:
+                return
+            kernels.chosen_python = python
+        # The tab opens now and takes keys while the kernel starts (~0.3 s).
+        pane = await self.add_console(kernels, None)
+        try:
+            kernel = await kernels.start(python=python)
+        except BaseException:
+            await self._remove_console(pane)
+            raise
+        if not pane.is_attached:  # closed while starting: nobody will use this kernel
+            await kernels.shutdown(kernel)
+            return
+        pane.connect(kernel)
+        self._label_tab(pane, kernel)
+
+    async def _choose_python(self, kernels: HostKernels, *, ask_always: bool) -> str | None:
+        """The env picker (several envs, or ``ask_always``), else the only env, else set-up."""
+        name = kernels.name
+        envs = [e for e in await kernels.environments(refresh=ask_always)
+                if e.can_run(spyder=False)]
+        if len(envs) > 1 or (envs and ask_always):
             options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
                         f"{'  +spyder-kernels' if e.spyder_kernels else ''}") for e in envs]
             choice = await ask(self, ChoiceScreen(f"Python environment on {name}", options))
-            if choice is None:
-                return
-            python = str(choice)
-        elif envs:
-            python = envs[0].python
-        else:
-            question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
-                        "(~/.local/share/rtui/venv) and install ipykernel there?")
-            if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
-                return
-            progress = ProgressScreen(f"Setting up a kernel environment on {name}")
-            self.push_screen(progress)
-            try:
-                env = await kernels.setup(on_progress=lambda p: progress.add(p.line, p.fraction))
-            finally:
-                progress.dismiss()
-            python = env.python
-        kernel = await kernels.start(python=python)
-        await self.add_console(kernels, kernel)
+            return None if choice is None else str(choice)
+        if envs:
+            return envs[0].python
+        question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
+                    "(~/.local/share/rtui/venv) and install ipykernel there?")
+        if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
+            return None
+        progress = ProgressScreen(f"Setting up a kernel environment on {name}")
+        self.push_screen(progress)
+        try:
+            env = await kernels.setup(on_progress=lambda p: progress.add(p.line, p.fraction))
+        finally:
+            progress.dismiss()
+        return env.python
 
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:
@@ -293,13 +330,29 @@ class RtuiApp(App[None]):
         kernel = await kernels.attach(str(choice))
         await self.add_console(kernels, kernel)
 
-    async def add_console(self, kernels: HostKernels, kernel: RemoteKernel) -> None:
+    async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
+        """A console tab, made active; ``kernel`` None: one that is starting."""
         self._console_count += 1
         pane_id = f"console-{self._console_count}"
         pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)
         tabs = self.query_one(TabbedContent)
-        await tabs.add_pane(TabPane(f"{kernel.host}:{kernel.id[:6]}", pane, id=pane_id))
+        label = f"{kernels.name}:{kernel.id[:6] if kernel else '…'}"
+        await tabs.add_pane(TabPane(label, pane, id=pane_id))
         tabs.active = pane_id
+        return pane
+
+    def _label_tab(self, pane: ConsolePane, kernel: RemoteKernel) -> None:
+        tab = pane.parent
+        if isinstance(tab, TabPane) and tab.id:
+            with contextlib.suppress(Exception):
+                self.query_one(TabbedContent).get_tab(tab.id).label = (
+                    f"{kernel.host}:{kernel.id[:6]}")
+
+    async def _remove_console(self, pane: ConsolePane) -> None:
+        tab = pane.parent
+        if isinstance(tab, TabPane) and tab.id and pane.is_attached:
+            await self.query_one(TabbedContent).remove_pane(tab.id)
+            self.action_show_hosts()
 
     @on(ConsolePane.CloseRequested)
     def _close_requested(self, message: ConsolePane.CloseRequested) -> None:
@@ -307,19 +360,19 @@ class RtuiApp(App[None]):
 
     @work(group="kernels", exit_on_error=False)
     async def close_console(self, pane: ConsolePane) -> None:
+        if pane.kernel is None:  # still starting: its start shuts the kernel down when ready
+            await self._remove_console(pane)
+            return
         options = [("leave", "Leave the kernel running (attach again later with k)"),
                    ("shutdown", "Shut the kernel down")]
         choice = await ask(self, ChoiceScreen("Close console", options))
         if choice is None:
             return
-        tab = pane.parent
         if choice == "shutdown":
             await pane.shutdown_kernel()
         else:
             await pane.detach()
-        if isinstance(tab, TabPane) and tab.id:
-            await self.query_one(TabbedContent).remove_pane(tab.id)
-        self.action_show_hosts()
+        await self._remove_console(pane)
 
     # -- one place for worker failures -------------------------------------------------------
 
@@ -345,7 +398,7 @@ class RtuiApp(App[None]):
     async def quit_app(self) -> None:
         """Quit; kernels started here are shut down or left running, as the person says."""
         panes = list(self.query(ConsolePane))
-        launched = [p for p in panes if p.kernel.launched]
+        launched = [p for p in panes if p.kernel is not None and p.kernel.launched]
         shutdown = False
         if launched:
             options = [
@@ -358,7 +411,7 @@ class RtuiApp(App[None]):
             shutdown = choice == "shutdown"
         for pane in panes:
             with contextlib.suppress(Exception):
-                if shutdown and pane.kernel.launched:
+                if shutdown and pane.kernel is not None and pane.kernel.launched:
                     await pane.shutdown_kernel()
                 else:
                     await pane.detach()

@@ -14,6 +14,7 @@ __all__ = ["HostCommands"]
 
 _PER_HOST = [
     ("Open a console on", "console"),
+    ("Open a console in a chosen Python environment on", "console_pick"),
     ("Attach to a running kernel on", "kernels"),
     ("Check", "check"),
     ("Edit", "edit"),

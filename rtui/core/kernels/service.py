@@ -103,21 +103,27 @@ class HostKernels:
         self.python = python if python not in (None, "", "auto") else None
         self.agent = AgentClient(connection, python=self.python)
         self._envs: asyncio.Future[list[Environment]] | None = None
+        self.chosen_python: str | None = None  # the env the person picked for consoles
+        self._attached: list[RemoteKernel] = []  # detached on close
 
     @property
     def name(self) -> str:
         return self.connection.name
 
     async def close(self) -> None:
+        """Detach from every kernel still attached (they keep running) and stop the agent."""
         if self._envs is not None and not self._envs.done():
             self._envs.cancel()
+        for kernel in list(self._attached):
+            with contextlib.suppress(Exception):
+                await self.detach(kernel)
         await self.agent.close()
 
     # -- environments and set-up -------------------------------------------------------------
 
     async def environments(self, *, refresh: bool = False) -> list[Environment]:
-        """The host's Pythons; probed once (each import is real, so it takes a moment) and
-        kept, unless ``refresh``. Concurrent callers share one probe."""
+        """The host's Pythons; probed once (each interpreter is started, which takes a
+        moment) and kept, unless ``refresh``. Concurrent callers share one probe."""
         if refresh or self._envs is None or (self._envs.done() and self._envs.exception()):
             self._envs = asyncio.ensure_future(self._probe_environments())
         return list(await asyncio.shield(self._envs))
@@ -146,7 +152,7 @@ class HostKernels:
         """
         report = on_progress or (lambda p: None)
         packages = ["ipykernel", *(["spyder-kernels"] if spyder else [])]
-        hello = await self._hello()
+        hello = await self.hello()
         args: dict[str, Any] = {
             "base_python": self.python or hello.get("python"),
             "packages": packages,
@@ -173,7 +179,8 @@ class HostKernels:
             ipykernel=result.get("ipykernel"), spyder_kernels=result.get("spyder_kernels"),
         )
 
-    async def _hello(self) -> dict[str, Any]:
+    async def hello(self) -> dict[str, Any]:
+        """The agent's greeting (home, platform, Python); starts the agent if it is not up."""
         if not self.agent.hello:
             await self.agent.request("hello")
         return self.agent.hello
@@ -247,7 +254,7 @@ class HostKernels:
         if "/" in spec:
             remote_path = spec
             if spec.startswith("~/"):
-                remote_path = posixpath.join(str((await self._hello()).get("home")), spec[2:])
+                remote_path = posixpath.join(str((await self.hello()).get("home")), spec[2:])
         else:
             resolved = await self.agent.request("resolve", {"id": spec})
             remote_path = str(resolved["connection_file"])
@@ -294,6 +301,8 @@ class HostKernels:
 
     async def detach(self, kernel: RemoteKernel) -> None:
         """Stop talking to the kernel and close its forwards; the kernel keeps running."""
+        with contextlib.suppress(ValueError):
+            self._attached.remove(kernel)
         with contextlib.suppress(Exception):
             await kernel.session.close()
         await kernel.tunnel.close()
@@ -338,11 +347,13 @@ class HostKernels:
                 await session.close()
             await tunnel.close()
             raise
-        return RemoteKernel(
+        kernel = RemoteKernel(
             host=self.name, id=kernel_id, connection_file=remote_path, session=session,
             tunnel=tunnel, launched=launched, kind=kind, python=python,
             remote_info=remote_info,
         )
+        self._attached.append(kernel)
+        return kernel
 
 
 def _read_local(spec: str) -> str | None:

@@ -223,6 +223,9 @@ class KernelSession:
         self._hb_interval = heartbeat_interval
         self._hb_misses = max(1, heartbeat_misses)
         self._client = AsyncKernelClient()
+        # Every socket of this context closes at once: a context left to the garbage
+        # collector (a session nobody closed) must not block in term() on unsent messages.
+        self._client.context.setsockopt(zmq.LINGER, 0)
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -53,22 +53,30 @@ _NET_RE = re.compile(
     r"ReadTimeoutError|ProxyError|SSLError|Could not fetch URL|timed out"
 )
 # Run in each candidate interpreter (any Python, even 2.7): version and kernel packages.
+# Found by find_spec of the package and of each package it imports at start (not imported:
+# a real import of ipykernel costs ~0.2 s of CPU per interpreter, and a probe runs on every
+# check and before every console); a broken install is still caught, with its traceback,
+# when the kernel is launched.
 PROBE_CODE = r"""
 import json, sys
-def v(mod, dist):
+def v(dist, mods):
     try:
-        m = __import__(mod)
+        from importlib.util import find_spec
+        for m in mods:
+            if find_spec(m) is None:
+                return None
     except BaseException:
         return None
     try:
         from importlib.metadata import version
         return str(version(dist))
     except BaseException:
-        return str(getattr(m, "__version__", None) or "unknown")
+        return "unknown"
+K = ("ipykernel", "IPython", "zmq", "jupyter_client", "traitlets", "tornado")
 print("RTUI-PROBE " + json.dumps({"version": "%d.%d.%d" % tuple(sys.version_info[:3]),
     "executable": sys.executable, "prefix": sys.prefix,
-    "ipykernel": v("ipykernel", "ipykernel"),
-    "spyder_kernels": v("spyder_kernels", "spyder-kernels")}))
+    "ipykernel": v("ipykernel", K),
+    "spyder_kernels": v("spyder-kernels", ("spyder_kernels",) + K)}))
 """
 
 
@@ -560,6 +568,11 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
     seen: set[tuple[str, str]] = set()
 
     def add(python: str | None, kind: str, name: str, error: str | None = None) -> None:
+        # pyenv/asdf shims are shell scripts in front of interpreters listed on their own
+        # (~/.pyenv/versions/*); each costs a slow probe and shows a duplicate.
+        if python and kind != "configured" and os.path.basename(
+                os.path.dirname(python)) == "shims":
+            return
         if python:
             key = ("missing", python) if error else _env_key(python)
             if key not in seen:

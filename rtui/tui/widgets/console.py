@@ -33,17 +33,27 @@ from rtui.tui.widgets.console_view import ConsoleView
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels, RemoteKernel
+    from rtui.core.kernels.session import KernelSession
 
 __all__ = ["ConsolePane", "SessionAssist"]
 
 
 class SessionAssist:
-    """The editor's completion/inspection/is_complete questions, asked of the kernel."""
+    """The editor's completion/inspection/is_complete questions, asked of the pane's kernel
+    (an RtuiError while it is still starting)."""
 
-    def __init__(self, kernel: RemoteKernel) -> None:
-        self.session = kernel.session
+    def __init__(self, pane: ConsolePane) -> None:
+        self.pane = pane
+
+    @property
+    def session(self) -> KernelSession:
+        if self.pane.kernel is None:
+            raise RtuiError("the kernel is still starting")
+        return self.pane.kernel.session
 
     async def is_complete(self, code: str) -> tuple[str, str]:
+        if self.pane.kernel is None:  # typed ahead: the cell waits for the kernel anyway
+            return "complete", ""
         result = await self.session.is_complete(code)
         return result.status, result.indent
 
@@ -59,7 +69,11 @@ class SessionAssist:
 
 
 class ConsolePane(Widget):
-    """A console on one kernel of one host."""
+    """A console on one kernel of one host.
+
+    It can open before its kernel is there (``kernel=None``, then ``connect``): the editor
+    takes keys at once, and a cell run meanwhile waits for the kernel.
+    """
 
     DEFAULT_CSS = """
     ConsolePane { layout: vertical; height: 1fr; }
@@ -80,43 +94,57 @@ class ConsolePane(Widget):
     ]
 
     state: reactive[str] = reactive("idle")
-    """Kernel state for the status line: idle, busy, dead, disconnected, reconnecting."""
+    """Kernel state for the status line: starting, idle, busy, dead, disconnected,
+    reconnecting."""
     execution_count: reactive[int] = reactive(0)
 
     @dataclass
     class CloseRequested(Message):
         pane: ConsolePane
 
-    def __init__(self, kernels: HostKernels, kernel: RemoteKernel, *, max_lines: int) -> None:
+    def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
+                 max_lines: int) -> None:
         super().__init__()
         self.kernels = kernels
-        self.kernel = kernel
+        self.kernel: RemoteKernel | None = None
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
-        self._ready = asyncio.Event()  # clear while the connection is down
-        self._ready.set()
+        self._ready = asyncio.Event()  # clear while there is no kernel or no connection
+        self._pending = kernel
+        if kernel is None:
+            self.set_reactive(ConsolePane.state, "starting")
 
     def compose(self) -> ComposeResult:
         yield ConsoleView(self.model, id="output")
         yield Static("", id="inspect", classes="-hidden")
-        history = History(locations.state_dir() / "history" / f"{self.kernel.host}.jsonl")
-        yield CodeInput(history=history, assist=SessionAssist(self.kernel), id="code")
+        history = History(locations.state_dir() / "history" / f"{self.kernels.name}.jsonl")
+        yield CodeInput(history=history, assist=SessionAssist(self), id="code")
         yield Static("", id="status")
 
     def on_mount(self) -> None:
-        session = self.kernel.session
-        self._unsubscribe.append(session.subscribe(self._on_kernel_event))
         self._unsubscribe.append(self.kernels.connection.subscribe(self._on_connection))
-        self.kernel.tunnel.on_restored(self._on_restored)
+        if self._pending is not None:
+            self.connect(self._pending)
+        else:
+            self.model.add_info(f"Starting a kernel on {self.kernels.name}…", "dim")
+            self._refresh_view()
+        self.call_after_refresh(self._update_status)  # not "mounted" until this returns
+        self.query_one(CodeInput).focus()
+
+    def connect(self, kernel: RemoteKernel) -> None:
+        """The kernel is there: show it, follow its events, run what was typed meanwhile."""
+        self.kernel, self._pending = kernel, None
+        self._unsubscribe.append(kernel.session.subscribe(self._on_kernel_event))
+        kernel.tunnel.on_restored(self._on_restored)
         self.model.add_info(
-            f"Connected to kernel {self.kernel.id} on {self.kernel.host}"
-            f"{' (' + self.kernel.python + ')' if self.kernel.python else ''}."
+            f"Connected to kernel {kernel.id} on {kernel.host}"
+            f"{' (' + kernel.python + ')' if kernel.python else ''}."
             " Enter runs, ctrl+j forces a run, tab completes, shift+tab shows help.",
             "dim",
         )
         self._refresh_view()
-        self.call_after_refresh(self._update_status)  # not "mounted" until this returns
-        self.query_one(CodeInput).focus()
+        self.state = "idle"
+        self._ready.set()
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -162,6 +190,8 @@ class ConsolePane(Widget):
     async def await_ready(self) -> None:
         """Forwards are back: wait until the kernel answers on shell AND iopub is live again,
         or code sent now would lose its output."""
+        if self.kernel is None:
+            return  # no kernel yet: its start waits for the connection itself
         await self.kernel.session.wait_ready(30)
         self.state = "idle"
         self._ready.set()
@@ -185,6 +215,9 @@ class ConsolePane(Widget):
         if not self.is_mounted:
             return
         status = self.query_one("#status", Static)
+        if self.kernel is None:
+            status.update(f"{self.kernels.name} · {self.state}")
+            return
         kind = "spyder" if self.kernel.kind == "spyder" else "python"
         status.update(
             f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
@@ -204,13 +237,15 @@ class ConsolePane(Widget):
     @work(group="execute", exit_on_error=False)
     async def run_code(self, code: str) -> None:
         """Run one cell; output arrives through the subscription, input() through a dialog."""
-        await self._ready.wait()  # typed while reconnecting: run once the kernel is back
-        async for event in self.kernel.session.execute(code):
+        await self._ready.wait()  # typed ahead or while reconnecting: run once it is there
+        kernel = self.kernel
+        assert kernel is not None
+        async for event in kernel.session.execute(code):
             if isinstance(event, ev.InputRequest):
                 answer = await ask(self.app, TextPromptScreen(
-                    f"Input for {self.kernel.host}", event.prompt, password=event.password))
+                    f"Input for {kernel.host}", event.prompt, password=event.password))
                 reply = answer if isinstance(answer, str) else ""
-                await self.kernel.session.input_reply(reply)
+                await kernel.session.input_reply(reply)
                 # Echo as a terminal would; a password shows as dots only.
                 echo = "•" * len(reply) if event.password else reply
                 self.model.add_info(f"{event.prompt}{echo}")
@@ -236,10 +271,16 @@ class ConsolePane(Widget):
 
     @work(group="control", exit_on_error=False)
     async def action_interrupt(self) -> None:
+        if self.kernel is None:
+            self.notify("The kernel is still starting", severity="warning")
+            return
         await self.kernels.interrupt(self.kernel)
 
     @work(group="control", exit_on_error=False)
     async def action_restart(self) -> None:
+        if self.kernel is None:
+            self.notify("The kernel is still starting", severity="warning")
+            return
         question = "Restart the kernel? Every variable is lost."
         if not await ask(self.app, ConfirmScreen("Restart kernel", question)):
             return
@@ -263,7 +304,9 @@ class ConsolePane(Widget):
         self.post_message(self.CloseRequested(self))
 
     async def shutdown_kernel(self) -> None:
-        await self.kernels.shutdown(self.kernel)
+        if self.kernel is not None:
+            await self.kernels.shutdown(self.kernel)
 
     async def detach(self) -> None:
-        await self.kernels.detach(self.kernel)
+        if self.kernel is not None:
+            await self.kernels.detach(self.kernel)

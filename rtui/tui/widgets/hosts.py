@@ -60,6 +60,7 @@ class HostsPane(Widget):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_console", "Console", id="hosts.console"),
+        Binding("p", "open_console_pick", "Console in env…", id="hosts.console_pick"),
         Binding("k", "attach", "Kernels", id="hosts.kernels"),
         Binding("c", "check", "Check", id="hosts.check"),
         Binding("r", "check_all", "Check all", id="hosts.check_all"),
@@ -245,6 +246,9 @@ class HostsPane(Widget):
 
     def action_open_console(self) -> None:
         self._ask("console")
+
+    def action_open_console_pick(self) -> None:
+        self._ask("console_pick")
 
     def action_attach(self) -> None:
         self._ask("kernels")
