@@ -33,9 +33,14 @@ from rtui.tui.widgets.console_view import ConsoleView
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels, RemoteKernel
-    from rtui.core.kernels.session import KernelSession
+    from rtui.core.kernels.session import Execution, KernelSession
 
 __all__ = ["ConsolePane", "SessionAssist"]
+
+
+# How long the echo of a cell may wait for its output, so a quick result (`1+1`) shows in
+# the same frame (see ConsoleView.hold); short enough not to be seen on its own.
+_ECHO_HOLD = 0.020
 
 
 class SessionAssist:
@@ -93,10 +98,11 @@ class ConsolePane(Widget):
         Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
     ]
 
-    state: reactive[str] = reactive("idle")
+    # repaint=False: the status line shows them; repainting the pane would redraw every child.
+    state: reactive[str] = reactive("idle", repaint=False)
     """Kernel state for the status line: starting, idle, busy, dead, disconnected,
     reconnecting."""
-    execution_count: reactive[int] = reactive(0)
+    execution_count: reactive[int] = reactive(0, repaint=False)
 
     @dataclass
     class CloseRequested(Message):
@@ -111,6 +117,7 @@ class ConsolePane(Widget):
         self._unsubscribe: list[Any] = []
         self._ready = asyncio.Event()  # clear while there is no kernel or no connection
         self._pending = kernel
+        self._holding = False  # see _hold()
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -156,6 +163,8 @@ class ConsolePane(Widget):
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.Status):
             self.state = event.state if event.state in ("busy", "idle") else self.state
+            if event.state == "idle":
+                self._release()
         elif isinstance(event, ev.ExecuteReply):
             if event.execution_count is not None:
                 self.execution_count = event.execution_count
@@ -167,8 +176,10 @@ class ConsolePane(Widget):
             return
         if isinstance(event, ev.InputRequest):
             return  # answered by the execution that asked
+        version = self.model.version
         self.model.apply(event)
-        self._refresh_view()
+        if self.model.version != version:  # status, replies...: nothing to paint
+            self._refresh_view()
 
     def _on_connection(self, change: StateChange) -> None:
         if change.state in (ConnState.LOST, ConnState.RECONNECTING):
@@ -206,22 +217,40 @@ class ConsolePane(Widget):
     # -- status line -------------------------------------------------------------------------
 
     def watch_state(self) -> None:
-        self._update_status()
+        if not self._holding:
+            self._update_status()
 
     def watch_execution_count(self) -> None:
-        self._update_status()
+        if not self._holding:
+            self._update_status()
+
+    def _hold(self) -> None:
+        """A cell was sent: hold the output and the status line until the kernel is idle again
+        or ``_ECHO_HOLD`` is over, so a quick cell shows in one frame (echo, result, status).
+        A frame painted just before the result would make it wait for the next one."""
+        self._holding = True
+        self.query_one(ConsoleView).hold(_ECHO_HOLD)
+        self.set_timer(_ECHO_HOLD, self._release)
+
+    def _release(self) -> None:
+        if self._holding:
+            self._holding = False
+            self.query_one(ConsoleView).release()
+            self._update_status()
 
     def _update_status(self) -> None:
         if not self.is_mounted:
             return
         status = self.query_one("#status", Static)
+        # layout=False: the line is one row whatever it says, and a layout pass repaints the
+        # whole screen (~8 ms at 120x36) on every busy/idle change.
         if self.kernel is None:
-            status.update(f"{self.kernels.name} · {self.state}")
+            status.update(f"{self.kernels.name} · {self.state}", layout=False)
             return
         kind = "spyder" if self.kernel.kind == "spyder" else "python"
         status.update(
             f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
-            f" · In [{self.execution_count + 1}]"
+            f" · In [{self.execution_count + 1}]", layout=False,
         )
         status.set_class(self.state == "busy", "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
@@ -231,16 +260,25 @@ class ConsolePane(Widget):
     @on(CodeInput.Submitted)
     def _submitted(self, message: CodeInput.Submitted) -> None:
         message.stop()
-        if message.code.strip():
-            self.run_code(message.code)
+        if not message.code.strip():
+            return
+        sent = None
+        if self._ready.is_set() and self.kernel is not None:
+            # Sent here, not in the worker: a worker starts a loop turn or a frame later.
+            self._hold()
+            sent = self.kernel.session.execute(message.code)
+        self.run_code(message.code, sent)
 
     @work(group="execute", exit_on_error=False)
-    async def run_code(self, code: str) -> None:
-        """Run one cell; output arrives through the subscription, input() through a dialog."""
-        await self._ready.wait()  # typed ahead or while reconnecting: run once it is there
+    async def run_code(self, code: str, sent: Execution | None = None) -> None:
+        """Run one cell (``sent``: already sent); output arrives through the subscription,
+        input() through a dialog."""
+        if sent is None:
+            await self._ready.wait()  # typed ahead or while reconnecting: run once it is there
+            self._hold()
         kernel = self.kernel
         assert kernel is not None
-        async for event in kernel.session.execute(code):
+        async for event in sent or kernel.session.execute(code):
             if isinstance(event, ev.InputRequest):
                 answer = await ask(self.app, TextPromptScreen(
                     f"Input for {kernel.host}", event.prompt, password=event.password))

@@ -106,8 +106,25 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._synced_total = 0
         self._window_start = 0.0
         self._quick = 0
+        self._held_until = 0.0  # see hold()
 
     # -- the owner's side ---------------------------------------------------------------------
+
+    def hold(self, seconds: float) -> None:
+        """Paint nothing new for up to ``seconds``, until ``release``.
+
+        For a cell just sent: its echo and a quick result (`1+1`) then share one frame. Two
+        frames would cost twice the render time (~5 ms each at 120x36), and the result would
+        wait behind the echo's.
+        """
+        self._held_until = time.monotonic() + seconds
+
+    def release(self) -> None:
+        """End a ``hold``: what came meanwhile is painted at once."""
+        if self._held_until:
+            self._held_until = 0.0
+            if self._pending:
+                self.call_later(self._flush)
 
     def notify_changed(self) -> None:
         """The model changed: repaint within a frame. Coalesced, so call it once per event."""
@@ -115,6 +132,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return  # on mount (or resize) the view catches up anyway
         self._pending = True
         now = time.monotonic()
+        if now < self._held_until:
+            self.set_timer(self._held_until - now, self._flush_held, name="console-hold")
+            return
         delay = self._last_sync + self._interval - now
         # A trickle (`1+1`: its input echo, then its result 2 ms later) paints at once; a
         # stream of small messages uses up the budget and waits for the frame like a flood.
@@ -130,6 +150,13 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             self.call_later(self._flush)
         else:
             self.set_timer(delay, self._flush, name="console-catch-up")
+
+    def _flush_held(self) -> None:
+        if time.monotonic() < self._held_until:
+            return  # a newer hold: its release or its own timer paints
+        self._held_until = 0.0
+        if self._pending:
+            self._flush()
 
     def _flush(self) -> None:
         self._pending = False
@@ -178,7 +205,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._top_line = first
         top = self._row_start(first)
         height = self._row_start(total) - top
-        self.virtual_size = Size(width, height)
+        self._set_virtual_size(Size(width, height))
         if self.follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         elif anchor is not None:
@@ -191,6 +218,18 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
                 y = self._row_start(line) - top + min(row, self._rows(line) - 1)
             self.scroll_to(y=y, animate=False, force=True)
         self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Grow or shrink the scrollable area without a layout pass.
+
+        Assigning ``virtual_size`` asks for a layout of the whole screen (~8 ms at 120x36),
+        on every new line; only the scrollbars depend on it here (the widget's own size is
+        set by its container), so they are updated directly, the way Textual's layout would.
+        """
+        if size == self.virtual_size:
+            return
+        self.set_reactive(ConsoleView.virtual_size, size)
+        self._scroll_update(size)
 
     # -- the row index ------------------------------------------------------------------------
 
