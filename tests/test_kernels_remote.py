@@ -249,6 +249,9 @@ async def test_reattach_after_the_connection_drops(sshd: SSHD, isolated_home: Pa
             dropped = time.monotonic()
             await events.until(lambda e: e.state is ConnState.LOST, timeout=10)
             await asyncio.wait_for(restored.wait(), 15)
+            # As the console does: wait until shell answers and iopub is subscribed again
+            # (a zmq SUB reconnects on its own, a moment after the forward is back).
+            await kernel.session.wait_ready(10)
             reattached = time.monotonic() - dropped
             assert result(await run(kernel, "survivor")) == "'alive'"
             assert reattached < 5, reattached

@@ -23,6 +23,7 @@ from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
 from rtui.core.ssh.check import HostStatus, check_host
 from rtui.core.ssh.prompts import NoPrompter
+from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.commands import HostCommands
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
@@ -199,6 +200,14 @@ class RtuiApp(App[None]):
                 connection = self.connections.get(name)
                 if not interactive and connection.state.value != "connected":
                     connection.prompter = NoPrompter()
+
+                def connected(change: StateChange) -> None:
+                    # Start the agent as soon as the host lets us in, alongside the probe:
+                    # it is what a console needs first, and it takes a Python start-up.
+                    if change.state is ConnState.CONNECTED:
+                        self.prefetch(name, environments=False)
+
+                unsubscribe = connection.subscribe(connected)
                 try:
                     host = self.config.get(name)
                     extra = [host.python] if host and host.python not in ("", "auto") else []
@@ -208,6 +217,7 @@ class RtuiApp(App[None]):
                     log.exception("check of %s failed", name)
                     status = HostStatus(name, error=str(exc), error_kind="error")
                 finally:
+                    unsubscribe()
                     connection.prompter = self.prompter
                 pane.show_status(status)
                 if status.ok:
@@ -274,10 +284,16 @@ class RtuiApp(App[None]):
             if python is None:
                 return
             kernels.chosen_python = python
-        # The tab opens now and takes keys while the kernel starts (~0.3 s).
-        pane = await self.add_console(kernels, None)
+        # The kernel is asked for first; the tab opens meanwhile and takes keys while the
+        # kernel starts (~0.3 s), which costs nothing on the critical path.
+        starting = asyncio.ensure_future(kernels.start(python=python))
         try:
-            kernel = await kernels.start(python=python)
+            pane = await self.add_console(kernels, None)
+        except BaseException:
+            starting.cancel()
+            raise
+        try:
+            kernel = await starting
         except BaseException:
             await self._remove_console(pane)
             raise

@@ -1,8 +1,9 @@
 """The local end of the remote agent: upload it once, start it, talk JSON lines to it.
 
-The agent file is uploaded over SFTP to ``~/.cache/rtui/agent-<version>-<hash>.py``; its name
-changes whenever its content does, so an outdated copy is never run. It runs over an exec
-channel of the host's shared connection, and requests carry ids so several can be in flight.
+The agent is cached at ``~/.cache/rtui/agent-<version>-<hash>.py``; its name changes whenever
+its content does, so an outdated copy is never run. It runs over an exec channel of the
+host's shared connection (the first time, its bytes go over that same channel: no SFTP, no
+extra round trips), and requests carry ids so several can be in flight.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 import itertools
 import json
 import logging
-import posixpath
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +31,29 @@ log = logging.getLogger(__name__)
 
 _SCRIPT = Path(__file__).with_name("agent_script.py")
 _START_TIMEOUT = 30.0
+# Run by the remote Python with argv = [cache path, size]. Caches the agent when it is not
+# there yet (read from stdin after asking for it; the same buffered stdin then carries the
+# requests, so nothing read ahead is lost), then runs it as __main__. Parses on Python 2
+# too, so an old interpreter fails inside the agent with a SyntaxError we can explain.
+_BOOT = """import os, sys
+f, n = sys.argv[1], int(sys.argv[2])
+if not os.path.isfile(f):
+    sys.stdout.write('{"event": "need_source"}\\n')
+    sys.stdout.flush()
+    data = getattr(sys.stdin, "buffer", sys.stdin).read(n)
+    d = os.path.dirname(f)
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o700)
+    t = "%s.%d.tmp" % (f, os.getpid())
+    with open(t, "wb") as h:
+        h.write(data)
+    os.chmod(t, 0o600)
+    os.rename(t, f)
+sys.argv = [f]
+with open(f, "rb") as h:
+    code = compile(h.read(), f, "exec")
+exec(code, {"__name__": "__main__", "__file__": f})
+"""
 
 
 class AgentError(RtuiError):
@@ -120,53 +143,35 @@ class AgentClient:
                     and not self._process.is_closing()):
                 return self._process
             await self.close()
-            path = await self._upload(conn)
-            self._process, self.hello = await self._start(conn, path)
+            self._process, self.hello = await self._start(conn)
             self._generation = self.connection.generation
             self._reader = asyncio.get_running_loop().create_task(self._read(self._process))
             return self._process
 
-    async def _upload(self, conn: asyncssh.SSHClientConnection) -> str:
-        """Put the agent in the remote cache dir unless that exact version is there already."""
-        data, name = agent_source()
-        result = await conn.run('printf "%s" "${XDG_CACHE_HOME:-$HOME/.cache}"', check=False)
-        cache = str(result.stdout or "").strip()
-        if not cache or result.exit_status != 0:
-            raise SSHError(f"cannot find the home directory on {self.connection.name}")
-        directory = posixpath.join(cache, "rtui")
-        path = posixpath.join(directory, name)
-        try:
-            async with conn.start_sftp_client() as sftp:
-                if await sftp.exists(path):
-                    return path
-                await sftp.makedirs(directory, exist_ok=True)
-                tmp = f"{path}.{id(self):x}.tmp"
-                async with sftp.open(tmp, "wb") as handle:
-                    await handle.write(data)
-                await sftp.chmod(tmp, 0o600)
-                await sftp.posix_rename(tmp, path)
-        except (asyncssh.Error, OSError) as exc:
-            raise SSHError(
-                f"cannot upload the rtui agent to {self.connection.name}:{path}: {exc}") from exc
-        log.info("uploaded agent to %s:%s", self.connection.name, path)
-        return path
-
     async def _start(
-        self, conn: asyncssh.SSHClientConnection, path: str
+        self, conn: asyncssh.SSHClientConnection
     ) -> tuple[asyncssh.SSHClientProcess[str], dict[str, Any]]:
+        """One exec channel: the remote runs the cached agent, or first asks for its bytes
+        (sent on the same channel) and caches them. A warm start is one round trip."""
+        data, name = agent_source()
         candidates = [self.python] if self.python else ["python3", "python"]
         script = (
+            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + name + '"; '
             "for p in " + " ".join(shlex.quote(c) for c in candidates) + "; do "
-            'if command -v "$p" >/dev/null 2>&1; then exec "$p" -u ' + shlex.quote(path)
-            + "; fi; done; echo 'rtui: no python' >&2; exit 127"
+            'if command -v "$p" >/dev/null 2>&1; then exec "$p" -u -c '
+            + shlex.quote(_BOOT) + f' "$f" {len(data)}; fi; done; '
+            "echo 'rtui: no python' >&2; exit 127"
         )
         process = await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
         try:
-            first = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT)
-        except TimeoutError as exc:
+            first = await self._first_line(process)
+            if first.startswith('{"event": "need_source"'):
+                process.stdin.write(data.decode("utf-8"))
+                log.info("uploading the agent to %s (%s)", self.connection.name, name)
+                first = await self._first_line(process)
+        except BaseException:
             process.close()
-            raise AgentError(f"the rtui agent on {self.connection.name} did not start "
-                             f"within {_START_TIMEOUT:g} s", "timeout") from exc
+            raise
         try:
             ready = json.loads(first)
         except json.JSONDecodeError:
@@ -178,6 +183,13 @@ class AgentClient:
             process.close()
             raise self._start_error(candidates, first, stderr)
         return process, ready.get("data", {})
+
+    async def _first_line(self, process: asyncssh.SSHClientProcess[str]) -> str:
+        try:
+            return str(await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT))
+        except TimeoutError as exc:
+            raise AgentError(f"the rtui agent on {self.connection.name} did not start "
+                             f"within {_START_TIMEOUT:g} s", "timeout") from exc
 
     def _start_error(self, candidates: list[str], first: str, stderr: str) -> AgentError:
         name = self.connection.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codeop
+import contextlib
 import io
 import tokenize
 import warnings
@@ -207,14 +208,11 @@ class CodeInput(TextArea):
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
-        language = "python" if highlight and syntax_highlighting_available() else None
-        try:
-            super().__init__(text, language=language, soft_wrap=True, tab_behavior="focus",
-                             compact=compact, placeholder=placeholder, name=name, id=id,
-                             classes=classes)
-        except LanguageDoesNotExist:  # pragma: no cover - a broken tree-sitter install
-            super().__init__(text, soft_wrap=True, tab_behavior="focus", compact=compact,
-                             placeholder=placeholder, name=name, id=id, classes=classes)
+        # Plain text first; the Python grammar is switched on after the first paint (see
+        # on_mount): compiling its highlight query takes ~25 ms, twice when given here.
+        self._language = "python" if highlight and syntax_highlighting_available() else None
+        super().__init__(text, soft_wrap=True, tab_behavior="focus", compact=compact,
+                         placeholder=placeholder, name=name, id=id, classes=classes)
         self.indent_width = 4
         self.max_lines = max_lines
         self.assist_timeout = assist_timeout
@@ -293,6 +291,14 @@ class CodeInput(TextArea):
     def on_mount(self) -> None:
         if self.max_lines is not None:
             self.styles.max_height = self.max_lines + self.styles.gutter.height
+        if self._language is not None:
+            self.call_after_refresh(self._highlight)
+
+    def _highlight(self) -> None:
+        selection = self.selection  # what was typed meanwhile stays, and so does the cursor
+        with contextlib.suppress(LanguageDoesNotExist):  # a broken tree-sitter install
+            self.language = self._language
+        self.selection = selection
 
     def on_unmount(self) -> None:
         if self._popup is not None and self._popup.is_attached:
