@@ -301,7 +301,6 @@ class RtuiApp(App[None]):
             await kernels.shutdown(kernel)
             return
         pane.connect(kernel)
-        self._label_tab(pane, kernel)
 
     async def _choose_python(self, kernels: HostKernels, *, ask_always: bool) -> str | None:
         """The env picker (several envs, or ``ask_always``), else the only env, else set-up."""
@@ -352,17 +351,12 @@ class RtuiApp(App[None]):
         pane_id = f"console-{self._console_count}"
         pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)
         tabs = self.query_one(TabbedContent)
-        label = f"{kernels.name}:{kernel.id[:6] if kernel else '…'}"
+        # Named by host and number, known before the kernel is (a relabel would animate the
+        # tab bar's underline again); the kernel's id is on the console's status line.
+        label = f"{kernels.name} #{self._console_count}"
         await tabs.add_pane(TabPane(label, pane, id=pane_id))
         tabs.active = pane_id
         return pane
-
-    def _label_tab(self, pane: ConsolePane, kernel: RemoteKernel) -> None:
-        tab = pane.parent
-        if isinstance(tab, TabPane) and tab.id:
-            with contextlib.suppress(Exception):
-                self.query_one(TabbedContent).get_tab(tab.id).label = (
-                    f"{kernel.host}:{kernel.id[:6]}")
 
     async def _remove_console(self, pane: ConsolePane) -> None:
         tab = pane.parent

@@ -107,6 +107,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._window_start = 0.0
         self._quick = 0
         self._held_until = 0.0  # see hold()
+        self._style: Style | None = None  # rich_style, cached until the styles change
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -278,7 +279,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """One row of the viewport: a slice of a wrapped line (rendered once, then cached)."""
-        style = self.rich_style
+        style = self._style
+        if style is None:  # rich_style walks every ancestor: once, not once per row
+            style = self._style = self.rich_style
         width = self._width
         found = self._locate(self.scroll_offset.y + y)
         if found is None or width <= 0:
@@ -304,6 +307,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
     def notify_style_update(self) -> None:
         """Theme or CSS changed: rendered rows carry old colours."""
         super().notify_style_update()
+        self._style = None
         self._cache.clear()
         self.refresh()
 
