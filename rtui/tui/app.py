@@ -21,7 +21,7 @@ from rtui.core.config.model import Config, Host
 from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
-from rtui.core.ssh.check import HostStatus, check_host
+from rtui.core.ssh.check import CheckGates, HostStatus, check_host
 from rtui.core.ssh.prompts import NoPrompter
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.commands import HostCommands
@@ -193,11 +193,11 @@ class RtuiApp(App[None]):
         pane = self.query_one(HostsPane)
         pane.show_checking(names)
         settings = self.config.settings
-        gate = asyncio.Semaphore(settings.check_concurrency)
+        gates = CheckGates(settings.check_concurrency)
 
         async def one(name: str) -> None:
-            async with gate:
-                connection = self.connections.get(name)
+            connection = self.connections.get(name)
+            async with gates.slot():
                 if not interactive and connection.state.value != "connected":
                     connection.prompter = NoPrompter()
 
@@ -212,7 +212,7 @@ class RtuiApp(App[None]):
                     host = self.config.get(name)
                     extra = [host.python] if host and host.python not in ("", "auto") else []
                     status = await check_host(connection, timeout=settings.check_timeout,
-                                              extra_pythons=extra)
+                                              extra_pythons=extra, gates=gates)
                 except Exception as exc:  # one host's bug must not stop the others
                     log.exception("check of %s failed", name)
                     status = HostStatus(name, error=str(exc), error_kind="error")
