@@ -152,7 +152,7 @@ def measure(samples: int) -> list[Row]:
                     row.error = f"set-up failed: {describe(exc)}"
         finally:
             if server is not None:
-                server.stop()
+                server.close()
     return rows
 
 

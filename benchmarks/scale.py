@@ -9,7 +9,7 @@ at a closed port (refused), half at a black hole that accepts TCP and never answ
 handshake times out at ``--timeout 2``). The real CLI runs as a subprocess,
 ``python -m rtui --config CFG check --json --timeout 2``, with the throwaway HOME; its wall
 time (spawn to exit) is compared with the slowest single-host check (``rtui check NAME`` for
-one up host and one black-hole host). The settings are rtui's defaults (check_concurrency 128,
+one up host and one black-hole host). The settings are rtui's defaults (check_concurrency 32,
 at most 8 handshakes at once per SSH server); a second row lifts the global cap to the host
 count (the per-server cap stays); the harness's sshds allow that (MaxStartups 200,
 MaxSessions 100). Runs are
@@ -153,7 +153,7 @@ def measure(size: Size, runs: int) -> tuple[list[Row], list[str]]:
                     row.error = f"set-up failed: {describe(exc)}"
         finally:
             for server in servers:
-                server.stop()
+                server.close()
             kill_leftovers(str(root))
     return rows, notes
 

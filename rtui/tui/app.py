@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -102,6 +103,12 @@ class RtuiApp(App[None]):
         self._connections = value
 
     async def on_mount(self) -> None:
+        # A console flood makes many small container objects; with the default thresholds a
+        # full collection runs every few hundred thousand of them and scans everything
+        # alive (~100 ms here, felt as a key that hangs). Full collections are made 10x
+        # rarer, and what is alive once a console is up is kept out of them (_freeze_heap).
+        gen0, gen1, _ = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, 100)
         await self.reload_config()
         if self.check_on_start:
             self.call_after_refresh(self._check_on_start)
@@ -347,6 +354,7 @@ class RtuiApp(App[None]):
 
     async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
+        gc.freeze()  # modules, widgets, connections: alive for good, never scanned again
         self._console_count += 1
         pane_id = f"console-{self._console_count}"
         pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)

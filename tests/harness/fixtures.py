@@ -58,7 +58,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHD]:
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +69,7 @@ def jump_sshd(tmp_path_factory: pytest.TempPathFactory, sshd: SSHD) -> Iterator[
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def fresh_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHD]:
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def sshd_factory(
         yield make
     finally:
         for server in started:
-            server.stop()
+            server.close()
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +126,7 @@ def password_sshd(
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture

@@ -312,6 +312,15 @@ class SSHD:
                 proc.kill()
                 proc.wait()
 
+    def close(self) -> None:
+        """Stop for good: sshd, and every process still running from its remote HOME (kernels
+        are detached from sshd on purpose, so stop() alone leaves them)."""
+        self.stop()
+        home = str(self.remote_home)
+        for pid in _pids_mentioning(home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def restart(self, *, new_host_key: bool = False, drop_connections: bool = True) -> None:
         """Stop and start again on the same port.
 
@@ -524,6 +533,22 @@ def descendant_pids(root: int) -> set[int]:
             if child not in found:
                 found.add(child)
                 todo.append(child)
+    return found
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Processes (not this one) whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                "utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
     return found
 
 

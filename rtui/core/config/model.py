@@ -68,7 +68,7 @@ class Settings:
 
     connect_timeout: float = 10.0
     check_timeout: float = 5.0
-    check_concurrency: int = 128
+    check_concurrency: int = 32
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3
     reconnect_max_delay: float = 60.0

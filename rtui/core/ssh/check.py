@@ -331,7 +331,7 @@ async def check_hosts(
     connections: Sequence[HostConnection],
     *,
     timeout: float,
-    concurrency: int = 128,
+    concurrency: int = 32,
     extra_pythons: dict[str, Sequence[str]] | None = None,
 ) -> AsyncIterator[HostStatus]:
     """Check all hosts (see CheckGates for how many at once); yield each status as it is
