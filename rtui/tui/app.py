@@ -106,7 +106,7 @@ class RtuiApp(App[None]):
         # A console flood makes many small container objects; with the default thresholds a
         # full collection runs every few hundred thousand of them and scans everything
         # alive (~100 ms here, felt as a key that hangs). Full collections are made 10x
-        # rarer, and what is alive once a console is up is kept out of them (_freeze_heap).
+        # rarer, and what is alive once a console is up is kept out of them (see add_console).
         gen0, gen1, _ = gc.get_threshold()
         gc.set_threshold(gen0, gen1, 100)
         await self.reload_config()
@@ -205,7 +205,7 @@ class RtuiApp(App[None]):
         async def one(name: str) -> None:
             connection = self.connections.get(name)
             async with gates.slot():
-                if not interactive and connection.state.value != "connected":
+                if not interactive and connection.state is not ConnState.CONNECTED:
                     connection.prompter = NoPrompter()
 
                 def connected(change: StateChange) -> None:
@@ -217,7 +217,7 @@ class RtuiApp(App[None]):
                 unsubscribe = connection.subscribe(connected)
                 try:
                     host = self.config.get(name)
-                    extra = [host.python] if host and host.python not in ("", "auto") else []
+                    extra = [host.configured_python] if host and host.configured_python else []
                     status = await check_host(connection, timeout=settings.check_timeout,
                                               extra_pythons=extra, gates=gates)
                 except Exception as exc:  # one host's bug must not stop the others
@@ -272,11 +272,11 @@ class RtuiApp(App[None]):
         if kernels is not None and kernels.chosen_python:
             return kernels.chosen_python
         host = self.config.get(name)
+        python = host.configured_python if host else None
         status = self.query_one(HostsPane).statuses.get(name)
-        if host is None or not host.python or host.python == "auto" or status is None:
+        if python is None or status is None:
             return None
-        found = any(p.path == host.python and p.ipykernel for p in status.pythons)
-        return host.python if found else None
+        return python if any(p.path == python and p.ipykernel for p in status.pythons) else None
 
     @work(group="kernels", exit_on_error=False)
     async def open_console(self, name: str, *, pick: bool = False) -> None:
@@ -354,7 +354,10 @@ class RtuiApp(App[None]):
 
     async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
-        gc.freeze()  # modules, widgets, connections: alive for good, never scanned again
+        if not self._console_count:
+            # Once: modules, the app's widgets, the connection stack are alive for good and
+            # never scanned again. (Freezing again later would also keep closed consoles.)
+            gc.freeze()
         self._console_count += 1
         pane_id = f"console-{self._console_count}"
         pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)

@@ -61,6 +61,11 @@ class Host:
             host = f"[{host}]"
         return f"{user}{host}:{self.port or 22}"
 
+    @property
+    def configured_python(self) -> str | None:
+        """The interpreter set for this host, or None when it is left to discovery ("auto")."""
+        return None if self.python in ("", "auto") else self.python
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -117,12 +118,13 @@ class ConsolePane(Widget):
         self._unsubscribe: list[Any] = []
         self._ready = asyncio.Event()  # clear while there is no kernel or no connection
         self._pending = kernel
-        self._holding = False  # see _hold()
+        self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
     def compose(self) -> ComposeResult:
-        yield ConsoleView(self.model, id="output")
+        self._view = ConsoleView(self.model, id="output")
+        yield self._view
         yield Static("", id="inspect", classes="-hidden")
         history = History(locations.state_dir() / "history" / f"{self.kernels.name}.jsonl")
         yield CodeInput(history=history, assist=SessionAssist(self), id="code")
@@ -133,8 +135,7 @@ class ConsolePane(Widget):
         if self._pending is not None:
             self.connect(self._pending)
         else:
-            self.model.add_info(f"Starting a kernel on {self.kernels.name}…", "dim")
-            self._refresh_view()
+            self._info(f"Starting a kernel on {self.kernels.name}…", "dim")
         self.call_after_refresh(self._update_status)  # not "mounted" until this returns
         self.query_one(CodeInput).focus()
 
@@ -143,13 +144,12 @@ class ConsolePane(Widget):
         self.kernel, self._pending = kernel, None
         self._unsubscribe.append(kernel.session.subscribe(self._on_kernel_event))
         kernel.tunnel.on_restored(self._on_restored)
-        self.model.add_info(
+        self._info(
             f"Connected to kernel {kernel.id} on {kernel.host}"
             f"{' (' + kernel.python + ')' if kernel.python else ''}."
             " Enter runs, ctrl+j forces a run, tab completes, shift+tab shows help.",
             "dim",
         )
-        self._refresh_view()
         self.state = "idle"
         self._ready.set()
 
@@ -162,7 +162,8 @@ class ConsolePane(Widget):
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.Status):
-            self.state = event.state if event.state in ("busy", "idle") else self.state
+            if event.state in ("busy", "idle"):
+                self.state = event.state
             if event.state == "idle":
                 self._release()
         elif isinstance(event, ev.ExecuteReply):
@@ -171,28 +172,24 @@ class ConsolePane(Widget):
         elif isinstance(event, ev.KernelAlive):
             self.state = "idle" if event.alive else "dead"
             if not event.alive:
-                self.model.add_info("The kernel stopped answering its heartbeat.", "bold red")
-                self._refresh_view()
+                self._info("The kernel stopped answering its heartbeat.", "bold red")
             return
         if isinstance(event, ev.InputRequest):
             return  # answered by the execution that asked
         version = self.model.version
         self.model.apply(event)
         if self.model.version != version:  # status, replies...: nothing to paint
-            self._refresh_view()
+            self._view.notify_changed()
 
     def _on_connection(self, change: StateChange) -> None:
         if change.state in (ConnState.LOST, ConnState.RECONNECTING):
             self._ready.clear()
             if self.state != "reconnecting":
-                self.model.add_info(f"Connection lost ({change.reason}); reconnecting…",
-                                    "yellow")
-                self._refresh_view()
+                self._info(f"Connection lost ({change.reason}); reconnecting…", "yellow")
             self.state = "reconnecting"
         elif change.state is ConnState.FAILED:
             self.state = "disconnected"
-            self.model.add_info(f"Disconnected: {change.reason}", "bold red")
-            self._refresh_view()
+            self._info(f"Disconnected: {change.reason}", "bold red")
 
     def _on_restored(self) -> None:
         self.await_ready()
@@ -206,36 +203,35 @@ class ConsolePane(Widget):
         await self.kernel.session.wait_ready(30)
         self.state = "idle"
         self._ready.set()
-        self.model.add_info("Reconnected: the kernel and its variables are still there.",
-                            "green")
-        self._refresh_view()
+        self._info("Reconnected: the kernel and its variables are still there.", "green")
 
-    def _refresh_view(self) -> None:
-        with contextlib.suppress(Exception):
-            self.query_one(ConsoleView).notify_changed()
+    def _info(self, text: str, style: str | None = None) -> None:
+        """A local note in the output (not kernel output), painted within a frame."""
+        self.model.add_info(text, style)
+        self._view.notify_changed()
 
     # -- status line -------------------------------------------------------------------------
 
     def watch_state(self) -> None:
-        if not self._holding:
+        if self._hold_timer is None:
             self._update_status()
 
-    def watch_execution_count(self) -> None:
-        if not self._holding:
-            self._update_status()
+    watch_execution_count = watch_state
 
     def _hold(self) -> None:
         """A cell was sent: hold the output and the status line until the kernel is idle again
         or ``_ECHO_HOLD`` is over, so a quick cell shows in one frame (echo, result, status).
         A frame painted just before the result would make it wait for the next one."""
-        self._holding = True
-        self.query_one(ConsoleView).hold(_ECHO_HOLD)
-        self.set_timer(_ECHO_HOLD, self._release)
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+        self._view.hold()
+        self._hold_timer = self.set_timer(_ECHO_HOLD, self._release)
 
     def _release(self) -> None:
-        if self._holding:
-            self._holding = False
-            self.query_one(ConsoleView).release()
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+            self._view.release()
             self._update_status()
 
     def _update_status(self) -> None:
@@ -245,13 +241,12 @@ class ConsolePane(Widget):
         # layout=False: the line is one row whatever it says, and a layout pass repaints the
         # whole screen (~8 ms at 120x36) on every busy/idle change.
         if self.kernel is None:
-            status.update(f"{self.kernels.name} · {self.state}", layout=False)
-            return
-        kind = "spyder" if self.kernel.kind == "spyder" else "python"
-        status.update(
-            f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
-            f" · In [{self.execution_count + 1}]", layout=False,
-        )
+            text = f"{self.kernels.name} · {self.state}"
+        else:
+            kind = "spyder" if self.kernel.kind == "spyder" else "python"
+            text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
+                    f" · In [{self.execution_count + 1}]")
+        status.update(text, layout=False)
         status.set_class(self.state == "busy", "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
 
@@ -286,8 +281,7 @@ class ConsolePane(Widget):
                 await kernel.session.input_reply(reply)
                 # Echo as a terminal would; a password shows as dots only.
                 echo = "•" * len(reply) if event.password else reply
-                self.model.add_info(f"{event.prompt}{echo}")
-                self._refresh_view()
+                self._info(f"{event.prompt}{echo}")
                 self.query_one(CodeInput).focus()
 
     @on(CodeInput.InspectRequested)
@@ -330,13 +324,12 @@ class ConsolePane(Widget):
             raise
         self.execution_count = 0
         self.state = "idle"
-        self.model.add_info("Kernel restarted: the namespace is empty.", "yellow")
-        self._refresh_view()
+        self._info("Kernel restarted: the namespace is empty.", "yellow")
         self.query_one(CodeInput).focus()
 
     def action_clear(self) -> None:
         self.model.clear()
-        self._refresh_view()
+        self._view.notify_changed()
 
     def action_close_console(self) -> None:
         self.post_message(self.CloseRequested(self))

@@ -28,13 +28,13 @@ from rtui.core.console.model import ConsoleModel
 
 __all__ = ["ConsoleView"]
 
-_FRAME = 1 / 30
 # Seconds between catch-ups during a flood: 30 repaints a second, however many messages arrive.
+_FRAME = 1 / 30
+# Lines whose rendered rows are kept (several screens' worth, for scrolling back and forth).
 _CACHE_LINES = 2048
 #: Fewer new lines than this since the last paint are painted at once, not at the frame.
 _SMALL_UPDATE = 64
 _QUICK_PER_FRAME = 4  # immediate paints allowed per frame before coalescing kicks in
-# Lines whose rendered rows are kept (several screens' worth, for scrolling back and forth).
 
 
 def _row_counts(lines: list[str], width: int) -> list[int]:
@@ -83,7 +83,6 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self,
         model: ConsoleModel,
         *,
-        frame_interval: float = _FRAME,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -91,7 +90,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.model = model
-        self._interval = frame_interval
+        self._interval = _FRAME
         self._seen = -1  # model version painted; -1: nothing yet
         self._width = 0  # wrap width the row index was built for
         # Row index: _ends[k] is the row (global, counted from the first line ever indexed)
@@ -106,36 +105,34 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._synced_total = 0
         self._window_start = 0.0
         self._quick = 0
-        self._held_until = 0.0  # see hold()
+        self._held = False  # see hold()
         self._style: Style | None = None  # rich_style, cached until the styles change
 
     # -- the owner's side ---------------------------------------------------------------------
 
-    def hold(self, seconds: float) -> None:
-        """Paint nothing new for up to ``seconds``, until ``release``.
+    def hold(self) -> None:
+        """Paint nothing new until ``release``.
 
         For a cell just sent: its echo and a quick result (`1+1`) then share one frame. Two
-        frames would cost twice the render time (~5 ms each at 120x36), and the result would
-        wait behind the echo's.
+        frames would cost twice the render time (~4 ms each at 120x36), and the result would
+        wait behind the echo's. The owner bounds the hold (ConsolePane._hold).
         """
-        self._held_until = time.monotonic() + seconds
+        self._held = True
 
     def release(self) -> None:
         """End a ``hold``: what came meanwhile is painted at once."""
-        if self._held_until:
-            self._held_until = 0.0
-            if self._pending:
-                self.call_later(self._flush)
+        self._held = False
+        if self._pending and self.is_mounted:
+            self.call_later(self._flush)
 
     def notify_changed(self) -> None:
         """The model changed: repaint within a frame. Coalesced, so call it once per event."""
         if self._pending or not self.is_mounted:
             return  # on mount (or resize) the view catches up anyway
         self._pending = True
+        if self._held:
+            return  # release() paints
         now = time.monotonic()
-        if now < self._held_until:
-            self.set_timer(self._held_until - now, self._flush_held, name="console-hold")
-            return
         delay = self._last_sync + self._interval - now
         # A trickle (`1+1`: its input echo, then its result 2 ms later) paints at once; a
         # stream of small messages uses up the budget and waits for the frame like a flood.
@@ -145,19 +142,10 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
                  and self._quick < _QUICK_PER_FRAME)
         if small:
             self._quick += 1
-        if delay <= 0 or small:
-            # Idle, or a trickle (`1+1` echoes its input, then the result ~5 ms later):
-            # paint on the next loop turn. Only floods wait for the frame boundary.
+        if delay <= 0 or small:  # idle, or a trickle: on the next loop turn
             self.call_later(self._flush)
         else:
             self.set_timer(delay, self._flush, name="console-catch-up")
-
-    def _flush_held(self) -> None:
-        if time.monotonic() < self._held_until:
-            return  # a newer hold: its release or its own timer paints
-        self._held_until = 0.0
-        if self._pending:
-            self._flush()
 
     def _flush(self) -> None:
         self._pending = False
