@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -64,3 +65,18 @@ def test_probe_without_ipykernel_and_one_interpreter_under_two_names(tmp_path: P
     mine = [p for p in pythons if p.path in (str(venv / "bin" / "python"), str(link))]
     assert [p.path for p in mine] == [str(venv / "bin" / "python")]  # the first name only
     assert mine[0].ipykernel is False
+
+
+def test_the_check_and_the_agent_look_for_the_same_kernel_packages() -> None:
+    """Enter trusts the check's verdict on the configured Python and skips the agent's probe,
+    so both must call an interpreter able to run a kernel on the same grounds."""
+    from rtui.core.remote.agent_script import PROBE_CODE
+    from rtui.core.ssh.check import _ASK
+
+    def packages(code: str) -> list[str]:
+        found = re.findall(r'\(\s*"ipykernel",\s*"[^)]*\)', code)
+        assert len(found) == 1, found
+        return sorted(re.findall(r'"(\w+)"', found[0]))
+
+    assert packages(_ASK) == packages(PROBE_CODE)
+    assert "zmq" in packages(_ASK)

@@ -106,10 +106,6 @@ class History:
         """A new up/down navigator over this history."""
         return HistoryCursor(self, prefix_filter=prefix_filter)
 
-    def reload(self) -> None:
-        """Forget the cached entries; the next use reads the file again."""
-        self._entries = None
-
     def _load(self) -> list[str]:
         if self._entries is None:
             self._entries = self._read()
@@ -181,11 +177,6 @@ class HistoryCursor:
     def active(self) -> bool:
         """True while an entry (rather than the draft) is being shown."""
         return self._draft is not None
-
-    @property
-    def draft(self) -> str | None:
-        """The text being edited when navigation started, if navigating."""
-        return self._draft
 
     @property
     def prefix(self) -> str:

@@ -181,9 +181,7 @@ class HostKernels:
 
     async def hello(self) -> dict[str, Any]:
         """The agent's greeting (home, platform, Python); starts the agent if it is not up."""
-        if not self.agent.hello:
-            await self.agent.request("hello")
-        return self.agent.hello
+        return await self.agent.start()
 
     async def _upload_wheels(
         self, hello: dict[str, Any], packages: list[str], report: ProgressCallback
@@ -234,7 +232,9 @@ class HostKernels:
         record = await self.agent.request("launch", {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
         }, timeout=60)
-        remote_info = await self._fetch(str(record["connection_file"]))
+        # The agent read the connection file for us: its answer carries it.
+        remote_info = _check_connection(record.get("connection"),
+                                        f"{self.name}:{record['connection_file']}")
         return await self._connect(
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
             kind=str(record.get("kind", "ipykernel")), python=python)
@@ -247,18 +247,23 @@ class HostKernels:
         """
         text = await asyncio.to_thread(_read_local, spec)
         if text is not None:
-            info = _parse_connection(text, spec)
+            try:
+                local = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise KernelError(f"{spec} is not a kernel connection file: {exc}") from exc
+            info = _check_connection(local, spec)
             remote_path = await self._find_by_ports(info)
             return await self._connect(_kernel_id(Path(spec).name), remote_path, info,
                                        launched=False)
-        if "/" in spec:
-            remote_path = spec
-            if spec.startswith("~/"):
-                remote_path = posixpath.join(str((await self.hello()).get("home")), spec[2:])
-        else:
+        try:  # the agent resolves ids and paths (``~`` too) and reads the file in one go
             resolved = await self.agent.request("resolve", {"id": spec})
-            remote_path = str(resolved["connection_file"])
-        info = await self._fetch(remote_path)
+        except AgentError as exc:
+            if exc.type != "not_found":
+                raise
+            raise KernelError(f"{exc} on {self.name}: is the kernel running? "
+                              f"(`rtui kernels {self.name}` lists them)") from exc
+        remote_path = str(resolved["connection_file"])
+        info = _check_connection(resolved.get("connection"), f"{self.name}:{remote_path}")
         return await self._connect(_kernel_id(posixpath.basename(remote_path)), remote_path,
                                    info, launched=False)
 
@@ -296,8 +301,16 @@ class HostKernels:
             await self.detach(kernel)
 
     async def shutdown_by_id(self, kernel_id: str, *, timeout: float = 5) -> None:
-        kernel = await self.attach(kernel_id)
-        await self.shutdown(kernel, timeout=timeout)
+        """Stop a kernel by id through the agent (no session needed, so a hung kernel or a
+        stale file is handled too); one whose process cannot be found is asked over its
+        channels instead."""
+        try:
+            await self.agent.request("shutdown", {"kernel_id": kernel_id, "timeout": timeout},
+                                     timeout=timeout + 15)
+        except AgentError as exc:
+            if exc.type != "no_pid":
+                raise
+            await self.shutdown(await self.attach(kernel_id), timeout=timeout)
 
     async def detach(self, kernel: RemoteKernel) -> None:
         """Stop talking to the kernel and close its forwards; the kernel keeps running."""
@@ -308,21 +321,6 @@ class HostKernels:
         await kernel.tunnel.close()
 
     # -- internals ---------------------------------------------------------------------------
-
-    async def _fetch(self, remote_path: str) -> dict[str, Any]:
-        """Read a remote connection file over SFTP; it stays in memory, never on local disk."""
-        conn = await self.connection.connect()
-        try:
-            async with conn.start_sftp_client() as sftp, sftp.open(remote_path, "rb") as f:
-                data = await f.read()
-        except asyncssh.SFTPNoSuchFile as exc:
-            raise KernelError(
-                f"no connection file {remote_path} on {self.name}: is the kernel running? "
-                f"(`rtui kernels {self.name}` lists them)") from exc
-        except (asyncssh.Error, OSError) as exc:
-            raise SSHError(f"cannot read {self.name}:{remote_path}: {exc}") from exc
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        return _parse_connection(text, f"{self.name}:{remote_path}")
 
     async def _find_by_ports(self, info: dict[str, Any]) -> str | None:
         with contextlib.suppress(RtuiError):
@@ -370,13 +368,12 @@ def _kernel_id(file_name: str) -> str:
     return match.group(1) if match else file_name
 
 
-def _parse_connection(text: str, where: str) -> dict[str, Any]:
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KernelError(f"{where} is not a kernel connection file: {exc}") from exc
+def _check_connection(info: Any, where: str) -> dict[str, Any]:
+    """``info`` if it is a kernel's connection info, else KernelError naming ``where``."""
+    if not isinstance(info, dict):
+        raise KernelError(f"{where} is not a readable kernel connection file")
     missing = [n for n in (*PORT_NAMES, "key") if n not in info]
-    if not isinstance(info, dict) or missing:
+    if missing:
         raise KernelError(f"{where} is not a kernel connection file (missing {missing})")
     return info
 

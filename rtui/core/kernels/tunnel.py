@@ -37,7 +37,6 @@ class KernelTunnel:
         self._unsubscribe: Callable[[], None] | None = None
         self._refresh: asyncio.Task[None] | None = None
         self._restored: list[Callable[[], None]] = []
-        self.error: str | None = None
 
     def on_restored(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time the forwards are back after a reconnect."""
@@ -93,9 +92,7 @@ class KernelTunnel:
         try:
             await self._forward(self.connection.conn, reuse=True)
         except SSHError as exc:
-            self.error = str(exc)
             log.warning("%s", exc)
             return
-        self.error = None
         for callback in list(self._restored):
             callback()

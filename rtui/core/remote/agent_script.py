@@ -567,11 +567,14 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
 
+    # pyenv's shims are shell scripts in front of the interpreters listed on their own
+    # (PYENV_ROOT/versions/*): each costs a slow probe and shows a duplicate. (Other shims,
+    # asdf's or mise's, are kept: their installs are not searched.)
+    pyenv_shims = os.path.join(
+        os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "shims")
+
     def add(python: str | None, kind: str, name: str, error: str | None = None) -> None:
-        # pyenv/asdf shims are shell scripts in front of interpreters listed on their own
-        # (~/.pyenv/versions/*); each costs a slow probe and shows a duplicate.
-        if python and kind != "configured" and os.path.basename(
-                os.path.dirname(python)) == "shims":
+        if python and kind != "configured" and os.path.dirname(python) == pyenv_shims:
             return
         if python:
             key = ("missing", python) if error else _env_key(python)
@@ -632,7 +635,7 @@ def op_envs(args: dict[str, Any], progress: Any) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(cands)))) as pool:
         probed = list(pool.map(probe, cands))
     envs, seen = [], set()
-    for e in probed:  # two spellings of one interpreter (pyenv shims, wrappers): keep the first
+    for e in probed:  # two spellings of one interpreter (wrappers, links): keep the first
         key = (_real(e.pop("executable", None) or e["python"]), e["prefix"] or "")
         if e["error"] or key not in seen:
             seen.add(key)

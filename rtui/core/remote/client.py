@@ -125,6 +125,11 @@ class AgentClient:
         finally:
             self._pending.pop(request_id, None)
 
+    async def start(self) -> dict[str, Any]:
+        """Start the agent unless it runs; its greeting (home, platform, Python)."""
+        await self._ensure_started()
+        return self.hello
+
     async def close(self) -> None:
         process, self._process = self._process, None
         if self._reader is not None:
