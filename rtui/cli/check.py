@@ -9,8 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rtui.core import locations
-from rtui.core.config.store import HostStore
+from rtui.cli.common import load_config
 from rtui.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ def _positive(text: str) -> float:
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = HostStore(locations.config_path(args.config)).load()
+    config = load_config(args)
     names = args.names or [h.name for h in config.hosts]
     for name in names:
         config.require(name)
@@ -62,7 +61,7 @@ async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
         config, prompter=terminal_prompter(), settings=settings, auto_reconnect=False
     )
     extra: dict[str, Sequence[str]] = {
-        h.name: [h.python] for h in config.hosts if h.python not in ("", "auto")
+        h.name: [python] for h in config.hosts if (python := h.configured_python)
     }
     failed = 0
     try:

@@ -6,14 +6,17 @@ import getpass
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from rtui.core.errors import ConfigError
 
-__all__ = ["SSHConfigHost", "read_ssh_config", "resolve_ssh_alias"]
+__all__ = [
+    "SSHConfig", "SSHConfigHost", "host_matches", "load_ssh_config", "read_ssh_config",
+    "resolve_ssh_alias",
+]
 
 #: OpenSSH's READCONF_MAX_DEPTH: deeper nesting is almost certainly an include loop.
 _MAX_INCLUDE_DEPTH = 16
@@ -116,12 +119,8 @@ def read_ssh_config(path: Path, *, home: Path | None = None) -> list[SSHConfigHo
 
     Raises ConfigError when the file is missing, unreadable or malformed.
     """
-    reader = _Reader(_home_for(path, home))
-    try:
-        text = _read_text(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise reader.read_error(path, exc) from exc
-    reader.parse(text, path, (), 0)
+    reader = _load(path, home, missing_ok=False)
+    assert reader is not None
     return reader.resolve_all()
 
 
@@ -132,15 +131,41 @@ def resolve_ssh_alias(path: Path, name: str, *, home: Path | None = None) -> SSH
     when ``path`` does not exist, since having no ssh config is normal; raises ConfigError
     when it is unreadable or malformed.
     """
+    config = load_ssh_config(path, home=home)
+    return None if config is None else config.resolve(name)
+
+
+class SSHConfig:
+    """A config file parsed once (with its Includes): resolve many names without rereading."""
+
+    def __init__(self, reader: _Reader, path: Path) -> None:
+        self._reader = reader
+        self._path = path
+
+    def resolve(self, name: str) -> SSHConfigHost:
+        """What :func:`resolve_ssh_alias` returns for ``name``."""
+        return self._reader.resolve_name(name, self._path)
+
+
+def load_ssh_config(path: Path, *, home: Path | None = None) -> SSHConfig | None:
+    """Parse ``path`` and its Includes once; None when it does not exist, as resolve_ssh_alias."""
+    reader = _load(path, home, missing_ok=True)
+    return None if reader is None else SSHConfig(reader, path)
+
+
+def _load(path: Path, home: Path | None, *, missing_ok: bool) -> _Reader | None:
+    """Read and parse ``path`` and its Includes; None when missing and ``missing_ok``."""
     reader = _Reader(_home_for(path, home))
     try:
         text = _read_text(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        if missing_ok:
+            return None
+        raise reader.read_error(path, exc) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise reader.read_error(path, exc) from exc
     reader.parse(text, path, (), 0)
-    return reader.resolve_name(name, path)
+    return reader
 
 
 def _home_for(path: Path, home: Path | None) -> Path:
@@ -470,20 +495,24 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _host_matches(patterns: tuple[str, ...], alias: str) -> bool:
-    """A Host line matches if some pattern does and no negated pattern does."""
+def host_matches(patterns: Iterable[str], *names: str) -> bool:
+    """Some pattern matches one of ``names`` and no negated (``!``) pattern matches any.
+
+    Case-sensitive, as ssh's Host lines are; a Host line passes one name.
+    """
     positive = False
     for pattern in patterns:
         if pattern.startswith("!"):
-            if _pattern_regex(pattern[1:]).fullmatch(alias):
+            regex = _pattern_regex(pattern[1:])
+            if any(regex.fullmatch(name) for name in names):
                 return False
-        elif _pattern_regex(pattern).fullmatch(alias):
+        elif any(_pattern_regex(pattern).fullmatch(name) for name in names):
             positive = True
     return positive
 
 
 def _applies(guard: _Guard, alias: str) -> bool:
-    return all(level is not None and _host_matches(level, alias) for level in guard)
+    return all(level is not None and host_matches(level, alias) for level in guard)
 
 
 def _expand(value: str, tokens: Mapping[str, str]) -> str:

@@ -21,6 +21,7 @@ from rtui.core.errors import (
     SSHError,
     UnreachableError,
 )
+from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
     from rtui.core.ssh.connection import HostConnection
@@ -249,7 +250,7 @@ async def check_host(
         writer.close()
 
         step = "ssh"
-        reused = connection.state.value == "connected"
+        reused = connection.state is ConnState.CONNECTED
         handshake = gates.handshake(connection) if gates else contextlib.nullcontext()
         async with handshake:
             t0 = time.perf_counter()

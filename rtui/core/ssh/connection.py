@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncssh
 
 from rtui.core import locations
-from rtui.core.config.model import Settings
+from rtui.core.config.model import AUTH_METHODS, Settings
 from rtui.core.errors import (
     AuthenticationError,
     ConnectTimeoutError,
@@ -39,9 +39,6 @@ from rtui.core.ssh.state import ConnState, StateChange
 __all__ = ["ConnState", "HostConnection", "StateChange", "backoff_delay"]
 
 log = logging.getLogger(__name__)
-
-_DEFAULT_AUTH = ("publickey", "keyboard-interactive", "password")
-
 
 Listener = Callable[[StateChange], None]
 
@@ -94,7 +91,6 @@ class HostConnection:
         self._watcher: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
         self._closing = False
-        self._changed = asyncio.Condition()
 
     # -- observing ---------------------------------------------------------------------------
 
@@ -102,15 +98,6 @@ class HostConnection:
         """Call ``listener`` on every state change; returns the function that stops it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
-
-    async def wait_for(self, *states: ConnState, timeout: float | None = None) -> ConnState:
-        """Wait until the state is one of ``states`` (for callers and tests; never polls)."""
-        async def reached() -> ConnState:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self.state in states)
-                return self.state
-
-        return await asyncio.wait_for(reached(), timeout)
 
     def _set(self, state: ConnState, reason: str | None = None, *, attempt: int = 0,
              retry_in: float | None = None) -> None:
@@ -123,11 +110,6 @@ class HostConnection:
                 listener(change)
             except Exception:  # a listener's bug must not break the connection
                 log.exception("state listener failed")
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # -- using -------------------------------------------------------------------------------
 
@@ -355,7 +337,7 @@ class HostConnection:
             known_hosts=(trusted, cas, revoked),
             client_keys=keys,
             agent_path=agent,
-            preferred_auth=",".join(hop.auth_methods or _DEFAULT_AUTH),
+            preferred_auth=",".join(hop.auth_methods or AUTH_METHODS),
             config=None,
             keepalive_interval=interval,
             keepalive_count_max=count_max,

@@ -12,13 +12,13 @@ import contextlib
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 
+from rtui.core.config.sshconfig import host_matches
 from rtui.core.errors import ConfigError
 from rtui.core.ssh.prompts import KnownKeyRecord
 
@@ -112,24 +112,10 @@ def _matching_keys(path: Path, names: set[str]) -> Iterable[KnownKey]:
 
 
 def _patterns_match(field: str, names: set[str]) -> bool:
+    """A hashed entry, or ``,``-separated ssh patterns compared case-insensitively."""
     if field.startswith("|1|"):
         return any(_hashed_match(field, name) for name in names)
-    matched = False
-    for pattern in field.split(","):
-        negated = pattern.startswith("!")
-        pattern = pattern[1:] if negated else pattern
-        regex = _pattern_regex(pattern)
-        if any(regex.fullmatch(name.lower()) for name in names):
-            if negated:
-                return False
-            matched = True
-    return matched
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    """OpenSSH host patterns: only ``*`` and ``?`` are wildcards (``[`` is literal)."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
-    return re.compile("".join(parts))
+    return host_matches(field.lower().split(","), *(name.lower() for name in names))
 
 
 def _hashed_match(field: str, name: str) -> bool:

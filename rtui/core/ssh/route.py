@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from rtui.core import locations
 from rtui.core.config.model import Config, Host, parse_jump
-from rtui.core.config.sshconfig import SSHConfigHost, resolve_ssh_alias
+from rtui.core.config.sshconfig import SSHConfig, SSHConfigHost, load_ssh_config
 from rtui.core.errors import ConfigError
 
 __all__ = ["Endpoint", "Route", "resolve_route"]
@@ -65,8 +66,13 @@ class _Resolver:
         self.ssh_config = ssh_config
         self.local_user = _local_user()
 
+    @cached_property
+    def parsed(self) -> SSHConfig | None:
+        """The ssh config, read once per route (at the first lookup); None without one."""
+        return load_ssh_config(self.ssh_config)
+
     def alias(self, name: str) -> SSHConfigHost | None:
-        return resolve_ssh_alias(self.ssh_config, name)
+        return None if self.parsed is None else self.parsed.resolve(name)
 
     def chain_for_host(self, host: Host, seen: tuple[str, ...]) -> list[Endpoint]:
         seen = self._enter(host.name, seen)
