@@ -199,7 +199,7 @@ def measure(runs: int, drops: int) -> tuple[list[Row], list[Row]]:
                     row.error = f"set-up failed: {describe(exc)}"
         finally:
             if server is not None:
-                server.close()
+                server.stop()  # not close(): its remote HOME is under root, killed below
             kill_leftovers(str(root))  # detached kernels, ssh: anything that names our dir
     return cold, reattach
 

@@ -8,10 +8,8 @@ import contextlib
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -19,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rtui.core.kernels.tunnel import PORT_NAMES
-from tests.harness.sshd import SSHD, free_port, pid_alive
+from tests.harness.sshd import SSHD, free_port, kill_leftovers, kill_pid, pids_mentioning
 
 __all__ = [
     "FORWARD_TIMEOUT",
@@ -46,6 +44,7 @@ __all__ = [
     "stop_process",
     "subprocess_env",
     "trust",
+    "version",
     "wait_listening",
     "write_known_hosts",
 ]
@@ -242,42 +241,6 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
-def kill_pid(pid: int, *, timeout: float = STOP_TIMEOUT) -> None:
-    """Make sure the process ``pid`` (not our child) is gone: SIGTERM, then SIGKILL."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        if not pid_alive(pid):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signum)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-def pids_mentioning(text: str) -> list[int]:
-    """PIDs of living processes (not this one) whose command line contains ``text``:
-    a benchmark's unique temp dir finds everything it started, however detached."""
-    found: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if text.encode() in cmdline and pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
-
-
-def kill_leftovers(text: str) -> list[int]:
-    """Stop (by PID) every process whose command line contains ``text``; returns their PIDs."""
-    pids = pids_mentioning(text)
-    for pid in pids:
-        kill_pid(pid)
-    return pids
-
-
 # ------------------------------------------------------------------------------ figures
 
 
@@ -325,17 +288,19 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
     return "\n".join(lines)
 
 
+def version(dist: str) -> str:
+    """The installed version of the distribution ``dist``, or "missing"."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
 def machine_line(
     packages: Sequence[str] = ("asyncssh", "jupyter_client", "ipykernel"),
     tool: Sequence[str] = ("ssh", "-V"),
 ) -> str:
     """One line describing the machine, the package versions and a tool's version."""
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "missing"
-
     try:
         out = subprocess.run(list(tool), capture_output=True, text=True, timeout=10,
                              check=False)

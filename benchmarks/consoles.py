@@ -73,9 +73,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
+from benchmarks.common import describe, percentile, version
 from benchmarks.common import machine_line as common_machine_line
 
 __all__ = ["main"]
@@ -528,7 +528,7 @@ def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
                     drains[python] = (drain_reference(python, root / f"drain-{len(drains)}",
                                                       lines), label)
                 except Exception as exc:
-                    drains[python] = (None, f"{label}: crashed: {_describe(exc)}")
+                    drains[python] = (None, f"{label}: crashed: {describe(exc)}")
             fig.drain, fig.drain_label = drains[python]
         for fig in figures:
             if fig.skipped or fig.spec is None:
@@ -545,7 +545,7 @@ def _specs(peers_python: Path | None, versions: dict[str, str]) -> dict[str, Spe
     rtui_argv = [str(rtui_bin)] if rtui_bin.exists() else [sys.executable, "-m", "rtui"]
     specs = {
         RTUI: Spec(RTUI, [*rtui_argv, "demo"], sys.executable, _rtui_prompt, _rtui_ready,
-                   _rtui_input, root_only=True, version=_version("rtui")),
+                   _rtui_input, root_only=True, version=version("rtui")),
     }
     if peers_python is not None:
         bin_dir = peers_python.parent
@@ -587,17 +587,24 @@ def drive(fig: Figures, spec: Spec, home: Path, *, lines: int, runs: int, keys: 
         stage = "flood"
         _flood(term, spec, fig, home, lines=lines, keys=keys, timeout=flood_timeout)
     except Exception as exc:
-        fig.error = f"{stage}: {_describe(exc)}"
+        fig.error = f"{stage}: {describe(exc)}"
     finally:
         term.close()
 
 
-def _launch(term: Terminal, spec: Spec, fig: Figures) -> None:
+def _enter_command(term: Terminal, spec: Spec) -> float:
+    """Type ``exec <argv>`` in the pane's shell, wait until it shows, press Enter; returns
+    the perf_counter() at Enter."""
     command = "exec " + shlex.join(spec.argv)
     term.type(command)
     term.wait(lambda rows: command in "".join(rows), STEP_TIMEOUT, "the command typed")
     started = time.perf_counter()
     term.key("Enter")
+    return started
+
+
+def _launch(term: Terminal, spec: Spec, fig: Figures) -> None:
+    started = _enter_command(term, spec)
     shown, rows = term.wait(spec.prompt, LAUNCH_TIMEOUT, "input prompt")
     fig.launch = shown - started
     if not spec.ready(rows):
@@ -606,11 +613,7 @@ def _launch(term: Terminal, spec: Spec, fig: Figures) -> None:
 
 
 def _launch_rtui(term: Terminal, spec: Spec, fig: Figures) -> None:
-    command = "exec " + shlex.join(spec.argv)
-    term.type(command)
-    term.wait(lambda rows: command in "".join(rows), STEP_TIMEOUT, "the command typed")
-    started = time.perf_counter()
-    term.key("Enter")
+    started = _enter_command(term, spec)
     painted, _ = term.wait(_rtui_hosts_painted, LAUNCH_TIMEOUT, "host list")
     fig.hosts_painted = painted - started
     ok, _ = term.wait(_rtui_host_ok, LAUNCH_TIMEOUT, "demo host ok")
@@ -682,10 +685,9 @@ def _flood(term: Terminal, spec: Spec, fig: Figures, home: Path, *, lines: int, 
     pane = term.pane_pid()
 
     def client_pids() -> list[int]:
-        table = _proc_table()
         if spec.root_only:
             return [pane]
-        return _descendants(pane, table, skip=_is_kernel)
+        return _descendants(pane, _proc_table(), skip=_is_kernel)
 
     sampler = RssSampler(client_pids)
     probes = [Probe(char) for char in keys]
@@ -739,10 +741,9 @@ def _flood(term: Terminal, spec: Spec, fig: Figures, home: Path, *, lines: int, 
         with contextlib.suppress(Exception):
             term.pipe_stop()
         stream.close()
-    if fig.flood_timeout is not None:
-        fig.written = _settled_size(stream_path)
-        return
     fig.written = _settled_size(stream_path)
+    if fig.flood_timeout is not None:
+        return
     final = term.screen()
     fig.kept = sum(1 for char in keys if char in (spec.input_text(final) or ""))
     fig.corrupt = _corrupt_rows(term.history(), code, keys)
@@ -1030,7 +1031,7 @@ def ensure_peers_venv(venv: Path) -> tuple[Path | None, str | None, dict[str, st
                     subprocess.run([*pip, package], stdout=out, stderr=subprocess.STDOUT,
                                    timeout=INSTALL_TIMEOUT, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
-        return (python if python.exists() else None), f"install failed: {_describe(exc)}", {}
+        return (python if python.exists() else None), f"install failed: {describe(exc)}", {}
     versions = _peer_versions(python)
     missing = [p for p in PEER_PACKAGES if not versions.get(p)]
     if missing:
@@ -1111,18 +1112,6 @@ def _kernel_label(python: str) -> str:
     return f"Python {py}, ipykernel {ipk}"
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
-
-
 def _tail(rows: list[str], count: int = 6) -> str:
     shown = [row.strip() for row in rows if row.strip()][-count:]
     return " / ".join(row[:100] for row in shown) or "(blank)"
@@ -1141,19 +1130,13 @@ def _mb(count: int) -> str:
     return f"{count / 1e6:.2f} MB" if count < 1e9 else f"{count / 1e9:.2f} GB"
 
 
-def _p95(values: list[float]) -> float:
-    if len(values) < 2:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[94]
-
-
 def _cell(fig: Figures, text: Callable[[Figures], str | None], first: bool) -> str:
     if fig.skipped:
         return fig.skipped.replace("|", "/") if first else "—"
     try:
         value = text(fig)
     except Exception as exc:  # a figure missing because something earlier crashed
-        value = None if fig.error else f"? ({_describe(exc)})"
+        value = None if fig.error else f"? ({describe(exc)})"
     if value is None:
         return "crashed (see below)" if fig.error else "—"
     return value.replace("|", "/")
@@ -1183,7 +1166,7 @@ def render_table(figures: list[Figures], lines: int) -> str:
     def result(f: Figures) -> str | None:
         if not f.results:
             return None
-        return (f"{_ms(statistics.median(f.results))} (p95 {_ms(_p95(f.results))}, "
+        return (f"{_ms(statistics.median(f.results))} (p95 {_ms(percentile(f.results, 95))}, "
                 f"n={len(f.results)})")
 
     def flood(f: Figures) -> str | None:
@@ -1205,7 +1188,7 @@ def render_table(figures: list[Figures], lines: int) -> str:
         shown, during, lost = _echo(f)
         if not during:
             return "no key typed before the flood ended"
-        parts = [f"p95 {_ms(_p95(shown))}" if shown else "none shown"]
+        parts = [f"p95 {_ms(percentile(shown, 95))}" if shown else "none shown"]
         parts.append(f"{during} typed during the flood")
         if lost:
             parts.append(f"{lost} never shown")
@@ -1237,7 +1220,7 @@ def render_table(figures: list[Figures], lines: int) -> str:
     shown, during, lost = _echo(rtui) if rtui.probes else ([], 0, 0)
     echo_ok = None
     if rtui.kept is not None and during:
-        echo_ok = (bool(shown) and not lost and _p95(shown) <= GOAL_ECHO_P95
+        echo_ok = (bool(shown) and not lost and percentile(shown, 95) <= GOAL_ECHO_P95
                    and not rtui.corrupt)
     rows: list[tuple[str, Callable[[Figures], str | None], str, bool | None]] = [
         ("launch → input prompt", launch, f"≤ {GOAL_LAUNCH:g} s",
@@ -1262,8 +1245,8 @@ def render_table(figures: list[Figures], lines: int) -> str:
     ]
     heads = []
     for fig in figures:
-        version = f" {fig.spec.version}" if fig.spec and fig.spec.version else ""
-        head = f"{fig.name}{version}"
+        shown_version = f" {fig.spec.version}" if fig.spec and fig.spec.version else ""
+        head = f"{fig.name}{shown_version}"
         heads.append(head.replace("|", "/"))
     out = [f"| | {' | '.join(heads)} | goal (rtui) | met |",
            "| --- | " + " | ".join("---" for _ in figures) + " | --- | --- |"]

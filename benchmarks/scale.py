@@ -13,11 +13,11 @@ one up host and one black-hole host). The settings are rtui's defaults (check_co
 at most 8 handshakes at once per SSH server); a second row checks all 100 at once; the
 harness's sshds allow that (MaxStartups 200, MaxSessions 100). Each host caches its probe's answers
 (``~/.cache/rtui/probe-v1.json``, valid until an interpreter or its packages change): one row
-is the first check ever, run once before the others (only the warm-up's server had been
-probed), when every other host starts its Pythons to answer; on this machine those 100
-"remote" hosts share 2 cores, which real hosts do not. The other rows are taken in rounds,
-every row in turn, after one discarded single-host check; Python's bytecode is cached in the
-temp dir (PYTHONPYCACHEPREFIX) as an installed package has it.
+is the first check ever, run once before the others (every sshd's cache, which the warm-up
+filled for its server, is deleted first), when every host starts its Pythons to answer; on this
+machine those 100 "remote" hosts share 2 cores, which real hosts do not. The other rows are
+taken in rounds, every row in turn, after one discarded single-host check; Python's bytecode is
+cached in the temp dir (PYTHONPYCACHEPREFIX) as an installed package has it.
 
 Everything runs on 127.0.0.1 and is stopped at the end. Exit 0 whatever the figures;
 non-zero if a run crashed.
@@ -60,7 +60,7 @@ from tests.harness.sshd import SSHD, start_sshd
 __all__ = ["main"]
 
 GOAL_RATIO = 1.5  # all hosts within 1.5x of the slowest single host
-CAPPED = 100  # the second row: every host at once
+ALL_AT_ONCE = 100  # the second row: every host at once
 TIMEOUT = 2.0  # rtui check --timeout
 RUN_TIMEOUT = 300.0  # seconds for one CLI run before it counts as crashed
 DEFAULT_RUNS = 3
@@ -133,13 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def measure(size: Size, runs: int) -> tuple[list[Row], list[str]]:
-    capped = (f"all {size.hosts} hosts, check_concurrency {CAPPED} "
-              f"({PER_SERVER} handshakes per server)")
+    all_at_once = (f"all {size.hosts} hosts, check_concurrency {ALL_AT_ONCE} "
+                   f"({PER_SERVER} handshakes per server)")
     default = Settings().check_concurrency
     rows = [
         Row(f"all {size.hosts} hosts, default settings (check_concurrency {default}, "
             f"{PER_SERVER} handshakes per server)", [], goal=GOAL_RATIO),
-        Row(capped, [], config="capped"),
+        Row(all_at_once, [], config="all-at-once"),
         Row(f"all {size.hosts} hosts, the first check ever (no probe answers cached on the "
             "hosts yet), default settings, once", [], once=True),
         Row("one up host", ["up-000"], single=True),
@@ -160,8 +160,8 @@ def measure(size: Size, runs: int) -> tuple[list[Row], list[str]]:
                     row.error = f"set-up failed: {describe(exc)}"
         finally:
             for server in servers:
-                server.close()
-            kill_leftovers(str(root))
+                server.stop()
+            kill_leftovers(str(root))  # the sshds' remote HOMEs (kernels) and all else in root
     return rows, notes
 
 
@@ -179,16 +179,19 @@ async def _measure_all(
         hosts = _hosts(servers, size, refused, [h.port for h in holes])
         configs = {
             "default": root / "hosts.toml",
-            "capped": root / "hosts-capped.toml",
+            "all-at-once": root / "hosts-all-at-once.toml",
         }
         _write_config(configs["default"], Config(hosts=tuple(hosts)))
-        _write_config(configs["capped"],
-                      Config(settings=Settings(check_concurrency=CAPPED), hosts=tuple(hosts)))
+        _write_config(configs["all-at-once"],
+                      Config(settings=Settings(check_concurrency=ALL_AT_ONCE),
+                             hosts=tuple(hosts)))
         expected_up = {h.name for h in hosts if h.name.startswith("up-")}
         warm_up = Row("warm-up", ["up-000"])  # discarded: fills the bytecode cache
         await _run_once(warm_up, configs["default"], env, expected_up, len(hosts))
         if warm_up.error:
             raise RuntimeError(f"the warm-up check failed: {warm_up.error}")
+        for server in servers:  # the warm-up filled its server's probe cache
+            (server.remote_home / ".cache/rtui/probe-v1.json").unlink(missing_ok=True)
         for row in rows:  # before anything else fills the hosts' probe caches
             if row.once:
                 await _run_once(row, configs[row.config], env, expected_up, len(hosts))

@@ -165,11 +165,9 @@ class SSHAgent:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def add(self, key_path: Path, passphrase: str = "", *, lifetime: int | None = None) -> None:
+    def add(self, key_path: Path, passphrase: str = "") -> None:
         """``ssh-add`` a private key; ``passphrase`` is fed through SSH_ASKPASS."""
         command = [_tool("ssh-add"), "-q"]
-        if lifetime is not None:
-            command += ["-t", str(lifetime)]
         env = self.env()
         if passphrase:
             # ssh-add asks again after a wrong passphrase until askpass fails: answer once.
@@ -189,10 +187,6 @@ class SSHAgent:
             self._ssh_add([*command, str(key_path)], env)
         finally:
             (self.workdir / "askpass.answered").unlink(missing_ok=True)
-
-    def remove_all(self) -> None:
-        """``ssh-add -D``: forget every key."""
-        self._ssh_add([_tool("ssh-add"), "-q", "-D"], self.env())
 
     def list_keys(self) -> list[str]:
         """``ssh-add -L``: the agent's public keys as OpenSSH lines (empty if none)."""

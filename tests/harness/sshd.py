@@ -53,7 +53,10 @@ __all__ = [
     "SSHD_MISSING_MESSAGE",
     "descendant_pids",
     "free_port",
+    "kill_leftovers",
+    "kill_pid",
     "pid_alive",
+    "pids_mentioning",
     "sshd_available",
     "start_sshd",
 ]
@@ -68,7 +71,7 @@ START_TIMEOUT = 10.0  # seconds until the port must accept connections
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 _BIND_ATTEMPTS = 5  # free_port() is racy: retry start_sshd() with a new port on EADDRINUSE
 
-# Servers started by this process, stopped at interpreter exit as a last resort.
+# Servers started by this process and still running, closed at interpreter exit as a last resort.
 _LIVE: weakref.WeakSet[SSHD] = weakref.WeakSet()
 
 
@@ -316,10 +319,7 @@ class SSHD:
         """Stop for good: sshd, and every process still running from its remote HOME (kernels
         are detached from sshd on purpose, so stop() alone leaves them)."""
         self.stop()
-        home = str(self.remote_home)
-        for pid in _pids_mentioning(home):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_leftovers(str(self.remote_home))
 
     def restart(self, *, new_host_key: bool = False, drop_connections: bool = True) -> None:
         """Stop and start again on the same port.
@@ -536,20 +536,40 @@ def descendant_pids(root: int) -> set[int]:
     return found
 
 
-def _pids_mentioning(text: str) -> list[int]:
-    """Processes (not this one) whose command line contains ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+def kill_pid(pid: int, *, timeout: float = STOP_TIMEOUT) -> None:
+    """Make sure the process ``pid`` (not our child) is gone: SIGTERM, then SIGKILL."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if not pid_alive(pid):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """PIDs of living processes (not this one) whose command line contains ``text``:
+    a unique temp dir finds everything started from it, however detached."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                "utf-8", "replace")
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if text in cmdline:
-            found.append(int(entry.name))
+        if text.encode() in cmdline and pid_alive(int(entry)):
+            found.append(int(entry))
     return found
+
+
+def kill_leftovers(text: str) -> list[int]:
+    """Stop (by PID) every process whose command line contains ``text``; returns their PIDs."""
+    pids = pids_mentioning(text)
+    for pid in pids:
+        kill_pid(pid)
+    return pids
 
 
 def _kill_descendants(root: int) -> None:
@@ -605,4 +625,4 @@ def _parent_death_signal() -> Callable[[], None] | None:
 def _stop_leftovers() -> None:
     for server in list(_LIVE):
         with contextlib.suppress(Exception):
-            server.stop()
+            server.close()  # not just stop(): detached kernels would outlive us
