@@ -66,7 +66,41 @@ async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
         for i, hole in enumerate(holes):
             down = results[f"down{i}"]
             assert not down.ok and down.failed_step == "ssh"
-            assert down.error == f"timeout after 1 s connecting to 127.0.0.1:{hole.port}"
+            assert down.error == (f"timeout after 1 s connecting to 127.0.0.1:{hole.port}: "
+                                  "no SSH server answered")
+        for c in conns:
+            await c.close()
+    finally:
+        for hole in holes:
+            await hole.close()
+
+
+async def test_hosts_that_never_answer_hold_no_check_slot(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    """With one check at a time and three silent hosts listed first, the good host is still
+    checked at once, on the one TCP connection its tcp step opened."""
+    trust(sshd, isolated_home)
+    holes = [await BlackHole().start() for _ in range(3)]
+    try:
+        timeout = 1.5
+        hosts = [Host(f"down{i}", hostname="127.0.0.1", port=h.port) for i, h in enumerate(holes)]
+        hosts.append(host_for(sshd, "good"))
+        settings = Settings(connect_timeout=timeout)
+        conns = [connection(h, settings=settings, auto_reconnect=False)[0] for h in hosts]
+        before = sshd.log_text().count("Connection from 127.0.0.1")
+        started = time.monotonic()
+        done_at: dict[str, float] = {}
+        async for status in check_hosts(conns, timeout=timeout, concurrency=1):
+            done_at[status.name] = time.monotonic() - started
+            if status.name == "good":
+                assert status.ok, status.error
+                assert status.tcp_ms is not None and status.ssh_ms is not None
+            else:
+                assert status.failed_step == "ssh" and status.error_kind == "timeout"
+        assert done_at["good"] < timeout, done_at
+        assert max(done_at.values()) < timeout * 1.6, done_at
+        assert sshd.log_text().count("Connection from 127.0.0.1") - before == 1
         for c in conns:
             await c.close()
     finally:
@@ -102,7 +136,8 @@ async def test_rtui_check_cli_three_hosts_one_down(
         assert s["tcp_ms"] >= 0 and s["ssh_ms"] > 0 and s["rtt_ms"] > 0
         assert any(p["path"].endswith("python3") for p in s["pythons"])
         assert s["kernels"] >= 0
-    assert statuses["down"]["error"] == f"timeout after 2 s connecting to 127.0.0.1:{hole.port}"
+    assert statuses["down"]["error"] == (
+        f"timeout after 2 s connecting to 127.0.0.1:{hole.port}: no SSH server answered")
     assert wall < 2 * 2, wall  # the slowest timeout plus start-up, not the sum
 
     text = run_rtui("check", "lab")

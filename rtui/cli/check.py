@@ -81,7 +81,10 @@ def _line(status: HostStatus) -> str:
     if not status.ok:
         return f"{status.name}: FAILED ({status.failed_step}): {status.error}"
     ssh = f"ssh {status.ssh_ms:.0f} ms" if status.ssh_ms is not None else "ssh connected"
-    parts = [f"{status.name}: ok", f"tcp {status.tcp_ms:.0f} ms", ssh]
+    parts = [f"{status.name}: ok"]
+    if status.tcp_ms is not None:
+        parts.append(f"tcp {status.tcp_ms:.0f} ms")
+    parts.append(ssh)
     if status.rtt_ms is not None:
         parts.append(f"round trip {status.rtt_ms:.0f} ms")
     if status.os:

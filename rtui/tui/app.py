@@ -204,33 +204,32 @@ class RtuiApp(App[None]):
 
         async def one(name: str) -> None:
             connection = self.connections.get(name)
-            async with gates.slot():
-                if not interactive and connection.state is not ConnState.CONNECTED:
-                    connection.prompter = NoPrompter()
+            if not interactive and connection.state is not ConnState.CONNECTED:
+                connection.prompter = NoPrompter()
 
-                def connected(change: StateChange) -> None:
-                    # Start the agent as soon as the host lets us in, alongside the probe:
-                    # it is what a console needs first, and it takes a Python start-up.
-                    if change.state is ConnState.CONNECTED:
-                        self.prefetch(name, environments=False)
+            def connected(change: StateChange) -> None:
+                # Start the agent as soon as the host lets us in, alongside the probe:
+                # it is what a console needs first, and it takes a Python start-up.
+                if change.state is ConnState.CONNECTED:
+                    self.prefetch(name, environments=False)
 
-                unsubscribe = connection.subscribe(connected)
-                try:
-                    host = self.config.get(name)
-                    extra = [host.configured_python] if host and host.configured_python else []
-                    status = await check_host(connection, timeout=settings.check_timeout,
-                                              extra_pythons=extra, gates=gates)
-                except Exception as exc:  # one host's bug must not stop the others
-                    log.exception("check of %s failed", name)
-                    status = HostStatus(name, error=str(exc), error_kind="error")
-                finally:
-                    unsubscribe()
-                    connection.prompter = self.prompter
-                pane.show_status(status)
-                if status.ok:
-                    self.prefetch(name, environments=self._ready_python(name) is None)
-                if status.error_kind == "host-key-changed" and interactive:
-                    self.push_screen(MessageScreen("Host key changed", status.error or ""))
+            unsubscribe = connection.subscribe(connected)
+            try:
+                host = self.config.get(name)
+                extra = [host.configured_python] if host and host.configured_python else []
+                status = await check_host(connection, timeout=settings.check_timeout,
+                                          extra_pythons=extra, gates=gates)
+            except Exception as exc:  # one host's bug must not stop the others
+                log.exception("check of %s failed", name)
+                status = HostStatus(name, error=str(exc), error_kind="error")
+            finally:
+                unsubscribe()
+                connection.prompter = self.prompter
+            pane.show_status(status)
+            if status.ok:
+                self.prefetch(name, environments=self._ready_python(name) is None)
+            if status.error_kind == "host-key-changed" and interactive:
+                self.push_screen(MessageScreen("Host key changed", status.error or ""))
 
         await asyncio.gather(*(one(n) for n in names if self.config.get(n) is not None))
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import shlex
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +32,11 @@ __all__ = [
     "parse_probe",
 ]
 
-# POSIX sh run through /bin/sh whatever the login shell is; it finds the candidates with
-# builtins only, then one Python (started with -S: no site import, ~15 ms) reports OS, arch,
-# each distinct interpreter and the live kernels (no Python: OS and arch from uname).
+# POSIX sh run through /bin/sh whatever the login shell is: one Python (started with -S: no
+# site import, ~10 ms) finds the candidates, reports OS, arch, each distinct interpreter and
+# the live kernels (no Python: OS and arch from uname). No subshells, and the probe imports
+# only what the common case needs: on a host checked with 99 others, every process and
+# import costs CPU the host may be short of.
 # Per interpreter: its version and whether ipykernel and the packages it starts with are
 # installed (found, not imported; a broken install shows, with its traceback, when a kernel
 # is launched). Answers are cached on the host (~/.cache/rtui/probe-v1.json) with the mtimes
@@ -41,15 +44,13 @@ __all__ = [
 # interpreter changes them and is probed again; a check that finds nothing changed starts
 # no interpreter but that one.
 _PROBE = r"""
-set --
-for p in EXTRA_PYTHONS python3 python "$HOME/.local/share/rtui/venv/bin/python"; do
-  q=$(command -v "$p" 2>/dev/null) && set -- "$@" "$q"
-done
-if py=$(command -v python3 || command -v python); then
-  "$py" -S - "$@" <<'PROBE' 2>/dev/null && exit 0
+for py in python3 python; do
+  command -v "$py" >/dev/null 2>&1 || continue
+  "$py" -S - EXTRA_PYTHONS <<'PROBE' 2>/dev/null && exit 0
 PROBE_DRIVER
 PROBE
-fi
+  break
+done
 echo "os $(uname -s)"
 echo "arch $(uname -m)"
 exit 0
@@ -76,11 +77,22 @@ print(json.dumps({"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "ipykerne
 
 # Run by _PROBE's Python with -S (any Python >= 2.7): the cache, the answers, the kernels.
 _PROBE_DRIVER = r"""
-import glob, json, os, socket, subprocess, sys
+import json, os, sys
 env = os.environ.get
 cache_path = os.path.join(env("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtui",
                           "probe-v1.json")
 ASK = ASK_CODE
+
+
+def which(name):
+    # What `command -v` finds: a path as given, else the first executable file on PATH.
+    name = os.path.expanduser(name)
+    dirs = [""] if "/" in name else (env("PATH") or "").split(os.pathsep)
+    for directory in dirs:
+        path = os.path.join(directory, name) if directory else name
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def stamp(paths):
@@ -102,13 +114,15 @@ print("os %s" % os.uname()[0])
 print("arch %s" % os.uname()[4])
 changed = False
 seen = set()
-for q in sys.argv[1:]:
+names = sys.argv[1:] + ["python3", "python", "~/.local/share/rtui/venv/bin/python"]
+for q in filter(None, map(which, names)):
     real = os.path.realpath(q)
     if real in seen:
         continue  # one interpreter under two names: the first name given
     seen.add(real)
     entry = cache.get(q)
     if not (isinstance(entry, dict) and entry.get("stamp") == stamp([q] + entry["watch"])):
+        import subprocess
         try:
             out = subprocess.Popen([q, "-c", ASK], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE).communicate()[0]
@@ -135,10 +149,15 @@ if changed:
 data = env("JUPYTER_DATA_DIR") or os.path.join(
     env("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "jupyter")
 runtime = env("JUPYTER_RUNTIME_DIR") or os.path.join(data, "runtime")
+try:
+    files = [f for f in os.listdir(runtime) if f.startswith("kernel-") and f.endswith(".json")]
+except OSError:
+    files = []
 alive = 0
-for path in glob.glob(os.path.join(runtime, "kernel-*.json")):
+for name in files:
     try:
-        with open(path) as handle:
+        import socket
+        with open(os.path.join(runtime, name)) as handle:
             info = json.load(handle)
         socket.create_connection((info.get("ip") or "127.0.0.1", info["shell_port"]), 0.3).close()
         alive += 1
@@ -229,51 +248,100 @@ async def check_host(
     status = HostStatus(connection.name)
     started = time.perf_counter()
     first = connection.route.hops[0]
+    gates = gates or CheckGates(concurrency=1 << 16)
     step = "tcp"
     try:
-        t0 = time.perf_counter()
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(first.hostname, first.port), timeout)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(
-                f"timeout after {timeout:g} s connecting to {first.hostname}:{first.port}"
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise UnreachableError(
-                f"cannot reach {first.hostname}:{first.port}: connection refused") from exc
-        except OSError as exc:
-            reason = exc.strerror.lower() if exc.strerror else str(exc)
-            raise UnreachableError(
-                f"cannot reach {first.hostname}:{first.port}: {reason}") from exc
-        status.tcp_ms = _ms(t0)
-        writer.close()
+        async with contextlib.AsyncExitStack() as active:
+            async with contextlib.AsyncExitStack() as pre_auth:
+                sock = None
+                # A shared connection that is already up has no TCP connect or handshake to
+                # time; the command's round trip below still proves it works.
+                reused = connection.state is ConnState.CONNECTED
+                if not reused:
+                    await pre_auth.enter_async_context(gates.handshake(connection))
+                    t0 = time.perf_counter()
+                    sock = await _open_tcp(first.hostname, first.port, timeout)
+                    status.tcp_ms = _ms(t0)
+                step = "ssh"
+                try:
+                    if sock is not None:
+                        # Waiting costs nothing: only a server that speaks takes a slot.
+                        await _server_greets(sock, first.hostname, first.port, timeout)
+                    await active.enter_async_context(gates.slot())
+                except BaseException:
+                    if sock is not None:
+                        sock.close()
+                    raise
+                t0 = time.perf_counter()
+                await connection.connect(sock=sock)  # it owns the socket from here
+                status.ssh_ms = None if reused else _ms(t0)
+                status.ok = True
 
-        step = "ssh"
-        reused = connection.state is ConnState.CONNECTED
-        handshake = gates.handshake(connection) if gates else contextlib.nullcontext()
-        async with handshake:
+            # One exec for both steps: the host accepting it times the round trip of a
+            # command; its output is the probe. A second exec would cost the host another
+            # process, which 100 hosts checked at once feel.
+            step = "command"
+            script = _PROBE.replace("EXTRA_PYTHONS",
+                                    " ".join(shlex.quote(p) for p in extra_pythons))
             t0 = time.perf_counter()
-            await connection.connect()
-        # A shared connection that is already up has no handshake to time.
-        status.ssh_ms = None if reused else _ms(t0)
-        status.ok = True
-
-        # One exec for both steps: the host accepting it times the round trip of a command;
-        # its output is the probe. A second exec would cost the host another process, which
-        # 100 hosts checked at once feel.
-        step = "command"
-        script = _PROBE.replace("EXTRA_PYTHONS", " ".join(shlex.quote(p) for p in extra_pythons))
-        t0 = time.perf_counter()
-        output = await _run_probe(connection, f"/bin/sh -c {shlex.quote(script)}", timeout,
-                                  on_started=lambda: setattr(status, "rtt_ms", _ms(t0)))
-        step = "probe"
-        status.os, status.arch, status.pythons, status.kernels = parse_probe(output)
+            output = await _run_probe(connection, f"/bin/sh -c {shlex.quote(script)}", timeout,
+                                      on_started=lambda: setattr(status, "rtt_ms", _ms(t0)))
+            step = "probe"
+            status.os, status.arch, status.pythons, status.kernels = parse_probe(output)
     except RtuiError as exc:
         status.failed_step, status.error, status.error_kind = step, str(exc), error_kind(exc)
     finally:
         status.elapsed_ms = _ms(started)
     return status
+
+
+async def _open_tcp(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the first hop, timed by the caller, then handed to the SSH
+    handshake: a second connection would cost the server a process for nothing."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            error: OSError | None = None
+            for family, kind, proto, _, address in infos:
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, address)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    return sock
+                except BaseException as exc:
+                    sock.close()
+                    if not isinstance(exc, OSError):
+                        raise
+                    error = exc
+            raise error or OSError(f"no address for {host}")
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(f"timeout after {timeout:g} s connecting to {host}:{port}"
+                                  ) from exc
+    except ConnectionRefusedError as exc:
+        raise UnreachableError(f"cannot reach {host}:{port}: connection refused") from exc
+    except socket.gaierror as exc:
+        raise UnreachableError(f"cannot resolve {host}: {exc.strerror}") from exc
+    except OSError as exc:
+        reason = exc.strerror.lower() if exc.strerror else str(exc)
+        raise UnreachableError(f"cannot reach {host}:{port}: {reason}") from exc
+
+
+async def _server_greets(sock: socket.socket, host: str, port: int, timeout: float) -> None:
+    """Wait until the server sends something (an SSH server greets first), reading nothing:
+    a host that accepts connections and never answers is found without a check slot."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))
+    try:
+        await asyncio.wait_for(readable, timeout)
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(
+            f"timeout after {timeout:g} s connecting to {host}:{port}: no SSH server answered"
+        ) from exc
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 async def _run_probe(connection: HostConnection, command: str, timeout: float, *,
@@ -308,9 +376,11 @@ PER_SERVER = 8
 
 
 class CheckGates:
-    """At most ``concurrency`` checks at once, and ``per_server`` handshakes at once with any
-    one SSH server, so many aliases of one login node are not refused while distinct hosts
-    run side by side."""
+    """At most ``per_server`` connections being opened at once to any one SSH server, so
+    many aliases of one login node are not refused, and at most ``concurrency`` checks past
+    the server's greeting (handshake, command, probe: the part that costs CPU, here and on
+    the host). A host that never answers holds no check slot while it times out, so the
+    hosts listed after it are not held up."""
 
     def __init__(self, concurrency: int, per_server: int = PER_SERVER) -> None:
         self._all = asyncio.Semaphore(concurrency)
@@ -318,11 +388,11 @@ class CheckGates:
         self._servers: dict[tuple[str, int], asyncio.Semaphore] = {}
 
     def slot(self) -> asyncio.Semaphore:
-        """Held for a whole check."""
+        """Held from the server's greeting to the end of the check."""
         return self._all
 
     def handshake(self, connection: HostConnection) -> asyncio.Semaphore:
-        """Held while connecting (until authenticated)."""
+        """Held from the TCP connect until authenticated."""
         first = connection.route.hops[0]
         return self._servers.setdefault(
             (first.hostname, first.port), asyncio.Semaphore(self._per_server))
@@ -340,10 +410,9 @@ async def check_hosts(
     gates = CheckGates(concurrency)
 
     async def one(connection: HostConnection) -> HostStatus:
-        async with gates.slot():
-            pythons = (extra_pythons or {}).get(connection.name, ())
-            return await check_host(connection, timeout=timeout, extra_pythons=pythons,
-                                    gates=gates)
+        pythons = (extra_pythons or {}).get(connection.name, ())
+        return await check_host(connection, timeout=timeout, extra_pythons=pythons,
+                                gates=gates)
 
     tasks = [asyncio.ensure_future(one(c)) for c in connections]
     try:

@@ -120,16 +120,21 @@ class HostConnection:
             raise SSHError(f"{self.name} is not connected ({self.state})")
         return self._conns[-1]
 
-    async def connect(self) -> asyncssh.SSHClientConnection:
-        """Connect if not connected; the same connection is shared by every caller."""
+    async def connect(self, *, sock: socket.socket | None = None) -> asyncssh.SSHClientConnection:
+        """Connect if not connected; the same connection is shared by every caller.
+
+        ``sock``: a TCP connection to the first hop, already open (a check opens it to time
+        it); used for the first attempt, closed if the connection is up already."""
         async with self._lock:
             if self.state is ConnState.CONNECTED and self._conns:
+                if sock is not None:
+                    sock.close()
                 return self._conns[-1]
             self._closing = False
             self._cancel_reconnect()
             self._set(ConnState.CONNECTING)
             try:
-                conns = await self._open_chain()
+                conns = await self._open_chain(sock)
             except SSHError as exc:
                 self._set(ConnState.FAILED, str(exc))
                 raise
@@ -233,40 +238,49 @@ class HostConnection:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), 5)
 
-    async def _open_chain(self) -> list[asyncssh.SSHClientConnection]:
+    async def _open_chain(
+        self, sock: socket.socket | None = None
+    ) -> list[asyncssh.SSHClientConnection]:
         conns: list[asyncssh.SSHClientConnection] = []
         try:
             for hop in self.route.hops:
                 tunnel = conns[-1] if conns else None
-                conns.append(await self._open_hop(hop, tunnel))
+                conns.append(await self._open_hop(hop, tunnel, sock if not conns else None))
         except BaseException:
             for conn in reversed(conns):
                 conn.close()
             raise
+        finally:
+            if sock is not None and not conns:
+                sock.close()  # the first hop failed before asyncssh took it over
         return conns
 
     async def _open_hop(
-        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None
+        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None,
+        sock: socket.socket | None,
     ) -> asyncssh.SSHClientConnection:
         via = "" if hop is self.route.target else f"jump host {hop.label}: "
         try:
-            return await self._open_hop_checked(hop, tunnel)
+            return await self._open_hop_checked(hop, tunnel, sock)
         except SSHError as exc:
             if via:
                 raise type(exc)(f"{via}{exc}") from exc
             raise
 
     async def _open_hop_checked(
-        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None
+        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None,
+        sock: socket.socket | None,
     ) -> asyncssh.SSHClientConnection:
-        """Connect one hop; an unknown key is shown to a person, then the attempt is repeated."""
+        """Connect one hop; an unknown key is shown to a person, then the attempt is repeated
+        (on a new TCP connection: ``sock`` serves the first attempt only)."""
         ready, encrypted, notes = load_identities(hop)
         for _ in range(2):
             deadline = PausableDeadline(self.settings.connect_timeout)
             client = HopClient(hop, self.prompter, self._secrets, encrypted, deadline.paused)
             client.notes.extend(notes)
             try:
-                conn = await deadline.run(self._connect(hop, tunnel, client, ready))
+                first_sock, sock = sock, None
+                conn = await deadline.run(self._connect(hop, tunnel, client, ready, first_sock))
             except asyncssh.HostKeyNotVerifiable as exc:
                 if client.presented_key is None:
                     raise HostKeyError(
@@ -323,6 +337,7 @@ class HostConnection:
         tunnel: asyncssh.SSHClientConnection | None,
         client: HopClient,
         keys: list[asyncssh.SSHKey],
+        sock: socket.socket | None = None,
     ) -> asyncssh.SSHClientConnection:
         trusted, cas, revoked = self.known_hosts(hop).trusted(hop.hostname, hop.port)
         trusted = [*trusted, *self._accepted.get(host_entry_name(hop.hostname, hop.port), [])]
@@ -332,6 +347,7 @@ class HostConnection:
             hop.hostname,
             hop.port,
             tunnel=tunnel,
+            sock=sock,
             username=hop.user,
             client_factory=lambda: client,
             known_hosts=(trusted, cas, revoked),

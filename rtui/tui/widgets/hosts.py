@@ -202,10 +202,12 @@ class HostsPane(Widget):
         if status is not None:
             lines.append("")
             if status.ok:
-                ssh = (f"ssh {status.ssh_ms:.0f} ms" if status.ssh_ms is not None
-                       else "ssh connected")
-                lines.append(f"tcp {status.tcp_ms or 0:.0f} ms · {ssh}"
-                             + (f" · rtt {status.rtt_ms:.0f} ms" if status.rtt_ms else ""))
+                timings = [f"tcp {status.tcp_ms:.0f} ms"] if status.tcp_ms is not None else []
+                timings.append(f"ssh {status.ssh_ms:.0f} ms" if status.ssh_ms is not None
+                               else "ssh connected")
+                if status.rtt_ms:
+                    timings.append(f"rtt {status.rtt_ms:.0f} ms")
+                lines.append(" · ".join(timings))
                 if status.os:
                     lines.append(f"{status.os} {status.arch or ''}")
                 for p in status.pythons:
