@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -81,6 +82,35 @@ async def test_lines_appear_and_the_view_follows_the_bottom() -> None:
         assert view.follow
         assert view.scroll_y == view.max_scroll_y > 0
         assert app.focused is app.query_one(Input)  # output never steals focus
+
+
+async def test_new_lines_under_old_ones_repaint_only_their_rows() -> None:
+    """While the output fits, a new result repaints its own rows, not the rows above it
+    nor the blank ones below; once it scrolls, every row moves and all are repainted."""
+    app = Host(ConsoleModel())
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ConsoleView)
+        app.write(numbered(0, 3))
+        await until(pilot, lambda: shown(view)[-1:] == ["line 2"])
+        calls: list[tuple[Region, ...]] = []
+        original = view.refresh
+
+        def spy(*regions: Region, **kwargs: bool) -> ConsoleView:
+            calls.append(regions)
+            return original(*regions, **kwargs)
+
+        view.refresh = spy  # type: ignore[method-assign]
+        app.write(numbered(3, 5))
+        await until(pilot, lambda: shown(view)[-1:] == ["line 4"])
+        width = max(view.virtual_size.width, view.size.width)
+        # The open last line (3 done, then "line 3\n" and "line 4\n") starts at row 3.
+        assert calls == [(Region(0, 3, width, 2),)], calls
+
+        calls.clear()
+        height = view.scrollable_content_region.height
+        app.write(numbered(5, 5 + height))
+        await until(pilot, lambda: shown(view)[-1:] == [f"line {4 + height}"])
+        assert () in calls, calls  # scrolled: a full repaint
 
 
 async def test_scrolled_up_position_is_kept_while_lines_arrive_and_drop() -> None:

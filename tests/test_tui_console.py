@@ -50,6 +50,10 @@ async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> 
 
         await pilot.press(*"import time; time.sleep(30)", "enter")
         await until(lambda: pane.state == "busy")
+        # A cell holds the screen's paint until the kernel is idle, 20 ms at most: a long
+        # one must not freeze it (the app's batch count is what holds it).
+        await until(lambda: app._batch_count == 0, timeout=0.5)
+        assert pane.state == "busy"
         started = time.monotonic()
         await pilot.press("ctrl+c")
         await until(lambda: "KeyboardInterrupt" in output(pane), timeout=5)

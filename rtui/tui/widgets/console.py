@@ -119,6 +119,7 @@ class ConsolePane(Widget):
         self._ready = asyncio.Event()  # clear while there is no kernel or no connection
         self._pending = kernel
         self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
+        self._batch: contextlib.AbstractContextManager[None] | None = None  # the app's paint
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -154,6 +155,7 @@ class ConsolePane(Widget):
         self._ready.set()
 
     def on_unmount(self) -> None:
+        self._release()
         for unsubscribe in self._unsubscribe:
             with contextlib.suppress(Exception):
                 unsubscribe()
@@ -219,12 +221,20 @@ class ConsolePane(Widget):
     watch_execution_count = watch_state
 
     def _hold(self) -> None:
-        """A cell was sent: hold the output and the status line until the kernel is idle again
-        or ``_ECHO_HOLD`` is over, so a quick cell shows in one frame (echo, result, status).
-        A frame painted just before the result would make it wait for the next one."""
+        """A cell was sent: paint nothing until the kernel is idle again or ``_ECHO_HOLD`` is
+        over, so a quick cell shows in one frame (editor cleared, echo, result, status).
+
+        A frame painted meanwhile (~4 ms at 120x36) would hold up this process's event
+        loop while the request is on its way through it (the SSH forward is served here)
+        and make the result wait behind it. Held: the output (the view holds its repaint),
+        the status line, and the whole screen's paint (an app batch: the editor's cleared
+        text, typed keys), all for ``_ECHO_HOLD`` at most."""
         if self._hold_timer is not None:
             self._hold_timer.stop()
         self._view.hold()
+        if self._batch is None:
+            self._batch = self.app.batch_update()
+            self._batch.__enter__()
         self._hold_timer = self.set_timer(_ECHO_HOLD, self._release)
 
     def _release(self) -> None:
@@ -233,6 +243,9 @@ class ConsolePane(Widget):
             self._hold_timer = None
             self._view.release()
             self._update_status()
+        batch, self._batch = self._batch, None
+        if batch is not None:
+            batch.__exit__(None, None, None)  # the screen paints on its next idle
 
     def _update_status(self) -> None:
         if not self.is_mounted:

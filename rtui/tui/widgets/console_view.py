@@ -19,7 +19,7 @@ from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.events import Resize
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -120,10 +120,11 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._held = True
 
     def release(self) -> None:
-        """End a ``hold``: what came meanwhile is painted at once."""
+        """End a ``hold``: what came meanwhile is painted at once (synced now, not a loop
+        turn later: the screen paints on its next idle)."""
         self._held = False
         if self._pending and self.is_mounted:
-            self.call_later(self._flush)
+            self._flush()
 
     def notify_changed(self) -> None:
         """The model changed: repaint within a frame. Coalesced, so call it once per event."""
@@ -164,6 +165,11 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         first, total = changes.first_index, changes.total
         self._seen = changes.version
         restruct = changes.restructured_from
+        # The first line whose rows changed; None: repaint everything.
+        before = (round(self.scroll_offset.y), self._top_line, self.virtual_size.height)
+        changed_from: int | None = min(
+            [self._idx0 + len(self._ends), *changes.modified,
+             *([restruct] if restruct is not None else [])])
         if width != self._width:
             self._width = width
             self._cache.clear()
@@ -173,6 +179,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             ends.clear()  # start over (a resize, a clear, a reader far behind)
             self._idx0, self._origin = first, 0
             self._cache.clear()
+            changed_from = None
         else:
             if restruct is not None and restruct < self._idx0 + len(ends):
                 del ends[restruct - self._idx0 :]
@@ -206,7 +213,26 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             else:
                 y = self._row_start(line) - top + min(row, self._rows(line) - 1)
             self.scroll_to(y=y, animate=False, force=True)
-        self.refresh()
+        self._repaint(changed_from, *before)
+
+    def _repaint(self, changed_from: int | None, scroll_before: int, top_before: int,
+                 height_before: int) -> None:
+        """Repaint the rows from the first changed line to the end of the output (old or
+        new), or all of them when the rows moved.
+
+        A result printed under earlier ones leaves the rows above it, and the blank rows
+        below it, as they were: most of the screen is the console's rows."""
+        scroll = round(self.scroll_offset.y)
+        if changed_from is None or scroll != scroll_before or self._top_line != top_before:
+            self.refresh()  # moved: every row (a scroll repaints the view anyway)
+            return
+        window = self.scrollable_content_region.height
+        line = max(changed_from, self._top_line)
+        start = max(self._row_start(line) - self._row_start(self._top_line) - scroll, 0)
+        end = min(max(height_before, self.virtual_size.height) - scroll, window)
+        if start < end:
+            self.refresh(Region(0, start, max(self.virtual_size.width, self.size.width),
+                                end - start))
 
     def _set_virtual_size(self, size: Size) -> None:
         """Grow or shrink the scrollable area without a layout pass.
@@ -215,9 +241,13 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         on every new line; only the scrollbars depend on it here (the widget's own size is
         set by its container), so they are updated directly, the way Textual's layout would.
         """
-        if size == self.virtual_size:
+        old = self.virtual_size
+        if size == old:
             return
         self.set_reactive(ConsoleView.virtual_size, size)
+        if old.width == size.width and max(old.height, size.height) <= (
+                self.scrollable_content_region.height):
+            return  # all of it fits, before and after: the scrollbar looks the same
         self._scroll_update(size)
 
     # -- the row index ------------------------------------------------------------------------
