@@ -5,8 +5,10 @@
 Reproduces the "Terminal consoles a user would pick instead" table of MEASURED.md with rtui
 added. Each console runs in its own tmux server (``-L`` socket, one 120x36 pane, no status
 line), with its own local kernel and a throwaway HOME/XDG dirs, and is driven exactly as a
-person would: keys go in with ``send-keys``, the screen is read with ``capture-pane``, polled
-every 5 ms through a tmux control-mode client (no process spawned per poll). No fixed sleep is
+person would: keys go in with ``send-keys``, the screen is read with ``capture-pane`` through
+a tmux control-mode client (no process spawned per read): every 5 ms, and while ``N+1`` is
+timed, also as soon as tmux reports output from the pane (``%output``), so a result is seen
+when tmux has it, not up to a poll later; the same for every contender. No fixed sleep is
 part of any measured interval.
 
 Contenders:
@@ -137,6 +139,7 @@ class Terminal:
         self._checked = 0.0
         self._control: subprocess.Popen[bytes] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
+        self._output = threading.Event()  # set on %output (while watch_output is on)
         self.seen: dict[int, int] = {}  # pid -> start time, every process seen in the pane
 
     # -- set-up and tear-down ------------------------------------------------------------
@@ -208,6 +211,9 @@ class Terminal:
     def _read(self) -> None:
         assert self._control is not None and self._control.stdout is not None
         for raw in self._control.stdout:
+            if raw.startswith((b"%output ", b"%extended-output ")):
+                self._output.set()  # the pane wrote something: worth a look
+                continue
             self._lines.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
         self._lines.put(None)
 
@@ -244,6 +250,11 @@ class Terminal:
                     raise RuntimeError(f"tmux {what}: {' '.join(block)}")
                 return block
             block.append(got)
+
+    def watch_output(self, on: bool) -> None:
+        """Have tmux report the pane's output to this client (off by default: a flood would
+        send every byte through it); ``wait`` then reads the screen when output came."""
+        self.command("refresh-client -f " + ("!no-output" if on else "no-output"))
 
     def screen(self) -> list[str]:
         return self.command("capture-pane -p -t bench")
@@ -299,6 +310,7 @@ class Terminal:
         """Poll the screen until ``predicate``; (perf_counter when seen, that screen)."""
         deadline = time.perf_counter() + timeout
         while True:
+            self._output.clear()  # output after this is seen by the next capture
             rows = self.screen()
             now = time.perf_counter()
             if predicate(rows):
@@ -306,7 +318,7 @@ class Terminal:
             if now > deadline:
                 raise TimeoutError(f"no {what} within {timeout:g} s; screen: {_tail(rows)}")
             self.check_alive()
-            time.sleep(POLL)
+            self._output.wait(POLL)
 
 
 # ------------------------------------------------------------------------- the consoles
@@ -632,6 +644,14 @@ def _launch_rtui(term: Terminal, spec: Spec, fig: Figures) -> None:
 
 
 def _results(term: Terminal, spec: Spec, fig: Figures, runs: int) -> None:
+    term.watch_output(True)
+    try:
+        _timed_results(term, spec, fig, runs)
+    finally:
+        term.watch_output(False)
+
+
+def _timed_results(term: Terminal, spec: Spec, fig: Figures, runs: int) -> None:
     for run in range(runs + 1):  # the first is a warm-up
         n = 1000 + run
         text, expected = f"{n}+1", re.compile(rf"Out\[\d+\]:\s*{n + 1}$")
