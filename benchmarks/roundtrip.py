@@ -12,9 +12,14 @@ status for it (``KernelSession.execute`` iterated to its end). Paths, all to the
 4. **asyncssh, no PTY**: a second plain asyncssh connection with ``forward_local_port`` x5
    and no PTY session: what rtui would get without holding one (MEASURED.md).
 5. **jupyter_client tunnel_to_kernel**: what ``jupyter console --existing --ssh`` uses: one
-   ``ssh -f ... -L ... sleep 10`` per port, started through pexpect (opened for each block;
+   ``ssh -f ... -L ... sleep 60`` per port, started through pexpect (opened for each block;
    the figure is the round trip once open). If it fails, its row says why; that is a
-   finding about the peer, not a crash of this benchmark.
+   finding about the peer, not a crash of this benchmark. On Linux its tunnels are usually
+   gone by the time it returns: each ``ssh -f`` forks into the background while its parent,
+   the leader of pexpect's pty session, exits, and the kernel's SIGHUP to the pty's
+   foreground group reaches the child before ``daemon()`` has moved it to its own session.
+6. **tunnel_to_kernel, SIGHUP ignored**: the same, with ``ssh`` started with SIGHUP ignored
+   (``trap '' HUP`` in the wrapper), so the tunnels live and the path gets a figure.
 
 The samples are taken in rounds (10 by default), each path in turn and in a different order
 each round, so the drift of a shared machine (±20% between blocks of a few hundred samples)
@@ -55,6 +60,7 @@ from benchmarks.common import (
     machine_line,
     openssh_forward,
     percentile,
+    pids_mentioning,
     remote_host,
     trust,
 )
@@ -83,7 +89,8 @@ PEER_START_TIMEOUT = 10.0  # tunnel_to_kernel's tunnels: they are up or they are
 
 DIRECT, RTUI, OPENSSH, ASYNCSSH_NO_PTY = "direct", "rtui", "openssh -L", "asyncssh, no PTY"
 TUNNEL_TO_KERNEL = "jupyter_client tunnel_to_kernel"
-PEERS = frozenset({TUNNEL_TO_KERNEL})  # their failure is a figure, not a crash
+TUNNEL_NO_HUP = "tunnel_to_kernel, ssh with SIGHUP ignored"
+PEERS = frozenset({TUNNEL_TO_KERNEL, TUNNEL_NO_HUP})  # their failure is a figure, not a crash
 
 SessionOpener = Callable[[], AbstractAsyncContextManager[KernelSession]]
 
@@ -137,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def measure(samples: int) -> list[Row]:
     """Start sshd and the kernel, measure every path, stop everything (even on errors)."""
     rows = [Row(DIRECT), Row(RTUI, goal_ratio=GOAL_RATIO), Row(OPENSSH), Row(ASYNCSSH_NO_PTY),
-            Row(TUNNEL_TO_KERNEL)]
+            Row(TUNNEL_TO_KERNEL), Row(TUNNEL_NO_HUP)]
     with tempfile.TemporaryDirectory(prefix="rtui-bench-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         server: SSHD | None = None
@@ -178,6 +185,8 @@ async def _measure_all(
             OPENSSH: lambda: _openssh(server, home, remote_info),
             ASYNCSSH_NO_PTY: lambda: _asyncssh_no_pty(server, home, remote_info),
             TUNNEL_TO_KERNEL: lambda: _tunnel_to_kernel(server, home, remote_info),
+            TUNNEL_NO_HUP: lambda: _tunnel_to_kernel(
+                server, home, remote_info, ignore_hangup=True),
         }
         for index, block in enumerate(_blocks(samples)):
             live = [row for row in rows if row.error is None]
@@ -331,7 +340,7 @@ async def _session(info: dict[str, Any], name: str, *,
 
 @asynccontextmanager
 async def _tunnel_to_kernel(
-    server: SSHD, home: Path, remote_info: dict[str, Any]
+    server: SSHD, home: Path, remote_info: dict[str, Any], *, ignore_hangup: bool = False
 ) -> AsyncIterator[KernelSession]:
     """jupyter_client's own SSH tunnels (pexpect + the ``ssh`` client); the ssh processes are
     stopped afterwards by their ``-L`` arguments.
@@ -339,6 +348,7 @@ async def _tunnel_to_kernel(
     ``ssh`` reads ~/.ssh from the passwd entry, not $HOME, and tunnel_to_kernel takes no ssh
     options: an ``ssh`` first on PATH (for this call only) adds the throwaway known_hosts that
     a user's own ~/.ssh/known_hosts would provide, and nothing else of the user's config.
+    With ``ignore_hangup`` that wrapper also starts ssh with SIGHUP ignored (module docstring).
     """
     from jupyter_client import tunnel_to_kernel
 
@@ -347,8 +357,9 @@ async def _tunnel_to_kernel(
     bindir.mkdir(exist_ok=True)
     wrapper = bindir / "ssh"
     known_hosts = home / ".ssh" / "known_hosts"
+    trap = "trap '' HUP\n" if ignore_hangup else ""
     wrapper.write_text(
-        f"#!/bin/sh\nexec {shlex.quote(real_ssh)} -F /dev/null -o BatchMode=yes "
+        f"#!/bin/sh\n{trap}exec {shlex.quote(real_ssh)} -F /dev/null -o BatchMode=yes "
         f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
         '-o StrictHostKeyChecking=yes "$@"\n')
     wrapper.chmod(0o755)
@@ -361,6 +372,13 @@ async def _tunnel_to_kernel(
             tunnel_to_kernel, info, sshserver, str(server.client_key))
     finally:
         os.environ["PATH"] = path
+    alive = sum(1 for port in ports if pids_mentioning(f"{LOOPBACK}:{port}:"))
+    if alive < len(ports):
+        for port in ports:
+            await asyncio.to_thread(kill_leftovers, f"{LOOPBACK}:{port}:")
+        raise RuntimeError(
+            f"{alive} of its {len(ports)} `ssh -f` tunnels still run when it returns (the "
+            "others got SIGHUP as pexpect's pty session ended; see the module docstring)")
     local = dict(remote_info, ip=LOOPBACK, transport="tcp")
     # tunnel_to_kernel returns (shell, iopub, stdin, hb, control) local ports, in that order.
     for name, port in zip(("shell_port", "iopub_port", "stdin_port", "hb_port",

@@ -332,8 +332,13 @@ async def _server_greets(sock: socket.socket, host: str, port: int, timeout: flo
     """Wait until the server sends something (an SSH server greets first), reading nothing:
     a host that accepts connections and never answers is found without a check slot."""
     loop = asyncio.get_running_loop()
-    readable = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: readable.done() or readable.set_result(None))
+    readable: asyncio.Future[None] = loop.create_future()
+
+    def _ready() -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_reader(sock.fileno(), _ready)
     try:
         await asyncio.wait_for(readable, timeout)
     except TimeoutError as exc:
