@@ -29,3 +29,11 @@ def test_hosts_commands_do_not_load_ssh_or_kernel_libraries() -> None:
     """`rtui hosts ...` is run often from shells and scripts: it stays quick to start."""
     mods = loaded_modules_after("import rtui.cli.main")
     assert not {"asyncssh", "jupyter_client", "zmq"} & mods
+
+
+def test_host_list_does_not_load_ssh_kernel_or_console_code() -> None:
+    """The TUI's first frame is the host list: what only a connection or a console needs is
+    imported later (asyncssh and jupyter_client off the event loop)."""
+    mods = loaded_modules_after("import rtui.tui.app")
+    assert not {"asyncssh", "jupyter_client", "zmq", "rtui.tui.widgets.console",
+                "rtui.tui.widgets.code_input", "rtui.core.config.importer"} & mods

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Header, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from rtui import __version__
 from rtui.core import locations
-from rtui.core.config.importer import merge_imported
 from rtui.core.config.model import Config, Host
-from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
 from rtui.core.ssh.check import CheckGates, HostStatus, check_host
@@ -28,19 +28,27 @@ from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.commands import HostCommands
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
-from rtui.tui.screens.progress import ProgressScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
-from rtui.tui.widgets.code_input import CodeInput
-from rtui.tui.widgets.console import ConsolePane
+from rtui.tui.widgets.footer import KeyFooter
 from rtui.tui.widgets.hosts import HostsPane
 
-if TYPE_CHECKING:  # loaded after the first frame: asyncssh alone takes ~0.1-0.9 s to import
+# Loaded after the first frame: asyncssh alone takes ~0.1-0.9 s to import, jupyter_client
+# more, and the console's editor and output model ~35 ms that the host list does not need.
+if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.core.ssh.manager import Connections
+    from rtui.tui.widgets.console import ConsolePane
 
 __all__ = ["RtuiApp", "run_tui"]
 
 log = logging.getLogger(__name__)
+
+
+async def import_off_loop(module: str) -> None:
+    """Import a heavy module in a thread: on the event loop, asyncssh's or jupyter_client's
+    import would freeze the screen for 0.1-0.9 s (the footer of the first frame included)."""
+    if module not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, module)
 
 
 class RtuiApp(App[None]):
@@ -85,7 +93,7 @@ class RtuiApp(App[None]):
         yield Header()
         with TabbedContent(id="tabs"), TabPane("Hosts", id="tab-hosts"):
             yield HostsPane()
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def connections(self) -> Connections:
@@ -199,6 +207,7 @@ class RtuiApp(App[None]):
         """Check hosts concurrently; on start-up nobody is asked anything (no dialog storm)."""
         pane = self.query_one(HostsPane)
         pane.show_checking(names)
+        await import_off_loop("rtui.core.ssh.manager")
         settings = self.config.settings
         gates = CheckGates(settings.check_concurrency)
 
@@ -237,6 +246,7 @@ class RtuiApp(App[None]):
     async def prefetch(self, name: str, *, environments: bool) -> None:
         """Get a reachable host ready in the background, so Enter opens a console without
         waiting: the agent started, and the host's Pythons known when Enter will need them."""
+        await import_off_loop("rtui.core.kernels.service")
         kernels = self.kernels_for(name)
         with contextlib.suppress(RtuiError):
             await (kernels.environments() if environments else kernels.hello())
@@ -251,6 +261,9 @@ class RtuiApp(App[None]):
 
     @work(group="config", exit_on_error=False)
     async def import_ssh_config(self) -> None:
+        from rtui.core.config.importer import merge_imported
+        from rtui.core.config.sshconfig import read_ssh_config
+
         path = self.ssh_config or locations.ssh_config_path()
         entries = await asyncio.to_thread(read_ssh_config, path)
         results: list[Any] = []
@@ -324,6 +337,8 @@ class RtuiApp(App[None]):
                     "(~/.local/share/rtui/venv) and install ipykernel there?")
         if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
             return None
+        from rtui.tui.screens.progress import ProgressScreen
+
         progress = ProgressScreen(f"Setting up a kernel environment on {name}")
         self.push_screen(progress)
         try:
@@ -353,6 +368,8 @@ class RtuiApp(App[None]):
 
     async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
+        from rtui.tui.widgets.console import ConsolePane
+
         if not self._console_count:
             # Once: modules, the app's widgets, the connection stack are alive for good and
             # never scanned again. (Freezing again later would also keep closed consoles.)
@@ -374,8 +391,8 @@ class RtuiApp(App[None]):
             await self.query_one(TabbedContent).remove_pane(tab.id)
             self.action_show_hosts()
 
-    @on(ConsolePane.CloseRequested)
-    def _close_requested(self, message: ConsolePane.CloseRequested) -> None:
+    def on_console_pane_close_requested(self, message: ConsolePane.CloseRequested) -> None:
+        """``ConsolePane.CloseRequested``, by handler name (the console loads on first use)."""
         self.close_console(message.pane)
 
     @work(group="kernels", exit_on_error=False)
@@ -417,7 +434,7 @@ class RtuiApp(App[None]):
     @work(group="quit", exclusive=True, exit_on_error=False)
     async def quit_app(self) -> None:
         """Quit; kernels started here are shut down or left running, as the person says."""
-        panes = list(self.query(ConsolePane))
+        panes: list[ConsolePane] = list(self.query("ConsolePane"))  # type: ignore[arg-type]
         launched = [p for p in panes if p.kernel is not None and p.kernel.launched]
         shutdown = False
         if launched:
@@ -449,7 +466,7 @@ class RtuiApp(App[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the tab in view: the host table, or the console's editor."""
         pane = event.pane
-        editors = list(pane.query(CodeInput))
+        editors = list(pane.query("CodeInput"))
         if editors:
             editors[0].focus()
             return
