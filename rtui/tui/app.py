@@ -120,6 +120,14 @@ class RtuiApp(App[None]):
         await self.reload_config()
         if self.check_on_start:
             self.call_after_refresh(self._check_on_start)
+        self.call_after_refresh(self._preload)
+
+    @work(group="preload", exit_on_error=False)
+    async def _preload(self) -> None:
+        """What Enter on a host needs, loaded in the background once the host list is up."""
+        for module in ("rtui.core.ssh.manager", "rtui.tui.widgets.console",
+                       "rtui.core.kernels.service"):
+            await import_off_loop(module)
 
     def _check_on_start(self) -> None:
         self.check_hosts([h.name for h in self.config.hosts], interactive=False)
@@ -306,6 +314,7 @@ class RtuiApp(App[None]):
         # The kernel is asked for first; the tab opens meanwhile and takes keys while the
         # kernel starts (~0.3 s), which costs nothing on the critical path.
         starting = asyncio.ensure_future(kernels.start(python=python))
+        await asyncio.sleep(0)  # the launch request leaves before the tab is built
         try:
             pane = await self.add_console(kernels, None)
         except BaseException:
