@@ -31,6 +31,8 @@ Measures, per contender:
    with the time its status bar shows the kernel idle ``○`` next to it).
 2. ``N+1`` Enter -> ``Out[k]: N+1`` on screen (ms), median of 10 runs (``--quick`` 3) after
    one discarded warm-up, a different N each run; typing happens before the clock starts.
+   Its floor, timed the same way in its own tmux: ``benchmarks/line_client.py`` (the tty
+   echoes, ``input()``, one execute_request, ``print``) on a kernel of the contender's build.
 3. ``for i in range(200000): print('line', i)`` (``--quick``: 20,000) Enter -> ``line 199999``
    on screen AND the console idle again (s). The reference is a client that only drains iopub
    (jupyter_client, in this process) running the same code on a kernel of the same Python
@@ -458,6 +460,8 @@ class Figures:
     flood_timeout: float | None = None  # set when the flood did not end in time
     drain: float | None = None
     drain_label: str = ""
+    floor: list[float] = field(default_factory=list)  # `N+1` of the line client (no UI)
+    floor_label: str = ""
     probes: list[Probe] = field(default_factory=list)
     kept: int | None = None
     corrupt: list[str] = field(default_factory=list)
@@ -542,6 +546,20 @@ def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
                 except Exception as exc:
                     drains[python] = (None, f"{label}: crashed: {describe(exc)}")
             fig.drain, fig.drain_label = drains[python]
+        floors: dict[str, tuple[list[float], str]] = {}
+        for fig in figures:
+            if fig.skipped or fig.spec is None:
+                continue
+            python = fig.spec.kernel_python
+            if python not in floors:
+                label = _kernel_label(python)
+                print(f"reference: `N+1` through a line client on {label} ...", flush=True)
+                try:
+                    floors[python] = (floor_reference(
+                        python, root / f"floor-{len(floors)}", runs), label)
+                except Exception as exc:
+                    floors[python] = ([], f"{label}: crashed: {describe(exc)}")
+            fig.floor, fig.floor_label = floors[python]
         for fig in figures:
             if fig.skipped or fig.spec is None:
                 continue
@@ -1008,6 +1026,28 @@ def drain_reference(python: str, root: Path, lines: int) -> float:
         km.shutdown_kernel(now=True)
 
 
+def floor_reference(python: str, root: Path, runs: int) -> list[float]:
+    """`N+1` Enter -> result on screen for ``benchmarks/line_client.py`` (input(), one
+    execute_request, print) on a fresh kernel run by ``python``, timed in tmux exactly as
+    the consoles are: what the kernel, the terminal and this way of reading it cost."""
+    script = Path(__file__).with_name("line_client.py")
+    spec = Spec("line client", [sys.executable, str(script), python, str(root)], python,
+                _jupyter_prompt, _jupyter_ready, _jupyter_input)
+    fig = Figures(spec, spec.name)
+    home = root / "home"
+    term = Terminal("line-client", _pane_env(home), home)
+    try:
+        term.start()
+        term.wait(lambda rows: _last_nonblank(rows).rstrip().endswith(("$", "#")), STEP_TIMEOUT,
+                  "shell prompt")
+        _launch(term, spec, fig)
+        term.track()
+        _results(term, spec, fig, runs)
+    finally:
+        term.close()
+    return fig.results
+
+
 def _drain(client: object, code: str, last: str | None) -> float:
     started = time.perf_counter()
     msg_id = client.execute(code)  # type: ignore[attr-defined]
@@ -1197,6 +1237,12 @@ def render_table(figures: list[Figures], lines: int) -> str:
         ratio = f" ({f.flood / f.drain:.2f}x drain-only)" if f.drain else ""
         return f"{f.flood:.2f} s{ratio}"
 
+    def floor(f: Figures) -> str | None:
+        if not f.floor:
+            return f.floor_label or None
+        return (f"{_ms(statistics.median(f.floor))} (p95 {_ms(percentile(f.floor, 95))}, "
+                f"n={len(f.floor)}; {f.floor_label})")
+
     def drain(f: Figures) -> str | None:
         if f.drain is None:
             return f.drain_label or None
@@ -1247,6 +1293,8 @@ def render_table(figures: list[Figures], lines: int) -> str:
          None if rtui.launch is None else rtui.launch <= GOAL_LAUNCH),
         ("`N+1` Enter → result on screen", result, f"≤ {GOAL_RESULT * 1000:g} ms",
          None if not rtui.results else statistics.median(rtui.results) <= GOAL_RESULT),
+        ("`N+1` through a line client with no UI (input(), print), same kernel build", floor,
+         "—", None),
         (f"{lines:,}-line flood → last line + prompt back", flood,
          f"≤ {GOAL_FLOOD_RATIO:g}x drain-only",
          None if rtui.flood is None or not rtui.drain

@@ -504,3 +504,44 @@ async def test_keys_in_one_burst_keep_their_order() -> None:
             if app.submitted:
                 break
         assert app.submitted == ["2+2"]
+
+
+async def test_editor_theme_follows_the_app_theme_and_styles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The editor styles its theme once, not on every keystroke, and again on any change."""
+    from textual._text_area_theme import TextAreaTheme
+
+    calls = 0
+    original = TextAreaTheme.apply_css
+
+    def counted(theme: TextAreaTheme, text_area: CodeInput) -> None:
+        nonlocal calls
+        calls += 1
+        original(theme, text_area)
+
+    monkeypatch.setattr(TextAreaTheme, "apply_css", counted)
+    app = ConsoleApp(FakeAssist())
+    async with app.run_test(size=SIZE) as pilot:
+        code = editor(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        assert code._theme is not None
+        dark = code._theme.base_style
+        before = calls
+        for key in "yz":
+            await pilot.press(key)
+            await settle(pilot)
+        assert code.text == "xyz" and calls == before  # repainted, not restyled
+        app.theme = "textual-light"
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert calls > before and code._theme.base_style != dark
+        before = calls
+        code.styles.background = "red"  # an inline style: a style update of the editor
+        await settle(pilot)
+        await pilot.press("b")
+        await settle(pilot)
+        assert calls > before and code._theme.base_style.bgcolor is not None
+        assert code._theme.base_style.bgcolor.triplet == (255, 0, 0)

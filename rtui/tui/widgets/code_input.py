@@ -14,11 +14,13 @@ from enum import Enum
 from importlib.util import find_spec
 from typing import ClassVar, Protocol, TypeVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Offset
+from textual.geometry import Offset, Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 from textual.widgets.text_area import LanguageDoesNotExist, Location
@@ -225,6 +227,7 @@ class CodeInput(TextArea):
         self._completion: _Completion | None = None
         self._search: _Search | None = None
         self._serial = 0  # bumped by every assist request, so late answers can be recognised
+        self._theme_css: tuple[int, str, Style] | None = None  # what the theme was styled for
         if history is not None:
             self.set_history(history)
 
@@ -287,6 +290,23 @@ class CodeInput(TextArea):
         self.post_message(self.Submitted(code, self))
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """TextArea re-derives its theme from CSS on every paint (~2 ms: six component
+        styles, each walking the widget's ancestors), and every keystroke repaints the
+        editor; here only when its style, a stylesheet rule or the app's theme changed."""
+        theme = self._theme
+        # Component styles come from the stylesheet only (notify_style_update resets the
+        # key); the widget's own style also follows inline styles here and on ancestors.
+        key = (id(theme), self.app.current_theme.name, self.rich_style)
+        if theme is not None and key != self._theme_css:
+            theme.apply_css(self)
+            self._theme_css = key
+        return super(TextArea, self).render_lines(crop)
+
+    def notify_style_update(self) -> None:
+        self._theme_css = None  # focus, classes, CSS or an ancestor's style changed
+        super().notify_style_update()
 
     def on_mount(self) -> None:
         if self.max_lines is not None:
