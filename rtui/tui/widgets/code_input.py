@@ -380,13 +380,20 @@ class CodeInput(TextArea):
             return
         await super()._on_paste(event)
 
+    # Both end here: nothing above the editor listens, and each would otherwise bubble
+    # through every ancestor (seven message queues, seven loop turns) on every keystroke.
+
     def _on_text_area_changed(self, event: TextArea.Changed) -> None:
-        if event.text_area is self and self._completion is not None:
-            self._refilter_completion()
+        if event.text_area is self:
+            event.stop()
+            if self._completion is not None:
+                self._refilter_completion()
 
     def _on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
-        if event.text_area is self and self._completion is not None:
-            self._refilter_completion()
+        if event.text_area is self:
+            event.stop()
+            if self._completion is not None:
+                self._refilter_completion()
 
     # -- run --------------------------------------------------------------------------------
 
