@@ -13,11 +13,14 @@ part of any measured interval.
 
 Contenders:
 
-- **rtui**: ``rtui demo`` (an embedded SSH server + the TUI; the kernel is a local process
-  started through rtui's SSH path). Launch is measured from Enter on the ``demo`` host (once
-  its status is ``ok``) until the console shows its editor and the "Connected to kernel" line
-  (the console opens only once the kernel has answered kernel_info). The time from the shell's
-  Enter on ``rtui demo`` until the host list is painted is reported next to it.
+- **rtui**: ``rtui`` with one host, ``bench``: a real OpenSSH sshd on 127.0.0.1 (the test
+  harness's, throwaway keys), its ``python`` this Python; the kernel is a local process started
+  through rtui's SSH path, as on a remote host (``--demo``: ``rtui demo`` instead, whose SSH
+  server runs inside the rtui process and costs it ~5 ms of CPU per cell). Launch is measured
+  from Enter on the host (once its status is ``ok``) until the console shows its editor and
+  the "Connected to kernel" line (the console opens only once the kernel has answered
+  kernel_info). The time from the shell's Enter on ``rtui`` until the host list is painted is
+  reported next to it.
 - **jupyter console** ``--kernel python3`` and **euporie-console** ``--kernel-name python3``,
   from a venv under ``~/.cache/rtui-bench/peers-venv`` (``--peers-venv`` or
   ``RTUI_BENCH_PEERS_VENV`` to put it elsewhere; created once with ``python -m venv`` + pip:
@@ -46,9 +49,8 @@ Measures, per contender:
    other than an input line, that contain a typed key), and how many ended up in the input.
 5. peak RSS during the flood, sampled every 50 ms from /proc: the console client only, i.e.
    the pane's process tree minus the kernel (and its children). For rtui that is the rtui
-   process alone: its children are what the demo's embedded SSH server runs for the "remote"
-   host (the agent, the kernel, the PTY session's ``cat``), which would run on that host. The
-   embedded server itself lives in the rtui process and is counted.
+   process alone: the host's side (sshd, the agent, the kernel) would run on that host. With
+   ``--demo`` the embedded server lives in the rtui process and is counted.
 6. bytes written to the terminal during the flood: ``pipe-pane -o 'cat >> FILE'`` started right
    before Enter, stopped when the prompt is back.
 
@@ -79,8 +81,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import describe, percentile, version
+from benchmarks.common import describe, percentile, version, write_known_hosts
 from benchmarks.common import machine_line as common_machine_line
+from tests.harness.sshd import SSHD, SSHD_MISSING_MESSAGE, sshd_available, start_sshd
 
 __all__ = ["main"]
 
@@ -111,6 +114,8 @@ GOAL_RSS = 150e6  # bytes
 GOAL_BYTES_RATIO = 0.25  # x jupyter console's
 
 RTUI, JUPYTER, EUPORIE = "rtui", "jupyter console", "euporie-console"
+RTUI_HOST = "bench"  # rtui's host on the benchmark's sshd
+RTUI_HOSTS = "(?:bench|demo)"  # its row in the host list (``--demo``: the demo host)
 IDLE_MARK = "\u25cb"  # euporie's status bar: kernel idle
 EDITOR_TOP = "\u258a\u2594"  # rtui's editor: the top border row starts with these
 EDITOR_SIDE = "\u258a"
@@ -385,11 +390,11 @@ def _rtui_ready(rows: list[str]) -> bool:
 
 def _rtui_hosts_painted(rows: list[str]) -> bool:
     header = any(re.match(r"\s*Host\s+Status\b", row) for row in rows)
-    return header and any(re.match(r"\s*demo\s+\S", row) for row in rows)
+    return header and any(re.match(rf"\s*{RTUI_HOSTS}\s+\S", row) for row in rows)
 
 
 def _rtui_host_ok(rows: list[str]) -> bool:
-    return any(re.match(r"\s*demo\s+ok\b", row) for row in rows)
+    return any(re.match(rf"\s*{RTUI_HOSTS}\s+ok\b", row) for row in rows)
 
 
 # jupyter console
@@ -453,7 +458,7 @@ class Figures:
     error: str | None = None  # crashed
     launch: float | None = None
     hosts_painted: float | None = None  # rtui: process start -> host list
-    host_ok: float | None = None  # rtui: process start -> demo host checked ok
+    host_ok: float | None = None  # rtui: process start -> its host checked ok
     kernel_ready: float | None = None  # euporie: prompt shown before the kernel is ready
     results: list[float] = field(default_factory=list)
     flood: float | None = None
@@ -484,6 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "$RTUI_BENCH_PEERS_VENV, else $XDG_CACHE_HOME/rtui-bench/peers-venv)")
     parser.add_argument("--only", nargs="+", choices=("rtui", "jupyter", "euporie"),
                         help="measure only these contenders")
+    parser.add_argument("--demo", action="store_true",
+                        help="rtui on `rtui demo` (SSH server in its own process) instead of "
+                        "a host on a loopback OpenSSH sshd")
     args = parser.parse_args(argv)
     lines = QUICK_FLOOD_LINES if args.quick else FLOOD_LINES
     runs = QUICK_RESULT_RUNS if args.quick else RESULT_RUNS
@@ -500,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"peers venv {venv}: {peers_error}", flush=True)
     figures = measure(
         only, peers_python, peers_error, versions, lines=lines, runs=runs, keys=keys,
-        flood_timeout=flood_timeout,
+        flood_timeout=flood_timeout, demo=args.demo,
     )
     print(
         f"\nConsoles in tmux {WIDTH}x{HEIGHT}, each on its own local kernel; `N+1`: median of "
@@ -517,14 +525,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
             versions: dict[str, str], *, lines: int, runs: int, keys: str,
-            flood_timeout: float) -> list[Figures]:
-    specs = _specs(peers_python, versions)
+            flood_timeout: float, demo: bool = False) -> list[Figures]:
+    specs = _specs(peers_python, versions, demo=demo)
     figures: list[Figures] = []
     for key, name in (("rtui", RTUI), ("jupyter", JUPYTER), ("euporie", EUPORIE)):
         spec = specs.get(name)
         fig = Figures(spec, name)
         if key not in only:
             fig.skipped = "not measured: --only"
+        elif name == RTUI and not demo and not sshd_available():
+            fig.skipped = SSHD_MISSING_MESSAGE
         elif spec is None:
             fig.skipped = f"not installed: {peers_error or 'missing from the venv'}"
         figures.append(fig)
@@ -565,17 +575,52 @@ def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
                 continue
             print(f"driving {fig.name} ...", flush=True)
             home = root / "homes" / fig.spec.name.split()[0]
-            drive(fig, fig.spec, home, lines=lines, runs=runs, keys=keys,
-                  flood_timeout=flood_timeout)
+            server = None
+            try:
+                if fig.name == RTUI and not demo:
+                    server = _rtui_host(root / "sshd", home)
+                drive(fig, fig.spec, home, lines=lines, runs=runs, keys=keys,
+                      flood_timeout=flood_timeout)
+            except Exception as exc:
+                fig.error = f"set-up: {describe(exc)}"
+            finally:
+                if server is not None:
+                    server.close()
     return figures
 
 
-def _specs(peers_python: Path | None, versions: dict[str, str]) -> dict[str, Spec]:
+def _rtui_host(workdir: Path, home: Path) -> SSHD:
+    """A loopback OpenSSH sshd and a HOME whose hosts.toml has one host on it, trusted,
+    with this Python as its ``python`` (ipykernel is there): Enter goes straight to a kernel."""
+    from rtui.core.config.model import Host
+    from rtui.core.config.store import HostStore
+
+    server = start_sshd(workdir)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        write_known_hosts(home, [server.known_hosts_line()])
+        host = Host(RTUI_HOST, hostname=server.host, port=server.port, user=server.user,
+                    identity_files=(str(server.client_key),), python=sys.executable)
+        store = HostStore(home / ".config" / "rtui" / "hosts.toml")
+        store.update(lambda config: config.with_host(host))
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
+def _command(fig: Figures) -> str:
+    return "rtui demo" if fig.spec is not None and fig.spec.argv[-1] == "demo" else "rtui"
+
+
+def _specs(peers_python: Path | None, versions: dict[str, str], *,
+           demo: bool = False) -> dict[str, Spec]:
     rtui_bin = Path(sys.executable).parent / "rtui"
     rtui_argv = [str(rtui_bin)] if rtui_bin.exists() else [sys.executable, "-m", "rtui"]
     specs = {
-        RTUI: Spec(RTUI, [*rtui_argv, "demo"], sys.executable, _rtui_prompt, _rtui_ready,
-                   _rtui_input, root_only=True, version=version("rtui")),
+        RTUI: Spec(RTUI, [*rtui_argv, *(["demo"] if demo else [])], sys.executable,
+                   _rtui_prompt, _rtui_ready, _rtui_input, root_only=True,
+                   version=version("rtui")),
     }
     if peers_python is not None:
         bin_dir = peers_python.parent
@@ -646,10 +691,10 @@ def _launch_rtui(term: Terminal, spec: Spec, fig: Figures) -> None:
     started = _enter_command(term, spec)
     painted, _ = term.wait(_rtui_hosts_painted, LAUNCH_TIMEOUT, "host list")
     fig.hosts_painted = painted - started
-    ok, _ = term.wait(_rtui_host_ok, LAUNCH_TIMEOUT, "demo host ok")
+    ok, _ = term.wait(_rtui_host_ok, LAUNCH_TIMEOUT, "host ok")
     fig.host_ok = ok - started
     pressed = time.perf_counter()
-    term.key("Enter")  # the cursor is on the demo host
+    term.key("Enter")  # the cursor is on the (only) host
     shown, rows = term.wait(spec.prompt, LAUNCH_TIMEOUT, "console editor")
     fig.launch = shown - pressed
     status = _rtui_status(rows).strip()
@@ -1218,7 +1263,7 @@ def render_table(figures: list[Figures], lines: int) -> str:
             return None
         extra = []
         if f.hosts_painted is not None:
-            extra.append(f"`rtui demo` → host list painted {f.hosts_painted:.2f} s")
+            extra.append(f"`{_command(f)}` → host list painted {f.hosts_painted:.2f} s")
         if f.kernel_ready is not None:
             extra.append(f"kernel ready at {f.kernel_ready:.2f} s")
         return f"{f.launch:.2f} s" + (f" ({'; '.join(extra)})" if extra else "")
@@ -1330,12 +1375,13 @@ def render_notes(figures: list[Figures]) -> str:
         if fig.error:
             notes.append(f"- {fig.name} crashed: {fig.error}")
         if fig.host_ok is not None:
-            notes.append(f"- {fig.name}: `rtui demo` → demo host checked ok "
+            notes.append(f"- {fig.name}: `{_command(fig)}` → host checked ok "
                          f"{fig.host_ok:.2f} s; launch is timed from Enter on the host")
         if fig.spec is not None and fig.spec.root_only and fig.peak_rss is not None:
-            notes.append(f"- {fig.name}: RSS is the rtui process alone (it also hosts the "
-                         "demo's SSH server); its children are the demo host's side (agent, "
-                         "kernel, the PTY session's `cat`)")
+            where = ("it also hosts the demo's SSH server; its children are the demo host's "
+                     "side" if fig.spec.argv[-1] == "demo" else
+                     "its host's side, sshd included, would run on that host")
+            notes.append(f"- {fig.name}: RSS is the rtui process alone ({where})")
         for note in fig.notes:
             notes.append(f"- {fig.name}: {note}")
         late = [p for p in fig.probes if p.during and p.shown is not None]
