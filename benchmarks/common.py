@@ -10,6 +10,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -314,5 +315,18 @@ def machine_line(
     versions = " | ".join(f"{name} {version(name)}" for name in packages)
     return (
         f"Machine: {platform.platform()} | {cpus} CPUs | Python {platform.python_version()} | "
-        f"{versions} | {tool_version}"
+        f"{versions} | {tool_version} | CPU yardstick {cpu_yardstick() * 1000:.0f} ms"
     )
+
+
+def cpu_yardstick() -> float:
+    """Seconds for one core to run a fixed pure-Python loop, best of 3: absolute figures of
+    runs on different machines (or the same shared machine on another day) scale with it."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
