@@ -30,6 +30,11 @@ async def test_list_filter_and_help(tmp_path: Path) -> None:
         assert [r[0] for r in rows(app)] == ["lab"]
         await pilot.press("enter")  # back to the table
         assert isinstance(app.focused, DataTable)
+        await pilot.press("slash", "w")
+        assert [r[0] for r in rows(app)] == ["web"]
+        await pilot.press("escape")  # the filter cleared, back to the table
+        assert [r[0] for r in rows(app)] == ["lab", "web"]
+        assert isinstance(app.focused, DataTable)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         help_rows = app.screen.query_one(DataTable).row_count

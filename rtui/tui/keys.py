@@ -17,6 +17,7 @@ __all__ = ["SECTIONS", "KeyRow", "key_rows", "markdown_table"]
 SECTIONS: list[tuple[str, str]] = [
     ("Everywhere", "rtui.tui.app:RtuiApp"),
     ("Hosts", "rtui.tui.widgets.hosts:HostsPane"),
+    ("Host filter", "rtui.tui.widgets.hosts:FilterInput"),
     ("Console", "rtui.tui.widgets.console:ConsolePane"),
     ("Console input", "rtui.tui.widgets.code_input:CodeInput"),
     ("Console output", "rtui.tui.widgets.console_view:ConsoleView"),

@@ -44,6 +44,18 @@ def badge_for(status: HostStatus | None, checking: bool) -> str:
     return status.error_kind or "error"
 
 
+class FilterInput(Input):
+    """The host filter: Enter keeps it and goes back to the table, Escape clears it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Clear filter", id="hosts.filter_clear"),
+    ]
+
+    def action_cancel(self) -> None:
+        self.value = ""
+        self.post_message(self.Submitted(self, self.value))
+
+
 class HostsPane(Widget):
     """Shows the config and the latest check of each host; asks the app to act via messages."""
 
@@ -86,7 +98,7 @@ class HostsPane(Widget):
         self.problem: str = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ filter by name, address or tag", id="filter")
+        yield FilterInput(placeholder="/ filter by name, address or tag", id="filter")
         yield Static("", id="problem", classes="-hidden", markup=False)
         with Horizontal(id="body"):
             yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
