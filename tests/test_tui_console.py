@@ -19,7 +19,7 @@ from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.sshd import SSHD, pid_alive
 from tests.ssh_helpers import host_for, trust
-from tests.tui_helpers import output, until
+from tests.tui_helpers import output, rows, until
 
 
 async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> None:
@@ -124,3 +124,30 @@ async def test_console_opens_at_once_and_runs_what_was_typed_when_the_kernel_is_
             assert time.monotonic() < deadline, "the kernel of the closed tab is still running"
             await asyncio.sleep(0.1)
         await pane.shutdown_kernel()
+
+
+async def test_kernels_column_follows_consoles_opened_and_shut_down(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    """The host list counts a kernel started here at once, not at the next check."""
+
+    def kernels_shown() -> str:
+        return next(r[4] for r in rows(app) if r[0] == "lab")
+
+    trust(sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(sshd, "lab", python=sys.executable)))
+    app = RtuiApp(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: kernels_shown().isdigit())  # checked: ok, with a count
+        before = int(kernels_shown())
+        await pilot.press("enter")
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: pane.kernel is not None)
+        await until(lambda: kernels_shown() == str(before + 1))
+        await pilot.press("f4")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("down", "enter")  # shut the kernel down
+        await until(lambda: not app.query(ConsolePane))
+        await until(lambda: kernels_shown() == str(before))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import importlib
 import logging
@@ -259,6 +260,18 @@ class RtuiApp(App[None]):
         with contextlib.suppress(RtuiError):
             await (kernels.environments() if environments else kernels.hello())
 
+    @work(group="count", exit_on_error=False)
+    async def count_kernels(self, name: str) -> None:
+        """The host list's Kernels column after a kernel started or stopped here (else it
+        would wait for the next check): the live kernels the agent lists."""
+        pane = self.query_one(HostsPane)
+        status = pane.statuses.get(name)
+        if status is None or not status.ok:
+            return
+        with contextlib.suppress(RtuiError):
+            live = sum(1 for record in await self.kernels_for(name).list() if record.alive)
+            pane.show_status(dataclasses.replace(pane.statuses.get(name, status), kernels=live))
+
     @work(group="config", exit_on_error=False)
     async def delete_host(self, name: str) -> None:
         if not await ask(self, ConfirmScreen("Delete host", f"Delete host '{name}'?")):
@@ -329,6 +342,7 @@ class RtuiApp(App[None]):
             await kernels.shutdown(kernel)
             return
         pane.connect(kernel)
+        self.count_kernels(name)
 
     async def _choose_python(self, kernels: HostKernels, *, ask_always: bool) -> str | None:
         """The env picker (several envs, or ``ask_always``), else the only env, else set-up."""
@@ -416,6 +430,7 @@ class RtuiApp(App[None]):
             return
         if choice == "shutdown":
             await pane.shutdown_kernel()
+            self.count_kernels(pane.kernels.name)
         else:
             await pane.detach()
         await self._remove_console(pane)
