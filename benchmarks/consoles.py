@@ -80,12 +80,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.common import describe, percentile, version, write_known_hosts
 from benchmarks.common import machine_line as common_machine_line
 from tests.harness.sshd import SSHD, SSHD_MISSING_MESSAGE, sshd_available, start_sshd
 
 __all__ = ["main"]
+
+_T = TypeVar("_T")
 
 WIDTH, HEIGHT = 120, 36
 POLL = 0.005  # seconds between screen captures while waiting for something
@@ -542,34 +545,16 @@ def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
     with tempfile.TemporaryDirectory(prefix="rtui-bench-consoles-",
                                      ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
-        drains: dict[str, tuple[float | None, str]] = {}
+        drains = _references(
+            figures, "drain-only client",
+            lambda python, n: drain_reference(python, root / f"drain-{n}", lines), None)
+        floors = _references(
+            figures, "`N+1` through a line client",
+            lambda python, n: floor_reference(python, root / f"floor-{n}", runs), [])
         for fig in figures:
-            if fig.skipped or fig.spec is None:
-                continue
-            python = fig.spec.kernel_python
-            if python not in drains:
-                label = _kernel_label(python)
-                print(f"reference: drain-only client on {label} ...", flush=True)
-                try:
-                    drains[python] = (drain_reference(python, root / f"drain-{len(drains)}",
-                                                      lines), label)
-                except Exception as exc:
-                    drains[python] = (None, f"{label}: crashed: {describe(exc)}")
-            fig.drain, fig.drain_label = drains[python]
-        floors: dict[str, tuple[list[float], str]] = {}
-        for fig in figures:
-            if fig.skipped or fig.spec is None:
-                continue
-            python = fig.spec.kernel_python
-            if python not in floors:
-                label = _kernel_label(python)
-                print(f"reference: `N+1` through a line client on {label} ...", flush=True)
-                try:
-                    floors[python] = (floor_reference(
-                        python, root / f"floor-{len(floors)}", runs), label)
-                except Exception as exc:
-                    floors[python] = ([], f"{label}: crashed: {describe(exc)}")
-            fig.floor, fig.floor_label = floors[python]
+            if fig.spec is not None and fig.spec.kernel_python in drains:
+                fig.drain, fig.drain_label = drains[fig.spec.kernel_python]
+                fig.floor, fig.floor_label = floors[fig.spec.kernel_python]
         for fig in figures:
             if fig.skipped or fig.spec is None:
                 continue
@@ -587,6 +572,24 @@ def measure(only: set[str], peers_python: Path | None, peers_error: str | None,
                 if server is not None:
                     server.close()
     return figures
+
+
+def _references(figures: list[Figures], what: str, run: Callable[[str, int], _T],
+                failed: _T) -> dict[str, tuple[_T, str]]:
+    """``run(python, n)`` once per kernel build among the measured contenders: its figure
+    and the build's label, or ``failed`` and why."""
+    found: dict[str, tuple[_T, str]] = {}
+    for fig in figures:
+        if fig.skipped or fig.spec is None or fig.spec.kernel_python in found:
+            continue
+        python = fig.spec.kernel_python
+        label = _kernel_label(python)
+        print(f"reference: {what} on {label} ...", flush=True)
+        try:
+            found[python] = (run(python, len(found)), label)
+        except Exception as exc:
+            found[python] = (failed, f"{label}: crashed: {describe(exc)}")
+    return found
 
 
 def _rtui_host(workdir: Path, home: Path) -> SSHD:
