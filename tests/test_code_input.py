@@ -545,3 +545,21 @@ async def test_editor_theme_follows_the_app_theme_and_styles(
         await settle(pilot)
         assert calls > before and code._theme.base_style.bgcolor is not None
         assert code._theme.base_style.bgcolor.triplet == (255, 0, 0)
+
+
+async def test_editor_paints_what_textarea_paints() -> None:
+    """The theme cache skips only TextArea's restyling: same rows as TextArea's own paint
+    (a Textual release that does more there fails here)."""
+    from textual.geometry import Region
+    from textual.widgets import TextArea
+
+    app = ConsoleApp(FakeAssist())
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "for i in range(3): print(i)")
+        await settle(pilot)
+        code = editor(pilot)
+        crop = Region(0, 0, code.outer_size.width, code.outer_size.height)
+        ours = code.render_lines(crop)
+        upstream = TextArea.render_lines(code, crop)
+        assert [list(s) for s in ours] == [list(s) for s in upstream]
+        assert any("print" in s.text for s in ours)

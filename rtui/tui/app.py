@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
-import importlib
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +24,7 @@ from rtui.core.ssh.check import CheckGates, HostStatus, check_host
 from rtui.core.ssh.prompts import NoPrompter
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.commands import HostCommands
+from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
@@ -43,13 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["RtuiApp", "run_tui"]
 
 log = logging.getLogger(__name__)
-
-
-async def import_off_loop(module: str) -> None:
-    """Import a heavy module in a thread: on the event loop, asyncssh's or jupyter_client's
-    import would freeze the screen for 0.1-0.9 s (the footer of the first frame included)."""
-    if module not in sys.modules:
-        await asyncio.to_thread(importlib.import_module, module)
 
 
 class RtuiApp(App[None]):
@@ -266,11 +257,11 @@ class RtuiApp(App[None]):
         would wait for the next check): the live kernels the agent lists."""
         pane = self.query_one(HostsPane)
         status = pane.statuses.get(name)
-        if status is None or not status.ok:
-            return
+        if status is None or not status.ok or name in pane.checking:
+            return  # a check under way counts them itself
         with contextlib.suppress(RtuiError):
             live = sum(1 for record in await self.kernels_for(name).list() if record.alive)
-            pane.show_status(dataclasses.replace(pane.statuses.get(name, status), kernels=live))
+            pane.show_kernel_count(name, live)
 
     @work(group="config", exit_on_error=False)
     async def delete_host(self, name: str) -> None:
@@ -315,6 +306,7 @@ class RtuiApp(App[None]):
     async def open_console(self, name: str, *, pick: bool = False) -> None:
         """One key to a console: straight to a known Python (see ``_ready_python``); else
         pick an env when there are several, set one up if none. ``pick`` always asks."""
+        await import_off_loop("rtui.core.kernels.service")
         kernels = self.kernels_for(name)
         kernels.connection.prompter = self.prompter
         self.notify(f"Connecting to {name}…", timeout=3)
@@ -373,6 +365,7 @@ class RtuiApp(App[None]):
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:
         """List the host's running kernels (rtui's and any other) and attach to one."""
+        await import_off_loop("rtui.core.kernels.service")
         kernels = self.kernels_for(name)
         kernels.connection.prompter = self.prompter
         records = [r for r in await kernels.list() if r.alive]
@@ -391,6 +384,7 @@ class RtuiApp(App[None]):
 
     async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
+        await import_off_loop("rtui.tui.widgets.console")
         from rtui.tui.widgets.console import ConsolePane
 
         if not self._console_count:

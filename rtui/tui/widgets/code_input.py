@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
-from textual.widgets.text_area import LanguageDoesNotExist, Location
+from textual.widgets.text_area import LanguageDoesNotExist, Location, TextAreaTheme
 
 from rtui.core.console.history import History, HistoryCursor
 
@@ -227,7 +227,8 @@ class CodeInput(TextArea):
         self._completion: _Completion | None = None
         self._search: _Search | None = None
         self._serial = 0  # bumped by every assist request, so late answers can be recognised
-        self._theme_css: tuple[int, str, Style] | None = None  # what the theme was styled for
+        self._styled_theme: TextAreaTheme | None = None  # the theme styled last
+        self._theme_css: tuple[str, Style] | None = None  # ...and what for
         if history is not None:
             self.set_history(history)
 
@@ -292,17 +293,19 @@ class CodeInput(TextArea):
     # -- lifecycle --------------------------------------------------------------------------
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """TextArea re-derives its theme from CSS on every paint (~2 ms: six component
-        styles, each walking the widget's ancestors), and every keystroke repaints the
+        """TextArea re-derives its theme from CSS on every paint (~2 ms: its own style and
+        six component styles made into Rich styles), and every keystroke repaints the
         editor; here only when its style, a stylesheet rule or the app's theme changed."""
         theme = self._theme
         # Component styles come from the stylesheet only (notify_style_update resets the
         # key); the widget's own style also follows inline styles here and on ancestors.
-        key = (id(theme), self.app.current_theme.name, self.rich_style)
-        if theme is not None and key != self._theme_css:
+        # The theme object itself is kept: a new one (TextArea makes one per theme change)
+        # is styled even if it reuses a freed one's address.
+        key = (self.app.current_theme.name, self.rich_style)
+        if theme is not None and (theme is not self._styled_theme or key != self._theme_css):
             theme.apply_css(self)
-            self._theme_css = key
-        return super(TextArea, self).render_lines(crop)
+            self._styled_theme, self._theme_css = theme, key
+        return super(TextArea, self).render_lines(crop)  # TextArea's own: apply_css, then this
 
     def notify_style_update(self) -> None:
         self._theme_css = None  # focus, classes, CSS or an ancestor's style changed

@@ -39,9 +39,9 @@ class KeyFooter(Footer):
             await self.recompose()
 
     def _keys_shown(self) -> tuple[object, ...]:
-        """What ``compose`` draws from: every active binding with its state."""
-        return (self.show_command_palette, *(
-            (binding.key, binding.action, binding.description, binding.show, binding.group,
-             enabled, tooltip)
+        """What ``compose`` draws from: every active binding (a frozen dataclass: its key,
+        key display, description, group...) with its state, and the palette's key."""
+        return (self.show_command_palette, self.app.ENABLE_COMMAND_PALETTE, *(
+            (binding, enabled, tooltip)
             for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
         ))

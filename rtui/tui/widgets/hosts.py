@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -132,6 +133,14 @@ class HostsPane(Widget):
         self.statuses[status.name] = status
         self.checking.discard(status.name)
         self._update_row(status.name)
+
+    def show_kernel_count(self, name: str, kernels: int) -> None:
+        """A new count of the host's live kernels, between checks (a running check wins)."""
+        status = self.statuses.get(name)
+        if status is None or name in self.checking:
+            return
+        self.statuses[name] = dataclasses.replace(status, kernels=kernels)
+        self._update_row(name)
 
     def show_checking(self, names: list[str]) -> None:
         self.checking.update(names)
