@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from benchmarks.common import describe, percentile, version, write_known_hosts
+from benchmarks.common import describe, percentile, trust, version
 from benchmarks.common import machine_line as common_machine_line
 from tests.harness.sshd import SSHD, SSHD_MISSING_MESSAGE, sshd_available, start_sshd
 
@@ -601,7 +601,7 @@ def _rtui_host(workdir: Path, home: Path) -> SSHD:
     server = start_sshd(workdir)
     try:
         home.mkdir(parents=True, exist_ok=True)
-        write_known_hosts(home, [server.known_hosts_line()])
+        trust(server, home)
         host = Host(RTUI_HOST, hostname=server.host, port=server.port, user=server.user,
                     identity_files=(str(server.client_key),), python=sys.executable)
         store = HostStore(home / ".config" / "rtui" / "hosts.toml")
@@ -612,8 +612,12 @@ def _rtui_host(workdir: Path, home: Path) -> SSHD:
     return server
 
 
+def _on_demo(fig: Figures) -> bool:
+    return fig.spec is not None and fig.spec.argv[-1] == "demo"
+
+
 def _command(fig: Figures) -> str:
-    return "rtui demo" if fig.spec is not None and fig.spec.argv[-1] == "demo" else "rtui"
+    return "rtui demo" if _on_demo(fig) else "rtui"
 
 
 def _specs(peers_python: Path | None, versions: dict[str, str], *,
@@ -1382,7 +1386,7 @@ def render_notes(figures: list[Figures]) -> str:
                          f"{fig.host_ok:.2f} s; launch is timed from Enter on the host")
         if fig.spec is not None and fig.spec.root_only and fig.peak_rss is not None:
             where = ("it also hosts the demo's SSH server; its children are the demo host's "
-                     "side" if fig.spec.argv[-1] == "demo" else
+                     "side" if _on_demo(fig) else
                      "its host's side, sshd included, would run on that host")
             notes.append(f"- {fig.name}: RSS is the rtui process alone ({where})")
         for note in fig.notes:

@@ -372,19 +372,17 @@ async def _tunnel_to_kernel(
             tunnel_to_kernel, info, sshserver, str(server.client_key))
     finally:
         os.environ["PATH"] = path
-    alive = sum(1 for port in ports if pids_mentioning(f"{LOOPBACK}:{port}:"))
-    if alive < len(ports):
-        for port in ports:
-            await asyncio.to_thread(kill_leftovers, f"{LOOPBACK}:{port}:")
-        raise RuntimeError(
-            f"{alive} of its {len(ports)} `ssh -f` tunnels still run when it returns (the "
-            "others got SIGHUP as pexpect's pty session ended; see the module docstring)")
     local = dict(remote_info, ip=LOOPBACK, transport="tcp")
     # tunnel_to_kernel returns (shell, iopub, stdin, hb, control) local ports, in that order.
     for name, port in zip(("shell_port", "iopub_port", "stdin_port", "hb_port",
                            "control_port"), ports, strict=True):
         local[name] = int(port)
     try:
+        alive = sum(1 for port in ports if pids_mentioning(f"{LOOPBACK}:{port}:"))
+        if alive < len(ports):
+            raise RuntimeError(
+                f"{alive} of its {len(ports)} `ssh -f` tunnels still run when it returns (the "
+                "others got SIGHUP as pexpect's pty session ended; see the module docstring)")
         async with _session(local, "tunnel_to_kernel", timeout=PEER_START_TIMEOUT) as session:
             yield session
     finally:

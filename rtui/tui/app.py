@@ -161,7 +161,11 @@ class RtuiApp(App[None]):
         await asyncio.to_thread(self.store.update, change)
         await self.reload_config()
 
-    def kernels_for(self, name: str) -> HostKernels:
+    async def kernels_for(self, name: str) -> HostKernels:
+        """The host's kernel service, made on first use (its modules imported off the loop;
+        once they are, these awaits return at once)."""
+        await import_off_loop("rtui.core.ssh.manager")
+        await import_off_loop("rtui.core.kernels.service")
         service = self.kernel_services.get(name)
         if service is None:
             from rtui.core.kernels.service import HostKernels
@@ -246,8 +250,7 @@ class RtuiApp(App[None]):
     async def prefetch(self, name: str, *, environments: bool) -> None:
         """Get a reachable host ready in the background, so Enter opens a console without
         waiting: the agent started, and the host's Pythons known when Enter will need them."""
-        await import_off_loop("rtui.core.kernels.service")
-        kernels = self.kernels_for(name)
+        kernels = await self.kernels_for(name)
         with contextlib.suppress(RtuiError):
             await (kernels.environments() if environments else kernels.hello())
 
@@ -260,7 +263,8 @@ class RtuiApp(App[None]):
         if status is None or not status.ok or name in pane.checking:
             return  # a check under way counts them itself
         with contextlib.suppress(RtuiError):
-            live = sum(1 for record in await self.kernels_for(name).list() if record.alive)
+            kernels = await self.kernels_for(name)
+            live = sum(1 for record in await kernels.list() if record.alive)
             pane.show_kernel_count(name, live)
 
     @work(group="config", exit_on_error=False)
@@ -306,8 +310,7 @@ class RtuiApp(App[None]):
     async def open_console(self, name: str, *, pick: bool = False) -> None:
         """One key to a console: straight to a known Python (see ``_ready_python``); else
         pick an env when there are several, set one up if none. ``pick`` always asks."""
-        await import_off_loop("rtui.core.kernels.service")
-        kernels = self.kernels_for(name)
+        kernels = await self.kernels_for(name)
         kernels.connection.prompter = self.prompter
         self.notify(f"Connecting to {name}…", timeout=3)
         python = None if pick else self._ready_python(name)
@@ -365,8 +368,7 @@ class RtuiApp(App[None]):
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:
         """List the host's running kernels (rtui's and any other) and attach to one."""
-        await import_off_loop("rtui.core.kernels.service")
-        kernels = self.kernels_for(name)
+        kernels = await self.kernels_for(name)
         kernels.connection.prompter = self.prompter
         records = [r for r in await kernels.list() if r.alive]
         if not records:

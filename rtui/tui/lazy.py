@@ -33,4 +33,7 @@ async def import_off_loop(module: str) -> None:
                 # One thread: imports in parallel would only take turns on the GIL.
                 _executor = ThreadPoolExecutor(1, thread_name_prefix="rtui-import")
             future = _imports[module] = _executor.submit(importlib.import_module, module)
+    if future.done():  # the usual case after start-up: no loop turn
+        future.result()  # what the import raised, if it did
+        return
     await asyncio.wrap_future(future)
