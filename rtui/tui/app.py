@@ -28,6 +28,7 @@ from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
+from rtui.tui.terminal_scroll import ScrollingApp
 from rtui.tui.widgets.footer import KeyFooter
 from rtui.tui.widgets.hosts import HostsPane
 
@@ -43,7 +44,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(App[None]):
+class RtuiApp(ScrollingApp):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"

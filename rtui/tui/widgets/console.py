@@ -245,7 +245,10 @@ class ConsolePane(Widget):
             self._update_status()
         batch, self._batch = self._batch, None
         if batch is not None:
-            batch.__exit__(None, None, None)  # the screen paints on its next idle
+            batch.__exit__(None, None, None)
+            paint_now = getattr(self.screen, "paint_now", None)
+            if paint_now is not None:  # the cell's result, now rather than at the next tick
+                paint_now()
 
     def _update_status(self) -> None:
         if not self.is_mounted:

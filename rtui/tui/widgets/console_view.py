@@ -107,6 +107,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._quick = 0
         self._held = False  # see hold()
         self._style: Style | None = None  # rich_style, cached until the styles change
+        self._syncing = False  # sync() is scrolling the view to what it just indexed
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -202,37 +203,60 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         top = self._row_start(first)
         height = self._row_start(total) - top
         self._set_virtual_size(Size(width, height))
-        if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
-        elif anchor is not None:
-            line, row = anchor
-            if line < first:
-                y = 0  # the line the user was reading is gone: show the oldest kept
-            elif line >= total:
-                y = height
-            else:
-                y = self._row_start(line) - top + min(row, self._rows(line) - 1)
-            self.scroll_to(y=y, animate=False, force=True)
+        self._syncing = True  # the scroll's watcher leaves the painting to _repaint
+        try:
+            if self.follow:
+                self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+            elif anchor is not None:
+                line, row = anchor
+                if line < first:
+                    y = 0  # the line the user was reading is gone: show the oldest kept
+                elif line >= total:
+                    y = height
+                else:
+                    y = self._row_start(line) - top + min(row, self._rows(line) - 1)
+                self.scroll_to(y=y, animate=False, force=True)
+        finally:
+            self._syncing = False
         self._repaint(changed_from, *before)
 
     def _repaint(self, changed_from: int | None, scroll_before: int, top_before: int,
                  height_before: int) -> None:
         """Repaint the rows from the first changed line to the end of the output (old or
-        new), or all of them when the rows moved.
+        new); when the view followed the output down a few rows, the terminal moves the
+        rows that stayed and only the new ones are painted; else every row.
 
         A result printed under earlier ones leaves the rows above it, and the blank rows
         below it, as they were: most of the screen is the console's rows."""
         scroll = round(self.scroll_offset.y)
-        if changed_from is None or scroll != scroll_before or self._top_line != top_before:
-            self.refresh()  # moved: every row (a scroll repaints the view anyway)
+        if changed_from is None or self._top_line != top_before or scroll < scroll_before:
+            self.refresh()
             return
         window = self.scrollable_content_region.height
         line = max(changed_from, self._top_line)
-        start = max(self._row_start(line) - self._row_start(self._top_line) - scroll, 0)
+        # Virtual rows before this one show what they showed at the last paint.
+        kept = min(self._row_start(line) - self._row_start(self._top_line), height_before)
+        if scroll > scroll_before and not (kept > scroll and self._scroll_rows(
+                scroll - scroll_before)):
+            self.refresh()
+            return
+        start = max(kept - scroll, 0)
         end = min(max(height_before, self.virtual_size.height) - scroll, window)
         if start < end:
             self.refresh(Region(0, start, max(self.virtual_size.width, self.size.width),
                                 end - start))
+
+    def _scroll_rows(self, rows: int) -> bool:
+        """Have the terminal move this view's rows up by ``rows`` at the next frame (see
+        rtui.tui.terminal_scroll); False where it cannot, and the view is painted whole."""
+        scroll_band = getattr(self.screen, "scroll_band", None)
+        if scroll_band is None or not scroll_band(self, rows):
+            return False
+        # Textual's cache of this view's finished lines, by row: the rows moved up.
+        cache = self._styles_cache
+        cache._cache = {y - rows: strip for y, strip in cache._cache.items() if y >= rows}
+        cache._dirty_lines = {y - rows for y in cache._dirty_lines if y >= rows}
+        return True
 
     def _set_virtual_size(self, size: Size) -> None:
         """Grow or shrink the scrollable area without a layout pass.
@@ -340,7 +364,11 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
+        if self._syncing:  # following new output: sync's _repaint paints what changed
+            if self.show_vertical_scrollbar:
+                self.vertical_scrollbar.position = new_value
+        else:
+            super().watch_scroll_y(old_value, new_value)
         self.follow = round(new_value) >= self.max_scroll_y
 
     def action_page_up(self) -> None:

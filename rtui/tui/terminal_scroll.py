@@ -1,0 +1,173 @@
+"""Let the terminal move rows that only scrolled, instead of painting them again.
+
+A console that follows its output repaints every row of its view whenever a result pushes
+the view up by a row or two: ~7 kB per cell at 120x36, all of it sent over the SSH session
+rtui itself may run in, and parsed again by tmux or the terminal. Terminals have moved rows
+themselves since the VT100: a scrolling region (DECSTBM) and deleting lines at its top (DL)
+shift the view's rows in place, and only the rows that are new need painting (~2 kB per cell).
+
+Textual paints widgets into regions and never moves pixels, so the moving is done here, at
+the edge: a widget that scrolled by a few rows asks its screen to shift its band of rows on
+the next frame (``ScrollingScreen.scroll_band``) and marks only its new rows dirty. When the
+frame is painted the screen checks that the move is still exactly right (the band is the
+widget's full-width rows, nothing but the widget and its scrollbars is drawn there, it has
+not moved) and puts the escape sequence in front of that frame's update, inside the same
+synchronized update; if anything else is drawn there (a notification, a popup), the widget
+is painted whole instead, in that same frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual._compositor import CompositorUpdate
+from textual.app import App
+from textual.screen import Screen
+from textual.scrollbar import ScrollBar, ScrollBarCorner
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+__all__ = ["PrefixedUpdate", "ScrollingApp", "ScrollingScreen", "scroll_sequence"]
+
+
+def scroll_sequence(top: int, height: int, rows: int) -> str:
+    """Move screen rows ``top .. top + height - 1`` (0-based) up by ``rows``: a scrolling
+    region around them (DECSTBM), ``rows`` lines deleted at its top (DL: the rest move up,
+    blank ones come in at its bottom), the region reset to the whole screen. VT100/VT102,
+    so every terminal and tmux has them. The cursor ends at home; Textual positions it
+    before every write."""
+    return f"\x1b[{top + 1};{top + height}r\x1b[{top + 1};1H\x1b[{rows}M\x1b[r"
+
+
+class PrefixedUpdate(CompositorUpdate):
+    """A compositor update with terminal control in front of it (written in the same
+    synchronized update, so the terminal never shows the rows moved but not yet painted)."""
+
+    def __init__(self, prefix: str, update: CompositorUpdate) -> None:
+        self.prefix = prefix
+        self.update = update
+
+    @classmethod
+    def wrap(cls, prefix: str, renderable: RenderableType | None) -> RenderableType | None:
+        """``renderable`` with ``prefix`` in front if there is one and it is an update."""
+        if prefix and isinstance(renderable, CompositorUpdate):
+            return cls(prefix, renderable)
+        return renderable
+
+    def render_segments(self, console: Console) -> str:
+        return self.prefix + self.update.render_segments(console)
+
+
+@dataclass
+class _BandScroll:
+    widget: Widget
+    region: Region  # the widget's region on screen when the scroll was asked for
+    rows: int
+
+
+class ScrollingScreen(Screen[None]):
+    """The app's main screen: paints as Textual does, plus band scrolls (see the module)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._band_scrolls: dict[Widget, _BandScroll] = {}
+        self._prefix = ""
+
+    def scroll_band(self, widget: Widget, rows: int) -> bool:
+        """Shift ``widget``'s rows up by ``rows`` on screen at the next frame. The caller then
+        marks the rows that became new as dirty, and its own cached lines as moved.
+
+        False (nothing scheduled; paint the widget whole) when the widget is not fully on
+        this screen across its full width, or already has a shift waiting for this frame
+        (the rows it marked then have moved since)."""
+        if widget in self._band_scrolls or not 0 < rows < widget.size.height:
+            return False
+        region = self._band_region(widget)
+        if region is None:
+            return False
+        self._band_scrolls[widget] = _BandScroll(widget, region, rows)
+        return True
+
+    def paint_now(self) -> None:
+        """Paint every pending repaint now: for a result someone is waiting for.
+
+        Textual paints a widget's refresh after the widget's own idle has told the screen
+        (a message) and the screen's idle has started its frame timer: a few loop turns,
+        1-3 ms here while kernel messages are still being read. A layout or style change
+        still waiting goes the usual way, after this paint."""
+        if not self.is_current or self.app._batch_count:
+            return
+        for widget in self._compositor.visible_widgets:
+            if widget._repaint_required:
+                widget._repaint_required = False
+                self._dirty_widgets.add(widget)
+        if self._dirty_widgets:
+            self._on_timer_update()
+
+    def take_prefix(self) -> str:
+        """The escape sequence for the frame being displayed (once)."""
+        prefix, self._prefix = self._prefix, ""
+        return prefix
+
+    def _band_region(self, widget: Widget) -> Region | None:
+        """The widget's region if a band scroll would move exactly it: visible and unclipped,
+        as wide as the screen, and nothing drawn over its rows but its own scrollbars."""
+        visible = self._compositor.visible_widgets
+        placed = visible.get(widget)
+        if placed is None:
+            return None
+        region, clip = placed
+        if not clip.contains_region(region) or region.x != 0 or \
+                region.width != self.size.width:
+            return None
+        beneath = set(widget.ancestors_with_self)  # covered by the widget, full width
+        for other, (other_region, other_clip) in visible.items():
+            if other in beneath or _is_scrollbar_of(other, widget):
+                continue
+            if other_region.intersection(other_clip).overlaps(region):
+                return None
+        return region
+
+    def _compositor_refresh(self) -> None:
+        scrolls = list(self._band_scrolls.values())
+        self._band_scrolls.clear()
+        compositor = self._compositor
+        prefix = []
+        for scroll in scrolls:
+            region = self._band_region(scroll.widget) if self is self.app.screen else None
+            if region is not None and region == scroll.region:
+                prefix.append(scroll_sequence(region.y, region.height, scroll.rows))
+                # Its scrollbars moved with the band: paint them again (their cached lines
+                # are still right, only the screen is not).
+                compositor._dirty_regions.update(
+                    bar.intersection(clip)
+                    for other, (bar, clip) in compositor.visible_widgets.items()
+                    if _is_scrollbar_of(other, scroll.widget))
+            elif scroll.widget.is_mounted:
+                scroll.widget.refresh()  # moved or covered meanwhile: paint it whole
+                compositor.update_widgets({scroll.widget})
+        self._prefix = "".join(prefix)
+        try:
+            super()._compositor_refresh()
+        finally:
+            self._prefix = ""
+
+
+def _is_scrollbar_of(other: Widget, widget: Widget) -> bool:
+    return other.parent is widget and isinstance(other, ScrollBar | ScrollBarCorner)
+
+
+class ScrollingApp(App[None]):
+    """An app whose main screen moves scrolled rows in the terminal (see the module)."""
+
+    def get_default_screen(self) -> Screen[None]:
+        return ScrollingScreen(id="_default")
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        if isinstance(screen, ScrollingScreen):
+            renderable = PrefixedUpdate.wrap(screen.take_prefix(), renderable)
+        super()._display(screen, renderable)

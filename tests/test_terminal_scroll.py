@@ -1,0 +1,170 @@
+"""Rows that only scrolled are moved by the terminal, not painted again.
+
+Every frame the app writes is fed to a VT emulator (pyte): after each one, what the emulated
+terminal shows must be exactly what the app meant to paint (its compositor's full render),
+whether the frame moved rows (a band scroll) or fell back to painting the view whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyte
+import pytest
+from textual._compositor import CompositorUpdate
+from textual.app import App, ComposeResult
+from textual.widgets import Input
+
+from rtui.core.console.model import ConsoleModel
+from rtui.core.kernels.events import Stream
+from rtui.tui.terminal_scroll import ScrollingApp, ScrollingScreen, scroll_sequence
+from rtui.tui.widgets.console_view import ConsoleView
+from tests.test_console_view import numbered, until
+
+WIDTH, HEIGHT = 80, 24
+DL = "M\x1b[r"  # the end of a band scroll: lines deleted, the region reset
+
+
+class Host(ScrollingApp):
+    """The console pane's shape: output above, an input below it."""
+
+    CSS = """
+    ConsoleView { height: 1fr; }
+    Input { height: 3; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = ConsoleModel()
+
+    def compose(self) -> ComposeResult:
+        yield ConsoleView(self.model)
+        yield Input()
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def write(self, text: str) -> None:
+        self.model.apply(Stream("stdout", text))
+        self.query_one(ConsoleView).notify_changed()
+
+
+class Terminal:
+    """A VT emulator fed with every frame the app displays (headless apps display nothing,
+    so the frames are rendered here exactly as the driver would write them)."""
+
+    def __init__(self) -> None:
+        self.screen = pyte.Screen(WIDTH, HEIGHT)
+        self.stream = pyte.Stream(self.screen)
+        self.frames: list[str] = []
+
+    def display(self, app: App[None], renderable: object) -> None:
+        if isinstance(renderable, CompositorUpdate):
+            data = renderable.render_segments(app.console)
+            self.frames.append(data)
+            self.stream.feed(data)
+
+    def rows(self) -> list[str]:
+        return [row.rstrip() for row in self.screen.display]
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[Terminal]:
+    term = Terminal()
+    monkeypatch.setattr(App, "_display", lambda app, screen, renderable:
+                        term.display(app, renderable))
+    yield term
+
+
+def meant(app: App[None]) -> list[str]:
+    """What the app's compositor says the whole screen is."""
+    return [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]
+
+
+def test_scroll_sequence_moves_only_its_band() -> None:
+    screen = pyte.Screen(10, 5)
+    stream = pyte.Stream(screen)
+    stream.feed("".join(f"\x1b[{y + 1};1H{c}" for y, c in enumerate("abcde")))
+    stream.feed(scroll_sequence(1, 3, 2))
+    assert [row.rstrip() for row in screen.display] == ["a", "d", "", "", "e"]
+
+
+async def test_followed_output_is_moved_by_the_terminal_and_shows_right(
+        terminal: Terminal) -> None:
+    app = Host()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        view = app.query_one(ConsoleView)
+        assert isinstance(app.screen, ScrollingScreen)
+        app.write(numbered(0, 30))
+        await until(pilot, lambda: "line 29" in terminal.rows())
+        full = len(terminal.frames[-1])
+        for start in range(30, 60, 3):  # a result: a few rows at a time
+            before = len(terminal.frames)
+            app.write(numbered(start, start + 3))
+            await until(pilot, lambda s=start: f"line {s + 2}" in terminal.rows())
+            await pilot.pause(0.02)
+            assert terminal.rows() == meant(app)
+            new = terminal.frames[before:]
+            assert any(DL in frame for frame in new), "rows were painted, not moved"
+            # Three new rows and the scrollbar, not the 21 rows of the view.
+            assert sum(len(frame) for frame in new) < full / 2
+        assert view.follow
+
+
+async def test_a_notification_over_the_output_makes_the_view_paint_whole(
+        terminal: Terminal) -> None:
+    app = Host()
+    async with app.run_test(size=(WIDTH, HEIGHT), notifications=True) as pilot:
+        app.write(numbered(0, 40))
+        await until(pilot, lambda: "line 39" in terminal.rows())
+        app.notify("toast here", timeout=30)
+        await until(pilot, lambda: any("toast here" in row for row in terminal.rows()))
+        before = len(terminal.frames)
+        app.write(numbered(40, 42))
+        await until(pilot, lambda: "line 41" in " ".join(terminal.rows()))
+        await pilot.pause(0.02)
+        assert not any(DL in frame for frame in terminal.frames[before:])
+        assert terminal.rows() == meant(app)
+
+
+async def test_two_scrolls_before_a_frame_and_scrolling_back_stay_right(
+        terminal: Terminal) -> None:
+    app = Host()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        view = app.query_one(ConsoleView)
+        app.write(numbered(0, 30))
+        await until(pilot, lambda: "line 29" in terminal.rows())
+        # Two catch-ups before the screen paints: the second cannot move rows the first
+        # only marked, so the view is painted whole; either way the screen is right.
+        app.write(numbered(30, 32))
+        view.sync()
+        app.write(numbered(32, 33))
+        view.sync()
+        await until(pilot, lambda: "line 32" in terminal.rows())
+        await pilot.pause(0.02)
+        assert terminal.rows() == meant(app)
+        await pilot.press("tab")  # focus the output, then scroll back and forth
+        view.focus()
+        for key in ("up", "up", "pageup", "end"):
+            await pilot.press(key)
+            await pilot.pause(0.02)
+            assert terminal.rows() == meant(app)
+        app.write(numbered(33, 35))
+        await until(pilot, lambda: "line 34" in terminal.rows())
+        await pilot.pause(0.02)
+        assert terminal.rows() == meant(app)
+
+
+async def test_paint_now_paints_pending_rows_in_this_loop_turn(terminal: Terminal) -> None:
+    app = Host()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        view = app.query_one(ConsoleView)
+        app.write("first\n")
+        await until(pilot, lambda: "first" in terminal.rows())
+        app.model.apply(Stream("stdout", "second\n"))
+        view.sync()  # marks its rows dirty; Textual would paint them some loop turns later
+        screen = app.screen
+        assert isinstance(screen, ScrollingScreen)
+        screen.paint_now()
+        assert "second" in terminal.rows()  # no await in between
+        assert terminal.rows() == meant(app)
