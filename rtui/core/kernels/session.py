@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -296,6 +297,21 @@ class KernelSession:
         """
         self._check_open()
         await self._nudge(timeout, "restart")
+
+    def reconnect_now(self) -> None:
+        """The kernel's ports answer again (forwards re-made after a reconnect): connect
+        every channel now. zmq retries a refused connection every 100 ms on its own, which
+        was half of a reattach, and a cell sent in between lost its output to an iopub not
+        yet subscribed again. A request queued on a channel meanwhile is dropped; its reply
+        would have been lost with the link anyway (see wait_ready)."""
+        if self._closed or not self._started:
+            return
+        for name in ("shell", "iopub", "stdin", "control"):
+            socket = self._socket(name)
+            url = self._client._make_url(name)
+            with contextlib.suppress(zmq.ZMQError):
+                socket.disconnect(url)
+            socket.connect(url)
 
     async def close(self) -> None:
         """Stop every task, fail whatever still waits, close the sockets and the zmq context."""

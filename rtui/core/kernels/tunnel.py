@@ -1,7 +1,8 @@
 """A kernel's five channels forwarded over the host's one SSH connection, on 127.0.0.1 only.
 
-After a reconnect the forwards are re-made on the same local ports: the kernel client's zmq
-sockets reconnect on their own, so the session continues as if nothing happened.
+After a reconnect the forwards are re-made on the same local ports and ``on_restored``
+listeners are told (the session reconnects its zmq sockets then, not at zmq's next retry),
+so the session continues as if nothing happened.
 """
 
 from __future__ import annotations
@@ -95,4 +96,8 @@ class KernelTunnel:
             log.warning("%s", exc)
             return
         for callback in list(self._restored):
-            callback()
+            try:
+                callback()
+            except Exception:  # one listener's bug must not keep the others waiting
+                log.exception("%s: a listener failed after the forwards came back",
+                              self.connection.name)
