@@ -72,8 +72,9 @@ class _BandScroll:
 class ScrollingScreen(Screen[None]):
     """The app's main screen: paints as Textual does, plus band scrolls (see the module)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
         self._band_scrolls: dict[Widget, _BandScroll] = {}
         self._prefix = ""
 
