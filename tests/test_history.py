@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,41 @@ def test_history_is_loaded_lazily(path: Path) -> None:
     assert history.entries == ["late"]
 
 
+async def test_load_reads_in_a_thread_and_keeps_what_the_loop_added(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    History(path).add("old")
+    readers: list[str] = []
+    history = History(path)
+    original = history._read
+
+    def read() -> list[str]:
+        readers.append(threading.current_thread().name)
+        return original()
+
+    monkeypatch.setattr(history, "_read", read)
+    await history.load()
+    assert history.entries == ["old"]
+    assert readers and readers[0] != threading.main_thread().name  # not on the loop
+
+    # Used on the loop while the thread reads: the loop's entries (and its add) stay.
+    later = History(path)
+    gate = threading.Event()
+    slow = later._read
+
+    def slow_read() -> list[str]:
+        gate.wait(5)
+        return slow()
+
+    monkeypatch.setattr(later, "_read", slow_read)
+    loading = asyncio.ensure_future(later.load())
+    await asyncio.sleep(0.01)
+    monkeypatch.setattr(later, "_read", slow)
+    later.add("typed meanwhile")
+    gate.set()
+    await loading
+    assert later.entries == ["old", "typed meanwhile"]
+
+
 def test_consecutive_duplicates_and_blank_input_are_skipped(path: Path) -> None:
     history = History(path)
     assert history.add("a")
@@ -90,6 +127,7 @@ def test_unwritable_file_does_not_break_add(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+import threading
 from pathlib import Path
 from rtui.core.console.history import History
 history = History(Path(sys.argv[1]))

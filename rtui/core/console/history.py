@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -105,6 +106,14 @@ class History:
     def cursor(self, *, prefix_filter: bool = True) -> HistoryCursor:
         """A new up/down navigator over this history."""
         return HistoryCursor(self, prefix_filter=prefix_filter)
+
+    async def load(self) -> None:
+        """Read the file now, in a thread: 10,000 entries take ~25 ms to read, which the
+        first Enter or up-arrow would otherwise spend on the event loop."""
+        if self._entries is None:
+            entries = await asyncio.to_thread(self._read)
+            if self._entries is None:  # used meanwhile: what the loop read (and added) stays
+                self._entries = entries
 
     def _load(self) -> list[str]:
         if self._entries is None:

@@ -314,6 +314,8 @@ class CodeInput(TextArea):
     def on_mount(self) -> None:
         if self.max_lines is not None:
             self.styles.max_height = self.max_lines + self.styles.gutter.height
+        if self._history is not None:  # read before the first Enter needs it
+            self.run_worker(self._history.load(), name="history-load", exit_on_error=False)
         if self._language is not None:
             self.call_after_refresh(self._highlight)
 
