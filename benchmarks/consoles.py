@@ -804,6 +804,7 @@ def _flood(term: Terminal, spec: Spec, fig: Figures, home: Path, *, lines: int, 
     fig.probes = probes
     rows = term.screen()
     sampler.start()
+    cpu = time.process_time()
     try:
         started = time.perf_counter()
         term.key("Enter")
@@ -832,6 +833,8 @@ def _flood(term: Terminal, spec: Spec, fig: Figures, home: Path, *, lines: int, 
                 done = now
                 fig.flood = done - started
                 fig.floods.append(fig.flood)
+                fig.notes.append(f"the benchmark's own CPU during the flood: "
+                                 f"{time.process_time() - cpu:.2f} s")
                 term.pipe_stop()
                 sampler.stop()
             if done is not None and sent == len(probes) and (
