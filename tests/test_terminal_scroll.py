@@ -33,9 +33,9 @@ class Host(ScrollingApp):
     Input { height: 3; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_lines: int = 100_000) -> None:
         super().__init__()
-        self.model = ConsoleModel()
+        self.model = ConsoleModel(max_lines=max_lines)
 
     def compose(self) -> ComposeResult:
         yield ConsoleView(self.model)
@@ -109,6 +109,23 @@ async def test_followed_output_is_moved_by_the_terminal_and_shows_right(
             # Three new rows and the scrollbar, not the 21 rows of the view.
             assert sum(len(frame) for frame in new) < full / 2
         assert view.follow
+
+
+async def test_rows_are_moved_also_once_old_lines_are_dropped(terminal: Terminal) -> None:
+    """At its line limit every new line drops the oldest: the view still moves up by the new
+    rows only, and the terminal shows what the app means."""
+    app = Host(max_lines=40)
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        app.write(numbered(0, 60))
+        await until(pilot, lambda: "line 59" in terminal.rows())
+        for start in range(60, 90, 3):
+            before = len(terminal.frames)
+            app.write(numbered(start, start + 3))
+            await until(pilot, lambda s=start: f"line {s + 2}" in terminal.rows())
+            await pilot.pause(0.02)
+            assert app.model.first_index > 0  # lines were dropped
+            assert terminal.rows() == meant(app)
+            assert any(DL in frame for frame in terminal.frames[before:])
 
 
 async def test_a_notification_over_the_output_makes_the_view_paint_whole(

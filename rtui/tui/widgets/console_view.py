@@ -167,7 +167,10 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._seen = changes.version
         restruct = changes.restructured_from
         # The first line whose rows changed; None: repaint everything.
-        before = (round(self.scroll_offset.y), self._top_line, self.virtual_size.height)
+        # Global rows (kept across lines dropped at the head): the first shown, and the end
+        # of the output, at the last paint.
+        top_before = self._row_start(self._top_line)
+        before = (top_before + round(self.scroll_offset.y), top_before + self.virtual_size.height)
         changed_from: int | None = min(
             [self._idx0 + len(self._ends), *changes.modified,
              *([restruct] if restruct is not None else [])])
@@ -220,28 +223,28 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             self._syncing = False
         self._repaint(changed_from, *before)
 
-    def _repaint(self, changed_from: int | None, scroll_before: int, top_before: int,
-                 height_before: int) -> None:
+    def _repaint(self, changed_from: int | None, shown_before: int, end_before: int) -> None:
         """Repaint the rows from the first changed line to the end of the output (old or
-        new); when the view followed the output down a few rows, the terminal moves the
-        rows that stayed and only the new ones are painted; else every row.
+        new); when the view followed the output down a few rows (lines dropped at the head
+        or not), the terminal moves the rows that stayed and only the new ones are painted;
+        else every row.
 
         A result printed under earlier ones leaves the rows above it, and the blank rows
         below it, as they were: most of the screen is the console's rows."""
-        scroll = round(self.scroll_offset.y)
-        if changed_from is None or self._top_line != top_before or scroll < scroll_before:
+        top = self._row_start(self._top_line)
+        shown = top + round(self.scroll_offset.y)  # global row at the view's first row
+        moved = shown - shown_before  # rows the content went up by
+        if changed_from is None or moved < 0:
             self.refresh()
             return
         window = self.scrollable_content_region.height
-        line = max(changed_from, self._top_line)
-        # Virtual rows before this one show what they showed at the last paint.
-        kept = min(self._row_start(line) - self._row_start(self._top_line), height_before)
-        if scroll > scroll_before and not (kept > scroll and self._scroll_rows(
-                scroll - scroll_before)):
+        # Global rows before this one show what they showed at the last paint.
+        kept = min(self._row_start(max(changed_from, self._top_line)), end_before)
+        if moved and not (kept > shown and self._scroll_rows(moved)):
             self.refresh()
             return
-        start = max(kept - scroll, 0)
-        end = min(max(height_before, self.virtual_size.height) - scroll, window)
+        start = max(kept - shown, 0)
+        end = min(max(end_before, top + self.virtual_size.height) - shown, window)
         if start < end:
             self.refresh(Region(0, start, max(self.virtual_size.width, self.size.width),
                                 end - start))
