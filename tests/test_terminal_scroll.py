@@ -13,7 +13,8 @@ import pyte
 import pytest
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
-from textual.widgets import Input
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
 
 from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import Stream
@@ -141,6 +142,37 @@ async def test_a_notification_over_the_output_makes_the_view_paint_whole(
         await until(pilot, lambda: "line 41" in " ".join(terminal.rows()))
         await pilot.pause(0.02)
         assert not any(DL in frame for frame in terminal.frames[before:])
+        assert terminal.rows() == meant(app)
+
+
+class Dialog(ModalScreen[None]):
+    def compose(self) -> ComposeResult:
+        yield Label("a dialog over the console")
+
+
+async def test_output_under_a_dialog_and_after_it_shows_right(terminal: Terminal) -> None:
+    """Under a dialog the rows are not moved (the dialog's screen paints the console then);
+    once it is gone they are again."""
+    app = Host()
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        app.write(numbered(0, 30))
+        await until(pilot, lambda: "line 29" in terminal.rows())
+        app.push_screen(Dialog())
+        await until(pilot, lambda: any("a dialog" in row for row in terminal.rows()))
+        before = len(terminal.frames)
+        app.write(numbered(30, 33))
+        await until(pilot, lambda: "line 32" in " ".join(terminal.rows()))
+        await pilot.pause(0.02)
+        assert not any(DL in frame for frame in terminal.frames[before:])
+        assert terminal.rows() == meant(app)
+        app.pop_screen()
+        await pilot.pause(0.05)
+        assert terminal.rows() == meant(app)
+        before = len(terminal.frames)
+        app.write(numbered(33, 36))
+        await until(pilot, lambda: "line 35" in terminal.rows())
+        await pilot.pause(0.02)
+        assert any(DL in frame for frame in terminal.frames[before:])
         assert terminal.rows() == meant(app)
 
 

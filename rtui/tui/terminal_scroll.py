@@ -82,10 +82,12 @@ class ScrollingScreen(Screen[None]):
         """Shift ``widget``'s rows up by ``rows`` on screen at the next frame. The caller then
         marks the rows that became new as dirty, and its own cached lines as moved.
 
-        False (nothing scheduled; paint the widget whole) when the widget is not fully on
-        this screen across its full width, or already has a shift waiting for this frame
+        False (nothing scheduled; paint the widget whole) when this screen is not the one
+        shown (a dialog over it paints it, and would not move the rows), the widget is not
+        fully on it across its full width, or already has a shift waiting for this frame
         (the rows it marked then have moved since)."""
-        if widget in self._band_scrolls or not 0 < rows < widget.size.height:
+        if not self.is_current or widget in self._band_scrolls or \
+                not 0 < rows < widget.size.height:
             return False
         region = self._band_region(widget)
         if region is None:
