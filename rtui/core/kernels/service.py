@@ -345,7 +345,6 @@ class HostKernels:
                 await session.close()
             await tunnel.close()
             raise
-        tunnel.on_restored(session.reconnect_now)  # before anyone waits on the session
         kernel = RemoteKernel(
             host=self.name, id=kernel_id, connection_file=remote_path, session=session,
             tunnel=tunnel, launched=launched, kind=kind, python=python,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +54,9 @@ _IDLE_GRACE = 2.0
 
 _IOPUB_BATCH = 500
 # iopub messages handled per turn of the event loop during a flood.
+
+_RECONNECT_FIRST_MS, _RECONNECT_MAX_MS = 10, 50
+# zmq's retry of a channel whose connection is refused (see KernelSession.__init__).
 
 _IOPUB_RCVHWM = 100_000
 # Queue this many iopub messages locally before the kernel's PUB starts dropping output;
@@ -227,6 +229,14 @@ class KernelSession:
         # Every socket of this context closes at once: a context left to the garbage
         # collector (a session nobody closed) must not block in term() on unsent messages.
         self._client.context.setsockopt(zmq.LINGER, 0)
+        # A channel whose forward is gone (the link dropped) retries every 10 ms at first,
+        # backing off to 50 ms, not zmq's fixed 100 ms: after a reconnect the forwards come
+        # back ~90 ms in, and the channels waited for the next retry (half of a reattach;
+        # a cell sent meanwhile lost its output to an iopub not yet subscribed). Forcing a
+        # reconnect instead (disconnect + connect) made libzmq abort the process now and
+        # then when a message was still arriving.
+        self._client.context.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_FIRST_MS)
+        self._client.context.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_MAX_MS)
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -297,21 +307,6 @@ class KernelSession:
         """
         self._check_open()
         await self._nudge(timeout, "restart")
-
-    def reconnect_now(self) -> None:
-        """The kernel's ports answer again (forwards re-made after a reconnect): connect
-        every channel now. zmq retries a refused connection every 100 ms on its own, which
-        was half of a reattach, and a cell sent in between lost its output to an iopub not
-        yet subscribed again. A request queued on a channel meanwhile is dropped; its reply
-        would have been lost with the link anyway (see wait_ready)."""
-        if self._closed or not self._started:
-            return
-        for name in ("shell", "iopub", "stdin", "control"):
-            socket = self._socket(name)
-            url = self._client._make_url(name)
-            with contextlib.suppress(zmq.ZMQError):
-                socket.disconnect(url)
-            socket.connect(url)
 
     async def close(self) -> None:
         """Stop every task, fail whatever still waits, close the sockets and the zmq context."""

@@ -1,8 +1,8 @@
 """A kernel's five channels forwarded over the host's one SSH connection, on 127.0.0.1 only.
 
-After a reconnect the forwards are re-made on the same local ports and ``on_restored``
-listeners are told (the session reconnects its zmq sockets then, not at zmq's next retry),
-so the session continues as if nothing happened.
+After a reconnect the forwards are re-made on the same local ports: the kernel client's zmq
+sockets reconnect on their own (within 50 ms, see KernelSession), so the session continues
+as if nothing happened.
 """
 
 from __future__ import annotations
