@@ -267,6 +267,41 @@ async def test_reattach_after_the_connection_drops(sshd: SSHD, isolated_home: Pa
             await conn.close()
 
 
+async def test_a_configured_python_given_with_tilde_or_as_its_environment(
+        sshd: SSHD, isolated_home: Path) -> None:
+    """``python = "~/envs/lab/bin/python"`` or ``"~/envs/lab"`` (what people write): the
+    check finds it, the agent starts on it, and a kernel runs in it."""
+    from rtui.core.ssh.check import check_host
+
+    interpreter = sshd.remote_home / "envs" / "lab" / "bin" / "python"
+    interpreter.parent.mkdir(parents=True, exist_ok=True)
+    if not interpreter.exists():
+        interpreter.symlink_to(PY)
+    trust(sshd, isolated_home)
+    for configured in ("~/envs/lab/bin/python", "~/envs/lab", str(interpreter.parent.parent)):
+        conn, _ = connection(host_for(sshd, python=configured))
+        service = HostKernels(conn, python=configured)
+        kernel = None
+        try:
+            status = await check_host(conn, timeout=20, extra_pythons=[configured])
+            found = [p for p in status.pythons if configured in p.given]
+            assert found and found[0].path == str(interpreter) and found[0].ipykernel, status
+            kernel = await service.start(python=found[0].path)  # Enter: straight to it
+            assert result(await run(kernel, "import sys; sys.executable")) == repr(
+                str(interpreter))
+            envs = await service.environments()  # the agent itself runs on it
+            assert any(e.kind == "configured" and e.python == str(interpreter) for e in envs)
+            await service.shutdown(kernel)
+            kernel = await service.start(python=configured)  # `kernel start --env` as written
+            assert result(await run(kernel, "import sys; sys.executable")) == repr(
+                str(interpreter))
+        finally:
+            if kernel is not None:
+                await service.shutdown(kernel)
+            await service.close()
+            await conn.close()
+
+
 def test_cli_envs_kernels_run_and_stop(sshd: SSHD, isolated_home: Path) -> None:
     trust(sshd, isolated_home)
     add = run_rtui("hosts", "add", "lab", "--hostname", "127.0.0.1", "--port", str(sshd.port),

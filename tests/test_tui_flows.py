@@ -184,6 +184,38 @@ async def test_enter_goes_straight_to_a_known_python_and_p_picks(
             await pane.shutdown_kernel()
 
 
+async def test_enter_goes_straight_to_a_python_configured_as_its_environment(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python = "~/envs/lab"``: the check finds the interpreter in it, and Enter opens a
+    console there without asking and without listing the host's environments first."""
+    listed: list[str] = []
+    environments = HostKernels.environments
+
+    async def spy(self: HostKernels, *args: object, **kwargs: object) -> object:
+        listed.append(self.name)
+        return await environments(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HostKernels, "environments", spy)
+    interpreter = sshd.remote_home / "envs" / "lab" / "bin" / "python"
+    interpreter.parent.mkdir(parents=True, exist_ok=True)
+    if not interpreter.exists():
+        interpreter.symlink_to(PY)
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python="~/envs/lab")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: status_of(app, "lab") == "ok")
+        await pilot.press("enter")
+        await until(lambda: bool(app.query(ConsolePane)))
+        assert not isinstance(app.screen, ChoiceScreen)
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))
+        await pilot.press(*"import sys; print('EXE=' + sys.executable)", "enter")
+        await until(lambda: f"EXE={interpreter}" in output(pane))
+        assert listed == []  # known from the check: no environment probe before the kernel
+        await pane.shutdown_kernel()
+
+
 async def test_two_factor_prompts_as_dialogs(
     kbdint_server: KbdIntServer, tmp_path: Path, isolated_home: Path
 ) -> None:

@@ -305,7 +305,10 @@ class RtuiApp(ScrollingApp):
         status = self.query_one(HostsPane).statuses.get(name)
         if python is None or status is None:
             return None
-        return python if any(p.path == python and p.ipykernel for p in status.pythons) else None
+        # The interpreter the check found for it (``~/…`` or an environment's directory
+        # name one there).
+        return next((p.path for p in status.pythons
+                     if p.ipykernel and (p.path == python or python in p.given)), None)
 
     @work(group="kernels", exit_on_error=False)
     async def open_console(self, name: str, *, pick: bool = False) -> None:

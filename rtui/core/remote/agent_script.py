@@ -864,6 +864,8 @@ def _start(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
 
 def _check_python(python: str) -> str:
     python = os.path.expanduser(python)
+    if os.path.isdir(python):  # an environment named by its directory
+        python = _interpreter_in(python) or python
     if os.sep in python:
         if not (os.path.isfile(python) and os.access(python, os.X_OK)):
             raise OpError("not_found", f"python {python} does not exist or is not executable")

@@ -84,6 +84,17 @@ def agent_source() -> tuple[bytes, str]:
     return data, f"agent-{version}-{digest}.py"
 
 
+def _shell_path(path: str) -> str:
+    """``path`` as one word for the remote ``sh``, a leading ``~`` being that host's home
+    (a configured ``python = "~/envs/ml/bin/python"``; quoted, the shell would not expand it).
+    """
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
 class AgentClient:
     """One running agent on one host; restarted on demand after the connection comes back."""
 
@@ -162,7 +173,10 @@ class AgentClient:
         candidates = [self.python] if self.python else ["python3", "python"]
         script = (
             'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + name + '"; '
-            "for p in " + " ".join(shlex.quote(c) for c in candidates) + "; do "
+            "for p in " + " ".join(_shell_path(c) for c in candidates) + "; do "
+            # An environment named by its directory: its interpreter (as the agent does).
+            'if [ -d "$p" ]; then if [ -x "$p/bin/python" ]; then p="$p/bin/python"; '
+            'else p="$p/bin/python3"; fi; fi; '
             'if command -v "$p" >/dev/null 2>&1; then exec "$p" -u -c '
             + shlex.quote(_BOOT) + f' "$f" {len(data)}; fi; done; '
             "echo 'rtui: no python' >&2; exit 127"

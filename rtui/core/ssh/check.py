@@ -85,8 +85,12 @@ ASK = ASK_CODE
 
 
 def which(name):
-    # What `command -v` finds: a path as given, else the first executable file on PATH.
+    # What `command -v` finds: a path as given (~ expanded; an environment's directory: its
+    # interpreter), else the first executable file on PATH.
     name = os.path.expanduser(name)
+    if os.path.isdir(name):
+        name = next((os.path.join(name, sub) for sub in ("bin/python", "bin/python3")
+                     if os.path.isfile(os.path.join(name, sub))), name)
     dirs = [""] if "/" in name else (env("PATH") or "").split(os.pathsep)
     for directory in dirs:
         path = os.path.join(directory, name) if directory else name
@@ -115,6 +119,10 @@ print("arch %s" % os.uname()[4])
 changed = False
 seen = set()
 names = sys.argv[1:] + ["python3", "python", "~/.local/share/rtui/venv/bin/python"]
+for name in sys.argv[1:]:  # configured as the host's python: what it names here
+    q = which(name)
+    if q:
+        print("given %s\t%s" % (q, name))
 for q in filter(None, map(which, names)):
     real = os.path.realpath(q)
     if real in seen:
@@ -174,6 +182,7 @@ class PythonInfo:
     path: str
     version: str
     ipykernel: bool
+    given: tuple[str, ...] = ()  # configured names that resolve to it (~/env, a venv dir)
 
 
 @dataclass
@@ -207,6 +216,7 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
     os_name = arch = None
     kernels = 0
     pythons: list[PythonInfo] = []
+    given: dict[str, list[str]] = {}
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "os":
@@ -219,6 +229,11 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
             parts = rest.rsplit(" ", 2)
             if len(parts) == 3:
                 pythons.append(PythonInfo(parts[0], parts[1], parts[2] == "yes"))
+        elif kind == "given" and "\t" in rest:
+            path, name = rest.split("\t", 1)
+            given.setdefault(path, []).append(name)
+    for info in pythons:  # the same interpreter may be listed under its first name only
+        info.given = tuple(given.get(info.path, ()))
     return os_name, arch, pythons, kernels
 
 
