@@ -13,6 +13,7 @@ import pyte
 import pytest
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
@@ -82,6 +83,21 @@ def meant(app: App[None]) -> list[str]:
     return [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]
 
 
+async def write_and_check(app: Host, pilot: Pilot[None], terminal: Terminal, start: int,
+                          stop: int, *, moved: bool | None) -> list[str]:
+    """Write lines ``start .. stop - 1`` and let them paint: the terminal shows what the app
+    means, and its rows were moved (True), painted (False) or either (None). The frames."""
+    before = len(terminal.frames)
+    app.write(numbered(start, stop))
+    await until(pilot, lambda: f"line {stop - 1}" in " ".join(terminal.rows()))
+    await pilot.pause(0.02)
+    assert terminal.rows() == meant(app)
+    frames = terminal.frames[before:]
+    if moved is not None:
+        assert any(DL in frame for frame in frames) is moved, "rows moved or painted?"
+    return frames
+
+
 def test_scroll_sequence_moves_only_its_band() -> None:
     screen = pyte.Screen(10, 5)
     stream = pyte.Stream(screen)
@@ -100,15 +116,9 @@ async def test_followed_output_is_moved_by_the_terminal_and_shows_right(
         await until(pilot, lambda: "line 29" in terminal.rows())
         full = len(terminal.frames[-1])
         for start in range(30, 60, 3):  # a result: a few rows at a time
-            before = len(terminal.frames)
-            app.write(numbered(start, start + 3))
-            await until(pilot, lambda s=start: f"line {s + 2}" in terminal.rows())
-            await pilot.pause(0.02)
-            assert terminal.rows() == meant(app)
-            new = terminal.frames[before:]
-            assert any(DL in frame for frame in new), "rows were painted, not moved"
+            frames = await write_and_check(app, pilot, terminal, start, start + 3, moved=True)
             # Three new rows and the scrollbar, not the 21 rows of the view.
-            assert sum(len(frame) for frame in new) < full / 2
+            assert sum(len(frame) for frame in frames) < full / 2
         assert view.follow
 
 
@@ -120,13 +130,8 @@ async def test_rows_are_moved_also_once_old_lines_are_dropped(terminal: Terminal
         app.write(numbered(0, 60))
         await until(pilot, lambda: "line 59" in terminal.rows())
         for start in range(60, 90, 3):
-            before = len(terminal.frames)
-            app.write(numbered(start, start + 3))
-            await until(pilot, lambda s=start: f"line {s + 2}" in terminal.rows())
-            await pilot.pause(0.02)
+            await write_and_check(app, pilot, terminal, start, start + 3, moved=True)
             assert app.model.first_index > 0  # lines were dropped
-            assert terminal.rows() == meant(app)
-            assert any(DL in frame for frame in terminal.frames[before:])
 
 
 async def test_a_notification_over_the_output_makes_the_view_paint_whole(
@@ -137,12 +142,7 @@ async def test_a_notification_over_the_output_makes_the_view_paint_whole(
         await until(pilot, lambda: "line 39" in terminal.rows())
         app.notify("toast here", timeout=30)
         await until(pilot, lambda: any("toast here" in row for row in terminal.rows()))
-        before = len(terminal.frames)
-        app.write(numbered(40, 42))
-        await until(pilot, lambda: "line 41" in " ".join(terminal.rows()))
-        await pilot.pause(0.02)
-        assert not any(DL in frame for frame in terminal.frames[before:])
-        assert terminal.rows() == meant(app)
+        await write_and_check(app, pilot, terminal, 40, 42, moved=False)
 
 
 class Dialog(ModalScreen[None]):
@@ -159,21 +159,11 @@ async def test_output_under_a_dialog_and_after_it_shows_right(terminal: Terminal
         await until(pilot, lambda: "line 29" in terminal.rows())
         app.push_screen(Dialog())
         await until(pilot, lambda: any("a dialog" in row for row in terminal.rows()))
-        before = len(terminal.frames)
-        app.write(numbered(30, 33))
-        await until(pilot, lambda: "line 32" in " ".join(terminal.rows()))
-        await pilot.pause(0.02)
-        assert not any(DL in frame for frame in terminal.frames[before:])
-        assert terminal.rows() == meant(app)
+        await write_and_check(app, pilot, terminal, 30, 33, moved=False)
         app.pop_screen()
         await pilot.pause(0.05)
         assert terminal.rows() == meant(app)
-        before = len(terminal.frames)
-        app.write(numbered(33, 36))
-        await until(pilot, lambda: "line 35" in terminal.rows())
-        await pilot.pause(0.02)
-        assert any(DL in frame for frame in terminal.frames[before:])
-        assert terminal.rows() == meant(app)
+        await write_and_check(app, pilot, terminal, 33, 36, moved=True)
 
 
 async def test_two_scrolls_before_a_frame_and_scrolling_back_stay_right(
@@ -198,10 +188,7 @@ async def test_two_scrolls_before_a_frame_and_scrolling_back_stay_right(
             await pilot.press(key)
             await pilot.pause(0.02)
             assert terminal.rows() == meant(app)
-        app.write(numbered(33, 35))
-        await until(pilot, lambda: "line 34" in terminal.rows())
-        await pilot.pause(0.02)
-        assert terminal.rows() == meant(app)
+        await write_and_check(app, pilot, terminal, 33, 35, moved=None)
 
 
 async def test_paint_now_paints_pending_rows_in_this_loop_turn(terminal: Terminal) -> None:
