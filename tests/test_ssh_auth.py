@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from rtui.core.config.model import Host
 from rtui.core.errors import AuthenticationError
-from rtui.core.ssh.prompts import KbdIntPrompt, SecretPrompt
+from rtui.core.ssh.prompts import KbdIntPrompt, NoPrompter, SecretPrompt
 from tests.harness.accounts import Account
 from tests.harness.agent import SSHAgent, make_key
 from tests.harness.kbdint import KbdIntServer
@@ -91,6 +92,25 @@ async def test_password_auth(
     conn, _ = connection(host, person=cancelled)
     with pytest.raises(AuthenticationError, match="cancelled at the prompt"):
         await conn.connect()
+
+
+async def test_a_person_who_comes_while_an_unattended_login_runs_is_asked(
+    password_sshd: SSHD, password_account: Account, isolated_home: Path
+) -> None:
+    """The start-up check logs in asking nobody; a console opened meanwhile on that host sets
+    the connection's prompter, and the password question of the attempt already under way
+    goes to the person (it was refused, and the console failed with it)."""
+    trust(password_sshd, isolated_home)
+    host = Host("pw", hostname="127.0.0.1", port=password_sshd.port, user=password_account.name)
+    conn, _ = connection(host, person=NoPrompter())
+    attempt = asyncio.ensure_future(conn.connect())
+    await asyncio.sleep(0)  # the attempt is under way, nowhere near its password yet
+    person = ScriptedPerson(secrets={"password": password_account.password})
+    conn.prompter = person  # type: ignore[assignment]
+    await attempt
+    assert (await conn.run("id -un", timeout=10)).stdout == f"{password_account.name}\n"
+    assert [a.kind for a in person.asked] == ["password"]  # type: ignore[attr-defined]
+    await conn.close()
 
 
 async def test_keyboard_interactive_two_factor(

@@ -32,7 +32,14 @@ from rtui.core.errors import (
 from rtui.core.ssh.auth import HopClient, Secrets, load_identities
 from rtui.core.ssh.deadline import PausableDeadline
 from rtui.core.ssh.hostkeys import KnownHosts, KnownKey, host_entry_name
-from rtui.core.ssh.prompts import HostKeyDecision, HostKeyPrompt, NoPrompter, Prompter
+from rtui.core.ssh.prompts import (
+    HostKeyDecision,
+    HostKeyPrompt,
+    KbdIntPrompt,
+    NoPrompter,
+    Prompter,
+    SecretPrompt,
+)
 from rtui.core.ssh.route import Endpoint, Route
 from rtui.core.ssh.state import ConnState, StateChange
 
@@ -65,6 +72,24 @@ def keepalive_options(settings: Settings) -> tuple[float, int]:
     dead_after = settings.keepalive_interval * settings.keepalive_count_max
     count_max = max(1, settings.keepalive_count_max - 1)
     return dead_after / (count_max + 1), count_max
+
+
+class _CurrentPrompter:
+    """Asks the connection's prompter of the moment the question comes, not of the moment the
+    attempt began: a console opened while the start-up check (which asks nobody) is logging
+    in gets the password dialog, and the shared attempt goes on."""
+
+    def __init__(self, connection: HostConnection) -> None:
+        self._connection = connection
+
+    async def ask_secret(self, request: SecretPrompt) -> str | None:
+        return await self._connection.prompter.ask_secret(request)
+
+    async def ask_kbdint(self, request: KbdIntPrompt) -> list[str] | None:
+        return await self._connection.prompter.ask_kbdint(request)
+
+    async def confirm_host_key(self, request: HostKeyPrompt) -> HostKeyDecision:
+        return await self._connection.prompter.confirm_host_key(request)
 
 
 class HostConnection:
@@ -282,7 +307,8 @@ class HostConnection:
         ready, encrypted, notes = load_identities(hop)
         for _ in range(2):
             deadline = PausableDeadline(self.settings.connect_timeout)
-            client = HopClient(hop, self.prompter, self._secrets, encrypted, deadline.paused)
+            client = HopClient(hop, _CurrentPrompter(self), self._secrets, encrypted,
+                               deadline.paused)
             client.notes.extend(notes)
             try:
                 first_sock, sock = sock, None
