@@ -151,3 +151,21 @@ def test_route_loop_through_ssh_config_is_refused(tmp_path: Path) -> None:
         resolve_route(config.hosts[0], config, ssh_config)
 
 
+
+
+async def test_a_new_python_tag_or_note_keeps_the_hosts_connection(tmp_path: Path) -> None:
+    """Only a change in how a host is reached closes its connection (and the consoles on it):
+    saving the python picked in a console, or a tag, must not."""
+    from rtui.core.ssh.manager import Connections
+
+    host = Host("lab", hostname="10.0.0.1", user="ada")
+    connections = Connections(Config(hosts=(host,)), ssh_config=tmp_path / "none")
+    first = connections.get("lab")
+    kept = Host("lab", hostname="10.0.0.1", user="ada", python="~/envs/ml", tags=("gpu",),
+                note="A100")
+    await connections.update_config(Config(hosts=(kept,)))
+    assert connections.get("lab") is first
+    await connections.update_config(Config(hosts=(Host("lab", hostname="10.0.0.1",
+                                                       user="ada", port=2222),)))
+    assert connections.get("lab") is not first
+    await connections.close_all()

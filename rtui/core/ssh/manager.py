@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from pathlib import Path
 
-from rtui.core.config.model import Config, Settings
+from rtui.core.config.model import Config, Host, Settings
 from rtui.core.ssh.connection import HostConnection
 from rtui.core.ssh.prompts import Prompter
 from rtui.core.ssh.route import resolve_route
@@ -53,11 +54,13 @@ class Connections:
         return connection
 
     async def update_config(self, config: Config) -> None:
-        """Take a new config; connections whose host changed or went away are closed."""
+        """Take a new config; connections whose host went away, or changed in how it is
+        reached, are closed. A new python, tag or note leaves the link (and the consoles on
+        it) alone."""
         old, self.config = self.config, config
         self.settings = config.settings
         for name in list(self._by_name):
-            if old.get(name) != config.get(name):
+            if _how_reached(old.get(name)) != _how_reached(config.get(name)):
                 await self._by_name.pop(name).close()
 
     def existing(self, name: str) -> HostConnection | None:
@@ -68,3 +71,8 @@ class Connections:
         self._by_name.clear()
         with contextlib.suppress(Exception):
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
+
+
+def _how_reached(host: Host | None) -> Host | None:
+    """The host without the fields that play no part in connecting to it."""
+    return None if host is None else dataclasses.replace(host, python="auto", tags=(), note="")
