@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, OptionList, TabbedContent
+from textual.widgets import Input, Label, OptionList, TabbedContent
 
 from rtui.core.config.model import Host
 from rtui.core.kernels.service import HostKernels
@@ -182,6 +182,38 @@ async def test_enter_goes_straight_to_a_known_python_and_p_picks(
         assert _prefix_in(third) == str(second_venv)
         for pane in panes:
             await pane.shutdown_kernel()
+
+
+async def test_r_in_the_picker_saves_the_env_as_the_hosts_python(
+    sshd: SSHD, second_venv: Path, tmp_path: Path, isolated_home: Path
+) -> None:
+    """p, then r on an environment: the console runs there, and hosts.toml now names it as
+    the host's python (written through the store: the rest of the host is kept)."""
+    trust(sshd, isolated_home)
+    store = store_with(tmp_path, Host("lab", hostname="127.0.0.1", port=sshd.port,
+                                      user=sshd.user, identity_files=(str(sshd.client_key),),
+                                      tags=("gpu",), note="kept"))
+    app = RtuiApp(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: status_of(app, "lab") == "ok")
+        await pilot.press("p")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        assert "r to choose and remember" in str(app.screen.query_one(".hint", Label).content)
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        await pilot.press(*["down"] * next(i for i, t in enumerate(labels) if "sci" in t), "r")
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))
+        await pilot.press(*"import sys; print('PREFIX=' + sys.prefix)", "enter")
+        await until(lambda: "PREFIX=/" in output(pane))
+        assert _prefix_in(pane) == str(second_venv)
+        await until(lambda: (store.load().get("lab") or Host("x")).python != "auto")
+        saved = store.load().get("lab")
+        assert saved is not None and saved.python.startswith(str(second_venv))
+        assert saved.tags == ("gpu",) and saved.note == "kept"
+        await pane.shutdown_kernel()
 
 
 async def test_enter_goes_straight_to_a_python_configured_as_its_environment(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from pathlib import Path
@@ -27,7 +28,7 @@ from rtui.tui.commands import HostCommands
 from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.host_form import HostFormScreen
-from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen, Remembered
 from rtui.tui.terminal_scroll import ScrollingApp
 from rtui.tui.widgets.footer import KeyFooter
 from rtui.tui.widgets.hosts import HostsPane
@@ -319,10 +320,13 @@ class RtuiApp(ScrollingApp):
         self.notify(f"Connecting to {name}…", timeout=3)
         python = None if pick else self._ready_python(name)
         if python is None:
-            python = await self._choose_python(kernels, ask_always=pick)
-            if python is None:
+            choice = await self._choose_python(kernels, ask_always=pick)
+            if choice is None:
                 return
+            python = choice.value if isinstance(choice, Remembered) else choice
             kernels.chosen_python = python
+            if isinstance(choice, Remembered):
+                self.remember_python(name, python)
         # The kernel is asked for first; the tab opens meanwhile and takes keys while the
         # kernel starts (~0.3 s), which costs nothing on the critical path.
         starting = asyncio.ensure_future(kernels.start(python=python))
@@ -343,16 +347,23 @@ class RtuiApp(ScrollingApp):
         pane.connect(kernel)
         self.count_kernels(name)
 
-    async def _choose_python(self, kernels: HostKernels, *, ask_always: bool) -> str | None:
-        """The env picker (several envs, or ``ask_always``), else the only env, else set-up."""
+    async def _choose_python(self, kernels: HostKernels, *,
+                             ask_always: bool) -> str | Remembered | None:
+        """The env picker (several envs, or ``ask_always``), else the only env, else set-up.
+        A :class:`Remembered` choice is to become the host's ``python``."""
         name = kernels.name
         envs = [e for e in await kernels.environments(refresh=ask_always)
                 if e.can_run(spyder=False)]
         if len(envs) > 1 or (envs and ask_always):
             options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
                         f"{'  +spyder-kernels' if e.spyder_kernels else ''}") for e in envs]
-            choice = await ask(self, ChoiceScreen(f"Python environment on {name}", options))
-            return None if choice is None else str(choice)
+            in_file = all(extra.name != name for extra in self.extra_hosts)
+            choice = await ask(self, ChoiceScreen(
+                f"Python environment on {name}", options,
+                remember=f"as {name}'s python in hosts.toml" if in_file else None))
+            if choice is None or isinstance(choice, Remembered):
+                return choice
+            return str(choice)
         if envs:
             return envs[0].python
         question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
@@ -368,6 +379,20 @@ class RtuiApp(ScrollingApp):
         finally:
             progress.dismiss()
         return env.python
+
+    @work(group="config", exit_on_error=False)
+    async def remember_python(self, name: str, python: str) -> None:
+        """Write ``python`` as the host's interpreter (the file locked, re-read, validated,
+        written atomically): Enter uses it from now on, in this run and the next."""
+        def change(config: Config) -> Config:
+            host = config.get(name)
+            if host is None:
+                raise RtuiError(f"{name} is no longer in the hosts file")
+            return config.replace_host(name, dataclasses.replace(host, python=python))
+
+        await asyncio.to_thread(self.store.update, change)
+        await self.reload_config()
+        self.notify(f"{name}: python = {python} (saved in hosts.toml)", timeout=6)
 
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:

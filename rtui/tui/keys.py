@@ -23,6 +23,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("Console output", "rtui.tui.widgets.console_view:ConsoleView"),
     ("Host form", "rtui.tui.screens.host_form:HostFormScreen"),
     ("Host key prompt", "rtui.tui.screens.prompts:HostKeyScreen"),
+    ("Choice dialog", "rtui.tui.screens.prompts:ChoiceScreen"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -19,6 +20,7 @@ __all__ = [
     "HostKeyScreen",
     "KbdIntScreen",
     "MessageScreen",
+    "Remembered",
     "TextPromptScreen",
 ]
 
@@ -182,24 +184,39 @@ class MessageScreen(_Dialog):
         self.dismiss(None)
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """A choice the person also asked to keep (ChoiceScreen's ``remember``)."""
+
+    value: str
+
+
 class ChoiceScreen(_Dialog):
-    """Pick one of several options (environments, kernels, what to do on close)."""
+    """Pick one of several options (environments, kernels, what to do on close).
+
+    With ``remember`` (what keeping means, e.g. "as lab's python in hosts.toml"), ``r``
+    chooses the highlighted option and dismisses with :class:`Remembered`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="choice.cancel"),
+        Binding("r", "remember", "Choose and remember", id="choice.remember"),
     ]
 
-    def __init__(self, title: str, options: list[tuple[str, str]], *, hint: str = "") -> None:
+    def __init__(self, title: str, options: list[tuple[str, str]], *, hint: str = "",
+                 remember: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.options = options  # (value, label)
-        self.hint = hint
+        self.remember = remember
+        self.hint = hint or ("Enter to choose"
+                             + (f", r to choose and remember {remember}" if remember else "")
+                             + ", Escape to cancel")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="title")
             yield OptionList(*[Option(label, id=value) for value, label in self.options])
-            yield Label(self.hint or "Enter to choose, Escape to cancel", classes="hint")
+            yield Label(self.hint, classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -207,6 +224,16 @@ class ChoiceScreen(_Dialog):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.remember is not None if action == "remember" else True
+
+    def action_remember(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            option_id = options.get_option_at_index(options.highlighted).id
+            if option_id is not None:
+                self.dismiss(Remembered(option_id))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
