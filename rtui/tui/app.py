@@ -149,9 +149,12 @@ class RtuiApp(ScrollingApp):
         self.config = config
         if self._connections is not None:
             await self._connections.update_config(config)
-        for name in list(self.kernel_services):
-            if config.get(name) is None:
-                await self.kernel_services.pop(name).close()
+        for name, service in list(self.kernel_services.items()):
+            entry = config.get(name)
+            if entry is None or self.connections.existing(name) is not service.connection:
+                await self.kernel_services.pop(name).close()  # gone, or reached another way
+            else:
+                service.set_python(entry.configured_python)
         self.query_one(HostsPane).show_config(config, problem)
 
     async def save_host(self, old_name: str | None, host: Host) -> None:

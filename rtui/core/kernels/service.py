@@ -121,6 +121,13 @@ class HostKernels:
 
     # -- environments and set-up -------------------------------------------------------------
 
+    def set_python(self, python: str | None) -> None:
+        """The host's configured interpreter changed (its agent keeps running): the next
+        environment list includes and prefers the new one."""
+        python = python if python not in (None, "", "auto") else None
+        if python != self.python:
+            self.python, self._envs = python, None
+
     async def environments(self, *, refresh: bool = False) -> list[Environment]:
         """The host's Pythons; probed once (each interpreter is started, which takes a
         moment) and kept, unless ``refresh``. Concurrent callers share one probe."""
