@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import random
@@ -168,4 +169,15 @@ async def test_a_new_python_tag_or_note_keeps_the_hosts_connection(tmp_path: Pat
     await connections.update_config(Config(hosts=(Host("lab", hostname="10.0.0.1",
                                                        user="ada", port=2222),)))
     assert connections.get("lab") is not first
+    # Through a jump host: a change to the jump host's own entry renews the link too.
+    bastion = Host("bastion", hostname="10.0.0.9", user="ada")
+    gpu = Host("gpu", hostname="10.0.0.2", user="ada", jump=("bastion",))
+    await connections.update_config(Config(hosts=(bastion, gpu)))
+    routed = connections.get("gpu")
+    await connections.update_config(Config(hosts=(bastion, dataclasses.replace(
+        gpu, note="kept"))))
+    assert connections.get("gpu") is routed
+    await connections.update_config(Config(hosts=(dataclasses.replace(bastion, port=2200),
+                                                  gpu)))
+    assert connections.get("gpu") is not routed
     await connections.close_all()

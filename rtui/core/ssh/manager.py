@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from pathlib import Path
 
-from rtui.core.config.model import Config, Host, Settings
+from rtui.core.config.model import Config, Settings
+from rtui.core.errors import ConfigError
 from rtui.core.ssh.connection import HostConnection
 from rtui.core.ssh.prompts import Prompter
-from rtui.core.ssh.route import resolve_route
+from rtui.core.ssh.route import Route, resolve_route
 
 __all__ = ["Connections"]
 
@@ -54,14 +54,22 @@ class Connections:
         return connection
 
     async def update_config(self, config: Config) -> None:
-        """Take a new config; connections whose host went away, or changed in how it is
-        reached, are closed. A new python, tag or note leaves the link (and the consoles on
-        it) alone."""
-        old, self.config = self.config, config
+        """Take a new config; connections whose host went away, or is now reached another
+        way (its own entry, a jump host's, the ssh config), are closed. A new python, tag
+        or note leaves the link (and the consoles on it) alone."""
+        self.config = config
         self.settings = config.settings
-        for name in list(self._by_name):
-            if _how_reached(old.get(name)) != _how_reached(config.get(name)):
+        for name, connection in list(self._by_name.items()):
+            if self._route(name) != connection.route:
                 await self._by_name.pop(name).close()
+
+    def _route(self, name: str) -> Route | None:
+        """How host ``name`` is reached now, through every hop; None if it cannot be."""
+        host = self.config.get(name)
+        try:
+            return None if host is None else resolve_route(host, self.config, self.ssh_config)
+        except ConfigError:
+            return None
 
     def existing(self, name: str) -> HostConnection | None:
         return self._by_name.get(name)
@@ -72,7 +80,3 @@ class Connections:
         with contextlib.suppress(Exception):
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
 
-
-def _how_reached(host: Host | None) -> Host | None:
-    """The host without the fields that play no part in connecting to it."""
-    return None if host is None else dataclasses.replace(host, python="auto", tags=(), note="")
