@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
-from rtui.core.config.model import Config, Settings
+from rtui.core.config.model import Config, Host, Settings
 from rtui.core.errors import ConfigError
 from rtui.core.ssh.connection import HostConnection
 from rtui.core.ssh.prompts import Prompter
-from rtui.core.ssh.route import Route, resolve_route
+from rtui.core.ssh.route import Route, resolve_route, route_resolver
 
 __all__ = ["Connections"]
 
@@ -59,17 +60,10 @@ class Connections:
         or note leaves the link (and the consoles on it) alone."""
         self.config = config
         self.settings = config.settings
+        resolve = route_resolver(config, self.ssh_config)
         for name, connection in list(self._by_name.items()):
-            if self._route(name) != connection.route:
+            if _route(resolve, config.get(name)) != connection.route:
                 await self._by_name.pop(name).close()
-
-    def _route(self, name: str) -> Route | None:
-        """How host ``name`` is reached now, through every hop; None if it cannot be."""
-        host = self.config.get(name)
-        try:
-            return None if host is None else resolve_route(host, self.config, self.ssh_config)
-        except ConfigError:
-            return None
 
     def existing(self, name: str) -> HostConnection | None:
         return self._by_name.get(name)
@@ -80,3 +74,11 @@ class Connections:
         with contextlib.suppress(Exception):
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
 
+
+
+def _route(resolve: Callable[[Host], Route], host: Host | None) -> Route | None:
+    """How ``host`` is reached now, through every hop; None if it is gone or cannot be."""
+    try:
+        return None if host is None else resolve(host)
+    except ConfigError:
+        return None

@@ -8,6 +8,7 @@ hop may be another rtui host, an ssh alias, or an inline ``user@host:port``.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,7 @@ from rtui.core.config.model import Config, Host, parse_jump
 from rtui.core.config.sshconfig import SSHConfig, SSHConfigHost, load_ssh_config
 from rtui.core.errors import ConfigError
 
-__all__ = ["Endpoint", "Route", "resolve_route"]
+__all__ = ["Endpoint", "Route", "resolve_route", "route_resolver"]
 
 _MAX_HOPS = 16
 _DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
@@ -56,8 +57,14 @@ class Route:
 
 def resolve_route(host: Host, config: Config, ssh_config: Path | None = None) -> Route:
     """The full chain for ``host``; ConfigError names a hop that cannot be resolved."""
-    path = ssh_config if ssh_config is not None else locations.ssh_config_path()
-    return Route(tuple(_Resolver(config, path).chain_for_host(host, ())))
+    return route_resolver(config, ssh_config)(host)
+
+
+def route_resolver(config: Config, ssh_config: Path | None = None) -> Callable[[Host], Route]:
+    """``resolve_route`` for many hosts of one config, reading the ssh config once."""
+    resolver = _Resolver(config, ssh_config if ssh_config is not None
+                         else locations.ssh_config_path())
+    return lambda host: Route(tuple(resolver.chain_for_host(host, ())))
 
 
 class _Resolver:
@@ -68,7 +75,7 @@ class _Resolver:
 
     @cached_property
     def parsed(self) -> SSHConfig | None:
-        """The ssh config, read once per route (at the first lookup); None without one."""
+        """The ssh config, read once per resolver (at the first lookup); None without one."""
         return load_ssh_config(self.ssh_config)
 
     def alias(self, name: str) -> SSHConfigHost | None:
