@@ -54,9 +54,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.connect import KernelConnectionInfo
 
 from benchmarks.common import (
     LOOPBACK,
@@ -412,7 +413,7 @@ async def _manual_execute(info: dict[str, Any], code: str, expression: str | Non
     """A new jupyter_client client sends ``code`` at once and waits for its execute_reply;
     returns ``expression`` evaluated in the reply (user_expressions), if asked."""
     client = AsyncKernelClient()
-    client.load_connection_info(info)
+    client.load_connection_info(cast(KernelConnectionInfo, info))
     client.start_channels(hb=False)
     try:
         expressions = {"v": expression} if expression else {}

@@ -748,8 +748,10 @@ def _timed_results(term: Terminal, spec: Spec, fig: Figures, runs: int) -> None:
         _type_input(term, spec, fig, text)
         started = time.perf_counter()
         term.key("Enter")
-        shown, _ = term.wait(lambda rows, e=expected: any(e.search(r.strip()) for r in rows),
-                             STEP_TIMEOUT, f"Out[…]: {n + 1}")
+        def result_shown(rows: list[str], e: re.Pattern[str] = expected) -> bool:
+            return any(e.search(r.strip()) for r in rows)
+
+        shown, _ = term.wait(result_shown, STEP_TIMEOUT, f"Out[…]: {n + 1}")
         if run:
             fig.results.append(shown - started)
     term.wait(spec.ready, STEP_TIMEOUT, "prompt back")

@@ -47,7 +47,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 
@@ -351,6 +351,7 @@ async def _tunnel_to_kernel(
     With ``ignore_hangup`` that wrapper also starts ssh with SIGHUP ignored (module docstring).
     """
     from jupyter_client import tunnel_to_kernel
+    from jupyter_client.connect import KernelConnectionInfo
 
     real_ssh = shutil.which("ssh") or "/usr/bin/ssh"
     bindir = home / "tunnel-bin"
@@ -369,7 +370,8 @@ async def _tunnel_to_kernel(
     os.environ["PATH"] = f"{bindir}{os.pathsep}{path}"
     try:
         ports = await asyncio.to_thread(
-            tunnel_to_kernel, info, sshserver, str(server.client_key))
+            tunnel_to_kernel, cast(KernelConnectionInfo, info), sshserver,
+            str(server.client_key))
     finally:
         os.environ["PATH"] = path
     local = dict(remote_info, ip=LOOPBACK, transport="tcp")
