@@ -198,7 +198,7 @@ async def test_r_in_the_picker_saves_the_env_as_the_hosts_python(
         await until(lambda: status_of(app, "lab") == "ok")
         await pilot.press("p")
         await until(lambda: isinstance(app.screen, ChoiceScreen))
-        assert "r to choose and remember" in str(app.screen.query_one(".hint", Label).content)
+        assert "r to choose and save it" in str(app.screen.query_one(".hint", Label).content)
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt)
                   for i in range(options.option_count)]

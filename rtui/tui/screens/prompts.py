@@ -34,7 +34,7 @@ class _Dialog(ModalScreen["object"]):
     .dialog { width: 76; max-width: 100%; height: auto; max-height: 100%;
               border: thick $accent; background: $surface; padding: 0 1; }
     .dialog .title { text-style: bold; padding-bottom: 1; }
-    .dialog .hint { color: $text-muted; padding-top: 1; }
+    .dialog .hint { color: $text-muted; padding-top: 1; width: 100%; }
     .dialog .error { color: $error; }
     """
 
@@ -209,7 +209,7 @@ class ChoiceScreen(_Dialog):
         self.options = options  # (value, label)
         self.remember = remember
         self.hint = hint or ("Enter to choose"
-                             + (f", r to choose and remember {remember}" if remember else "")
+                             + (f", r to choose and save it {remember}" if remember else "")
                              + ", Escape to cancel")
 
     def compose(self) -> ComposeResult:
