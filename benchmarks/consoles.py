@@ -469,7 +469,6 @@ class Figures:
     host_ok: float | None = None  # rtui: process start -> its host checked ok
     kernel_ready: float | None = None  # euporie: prompt shown before the kernel is ready
     results: list[float] = field(default_factory=list)
-    flood: float | None = None  # the better of the floods run
     floods: list[float] = field(default_factory=list)  # every flood's time, in order
     flood_timeout: float | None = None  # set when the flood did not end in time
     drain: float | None = None
@@ -482,6 +481,11 @@ class Figures:
     peak_rss: int | None = None
     written: int | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def flood(self) -> float | None:
+        """The better of the floods run (the reference's is the best of two too)."""
+        return min(self.floods) if self.floods else None
 
 
 # ------------------------------------------------------------------------------ running
@@ -833,8 +837,7 @@ def _flood(term: Terminal, spec: Spec, fig: Figures, home: Path, *, lines: int, 
             if done is None and spec.ready(rows) and any(
                     last.search(r.translate(unkey)) for r in rows):
                 done = now
-                fig.flood = done - started
-                fig.floods.append(fig.flood)
+                fig.floods.append(done - started)
                 fig.notes.append(f"the benchmark's own CPU during the flood: "
                                  f"{time.process_time() - cpu:.2f} s")
                 term.pipe_stop()
@@ -885,7 +888,6 @@ def _second_flood(term: Terminal, spec: Spec, fig: Figures, *, lines: int) -> No
     done, _ = term.wait(lambda rows: spec.ready(rows) and any(last.search(r) for r in rows),
                         FLOOD_TIMEOUT, "the second flood's last line")
     fig.floods.append(done - started)
-    fig.flood = min(fig.flood, done - started)
 
 
 def _corrupt_rows(rows: list[str], code: str, keys: str) -> list[str]:
@@ -1335,10 +1337,10 @@ def render_table(figures: list[Figures], lines: int) -> str:
             return f"> {f.flood_timeout:g} s (had not ended)"
         if f.flood is None:
             return None
-        ratio = f"{f.flood / f.drain:.2f}x drain-only" if f.drain else ""
-        runs = ("; best of " + ", ".join(f"{t:.2f}" for t in f.floods)
-                if len(f.floods) > 1 else "; one run")
-        return f"{f.flood:.2f} s ({ratio}{runs})"
+        parts = [f"{f.flood / f.drain:.2f}x drain-only"] if f.drain else []
+        parts.append("best of " + ", ".join(f"{t:.2f}" for t in f.floods)
+                     if len(f.floods) > 1 else "one run")
+        return f"{f.flood:.2f} s ({'; '.join(parts)})"
 
     def floor(f: Figures) -> str | None:
         if not f.floor:

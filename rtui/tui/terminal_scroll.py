@@ -18,7 +18,6 @@ is painted whole instead, in that same frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual._compositor import CompositorUpdate
@@ -62,20 +61,14 @@ class PrefixedUpdate(CompositorUpdate):
         return self.prefix + self.update.render_segments(console)
 
 
-@dataclass
-class _BandScroll:
-    widget: Widget
-    region: Region  # the widget's region on screen when the scroll was asked for
-    rows: int
-
-
 class ScrollingScreen(Screen[None]):
     """The app's main screen: paints as Textual does, plus band scrolls (see the module)."""
 
     def __init__(self, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._band_scrolls: dict[Widget, _BandScroll] = {}
+        # Per widget: its region when the shift was asked for, and by how many rows.
+        self._band_scrolls: dict[Widget, tuple[Region, int]] = {}
         self._prefix = ""
 
     def scroll_band(self, widget: Widget, rows: int) -> bool:
@@ -92,7 +85,7 @@ class ScrollingScreen(Screen[None]):
         region = self._band_region(widget)
         if region is None:
             return False
-        self._band_scrolls[widget] = _BandScroll(widget, region, rows)
+        self._band_scrolls[widget] = (region, rows)
         return True
 
     def paint_now(self) -> None:
@@ -136,23 +129,22 @@ class ScrollingScreen(Screen[None]):
         return region
 
     def _compositor_refresh(self) -> None:
-        scrolls = list(self._band_scrolls.values())
-        self._band_scrolls.clear()
+        scrolls, self._band_scrolls = self._band_scrolls, {}
         compositor = self._compositor
         prefix = []
-        for scroll in scrolls:
-            region = self._band_region(scroll.widget) if self is self.app.screen else None
-            if region is not None and region == scroll.region:
-                prefix.append(scroll_sequence(region.y, region.height, scroll.rows))
+        for widget, (asked, rows) in scrolls.items():
+            region = self._band_region(widget) if self.is_current else None
+            if region is not None and region == asked:
+                prefix.append(scroll_sequence(region.y, region.height, rows))
                 # Its scrollbars moved with the band: paint them again (their cached lines
                 # are still right, only the screen is not).
                 compositor._dirty_regions.update(
                     bar.intersection(clip)
                     for other, (bar, clip) in compositor.visible_widgets.items()
-                    if _is_scrollbar_of(other, scroll.widget))
-            elif scroll.widget.is_mounted:
-                scroll.widget.refresh()  # moved or covered meanwhile: paint it whole
-                compositor.update_widgets({scroll.widget})
+                    if _is_scrollbar_of(other, widget))
+            elif widget.is_mounted:
+                widget.refresh()  # moved or covered meanwhile: paint it whole
+                compositor.update_widgets({widget})
         self._prefix = "".join(prefix)
         try:
             super()._compositor_refresh()
