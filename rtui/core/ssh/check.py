@@ -118,12 +118,13 @@ print("os %s" % os.uname()[0])
 print("arch %s" % os.uname()[4])
 changed = False
 seen = set()
-names = sys.argv[1:] + ["python3", "python", "~/.local/share/rtui/venv/bin/python"]
-for name in sys.argv[1:]:  # configured as the host's python: what it names here
+configured = sys.argv[1:]
+for name in configured + ["python3", "python", "~/.local/share/rtui/venv/bin/python"]:
     q = which(name)
-    if q:
+    if not q:
+        continue
+    if name in configured:  # the host's python as configured: what it names here
         print("given %s\t%s" % (q, name))
-for q in filter(None, map(which, names)):
     real = os.path.realpath(q)
     if real in seen:
         continue  # one interpreter under two names: the first name given
