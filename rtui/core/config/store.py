@@ -11,7 +11,6 @@ import errno
 import fcntl
 import os
 import re
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import tomli_w
 
 from rtui.core.config.model import Config, Problem, config_from_data, config_to_data
 from rtui.core.errors import ConfigError
+from rtui.core.files import open_private, write_private
 
 __all__ = ["HostStore", "atomic_write"]
 
@@ -66,11 +66,10 @@ class HostStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock on a sidecar file; the kernel drops it if the process dies."""
-        target = _real_path(self.path)
-        _make_parent(target)
+        target = self.path.resolve() if self.path.is_symlink() else self.path
         lock_path = target.with_name(target.name + ".lock")
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_private(lock_path, os.O_RDWR)
         except OSError as exc:
             raise ConfigError(f"cannot create lock file {lock_path}: {_reason(exc)}") from exc
         try:
@@ -102,11 +101,8 @@ def parse_config_text(text: str, path: Path) -> Config:
     try:
         return config_from_data(data)
     except ConfigError as exc:
-        problems: list[Problem] = getattr(exc, "problems", [])
-        lines = [f"{path}{_locate(text, p)}: {p}" for p in problems] or [f"{path}: {exc}"]
-        error = ConfigError("\n".join(lines))
-        error.problems = problems  # type: ignore[attr-defined]
-        raise error from None
+        lines = [f"{path}{_locate(text, p)}: {p}" for p in exc.problems] or [f"{path}: {exc}"]
+        raise ConfigError("\n".join(lines), problems=exc.problems) from None
 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, text: str) -> str:
@@ -164,52 +160,13 @@ def _locate(text: str, problem: Problem) -> str:
     return f" line {block[0] + 1}"
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, backup: bool = True) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
-
-    Temp file in the same directory, fsync, rename over, fsync the directory. The previous
-    contents go to ``<name>.bak`` first (also atomically). A symlinked file stays a symlink:
-    its target is replaced.
-    """
-    target = _real_path(path)
-    _make_parent(target)
+def atomic_write(path: Path, data: bytes, *, backup: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix
+    (0600 in a 0700 directory; the previous contents kept as ``<name>.bak``)."""
     try:
-        if backup and target.exists():
-            _write_replace(target.with_name(target.name + ".bak"), target.read_bytes(), mode)
-        _write_replace(target, data, mode)
+        write_private(path, data, backup=backup)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {_reason(exc)}") from exc
-
-
-def _write_replace(target: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _real_path(path: Path) -> Path:
-    return path.resolve() if path.is_symlink() else path
-
-
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {path.parent}: {_reason(exc)}") from exc
 
 
 def _reason(exc: BaseException) -> str:

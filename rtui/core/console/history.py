@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from rtui.core.files import open_private
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows has no flock; appends stay atomic anyway
@@ -17,8 +19,6 @@ except ImportError:  # pragma: no cover - Windows has no flock; appends stay ato
 
 __all__ = ["History", "HistoryCursor"]
 
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 # The file is compacted on load once it holds this many times ``max_entries`` lines.
 COMPACT_FACTOR = 2
 
@@ -157,11 +157,8 @@ class History:
         os.ftruncate(fd, len(data))
 
     def _append(self, text: str) -> None:
-        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            if os.fstat(fd).st_mode & 0o777 != FILE_MODE:
-                os.fchmod(fd, FILE_MODE)
             with _locked(fd):
                 os.write(fd, _encode(text))
         finally:

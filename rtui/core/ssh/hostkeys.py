@@ -20,6 +20,7 @@ import asyncssh
 
 from rtui.core.config.sshconfig import host_matches
 from rtui.core.errors import ConfigError
+from rtui.core.files import append_private
 from rtui.core.ssh.prompts import KnownKeyRecord
 
 __all__ = ["KnownHosts", "KnownKey", "host_entry_name"]
@@ -58,20 +59,18 @@ class KnownHosts:
         self.files = [f for f in files if f != own_file]
         self.own_file = own_file
 
-    def lookup(self, host: str, port: int, addr: str | None = None) -> list[KnownKey]:
+    def lookup(self, host: str, port: int) -> list[KnownKey]:
         names = {host_entry_name(host, port)}
-        if addr and addr != host:
-            names.add(host_entry_name(addr, port))
         found: list[KnownKey] = []
         for path in [*self.files, self.own_file]:
             found.extend(_matching_keys(path, names))
         return found
 
-    def trusted(self, host: str, port: int, addr: str | None = None) -> tuple[
+    def trusted(self, host: str, port: int) -> tuple[
         list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]
     ]:
         """``(host keys, CA keys, revoked keys)`` in the form asyncssh's ``known_hosts`` takes."""
-        keys = self.lookup(host, port, addr)
+        keys = self.lookup(host, port)
         return (
             [k.key for k in keys if not k.marker],
             [k.key for k in keys if k.marker == "@cert-authority"],
@@ -82,12 +81,7 @@ class KnownHosts:
         """Append ``key`` for ``host`` to rtui's own file (0600, in a 0700 directory)."""
         line = f"{host_entry_name(host, port)} {key.export_public_key().decode().strip()}\n"
         try:
-            self.own_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.own_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
+            append_private(self.own_file, line.encode(), sync=True)
         except OSError as exc:
             raise ConfigError(f"cannot record the host key in {self.own_file}: {exc}") from exc
 
