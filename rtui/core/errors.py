@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # the model raises ConfigError: only its type is needed here
+    from rtui.core.config.model import Problem
+
 __all__ = [
     "AuthenticationError",
     "ConfigError",
@@ -18,15 +24,33 @@ __all__ = [
 
 
 class RtuiError(Exception):
-    """A failure the user can understand and act on; ``str()`` is the whole message."""
+    """A failure the user can understand and act on; ``str()`` is the whole message and
+    ``title`` a few words for a dialog's or a notification's heading."""
+
+    default_title: ClassVar[str] = "Error"
+
+    def __init__(self, message: str = "", title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.title = title or self.default_title
 
 
 class ConfigError(RtuiError):
-    """The config file (or an ssh config) is unreadable, malformed or invalid."""
+    """The config file (or an ssh config) is unreadable, malformed or invalid; ``problems``
+    are the single things wrong with it (host, field, what), when it could be read."""
+
+    default_title = "Configuration"
+
+    def __init__(self, message: str = "", title: str | None = None, *,
+                 problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message, title)
+        self.problems: tuple[Problem, ...] = tuple(problems)
 
 
 class SSHError(RtuiError):
     """Connecting to, or talking with, a host failed."""
+
+    default_title = "Connection"
 
 
 class UnreachableError(SSHError):
@@ -40,9 +64,13 @@ class ConnectTimeoutError(SSHError):
 class AuthenticationError(SSHError):
     """The server refused every credential offered."""
 
+    default_title = "Authentication failed"
+
 
 class HostKeyError(SSHError):
     """The server's host key is not trusted."""
+
+    default_title = "Host key"
 
 
 class HostKeyUnknownError(HostKeyError):
@@ -52,9 +80,13 @@ class HostKeyUnknownError(HostKeyError):
 class HostKeyChangedError(HostKeyError):
     """The host presented a key other than the one on record: refused, always."""
 
+    default_title = "Host key changed"
+
 
 class KernelError(RtuiError):
     """A Jupyter kernel did not answer, or answered with a failure."""
+
+    default_title = "Kernel"
 
 
 class KernelDiedError(KernelError):

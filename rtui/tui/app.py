@@ -470,9 +470,9 @@ class RtuiApp(ScrollingApp):
             return
         error = event.worker.error
         if isinstance(error, HostKeyChangedError):
-            self.push_screen(MessageScreen("Host key changed", str(error)))
+            self.push_screen(MessageScreen(error.title, str(error)))
         elif isinstance(error, RtuiError):
-            self.notify(str(error), severity="error", timeout=10)
+            self.notify(str(error), title=error.title, severity="error", timeout=10)
         else:
             log.error("worker %s failed", event.worker.name, exc_info=error)
             self.notify(f"Internal error: {error!r} (details in the log)",

@@ -407,9 +407,7 @@ def _jump_loop(start: Host, by_name: Mapping[str, Host]) -> list[str] | None:
 
 def _config_error(problems: Iterable[Problem]) -> ConfigError:
     items = list(problems)
-    error = ConfigError("\n".join(str(p) for p in items))
-    error.problems = items  # type: ignore[attr-defined]
-    return error
+    return ConfigError("\n".join(str(p) for p in items), problems=items)
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ exec(code, {"__name__": "__main__", "__file__": f})
 class AgentError(RtuiError):
     """The agent refused or failed a request; ``type`` is its machine-readable kind."""
 
+    default_title = "Remote agent"
+
     def __init__(self, message: str, type: str = "agent") -> None:
         super().__init__(message)
         self.type = type
