@@ -81,7 +81,6 @@ class HopClient(asyncssh.SSHClient):
         self.tried: list[str] = []
         self.notes: list[str] = []
         self.cancelled = False
-        self.banner = ""
         self.lost_reason: str | None = None
         self._password_asked = False
         self._pending: dict[tuple[str, str], str] = {}
@@ -104,9 +103,6 @@ class HopClient(asyncssh.SSHClient):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_reason = str(exc) if exc else None
-
-    def auth_banner_received(self, msg: str, lang: str) -> None:
-        self.banner += msg
 
     def auth_completed(self) -> None:
         self.secrets.update(self._pending)

@@ -234,27 +234,11 @@ class CodeInput(TextArea):
 
     # -- public API -------------------------------------------------------------------------
 
-    @property
-    def highlighting(self) -> bool:
-        """True when the editor is parsing (and colouring) the code."""
-        return self.is_syntax_aware
-
-    @property
-    def input_history(self) -> History | None:
-        """The input history, if set (``history`` is TextArea's undo stack)."""
-        return self._history
-
     def set_history(self, history: History) -> None:
         """Use ``history`` for up/down, ctrl+r and for recording submitted cells."""
         self._history = history
         self._history_cursor = history.cursor()
         self._recalled = None
-
-    def set_assist(self, assist: CodeAssist | None) -> None:
-        """Talk to a (new) kernel; None turns completion and help off."""
-        self._assist = assist
-        self._serial += 1
-        self._close_popup()
 
     @property
     def popup_open(self) -> bool:
