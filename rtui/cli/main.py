@@ -12,6 +12,7 @@ from rtui.cli import demo as demo_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
 from rtui.core.errors import RtuiError
+from rtui.core.logs import setup_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    setup_logging()  # before any library loads: its warnings go to the log, not to stderr
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

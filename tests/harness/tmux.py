@@ -49,6 +49,10 @@ class TmuxSession:
         if enter:
             self._tmux("send-keys", "-t", "t", "Enter")
 
+    def press(self, *keys: str) -> None:
+        """Keys by tmux's names (``C-q``, ``F1``, ``Enter``)."""
+        self._tmux("send-keys", "-t", "t", *keys)
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=10, check=False)
