@@ -9,13 +9,14 @@ file behind (``rtui demo`` promises that).
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rtui.core import locations
 from rtui.core.files import open_private
@@ -35,7 +36,7 @@ def log_path() -> Path:
 class _PrivateLogFile(logging.handlers.RotatingFileHandler):
     """A size-capped log file made 0600 in a 0700 directory, opened at the first record."""
 
-    def _open(self) -> IO[Any]:
+    def _open(self) -> io.TextIOWrapper:
         fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
         return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
 
