@@ -1,9 +1,80 @@
-"""The core must stay UI-free, and the CLI must not pay for Textual."""
+"""The import contract: the core and the agent never reach up into a face (Textual, the TUI,
+the CLI, the demo), checked over every module; and the CLI does not pay for Textual."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The UI-free wings, and what none of their modules may import (at any depth, lazily or not).
+WINGS = ("rtui.core", "rtui.agent")
+FORBIDDEN = ("textual", "rtui.tui", "rtui.cli", "rtui.demo")
+
+
+def wing_modules() -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    for wing in WINGS:
+        spec = importlib.util.find_spec(wing)
+        if spec is None:  # the agent package lands with its own change
+            continue
+        found.append((wing, Path(spec.origin or "")))
+        for info in pkgutil.walk_packages(spec.submodule_search_locations, wing + "."):
+            sub = importlib.util.find_spec(info.name)
+            assert sub is not None and sub.origin
+            found.append((info.name, Path(sub.origin)))
+    return found
+
+
+def imported_names(path: Path, module: str) -> set[str]:
+    """Every module a file imports, anywhere in it (also inside functions), made absolute."""
+    names: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def forbidden(name: str) -> bool:
+    return any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+
+
+def test_the_contract_walks_every_module() -> None:
+    found = {name for name, _ in wing_modules()}
+    on_disk = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for wing in WINGS for p in (ROOT / wing.replace(".", "/")).rglob("*.py")
+    }
+    assert on_disk <= found, f"modules the walk missed: {sorted(on_disk - found)}"
+    assert len(found) > 30
+
+
+@pytest.mark.parametrize("module,path", wing_modules(), ids=lambda v: str(v))
+def test_no_wing_module_imports_a_face(module: str, path: Path) -> None:
+    bad = sorted(n for n in imported_names(path, module) if forbidden(n))
+    assert not bad, f"{module} imports {bad}"
+
+
+def test_importing_every_wing_module_loads_no_face() -> None:
+    names = [name for name, _ in wing_modules()]
+    mods = loaded_modules_after("import importlib; " + "; ".join(
+        f"importlib.import_module({name!r})" for name in names))
+    assert not {m for m in mods if forbidden(m)}
 
 
 def loaded_modules_after(statement: str) -> set[str]:
