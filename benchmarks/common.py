@@ -10,6 +10,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ __all__ = [
     "percentile",
     "pids_mentioning",
     "remote_host",
+    "rtui_command",
     "ssh_options",
     "stop_process",
     "subprocess_env",
@@ -117,6 +119,12 @@ def write_known_hosts(home: Path, lines: Iterable[str]) -> Path:
 def trust(server: SSHD, home: Path) -> None:
     """Write the server's known_hosts line into ``$HOME/.ssh/known_hosts``."""
     write_known_hosts(home, [server.known_hosts_line()])
+
+
+def rtui_command() -> list[str]:
+    """The installed ``rtui`` script next to this interpreter, else ``python -m rtui``."""
+    script = Path(sys.executable).parent / "rtui"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "rtui"]
 
 
 # --------------------------------------------------------------------------- OpenSSH client

@@ -20,15 +20,12 @@ missing tmux is reported in its row); non-zero if a run crashed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import queue
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -46,8 +43,10 @@ from benchmarks.common import (
     kill_pid,
     machine_line,
     markdown_table,
+    rtui_command,
     subprocess_env,
 )
+from benchmarks.tmux import TmuxControl, screen_tail
 from rtui.core.config.model import Config, Host
 from rtui.core.config.store import HostStore
 from tests.harness.sshd import free_port, pid_alive
@@ -86,12 +85,6 @@ class Row:
     @property
     def p50(self) -> float | None:
         return statistics.median(self.times) if self.times else None
-
-
-def rtui_command() -> list[str]:
-    """The installed ``rtui`` script next to this interpreter, else ``python -m rtui``."""
-    script = Path(sys.executable).parent / "rtui"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "rtui"]
 
 
 # ------------------------------------------------------------------------------ running
@@ -184,70 +177,10 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-class _Control:
-    """A tmux control-mode client (``tmux -C attach``): commands go through one pipe, so a
-    screen capture costs no process start (this machine may have 2 cores; rtui is starting)."""
-
-    def __init__(self, socket: str, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            ["tmux", "-L", socket, "-C", "attach", "-f", "no-output", "-t", "t"], env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self._block("attach")  # the attach answers with a block of its own, first
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode(errors="replace").rstrip("\n"))
-        self.lines.put(None)
-
-    def check_size(self) -> None:
-        size = self.command("display-message -p -t t '#{pane_width}x#{pane_height}'").strip()
-        if size != f"{SIZE[0]}x{SIZE[1]}":
-            raise RuntimeError(f"the pane is {size}, not {SIZE[0]}x{SIZE[1]}")
-
-    def command(self, text: str) -> str:
-        """Send one command, return its reply block."""
-        self._send(text)
-        return self._block(text)
-
-    def _send(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def _block(self, text: str) -> str:
-        """The next reply block (notifications between blocks are skipped)."""
-        deadline = time.monotonic() + TMUX_TIMEOUT
-        block: list[str] | None = None
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"tmux did not answer {text!r}") from None
-            if line is None:
-                raise RuntimeError("the tmux control client exited")
-            if block is None:
-                if line.startswith("%begin"):
-                    block = []
-            elif line.startswith("%error"):
-                raise RuntimeError(f"tmux {text!r} failed: {' '.join(block)}")
-            elif line.startswith("%end"):
-                return "\n".join(block)
-            else:
-                block.append(line)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()  # detaches
-        try:
-            self.proc.wait(timeout=TMUX_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def _check_size(control: TmuxControl) -> None:
+    size = control.command("display-message -p -t t '#{pane_width}x#{pane_height}'")[0].strip()
+    if size != f"{SIZE[0]}x{SIZE[1]}":
+        raise RuntimeError(f"the pane is {size}, not {SIZE[0]}x{SIZE[1]}")
 
 
 def first_frame(command: list[str], env: dict[str, str], home: Path, token: str) -> float:
@@ -259,7 +192,7 @@ def first_frame(command: list[str], env: dict[str, str], home: Path, token: str)
     exports = shlex.join(["env", *unset, *(f"{k}={v}" for k, v in pinned.items())])
     gate = f"read _ && exec {exports} {shlex.join(command)}"
     pane_pid: int | None = None
-    control: _Control | None = None
+    control: TmuxControl | None = None
     width, height = (str(n) for n in SIZE)
     try:
         # window-size manual: the control client (80x24 to tmux) must not resize the window.
@@ -268,25 +201,26 @@ def first_frame(command: list[str], env: dict[str, str], home: Path, token: str)
              gate, ";", "set-option", "-w", "-t", "t", "window-size", "manual", ";",
              "resize-window", "-t", "t", "-x", width, "-y", height],
             env=env, capture_output=True, timeout=TMUX_TIMEOUT, check=True)
-        control = _Control(socket, env)
-        pane_pid = int(control.command("display-message -p -t t '#{pane_pid}'").strip())
+        control = TmuxControl("tmux", socket, "t", env)
+        pane_pid = int(control.command("display-message -p -t t '#{pane_pid}'")[0].strip())
         time.sleep(0.3)  # the pane's shell reaches its `read`
-        control.check_size()
+        _check_size(control)
         started = time.perf_counter()
         control.command("send-keys -t t Enter")
         deadline = started + FRAME_TIMEOUT
         while True:
-            screen = control.command("capture-pane -p -t t")
+            rows = control.command("capture-pane -p -t t")
+            screen = "\n".join(rows)
             if FIRST_HOST in screen and FOOTER in screen:
                 elapsed = time.perf_counter() - started
                 break
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"no first frame within {FRAME_TIMEOUT:g} s; screen: "
-                                   f"{_gist(screen)}")
+                                   f"{screen_tail(rows)}")
             if not pid_alive(pane_pid):
-                raise RuntimeError(f"rtui exited; screen: {_gist(screen)}")
+                raise RuntimeError(f"rtui exited; screen: {screen_tail(rows)}")
             time.sleep(POLL)
-        control.check_size()
+        _check_size(control)
         control.command("send-keys -t t C-q")
         quit_by = time.perf_counter() + 5
         while pid_alive(pane_pid) and time.perf_counter() < quit_by:
@@ -294,19 +228,11 @@ def first_frame(command: list[str], env: dict[str, str], home: Path, token: str)
         return elapsed
     finally:
         if control is not None:
-            control.close()
+            control.close(TMUX_TIMEOUT)
         subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True,
                        timeout=TMUX_TIMEOUT, check=False)
         if pane_pid is not None:
             kill_pid(pane_pid)
-
-
-def _gist(screen: str) -> str:
-    """The screen's first and last lines with text, for an error message."""
-    lines = [" ".join(line.split()) for line in screen.splitlines() if line.strip()]
-    if not lines:
-        return "(blank)"
-    return repr(lines[0][:100]) + (f" ... {lines[-1][:160]!r}" if len(lines) > 1 else "")
 
 
 # ------------------------------------------------------------------------------- output

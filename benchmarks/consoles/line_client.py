@@ -1,6 +1,6 @@
 """The least a terminal console can do: ``input()``, an execute_request, ``print(Out)``.
 
-``python benchmarks/line_client.py KERNEL_PYTHON WORKDIR``
+``python benchmarks/consoles/line_client.py KERNEL_PYTHON WORKDIR``
 
 Run in tmux by ``benchmarks.consoles`` as the floor for `N+1` Enter -> result on screen:
 the same kernel build, terminal and screen reading as the consoles, and no UI at all (the tty
