@@ -40,7 +40,6 @@ crashed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -61,9 +60,10 @@ from jupyter_client.connect import KernelConnectionInfo
 
 from benchmarks.common import (
     LOOPBACK,
+    TIMING_ALIGN,
+    bench_host,
+    close_rtui,
     describe,
-    fmt_ratio,
-    fmt_s,
     goal_met,
     isolated_env,
     kill_leftovers,
@@ -71,16 +71,20 @@ from benchmarks.common import (
     machine_line,
     markdown_table,
     openssh_forward,
+    problem_cells,
+    rtui_kernels,
+    runs_parser,
+    runs_wanted,
     ssh_options,
     stop_process,
+    timing_cells,
+    timing_header,
     write_known_hosts,
 )
-from rtui.core.config.model import Config, Host, Settings
+from rtui.core.config.model import Settings
 from rtui.core.kernels.events import ExecuteReply, ExecuteResult
-from rtui.core.kernels.service import HostKernels, RemoteKernel
+from rtui.core.kernels.service import RemoteKernel
 from rtui.core.kernels.session import KernelSession
-from rtui.core.ssh.connection import HostConnection
-from rtui.core.ssh.route import resolve_route
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD, start_sshd
 
@@ -91,7 +95,6 @@ QUICK_RUNS = 2
 GOAL_WARM = 1.0  # seconds: rtui's warm cold start
 GOAL_REATTACH = 0.25  # seconds: drop -> code runs again on the same session
 STEP_TIMEOUT = 60.0  # seconds for one whole run before the path counts as crashed
-STOP_TIMEOUT = 30.0  # seconds to shut a kernel down after a run
 SETTLE = 0.3  # seconds between reattach samples
 
 RTUI_WARM = "rtui, warm (agent already on the host)"
@@ -145,20 +148,15 @@ class Target:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.coldstart", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--runs", type=int, default=None,
-                        help=f"cold starts per path (default {DEFAULT_RUNS}, --quick "
-                             f"{QUICK_RUNS})")
+    parser = runs_parser("python -m benchmarks.coldstart", __doc__,
+                         what="cold starts per path", default=DEFAULT_RUNS, quick=QUICK_RUNS)
     parser.add_argument("--reattach-runs", type=int, default=None,
                         help="drops per path (default: as --runs)")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_RUNS} runs")
     args = parser.parse_args(argv)
-    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
+    runs = runs_wanted(parser, args, default=DEFAULT_RUNS, quick=QUICK_RUNS)
     drops = args.reattach_runs or runs
-    if runs < 1 or drops < 1:
-        parser.error("--runs and --reattach-runs must be at least 1")
+    if drops < 1:
+        parser.error("--reattach-runs must be at least 1")
 
     print(machine_line(), flush=True)
     started = time.perf_counter()
@@ -244,18 +242,6 @@ async def _sample(
 # ----------------------------------------------------------------------------- rtui side
 
 
-def _rtui_parts(
-    target: Target, settings: Settings | None = None
-) -> tuple[HostConnection, HostKernels]:
-    host = Host(
-        "bench", hostname=LOOPBACK, port=target.port, user=target.server.user,
-        identity_files=(str(target.server.client_key),), python=sys.executable,
-    )
-    config = Config(settings=settings or Settings(), hosts=(host,))
-    conn = HostConnection(host.name, resolve_route(host, config), settings=config.settings)
-    return conn, HostKernels(conn, python=sys.executable)
-
-
 async def _rtui_cold(target: Target, *, fresh_home: bool = False) -> tuple[float, dict[str, float]]:
     if fresh_home:
         remote_home = target.server.remote_home
@@ -264,7 +250,7 @@ async def _rtui_cold(target: Target, *, fresh_home: bool = False) -> tuple[float
     stages: dict[str, float] = {}
     kernel: RemoteKernel | None = None
     started = time.perf_counter()
-    conn, kernels = _rtui_parts(target)
+    conn, kernels = rtui_kernels(bench_host(target.server, port=target.port))
     try:
         await conn.connect()
         stages["connect"] = time.perf_counter() - started
@@ -277,19 +263,7 @@ async def _rtui_cold(target: Target, *, fresh_home: bool = False) -> tuple[float
             raise RuntimeError("no agent in the fresh remote HOME after the run")
         return elapsed, stages
     finally:
-        await _rtui_stop(conn, kernels, kernel)
-
-
-async def _rtui_stop(
-    conn: HostConnection, kernels: HostKernels, kernel: RemoteKernel | None
-) -> None:
-    if kernel is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(kernels.shutdown(kernel), STOP_TIMEOUT)
-    with contextlib.suppress(Exception):
-        await kernels.close()
-    with contextlib.suppress(Exception):
-        await conn.close()
+        await close_rtui(conn, kernels, kernel)
 
 
 async def _rtui_execute(session: KernelSession, code: str, expected: str | None) -> None:
@@ -305,12 +279,9 @@ async def _rtui_reattach(target: Target, rows: list[Row], drops: int) -> None:
     and sending ``x`` the moment the forwards are back (its output is lost when the iopub
     subscription has not reconnected yet: the reply comes, the result does not)."""
     ready_row, restored_row, at_once_row = rows
-    relay = TCPRelay(LOOPBACK, target.server.port)
-    await relay.start()
-    write_known_hosts(target.home, [target.server.known_hosts_line(),
-                                    relay.known_hosts_line(target.server.host_key_pub)])
-    relayed = Target(target.server, target.home, target.root, relay.port)
-    conn, kernels = _rtui_parts(relayed, Settings(reconnect_max_delay=0.5))
+    relay, relayed = await _relayed(target)
+    conn, kernels = rtui_kernels(bench_host(target.server, port=relayed.port),
+                                 Settings(reconnect_max_delay=0.5))
     kernel: RemoteKernel | None = None
     restored = asyncio.Event()
     stage = "starting the kernel"
@@ -353,7 +324,7 @@ async def _rtui_reattach(target: Target, rows: list[Row], drops: int) -> None:
             row.error = f"{stage}: {describe(exc)}"
     finally:
         session_log.setLevel(level)
-        await _rtui_stop(conn, kernels, kernel)
+        await close_rtui(conn, kernels, kernel)
         await relay.close()
 
 
@@ -368,6 +339,16 @@ async def _rtui_result(session: KernelSession, code: str) -> str | None:
     if not isinstance(last, ExecuteReply) or last.status != "ok":
         raise RuntimeError(f"`{code}` did not end with an ok execute_reply: {last!r}")
     return None if text is None else str(text)
+
+
+async def _relayed(target: Target) -> tuple[TCPRelay, Target]:
+    """A started TCP relay in front of the sshd (its host key trusted on its port too) and
+    the target that logs in through it."""
+    relay = TCPRelay(LOOPBACK, target.server.port)
+    await relay.start()
+    write_known_hosts(target.home, [target.server.known_hosts_line(),
+                                    relay.known_hosts_line(target.server.host_key_pub)])
+    return relay, Target(target.server, target.home, target.root, relay.port)
 
 
 # --------------------------------------------------------------------------- manual side
@@ -460,11 +441,7 @@ async def _manual_cold(target: Target, number: int) -> tuple[float, dict[str, fl
 
 
 async def _manual_reattach(target: Target, row: Row, drops: int) -> None:
-    relay = TCPRelay(LOOPBACK, target.server.port)
-    await relay.start()
-    write_known_hosts(target.home, [target.server.known_hosts_line(),
-                                    relay.known_hosts_line(target.server.host_key_pub)])
-    relayed = Target(target.server, target.home, target.root, relay.port)
+    relay, relayed = await _relayed(target)
     pid: int | None = None
     stage = "starting the kernel"
     try:
@@ -506,17 +483,12 @@ def render_table(rows: list[Row], reference_name: str) -> str:
         if row.tries:
             label += f"; result lost in {row.lost}/{row.tries} drops"
         if row.error is not None or not row.times:
-            met = "—" if row.goal is None else "?"
             problem = f"error: {row.error}" if row.error else "no samples"
-            table.append([label, problem, "—", "—", "—", goal, met])
+            table.append(problem_cells(label, problem, goal, has_goal=row.goal is not None))
             continue
-        table.append([
-            label, fmt_s(row.p50), fmt_s(min(row.times)), fmt_s(max(row.times)),
-            fmt_ratio(row.p50, reference), goal, goal_met(row.p50, row.goal),
-        ])
-    header = ["path", "p50 s", "min s", "max s", f"ratio to {reference_name} (p50)", "goal",
-              "met"]
-    return markdown_table(header, table, "lrrrrll")
+        table.append(timing_cells(label, row.times, reference=reference, goal=goal,
+                                  met=goal_met(row.p50, row.goal)))
+    return markdown_table(timing_header("path", reference_name), table, TIMING_ALIGN)
 
 
 def render_stages(rows: list[Row]) -> str:

@@ -1,8 +1,10 @@
 """Helpers shared by the benchmarks: a throwaway HOME, trusted host keys, OpenSSH forwards,
-process clean-up, statistics and the markdown output (a machine line, then tables)."""
+rtui's side of a loopback host, process clean-up, the ``--runs``/``--quick`` command line,
+statistics and the markdown output (a machine line, then tables)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -18,14 +20,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rtui.core.config.model import Config, Host, Settings
+from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.kernels.tunnel import PORT_NAMES
+from rtui.core.ssh.connection import HostConnection
+from rtui.core.ssh.route import resolve_route
 from tests.harness.sshd import SSHD, free_port, kill_leftovers, kill_pid, pids_mentioning
 
 __all__ = [
     "FORWARD_TIMEOUT",
     "LOOPBACK",
     "STOP_TIMEOUT",
+    "TIMING_ALIGN",
+    "bench_host",
     "cell",
+    "close_rtui",
     "describe",
     "fmt_ratio",
     "fmt_s",
@@ -41,11 +50,17 @@ __all__ = [
     "openssh_forward",
     "percentile",
     "pids_mentioning",
+    "problem_cells",
     "remote_host",
     "rtui_command",
+    "rtui_kernels",
+    "runs_parser",
+    "runs_wanted",
     "ssh_options",
     "stop_process",
     "subprocess_env",
+    "timing_cells",
+    "timing_header",
     "trust",
     "version",
     "wait_listening",
@@ -55,6 +70,7 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 FORWARD_TIMEOUT = 15.0  # seconds for `ssh -L` to log in and listen
+KERNEL_STOP_TIMEOUT = 30.0  # seconds to shut a kernel down through rtui
 _REMOVED_VARS = ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG")
 
 
@@ -125,6 +141,37 @@ def rtui_command() -> list[str]:
     """The installed ``rtui`` script next to this interpreter, else ``python -m rtui``."""
     script = Path(sys.executable).parent / "rtui"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "rtui"]
+
+
+# ---------------------------------------------------------------------------- rtui's side
+
+
+def bench_host(server: SSHD, *, port: int | None = None, name: str = "bench") -> Host:
+    """rtui's host on the loopback ``server`` (reached on ``port``: a relay in front of it),
+    logging in with the harness's client key; its ``python`` is this one (ipykernel is here)."""
+    return Host(name, hostname=LOOPBACK, port=port or server.port, user=server.user,
+                identity_files=(str(server.client_key),), python=sys.executable)
+
+
+def rtui_kernels(host: Host, settings: Settings | None = None
+                 ) -> tuple[HostConnection, HostKernels]:
+    """A connection to ``host`` (not yet connected) and its kernel service, as the app builds
+    them from a config holding that one host."""
+    config = Config(settings=settings or Settings(), hosts=(host,))
+    conn = HostConnection(host.name, resolve_route(host, config), settings=config.settings)
+    return conn, HostKernels(conn, python=sys.executable)
+
+
+async def close_rtui(conn: HostConnection, kernels: HostKernels,
+                     kernel: RemoteKernel | None) -> None:
+    """Shut ``kernel`` down, close the service and the connection; errors are not figures."""
+    if kernel is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(kernels.shutdown(kernel), KERNEL_STOP_TIMEOUT)
+    with contextlib.suppress(Exception):
+        await kernels.close()
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 # --------------------------------------------------------------------------- OpenSSH client
@@ -250,6 +297,29 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
+# ------------------------------------------------------------------------ the command line
+
+
+def runs_parser(prog: str, doc: str | None, *, what: str, default: int, quick: int,
+                quick_help: str | None = None) -> argparse.ArgumentParser:
+    """The parser of a benchmark taken in runs: ``--runs N`` (of ``what``) and ``--quick``;
+    its description is the first paragraph of ``doc``."""
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"{what} (default {default}, --quick {quick})")
+    parser.add_argument("--quick", action="store_true", help=quick_help or f"{quick} runs")
+    return parser
+
+
+def runs_wanted(parser: argparse.ArgumentParser, args: argparse.Namespace, *, default: int,
+                quick: int) -> int:
+    """``--runs``, else ``default`` (with ``--quick``: ``quick``); at least 1."""
+    runs: int = args.runs or (quick if args.quick else default)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+    return runs
+
+
 # ------------------------------------------------------------------------------ figures
 
 
@@ -295,6 +365,27 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+TIMING_ALIGN = "lrrrrll"  # the columns of timing_header
+
+
+def timing_header(first: str, reference: str) -> list[str]:
+    """A table of timed runs: what ran, p50/min/max, the ratio to ``reference``, the goal."""
+    return [first, "p50 s", "min s", "max s", f"ratio to {reference} (p50)", "goal", "met"]
+
+
+def timing_cells(label: str, times: list[float], *, reference: float | None, goal: str,
+                 met: str, digits: int = 3) -> list[object]:
+    """A row of a timing_header table for ``times`` (at least one)."""
+    p50 = statistics.median(times)
+    return [label, fmt_s(p50, digits), fmt_s(min(times), digits), fmt_s(max(times), digits),
+            fmt_ratio(p50, reference), goal, met]
+
+
+def problem_cells(label: str, problem: str, goal: str, *, has_goal: bool) -> list[object]:
+    """A row of a timing_header table without figures: why (an error, not measured)."""
+    return [label, problem, "—", "—", "—", goal, "?" if has_goal else "—"]
 
 
 def version(dist: str) -> str:

@@ -54,6 +54,8 @@ import asyncssh
 from benchmarks.common import (
     LOOPBACK,
     STOP_TIMEOUT,
+    bench_host,
+    close_rtui,
     describe,
     isolated_env,
     kill_leftovers,
@@ -62,15 +64,13 @@ from benchmarks.common import (
     percentile,
     pids_mentioning,
     remote_host,
+    rtui_kernels,
     trust,
 )
-from rtui.core.config.model import Config, Host
 from rtui.core.kernels.events import ExecuteReply, ExecuteResult
-from rtui.core.kernels.service import HostKernels, RemoteKernel
+from rtui.core.kernels.service import RemoteKernel
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES
-from rtui.core.ssh.connection import HostConnection
-from rtui.core.ssh.route import resolve_route
 from tests.harness.sshd import SSHD, start_sshd
 
 __all__ = ["main"]
@@ -166,13 +166,7 @@ def measure(samples: int) -> list[Row]:
 async def _measure_all(
     server: SSHD, home: Path, rows: list[Row], samples: int
 ) -> None:
-    host = Host(
-        "bench", hostname=LOOPBACK, port=server.port, user=server.user,
-        identity_files=(str(server.client_key),), python=sys.executable,
-    )
-    config = Config(hosts=(host,))
-    conn = HostConnection(host.name, resolve_route(host, config), settings=config.settings)
-    kernels = HostKernels(conn, python=sys.executable)
+    conn, kernels = rtui_kernels(bench_host(server))
     kernel: RemoteKernel | None = None
     try:
         async with asyncio.timeout(START_TIMEOUT):
@@ -194,13 +188,7 @@ async def _measure_all(
             for row in live[shift:] + live[:shift]:  # a different order each round
                 await _measure_block(row, openers[row.path], block, first=index == 0)
     finally:
-        if kernel is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(kernels.shutdown(kernel), 30)
-        with contextlib.suppress(Exception):
-            await kernels.close()
-        with contextlib.suppress(Exception):
-            await conn.close()
+        await close_rtui(conn, kernels, kernel)
 
 
 async def _measure_block(row: Row, opener: SessionOpener, count: int, *, first: bool) -> None:
@@ -275,9 +263,7 @@ async def _check_answer(session: KernelSession) -> None:
 
 @asynccontextmanager
 async def _direct(remote_info: dict[str, Any]) -> AsyncIterator[KernelSession]:
-    info = dict(remote_info)
-    if str(info.get("ip") or "") in ("", "0.0.0.0", "*"):
-        info["ip"] = LOOPBACK
+    info = dict(remote_info, ip=remote_host(remote_info))
     async with _session(info, "direct") as session:
         yield session
 

@@ -25,7 +25,6 @@ non-zero if a run crashed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
@@ -39,16 +38,20 @@ from pathlib import Path
 
 from benchmarks.common import (
     LOOPBACK,
+    TIMING_ALIGN,
     describe,
-    fmt_ratio,
-    fmt_s,
     free_ports,
     goal_met,
     kill_leftovers,
     machine_line,
     markdown_table,
+    problem_cells,
+    runs_parser,
+    runs_wanted,
     stop_process,
     subprocess_env,
+    timing_cells,
+    timing_header,
     write_known_hosts,
 )
 from rtui.core.config.model import Config, Host, Settings
@@ -103,18 +106,11 @@ class Row:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.scale", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--runs", type=int, default=None,
-                        help=f"runs of each check (default {DEFAULT_RUNS}, --quick "
-                             f"{QUICK_RUNS})")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK.hosts} hosts on {QUICK.sshds} sshd, {QUICK_RUNS} run")
+    parser = runs_parser(
+        "python -m benchmarks.scale", __doc__, what="runs of each check", default=DEFAULT_RUNS,
+        quick=QUICK_RUNS, quick_help=f"{QUICK.hosts} hosts on {QUICK.sshds} sshd, {QUICK_RUNS} run")
     args = parser.parse_args(argv)
-    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
+    runs = runs_wanted(parser, args, default=DEFAULT_RUNS, quick=QUICK_RUNS)
     size = QUICK if args.quick else FULL
 
     print(machine_line(), flush=True)
@@ -296,17 +292,14 @@ def render_table(rows: list[Row]) -> str:
         goal = "—" if row.goal is None else f"≤ {row.goal:g}x slowest single"
         label = f"{row.label} (reference)" if row.single and row.p50 == reference else row.label
         if row.error is not None or not row.times:
-            met = "—" if row.goal is None else "?"
-            table.append([label, f"error: {row.error or 'no runs'}", "—", "—", "—", goal, met])
+            table.append(problem_cells(label, f"error: {row.error or 'no runs'}", goal,
+                                       has_goal=row.goal is not None))
             continue
         ratio = row.p50 / reference if row.p50 is not None and reference else None
-        table.append([
-            label, fmt_s(row.p50, 2), fmt_s(min(row.times), 2), fmt_s(max(row.times), 2),
-            fmt_ratio(row.p50, reference), goal, goal_met(ratio, row.goal),
-        ])
-    header = ["rtui check", "p50 s", "min s", "max s", "ratio to slowest single host (p50)",
-              "goal", "met"]
-    return markdown_table(header, table, "lrrrrll")
+        table.append(timing_cells(label, row.times, reference=reference, goal=goal,
+                                  met=goal_met(ratio, row.goal), digits=2))
+    header = timing_header("rtui check", "slowest single host")
+    return markdown_table(header, table, TIMING_ALIGN)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ missing tmux is reported in its row); non-zero if a run crashed.
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import shutil
 import statistics
@@ -34,17 +33,21 @@ from pathlib import Path
 
 from benchmarks.common import (
     LOOPBACK,
+    TIMING_ALIGN,
     describe,
-    fmt_ratio,
-    fmt_s,
     goal_met,
     isolated_vars,
     kill_leftovers,
     kill_pid,
     machine_line,
     markdown_table,
+    problem_cells,
     rtui_command,
+    runs_parser,
+    runs_wanted,
     subprocess_env,
+    timing_cells,
+    timing_header,
 )
 from benchmarks.tmux import TmuxControl, screen_tail
 from rtui.core.config.model import Config, Host
@@ -91,17 +94,10 @@ class Row:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.startup", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--runs", type=int, default=None,
-                        help=f"runs of each command (default {DEFAULT_RUNS}, --quick "
-                             f"{QUICK_RUNS})")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_RUNS} runs")
+    parser = runs_parser("python -m benchmarks.startup", __doc__, what="runs of each command",
+                         default=DEFAULT_RUNS, quick=QUICK_RUNS)
     args = parser.parse_args(argv)
-    runs = args.runs or (QUICK_RUNS if args.quick else DEFAULT_RUNS)
-    if runs < 1:
-        parser.error("--runs must be at least 1")
+    runs = runs_wanted(parser, args, default=DEFAULT_RUNS, quick=QUICK_RUNS)
 
     print(machine_line(), flush=True)
     started = time.perf_counter()
@@ -248,16 +244,11 @@ def render_table(rows: list[Row]) -> str:
         if row.error is not None:
             problem = f"error: {row.error}"
         if problem is not None:
-            met = "—" if row.goal is None else "?"
-            table.append([label, problem, "—", "—", "—", goal, met])
+            table.append(problem_cells(label, problem, goal, has_goal=row.goal is not None))
             continue
-        table.append([
-            label, fmt_s(row.p50), fmt_s(min(row.times)), fmt_s(max(row.times)),
-            fmt_ratio(row.p50, reference), goal, goal_met(row.p50, row.goal),
-        ])
-    header = ["command", "p50 s", "min s", "max s", "ratio to import textual.app (p50)",
-              "goal", "met"]
-    return markdown_table(header, table, "lrrrrll")
+        table.append(timing_cells(label, row.times, reference=reference, goal=goal,
+                                  met=goal_met(row.p50, row.goal)))
+    return markdown_table(timing_header("command", "import textual.app"), table, TIMING_ALIGN)
 
 
 if __name__ == "__main__":

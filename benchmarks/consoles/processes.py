@@ -22,20 +22,19 @@ def proc_table() -> dict[int, tuple[int, str, int]]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
+        fields = _stat(int(entry.name))
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
             with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        table[int(entry.name)] = (int(fields[1]), cmdline, int(fields[19]))
+        if fields is not None:
+            table[int(entry.name)] = (int(fields[1]), cmdline, int(fields[19]))
     return table
 
 
 def descendants(root: int, table: dict[int, tuple[int, str, int]],
-                 skip: Callable[[str], bool] | None = None) -> list[int]:
+                skip: Callable[[str], bool] | None = None) -> list[int]:
     """``root`` and its descendants; a process for which ``skip(cmdline)`` is left out, with
     its own descendants."""
     children: dict[int, list[int]] = {}
@@ -55,13 +54,19 @@ def is_kernel(cmdline: str) -> bool:
     return "ipykernel" in cmdline or "spyder_kernels" in cmdline
 
 
-def start_time(pid: int) -> int | None:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read().decode(errors="replace")
     except OSError:
         return None
-    return int(stat[stat.rfind(")") + 2:].split()[19])
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def stop_processes(processes: dict[int, int]) -> None:
@@ -88,12 +93,8 @@ def stop_processes(processes: dict[int, int]) -> None:
 
 
 def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2:].split()[0] == "Z"
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
 
 
 class RssSampler:

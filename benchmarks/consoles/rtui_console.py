@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import rtui_command, trust, version
+from benchmarks.common import bench_host, rtui_command, trust, version
 from benchmarks.consoles.contender import Figures, Spec
 from benchmarks.consoles.terminal import LAUNCH_TIMEOUT, Terminal
 from tests.harness.sshd import SSHD, start_sshd
@@ -32,15 +32,13 @@ def rtui_spec(*, demo: bool = False) -> Spec:
 def rtui_host(workdir: Path, home: Path) -> SSHD:
     """A loopback OpenSSH sshd and a HOME whose hosts.toml has one host on it, trusted,
     with this Python as its ``python`` (ipykernel is there): Enter goes straight to a kernel."""
-    from rtui.core.config.model import Host
     from rtui.core.config.store import HostStore
 
     server = start_sshd(workdir)
     try:
         home.mkdir(parents=True, exist_ok=True)
         trust(server, home)
-        host = Host(RTUI_HOST, hostname=server.host, port=server.port, user=server.user,
-                    identity_files=(str(server.client_key),), python=sys.executable)
+        host = bench_host(server, name=RTUI_HOST)
         store = HostStore(home / ".config" / "rtui" / "hosts.toml")
         store.update(lambda config: config.with_host(host))
     except BaseException:

@@ -42,9 +42,9 @@ KEYS, QUICK_KEYS = "qzxQZX", "qzx"
 def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks import consoles
 
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.consoles", description=(consoles.__doc__ or "").split("\n\n")[0]
-    )
+    description = (consoles.__doc__ or "").split("\n\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.consoles",
+                                     description=description)
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_FLOOD_LINES:,} flood lines, {QUICK_RESULT_RUNS} runs")
     parser.add_argument("--peers-venv", type=Path, default=None,
@@ -160,8 +160,6 @@ def _adjacent_drain(fig: Figures, root: Path, lines: int) -> None:
         fig.drain, fig.drain_label = drain_reference(python, root, lines), label
     except Exception as exc:
         fig.drain_label = f"{label}: crashed: {describe(exc)}"
-
-
 
 
 def _specs(peers_python: Path | None, versions: dict[str, str], *,
