@@ -61,6 +61,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from benchmarks.common import (
     LOOPBACK,
     TIMING_ALIGN,
+    TimedRow,
     bench_host,
     close_rtui,
     describe,
@@ -107,19 +108,13 @@ MANUAL_REATTACH = "manual: drop -> new `ssh -N -L` x5 + new client -> `x` answer
 
 
 @dataclass
-class Row:
-    path: str
-    goal: float | None = None
+class Row(TimedRow):
+    """A path: its label says which."""
+
     reference: bool = False
-    times: list[float] = field(default_factory=list)
     stages: list[dict[str, float]] = field(default_factory=list)
-    error: str | None = None
     tries: int = 0  # "at once" reattach: drops tried, and how many lost the result
     lost: int = 0
-
-    @property
-    def p50(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
 
 
 @dataclass
@@ -214,12 +209,12 @@ async def _measure_all(
         MANUAL: lambda: _manual_cold(target, next(counter)),
     }
     for row in (warm, manual):  # discarded: this process's own first-time costs
-        await _sample(row, paths[row.path], keep=False)
+        await _sample(row, paths[row.label], keep=False)
     for index in range(runs):
         order = [first, warm, manual] if index % 2 == 0 else [first, manual, warm]
         for row in order:
             if row.error is None:
-                await _sample(row, paths[row.path])
+                await _sample(row, paths[row.label])
     await _rtui_reattach(target, reattach[:3], drops)
     await _manual_reattach(target, reattach[3], drops)
 
@@ -479,7 +474,7 @@ def render_table(rows: list[Row], reference_name: str) -> str:
     table = []
     for row in rows:
         goal = "—" if row.goal is None else f"≤ {row.goal:g} s"
-        label = row.path
+        label = row.label
         if row.tries:
             label += f"; result lost in {row.lost}/{row.tries} drops"
         if row.error is not None or not row.times:
@@ -502,7 +497,7 @@ def render_stages(rows: list[Row]) -> str:
             value = statistics.median(s[name] for s in row.stages)
             parts.append(f"{name} {value:.0f}" if name == "polls"
                          else f"{name} {value * 1e3:.0f} ms")
-        lines.append(f"- {row.path.split(':')[0].split(' (')[0]}: {', '.join(parts)}")
+        lines.append(f"- {row.label.split(':')[0].split(' (')[0]}: {', '.join(parts)}")
     return "Stages (p50):\n" + "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "LOOPBACK",
     "STOP_TIMEOUT",
     "TIMING_ALIGN",
+    "TimedRow",
     "bench_host",
     "cell",
     "close_rtui",
@@ -365,6 +367,21 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+@dataclass
+class TimedRow:
+    """A row of timed runs: what ran, its goal (seconds, or a ratio), the times kept, and
+    why it has none (a crash)."""
+
+    label: str
+    goal: float | None = None
+    times: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def p50(self) -> float | None:
+        return statistics.median(self.times) if self.times else None
 
 
 TIMING_ALIGN = "lrrrrll"  # the columns of timing_header

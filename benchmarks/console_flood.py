@@ -26,6 +26,7 @@ from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widgets import Input
 
+from benchmarks.common import markdown_table
 from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import Stream
 from rtui.core.kernels.session import KernelSession
@@ -207,9 +208,7 @@ async def _run(lines: int) -> None:
         f"`for i in range({lines:,}): print('line', i)` on a local ipykernel, "
         f"headless Textual {SIZE[0]}x{SIZE[1]}\n"
     )
-    print("| measure | figure |\n| --- | --- |")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    print(markdown_table(["measure", "figure"], rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,9 +57,12 @@ from benchmarks.common import (
     bench_host,
     close_rtui,
     describe,
+    fmt_ratio,
+    goal_met,
     isolated_env,
     kill_leftovers,
     machine_line,
+    markdown_table,
     openssh_forward,
     percentile,
     pids_mentioning,
@@ -379,30 +382,20 @@ async def _tunnel_to_kernel(
 
 
 def render_table(rows: list[Row]) -> str:
-    direct = next((r for r in rows if r.path == DIRECT and r.times), None)
-    lines = [
-        "| path | p50 ms | p95 ms | ratio to direct (p50) | goal | met |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
-    ]
+    direct = next((r.p50 for r in rows if r.path == DIRECT and r.times), None)
+    table: list[list[object]] = []
     for row in rows:
         goal = "—" if row.goal_ratio is None else f"≤ {row.goal_ratio:g}x direct"
         if row.error is not None or not row.times:
-            error = (row.error or "no samples").replace("|", "/")
-            lines.append(f"| {row.path} | error: {error} | — | — | {goal} | — |")
+            table.append([row.path, f"error: {row.error or 'no samples'}", "—", "—", goal, "—"])
             continue
-        ratio = row.p50 / direct.p50 if direct is not None else None
-        if row.goal_ratio is None:
-            met = "—"
-        elif ratio is None:
-            met = "? (no direct figure)"
-        else:
-            met = "yes" if ratio <= row.goal_ratio else "no"
-        ratio_text = "—" if ratio is None else f"{ratio:.2f}x"
-        lines.append(
-            f"| {row.path} | {row.p50 * 1e3:.1f} | {row.p95 * 1e3:.1f} | {ratio_text} "
-            f"| {goal} | {met} |"
-        )
-    return "\n".join(lines)
+        ratio = row.p50 / direct if direct is not None else None
+        met = goal_met(ratio, row.goal_ratio)
+        table.append([row.path, f"{row.p50 * 1e3:.1f}", f"{row.p95 * 1e3:.1f}",
+                      fmt_ratio(row.p50, direct), goal,
+                      "? (no direct figure)" if met == "?" else met])
+    header = ["path", "p50 ms", "p95 ms", "ratio to direct (p50)", "goal", "met"]
+    return markdown_table(header, table, "lrrrll")
 
 
 if __name__ == "__main__":

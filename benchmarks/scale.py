@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from benchmarks.common import (
     LOOPBACK,
     TIMING_ALIGN,
+    TimedRow,
     describe,
     free_ports,
     goal_met,
@@ -86,20 +86,14 @@ QUICK = Size(sshds=1, up=8, down=2)
 
 
 @dataclass
-class Row:
-    label: str
-    args: list[str]  # after `rtui --config CFG check`
+class Row(TimedRow):
+    """One way of running the check; its goal is a ratio to the reference."""
+
+    args: list[str] = field(default_factory=list)  # after `rtui --config CFG check`
     config: str = "default"  # which hosts file
-    goal: float | None = None  # ratio to the reference
     single: bool = False  # one host: a candidate for the reference
     once: bool = False  # measured once, before the rounds (the first check ever)
-    times: list[float] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def p50(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
 
 
 # ------------------------------------------------------------------------------ running
@@ -134,12 +128,13 @@ def measure(size: Size, runs: int) -> tuple[list[Row], list[str]]:
     default = Settings().check_concurrency
     rows = [
         Row(f"all {size.hosts} hosts, default settings (check_concurrency {default}, "
-            f"{PER_SERVER} handshakes per server)", [], goal=GOAL_RATIO),
-        Row(all_at_once, [], config="all-at-once"),
+            f"{PER_SERVER} handshakes per server)", goal=GOAL_RATIO),
+        Row(all_at_once, config="all-at-once"),
         Row(f"all {size.hosts} hosts, the first check ever (no probe answers cached on the "
-            "hosts yet), default settings, once", [], once=True),
-        Row("one up host", ["up-000"], single=True),
-        Row(f"one black-hole host (times out at {TIMEOUT:g} s)", ["blackhole-0"], single=True),
+            "hosts yet), default settings, once", once=True),
+        Row("one up host", args=["up-000"], single=True),
+        Row(f"one black-hole host (times out at {TIMEOUT:g} s)", args=["blackhole-0"],
+            single=True),
     ]
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rtui-bench-scale-",
@@ -182,7 +177,7 @@ async def _measure_all(
                       Config(settings=Settings(check_concurrency=ALL_AT_ONCE),
                              hosts=tuple(hosts)))
         expected_up = {h.name for h in hosts if h.name.startswith("up-")}
-        warm_up = Row("warm-up", ["up-000"])  # discarded: fills the bytecode cache
+        warm_up = Row("warm-up", args=["up-000"])  # discarded: fills the bytecode cache
         await _run_once(warm_up, configs["default"], env, expected_up, len(hosts))
         if warm_up.error:
             raise RuntimeError(f"the warm-up check failed: {warm_up.error}")

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import (
     LOOPBACK,
     TIMING_ALIGN,
+    TimedRow,
     describe,
     goal_met,
     isolated_vars,
@@ -77,17 +77,9 @@ PYTHON = '`python -c pass`'
 
 
 @dataclass
-class Row:
-    label: str
-    goal: float | None = None
+class Row(TimedRow):
     reference: bool = False
-    times: list[float] = field(default_factory=list)
-    error: str | None = None
     skipped: str | None = None
-
-    @property
-    def p50(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
 
 
 # ------------------------------------------------------------------------------ running
