@@ -70,7 +70,7 @@ def test_probe_without_ipykernel_and_one_interpreter_under_two_names(tmp_path: P
 def test_the_check_and_the_agent_look_for_the_same_kernel_packages() -> None:
     """Enter trusts the check's verdict on the configured Python and skips the agent's probe,
     so both must call an interpreter able to run a kernel on the same grounds."""
-    from rtui.core.remote.agent_script import PROBE_CODE
+    from rtui.agent.probe import PROBE_CODE
     from rtui.core.ssh.check import _ASK
 
     def packages(code: str) -> list[str]:

@@ -155,7 +155,9 @@ class HostKernels:
         """Create rtui's own env (``~/.local/share/rtui/venv``) with the kernel packages.
 
         Online first; when the remote cannot reach a package index, wheels for its Python and
-        platform are downloaded here and uploaded.
+        platform are downloaded here and uploaded. A set-up that fails leaves no venv behind
+        (the agent removes what it made; the venv it kept for the wheels is discarded when
+        they cannot be had).
         """
         report = on_progress or (lambda p: None)
         packages = ["ipykernel", *(["spyder-kernels"] if spyder else [])]
@@ -174,7 +176,13 @@ class HostKernels:
                 if exc.type != "no_index":
                     raise
                 report(Progress(f"{self.name} cannot reach a package index: uploading wheels"))
-        args["wheels_dir"] = await self._upload_wheels(hello, packages, report)
+        try:
+            args["wheels_dir"] = await self._upload_wheels(hello, packages, report)
+        except BaseException:
+            if not offline:  # the agent kept the venv it made for this second step
+                with contextlib.suppress(RtuiError):
+                    await self.agent.request("discard_setup", timeout=60)
+            raise
         result = await self.agent.request(
             "setup", args, timeout=_SETUP_TIMEOUT, on_progress=report)
         return self._env_from_setup(result)

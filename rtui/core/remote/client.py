@@ -1,46 +1,54 @@
 """The local end of the remote agent: upload it once, start it, talk JSON lines to it.
 
-The agent is cached at ``~/.cache/rtui/agent-<version>-<hash>.py``; its name changes whenever
-its content does, so an outdated copy is never run. It runs over an exec channel of the
-host's shared connection (the first time, its bytes go over that same channel: no SFTP, no
-extra round trips), and requests carry ids so several can be in flight.
+The agent (the ``rtui.agent`` package as one zipapp, see ``bundle``) is cached at
+``~/.cache/rtui/agent-<version>-<hash>.pyz``; its name changes whenever its content does, so
+an outdated copy is never run. It runs over an exec channel of the host's shared connection
+(the first time, its bytes go over that same channel: no SFTP, no extra round trips), and
+requests carry ids so several can be in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-import hashlib
 import itertools
 import json
 import logging
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncssh
 
 from rtui.core.errors import RtuiError, SSHError
+from rtui.core.remote.bundle import PACKAGE, agent_bundle
 from rtui.core.ssh.connection import HostConnection
 
-__all__ = ["AgentClient", "AgentError", "Progress", "agent_source"]
+__all__ = ["AgentClient", "AgentError", "Progress"]
 
 log = logging.getLogger(__name__)
 
-_SCRIPT = Path(__file__).with_name("agent_script.py")
 _START_TIMEOUT = 30.0
-# Run by the remote Python with argv = [cache path, size]. Caches the agent when it is not
-# there yet (read from stdin after asking for it; the same buffered stdin then carries the
-# requests, so nothing read ahead is lost), then runs it as __main__. Parses on Python 2
-# too, so an old interpreter fails inside the agent with a SyntaxError we can explain.
+MIN_PYTHON = (3, 8)  # the agent's (rtui/agent is written for it)
+# Run by the remote Python with argv = [cache path, size]. Refuses a Python older than the
+# agent's minimum (saying which one it is, before anything is uploaded to it). Caches the
+# agent when it is not there yet (its base64 read from stdin after asking for it; the same
+# buffered stdin then carries the requests, so nothing read ahead is lost), then runs it
+# from the zipapp. Parses and runs on Python 2 too, so every interpreter answers.
 _BOOT = """import os, sys
+if sys.version_info < MIN_PYTHON:
+    import json
+    sys.stdout.write(json.dumps({"event": "old_python", "python": sys.executable,
+                                 "version": "%d.%d.%d" % tuple(sys.version_info[:3])}) + "\\n")
+    sys.exit(3)
 f, n = sys.argv[1], int(sys.argv[2])
 if not os.path.isfile(f):
     sys.stdout.write('{"event": "need_source"}\\n')
     sys.stdout.flush()
-    data = getattr(sys.stdin, "buffer", sys.stdin).read(n)
+    import base64
+    data = base64.b64decode(getattr(sys.stdin, "buffer", sys.stdin).read(n))
     d = os.path.dirname(f)
     if not os.path.isdir(d):
         os.makedirs(d, 0o700)
@@ -50,10 +58,10 @@ if not os.path.isfile(f):
     os.chmod(t, 0o600)
     os.rename(t, f)
 sys.argv = [f]
-with open(f, "rb") as h:
-    code = compile(h.read(), f, "exec")
-exec(code, {"__name__": "__main__", "__file__": f})
-"""
+sys.path.insert(0, f)
+from PACKAGE.__main__ import main
+main()
+""".replace("PACKAGE", PACKAGE).replace("MIN_PYTHON", repr(MIN_PYTHON))
 
 
 class AgentError(RtuiError):
@@ -72,18 +80,6 @@ class Progress:
 
     line: str
     fraction: float | None = None
-
-
-def agent_source() -> tuple[bytes, str]:
-    """The agent's bytes and its versioned file name."""
-    data = _SCRIPT.read_bytes()
-    version = "0"
-    for line in data.decode().splitlines():
-        if line.startswith("AGENT_VERSION"):
-            version = line.split("=", 1)[1].strip().strip("\"'")
-            break
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    return data, f"agent-{version}-{digest}.py"
 
 
 def _shell_path(path: str) -> str:
@@ -171,10 +167,11 @@ class AgentClient:
     ) -> tuple[asyncssh.SSHClientProcess[str], dict[str, Any]]:
         """One exec channel: the remote runs the cached agent, or first asks for its bytes
         (sent on the same channel) and caches them. A warm start is one round trip."""
-        data, name = agent_source()
+        bundle = agent_bundle()
+        data = base64.b64encode(bundle.data).decode("ascii")
         candidates = [self.python] if self.python else ["python3", "python"]
         script = (
-            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + name + '"; '
+            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + bundle.name + '"; '
             "for p in " + " ".join(_shell_path(c) for c in candidates) + "; do "
             # An environment named by its directory: its interpreter (as the agent does).
             'if [ -d "$p" ]; then if [ -x "$p/bin/python" ]; then p="$p/bin/python"; '
@@ -187,8 +184,8 @@ class AgentClient:
         try:
             first = await self._first_line(process)
             if first.startswith('{"event": "need_source"'):
-                process.stdin.write(data.decode("utf-8"))
-                log.info("uploading the agent to %s (%s)", self.connection.name, name)
+                process.stdin.write(data)
+                log.info("uploading the agent to %s (%s)", self.connection.name, bundle.name)
                 first = await self._first_line(process)
         except BaseException:
             process.close()
@@ -197,6 +194,9 @@ class AgentClient:
             ready = json.loads(first)
         except json.JSONDecodeError:
             ready = {}
+        if ready.get("event") == "old_python":
+            process.close()
+            raise self._old_python_error(candidates, ready)
         if ready.get("event") != "ready":
             stderr = ""
             with contextlib.suppress(Exception):
@@ -211,6 +211,20 @@ class AgentClient:
         except TimeoutError as exc:
             raise AgentError(f"the rtui agent on {self.connection.name} did not start "
                              f"within {_START_TIMEOUT:g} s", "timeout") from exc
+
+    def _old_python_error(self, candidates: list[str], said: dict[str, Any]) -> AgentError:
+        """Which Python was refused: as configured (and what it runs, when that differs),
+        else the one found on PATH."""
+        runs = str(said.get("python") or "")
+        named = self.python or runs or candidates[0]
+        if runs and runs != named:
+            named = f"{named} ({runs})"
+        found = "" if self.python else " (the first python3 or python on its PATH)"
+        minimum = ".".join(map(str, MIN_PYTHON))
+        return AgentError(
+            f"the Python on {self.connection.name} is too old for rtui's agent: {named}{found} "
+            f"is Python {said.get('version', '?')}, and {minimum} or newer is needed; set the "
+            "host's python to a newer interpreter", "old_python")
 
     def _start_error(self, candidates: list[str], first: str, stderr: str) -> AgentError:
         name = self.connection.name

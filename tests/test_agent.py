@@ -1,5 +1,7 @@
 """The remote agent, run locally as a subprocess speaking JSON lines, with real kernels.
 
+The agent runs as it ships: the zipapp ``rtui.core.remote.bundle`` builds from ``rtui/agent``.
+
 Every agent gets a throwaway HOME / XDG_DATA_HOME / JUPYTER_RUNTIME_DIR under tmp_path, and every
 process whose command line mentions tmp_path is killed at teardown, pass or fail.
 """
@@ -25,7 +27,8 @@ from typing import Any
 import pytest
 from jupyter_client import BlockingKernelClient
 
-AGENT = Path(__file__).resolve().parents[1] / "rtui" / "core" / "remote" / "agent_script.py"
+from rtui.agent.setup import UNFINISHED
+from rtui.core.remote.bundle import agent_bundle
 
 
 def _find_python38() -> str:
@@ -48,9 +51,9 @@ class AgentError(Exception):
 class Agent:
     """A tiny threaded client: one reader thread files replies and events by request id."""
 
-    def __init__(self, env: dict[str, str], python: str = sys.executable) -> None:
+    def __init__(self, env: dict[str, str], bundle: Path, python: str = sys.executable) -> None:
         self.proc = subprocess.Popen(
-            [python, "-u", str(AGENT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [python, "-u", str(bundle)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, env=env, cwd=env["HOME"])
         self.ready: dict[str, Any] | None = None
         self.replies: dict[Any, dict[str, Any]] = {}
@@ -210,12 +213,21 @@ def home(tmp_path: Path) -> Any:
     kill_mentioning(str(tmp_path))
 
 
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The agent as it ships, in a file."""
+    built = agent_bundle()
+    path = tmp_path_factory.mktemp("bundle") / built.name
+    path.write_bytes(built.data)
+    return path
+
+
 @pytest.fixture
-def start_agent(home: Path) -> Any:
+def start_agent(home: Path, bundle: Path) -> Any:
     agents: list[Agent] = []
 
     def start(python: str = sys.executable, **extra: str) -> Agent:
-        agent = Agent(agent_env(home, **extra), python)
+        agent = Agent(agent_env(home, **extra), bundle, python)
         agents.append(agent)
         agent._wait(lambda: agent.ready is not None, 30)
         return agent
@@ -503,7 +515,7 @@ sys.exit(venv.main(sys.argv[3:]))' "$@"
     venv = home / "kvenv"
     err = agent.error("setup", base_python=str(base), venv=str(venv))
     assert err.type == "no_pip" and "python3-venv" in err.message
-    assert (venv / "bin" / "python").exists()
+    assert not venv.exists()  # the failed set-up removed the venv it had made
 
     reply = agent.call("setup", timeout=240, base_python=str(base), venv=str(venv),
                        wheels_dir=str(wheels))
@@ -528,4 +540,33 @@ def test_setup_reports_no_index(start_agent: Any, home: Path) -> None:
                        packages=["rtui-no-such-package"], index_timeout=2)
     assert not reply["ok"] and reply["error"]["type"] == "no_index", reply["error"]
     assert "127.0.0.1:9" in reply["error"]["message"]
-    assert (home / ".local" / "share" / "rtui" / "venv" / "bin" / "python").exists()
+    venv = home / ".local" / "share" / "rtui" / "venv"
+    assert (venv / "bin" / "python").exists()  # kept for the wheels rtui brings next...
+    assert (venv / UNFINISHED).exists()  # ...as unfinished
+    assert agent.request("discard_setup") == {"venv": str(venv), "removed": True}  # gave up
+    assert not venv.exists()
+    assert agent.request("discard_setup")["removed"] is False
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_setup_removes_what_it_made(start_agent: Any, home: Path,
+                                             tmp_path: Path) -> None:
+    agent = start_agent(PIP_NO_INDEX="1")  # pip finds no ipykernel: not a network error
+    venv = home / "made" / "for" / "venv"
+    reply = agent.call("setup", timeout=240, base_python=sys.executable, venv=str(venv))
+    assert not reply["ok"] and reply["error"]["type"] == "pip_failed", reply["error"]
+    assert any(e["data"]["line"].startswith("creating virtual environment")
+               for e in reply["events"])
+    assert not (home / "made").exists()  # the venv, and the directories made for it
+    assert home.exists()
+
+    # A venv that was there before is the person's: a failed set-up leaves it.
+    kept = home / "kept"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(kept)], check=True)
+    fake = tmp_path / "fake"
+    (fake / "ensurepip").mkdir(parents=True)
+    (fake / "ensurepip" / "__init__.py").write_text("raise ImportError('no ensurepip here')\n")
+    agent = start_agent(PYTHONPATH=str(fake))
+    err = agent.error("setup", base_python=sys.executable, venv=str(kept))
+    assert err.type == "no_pip"
+    assert (kept / "bin" / "python").exists() and not (kept / UNFINISHED).exists()

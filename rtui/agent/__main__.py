@@ -1,0 +1,27 @@
+"""The agent's entry: the table of operations, served over stdin/stdout."""
+
+from __future__ import annotations
+
+from .envs import op_envs
+from .hello import op_hello
+from .kernels import op_launch, op_list, op_resolve, op_restart, op_shutdown, op_signal
+from .protocol import serve
+from .setup import op_discard_setup, op_setup
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .protocol import Op
+
+OPS: dict[str, Op] = {
+    "hello": op_hello, "envs": op_envs, "setup": op_setup, "launch": op_launch, "list": op_list,
+    "resolve": op_resolve, "signal": op_signal, "restart": op_restart, "shutdown": op_shutdown,
+    "discard_setup": op_discard_setup,
+}
+
+
+def main() -> None:
+    serve(OPS, op_hello({}, None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""Kernels on the host: launch detached (their own session, so they outlive SSH and the agent),
+list, resolve, signal, restart and shut down; rtui's records live in ``state_dir/kernels``."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from .envs import check_python
+from .paths import (
+    connection_files,
+    home,
+    kernel_id,
+    kernels_dir,
+    private_dir,
+    read_json,
+    real,
+    remove,
+    runtime_dir,
+    tail,
+    write_json,
+)
+from .procs import (
+    children,
+    cmdline,
+    guess_kind,
+    locate,
+    pid_alive,
+    proc_cwd,
+    proc_environ,
+    proc_started,
+    processes,
+    send_signal,
+    terminate,
+)
+from .protocol import OpError, arg
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .protocol import Progress
+
+KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _load_records() -> dict[str, dict[str, Any]]:
+    """rtui's kernel records keyed by the realpath of their connection file."""
+    out = {}
+    for path in glob.glob(os.path.join(kernels_dir(), "*.json")):
+        rec = read_json(path)
+        if isinstance(rec, dict) and rec.get("connection_file"):
+            rec["record_file"] = path
+            out[real(rec["connection_file"])] = rec
+    return out
+
+
+def _connect_host(ip: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "*": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(ip, ip)
+
+
+def _port_open(ip: str, port: Any, timeout: float) -> bool:
+    try:
+        with socket.create_connection((_connect_host(ip), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _new_connection(ip: str) -> dict[str, Any]:
+    """Fresh connection info: five free ports (bound together, then released) and a new key."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    socks = []
+    try:
+        for _ in PORT_NAMES:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((_connect_host(ip) if ip in ("*", "") else ip, 0))
+        ports = [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+    conn: dict[str, Any] = {name: ports[i] for i, name in enumerate(PORT_NAMES)}
+    conn.update(ip=ip, key=secrets.token_hex(32), transport="tcp",
+                signature_scheme="hmac-sha256", kernel_name="python3")
+    return conn
+
+
+def _start(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
+           base_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Start rec["argv"] detached, record it, and wait until every port answers."""
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(rec.get("env") or {})
+    log = os.open(rec["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(rec["argv"], cwd=rec["cwd"], env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                close_fds=True)
+    except OSError as e:
+        raise OpError("launch_failed", f"cannot start {rec['argv'][0]}: {e.strerror}") from None
+    finally:
+        os.close(log)
+    children[proc.pid] = proc
+    rec.update(pid=proc.pid, started=time.time())
+    rec.pop("record_file", None)
+    write_json(os.path.join(kernels_dir(), rec["id"] + ".json"), rec)
+    pending = [conn[name] for name in PORT_NAMES]
+    deadline = t0 + timeout
+    while pending:
+        if proc.poll() is not None:
+            raise OpError("kernel_died", f"kernel {rec['id']} exited with code {proc.returncode} "
+                          f"before it was ready; last lines of {rec['log_file']}:\n"
+                          + tail(rec["log_file"]))
+        while pending and _port_open(conn["ip"], pending[0], 0.2):
+            pending.pop(0)
+        if pending and time.monotonic() > deadline:
+            terminate(proc.pid, 2)
+            raise OpError("kernel_timeout", f"kernel {rec['id']} did not open its ports within "
+                          f"{timeout:g} s; see {rec['log_file']}")
+        if pending:
+            time.sleep(0.02)
+    return dict(rec, ready_ms=round((time.monotonic() - t0) * 1000), connection=conn)
+
+
+def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    python = check_python(arg(args, "python", str, sys.executable))
+    kind = arg(args, "kind", str, "ipykernel")
+    cwd = os.path.abspath(os.path.expanduser(arg(args, "cwd", str, home())))
+    env = arg(args, "env", dict, {})
+    kid = arg(args, "kernel_id", str, None) or str(uuid.uuid4())
+    ip = arg(args, "ip", str, "127.0.0.1")
+    timeout = arg(args, "timeout", (int, float), 30)
+    if kind not in KERNEL_MODULES:
+        raise OpError("bad_args", f"kind must be one of {', '.join(KERNEL_MODULES)}, not {kind!r}")
+    if not _ID_RE.match(kid):
+        raise OpError("bad_args", f"kernel_id {kid!r} may only use letters, digits, '.', '_', '-'")
+    if not os.path.isdir(cwd):
+        raise OpError("not_found", f"working directory {cwd} does not exist")
+    env = {str(k): str(v) for k, v in env.items()}
+    cf = os.path.join(private_dir(runtime_dir()), f"kernel-{kid}.json")
+    kdir = private_dir(kernels_dir())
+    for attempt in (1, 2):
+        conn = _new_connection(ip)
+        try:
+            write_json(cf, conn, exclusive=True)
+        except FileExistsError:
+            raise OpError("exists", f"{cf} already exists; pick another kernel_id") from None
+        rec = {"id": kid, "pid": None, "python": python, "kind": kind, "cwd": cwd,
+               "argv": [python, "-m", KERNEL_MODULES[kind], "-f", cf], "env": env,
+               "connection_file": cf, "log_file": os.path.join(kdir, kid + ".log")}
+        try:
+            return _start(rec, conn, timeout)
+        except OpError as e:
+            remove(cf)
+            remove(os.path.join(kdir, kid + ".json"))
+            if not (attempt == 1 and "Address already in use" in e.message):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _target(args: dict[str, Any]) -> dict[str, Any]:
+    """Resolve connection_file / kernel_id / pid arguments to {cf, record, pid, running}."""
+    cf = arg(args, "connection_file", str, None)
+    kid = arg(args, "kernel_id", str, None)
+    pid = args.get("pid")
+    records = _load_records()
+    if cf:
+        cf = os.path.abspath(os.path.expanduser(cf))
+    elif kid:
+        cf = _resolve(kid, records)
+    elif isinstance(pid, int) and not isinstance(pid, bool):
+        return {"connection_file": None, "record": None, "pid": pid, "running": pid_alive(pid)}
+    else:
+        raise OpError("bad_args", "give connection_file, kernel_id or pid")
+    rec = records.get(real(cf))
+    pid, running = locate(cf, rec, None)
+    return {"connection_file": cf, "record": rec, "pid": pid, "running": running}
+
+
+def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    k = _target(args)
+    cf, rec, pid = k["connection_file"], k["record"], k["pid"]
+    conn = read_json(cf) if cf else None
+    if not isinstance(conn, dict):
+        raise OpError("not_found", f"no readable connection file for this kernel ({cf})")
+    base_env = None
+    if rec and rec.get("argv"):
+        argv, cwd = rec["argv"], rec.get("cwd") or home()
+    elif pid and k["running"]:
+        argv, cwd = cmdline(pid) or [], proc_cwd(pid) or home()
+        base_env = proc_environ(pid)
+        if argv and os.sep in argv[0] and not os.path.isabs(argv[0]):
+            argv[0] = os.path.join(cwd, argv[0])
+    else:
+        raise OpError("no_argv", f"cannot tell how the kernel of {cf} was started (no rtui "
+                      "record and no running process); launch a new kernel instead")
+    if pid and k["running"]:
+        terminate(pid, 5)
+        children.pop(pid, None)
+    kid = kernel_id(cf)
+    kdir = private_dir(kernels_dir())
+    new = {"id": (rec or {}).get("id") or kid, "pid": None, "python": argv[0],
+           "kind": (rec or {}).get("kind") or guess_kind(argv), "cwd": cwd, "argv": argv,
+           "env": (rec or {}).get("env") or {}, "connection_file": cf,
+           "log_file": (rec or {}).get("log_file") or os.path.join(kdir, kid + ".log")}
+    return _start(new, conn, arg(args, "timeout", (int, float), 30), base_env)
+
+
+def _resolve(kid: str, records: dict[str, dict[str, Any]]) -> str:
+    """Connection file for an id, a file name or a path; unique prefixes of ids work too."""
+    rdir = runtime_dir()
+    if os.sep in kid or kid.startswith("~"):
+        path = os.path.abspath(os.path.expanduser(kid))
+        if os.path.exists(path):
+            return path
+        raise OpError("not_found", f"connection file {path} does not exist")
+    name = kid if kid.endswith(".json") else f"kernel-{kid}.json"
+    if os.path.exists(os.path.join(rdir, name)):
+        return os.path.join(rdir, name)
+    for rec in records.values():
+        if rec.get("id") == kid:
+            return str(rec["connection_file"])
+    found = glob.glob(os.path.join(glob.escape(rdir), f"kernel-{glob.escape(kid)}*.json"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise OpError("ambiguous", f"{kid!r} matches {len(found)} kernels in {rdir}; give more")
+    raise OpError("not_found", f"no kernel {kid!r}: {name} is not in {rdir}")
+
+
+def _describe(cf: str, rec: dict[str, Any] | None,
+              procs: list[tuple[int, list[str]]]) -> dict[str, Any]:
+    conn = read_json(cf)
+    conn = conn if isinstance(conn, dict) else {}
+    pid, running = locate(cf, rec, procs)
+    responding = bool(conn.get("shell_port")) and _port_open(
+        conn.get("ip", "127.0.0.1"), conn["shell_port"], 0.3)
+    argv = (rec or {}).get("argv") or ((cmdline(pid) if running and pid else None) or [])
+    ports = {k: conn.get(k) for k in PORT_NAMES}
+    ports.update(ip=conn.get("ip"), transport=conn.get("transport"))
+    started = (rec or {}).get("started") or (proc_started(pid) if running and pid else None)
+    if started is None:
+        try:
+            started = os.path.getmtime(cf)
+        except OSError:
+            pass
+    return {
+        "id": (rec or {}).get("id") or kernel_id(cf), "connection_file": cf,
+        "exists": bool(conn), "pid": pid, "alive": running if pid else responding,
+        "responding": responding, "rtui": rec is not None,
+        "kind": (rec or {}).get("kind") or guess_kind(argv),
+        "python": (rec or {}).get("python") or (argv[0] if argv else None),
+        "cwd": (proc_cwd(pid) if running and pid else None) or (rec or {}).get("cwd"),
+        "started": started, "ports": ports, "argv": argv,
+        "log_file": (rec or {}).get("log_file"),
+    }
+
+
+def op_list(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    rdir = runtime_dir()
+    records = _load_records()
+    files = {real(p): p for p in connection_files(rdir)}
+    for real_cf, rec in records.items():
+        files.setdefault(real_cf, rec["connection_file"])
+    if not files:
+        return {"kernels": [], "runtime_dir": rdir}
+    procs = processes()
+    with ThreadPoolExecutor(max_workers=min(32, len(files))) as pool:
+        kernels = list(pool.map(lambda item: _describe(item[1], records.get(item[0]), procs),
+                                files.items()))
+    kernels.sort(key=lambda k: (k["started"] or 0, k["id"]))
+    return {"kernels": kernels, "runtime_dir": rdir}
+
+
+def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    cf = _resolve(arg(args, "id", str), _load_records())
+    if not os.path.exists(cf):
+        raise OpError("not_found", f"connection file {cf} no longer exists")
+    return {"connection_file": cf, "id": kernel_id(cf), "connection": read_json(cf)}
+
+
+def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    name = arg(args, "signal", str, "SIGINT").upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    if name not in ("SIGINT", "SIGTERM", "SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
+        raise OpError("bad_args", f"unsupported signal {name}")
+    k = _target(args)
+    if not k["pid"] or not k["running"]:
+        what = k["connection_file"] or f"pid {k['pid']}"
+        raise OpError("no_pid", f"cannot find a running process for {what}; "
+                      "it may have exited or belong to another user")
+    try:
+        group = send_signal(k["pid"], getattr(signal, name))
+    except ProcessLookupError:
+        raise OpError("no_pid", f"process {k['pid']} has exited") from None
+    except PermissionError:
+        raise OpError("permission", f"not allowed to signal process {k['pid']}") from None
+    return {"pid": k["pid"], "group": group, "signal": name}
+
+
+def _shell_address(cf: str) -> tuple[str, Any]:
+    conn = read_json(cf)
+    conn = conn if isinstance(conn, dict) else {}
+    return conn.get("ip", "127.0.0.1"), conn.get("shell_port")
+
+
+def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    timeout = arg(args, "timeout", (int, float), 5)
+    k = _target(args)
+    cf, rec, pid = k["connection_file"], k["record"], k["pid"]
+    killed = forced = False
+    if pid and k["running"]:
+        killed = True
+        forced = terminate(pid, timeout)
+    elif cf and _port_open(*_shell_address(cf), 0.3):
+        raise OpError("no_pid", f"the kernel of {cf} answers but its process cannot be found; "
+                      "left it running")
+    if cf is None:
+        return {"pid": pid, "killed": killed, "forced": forced}
+    if rec is None and not os.path.exists(cf):
+        raise OpError("not_found", f"no kernel for {cf}")
+    remove(cf)
+    if rec:
+        remove(rec.get("record_file"))
+        remove(rec.get("log_file"))
+    children.pop(pid or -1, None)
+    return {"pid": pid, "killed": killed, "forced": forced}

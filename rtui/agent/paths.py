@@ -1,0 +1,116 @@
+"""Where the agent keeps things on the host, and its private (0600/0700) files."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def home() -> str:
+    return os.path.expanduser("~")
+
+
+def _data_home() -> str:
+    return os.environ.get("XDG_DATA_HOME") or os.path.join(home(), ".local", "share")
+
+
+def cache_dir() -> str:
+    """rtui's cache on the host (the agent's bundle, the probe's answers)."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(home(), ".cache"),
+                        "rtui")
+
+
+def state_dir() -> str:
+    return os.path.join(_data_home(), "rtui")
+
+
+def default_venv() -> str:
+    """rtui's own environment, made by ``setup``."""
+    return os.path.join(state_dir(), "venv")
+
+
+def kernels_dir() -> str:
+    """rtui's records of the kernels it started."""
+    return os.path.join(state_dir(), "kernels")
+
+
+def runtime_dir() -> str:
+    """Jupyter's runtime dir, computed as jupyter_core does."""
+    if os.environ.get("JUPYTER_RUNTIME_DIR"):
+        return os.environ["JUPYTER_RUNTIME_DIR"]
+    data = os.environ.get("JUPYTER_DATA_DIR")
+    if not data:
+        if sys.platform == "darwin":
+            data = os.path.join(home(), "Library", "Jupyter")
+        else:
+            data = os.path.join(_data_home(), "jupyter")
+    return os.path.join(data, "runtime")
+
+
+def connection_files(directory: str) -> list[str]:
+    """The kernel connection files in ``directory``."""
+    return glob.glob(os.path.join(glob.escape(directory), "kernel-*.json"))
+
+
+def private_dir(path: str) -> str:
+    """Create ``path`` mode 0700; tighten it if it is ours and looser."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.stat(path)
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def write_json(path: str, obj: Any, exclusive: bool = False) -> None:
+    """Write ``obj`` to ``path`` mode 0600 (atomically unless ``exclusive``)."""
+    target = path if exclusive else f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(target, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    if not exclusive:
+        os.replace(target, path)
+
+
+def read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def remove(path: str | None) -> None:
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def tail(path: str, n: int = 20) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-16384:].decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-n:]) or "(empty log)"
+
+
+def real(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def kernel_id(cf: str) -> str:
+    """A kernel's id from its connection file's name (``kernel-<id>.json``)."""
+    name = os.path.basename(cf)
+    name = name[len("kernel-"):] if name.startswith("kernel-") else name
+    return name[:-len(".json")] if name.endswith(".json") else name

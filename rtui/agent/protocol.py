@@ -1,0 +1,110 @@
+"""The agent's protocol: JSON lines on stdin/stdout, each request answered in its own thread.
+
+- request  ``{"id": N, "op": "name", "args": {...}}``
+- reply    ``{"id": N, "ok": true, "result": {...}}`` or
+           ``{"id": N, "ok": false, "error": {"type": "snake_case", "message": "..."}}``
+- progress ``{"id": N, "event": "progress", "data": {"line": "...", "fraction": 0.0-1.0|null}}``
+- on start ``{"event": "ready", "data": <hello result>}``; EOF on stdin exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not imported at run time: the host check loads this module too
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
+    class Progress(Protocol):
+        """Where a long request reports a line of progress (and how far along it is)."""
+
+        def __call__(self, line: str, fraction: float | None = None) -> None: ...
+
+    Op = Callable[[dict[str, Any], Progress], dict[str, Any]]
+
+VERSION = "1"
+
+_out_lock = threading.Lock()
+_REQUIRED = object()
+
+
+class OpError(Exception):
+    """An expected failure, reported to the caller as ``{"type", "message"}``."""
+
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+def send(obj: dict[str, Any]) -> None:
+    """Write one JSON line; a closed channel ends the agent (nobody is left to answer)."""
+    line = json.dumps(obj, default=str) + "\n"
+    with _out_lock:
+        try:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        except (OSError, ValueError):  # the SSH channel is gone
+            os._exit(0)
+
+
+def arg(args: dict[str, Any], name: str, kind: Any, default: Any = _REQUIRED) -> Any:
+    """Argument ``name`` of type ``kind``; ``bad_args`` when missing (and required) or wrong."""
+    value = args.get(name)
+    if value is None:
+        if default is _REQUIRED:
+            raise OpError("bad_args", f"missing argument {name!r}")
+        return default
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = {str: "a string", list: "a list", dict: "an object", bool: "a boolean"}
+        raise OpError("bad_args", f"argument {name!r} must be {names.get(kind, 'a number')}")
+    return value
+
+
+def handle(raw: bytes, ops: dict[str, Op]) -> None:
+    """Answer one request line: its result, or its error as a typed reply."""
+    rid = None
+    try:
+        try:
+            req = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError as e:
+            raise OpError("bad_request", f"not a JSON line: {e}") from None
+        if not isinstance(req, dict):
+            raise OpError("bad_request", "a request must be a JSON object")
+        rid = req.get("id")
+        op = req.get("op")
+        args = req.get("args") or {}
+        if not isinstance(args, dict):
+            raise OpError("bad_args", "args must be a JSON object")
+        fn = ops.get(op) if isinstance(op, str) else None
+        if fn is None:
+            raise OpError("unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(ops))}")
+
+        def progress(line: str, fraction: float | None = None) -> None:
+            send({"id": rid, "event": "progress", "data": {"line": line, "fraction": fraction}})
+
+        send({"id": rid, "ok": True, "result": fn(args, progress)})
+    except OpError as e:
+        send({"id": rid, "ok": False, "error": {"type": e.type, "message": e.message}})
+    except Exception as e:
+        msg = f"{type(e).__name__}: {e}".replace("\n", " ")
+        send({"id": rid, "ok": False, "error": {"type": "internal", "message": msg}})
+
+
+def serve(ops: dict[str, Op], hello: dict[str, Any]) -> None:
+    """Greet, then answer each request line in its own thread until stdin ends."""
+    send({"event": "ready", "data": hello})
+    stdin = sys.stdin.buffer
+    while True:
+        raw = stdin.readline()
+        if not raw:
+            break
+        if raw.strip():
+            threading.Thread(target=handle, args=(raw, ops), daemon=True).start()
+    with _out_lock:
+        sys.stdout.flush()
+    os._exit(0)  # do not wait for running requests; kernels are detached anyway
