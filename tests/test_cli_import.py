@@ -128,3 +128,16 @@ def test_aliases_rtui_cannot_name_are_skipped_with_a_reason(
     assert code == 0
     assert "skipped weird/alias:" in out and "line 4" in out
     assert list(hosts(capsys)) == ["ok"]
+
+
+def test_import_resolves_match_blocks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Each alias's fields come from asyncssh's resolution, Match blocks included."""
+    path = tmp_path / "cfg"
+    path.write_text("Host lab\n  HostName lab.example.org\n"
+                    "Match host lab.example.org\n  User matched\n  Port 2022\n"
+                    "Match originalhost lab\n  ProxyJump gw\n")
+    code, out, _ = cli(capsys, "hosts", "import", "--ssh-config", str(path))
+    assert code == 0, out
+    lab = hosts(capsys)["lab"]
+    assert (lab["hostname"], lab["user"], lab["port"], lab["jump"]) == (
+        "lab.example.org", "matched", 2022, ["gw"])

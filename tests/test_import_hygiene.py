@@ -86,7 +86,7 @@ def loaded_modules_after(statement: str) -> set[str]:
 def test_core_does_not_import_textual() -> None:
     mods = loaded_modules_after(
         "import rtui.core, rtui.core.config.store, rtui.core.config.importer, "
-        "rtui.core.config.sshconfig, rtui.core.locations"
+        "rtui.core.config.ssh_aliases, rtui.core.locations"
     )
     assert not {m for m in mods if m == "textual" or m.startswith("textual.")}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,3 +138,58 @@ async def test_keyboard_interactive_two_factor(
     assert "keyboard-interactive" in str(info.value)
     asked = [a.prompts[0][0] for a in wrong.asked if isinstance(a, KbdIntPrompt)]
     assert asked.count("Verification code: ") == 1  # asked once, no loop
+
+
+def _ssh_login(config: Path, name: str, agent: SSHAgent) -> subprocess.CompletedProcess[str]:
+    """OpenSSH's own login with the same config and agent: the oracle for what is offered."""
+    return subprocess.run(
+        ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", name, "true"],
+        env={**os.environ, "SSH_AUTH_SOCK": str(agent.socket)}, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+
+
+async def test_identities_only_limits_the_agent_keys_offered(
+    ssh_agent: SSHAgent, sshd_factory: Callable[..., SSHD], isolated_home: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``IdentitiesOnly yes``: an agent key the server accepts but that is not the
+    IdentityFile is not offered, so the login fails where it succeeds without the option;
+    an agent key that is the IdentityFile still is. OpenSSH agrees on all three."""
+    agent_key = make_key(tmp_path / "agent_key")
+    file_key = make_key(tmp_path / "file_key", passphrase="only in the agent")
+    server = sshd_factory(authorized_keys=[agent_key])
+    trust(server, isolated_home)
+    ssh_agent.add(agent_key)
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(ssh_agent.socket))
+    config = isolated_home / ".ssh" / "config"
+    block = (f"Host lab\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+             f"  IdentityFile {file_key}\n")
+
+    config.write_text(block)  # without IdentitiesOnly, the agent key gets in
+    conn, _ = connection(Host("lab"), ssh_config=config)
+    await conn.connect()
+    await conn.close()
+    assert _ssh_login(config, "lab", ssh_agent).returncode == 0
+
+    config.write_text(block + "Match host 127.0.0.1\n  IdentitiesOnly yes\n")
+    person = ScriptedPerson(secrets={})  # the file key's passphrase is not given
+    conn, _ = connection(Host("lab"), ssh_config=config, person=person)
+    assert conn.route.target.identities_only
+    with pytest.raises(AuthenticationError, match="authentication failed"):
+        await conn.connect()
+    assert _ssh_login(config, "lab", ssh_agent).returncode == 255
+
+    # The IdentityFile's own key in the agent is offered: in without its passphrase.
+    server = sshd_factory(authorized_keys=[file_key])
+    trust(server, isolated_home)
+    ssh_agent.add(file_key, passphrase="only in the agent")
+    config.write_text(block.replace(f"Port {conn.route.target.port}", f"Port {server.port}")
+                      + "Host *\n  IdentitiesOnly yes\n")
+    person = ScriptedPerson(secrets={})
+    conn, _ = connection(Host("lab"), ssh_config=config, person=person)
+    await conn.connect()
+    assert person.asked == []
+    await conn.close()
+    assert _ssh_login(config, "lab", ssh_agent).returncode == 0

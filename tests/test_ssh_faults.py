@@ -6,7 +6,10 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from rtui.core.config.model import Host, Settings
+from rtui.core.errors import ConnectTimeoutError
 from rtui.core.ssh.check import check_hosts
 from rtui.core.ssh.connection import ConnState
 from tests.conftest import run_rtui
@@ -42,6 +45,49 @@ async def test_keepalive_notices_a_dead_link_then_reconnects(
         assert back.previous is C.RECONNECTING
         assert (await conn.run("echo alive", timeout=5)).stdout == "alive\n"
         await conn.close()
+
+
+async def test_ssh_configs_server_alive_options_set_the_keepalive(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    """ServerAliveInterval/CountMax of the host's ssh config win over the app's setting
+    (here 30 s x 3): the dead link is noticed after 1 s x (1 + 1), as asyncssh counts."""
+    async with TCPRelay("127.0.0.1", sshd.port) as relay:
+        (isolated_home / ".ssh").mkdir()
+        (isolated_home / ".ssh" / "known_hosts").write_text(
+            relay.known_hosts_line(sshd.host_key_pub) + "\n")
+        config = isolated_home / ".ssh" / "config"
+        config.write_text("Host t\n  ServerAliveInterval 1\n  ServerAliveCountMax 1\n")
+        settings = Settings(keepalive_interval=30, keepalive_count_max=3)
+        conn, events = connection(host_for(sshd, port=relay.port), settings=settings,
+                                  ssh_config=config, auto_reconnect=False)
+        assert (conn.route.target.keepalive_interval,
+                conn.route.target.keepalive_count_max) == (1, 1)
+        await conn.connect()
+        relay.freeze()
+        frozen_at = time.monotonic()
+        lost = await events.until(lambda e: e.state is C.LOST, timeout=10)
+        noticed = time.monotonic() - frozen_at
+        assert 1.5 <= noticed <= 4.0, noticed
+        assert "keepalive" in (lost.reason or "")
+        await conn.close()
+
+
+async def test_ssh_configs_connect_timeout_wins_over_the_apps(isolated_home: Path) -> None:
+    hole = await BlackHole().start()
+    try:
+        config = isolated_home / ".ssh" / "config"
+        config.parent.mkdir()
+        config.write_text(f"Host down\n  HostName 127.0.0.1\n  Port {hole.port}\n"
+                          "  ConnectTimeout 1\n")
+        conn, _ = connection(Host("down"), settings=Settings(connect_timeout=30),
+                             ssh_config=config, auto_reconnect=False)
+        started = time.monotonic()
+        with pytest.raises(ConnectTimeoutError, match="timeout after 1 s"):
+            await conn.connect()
+        assert time.monotonic() - started < 5
+    finally:
+        await hole.close()
 
 
 async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(

@@ -130,6 +130,55 @@ def test_route_takes_ssh_config_and_rtui_fields_win(tmp_path: Path) -> None:
         "gw.example.org", "bob", ("~/.ssh/kh_gw",))
 
 
+def test_route_applies_match_blocks_for_every_hop(tmp_path: Path) -> None:
+    """The issue's case: Match host sees the HostName a Host block set (asyncssh resolves 7;
+    the old reader never applied a Match block), on the target and on its jump hop."""
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text(
+        "Host lab\n  HostName lab.example.org\n  ProxyJump gw\n"
+        "Host gw\n  HostName gw.example.org\n"
+        "Match host lab.example.org\n  ServerAliveInterval 7\n  ServerAliveCountMax 2\n"
+        "Match host gw.example.org\n  Port 2201\n  IdentitiesOnly yes\n"
+        "  IdentityFile ~/.ssh/id_gw\n  ConnectTimeout 4\n"
+    )
+    config = Config(hosts=(Host("lab"),))
+    gw, lab = resolve_route(config.hosts[0], config, ssh_config).hops
+    assert (lab.hostname, lab.keepalive_interval, lab.keepalive_count_max) == (
+        "lab.example.org", 7, 2)
+    assert (lab.identities_only, lab.connect_timeout, lab.port) == (False, None, 22)
+    assert (gw.hostname, gw.port, gw.identities_only, gw.connect_timeout) == (
+        "gw.example.org", 2201, True, 4)
+    assert gw.identity_files == ("~/.ssh/id_gw",)
+    assert keepalive_options(Settings(), lab) == (7, 2)
+    assert keepalive_options(Settings(), gw) == keepalive_options(Settings())
+
+
+@pytest.mark.parametrize(
+    ("strict", "own", "policy"),
+    [("yes", None, "strict"), ("accept-new", None, "accept-new"), ("no", None, "accept-new"),
+     ("off", None, "accept-new"), ("ask", None, "ask"), (None, None, "ask"),
+     ("yes", "accept-new", "accept-new"), ("no", "strict", "strict")],
+)
+def test_strict_host_key_checking_is_the_policy_unless_the_host_sets_one(
+    tmp_path: Path, strict: str | None, own: str | None, policy: str
+) -> None:
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text(f"Host *\n  StrictHostKeyChecking {strict}\n" if strict else "")
+    host = Host("lab", host_key_policy=own)
+    config = Config(hosts=(host, Host("other")))
+    assert resolve_route(host, config, ssh_config).target.host_key_policy == policy
+
+
+def test_later_hops_of_a_proxy_jump_list_skip_their_own_jumps(tmp_path: Path) -> None:
+    """``ProxyJump a,b``: ssh reaches b with ``-J a``, which overrides b's own ProxyJump."""
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text("Host t\n  ProxyJump a,b\nHost a\n  ProxyJump a0\n"
+                          "Host b\n  ProxyJump b0\n")
+    config = Config(hosts=(Host("t"),))
+    route = resolve_route(config.hosts[0], config, ssh_config)
+    assert [h.label for h in route.hops] == ["a0", "a", "b", "t"]
+
+
 def test_route_through_rtui_hosts_and_inline_hops(tmp_path: Path) -> None:
     hosts = (
         Host("edge", hostname="edge.example.org", user="e"),

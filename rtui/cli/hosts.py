@@ -19,7 +19,6 @@ from rtui.core.config.model import (
     host_from_data,
     host_to_data,
 )
-from rtui.core.config.sshconfig import read_ssh_config
 from rtui.core.config.store import HostStore
 from rtui.core.errors import ConfigError
 
@@ -199,7 +198,9 @@ def _remove(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.ssh_config).expanduser() if args.ssh_config else locations.ssh_config_path()
-    entries = read_ssh_config(path)
+    from rtui.core.ssh.ssh_config import resolved_aliases  # asyncssh: only for an import
+
+    entries = resolved_aliases(path)
     outcome: list[Any] = []
 
     def change(config: Config) -> Config:

@@ -283,10 +283,10 @@ class RtuiApp(ScrollingApp):
     @work(group="config", exit_on_error=False)
     async def import_ssh_config(self) -> None:
         from rtui.core.config.importer import merge_imported
-        from rtui.core.config.sshconfig import read_ssh_config
+        from rtui.core.ssh.ssh_config import resolved_aliases
 
         path = self.ssh_config or locations.ssh_config_path()
-        entries = await asyncio.to_thread(read_ssh_config, path)
+        entries = await asyncio.to_thread(resolved_aliases, path)
         results: list[Any] = []
 
         def change(config: Config) -> Config:

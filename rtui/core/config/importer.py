@@ -1,19 +1,36 @@
-"""Turn OpenSSH config aliases into rtui hosts and merge them without duplicating anything."""
+"""Turn OpenSSH config aliases into rtui hosts and merge them without duplicating anything.
+
+The aliases come resolved by asyncssh (``rtui.core.ssh.ssh_config.resolved_aliases``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rtui.core.config.model import Config, Host, host_from_data
-from rtui.core.config.sshconfig import SSHConfigHost
 from rtui.core.errors import ConfigError
 
-__all__ = ["ImportResult", "merge_imported"]
+__all__ = ["ImportResult", "ImportedAlias", "merge_imported"]
 
 #: The fields an ssh config defines; the rest (tags, note, python, ...) are rtui's own.
 _SSH_FIELDS = ("hostname", "port", "user", "identity_files", "jump")
+
+
+@dataclass(frozen=True)
+class ImportedAlias:
+    """An ssh config alias with what ssh would use for it; unset values are None or empty."""
+
+    alias: str
+    hostname: str | None
+    port: int | None
+    user: str | None
+    identity_files: tuple[str, ...]
+    proxy_jump: tuple[str, ...]
+    source: Path  # the Host line first naming it
+    line: int
 
 
 @dataclass
@@ -42,7 +59,7 @@ class ImportResult:
         return ", ".join(parts)
 
 
-def _host_from_entry(entry: SSHConfigHost) -> Host:
+def _host_from_entry(entry: ImportedAlias) -> Host:
     data: dict[str, object] = {"name": entry.alias}
     if entry.hostname and entry.hostname != entry.alias:
         data["hostname"] = entry.hostname
@@ -58,7 +75,7 @@ def _host_from_entry(entry: SSHConfigHost) -> Host:
 
 
 def merge_imported(
-    config: Config, entries: Iterable[SSHConfigHost], *, update: bool
+    config: Config, entries: Iterable[ImportedAlias], *, update: bool
 ) -> tuple[Config, ImportResult]:
     """Add each alias not yet known; refresh known ones only when ``update`` is set."""
     result = ImportResult()

@@ -16,7 +16,7 @@ import asyncssh
 from rtui.core.ssh.prompts import KbdIntPrompt, Prompter, SecretPrompt
 from rtui.core.ssh.route import Endpoint
 
-__all__ = ["HopClient", "Secrets", "load_identities"]
+__all__ = ["HopClient", "Secrets", "load_identities", "offered_agent_keys"]
 
 _DEFAULT_IDENTITIES = (
     "~/.ssh/id_ed25519",
@@ -59,6 +59,22 @@ def load_identities(hop: Endpoint) -> tuple[list[asyncssh.SSHKey], list[Path], l
         except OSError as exc:
             notes.append(f"cannot read identity file {name}: {exc.strerror or exc}")
     return ready, encrypted, notes
+
+
+def offered_agent_keys(
+    hop: Endpoint, ready: list[asyncssh.SSHKey]
+) -> list[asyncssh.SSHKey] | None:
+    """The agent keys that may be offered: None for all of them; with IdentitiesOnly, only
+    those among the hop's identity files (the ready keys, and the ``.pub`` beside an
+    encrypted one), as ssh does."""
+    if not hop.identities_only:
+        return None
+    keys = list(ready)
+    for name in hop.identity_files or _DEFAULT_IDENTITIES:
+        public = Path(f"{Path(name).expanduser()}.pub")
+        with contextlib.suppress(OSError, asyncssh.KeyImportError):
+            keys.append(asyncssh.read_public_key(public))
+    return keys
 
 
 class HopClient(asyncssh.SSHClient):

@@ -29,7 +29,7 @@ from rtui.core.errors import (
     SSHError,
     UnreachableError,
 )
-from rtui.core.ssh.auth import HopClient, Secrets, load_identities
+from rtui.core.ssh.auth import HopClient, Secrets, load_identities, offered_agent_keys
 from rtui.core.ssh.deadline import PausableDeadline
 from rtui.core.ssh.hostkeys import KnownHosts, KnownKey, host_entry_name
 from rtui.core.ssh.prompts import (
@@ -64,14 +64,21 @@ def backoff_delay(attempt: int, cap: float, rng: random.Random | None = None) ->
     return base / 2 + (rng or random).uniform(0, base / 2)
 
 
-def keepalive_options(settings: Settings) -> tuple[float, int]:
+def keepalive_options(settings: Settings, hop: Endpoint | None = None) -> tuple[float, int]:
     """asyncssh's ``(interval, count_max)`` so a dead peer is noticed after interval x count.
 
     asyncssh closes after ``count_max + 1`` silent intervals; rtui's setting counts them all.
+    The hop's ServerAliveInterval/CountMax, when its ssh config sets them, are taken as ssh
+    takes them (an interval of 0 turns keepalives off).
     """
     dead_after = settings.keepalive_interval * settings.keepalive_count_max
     count_max = max(1, settings.keepalive_count_max - 1)
-    return dead_after / (count_max + 1), count_max
+    interval = dead_after / (count_max + 1)
+    if hop is not None and hop.keepalive_interval is not None:
+        interval = hop.keepalive_interval
+    if hop is not None and hop.keepalive_count_max is not None:
+        count_max = max(1, hop.keepalive_count_max)
+    return interval, count_max
 
 
 class _CurrentPrompter:
@@ -306,7 +313,7 @@ class HostConnection:
         (on a new TCP connection: ``sock`` serves the first attempt only)."""
         ready, encrypted, notes = load_identities(hop)
         for _ in range(2):
-            deadline = PausableDeadline(self.settings.connect_timeout)
+            deadline = PausableDeadline(hop.connect_timeout or self.settings.connect_timeout)
             client = HopClient(hop, _CurrentPrompter(self), self._secrets, encrypted,
                                deadline.paused)
             client.notes.extend(notes)
@@ -373,8 +380,11 @@ class HostConnection:
     ) -> asyncssh.SSHClientConnection:
         trusted, cas, revoked = self.known_hosts(hop).trusted(hop.hostname, hop.port)
         trusted = [*trusted, *self._accepted.get(host_entry_name(hop.hostname, hop.port), [])]
-        interval, count_max = keepalive_options(self.settings)
+        interval, count_max = keepalive_options(self.settings, hop)
         agent = _agent_path(hop)
+        agent_keys = offered_agent_keys(hop, keys)
+        if agent_keys == []:
+            agent = None  # IdentitiesOnly without a public key to match: no agent key fits
         return await asyncssh.connect(
             hop.hostname,
             hop.port,
@@ -385,6 +395,7 @@ class HostConnection:
             known_hosts=(trusted, cas, revoked),
             client_keys=keys,
             agent_path=agent,
+            agent_identities=agent_keys,
             preferred_auth=",".join(hop.auth_methods or AUTH_METHODS),
             config=None,
             keepalive_interval=interval,

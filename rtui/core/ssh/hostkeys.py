@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncssh
 
-from rtui.core.config.sshconfig import host_matches
+from rtui.core.config.ssh_aliases import host_matches
 from rtui.core.errors import ConfigError
 from rtui.core.files import append_private
 from rtui.core.ssh.prompts import KnownKeyRecord
