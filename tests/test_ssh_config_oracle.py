@@ -156,6 +156,8 @@ MATCH_BLOCKS = """
       HostName db.example.org
     Match !host *.example.org
       Port 2999
+    Match final originalhost db
+      Port 2023
     Match all
       User everyone
     """

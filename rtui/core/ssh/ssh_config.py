@@ -76,6 +76,7 @@ class SSHConfigFiles:
         self.home = Path.home() if home is None else home
         self._lines: dict[Path, list[ConfigLine]] = {}
         self._globs: dict[str, list[Path]] = {}
+        self._resolved: dict[tuple[str, str | None, int | None, str | None], SSHOptions] = {}
         self._local_user = _local_user()
 
     def resolve(self, name: str, *, user: str | None = None, port: int | None = None,
@@ -83,12 +84,16 @@ class SSHConfigFiles:
         """The options ``ssh [-l user] [-p port] [-o HostName=hostname] name`` would use.
 
         The given values win over the config's and are what Match sees, as on ssh's command
-        line. ConfigError names the file and line of a malformed option.
+        line. ConfigError names the file and line of a malformed option. A jump host shared
+        by many routes is resolved once (a Match exec command runs once, as in one ssh run).
         """
-        config = self._parse(name, user, port, hostname, final=False)
-        if config.has_match_final():
-            config = self._parse(name, user, port, hostname, final=True)
-        return _options(config)
+        key = (name, user, port, hostname)
+        if key not in self._resolved:
+            config = self._parse(name, user, port, hostname, final=False)
+            if config.has_match_final():
+                config = self._parse(name, user, port, hostname, final=True)
+            self._resolved[key] = _options(config)
+        return self._resolved[key]
 
     def lines(self, path: Path) -> list[ConfigLine]:
         if path not in self._lines:
