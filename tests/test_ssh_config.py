@@ -298,11 +298,20 @@ def test_out_of_range_port_is_an_error(home: Path, port: str) -> None:
         read(home, f"Host a\n  Port {port}\n")
 
 
-@pytest.mark.xfail(strict=True, reason="asyncssh skips the lines of blocks that do not apply "
-                   "unread; ssh rejects a bad value anywhere ('Bad port')")
-def test_bad_port_in_block_that_does_not_apply_is_still_an_error(home: Path) -> None:
-    with pytest.raises(ConfigError, match=r"line 2: .*Port"):
+def test_bad_values_in_blocks_that_do_not_apply_are_still_errors(home: Path) -> None:
+    """ssh rejects a bad value anywhere ('Bad port'); asyncssh alone skips such lines."""
+    with pytest.raises(ConfigError, match=r"line 2: Invalid Port integer value: x"):
         resolve(home, "Match host other\n  Port x\n", "a")
+    with pytest.raises(ConfigError, match=r"line 4: Extra data at end: b"):
+        resolve(home, "Host a\n  User me\nHost other\n  User a b\n", "a")
+    with pytest.raises(ConfigError, match=r"line 2: Invalid IdentitiesOnly"):
+        resolve(home, "Host other\n  IdentitiesOnly maybe\n", "a")
+    files = SSHConfigFiles(write(home, "config", "Host other\n  Port 0\n"), home)
+    for _ in range(2):  # every name is refused, not only the first
+        with pytest.raises(ConfigError, match=r"line 2: Port must be 1..65535"):
+            files.resolve("a")
+    fine = "Host other\n  HostName %h.%%x\n  Include nothing-here\n  ProxyCommand nc %h %p\n"
+    assert resolve(home, fine, "a") == SSHOptions()
 
 
 def test_bad_port_in_match_block_that_applies_is_an_error(home: Path) -> None:

@@ -195,7 +195,19 @@ PROXY_JUMPS = """
       ProxyJump fallback
     """
 
+COMMAS_AND_QUOTES = """
+    Host one,two "three four"
+      User commas
+    Host one  # a comment
+      Port 2001
+    Host *
+      User star
+      IdentityFile "~/.ssh/my key"
+      IdentityFile ~/.ssh/second
+    """
+
 CASES = [
+    (COMMAS_AND_QUOTES, ["one", "two", "three", "four"]),
     (INCLUDES_WILDCARDS_NEGATION, ["web", "db", "bastion", "gpu1.lab", "gpu9.lab", "inc"]),
     (MATCH_BLOCKS, ["lab", "db", "other", "elsewhere.example.org"]),
     (TOKENS, ["tok", "plain"]),
@@ -204,7 +216,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "names"), CASES,
-                         ids=["include-wildcards-negation", "match", "tokens", "proxyjump"])
+                         ids=["commas-quotes", "include-wildcards-negation", "match", "tokens",
+                              "proxyjump"])
 def test_routes_equal_what_ssh_g_prints(
     isolated_home: Path, defaults: tuple[str, ...], text: str, names: list[str]
 ) -> None:

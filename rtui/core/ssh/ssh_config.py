@@ -3,18 +3,20 @@
 asyncssh evaluates Host and Match blocks (host, originalhost, user, localuser, exec, all,
 final...), its option table and %-tokens. rtui feeds it the files, read and split once for
 many names (asyncssh alone rereads and re-splits every file per name: ~25 ms a name for a
-500-line config), and fixes where asyncssh 2.24 and OpenSSH disagree, each tested against
-``ssh -G``: lines split as OpenSSH splits them (a trailing ``# comment`` is allowed), Include
-matches in sorted order and at most 16 deep, %-tokens expanded once after every file is read
-(not per included file) and in ``Match exec`` commands and ``UserKnownHostsFile`` too, times
-such as ``1m30s``, ranges checked as ssh checks them (Port, ProxyJump hops, counts), and
-``StrictHostKeyChecking``, which asyncssh does not read.
+500-line config), and fixes where asyncssh 2.24 and OpenSSH disagree (tests compare with
+``ssh -G``): Host patterns split at spaces only (not at commas), lines split as OpenSSH
+splits them (a trailing ``# comment`` is allowed), Include matches in sorted order and at
+most 16 deep, %-tokens expanded once after every file is read (not per included file) and
+in ``Match exec`` commands and ``UserKnownHostsFile`` too, times such as ``1m30s``, values
+checked as ssh checks them (Port, ProxyJump hops, counts), in blocks that do not apply too,
+and ``StrictHostKeyChecking``, which asyncssh does not read.
 """
 
 from __future__ import annotations
 
 import getpass
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from rtui.core.config.ssh_aliases import (
     MAX_INCLUDE_DEPTH,
     ConfigLine,
     display_path,
+    host_matches,
     include_error,
     include_targets,
     list_aliases,
@@ -77,6 +80,7 @@ class SSHConfigFiles:
         self._lines: dict[Path, list[ConfigLine]] = {}
         self._globs: dict[str, list[Path]] = {}
         self._resolved: dict[tuple[str, str | None, int | None, str | None], SSHOptions] = {}
+        self.checked: set[tuple[Path, int]] = set()  # lines of blocks that did not apply
         self._local_user = _local_user()
 
     def resolve(self, name: str, *, user: str | None = None, port: int | None = None,
@@ -164,13 +168,14 @@ class _ClientConfig(SSHClientConfig):
         self._tokens = {"%": "%"}
         for line in self._files.lines(path):
             self._line_no = line.number
-            if not self._matching and line.keyword not in self._conditionals:
-                continue
             try:
                 option, handler = self._handlers[line.keyword]
             except KeyError:
                 continue  # an option asyncssh does not know: ssh's to judge, not ours
             args = [line.rest.strip()] if line.keyword in self._no_split else list(line.args)
+            if not self._matching and line.keyword not in self._conditionals:
+                self._check_unused(line, option, handler, args)
+                continue
             if line.keyword == "match":
                 self._expand_exec(args)
             if not args:
@@ -180,6 +185,22 @@ class _ClientConfig(SSHClientConfig):
                 self._error(f"Extra data at end: {' '.join(args)}")
         if self._depth == 0:
             self._expand_tokens()
+
+    def _check_unused(self, line: ConfigLine, option: str, handler: Callable[..., None],
+                      args: list[str]) -> None:
+        """Check a line of a block that does not apply, as ssh rejects a bad value anywhere
+        (asyncssh skips such lines unread); once per file line, on a scratch config."""
+        seen = (self._path, line.number)
+        if line.keyword == "include" or seen in self._files.checked:
+            return
+        scratch = _ClientConfig(self._files, self._orig_host, None, None, None, final=False)
+        scratch._path, scratch._line_no, scratch._tokens = self._path, line.number, {"%": "%"}
+        if not args:
+            scratch._error(f"Missing {option} value")
+        handler(scratch, option, args)
+        if args:
+            scratch._error(f"Extra data at end: {' '.join(args)}")
+        self._files.checked.add(seen)
 
     def _expand_exec(self, args: list[str]) -> None:
         """Expand %-tokens in ``Match exec`` commands as ssh does (asyncssh runs them as is)."""
@@ -223,6 +244,12 @@ class _ClientConfig(SSHClientConfig):
             return  # gone since the glob, or a directory the glob caught: ssh skips both
         except (OSError, UnicodeDecodeError) as exc:
             raise include_error(source, line_no, target, self._files.home, exc) from exc
+
+    def _match_host(self, option: str, args: list[str]) -> None:
+        """A Host line as ssh reads it: each word one pattern (asyncssh also splits at
+        commas, so ``Host a,b`` matched ``a``; ssh takes ``a,b`` as one name)."""
+        self._matching = host_matches(args, self._orig_host)
+        args.clear()
 
     def _set_time(self, option: str, args: list[str]) -> None:
         """ssh's times: seconds, or with units such as ``1m30s``."""
@@ -275,6 +302,7 @@ class _ClientConfig(SSHClientConfig):
     _handlers = {  # noqa: RUF012
         **SSHClientConfig._handlers,
         "connecttimeout": ("ConnectTimeout", _set_time),
+        "host": ("Host", _match_host),
         "include": ("Include", _include),
         "port": ("Port", _set_port),
         "proxyjump": ("ProxyJump", _set_proxy_jump),
