@@ -506,6 +506,18 @@ async def test_keys_in_one_burst_keep_their_order() -> None:
         assert app.submitted == ["2+2"]
 
 
+async def test_a_paste_is_inserted_once() -> None:
+    """Textual's TextArea inserts a paste after the editor's own handler has looked at it
+    (the editor once called it itself as well, and every paste came out twice)."""
+    app = ConsoleApp(FakeAssist())
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(events.Paste("abc"))
+        await settle(pilot)
+        assert editor(pilot).text == "abc"
+        await type_text(pilot, "de")
+        assert editor(pilot).text == "abcde"
+
+
 async def test_editor_theme_follows_the_app_theme_and_styles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -336,11 +336,13 @@ class CodeInput(TextArea):
             return self.popup_open
         return True
 
-    async def _on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         # Our keys are dispatched here, not as priority bindings: a priority binding runs
         # when the app sees the key, before this widget has inserted the characters typed
         # just before it. A terminal sends "2+2<Enter>" in one burst, so Enter would see
-        # an empty editor. Here every key is handled in the order it was typed.
+        # an empty editor. Here every key is handled in the order it was typed. Textual
+        # calls TextArea's own key handler (which types) after this one, unless this one
+        # prevents the default.
         action = _KEY_ACTIONS.get(event.key)
         if action is not None and self.check_action(action, ()):
             event.stop()
@@ -359,15 +361,15 @@ class CodeInput(TextArea):
                 event.prevent_default()
                 return
             self._close_popup()  # any other key ends the search and does its usual job
-        await super()._on_key(event)
 
-    async def _on_paste(self, event: events.Paste) -> None:
+    def on_paste(self, event: events.Paste) -> None:
+        # Textual's TextArea inserts the paste after this, unless a search takes it. (This
+        # was `_on_paste` calling TextArea's: Textual then called TextArea's again, and every
+        # paste was inserted twice.)
         if self._search is not None:
             event.stop()
             event.prevent_default()
             self._set_search_query(self._search.query + event.text.partition("\n")[0])
-            return
-        await super()._on_paste(event)
 
     # Both end here: nothing above the editor listens, and each would otherwise bubble
     # through every ancestor (seven message queues, seven loop turns) on every keystroke.
@@ -687,7 +689,7 @@ class CodeInput(TextArea):
             self._popup.display = False
 
 
-#: key -> action of CodeInput's own bindings, dispatched in order by ``CodeInput._on_key``.
+#: key -> action of CodeInput's own bindings, dispatched in order by ``CodeInput.on_key``.
 _KEY_ACTIONS: dict[str, str] = {
     key.strip(): binding.action
     for binding in CodeInput.BINDINGS
