@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from rtui.core import locations
 from rtui.core.console.history import History
+from rtui.tui.render.text_area import text_area_theme
 from rtui.tui.widgets.code_input import CodeInput, looks_complete
 
 SIZE = (80, 24)
@@ -522,7 +523,7 @@ async def test_editor_theme_follows_the_app_theme_and_styles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The editor styles its theme once, not on every keystroke, and again on any change."""
-    from textual._text_area_theme import TextAreaTheme
+    from textual.widgets.text_area import TextAreaTheme
 
     calls = 0
     original = TextAreaTheme.apply_css
@@ -538,8 +539,8 @@ async def test_editor_theme_follows_the_app_theme_and_styles(
         code = editor(pilot)
         await pilot.press("x")
         await settle(pilot)
-        assert code._theme is not None
-        dark = code._theme.base_style
+        assert text_area_theme(code) is not None
+        dark = text_area_theme(code).base_style
         before = calls
         for key in "yz":
             await pilot.press(key)
@@ -549,14 +550,14 @@ async def test_editor_theme_follows_the_app_theme_and_styles(
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
-        assert calls > before and code._theme.base_style != dark
+        assert calls > before and text_area_theme(code).base_style != dark
         before = calls
         code.styles.background = "red"  # an inline style: a style update of the editor
         await settle(pilot)
         await pilot.press("b")
         await settle(pilot)
-        assert calls > before and code._theme.base_style.bgcolor is not None
-        assert code._theme.base_style.bgcolor.triplet == (255, 0, 0)
+        assert calls > before and text_area_theme(code).base_style.bgcolor is not None
+        assert text_area_theme(code).base_style.bgcolor.triplet == (255, 0, 0)
 
 
 async def test_editor_paints_what_textarea_paints() -> None:

@@ -14,6 +14,7 @@ import pytest
 from rtui.core.config.store import HostStore
 from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.tui.app import RtuiApp
+from rtui.tui.render import painting_held
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
@@ -52,7 +53,7 @@ async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> 
         await until(lambda: pane.state == "busy")
         # A cell holds the screen's paint until the kernel is idle, 20 ms at most: a long
         # one must not freeze it (the app's batch count is what holds it).
-        await until(lambda: app._batch_count == 0, timeout=0.5)
+        await until(lambda: not painting_held(app), timeout=0.5)
         assert pane.state == "busy"
         started = time.monotonic()
         await pilot.press("ctrl+c")

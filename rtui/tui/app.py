@@ -27,9 +27,9 @@ from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.commands import HostCommands
 from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
+from rtui.tui.render import ScrollingApp
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen, Remembered
-from rtui.tui.terminal_scroll import ScrollingApp
 from rtui.tui.widgets.footer import KeyFooter
 from rtui.tui.widgets.hosts import HostsPane
 

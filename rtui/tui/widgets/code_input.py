@@ -26,6 +26,7 @@ from textual.widgets.option_list import Option
 from textual.widgets.text_area import LanguageDoesNotExist, Location, TextAreaTheme
 
 from rtui.core.console.history import History, HistoryCursor
+from rtui.tui.render.text_area import render_lines_unthemed, text_area_theme
 
 __all__ = [
     "CodeAssist",
@@ -280,7 +281,7 @@ class CodeInput(TextArea):
         """TextArea re-derives its theme from CSS on every paint (~2 ms: its own style and
         six component styles made into Rich styles), and every keystroke repaints the
         editor; here only when its style, a stylesheet rule or the app's theme changed."""
-        theme = self._theme
+        theme = text_area_theme(self)
         # Component styles come from the stylesheet only (notify_style_update resets the
         # key); the widget's own style also follows inline styles here and on ancestors.
         # The theme object itself is kept: a new one (TextArea makes one per theme change)
@@ -289,7 +290,7 @@ class CodeInput(TextArea):
         if theme is not None and (theme is not self._styled_theme or key != self._theme_css):
             theme.apply_css(self)
             self._styled_theme, self._theme_css = theme, key
-        return super(TextArea, self).render_lines(crop)  # TextArea's own: apply_css, then this
+        return render_lines_unthemed(self, crop)
 
     def notify_style_update(self) -> None:
         self._theme_css = None  # focus, classes, CSS or an ancestor's style changed

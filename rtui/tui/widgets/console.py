@@ -28,6 +28,7 @@ from rtui.core.errors import RtuiError
 from rtui.core.kernels import events as ev
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
+from rtui.tui.render import paint_now
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console_view import ConsoleView
@@ -246,9 +247,7 @@ class ConsolePane(Widget):
         batch, self._batch = self._batch, None
         if batch is not None:
             batch.__exit__(None, None, None)
-            paint_now = getattr(self.screen, "paint_now", None)
-            if paint_now is not None:  # the cell's result, now rather than at the next tick
-                paint_now()
+            paint_now(self.screen)  # the cell's result, now rather than at the next tick
 
     def _update_status(self) -> None:
         if not self.is_mounted:

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from rtui.core.console.model import ConsoleModel
+from rtui.tui.render import scroll_band, update_scrollbars
 
 __all__ = ["ConsoleView"]
 
@@ -226,8 +227,8 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
     def _repaint(self, changed_from: int | None, shown_before: int, end_before: int) -> None:
         """Repaint the rows from the first changed line to the end of the output (old or
         new); when the view followed the output down a few rows (lines dropped at the head
-        or not), the terminal moves the rows that stayed and only the new ones are painted;
-        else every row.
+        or not), the terminal moves the rows that stayed and only the new ones are painted
+        (rtui.tui.render.band_scroll); else every row.
 
         A result printed under earlier ones leaves the rows above it, and the blank rows
         below it, as they were: most of the screen is the console's rows."""
@@ -240,7 +241,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         window = self.scrollable_content_region.height
         # Global rows before this one show what they showed at the last paint.
         kept = min(self._row_start(max(changed_from, self._top_line)), end_before)
-        if moved and not (kept > shown and self._scroll_rows(moved)):
+        if moved and not (kept > shown and scroll_band(self, moved)):
             self.refresh()
             return
         start = max(kept - shown, 0)
@@ -248,18 +249,6 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         if start < end:
             self.refresh(Region(0, start, max(self.virtual_size.width, self.size.width),
                                 end - start))
-
-    def _scroll_rows(self, rows: int) -> bool:
-        """Have the terminal move this view's rows up by ``rows`` at the next frame (see
-        rtui.tui.terminal_scroll); False where it cannot, and the view is painted whole."""
-        scroll_band = getattr(self.screen, "scroll_band", None)
-        if scroll_band is None or not scroll_band(self, rows):
-            return False
-        # Textual's cache of this view's finished lines, by row: the rows moved up.
-        cache = self._styles_cache
-        cache._cache = {y - rows: strip for y, strip in cache._cache.items() if y >= rows}
-        cache._dirty_lines = {y - rows for y in cache._dirty_lines if y >= rows}
-        return True
 
     def _set_virtual_size(self, size: Size) -> None:
         """Grow or shrink the scrollable area without a layout pass.
@@ -275,7 +264,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         if old.width == size.width and max(old.height, size.height) <= (
                 self.scrollable_content_region.height):
             return  # all of it fits, before and after: the scrollbar looks the same
-        self._scroll_update(size)
+        update_scrollbars(self, size)
 
     # -- the row index ------------------------------------------------------------------------
 

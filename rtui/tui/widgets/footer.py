@@ -7,6 +7,8 @@ from typing import Any
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from rtui.tui.render import mark_bindings_ready
+
 
 class KeyFooter(Footer):
     """Textual's ``Footer``, recomposed at most once per refresh and only when its keys changed.
@@ -22,7 +24,7 @@ class KeyFooter(Footer):
         self._shown: tuple[object, ...] | None = None
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        self._bindings_ready = True
+        mark_bindings_ready(self)
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
         if not self._queued:

@@ -28,9 +28,11 @@ from textual.scrollbar import ScrollBar, ScrollBarCorner
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from textual.geometry import Region
+    from textual.strip import Strip
     from textual.widget import Widget
 
-__all__ = ["PrefixedUpdate", "ScrollingApp", "ScrollingScreen", "scroll_sequence"]
+__all__ = ["CompositorUpdate", "PrefixedUpdate", "ScrollingApp", "ScrollingScreen", "paint_now",
+           "painting_held", "screen_rows", "scroll_band", "scroll_sequence"]
 
 
 def scroll_sequence(top: int, height: int, rows: int) -> str:
@@ -95,7 +97,7 @@ class ScrollingScreen(Screen[None]):
         (a message) and the screen's idle has started its frame timer: a few loop turns,
         1-3 ms here while kernel messages are still being read. A layout or style change
         still waiting goes the usual way, after this paint."""
-        if not self.is_current or self.app._batch_count:
+        if not self.is_current or painting_held(self.app):
             return
         for widget in self._compositor.visible_widgets:
             if widget._repaint_required:
@@ -166,3 +168,36 @@ class ScrollingApp(App[None]):
         if isinstance(screen, ScrollingScreen):
             renderable = PrefixedUpdate.wrap(screen.take_prefix(), renderable)
         super()._display(screen, renderable)
+
+
+def scroll_band(widget: Widget, rows: int) -> bool:
+    """Have the terminal move ``widget``'s rows up by ``rows`` at the next frame, and shift
+    Textual's cache of the widget's finished lines (by row) to match: the caller then marks
+    only the rows that became new as dirty. False where that cannot be done (not on a
+    ScrollingScreen, see ``ScrollingScreen.scroll_band``): paint the
+    widget whole."""
+    screen = widget.screen
+    if not isinstance(screen, ScrollingScreen) or not screen.scroll_band(widget, rows):
+        return False
+    cache = widget._styles_cache
+    cache._cache = {y - rows: strip for y, strip in cache._cache.items() if y >= rows}
+    cache._dirty_lines = {y - rows for y in cache._dirty_lines if y >= rows}
+    return True
+
+
+def paint_now(screen: Screen[Any]) -> None:
+    """Paint ``screen``'s pending repaints now, if it is a ScrollingScreen (see its
+    ``paint_now``); else they are painted as Textual does, a few loop turns later."""
+    if isinstance(screen, ScrollingScreen):
+        screen.paint_now()
+
+
+def painting_held(app: App[Any]) -> bool:
+    """``app`` is inside a ``batch_update``: nothing is painted until the last one ends."""
+    return bool(app._batch_count)
+
+
+def screen_rows(screen: Screen[Any]) -> list[Strip]:
+    """``screen`` whole, as its compositor would paint it now: what the terminal should show
+    (the tests compare an emulated terminal with it)."""
+    return screen._compositor.render_strips()
