@@ -7,6 +7,7 @@ import pytest
 from rtui.core.config.model import (
     Config,
     Host,
+    Settings,
     config_from_data,
     config_to_data,
     host_from_data,
@@ -112,6 +113,20 @@ def test_settings_are_typed_and_checked() -> None:
     assert "settings.check_concurrency: must be a whole number" in message
     assert "settings.nope: unknown setting" in message
     assert "settings.check_timeout: must be greater than 0" in message
+
+
+def test_band_scroll_is_a_checked_switch() -> None:
+    assert Settings().band_scroll is True
+    config = config_from_data({"settings": {"band_scroll": False}})
+    assert config.settings.band_scroll is False
+    assert config_to_data(config)["settings"] == {"band_scroll": False}
+    assert "settings" not in config_to_data(config_from_data({"settings": {"band_scroll": True}}))
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"settings": {"band_scroll": "no"}})
+    assert "settings.band_scroll: must be true or false, got text 'no'" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        config_from_data({"settings": {"band_scroll": 0}})
+    assert "settings.band_scroll: must be true or false, got int 0" in str(info.value)
 
 
 def test_unknown_top_level_key() -> None:

@@ -7,7 +7,12 @@ whether the frame moved rows (a band scroll) or fell back to painting the view w
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import sys
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 
 import pyte
 import pytest
@@ -16,8 +21,11 @@ from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from rtui.core.config.model import Settings
+from rtui.core.config.store import HostStore
 from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import Stream
+from rtui.tui.app import RtuiApp
 from rtui.tui.render.band_scroll import (
     CompositorUpdate,
     ScrollingApp,
@@ -25,11 +33,17 @@ from rtui.tui.render.band_scroll import (
     screen_rows,
     scroll_sequence,
 )
+from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console_view import ConsoleView
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
 from tests.test_console_view import numbered, until
+from tests.tui_helpers import until as until_true
 
 WIDTH, HEIGHT = 80, 24
 DL = "M\x1b[r"  # the end of a band scroll: lines deleted, the region reset
+DECSTBM = re.compile(r"\x1b\[\d*;\d*r")  # a scrolling region set (its reset is "\x1b[r")
+DELETE_LINES = re.compile(r"\x1b\[\d*M")  # DL
 
 
 class Host(ScrollingApp):
@@ -40,9 +54,14 @@ class Host(ScrollingApp):
     Input { height: 3; }
     """
 
-    def __init__(self, max_lines: int = 100_000) -> None:
+    def __init__(self, max_lines: int = 100_000, *, band_scroll: bool = True) -> None:
         super().__init__()
         self.model = ConsoleModel(max_lines=max_lines)
+        self.band_scroll_setting = band_scroll
+
+    @property
+    def band_scroll(self) -> bool:
+        return self.band_scroll_setting
 
     def compose(self) -> ComposeResult:
         yield ConsoleView(self.model)
@@ -75,6 +94,9 @@ class Terminal:
 
     def rows(self) -> list[str]:
         return [row.rstrip() for row in self.screen.display]
+
+    def shows(self, text: str) -> bool:
+        return any(text in row for row in self.screen.display)
 
 
 @pytest.fixture
@@ -213,3 +235,61 @@ async def test_paint_now_paints_pending_rows_in_this_loop_turn(terminal: Termina
         screen.paint_now()
         assert "second" in terminal.rows()  # no await in between
         assert terminal.rows() == meant(app)
+
+
+async def test_band_scroll_off_writes_no_scrolling_region_and_shows_right(
+        terminal: Terminal) -> None:
+    """With the setting off (a terminal that mishandles scrolling regions) the view is
+    painted whole, as Textual does: no DECSTBM, no DL, and the screen is what the app means,
+    following the output, scrolling back, and once old lines are dropped."""
+    app = Host(max_lines=40, band_scroll=False)
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        view = app.query_one(ConsoleView)
+        app.write(numbered(0, 30))
+        await until(pilot, lambda: "line 29" in terminal.rows())
+        for start in range(30, 60, 3):  # results a few rows at a time, then the line limit
+            await write_and_check(app, pilot, terminal, start, start + 3, moved=False)
+        assert app.model.first_index > 0
+        assert view.follow
+        view.focus()
+        for key in ("up", "pageup", "end"):
+            await pilot.press(key)
+            await pilot.pause(0.02)
+            assert terminal.rows() == meant(app)
+        written = "".join(terminal.frames)
+        assert not DECSTBM.search(written), "a scrolling region was set"
+        assert not DELETE_LINES.search(written), "lines were deleted"
+        # Turned on (a reloaded setting), the next result's rows are moved again: the checks
+        # above look for what band scrolling writes.
+        app.band_scroll_setting = True
+        await write_and_check(app, pilot, terminal, 60, 63, moved=True)
+        written = "".join(terminal.frames)
+        assert DECSTBM.search(written) and DELETE_LINES.search(written)
+
+
+@pytest.mark.parametrize("band_scroll", [False, True], ids=["off", "on"])
+async def test_rtui_console_follows_the_band_scroll_setting(
+        band_scroll: bool, sshd: SSHD, tmp_path: Path, isolated_home: Path,
+        terminal: Terminal) -> None:
+    """rtui itself, on a real kernel, with ``band_scroll`` set in hosts.toml: results are
+    moved by the terminal only when it is on, and the screen is right either way."""
+    trust(sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: dataclasses.replace(
+        c.with_host(host_for(sshd, "lab", python=sys.executable)),
+        settings=Settings(band_scroll=band_scroll)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(WIDTH, HEIGHT)) as pilot:
+        await until_true(lambda: app.band_scroll is band_scroll)
+        await pilot.press("enter")  # a console on a new kernel
+        await until_true(lambda: isinstance(app.focused, CodeInput))
+        await pilot.press(*"for i in range(60): print(i)", "enter")
+        await until_true(lambda: "59" in terminal.rows())
+        before = len(terminal.frames)
+        for n in range(3):  # results a few rows at a time, under a full view
+            await pilot.press(*f"print('cell', {n})", "enter")
+            await until_true(partial(terminal.shows, f"cell {n}"))
+        await until_true(lambda: terminal.rows() == meant(app), timeout=2)
+        written = "".join(terminal.frames[before:])
+        assert bool(DECSTBM.search(written)) is band_scroll
+        assert bool(DELETE_LINES.search(written)) is band_scroll

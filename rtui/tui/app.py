@@ -136,6 +136,11 @@ class RtuiApp(ScrollingApp):
 
     # -- config ------------------------------------------------------------------------------
 
+    @property
+    def band_scroll(self) -> bool:
+        """The ``band_scroll`` setting: rows that only scrolled are moved by the terminal."""
+        return self.config.settings.band_scroll
+
     async def reload_config(self) -> None:
         """Read the hosts file; a broken file is shown in the pane and nothing is lost."""
         problem = ""

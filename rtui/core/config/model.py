@@ -79,6 +79,9 @@ class Settings:
     reconnect_max_delay: float = 60.0
     console_max_lines: int = 100_000
     host_key_policy: str = "ask"
+    # Rows that only scrolled are moved by the terminal (a scrolling region); off for a
+    # terminal that mishandles scrolling regions: the console is then painted whole.
+    band_scroll: bool = True
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,12 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
                 f"unknown setting (known: {', '.join(_SETTINGS_FIELDS)})", field=where))
             continue
         default = spec.default
-        if isinstance(default, str):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                problems.append(Problem(f"must be true or false, got {_describe(value)}",
+                                        field=where))
+                continue
+        elif isinstance(default, str):
             if not isinstance(value, str) or value not in HOST_KEY_POLICIES:
                 problems.append(Problem(
                     f"must be one of {', '.join(HOST_KEY_POLICIES)}, got {_describe(value)}",

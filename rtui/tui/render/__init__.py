@@ -5,7 +5,8 @@ Textual. What is relied on is listed, with the shape expected, in ``compat.RELIE
 test checks it against the installed Textual (pyproject pins the major version for it).
 
 - ``band_scroll``: rows that only scrolled are moved by the terminal (DECSTBM + DL), and a
-  screen's pending repaints can be painted now.
+  screen's pending repaints can be painted now. ``ScrollingApp.band_scroll`` (the
+  ``band_scroll`` setting) turns the moving off.
 - ``widgets``: a view's scrollbars updated without a layout pass; a footer's bindings marked
   ready.
 - ``text_area`` (not re-exported here: it loads TextArea, which the host list does not need):

@@ -14,6 +14,10 @@ widget's full-width rows, nothing but the widget and its scrollbars is drawn the
 not moved) and puts the escape sequence in front of that frame's update, inside the same
 synchronized update; if anything else is drawn there (a notification, a popup), the widget
 is painted whole instead, in that same frame.
+
+The app can turn it off (``ScrollingApp.band_scroll``, the ``band_scroll`` setting) for a
+terminal that mishandles scrolling regions: every view is then painted whole, as Textual does,
+and no DECSTBM or DL is written.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class ScrollingScreen(Screen[None]):
         fully on it across its full width, or already has a shift waiting for this frame
         (the rows it marked then have moved since)."""
         if not self.is_current or widget in self._band_scrolls or \
-                not 0 < rows < widget.size.height:
+                not 0 < rows < widget.size.height or not _band_scroll_on(self.app):
             return False
         region = self._band_region(widget)
         if region is None:
@@ -161,6 +165,12 @@ def _is_scrollbar_of(other: Widget, widget: Widget) -> bool:
 class ScrollingApp(App[None]):
     """An app whose main screen moves scrolled rows in the terminal (see the module)."""
 
+    @property
+    def band_scroll(self) -> bool:
+        """Move scrolled rows in the terminal; False paints them as Textual does. An app
+        with a setting for it overrides this."""
+        return True
+
     def get_default_screen(self) -> Screen[None]:
         return ScrollingScreen(id="_default")
 
@@ -170,11 +180,15 @@ class ScrollingApp(App[None]):
         super()._display(screen, renderable)
 
 
+def _band_scroll_on(app: App[Any]) -> bool:
+    return not isinstance(app, ScrollingApp) or app.band_scroll
+
+
 def scroll_band(widget: Widget, rows: int) -> bool:
     """Have the terminal move ``widget``'s rows up by ``rows`` at the next frame, and shift
     Textual's cache of the widget's finished lines (by row) to match: the caller then marks
     only the rows that became new as dirty. False where that cannot be done (not on a
-    ScrollingScreen, see ``ScrollingScreen.scroll_band``): paint the
+    ScrollingScreen, band scrolling off, see ``ScrollingScreen.scroll_band``): paint the
     widget whole."""
     screen = widget.screen
     if not isinstance(screen, ScrollingScreen) or not screen.scroll_band(widget, rows):
