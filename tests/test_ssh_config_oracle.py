@@ -15,6 +15,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import textwrap
 from dataclasses import dataclass
@@ -68,11 +69,14 @@ def ssh_hop(config: Path, home: Path, name: str, defaults: tuple[str, ...], *,
     """One hop as ssh would open it, and the ProxyJump hops before it."""
     printed = ssh_g(config, home, name, user=user, port=port)
     hostname, port_text, login = printed["hostname"][0], printed["port"][0], printed["user"][0]
+    jump = printed.get("proxyjump", ["none"])[0]
+    local = socket.gethostname()
     tokens = {"%": "%", "d": PW_HOME, "h": hostname, "p": port_text, "r": login,
-              "u": getpass.getuser(), "n": name}
+              "u": getpass.getuser(), "n": name, "l": local, "L": local.split(".")[0],
+              "i": str(os.getuid()), "j": "" if jump == "none" else jump,
+              "k": printed.get("hostkeyalias", [hostname])[0]}
     files = tuple(home_as_tilde(re.sub(r"%(.)", lambda m: tokens[m.group(1)], f), PW_HOME)
                   for f in printed.get("identityfile", []))
-    jump = printed.get("proxyjump", ["none"])[0]
     jumps = [] if jump == "none" else jump.split(",")
     hop = Hop(hostname, int(port_text), login, () if files == defaults else files)
     return hop, jumps
@@ -169,6 +173,17 @@ TOKENS = """
       Port 2200
       IdentityFile %d/keys/%u-%r@%h:%p_%n_100%%
       IdentityFile ~/.ssh/id_%r
+      IdentityFile ~/.ssh/%l_%L_%i_%k_%j
+    Host jumped
+      ProxyJump gw
+      HostKeyAlias alias.example
+      IdentityFile ~/.ssh/%j_%k
+    Host Upper
+      HostName Upper.Example.ORG
+    Host none
+      User none
+    Host Other.*
+      IdentityFile ~/.ssh/%k_%h
     Host *
       IdentityFile ~/.ssh/id_%h
     """
@@ -210,7 +225,7 @@ CASES = [
     (COMMAS_AND_QUOTES, ["one", "two", "three", "four"]),
     (INCLUDES_WILDCARDS_NEGATION, ["web", "db", "bastion", "gpu1.lab", "gpu9.lab", "inc"]),
     (MATCH_BLOCKS, ["lab", "db", "other", "elsewhere.example.org"]),
-    (TOKENS, ["tok", "plain"]),
+    (TOKENS, ["tok", "plain", "jumped", "Upper", "none", "Other.Example"]),
     (PROXY_JUMPS, ["target", "direct", "other"]),
 ]
 

@@ -128,7 +128,7 @@ class _Resolver:
         strict = _STRICT_POLICY.get(ssh.strict_host_key_checking or "")
         return Endpoint(
             label=label,
-            hostname=hostname or ssh.hostname or name,
+            hostname=(hostname or ssh.hostname or name).lower(),  # as ssh (and known_hosts)
             port=port or ssh.port or 22,
             user=user or ssh.user or self.local_user,
             identity_files=identity_files or ssh.identity_files,

@@ -9,7 +9,8 @@ splits them (a trailing ``# comment`` is allowed), Include matches in sorted ord
 most 16 deep, %-tokens expanded once after every file is read (not per included file) and
 in ``Match exec`` commands and ``UserKnownHostsFile`` too, times such as ``1m30s``, values
 checked as ssh checks them (Port, ProxyJump hops, counts), in blocks that do not apply too,
-and ``StrictHostKeyChecking``, which asyncssh does not read.
+the tokens ``%j`` and ``%k``, ``User none`` as a name, and ``StrictHostKeyChecking``, which
+asyncssh does not read.
 """
 
 from __future__ import annotations
@@ -206,13 +207,29 @@ class _ClientConfig(SSHClientConfig):
         """Expand %-tokens in ``Match exec`` commands as ssh does (asyncssh runs them as is)."""
         for i, arg in enumerate(args[:-1]):
             if arg.lower().lstrip("!") == "exec":
-                self._set_tokens()
-                self._tokens["d"] = str(self._files.home)
+                self._set_all_tokens()
                 args[i + 1] = _TOKEN_RE.sub(self._expand_token, args[i + 1])
 
-    def _expand_tokens(self) -> None:
+    def _set_all_tokens(self) -> None:
+        """asyncssh's tokens, with ``%d`` the home given, plus ssh's ``%j`` (the ProxyJump)
+        and ``%k`` (the HostKeyAlias, else the host name), which asyncssh lacks."""
         self._set_tokens()
         self._tokens["d"] = str(self._files.home)
+        self._tokens["j"] = str(self._options.get("ProxyJump") or "")
+        self._tokens["k"] = str(self._options.get("HostKeyAlias") or self._tokens["h"])
+
+    def _set_user(self, option: str, args: list[str]) -> None:
+        """``User none`` is a user named none to ssh, not "unset" as asyncssh reads it."""
+        self._options.setdefault(option, args.pop(0))
+
+    def _expand_tokens(self) -> None:
+        """Expand after the last file, with the host name lower-cased as ssh connects to it
+        (Host and Match patterns saw it as given)."""
+        if "Hostname" in self._options:
+            self._options["Hostname"] = str(self._options["Hostname"]).lower()
+        self._set_all_tokens()
+        self._tokens["h"] = self._tokens["h"].lower()
+        self._tokens["k"] = str(self._options.get("HostKeyAlias") or self._tokens["h"])
         for option in self._percent_expand:
             value = self._options.get(option)
             if isinstance(value, list):
@@ -308,6 +325,7 @@ class _ClientConfig(SSHClientConfig):
         "proxyjump": ("ProxyJump", _set_proxy_jump),
         "serveraliveinterval": ("ServerAliveInterval", _set_time),
         "serveralivecountmax": ("ServerAliveCountMax", _set_count),
+        "user": ("User", _set_user),
         "userknownhostsfile": ("UserKnownHostsFile", _set_known_hosts),
         "stricthostkeychecking": ("StrictHostKeyChecking", _set_strict),
     }
