@@ -193,3 +193,36 @@ async def test_identities_only_limits_the_agent_keys_offered(
     assert person.asked == []
     await conn.close()
     assert _ssh_login(config, "lab", ssh_agent).returncode == 0
+
+
+def _fingerprint(key: Path) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", f"{key}.pub"], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return out.split()[1]
+
+
+async def test_identities_only_logs_in_with_the_file_not_the_agent(
+    ssh_agent: SSHAgent, sshd_factory: Callable[..., SSHD], isolated_home: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server accepts both keys; the agent's is tried first unless IdentitiesOnly keeps
+    it back, and then the IdentityFile's is the one sshd accepts."""
+    agent_key, file_key = make_key(tmp_path / "agent_key"), make_key(tmp_path / "file_key")
+    server = sshd_factory(authorized_keys=[agent_key, file_key])
+    trust(server, isolated_home)
+    ssh_agent.add(agent_key)
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(ssh_agent.socket))
+    config = isolated_home / ".ssh" / "config"
+    block = (f"Host lab\n  HostName 127.0.0.1\n  Port {server.port}\n  User {server.user}\n"
+             f"  IdentityFile {file_key}\n")
+
+    def accepted() -> list[str]:
+        return [line.split()[-1] for line in server.log_text().splitlines()
+                if "Accepted publickey" in line]
+
+    for extra, used in (("", agent_key), ("  IdentitiesOnly yes\n", file_key)):
+        config.write_text(block + extra)
+        conn, _ = connection(Host("lab"), ssh_config=config)
+        await conn.connect()
+        await conn.close()
+        assert accepted()[-1] == _fingerprint(used)
