@@ -28,7 +28,6 @@ from rtui.tui.commands import HostCommands
 from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.render import ScrollingApp
-from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen, Remembered
 from rtui.tui.widgets.footer import KeyFooter
 from rtui.tui.widgets.hosts import HostsPane
@@ -187,34 +186,10 @@ class RtuiApp(ScrollingApp):
 
     # -- host actions ------------------------------------------------------------------------
 
-    @on(HostsPane.Action)
-    def _host_action(self, message: HostsPane.Action) -> None:
-        self.run_host_action(message.action, message.name)
-
-    def run_host_action(self, action: str, name: str | None) -> None:
-        """What a host key or a palette entry asked for."""
-        if action == "check" and name:
-            self.check_hosts([name], interactive=True)
-        elif action == "check_all":
-            self.check_hosts([h.name for h in self.config.hosts], interactive=True)
-        elif action == "add":
-            self.push_screen(HostFormScreen(self.save_host))
-        elif action == "edit" and name:
-            host = self.config.get(name)
-            if host is not None and host not in self.extra_hosts:
-                self.push_screen(HostFormScreen(self.save_host, host))
-            else:
-                self.notify(f"{name} exists for this run only and cannot be edited")
-        elif action == "delete" and name:
-            self.delete_host(name)
-        elif action == "import":
-            self.import_ssh_config()
-        elif action == "console" and name:
-            self.open_console(name)
-        elif action == "console_pick" and name:
-            self.open_console(name, pick=True)
-        elif action == "kernels" and name:
-            self.attach_kernel(name)
+    @on(HostsPane.ActionRequested)
+    def _host_action(self, message: HostsPane.ActionRequested) -> None:
+        """A host key: the action table's row says what it does."""
+        message.action.run(self, message.host)
 
     @work(group="checks", exit_on_error=False)
     async def check_hosts(self, names: list[str], *, interactive: bool) -> None:
@@ -514,7 +489,14 @@ class RtuiApp(ScrollingApp):
     def action_help(self) -> None:
         from rtui.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen(self))
+        self.push_screen(HelpScreen())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F3 (back to the hosts) is left out of the footer where the hosts are in view."""
+        if action == "show_hosts" and self.screen_stack:
+            tabs = self.screen_stack[0].query(TabbedContent)
+            return not (tabs and tabs.first().active == "tab-hosts")
+        return True
 
     def action_show_hosts(self) -> None:
         self.query_one(TabbedContent).active = "tab-hosts"

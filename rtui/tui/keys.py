@@ -16,6 +16,7 @@ __all__ = ["SECTIONS", "KeyRow", "key_rows", "markdown_table"]
 # (section title, "module:Class") in the order a person meets them.
 SECTIONS: list[tuple[str, str]] = [
     ("Everywhere", "rtui.tui.app:RtuiApp"),
+    ("Hosts", "rtui.tui.widgets.hosts:HostTable"),
     ("Hosts", "rtui.tui.widgets.hosts:HostsPane"),
     ("Host filter", "rtui.tui.widgets.hosts:FilterInput"),
     ("Console", "rtui.tui.widgets.console:ConsolePane"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -17,8 +17,9 @@ from textual.widgets import DataTable, Input, Static
 
 from rtui.core.config.model import Config, Host
 from rtui.core.ssh.check import HostStatus
+from rtui.tui.actions import ACTIONS, PRIMARY, HostAction, ListAction, action_by_id
 
-__all__ = ["BADGES", "HostsPane", "badge_for"]
+__all__ = ["BADGES", "HostTable", "HostsPane", "badge_for"]
 
 # badge -> (label, style). Styles use the 16 ANSI colour names so --ansi and tmux look right.
 BADGES: dict[str, tuple[str, str]] = {
@@ -57,6 +58,16 @@ class FilterInput(Input):
         self.post_message(self.Submitted(self, self.value))
 
 
+class HostTable(DataTable[Any]):
+    """The host rows. Enter is bound here, not on the pane: the focused table's own Enter
+    (select the row) would win, and the footer would not show the primary action."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [PRIMARY.binding()]
+
+    def action_host_action(self, action_id: str) -> None:
+        self.query_ancestor(HostsPane).action_host_action(action_id)
+
+
 class HostsPane(Widget):
     """Shows the config and the latest check of each host; asks the app to act via messages."""
 
@@ -71,25 +82,18 @@ class HostsPane(Widget):
                          border-left: solid $primary-darken-2; }
     HostsPane.-narrow #details { display: none; }
     """
+    # The table's keys but Enter (the primary action, which the table itself binds), and /.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open_console", "Console", id="hosts.console"),
-        Binding("p", "open_console_pick", "Console in env…", id="hosts.console_pick"),
-        Binding("k", "attach", "Kernels", id="hosts.kernels"),
-        Binding("c", "check", "Check", id="hosts.check"),
-        Binding("r", "check_all", "Check all", id="hosts.check_all"),
-        Binding("a", "add", "Add", id="hosts.add"),
-        Binding("e", "edit", "Edit", id="hosts.edit"),
-        Binding("d", "delete", "Delete", id="hosts.delete"),
-        Binding("i", "import_ssh", "Import", id="hosts.import"),
-        Binding("slash", "filter", "Filter", id="hosts.filter"),
+        *(action.binding() for action in ACTIONS if action is not PRIMARY),
+        Binding("slash", "filter", "Filter", id="hosts.filter", show=False),  # see the filter
     ]
 
     @dataclass
-    class Action(Message):
-        """The person asked for ``action`` on host ``name`` (None: all / not host-specific)."""
+    class ActionRequested(Message):
+        """The person asked for ``action`` on ``host`` (None for a list action)."""
 
-        action: str
-        name: str | None
+        action: HostAction | ListAction
+        host: Host | None
 
     def __init__(self) -> None:
         super().__init__(id="hosts-pane")
@@ -102,7 +106,7 @@ class HostsPane(Widget):
         yield FilterInput(placeholder="/ filter by name, address or tag", id="filter")
         yield Static("", id="problem", classes="-hidden", markup=False)
         with Horizontal(id="body"):
-            yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
+            yield HostTable(id="hosts", cursor_type="row", zebra_stripes=True)
             with Vertical(id="details"):
                 yield Static("", id="details-text")
 
@@ -257,42 +261,18 @@ class HostsPane(Widget):
 
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        """A click on the selected row: the primary action, as Enter."""
         event.stop()
-        self.action_open_console()
+        self.action_host_action(PRIMARY.id)
 
-    def _ask(self, action: str, *, needs_host: bool = True) -> None:
+    def action_host_action(self, action_id: str) -> None:
+        action = action_by_id(action_id)
         name = self.selected
-        if needs_host and name is None:
+        host = self.config.get(name) if name is not None else None
+        if isinstance(action, HostAction) and host is None:
             self.notify("No host selected", severity="warning")
             return
-        self.post_message(self.Action(action, name))
-
-    def action_open_console(self) -> None:
-        self._ask("console")
-
-    def action_open_console_pick(self) -> None:
-        self._ask("console_pick")
-
-    def action_attach(self) -> None:
-        self._ask("kernels")
-
-    def action_check(self) -> None:
-        self._ask("check")
-
-    def action_check_all(self) -> None:
-        self._ask("check_all", needs_host=False)
-
-    def action_add(self) -> None:
-        self._ask("add", needs_host=False)
-
-    def action_edit(self) -> None:
-        self._ask("edit")
-
-    def action_delete(self) -> None:
-        self._ask("delete")
-
-    def action_import_ssh(self) -> None:
-        self._ask("import", needs_host=False)
+        self.post_message(self.ActionRequested(action, host))
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
