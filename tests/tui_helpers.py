@@ -43,3 +43,8 @@ def status_of(app: RtuiApp, name: str) -> str:
         if row[0] == name:
             return row[1]
     raise AssertionError(f"{name} not listed")
+
+
+def screen_lines(app: RtuiApp) -> list[str]:
+    """The screen as a person sees it, one string per terminal row (the dialog on top too)."""
+    return [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]

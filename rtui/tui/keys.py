@@ -7,11 +7,12 @@ key table are both made from this, so they cannot drift from what the keys do.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
-__all__ = ["SECTIONS", "KeyRow", "key_rows", "markdown_table"]
+__all__ = ["SECTIONS", "KeyRow", "key_rows", "keys_hint", "markdown_table"]
 
 # (section title, "module:Class") in the order a person meets them.
 SECTIONS: list[tuple[str, str]] = [
@@ -57,6 +58,14 @@ def key_rows() -> list[KeyRow]:
                 continue
             rows.append(KeyRow(section, _display(binding.key), binding.description, binding.id))
     return rows
+
+
+def keys_hint(bindings: Iterable[BindingType], *more: str) -> str:
+    """A dialog's keys as one line, from its bindings ("ctrl+o save · escape cancel"), then
+    ``more`` (keys that are not the dialog's own, such as Enter in a list)."""
+    parts = [f"{_display(b.key)} {b.description[:1].lower()}{b.description[1:]}"
+             for b in bindings if isinstance(b, Binding) and b.description and b.show]
+    return " · ".join([*more, *parts])
 
 
 def markdown_table() -> str:

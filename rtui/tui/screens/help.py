@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
-from rtui.tui.keys import key_rows
+from rtui.tui.keys import key_rows, keys_hint
 
-__all__ = ["HelpScreen"]
+__all__ = ["KEY_WIDTH", "HelpScreen", "wrap_keys"]
+
+# The key column's width: a binding with many keys takes two lines rather than most of the
+# screen, so that the actions are read whole at 80 columns.
+KEY_WIDTH = 24
+
+
+def wrap_keys(keys: str, width: int = KEY_WIDTH) -> list[str]:
+    """``"a / b / c"`` as lines of at most ``width`` (room kept for the ``/`` that ends a
+    line when more keys follow)."""
+    lines: list[str] = []
+    for key in keys.split(" / "):
+        if lines and len(lines[-1]) + len(" / ") + len(key) + len(" /") <= width:
+            lines[-1] += f" / {key}"
+        elif lines:
+            lines[-1] += " /"
+            lines.append(key)
+        else:
+            lines.append(key)
+    return lines
 
 
 class HelpScreen(ModalScreen[None]):
@@ -30,13 +50,16 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield DataTable(cursor_type="row", zebra_stripes=True)
-            yield Label("Escape closes · ctrl+p opens the command palette")
+            yield Label(keys_hint(self.BINDINGS) + " · ctrl+p command palette", id="hint")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Where", "Key", "Action")
+        table.add_column("Where")
+        table.add_column("Key", width=KEY_WIDTH)
+        table.add_column("Action")
         for row in key_rows():
-            table.add_row(row.section, row.keys, row.description)
+            keys = wrap_keys(row.keys)
+            table.add_row(row.section, Text("\n".join(keys)), row.description, height=len(keys))
         table.focus()
 
     def action_close(self) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Select
 
 from rtui.core.config.model import HOST_KEY_POLICIES, Host, Problem, host_from_data, host_to_data
 from rtui.core.errors import ConfigError
+from rtui.tui.keys import keys_hint
 
 __all__ = ["HostFormScreen"]
 
@@ -36,20 +37,23 @@ Save = Callable[[str | None, Host], Awaitable[None]]
 class HostFormScreen(ModalScreen[Host | None]):
     """A modal form; ``save`` raises ConfigError to keep it open with the reason shown."""
 
+    # One line a field, the keys always in view under them: the form fits 80x24 with room
+    # for a few errors, and scrolls (the keys still shown) when a terminal is shorter.
     DEFAULT_CSS = """
     HostFormScreen { align: center middle; }
     #form { width: 80; max-width: 100%; height: auto; max-height: 100%;
             border: thick $accent; background: $surface; padding: 0 1; }
-    #form .row { height: auto; margin-bottom: 1; }
+    #fields { height: auto; margin-top: 1; }
+    #form .row { height: auto; }
     #form .line { height: 1; }
     #form Label.field { width: 16; }
     #form Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $boost; }
     #form Input:focus { background: $accent 30%; }
-    #form Select { width: 1fr; }
+    #form Select { width: 1fr; margin-left: 1; }
     #form .error { color: $error; height: auto; padding-left: 16; }
     #form .error.-empty { display: none; }
     #title { text-style: bold; }
-    #hint { color: $text-muted; }
+    #form { border-subtitle-align: left; border-subtitle-color: $text; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "save", "Save", id="form.save"),
@@ -63,27 +67,28 @@ class HostFormScreen(ModalScreen[Host | None]):
 
     def compose(self) -> ComposeResult:
         values = host_to_data(self.original) if self.original else {}
-        with VerticalScroll(id="form"):
-            title = f"Edit {self.original.name}" if self.original else "Add a host"
+        title = f"Edit {self.original.name}" if self.original else "Add a host"
+        with VerticalScroll(id="form") as form:
+            form.border_subtitle = keys_hint(self.BINDINGS, "enter next field")
             yield Label(title, id="title")
-            for field, label, placeholder in _FIELDS:
-                value = values.get(field, "")
-                if isinstance(value, list):
-                    value = ", ".join(value)
-                with Vertical(classes="row"):
-                    with Horizontal(classes="line"):
-                        yield Label(label, classes="field")
-                        yield Input(str(value), placeholder=placeholder, id=f"f-{field}")
-                    yield Label("", id=f"e-{field}", classes="error -empty")
-            with Horizontal(classes="row"):
-                yield Label("Host key policy", classes="field")
-                yield Select(
-                    [(p, p) for p in HOST_KEY_POLICIES],
-                    value=values.get("host_key_policy", Select.NULL),
-                    prompt="default (ask)", id="f-host_key_policy",
-                )
-            yield Label("", id="e-form", classes="error -empty")
-            yield Label("Enter next field · ctrl+o save · Escape cancel", id="hint")
+            with Vertical(id="fields"):
+                for field, label, placeholder in _FIELDS:
+                    value = values.get(field, "")
+                    if isinstance(value, list):
+                        value = ", ".join(value)
+                    with Vertical(classes="row"):
+                        with Horizontal(classes="line"):
+                            yield Label(label, classes="field")
+                            yield Input(str(value), placeholder=placeholder, id=f"f-{field}")
+                        yield Label("", id=f"e-{field}", classes="error -empty")
+                with Horizontal(classes="row"):
+                    yield Label("Host key policy", classes="field")
+                    yield Select(
+                        [(p, p) for p in HOST_KEY_POLICIES],
+                        value=values.get("host_key_policy", Select.NULL),
+                        prompt="default (ask)", id="f-host_key_policy", compact=True,
+                    )
+                yield Label("", id="e-form", classes="error -empty")
 
     def on_mount(self) -> None:
         self.query_one("#f-name", Input).focus()

@@ -11,12 +11,15 @@ __all__ = ["ProgressScreen"]
 
 
 class ProgressScreen(ModalScreen[None]):
+    """Opened and closed by the set-up it shows; nothing to answer."""
+
     DEFAULT_CSS = """
     ProgressScreen { align: center middle; }
     ProgressScreen > Vertical { width: 90; max-width: 100%; height: 20; max-height: 100%;
                                 border: thick $accent; background: $surface; padding: 0 1; }
     ProgressScreen Log { height: 1fr; }
     ProgressScreen #title { text-style: bold; }
+    ProgressScreen #hint { color: $text-muted; }
     """
 
     def __init__(self, title: str) -> None:
@@ -28,6 +31,8 @@ class ProgressScreen(ModalScreen[None]):
             yield Label(self.title_text, id="title")
             yield ProgressBar(total=None, show_eta=False, id="bar")
             yield Log(id="lines", max_lines=2000)
+            # No key to press: said so, or a person waits for one.
+            yield Label("No key needed: this closes by itself when the set-up ends", id="hint")
 
     def add(self, line: str, fraction: float | None) -> None:
         self.query_one(Log).write_line(line)

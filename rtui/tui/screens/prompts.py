@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from rtui.core.ssh.prompts import HostKeyDecision, HostKeyPrompt, KbdIntPrompt
+from rtui.tui.keys import keys_hint
 
 __all__ = [
     "ChoiceScreen",
@@ -129,7 +130,7 @@ class HostKeyScreen(_Dialog):
                 f"{r.key_type} key fingerprint:\n[b]{r.fingerprint}[/b]\n\n"
                 "Compare it with the fingerprint the host's admin gives you."
             )
-            yield Label("y trust and remember · o trust once · n refuse", classes="hint")
+            yield Label(keys_hint(self.BINDINGS), classes="hint")
 
     def action_decide(self, choice: str) -> None:
         self.dismiss({
@@ -155,7 +156,7 @@ class ConfirmScreen(_Dialog):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="title")
             yield Static(self.question)
-            yield Label("y yes · n no", classes="hint")
+            yield Label(keys_hint(self.BINDINGS), classes="hint")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -178,7 +179,7 @@ class MessageScreen(_Dialog):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="title error" if self.error else "title")
             yield Static(self.message, markup=False)
-            yield Label("Enter to close", classes="hint")
+            yield Label(keys_hint(self.BINDINGS), classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
