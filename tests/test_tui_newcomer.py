@@ -149,5 +149,7 @@ async def test_every_dialog_shows_its_keys(tmp_path: Path) -> None:
             for key in [*keys, *more]:
                 shown = re.search(rf"(?<![\w+]){re.escape(key)}(?![\w+])", text)
                 assert shown, f"{type(dialog).__name__} does not show {key!r}:\n{text}"
+            if isinstance(dialog, HostKeyScreen):  # "[host]:port" is text, not markup
+                assert "[lab]:2222 can't be established" in text
             app.pop_screen()
             await pilot.pause()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -126,8 +127,8 @@ class HostKeyScreen(_Dialog):
         with Vertical(classes="dialog"):
             yield Label("Unknown host key", classes="title")
             yield Static(
-                f"The authenticity of [b]{r.host}[/b] can't be established.\n\n"
-                f"{r.key_type} key fingerprint:\n[b]{r.fingerprint}[/b]\n\n"
+                f"The authenticity of [b]{escape(r.host)}[/b] can't be established.\n\n"
+                f"{escape(r.key_type)} key fingerprint:\n[b]{escape(r.fingerprint)}[/b]\n\n"
                 "Compare it with the fingerprint the host's admin gives you."
             )
             yield Label(keys_hint(self.BINDINGS), classes="hint")
