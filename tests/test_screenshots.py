@@ -22,7 +22,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "console.svg": ("hello from the demo kernel", "Out[2]: 42", "ZeroDivisionError",
                     "Traceback", "progress #################### 100%"),
     "kernels.svg": ("Kernels running on demo", "ipykernel", "rtui"),
-    "help.svg": ("Quit", "Force run", "Check all", "Escape closes"),
+    "help.svg": ("Quit", "Force run", "Check all", "escape / f1 / q close help"),
     "console-80x24.svg": ("hello from the demo kernel", "Out[2]: 42", "100%"),
 }
 

@@ -17,7 +17,7 @@ from rtui.core.ssh.prompts import HostKeyPrompt, KbdIntPrompt
 from rtui.tui.actions import ACTIONS, PRIMARY
 from rtui.tui.app import RtuiApp
 from rtui.tui.keys import key_rows
-from rtui.tui.screens.help import HelpScreen, wrap_keys
+from rtui.tui.screens.help import KEY_WIDTH, HelpScreen, wrap_keys
 from rtui.tui.screens.host_form import HostFormScreen
 from rtui.tui.screens.progress import ProgressScreen
 from rtui.tui.screens.prompts import (
@@ -153,3 +153,12 @@ async def test_every_dialog_shows_its_keys(tmp_path: Path) -> None:
                 assert "[lab]:2222 can't be established" in text
             app.pop_screen()
             await pilot.pause()
+
+
+def test_help_wraps_long_key_lists_within_the_key_column() -> None:
+    for row in key_rows():
+        lines = wrap_keys(row.keys)
+        assert all(len(line) <= KEY_WIDTH for line in lines), lines
+        assert " ".join(lines) == row.keys  # every key, in order, nothing lost
+    assert wrap_keys("ctrl+j / alt+enter / ctrl+enter / shift+enter") == [
+        "ctrl+j / alt+enter /", "ctrl+enter / shift+enter"]

@@ -21,17 +21,19 @@ KEY_WIDTH = 24
 
 
 def wrap_keys(keys: str, width: int = KEY_WIDTH) -> list[str]:
-    """``"a / b / c"`` as lines of at most ``width`` (room kept for the ``/`` that ends a
-    line when more keys follow)."""
+    """``"a / b / c"`` as lines of at most ``width``, a line that more keys follow ending
+    with ``/``."""
+    names = keys.split(" / ")
     lines: list[str] = []
-    for key in keys.split(" / "):
-        if lines and len(lines[-1]) + len(" / ") + len(key) + len(" /") <= width:
-            lines[-1] += f" / {key}"
+    for index, name in enumerate(names):
+        slash = 0 if index == len(names) - 1 else len(" /")
+        if lines and len(lines[-1]) + len(" / ") + len(name) + slash <= width:
+            lines[-1] += f" / {name}"
         elif lines:
             lines[-1] += " /"
-            lines.append(key)
+            lines.append(name)
         else:
-            lines.append(key)
+            lines.append(name)
     return lines
 
 
