@@ -12,6 +12,7 @@ from textual.widgets import DataTable
 from rtui.core.config.model import Host
 from rtui.core.config.store import HostStore
 from rtui.tui.app import RtuiApp
+from rtui.tui.render.band_scroll import screen_rows
 from rtui.tui.widgets.console import ConsolePane
 
 
@@ -47,4 +48,4 @@ def status_of(app: RtuiApp, name: str) -> str:
 
 def screen_lines(app: RtuiApp) -> list[str]:
     """The screen as a person sees it, one string per terminal row (the dialog on top too)."""
-    return [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]
+    return [strip.text.rstrip() for strip in screen_rows(app.screen)]
