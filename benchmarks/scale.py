@@ -12,7 +12,7 @@ time (spawn to exit) is compared with the slowest single-host check (``rtui chec
 one up host and one black-hole host). The settings are rtui's defaults (check_concurrency 32,
 at most 8 handshakes at once per SSH server); a second row checks all 100 at once; the
 harness's sshds allow that (MaxStartups 200, MaxSessions 100). Each host caches its probe's answers
-(``~/.cache/rtui/probe-v1.json``, valid until an interpreter or its packages change): one row
+(``~/.cache/rtui/probe-v2.json``, valid until an interpreter or its packages change): one row
 is the first check ever, run once before the others (every sshd's cache, which the warm-up
 filled for its server, is deleted first), when every host starts its Pythons to answer; on this
 machine those 100 "remote" hosts share 2 cores, which real hosts do not. The other rows are
@@ -182,7 +182,7 @@ async def _measure_all(
         if warm_up.error:
             raise RuntimeError(f"the warm-up check failed: {warm_up.error}")
         for server in servers:  # the warm-up filled its server's probe cache
-            (server.remote_home / ".cache/rtui/probe-v1.json").unlink(missing_ok=True)
+            (server.remote_home / ".cache/rtui/probe-v2.json").unlink(missing_ok=True)
         for row in rows:  # before anything else fills the hosts' probe caches
             if row.once:
                 await _run_once(row, configs[row.config], env, expected_up, len(hosts))

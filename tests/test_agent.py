@@ -316,8 +316,16 @@ def test_envs_finds_interpreters_and_venvs(agent: Agent, home: Path) -> None:
     assert missing["error"] and missing["version"] is None
     assert len({e["python"] for e in envs}) == len(envs)
 
-    # Requests run concurrently: a quick hello overtakes a slow envs.
-    agent.send_raw(json.dumps({"id": 500, "op": "envs", "args": {"extra": [sys.executable]}})
+    # Answers are cached: asked again, an unchanged interpreter is not started.
+    again = agent.request("envs", extra=[sys.executable, str(home / "missing")])["envs"]
+    assert again == envs
+
+    # Requests run concurrently: a quick hello overtakes a slow envs (an interpreter not
+    # asked before, which takes a second to answer).
+    slow = home / "slow-python"
+    slow.write_text(f"#!/bin/sh\nsleep 1\nexec {sys.executable} \"$@\"\n")
+    slow.chmod(0o755)
+    agent.send_raw(json.dumps({"id": 500, "op": "envs", "args": {"extra": [str(slow)]}})
                    .encode())
     agent.send_raw(b'{"id": 501, "op": "hello"}')
     agent._wait(lambda: 501 in agent.replies, 10)

@@ -1,4 +1,6 @@
-"""Finding a host's Pythons: configured ones, rtui's venv, conda, venvs, PATH; each asked once."""
+"""Finding a host's Pythons: the one list of candidates (configured ones, rtui's venv, conda
+envs, venvs, PATH) that both the agent's ``envs`` and the host check report, each asked what it
+is (``probe``, cached) and listed once per environment."""
 
 from __future__ import annotations
 
@@ -8,10 +10,9 @@ import os
 import re
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
-from .paths import default_venv, real
-from .probe import ask
+from .paths import cache_dir, default_venv, private_dir, read_json, real, write_json
+from .probe import ask_all, stamp
 from .protocol import OpError, arg
 
 TYPE_CHECKING = False
@@ -74,20 +75,9 @@ def _conda_envs() -> list[tuple[str, str]]:
         if os.path.isdir(os.path.join(root, "conda-meta")):
             prefixes.append(root)
         prefixes += sorted(glob.glob(os.path.join(root, "envs", "*")))
-    exes = list({real(e): e for e in exes if e and os.access(e, os.X_OK)}.values())
-
-    def env_list(exe: str) -> list[str]:
-        try:
-            out = subprocess.run([exe, "env", "list", "--json"], capture_output=True, text=True,
-                                 timeout=10, stdin=subprocess.DEVNULL).stdout
-            return [str(p) for p in json.loads(out).get("envs", [])]
-        except (OSError, ValueError, AttributeError, subprocess.SubprocessError):
-            return []
-
-    if exes:
-        with ThreadPoolExecutor(max_workers=len(exes)) as pool:
-            for found in pool.map(env_list, exes):
-                prefixes += found
+    tools = list({real(e): e for e in exes if e and os.access(e, os.X_OK)}.values())
+    if tools:
+        prefixes += _conda_env_lists(tools)
     try:
         with open(os.path.expanduser("~/.conda/environments.txt")) as f:
             prefixes += [ln.strip() for ln in f if ln.strip()]
@@ -103,10 +93,50 @@ def _conda_envs() -> list[tuple[str, str]]:
     return out
 
 
+def _conda_env_lists(exes: list[str]) -> list[str]:
+    """The prefixes ``conda env list`` gives for each of ``exes``; kept on the host while the
+    tool and conda's lists of environments are unchanged (conda starts slowly, and the check
+    runs this on every host it checks)."""
+    path = os.path.join(cache_dir(), "conda-envs-v1.json")
+    cache = read_json(path)
+    cache = cache if isinstance(cache, dict) else {}
+    watch = [os.path.expanduser(p) for p in ("~/.conda/environments.txt", "~/.condarc")]
+    watch += [os.path.join(os.path.expanduser(root), "envs") for root in CONDA_ROOTS]
+    out: list[str] = []
+    changed = False
+    for exe in exes:
+        now = stamp([exe, *watch])
+        entry = cache.get(exe)
+        if not (isinstance(entry, dict) and entry.get("stamp") == now):
+            try:
+                said = subprocess.run([exe, "env", "list", "--json"], capture_output=True,
+                                      text=True, timeout=10, stdin=subprocess.DEVNULL).stdout
+                entry = {"stamp": now, "envs": [str(p) for p in json.loads(said).get("envs", [])]}
+            except (OSError, ValueError, AttributeError, subprocess.SubprocessError):
+                entry = {"stamp": None, "envs": []}
+            cache[exe] = entry
+            changed = True
+        out += entry["envs"]
+    if changed:
+        try:
+            write_json(os.path.join(private_dir(cache_dir()), "conda-envs-v1.json"), cache)
+        except OSError:
+            pass
+    return out
+
+
+def find_python(name: str) -> str | None:
+    """What the shell's ``command -v`` finds for ``name`` (``~`` expanded; an environment's
+    directory: its interpreter): a path as given, else the first executable on PATH."""
+    try:
+        return check_python(name)
+    except OpError:
+        return None
+
+
 def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
     """Interpreters to probe, most specific kind first, deduplicated."""
     out: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
 
     # pyenv's shims are shell scripts in front of the interpreters listed on their own
     # (PYENV_ROOT/versions/*): each costs a slow probe and shows a duplicate. (Other shims,
@@ -114,21 +144,27 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
     pyenv_shims = os.path.join(
         os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "shims")
 
-    def add(python: str | None, kind: str, name: str, error: str | None = None) -> None:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(python: str | None, kind: str, name: str, error: str | None = None,
+            given: str | None = None) -> None:
         if python and kind != "configured" and os.path.dirname(python) == pyenv_shims:
             return
         if python:
             key = ("missing", python) if error else _env_key(python)
             if key not in seen:
-                seen.add(key)
-                out.append({"python": python, "kind": kind, "name": name, "error": error})
+                seen[key] = {"python": python, "kind": kind, "name": name, "error": error,
+                             "given": []}
+                out.append(seen[key])
+            if given is not None:  # what the configured name finds here
+                seen[key]["given"].append(given)
 
     for item in extra:
-        path = os.path.abspath(os.path.expanduser(str(item)))
-        py = interpreter_in(path) if os.path.isdir(path) else path
-        if py and os.path.isfile(py):
-            add(py, "configured", _env_name(py))
+        py = find_python(str(item))
+        if py:
+            add(py, "configured", _env_name(py), given=str(item))
         else:
+            path = os.path.abspath(os.path.expanduser(str(item)))
             add(path, "configured", str(item), f"{path}: no Python interpreter there")
     add(interpreter_in(default_venv()), "rtui", "rtui")
     for prefix, name in _conda_envs():
@@ -157,28 +193,35 @@ def _env_name(python: str) -> str:
     return python
 
 
+def discover(extra: list[Any], timeout: float) -> list[dict[str, Any]]:
+    """The host's environments: each candidate with its version and kernel packages, or the
+    error that kept it from answering; one interpreter found under two spellings (wrappers,
+    links into one environment) is listed under the first."""
+    cands = _candidates(extra)
+    answers = ask_all([c["python"] for c in cands if not c["error"]], timeout)
+    envs: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in cands:
+        entry = dict(c, version=None, ipykernel=None, spyder_kernels=None, prefix=None)
+        answer = answers.get(c["python"]) if not c["error"] else None
+        if isinstance(answer, OpError):
+            entry["error"] = answer.message
+        elif answer is not None:
+            for field in ("version", "ipykernel", "spyder_kernels", "prefix"):
+                entry[field] = answer.get(field)
+            key = (real(answer.get("executable") or c["python"]), entry["prefix"] or "")
+            if key in seen:
+                seen[key]["given"] += entry["given"]
+                continue
+            seen[key] = entry
+        envs.append(entry)
+    return envs
+
+
 def op_envs(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     extra = arg(args, "extra", list, [])
     timeout = arg(args, "timeout", (int, float), 20)
-    cands = _candidates(extra)
-
-    def probe(c: dict[str, Any]) -> dict[str, Any]:
-        entry = dict(c, version=None, ipykernel=None, spyder_kernels=None, prefix=None)
-        if not c["error"]:
-            try:
-                info = ask(c["python"], timeout)
-                for key in ("version", "ipykernel", "spyder_kernels", "prefix", "executable"):
-                    entry[key] = info.get(key)
-            except OpError as e:
-                entry["error"] = e.message
-        return entry
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(cands)))) as pool:
-        probed = list(pool.map(probe, cands))
-    envs, seen = [], set()
-    for e in probed:  # two spellings of one interpreter (wrappers, links): keep the first
-        key = (real(e.pop("executable", None) or e["python"]), e["prefix"] or "")
-        if e["error"] or key not in seen:
-            seen.add(key)
-            envs.append(e)
+    envs = discover(extra, timeout)
+    for entry in envs:
+        del entry["given"]  # the check's concern
     return {"envs": envs}

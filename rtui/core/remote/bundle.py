@@ -1,4 +1,5 @@
-"""The agent as one file for the host: a zipapp of ``rtui/agent`` named by its content.
+"""The agent as one file for the host: a zipapp of ``rtui/agent`` named by its content; and
+the part of it the host check runs (``probe_script``), and the shell that finds a Python.
 
 Built in memory with ``zipfile``, deterministically (sorted entries, fixed timestamps and
 modes), so the same sources always give the same bytes and the same name; any change to them
@@ -12,17 +13,44 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import shlex
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from rtui.agent.protocol import VERSION
 
-__all__ = ["PACKAGE", "AgentBundle", "agent_bundle", "agent_sources", "build_bundle"]
+__all__ = [
+    "PACKAGE", "AgentBundle", "agent_bundle", "agent_sources", "build_bundle", "find_python_sh",
+    "shell_word", "status_script",
+]
 
 PACKAGE = "rtui_agent"  # the package's name inside the zipapp
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 _MAIN = f"from {PACKAGE}.__main__ import main\nmain()\n"
+# The modules the host check runs, in import order: the agent's discovery of Pythons and its
+# report, not the rest of it.
+PROBE_MODULES = ("protocol", "paths", "probe", "envs", "status")
+# Loads PROBE_MODULES from their sources (no zipapp on the host needed) and prints the
+# report. Parses on any Python; one older than 3.8 says what it is and exits 3, so the
+# shell tries the next candidate.
+_LOADER = """import sys
+if sys.version_info < (3, 8):
+    sys.stdout.write("old %s %d.%d.%d\\n" % ((sys.executable,) + tuple(sys.version_info[:3])))
+    sys.exit(3)
+import types
+package = types.ModuleType("PACKAGE")
+package.__path__ = []
+sys.modules["PACKAGE"] = package
+for name, source in SOURCES:
+    module = types.ModuleType("PACKAGE." + name)
+    module.__package__ = "PACKAGE"
+    sys.modules[module.__name__] = module
+    setattr(package, name, module)
+    exec(compile(source, "PACKAGE/%s.py" % name, "exec"), module.__dict__)
+package.status.main(sys.argv[1:])
+"""
 
 
 @dataclass(frozen=True)
@@ -63,3 +91,38 @@ def build_bundle(sources: dict[str, bytes]) -> AgentBundle:
             # different zlib may produce differently).
             digest.update(f"{path}\0{len(entries[path])}\0".encode() + entries[path])
     return AgentBundle(buffer.getvalue(), f"agent-{VERSION}-{digest.hexdigest()[:12]}.pyz")
+
+
+@functools.cache
+def status_script() -> str:
+    """Python that runs the agent's report of a host (``status``: its Pythons as ``envs``
+    finds them) from the modules' own sources: what the host check sends in its one exec."""
+    sources = agent_sources()
+    pairs = ",\n".join(f"({name!r}, {sources[name + '.py'].decode()!a})"
+                        for name in PROBE_MODULES)  # ascii: Python 2 still parses it
+    return _LOADER.replace("PACKAGE", PACKAGE).replace("SOURCES", f"[\n{pairs}]")
+
+
+def shell_word(path: str) -> str:
+    """``path`` as one word for the remote ``sh``, a leading ``~`` being that host's home
+    (a configured ``python = "~/envs/ml/bin/python"``; quoted, the shell would not expand it).
+    """
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def find_python_sh(candidates: Sequence[str], then: str) -> str:
+    """``sh`` that runs ``then`` with ``$p`` set to each of ``candidates`` that exists (a
+    path, ``~/...``, an environment's directory, a name on PATH), in order, until ``then``
+    leaves the loop."""
+    return (
+        "for p in " + " ".join(shell_word(c) for c in candidates) + "; do\n"
+        # An environment named by its directory: its interpreter (as the agent does).
+        'if [ -d "$p" ]; then if [ -x "$p/bin/python" ]; then p="$p/bin/python"; '
+        'else p="$p/bin/python3"; fi; fi\n'
+        'command -v "$p" >/dev/null 2>&1 || continue\n'
+        f"{then}\ndone\n"
+    )

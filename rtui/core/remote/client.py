@@ -23,7 +23,7 @@ from typing import Any
 import asyncssh
 
 from rtui.core.errors import RtuiError, SSHError
-from rtui.core.remote.bundle import PACKAGE, agent_bundle
+from rtui.core.remote.bundle import PACKAGE, agent_bundle, find_python_sh
 from rtui.core.ssh.connection import HostConnection
 
 __all__ = ["AgentClient", "AgentError", "Progress"]
@@ -80,17 +80,6 @@ class Progress:
 
     line: str
     fraction: float | None = None
-
-
-def _shell_path(path: str) -> str:
-    """``path`` as one word for the remote ``sh``, a leading ``~`` being that host's home
-    (a configured ``python = "~/envs/ml/bin/python"``; quoted, the shell would not expand it).
-    """
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
 
 
 class AgentClient:
@@ -171,14 +160,10 @@ class AgentClient:
         data = base64.b64encode(bundle.data).decode("ascii")
         candidates = [self.python] if self.python else ["python3", "python"]
         script = (
-            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + bundle.name + '"; '
-            "for p in " + " ".join(_shell_path(c) for c in candidates) + "; do "
-            # An environment named by its directory: its interpreter (as the agent does).
-            'if [ -d "$p" ]; then if [ -x "$p/bin/python" ]; then p="$p/bin/python"; '
-            'else p="$p/bin/python3"; fi; fi; '
-            'if command -v "$p" >/dev/null 2>&1; then exec "$p" -u -c '
-            + shlex.quote(_BOOT) + f' "$f" {len(data)}; fi; done; '
-            "echo 'rtui: no python' >&2; exit 127"
+            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + bundle.name + '"\n'
+            + find_python_sh(candidates, 'exec "$p" -u -c ' + shlex.quote(_BOOT)
+                             + f' "$f" {len(data)}')
+            + "echo 'rtui: no python' >&2; exit 127"
         )
         process = await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
         try:

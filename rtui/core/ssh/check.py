@@ -22,6 +22,7 @@ from rtui.core.errors import (
     SSHError,
     UnreachableError,
 )
+from rtui.core.remote.bundle import find_python_sh, status_script
 from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
@@ -29,153 +30,26 @@ if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading 
 
 __all__ = [
     "CheckGates", "HostStatus", "PythonInfo", "check_host", "check_hosts", "error_kind",
-    "parse_probe",
+    "parse_probe", "probe_script",
 ]
 
-# POSIX sh run through /bin/sh whatever the login shell is: one Python (started with -S: no
-# site import, ~10 ms) finds the candidates, reports OS, arch, each distinct interpreter and
-# the live kernels (no Python: OS and arch from uname). No subshells, and the probe imports
-# only what the common case needs: on a host checked with 99 others, every process and
-# import costs CPU the host may be short of.
-# Per interpreter: its version and whether ipykernel and the packages it starts with are
-# installed (found, not imported; a broken install shows, with its traceback, when a kernel
-# is launched). Answers are cached on the host (~/.cache/rtui/probe-v1.json) with the mtimes
-# of the interpreter and of its package directories: an install, an upgrade or a new
-# interpreter changes them and is probed again; a check that finds nothing changed starts
-# no interpreter but that one.
-_PROBE = r"""
-for py in python3 python; do
-  command -v "$py" >/dev/null 2>&1 || continue
-  "$py" -S - EXTRA_PYTHONS <<'PROBE' 2>/dev/null && exit 0
-PROBE_DRIVER
-PROBE
-  break
-done
-echo "os $(uname -s)"
-echo "arch $(uname -m)"
-exit 0
-"""
-
-# What each interpreter is asked when its cached answer is stale (any Python >= 2.7).
-_ASK = r"""
-import json, os, site, sys
-ok = False
-try:
-    from importlib.util import find_spec
-    ok = all(find_spec(m) is not None for m in
-             ("ipykernel", "IPython", "zmq", "jupyter_client", "traitlets", "tornado"))
-except Exception:
-    pass
-watch = [os.path.realpath(sys.executable)] + [p for p in sys.path if p and os.path.isdir(p)]
-try:
-    watch += list(site.getsitepackages()) + [site.getusersitepackages()]
-except Exception:
-    pass
-print(json.dumps({"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "ipykernel": ok,
-                  "watch": sorted(set(watch))}))
-"""
-
-# Run by _PROBE's Python with -S (any Python >= 2.7): the cache, the answers, the kernels.
-_PROBE_DRIVER = r"""
-import json, os, sys
-env = os.environ.get
-cache_path = os.path.join(env("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rtui",
-                          "probe-v1.json")
-ASK = ASK_CODE
 
 
-def which(name):
-    # What `command -v` finds: a path as given (~ expanded; an environment's directory: its
-    # interpreter), else the first executable file on PATH.
-    name = os.path.expanduser(name)
-    if os.path.isdir(name):
-        name = next((os.path.join(name, sub) for sub in ("bin/python", "bin/python3")
-                     if os.path.isfile(os.path.join(name, sub))), name)
-    dirs = [""] if "/" in name else (env("PATH") or "").split(os.pathsep)
-    for directory in dirs:
-        path = os.path.join(directory, name) if directory else name
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+def probe_script(extra_pythons: Sequence[str] = ()) -> str:
+    """POSIX sh, run through /bin/sh whatever the login shell is: the first Python >= 3.8
+    among python3, python and the configured ones (started with -S: no site import, ~10 ms)
+    runs the agent's own report of the host (``rtui.agent.status``: the Pythons the agent
+    lists, from its candidate list and its cached probe, and the live kernels); an older one
+    names itself and gives way. No Python able: OS and arch from uname.
 
-
-def stamp(paths):
-    out = []
-    for path in paths:
-        try:
-            out.append(os.stat(path).st_mtime)
-        except OSError:
-            out.append(None)
-    return out
-
-
-try:
-    with open(cache_path) as handle:
-        cache = json.load(handle)
-except Exception:
-    cache = {}
-print("os %s" % os.uname()[0])
-print("arch %s" % os.uname()[4])
-changed = False
-seen = set()
-configured = sys.argv[1:]
-for name in configured + ["python3", "python", "~/.local/share/rtui/venv/bin/python"]:
-    q = which(name)
-    if not q:
-        continue
-    if name in configured:  # the host's python as configured: what it names here
-        print("given %s\t%s" % (q, name))
-    real = os.path.realpath(q)
-    if real in seen:
-        continue  # one interpreter under two names: the first name given
-    seen.add(real)
-    entry = cache.get(q)
-    if not (isinstance(entry, dict) and entry.get("stamp") == stamp([q] + entry["watch"])):
-        import subprocess
-        try:
-            out = subprocess.Popen([q, "-c", ASK], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE).communicate()[0]
-            answer = json.loads(out.decode("utf-8", "replace").strip().splitlines()[-1])
-        except Exception:
-            continue
-        entry = {"version": answer["version"], "ipykernel": answer["ipykernel"],
-                 "watch": answer["watch"], "stamp": stamp([q] + answer["watch"])}
-        cache[q] = entry
-        changed = True
-    print("py %s %s %s" % (q, entry["version"], "yes" if entry["ipykernel"] else "no"))
-if changed:
-    try:
-        directory = os.path.dirname(cache_path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        tmp = "%s.%d.tmp" % (cache_path, os.getpid())
-        with open(tmp, "w") as handle:
-            json.dump(cache, handle)
-        os.rename(tmp, cache_path)
-    except Exception:
-        pass
-# Live kernels: connection files in jupyter's runtime dir whose shell port answers.
-data = env("JUPYTER_DATA_DIR") or os.path.join(
-    env("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "jupyter")
-runtime = env("JUPYTER_RUNTIME_DIR") or os.path.join(data, "runtime")
-try:
-    files = [f for f in os.listdir(runtime) if f.startswith("kernel-") and f.endswith(".json")]
-except OSError:
-    files = []
-alive = 0
-for name in files:
-    try:
-        import socket
-        with open(os.path.join(runtime, name)) as handle:
-            info = json.load(handle)
-        socket.create_connection((info.get("ip") or "127.0.0.1", info["shell_port"]), 0.3).close()
-        alive += 1
-    except Exception:
-        pass
-print("kernels %d" % alive)
-"""
-_PROBE = _PROBE.replace("PROBE_DRIVER", _PROBE_DRIVER.strip("\n").replace(
-    "ASK_CODE", repr(_ASK)))
+    On a host checked with 99 others, every process and import costs CPU the host may be
+    short of: the report imports only what the common case needs, and an interpreter whose
+    answer is cached (until it or its packages change) is not started.
+    """
+    args = " ".join(shlex.quote(p) for p in extra_pythons)
+    run = f"\"$p\" -S - {args} <<'PROBE' 2>/dev/null && exit 0\n{status_script()}\nPROBE"
+    return (find_python_sh(["python3", "python", *extra_pythons], run)
+            + 'echo "os $(uname -s)"\necho "arch $(uname -m)"\nexit 0\n')
 
 
 @dataclass
@@ -217,6 +91,7 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
     os_name = arch = None
     kernels = 0
     pythons: list[PythonInfo] = []
+    old: list[PythonInfo] = []
     given: dict[str, list[str]] = {}
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
@@ -233,6 +108,12 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
         elif kind == "given" and "\t" in rest:
             path, name = rest.split("\t", 1)
             given.setdefault(path, []).append(name)
+        elif kind == "old":  # too old to report: itself, unless a newer Python listed it
+            parts = rest.rsplit(" ", 1)
+            if len(parts) == 2:
+                old.append(PythonInfo(parts[0], parts[1], False))
+    listed = {p.path for p in pythons}
+    pythons += [p for p in old if p.path not in listed]
     for info in pythons:  # the same interpreter may be listed under its first name only
         info.given = tuple(given.get(info.path, ()))
     return os_name, arch, pythons, kernels
@@ -297,8 +178,7 @@ async def check_host(
             # command; its output is the probe. A second exec would cost the host another
             # process, which 100 hosts checked at once feel.
             step = "command"
-            script = _PROBE.replace("EXTRA_PYTHONS",
-                                    " ".join(shlex.quote(p) for p in extra_pythons))
+            script = probe_script(extra_pythons)
             t0 = time.perf_counter()
             output = await _run_probe(connection, f"/bin/sh -c {shlex.quote(script)}", timeout,
                                       on_started=lambda: setattr(status, "rtt_ms", _ms(t0)))
