@@ -7,6 +7,7 @@ import functools
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -31,7 +32,8 @@ from rtui.core.kernels.events import (
     Stream,
     event_from_message,
 )
-from rtui.core.kernels.session import Execution, KernelSession
+from rtui.core.kernels.execution import Execution
+from rtui.core.kernels.session import KernelSession
 from tests.harness.kernels import connection_info, launch_local_kernel
 
 HB_INTERVAL = 0.2
@@ -242,7 +244,10 @@ async def test_input_and_getpass(session: KernelSession) -> None:
                 assert event.prompt == "name? " and not event.password
                 await session.input_reply("ada")
     assert "hello ada\n" in texts(events)
-    assert any(isinstance(e, InputRequest) and e.parent_id == execution.msg_id for e in seen)
+    # The request reached its execution once, and took no second path to the subscribers.
+    prompts = [e for e in events if isinstance(e, InputRequest)]
+    assert len(prompts) == 1 and prompts[0].parent_id == execution.msg_id
+    assert not any(getattr(e, "parent_id", None) == execution.msg_id for e in seen)
 
     execution = session.execute("import getpass; print(len(getpass.getpass('pw: ')))")
     events = []
@@ -334,6 +339,29 @@ async def test_subscribers_see_other_clients(
     assert len(seen) == count
 
 
+async def test_each_event_takes_one_path(session: KernelSession) -> None:
+    """An execution's events go to it alone, each once; subscribers get only the rest."""
+    seen: list[KernelEvent] = []
+    session.subscribe(seen.append)
+    got: list[KernelEvent] = []
+    execution = session.execute("print('once'); 6*7", on_event=got.append)
+    reply = await asyncio.wait_for(execution.reply(), 15)
+    assert got[0] == Status("busy", execution.msg_id)
+    assert got[-2:] == [Status("idle", execution.msg_id), reply]
+    kinds = Counter(type(e).__name__ for e in got if not isinstance(e, Stream))
+    assert kinds == {"Status": 2, "ExecuteInput": 1, "ExecuteResult": 1, "ExecuteReply": 1}
+    assert texts(got) == "once\n"
+    assert all(getattr(e, "parent_id", None) == execution.msg_id for e in got)
+    with pytest.raises(TypeError, match="on_event"):
+        aiter(execution)  # handed out already: no second way to the same events
+
+    iterated = session.execute("print('iterated')")
+    events = await collect(iterated)
+    assert texts(events) == "iterated\n"
+    mine = {execution.msg_id, iterated.msg_id}
+    assert not [e for e in seen if getattr(e, "parent_id", None) in mine]
+
+
 async def test_output_flood(session: KernelSession) -> None:
     lines = 100_000
     execution = session.execute(f"for i in range({lines}): print(i)")
@@ -371,7 +399,7 @@ async def test_close_leaves_nothing_behind(shared_kernel: dict[str, Any]) -> Non
     await ks.close()
     await ks.close()  # idempotent
     assert asyncio.all_tasks() == before
-    assert ks._client.context.closed
+    assert ks._transport.closed
     with pytest.raises(KernelError, match="closed"):
         await pending.reply()
     with pytest.raises(KernelError, match="closed"):

@@ -39,6 +39,9 @@ async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> 
         await pilot.press(*"6*7", "enter")
         await until(lambda: "Out[2]: 42" in output(pane))
         await until(lambda: pane.execution_count == 2)
+        # Each kernel message reached the console once (its cell's own way, not also another).
+        assert output(pane).splitlines().count("hi there") == 1
+        assert output(pane).count("Out[2]: 42") == 1
 
         await pilot.press("1", "slash", "0", "enter")
         await until(lambda: "ZeroDivisionError" in output(pane))

@@ -1,24 +1,35 @@
-"""Typed events decoded from Jupyter kernel messages, so the UI never touches raw dicts."""
+"""Typed events and answers decoded from Jupyter kernel messages, so the UI never touches raw
+dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
 
 __all__ = [
+    "OUTPUT_DECODERS",
     "ClearOutput",
+    "CompleteResult",
     "DisplayData",
     "Error",
     "ExecuteInput",
     "ExecuteReply",
     "ExecuteResult",
     "InputRequest",
+    "InspectResult",
+    "IsCompleteResult",
     "KernelAlive",
     "KernelEvent",
+    "Listener",
     "MessageEvent",
     "Status",
     "Stream",
+    "decode_execute_reply",
+    "decode_input_request",
+    "decode_status",
     "event_from_message",
+    "history_rows",
 ]
 
 StreamName: TypeAlias = Literal["stdout", "stderr"]
@@ -138,6 +149,72 @@ MessageEvent: TypeAlias = (
 KernelEvent: TypeAlias = MessageEvent | KernelAlive
 """Everything a KernelSession delivers: message events and heartbeat transitions."""
 
+Listener: TypeAlias = Callable[[KernelEvent], None]
+"""Takes events as they arrive, inside a session's reader task: keep it quick."""
+
+
+# -- answers to shell requests ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteResult:
+    """Completions for the text between ``cursor_start`` and ``cursor_end``."""
+
+    matches: list[str]
+    cursor_start: int
+    cursor_end: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_content(cls, c: dict[str, Any], pos: int) -> CompleteResult:
+        """From a complete_reply's content; ``pos``: the cursor the request was made at."""
+        return cls(
+            [str(m) for m in c.get("matches") or []],
+            int(c.get("cursor_start", pos)),
+            int(c.get("cursor_end", pos)),
+            dict(c.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InspectResult:
+    """Help for the object at the cursor; ``data["text/plain"]`` carries ANSI colours."""
+
+    found: bool
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_content(cls, c: dict[str, Any]) -> InspectResult:
+        return cls(bool(c.get("found")), dict(c.get("data") or {}), dict(c.get("metadata") or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class IsCompleteResult:
+    """Whether Enter should run the code or open a continuation line with ``indent``."""
+
+    status: str
+    indent: str = ""
+
+    @classmethod
+    def from_content(cls, c: dict[str, Any]) -> IsCompleteResult:
+        return cls(str(c.get("status", "unknown")), str(c.get("indent") or ""))
+
+
+def history_rows(c: dict[str, Any], *, dedupe: bool) -> list[tuple[int, int, str]]:
+    """A history_reply's (session, line, source) rows, oldest first; ``dedupe`` keeps only
+    the most recent occurrence of each source."""
+    rows = [(int(s), int(line), str(src)) for s, line, src in c.get("history") or []]
+    if not dedupe:
+        return rows
+    seen: set[str] = set()
+    kept: list[tuple[int, int, str]] = []
+    for row in reversed(rows):
+        if row[2] not in seen:
+            seen.add(row[2])
+            kept.append(row)
+    return kept[::-1]
+
 
 def _parent_id(msg: dict[str, Any]) -> str | None:
     parent = msg.get("parent_header") or {}
@@ -149,45 +226,99 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def event_from_message(msg: dict[str, Any]) -> MessageEvent | None:
-    """Decode one iopub/stdin (or execute_reply) message; ``None`` for types we do not show.
+# One decoder per message type: a session looks one up once per message (output floods go
+# through here), so each is one constructor over the content.
 
-    Kept to one dict lookup and one constructor per message: output floods go through here.
-    """
-    msg_type = msg["header"]["msg_type"]
+
+def decode_stream(msg: dict[str, Any]) -> Stream:
     c: dict[str, Any] = msg.get("content") or {}
-    pid = _parent_id(msg)
-    if msg_type == "stream":
-        name: StreamName = "stderr" if c.get("name") == "stderr" else "stdout"
-        return Stream(name, c.get("text", ""), pid)
-    if msg_type == "status":
-        return Status(c.get("execution_state", "unknown"), pid)
-    if msg_type in ("display_data", "update_display_data"):
-        return DisplayData(
-            c.get("data") or {},
-            c.get("metadata") or {},
-            c.get("transient") or {},
-            msg_type == "update_display_data",
-            pid,
-        )
-    if msg_type == "execute_result":
-        return ExecuteResult(
-            _count(c.get("execution_count")), c.get("data") or {}, c.get("metadata") or {}, pid
-        )
-    if msg_type == "execute_input":
-        return ExecuteInput(c.get("code", ""), _count(c.get("execution_count")), pid)
-    if msg_type == "error":
-        return Error(c.get("ename", ""), c.get("evalue", ""), list(c.get("traceback") or []), pid)
-    if msg_type == "clear_output":
-        return ClearOutput(bool(c.get("wait", False)), pid)
-    if msg_type == "input_request":
-        return InputRequest(c.get("prompt", ""), bool(c.get("password", False)), pid)
-    if msg_type == "execute_reply":
-        status = c.get("status", "error")
-        return ExecuteReply(
-            cast(ReplyStatus, status if status in ("ok", "error", "aborted") else "error"),
-            _count(c.get("execution_count")),
-            list(c.get("payload") or []),
-            pid,
-        )
-    return None
+    name: StreamName = "stderr" if c.get("name") == "stderr" else "stdout"
+    return Stream(name, c.get("text", ""), _parent_id(msg))
+
+
+def decode_status(msg: dict[str, Any]) -> Status:
+    c: dict[str, Any] = msg.get("content") or {}
+    return Status(c.get("execution_state", "unknown"), _parent_id(msg))
+
+
+def _display(msg: dict[str, Any], update: bool) -> DisplayData:
+    c: dict[str, Any] = msg.get("content") or {}
+    return DisplayData(
+        c.get("data") or {}, c.get("metadata") or {}, c.get("transient") or {}, update,
+        _parent_id(msg),
+    )
+
+
+def decode_display_data(msg: dict[str, Any]) -> DisplayData:
+    return _display(msg, False)
+
+
+def decode_update_display_data(msg: dict[str, Any]) -> DisplayData:
+    return _display(msg, True)
+
+
+def decode_execute_result(msg: dict[str, Any]) -> ExecuteResult:
+    c: dict[str, Any] = msg.get("content") or {}
+    return ExecuteResult(
+        _count(c.get("execution_count")), c.get("data") or {}, c.get("metadata") or {},
+        _parent_id(msg),
+    )
+
+
+def decode_execute_input(msg: dict[str, Any]) -> ExecuteInput:
+    c: dict[str, Any] = msg.get("content") or {}
+    return ExecuteInput(c.get("code", ""), _count(c.get("execution_count")), _parent_id(msg))
+
+
+def decode_error(msg: dict[str, Any]) -> Error:
+    c: dict[str, Any] = msg.get("content") or {}
+    return Error(
+        c.get("ename", ""), c.get("evalue", ""), list(c.get("traceback") or []), _parent_id(msg)
+    )
+
+
+def decode_clear_output(msg: dict[str, Any]) -> ClearOutput:
+    c: dict[str, Any] = msg.get("content") or {}
+    return ClearOutput(bool(c.get("wait", False)), _parent_id(msg))
+
+
+def decode_input_request(msg: dict[str, Any]) -> InputRequest:
+    c: dict[str, Any] = msg.get("content") or {}
+    return InputRequest(c.get("prompt", ""), bool(c.get("password", False)), _parent_id(msg))
+
+
+def decode_execute_reply(msg: dict[str, Any]) -> ExecuteReply:
+    c: dict[str, Any] = msg.get("content") or {}
+    status = c.get("status", "error")
+    return ExecuteReply(
+        cast(ReplyStatus, status if status in ("ok", "error", "aborted") else "error"),
+        _count(c.get("execution_count")),
+        list(c.get("payload") or []),
+        _parent_id(msg),
+    )
+
+
+OUTPUT_DECODERS: dict[str, Callable[[dict[str, Any]], MessageEvent]] = {
+    "stream": decode_stream,
+    "display_data": decode_display_data,
+    "update_display_data": decode_update_display_data,
+    "execute_result": decode_execute_result,
+    "execute_input": decode_execute_input,
+    "error": decode_error,
+    "clear_output": decode_clear_output,
+}
+"""iopub message types that carry output (``status`` is decoded on its own: it also ends
+executions)."""
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], MessageEvent]] = {
+    **OUTPUT_DECODERS,
+    "status": decode_status,
+    "input_request": decode_input_request,
+    "execute_reply": decode_execute_reply,
+}
+
+
+def event_from_message(msg: dict[str, Any]) -> MessageEvent | None:
+    """Decode one iopub/stdin (or execute_reply) message; ``None`` for types we do not show."""
+    decode = _DECODERS.get(msg["header"]["msg_type"])
+    return None if decode is None else decode(msg)

@@ -34,8 +34,9 @@ from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console_view import ConsoleView
 
 if TYPE_CHECKING:
+    from rtui.core.kernels.execution import Execution
     from rtui.core.kernels.service import HostKernels, RemoteKernel
-    from rtui.core.kernels.session import Execution, KernelSession
+    from rtui.core.kernels.session import KernelSession
 
 __all__ = ["ConsolePane", "SessionAssist"]
 
@@ -162,23 +163,36 @@ class ConsolePane(Widget):
                 unsubscribe()
 
     # -- kernel and connection events (called on the app's loop by the core) ---------------
+    # Each kernel event arrives once: a cell's own through its execution (_on_cell_event),
+    # what no cell of this pane claims (other clients, heartbeat) through the subscription.
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
-        if isinstance(event, ev.Status):
-            if event.state in ("busy", "idle"):
-                self.state = event.state
-            if event.state == "idle":
-                self._release()
-        elif isinstance(event, ev.ExecuteReply):
-            if event.execution_count is not None:
-                self.execution_count = event.execution_count
-        elif isinstance(event, ev.KernelAlive):
+        if isinstance(event, ev.KernelAlive):
             self.state = "idle" if event.alive else "dead"
             if not event.alive:
                 self._info("The kernel stopped answering its heartbeat.", "bold red")
             return
         if isinstance(event, ev.InputRequest):
-            return  # answered by the execution that asked
+            return  # only a cell of ours can be asked, and its execution has failed
+        self._show(event)
+        if isinstance(event, ev.Status) and event.state == "idle":
+            self._release()
+
+    def _on_cell_event(self, event: ev.KernelEvent) -> None:
+        if isinstance(event, ev.InputRequest):
+            self.answer_input(event)
+            return
+        self._show(event)
+        if isinstance(event, ev.ExecuteReply):
+            self._release()  # the cell's last event: its idle status came just before
+
+    def _show(self, event: ev.KernelEvent) -> None:
+        if isinstance(event, ev.Status):
+            if event.state in ("busy", "idle"):
+                self.state = event.state
+        elif isinstance(event, ev.ExecuteReply):
+            if event.execution_count is not None:
+                self.execution_count = event.execution_count
         version = self.model.version
         self.model.apply(event)
         if self.model.version != version:  # status, replies...: nothing to paint
@@ -276,28 +290,34 @@ class ConsolePane(Widget):
         if self._ready.is_set() and self.kernel is not None:
             # Sent here, not in the worker: a worker starts a loop turn or a frame later.
             self._hold()
-            sent = self.kernel.session.execute(message.code)
+            sent = self.kernel.session.execute(message.code, on_event=self._on_cell_event)
         self.run_code(message.code, sent)
 
     @work(group="execute", exit_on_error=False)
     async def run_code(self, code: str, sent: Execution | None = None) -> None:
-        """Run one cell (``sent``: already sent); output arrives through the subscription,
-        input() through a dialog."""
+        """Run one cell (``sent``: already sent) until it ends; its events go to
+        ``_on_cell_event`` as they arrive, a failure (a lost reply) to the app."""
         if sent is None:
             await self._ready.wait()  # typed ahead or while reconnecting: run once it is there
             self._hold()
+            kernel = self.kernel
+            assert kernel is not None
+            sent = kernel.session.execute(code, on_event=self._on_cell_event)
+        await sent.reply()
+
+    @work(group="input", exit_on_error=False)
+    async def answer_input(self, event: ev.InputRequest) -> None:
+        """The running cell called input(): ask in a dialog, send the answer to the kernel."""
         kernel = self.kernel
         assert kernel is not None
-        async for event in sent or kernel.session.execute(code):
-            if isinstance(event, ev.InputRequest):
-                answer = await ask(self.app, TextPromptScreen(
-                    f"Input for {kernel.host}", event.prompt, password=event.password))
-                reply = answer if isinstance(answer, str) else ""
-                await kernel.session.input_reply(reply)
-                # Echo as a terminal would; a password shows as dots only.
-                echo = "•" * len(reply) if event.password else reply
-                self._info(f"{event.prompt}{echo}")
-                self.query_one(CodeInput).focus()
+        answer = await ask(self.app, TextPromptScreen(
+            f"Input for {kernel.host}", event.prompt, password=event.password))
+        reply = answer if isinstance(answer, str) else ""
+        await kernel.session.input_reply(reply)
+        # Echo as a terminal would; a password shows as dots only.
+        echo = "•" * len(reply) if event.password else reply
+        self._info(f"{event.prompt}{echo}")
+        self.query_one(CodeInput).focus()
 
     @on(CodeInput.InspectRequested)
     def _inspect(self, message: CodeInput.InspectRequested) -> None:

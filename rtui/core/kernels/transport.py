@@ -1,0 +1,94 @@
+"""A kernel's five sockets, set up for forwarded ports: open, send, read, close."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, cast
+
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.connect import KernelConnectionInfo
+
+from rtui.core.kernels import wire
+
+__all__ = ["Channel", "KernelTransport"]
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["shell", "control", "stdin", "iopub"]
+
+_RECONNECT_FIRST_MS, _RECONNECT_MAX_MS = 10, 50
+# zmq's retry of a channel whose connection is refused (see KernelTransport.__init__).
+
+_IOPUB_RCVHWM = 100_000
+# Queue this many iopub messages locally before the kernel's PUB starts dropping output;
+# zmq's default (1000) loses output when the UI briefly lags behind a flood.
+
+
+class KernelTransport:
+    """jupyter_client's sockets and message signing, without its channel threads or readers:
+    the session reads each socket itself (``wire.pump``) and decides what a message means."""
+
+    def __init__(self, connection_info: dict[str, Any], *, name: str = "kernel") -> None:
+        self.name = name
+        self._client = AsyncKernelClient()
+        # Every socket of this context closes at once: a context left to the garbage
+        # collector (a session nobody closed) must not block in term() on unsent messages.
+        self._client.context.setsockopt(zmq.LINGER, 0)
+        # A channel whose forward is gone (the link dropped) retries every 10 ms at first,
+        # backing off to 50 ms, not zmq's fixed 100 ms: after a reconnect the forwards come
+        # back ~90 ms in, and the channels waited for the next retry (half of a reattach;
+        # a cell sent meanwhile lost its output to an iopub not yet subscribed). Forcing a
+        # reconnect instead (disconnect + connect) made libzmq abort the process now and
+        # then when a message was still arriving.
+        self._client.context.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_FIRST_MS)
+        self._client.context.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_MAX_MS)
+        self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
+        self._opened = False
+
+    @property
+    def closed(self) -> bool:
+        """True once the sockets and their zmq context are closed."""
+        return bool(self._client.context.closed)
+
+    def open(self) -> None:
+        """Connect the shell, control, stdin and iopub sockets (the heartbeat has its own)."""
+        self._opened = True
+        # hb=False: jupyter_client's HBChannel is a thread with its own loop; ours is a task.
+        self._client.start_channels(hb=False)
+        self.socket("iopub").setsockopt(zmq.RCVHWM, _IOPUB_RCVHWM)
+
+    def close(self) -> None:
+        """Close each socket (linger 0) and the context; readers must be stopped first."""
+        if self._opened:
+            self._client.stop_channels()
+
+    def socket(self, channel: Channel) -> zmq.asyncio.Socket:
+        return self._channel(channel).socket
+
+    def connect_hb(self) -> zmq.asyncio.Socket:
+        """A new REQ socket to the heartbeat port (CurveZMQ keys applied when there are)."""
+        return cast(zmq.asyncio.Socket, self._client.connect_hb())
+
+    def send(
+        self, channel: Channel, msg_type: str, content: dict[str, Any],
+        parent: dict[str, Any] | None = None,
+    ) -> str:
+        """Sign and send one message; returns its msg_id (the parent id of its answers)."""
+        msg = self._client.session.msg(msg_type, content, parent=parent)
+        self._channel(channel).send(msg)
+        msg_id: str = msg["header"]["msg_id"]
+        return msg_id
+
+    def decode(self, frames: list[bytes]) -> dict[str, Any] | None:
+        """Check and unpack one message; None (logged) if it is not a valid message."""
+        try:
+            return wire.decode(self._client.session, frames)
+        except Exception:
+            log.warning("%s: dropped an undecodable kernel message", self.name, exc_info=True)
+            return None
+
+    def _channel(self, name: Channel) -> AsyncZMQSocketChannel:
+        return cast(AsyncZMQSocketChannel, getattr(self._client, f"{name}_channel"))
