@@ -236,8 +236,8 @@ class ConsolePane(Widget):
     watch_execution_count = watch_state
 
     def _hold(self) -> None:
-        """A cell was sent: paint nothing until the kernel is idle again or ``_ECHO_HOLD`` is
-        over, so a quick cell shows in one frame (editor cleared, echo, result, status).
+        """A cell was sent: paint nothing until it ends (idle, then its reply) or ``_ECHO_HOLD``
+        is over, so a quick cell shows in one frame (editor cleared, echo, result, status).
 
         A frame painted meanwhile (~4 ms at 120x36) would hold up this process's event
         loop while the request is on its way through it (the SSH forward is served here)
