@@ -162,3 +162,30 @@ def test_help_wraps_long_key_lists_within_the_key_column() -> None:
         assert " ".join(lines) == row.keys  # every key, in order, nothing lost
     assert wrap_keys("ctrl+j / alt+enter / ctrl+enter / shift+enter") == [
         "ctrl+j / alt+enter /", "ctrl+enter / shift+enter"]
+
+
+async def test_dialogs_show_what_servers_kernels_and_hosts_wrote_as_text(tmp_path: Path) -> None:
+    """Brackets in a prompt, an option or a question are text, not Rich markup: "[sudo]
+    password", an env under "[x]" or a kernel's cwd came out without them."""
+    app = _app(tmp_path)
+    dialogs = [
+        TextPromptScreen("[t] Input", "[sudo] password for ada:", password=True),
+        KbdIntScreen(KbdIntPrompt("lab", "[2FA]", "[b]bold?[/b]", (("[code]:", False),))),
+        ConfirmScreen("Delete [x]", "Delete host '[lab]'?"),
+        ChoiceScreen("Kernels [1]", [("a", "[red]env[/red] /srv/[data]")]),
+        MessageScreen("[oops]", "[x] failed"),
+    ]
+    expected = [("[t] Input", "[sudo] password for ada:"),
+                ("[2FA]", "[b]bold?[/b]", "[code]:"),
+                ("Delete [x]", "Delete host '[lab]'?"),
+                ("Kernels [1]", "[red]env[/red] /srv/[data]"),
+                ("[oops]", "[x] failed")]
+    async with app.run_test(size=SIZE) as pilot:
+        for dialog, texts in zip(dialogs, expected, strict=True):
+            app.push_screen(dialog)
+            await pilot.pause()
+            shown = "\n".join(screen_lines(app))
+            for text in texts:
+                assert text in shown, f"{text!r} not shown by {type(dialog).__name__}:\n{shown}"
+            dialog.dismiss(None)
+            await pilot.pause()

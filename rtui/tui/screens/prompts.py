@@ -9,6 +9,7 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -56,8 +57,8 @@ class TextPromptScreen(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
-            yield Label(self.prompt.strip() or "Input:")
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Label(self.prompt.strip() or "Input:", markup=False)
             yield Input(password=self.password, id="answer")
             yield Label("Enter to send, Escape to cancel", classes="hint")
 
@@ -85,11 +86,12 @@ class KbdIntScreen(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Login to {self.request.target}", classes="title")
+            yield Label(f"Login to {self.request.target}", classes="title", markup=False)
             if self.request.name or self.request.instructions:
-                yield Static(f"{self.request.name}\n{self.request.instructions}".strip())
+                yield Static(f"{self.request.name}\n{self.request.instructions}".strip(),
+                             markup=False)
             for n, (text, echo) in enumerate(self.request.prompts):
-                yield Label(text.strip())
+                yield Label(text.strip(), markup=False)
                 yield Input(password=not echo, id=f"answer-{n}")
             yield Label("Enter for the next field / to send, Escape to cancel", classes="hint")
 
@@ -155,8 +157,8 @@ class ConfirmScreen(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
-            yield Static(self.question)
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Static(self.question, markup=False)
             yield Label(keys_hint(self.BINDINGS), classes="hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -178,7 +180,8 @@ class MessageScreen(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title error" if self.error else "title")
+            yield Label(self.title_text, classes="title error" if self.error else "title",
+                        markup=False)
             yield Static(self.message, markup=False)
             yield Label(keys_hint(self.BINDINGS), classes="hint")
 
@@ -216,8 +219,8 @@ class ChoiceScreen(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
-            yield OptionList(*[Option(label, id=value) for value, label in self.options])
+            yield Label(self.title_text, classes="title", markup=False)
+            yield OptionList(*[Option(Content(label), id=value) for value, label in self.options])
             yield Label(self.hint, classes="hint")
 
     def on_mount(self) -> None:
