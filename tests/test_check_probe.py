@@ -90,7 +90,7 @@ def test_the_check_runs_the_agents_own_discovery() -> None:
     agent's modules themselves (one candidate list, one probe), not a copy."""
     script = probe_script(["~/envs/lab"])
     for module in (agent_probe, envs, status):
-        assert ascii(Path(module.__file__ or "").read_text()) in script
+        assert Path(module.__file__ or "").read_text() in script
 
     def packages(code: str) -> list[str]:
         found = re.findall(r'\(\s*"ipykernel",\s*"[^)]*\)', code)

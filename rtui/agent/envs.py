@@ -7,9 +7,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
-import shutil
-import subprocess
 
 from .paths import cache_dir, default_venv, private_dir, read_json, real, write_json
 from .probe import ask_all, stamp
@@ -40,6 +37,16 @@ def interpreter_in(prefix: str) -> str | None:
     return None
 
 
+def which(name: str) -> str | None:
+    """The first executable ``name`` on PATH (shutil.which's answer for a bare name, without
+    importing shutil: the host check runs this on every host it checks)."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(directory or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def check_python(python: str) -> str:
     """The interpreter ``python`` names (a path, an environment's directory or a name on
     PATH); ``not_found`` when there is none."""
@@ -50,7 +57,7 @@ def check_python(python: str) -> str:
         if not (os.path.isfile(python) and os.access(python, os.X_OK)):
             raise OpError("not_found", f"python {python} does not exist or is not executable")
         return python
-    found = shutil.which(python)
+    found = which(python)
     if not found:
         raise OpError("not_found", f"{python} is not on PATH")
     return found
@@ -66,7 +73,7 @@ def _env_key(python: str) -> tuple[str, str]:
 
 def _conda_envs() -> list[tuple[str, str]]:
     """(prefix, name) of conda/mamba/micromamba envs; nothing when none is installed."""
-    exes = [shutil.which(n) for n in ("conda", "mamba", "micromamba")]
+    exes = [which(n) for n in ("conda", "mamba", "micromamba")]
     exes += [os.environ.get("CONDA_EXE"), os.environ.get("MAMBA_EXE")]
     prefixes = []
     for root in CONDA_ROOTS:
@@ -108,6 +115,8 @@ def _conda_env_lists(exes: list[str]) -> list[str]:
         now = stamp([exe, *watch])
         entry = cache.get(exe)
         if not (isinstance(entry, dict) and entry.get("stamp") == now):
+            import subprocess
+
             try:
                 said = subprocess.run([exe, "env", "list", "--json"], capture_output=True,
                                       text=True, timeout=10, stdin=subprocess.DEVNULL).stdout
@@ -178,12 +187,23 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
         for prefix in sorted(glob.glob(os.path.expanduser(pattern))):
             add(interpreter_in(prefix), "venv", os.path.basename(prefix))
     for name in ("python3", "python"):
-        add(shutil.which(name), "path", name)
+        add(which(name), "path", name)
     for d in os.environ.get("PATH", "").split(os.pathsep):
-        for py in sorted(glob.glob(os.path.join(d or ".", "python3.[0-9]*"))):
-            if re.search(r"python3\.\d+$", py) and os.access(py, os.X_OK):
-                add(py, "path", os.path.basename(py))
+        for name in _versioned_pythons(d or "."):
+            py = os.path.join(d or ".", name)
+            if os.access(py, os.X_OK):
+                add(py, "path", name)
     return out
+
+
+def _versioned_pythons(directory: str) -> list[str]:
+    """``python3.X`` names in ``directory`` (a listing and string tests: /usr/bin is large,
+    and glob's pattern matching over it was most of a check's time on the host)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return sorted(n for n in names if n.startswith("python3.") and n[8:].isdigit())
 
 
 def _env_name(python: str) -> str:

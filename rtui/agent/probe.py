@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 
 from .paths import cache_dir, private_dir, read_json, write_json
@@ -60,6 +59,8 @@ _cache_lock = threading.Lock()
 
 def ask(python: str, timeout: float) -> dict[str, Any]:
     """Run ASK in ``python`` now; raise OpError(probe_failed) with a readable reason."""
+    import subprocess  # here: a check that finds every answer cached starts no process
+
     try:
         proc = subprocess.run([python, "-c", ASK], capture_output=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, cwd="/")

@@ -17,10 +17,10 @@ from .paths import connection_files, runtime_dir
 
 def live_kernels() -> int:
     """Connection files in jupyter's runtime dir whose shell port answers."""
-    import socket
-
     alive = 0
     for path in connection_files(runtime_dir()):
+        import socket  # here: most hosts have none
+
         try:
             with open(path) as handle:
                 info = json.load(handle)

@@ -22,8 +22,15 @@ from importlib import resources
 from rtui.agent.protocol import VERSION
 
 __all__ = [
-    "PACKAGE", "AgentBundle", "agent_bundle", "agent_sources", "build_bundle", "find_python_sh",
-    "shell_word", "status_script",
+    "PACKAGE",
+    "STATUS_LOADER",
+    "AgentBundle",
+    "agent_bundle",
+    "agent_sources",
+    "build_bundle",
+    "find_python_sh",
+    "shell_word",
+    "status_sources",
 ]
 
 PACKAGE = "rtui_agent"  # the package's name inside the zipapp
@@ -32,10 +39,12 @@ _MAIN = f"from {PACKAGE}.__main__ import main\nmain()\n"
 # The modules the host check runs, in import order: the agent's discovery of Pythons and its
 # report, not the rest of it.
 PROBE_MODULES = ("protocol", "paths", "probe", "envs", "status")
-# Loads PROBE_MODULES from their sources (no zipapp on the host needed) and prints the
-# report. Parses on any Python; one older than 3.8 says what it is and exits 3, so the
+_MODULE_MARK = "# rtui_agent module: "  # heads each module's source on the loader's stdin
+# Run as ``python -S -c STATUS_LOADER ARGS`` with PROBE_MODULES' sources on stdin: defines
+# them as the package (no zipapp on the host needed; each source parsed once) and prints
+# the report. Parses on any Python; one older than 3.8 says what it is and exits 3, so the
 # shell tries the next candidate.
-_LOADER = """import sys
+STATUS_LOADER = """import sys
 if sys.version_info < (3, 8):
     sys.stdout.write("old %s %d.%d.%d\\n" % ((sys.executable,) + tuple(sys.version_info[:3])))
     sys.exit(3)
@@ -43,14 +52,15 @@ import types
 package = types.ModuleType("PACKAGE")
 package.__path__ = []
 sys.modules["PACKAGE"] = package
-for name, source in SOURCES:
+for chunk in ("\\n" + sys.stdin.buffer.read().decode("utf-8")).split("\\nMARK")[1:]:
+    name, _, source = chunk.partition("\\n")
     module = types.ModuleType("PACKAGE." + name)
     module.__package__ = "PACKAGE"
     sys.modules[module.__name__] = module
     setattr(package, name, module)
     exec(compile(source, "PACKAGE/%s.py" % name, "exec"), module.__dict__)
 package.status.main(sys.argv[1:])
-"""
+""".replace("PACKAGE", PACKAGE).replace("MARK", _MODULE_MARK)
 
 
 @dataclass(frozen=True)
@@ -94,13 +104,15 @@ def build_bundle(sources: dict[str, bytes]) -> AgentBundle:
 
 
 @functools.cache
-def status_script() -> str:
-    """Python that runs the agent's report of a host (``status``: its Pythons as ``envs``
-    finds them) from the modules' own sources: what the host check sends in its one exec."""
+def status_sources() -> str:
+    """The sources STATUS_LOADER reads on stdin: the agent's report of a host (``status``:
+    its Pythons as ``envs`` finds them) in the modules' own words, which the host check sends
+    in its one exec. Ends with a newline; no line of it is ``PROBE`` (a here-document's end)."""
     sources = agent_sources()
-    pairs = ",\n".join(f"({name!r}, {sources[name + '.py'].decode()!a})"
-                        for name in PROBE_MODULES)  # ascii: Python 2 still parses it
-    return _LOADER.replace("PACKAGE", PACKAGE).replace("SOURCES", f"[\n{pairs}]")
+    text = "".join(f"\n{_MODULE_MARK}{name}\n{sources[name + '.py'].decode()}"
+                   for name in PROBE_MODULES)
+    assert "\nPROBE\n" not in text and text.count(_MODULE_MARK) == len(PROBE_MODULES)
+    return text
 
 
 def shell_word(path: str) -> str:

@@ -22,7 +22,7 @@ from rtui.core.errors import (
     SSHError,
     UnreachableError,
 )
-from rtui.core.remote.bundle import find_python_sh, status_script
+from rtui.core.remote.bundle import STATUS_LOADER, find_python_sh, status_sources
 from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
@@ -47,7 +47,8 @@ def probe_script(extra_pythons: Sequence[str] = ()) -> str:
     answer is cached (until it or its packages change) is not started.
     """
     args = " ".join(shlex.quote(p) for p in extra_pythons)
-    run = f"\"$p\" -S - {args} <<'PROBE' 2>/dev/null && exit 0\n{status_script()}\nPROBE"
+    run = (f"\"$p\" -S -c {shlex.quote(STATUS_LOADER)} {args} <<'PROBE' 2>/dev/null && exit 0"
+           f"{status_sources()}PROBE")
     return (find_python_sh(["python3", "python", *extra_pythons], run)
             + 'echo "os $(uname -s)"\necho "arch $(uname -m)"\nexit 0\n')
 
