@@ -99,19 +99,41 @@ async def test_password_auth(
 async def test_a_person_who_comes_while_an_unattended_login_runs_is_asked(
     password_sshd: SSHD, password_account: Account, isolated_home: Path
 ) -> None:
-    """The start-up check logs in asking nobody; a console opened meanwhile on that host sets
-    the connection's prompter, and the password question of the attempt already under way
-    goes to the person (it was refused, and the console failed with it)."""
+    """The start-up check logs in asking nobody; a console opened meanwhile on that host
+    connects with its own prompter, and the password question of the attempt already under
+    way goes to the person (it was refused, and the console failed with it)."""
     trust(password_sshd, isolated_home)
     host = Host("pw", hostname="127.0.0.1", port=password_sshd.port, user=password_account.name)
     conn, _ = connection(host, person=NoPrompter())
     attempt = asyncio.ensure_future(conn.connect())
     await asyncio.sleep(0)  # the attempt is under way, nowhere near its password yet
     person = ScriptedPerson(secrets={"password": password_account.password})
-    conn.prompter = person  # type: ignore[assignment]
+    console = asyncio.ensure_future(conn.connect(prompter=person))  # type: ignore[arg-type]
     await attempt
+    assert await console is await attempt  # the console shares the attempt's connection
     assert (await conn.run("id -un", timeout=10)).stdout == f"{password_account.name}\n"
     assert [a.kind for a in person.asked] == ["password"]  # type: ignore[attr-defined]
+    await conn.close()
+
+
+async def test_an_attempt_that_could_not_ask_is_retried_with_the_callers_prompter(
+    password_sshd: SSHD, password_account: Account, isolated_home: Path
+) -> None:
+    """The unattended login failed (it asked nobody); a person's connect then makes its own
+    attempt, which asks them. Later attempts that name nobody ask whom the last successful
+    one asked (the secrets typed are forgotten on close, so the question comes again)."""
+    trust(password_sshd, isolated_home)
+    host = Host("pw", hostname="127.0.0.1", port=password_sshd.port, user=password_account.name)
+    conn, _ = connection(host, person=NoPrompter())
+    with pytest.raises(AuthenticationError, match="cancelled at the prompt"):
+        await conn.connect()
+    person = ScriptedPerson(secrets={"password": password_account.password})
+    await conn.connect(prompter=person)  # type: ignore[arg-type]
+    assert [a.kind for a in person.asked] == ["password"]  # type: ignore[attr-defined]
+    await conn.close()
+    await conn.connect()
+    assert [a.kind for a in person.asked] == ["password", "password"]  # type: ignore[attr-defined]
+    assert (await conn.run("id -un", timeout=10)).stdout == f"{password_account.name}\n"
     await conn.close()
 
 

@@ -27,6 +27,7 @@ from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
     from rtui.core.ssh.connection import HostConnection
+    from rtui.core.ssh.prompts import Prompter
 
 __all__ = [
     "CheckGates", "HostStatus", "PythonInfo", "check_host", "check_hosts", "error_kind",
@@ -139,10 +140,11 @@ def _ms(start: float) -> float:
 
 async def check_host(
     connection: HostConnection, *, timeout: float, extra_pythons: Sequence[str] = (),
-    gates: CheckGates | None = None,
+    gates: CheckGates | None = None, prompter: Prompter | None = None,
 ) -> HostStatus:
     """Run every step against one host; a failed step ends the check with its named error.
-    ``gates``: shared with the other hosts checked at the same time."""
+    ``gates``: shared with the other hosts checked at the same time; ``prompter``: who a
+    login asks (see :meth:`HostConnection.connect`)."""
     status = HostStatus(connection.name)
     started = time.perf_counter()
     first = connection.route.hops[0]
@@ -171,7 +173,8 @@ async def check_host(
                         sock.close()
                     raise
                 t0 = time.perf_counter()
-                await connection.connect(sock=sock)  # it owns the socket from here
+                # It owns the socket from here.
+                await connection.connect(prompter=prompter, sock=sock)
                 status.ssh_ms = None if reused else _ms(t0)
                 status.ok = True
 
@@ -306,6 +309,7 @@ async def check_hosts(
     timeout: float,
     concurrency: int = 32,
     extra_pythons: dict[str, Sequence[str]] | None = None,
+    prompter: Prompter | None = None,
 ) -> AsyncIterator[HostStatus]:
     """Check all hosts (see CheckGates for how many at once); yield each status as it is
     ready."""
@@ -314,7 +318,7 @@ async def check_hosts(
     async def one(connection: HostConnection) -> HostStatus:
         pythons = (extra_pythons or {}).get(connection.name, ())
         return await check_host(connection, timeout=timeout, extra_pythons=pythons,
-                                gates=gates)
+                                gates=gates, prompter=prompter)
 
     tasks = [asyncio.ensure_future(one(c)) for c in connections]
     try:

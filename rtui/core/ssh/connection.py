@@ -81,22 +81,32 @@ def keepalive_options(settings: Settings, hop: Endpoint | None = None) -> tuple[
     return interval, count_max
 
 
-class _CurrentPrompter:
-    """Asks the connection's prompter of the moment the question comes, not of the moment the
-    attempt began: a console opened while the start-up check (which asks nobody) is logging
-    in gets the password dialog, and the shared attempt goes on."""
+class _AttemptPrompter:
+    """The prompter of one connection attempt: a question goes to the latest caller waiting
+    on the attempt who can ask a person, at the moment the question comes. A console opened
+    while the start-up check (which asks nobody) is logging in gets the password dialog, and
+    the shared attempt goes on."""
 
-    def __init__(self, connection: HostConnection) -> None:
+    def __init__(self, connection: HostConnection, own: Prompter) -> None:
         self._connection = connection
+        self._own = own
+
+    @property
+    def current(self) -> Prompter:
+        """Who answers now: the newest waiting caller that can ask, else the attempt's own."""
+        for prompter in reversed([self._own, *self._connection._askers]):
+            if not isinstance(prompter, NoPrompter):
+                return prompter
+        return self._own
 
     async def ask_secret(self, request: SecretPrompt) -> str | None:
-        return await self._connection.prompter.ask_secret(request)
+        return await self.current.ask_secret(request)
 
     async def ask_kbdint(self, request: KbdIntPrompt) -> list[str] | None:
-        return await self._connection.prompter.ask_kbdint(request)
+        return await self.current.ask_kbdint(request)
 
     async def confirm_host_key(self, request: HostKeyPrompt) -> HostKeyDecision:
-        return await self._connection.prompter.confirm_host_key(request)
+        return await self.current.confirm_host_key(request)
 
 
 class HostConnection:
@@ -116,7 +126,11 @@ class HostConnection:
         self.route = route
         self.own_known_hosts = own_known_hosts or locations.data_dir() / "known_hosts"
         self.settings = settings or Settings()
-        self.prompter: Prompter = prompter or NoPrompter()
+        # Asked by attempts whose caller names nobody, until one succeeds; then automatic
+        # reconnects and such attempts ask whoever the last successful attempt asked.
+        self._default_prompter: Prompter = prompter or NoPrompter()
+        self._last_prompter: Prompter | None = None
+        self._askers: list[Prompter] = []  # of the callers waiting for an attempt now
         self.auto_reconnect = auto_reconnect
         self.state = ConnState.DISCONNECTED
         self.generation = 0
@@ -158,29 +172,42 @@ class HostConnection:
             raise SSHError(f"{self.name} is not connected ({self.state})")
         return self._conns[-1]
 
-    async def connect(self, *, sock: socket.socket | None = None) -> asyncssh.SSHClientConnection:
+    async def connect(
+        self, *, prompter: Prompter | None = None, sock: socket.socket | None = None,
+    ) -> asyncssh.SSHClientConnection:
         """Connect if not connected; the same connection is shared by every caller.
 
+        ``prompter``: who this caller's attempt asks (passwords, passphrases, an unknown host
+        key); while it waits for an attempt under way, that attempt asks it too, so a person
+        who comes while an unattended login runs is asked. None: whoever the last successful
+        attempt asked (else the connection's default).
         ``sock``: a TCP connection to the first hop, already open (a check opens it to time
         it); used for the first attempt, closed if the connection is up already."""
-        async with self._lock:
-            if self.state is ConnState.CONNECTED and self._conns:
-                if sock is not None:
-                    sock.close()
-                return self._conns[-1]
-            self._closing = False
-            self._cancel_reconnect()
-            self._set(ConnState.CONNECTING)
-            try:
-                conns = await self._open_chain(sock)
-            except SSHError as exc:
-                self._set(ConnState.FAILED, str(exc))
-                raise
-            except BaseException:
-                self._set(ConnState.DISCONNECTED, "cancelled")
-                raise
-            self._install(conns)
-            return conns[-1]
+        own = prompter or self._last_prompter or self._default_prompter
+        self._askers.append(own)
+        try:
+            async with self._lock:
+                if self.state is ConnState.CONNECTED and self._conns:
+                    if sock is not None:
+                        sock.close()
+                    return self._conns[-1]
+                self._closing = False
+                self._cancel_reconnect()
+                self._set(ConnState.CONNECTING)
+                attempt = _AttemptPrompter(self, own)
+                try:
+                    conns = await self._open_chain(attempt, sock)
+                except SSHError as exc:
+                    self._set(ConnState.FAILED, str(exc))
+                    raise
+                except BaseException:
+                    self._set(ConnState.DISCONNECTED, "cancelled")
+                    raise
+                self._last_prompter = attempt.current
+                self._install(conns)
+                return conns[-1]
+        finally:
+            self._askers.remove(own)
 
     async def reconnect(self) -> asyncssh.SSHClientConnection:
         """Drop the current connection (if any) and connect again now."""
@@ -251,7 +278,8 @@ class HostConnection:
             await asyncio.sleep(delay)
             try:
                 async with self._lock:
-                    conns = await self._open_chain()
+                    own = self._last_prompter or self._default_prompter
+                    conns = await self._open_chain(_AttemptPrompter(self, own))
                     self._install(conns)
                 return
             except (AuthenticationError, HostKeyError) as exc:
@@ -277,13 +305,14 @@ class HostConnection:
                 await asyncio.wait_for(conn.wait_closed(), 5)
 
     async def _open_chain(
-        self, sock: socket.socket | None = None
+        self, prompter: Prompter, sock: socket.socket | None = None
     ) -> list[asyncssh.SSHClientConnection]:
         conns: list[asyncssh.SSHClientConnection] = []
         try:
             for hop in self.route.hops:
                 tunnel = conns[-1] if conns else None
-                conns.append(await self._open_hop(hop, tunnel, sock if not conns else None))
+                conns.append(await self._open_hop(hop, tunnel, prompter,
+                                                  sock if not conns else None))
         except BaseException:
             for conn in reversed(conns):
                 conn.close()
@@ -294,19 +323,19 @@ class HostConnection:
         return conns
 
     async def _open_hop(
-        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None,
+        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None, prompter: Prompter,
         sock: socket.socket | None,
     ) -> asyncssh.SSHClientConnection:
         via = "" if hop is self.route.target else f"jump host {hop.label}: "
         try:
-            return await self._open_hop_checked(hop, tunnel, sock)
+            return await self._open_hop_checked(hop, tunnel, prompter, sock)
         except SSHError as exc:
             if via:
                 raise type(exc)(f"{via}{exc}") from exc
             raise
 
     async def _open_hop_checked(
-        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None,
+        self, hop: Endpoint, tunnel: asyncssh.SSHClientConnection | None, prompter: Prompter,
         sock: socket.socket | None,
     ) -> asyncssh.SSHClientConnection:
         """Connect one hop; an unknown key is shown to a person, then the attempt is repeated
@@ -314,7 +343,7 @@ class HostConnection:
         ready, encrypted, notes = load_identities(hop)
         for _ in range(2):
             deadline = PausableDeadline(hop.connect_timeout or self.settings.connect_timeout)
-            client = HopClient(hop, _CurrentPrompter(self), self._secrets, encrypted,
+            client = HopClient(hop, prompter, self._secrets, encrypted,
                                deadline.paused)
             client.notes.extend(notes)
             try:
@@ -324,7 +353,7 @@ class HostConnection:
                 if client.presented_key is None:
                     raise HostKeyError(
                         f"the host key of {hop.display} was refused: {exc.reason}") from exc
-                if not await self._trust_new_key(hop, client.presented_key):
+                if not await self._trust_new_key(hop, client.presented_key, prompter):
                     raise HostKeyUnknownError(self._unknown_key_message(hop, client)) from exc
                 continue
             except TimeoutError as exc:
@@ -405,7 +434,9 @@ class HostConnection:
             x509_trusted_certs=None,
         )
 
-    async def _trust_new_key(self, hop: Endpoint, key: asyncssh.SSHKey) -> bool:
+    async def _trust_new_key(
+        self, hop: Endpoint, key: asyncssh.SSHKey, prompter: Prompter
+    ) -> bool:
         entry = host_entry_name(hop.hostname, hop.port)
         known = [k for k in self.known_hosts(hop).lookup(hop.hostname, hop.port) if not k.marker]
         if known:
@@ -416,7 +447,7 @@ class HostConnection:
         elif policy == "strict":
             decision = HostKeyDecision.REFUSE
         else:
-            decision = await self.prompter.confirm_host_key(HostKeyPrompt(
+            decision = await prompter.confirm_host_key(HostKeyPrompt(
                 host=entry,
                 key_type=key.get_algorithm(),
                 fingerprint=key.get_fingerprint("sha256"),
