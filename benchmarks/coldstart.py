@@ -6,7 +6,8 @@
 environment already present on the host (the remote Python is this interpreter, which has
 ipykernel). Each run starts from nothing and ends with everything stopped:
 
-1. **rtui**: a fresh ``HostConnection`` + ``HostKernels(conn, python=sys.executable).start()``
+1. **rtui**: a fresh ``HostConnection`` + ``HostKernels(conn, python=sys.executable)``:
+   ``.start(python=...)`` in the Python its environments offer
    (environments, launch, connection file over SFTP, five forwards, a KernelSession) +
    ``session.execute('1+1')`` iterated to its end (reply and idle). *Warm*: rtui's agent is
    already on the host (it is cached there by content hash); *first ever*: the remote HOME is
@@ -83,8 +84,9 @@ from benchmarks.common import (
     write_known_hosts,
 )
 from rtui.core.config.model import Settings
+from rtui.core.kernels.choice import Ask, Run, choose_environment
 from rtui.core.kernels.events import ExecuteReply, ExecuteResult
-from rtui.core.kernels.service import RemoteKernel
+from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.kernels.session import KernelSession
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD, start_sshd
@@ -237,6 +239,17 @@ async def _sample(
 # ----------------------------------------------------------------------------- rtui side
 
 
+async def _environment(kernels: HostKernels) -> str:
+    """The Python a kernel starts in, chosen as a console without a check does: from the
+    host's environments, listed (the cost measured before the launch)."""
+    decision = choose_environment(None, None, await kernels.environments(), None, pick=False)
+    if isinstance(decision, Ask):
+        return decision.options[0].python
+    if not isinstance(decision, Run):
+        raise RuntimeError("no Python with ipykernel on the benchmark host")
+    return decision.python
+
+
 async def _rtui_cold(target: Target, *, fresh_home: bool = False) -> tuple[float, dict[str, float]]:
     if fresh_home:
         remote_home = target.server.remote_home
@@ -249,7 +262,7 @@ async def _rtui_cold(target: Target, *, fresh_home: bool = False) -> tuple[float
     try:
         await conn.connect()
         stages["connect"] = time.perf_counter() - started
-        kernel = await kernels.start()
+        kernel = await kernels.start(python=await _environment(kernels))
         stages["start"] = time.perf_counter() - started - stages["connect"]
         await _rtui_execute(kernel.session, "1+1", "2")
         elapsed = time.perf_counter() - started
@@ -285,7 +298,7 @@ async def _rtui_reattach(target: Target, rows: list[Row], drops: int) -> None:
     session_log.setLevel(logging.ERROR)  # "no idle status": the losses counted in the table
     try:
         async with asyncio.timeout(STEP_TIMEOUT):
-            kernel = await kernels.start()
+            kernel = await kernels.start(python=await _environment(kernels))
             kernel.tunnel.on_restored(restored.set)
             stage = "x = 1"
             await _rtui_execute(kernel.session, "x = 1", None)

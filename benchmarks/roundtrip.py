@@ -173,7 +173,7 @@ async def _measure_all(
     kernel: RemoteKernel | None = None
     try:
         async with asyncio.timeout(START_TIMEOUT):
-            kernel = await kernels.start()
+            kernel = await kernels.start(python=sys.executable)
         remote_info = kernel.remote_info
         session = kernel.session
         openers: dict[str, SessionOpener] = {

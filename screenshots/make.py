@@ -4,7 +4,7 @@
 
 Everything runs headless (``App.run_test``) at fixed terminal sizes, in a throwaway HOME and
 XDG dirs made here (the real ``~/.config`` and ``~/.ssh`` are never read or written), against
-:class:`rtui.core.demo.DemoServer` as ``rtui demo`` uses it. The hosts file of the temporary
+:class:`rtui.demo.DemoServer` as ``rtui demo`` uses it. The hosts file of the temporary
 HOME holds two more hosts so that the list shows other badges: ``archive`` (127.0.0.1 port 1,
 unreachable) and ``newbox`` (the demo server's port as an ordinary host, so its key is unknown).
 Kernels started here are shut down and the demo server closed; nothing is left behind.
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from rtui.core.config.store import HostStore
-    from rtui.core.demo import DemoServer
+    from rtui.demo import DemoServer
     from rtui.tui.app import RtuiApp
     from rtui.tui.widgets.console import ConsolePane
 
@@ -306,7 +306,7 @@ async def make(root: Path) -> dict[str, str]:
     from rtui.core import locations
     from rtui.core.config.model import Host
     from rtui.core.config.store import HostStore
-    from rtui.core.demo import DemoServer, demo_processes
+    from rtui.demo import DemoServer, demo_processes
 
     shots: dict[str, str] = {}
     server = DemoServer()

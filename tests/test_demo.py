@@ -9,14 +9,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from textual.widgets import DataTable
+
 from rtui.cli.demo import demo_app, select_host
 from rtui.core.config.model import Host
 from rtui.core.config.store import HostStore
-from rtui.core.demo import DemoServer, demo_processes
+from rtui.demo import DemoServer, demo_processes
 from rtui.tui.screens.prompts import ChoiceScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
-from rtui.tui.widgets.hosts import HostsPane
 from tests.conftest import run_rtui
 from tests.harness.sshd import pid_alive
 
@@ -39,6 +40,11 @@ def assert_nothing_left(root: Path, isolated_home: Path) -> None:
     assert not demo_processes(root), "a process of the demo is still running"
     assert not root.exists(), "the demo's temp dir was not removed"
     assert not (isolated_home / ".local/share/rtui/known_hosts").exists()
+    # Nothing in HOME or the XDG dirs (all under it here): no history of what was typed
+    # (it was kept in the demo's temp dir), no known_hosts, no state.
+    written = [str(p.relative_to(isolated_home)) for p in isolated_home.rglob("*")
+               if not p.is_dir()]
+    assert written == [], written
 
 
 async def test_demo_tui_console_then_everything_gone(tmp_path: Path, isolated_home: Path) -> None:
@@ -51,8 +57,9 @@ async def test_demo_tui_console_then_everything_gone(tmp_path: Path, isolated_ho
     try:
         app = demo_app(store, server)
         async with app.run_test(size=(120, 36)) as pilot:
-            pane = app.query_one(HostsPane)
-            await until(lambda: (s := pane.statuses.get("demo")) is not None and s.ok)
+            await until(lambda: (s := app.workspace.statuses.get("demo")) is not None and s.ok)
+            await until(lambda: str(app.query_one("#hosts", DataTable).get_cell(
+                "demo", "status")) == "ok")  # and the host list shows it
             assert await select_host(app, "demo")  # "other" is listed first
             await pilot.press("enter")
             await until(lambda: bool(app.query(ConsolePane))
@@ -64,6 +71,7 @@ async def test_demo_tui_console_then_everything_gone(tmp_path: Path, isolated_ho
             await until(lambda: isinstance(app.focused, CodeInput))
             await pilot.press(*"print('hi')", "enter")
             await until(lambda: "hi" in console.model.plain_lines())
+            assert console.history_path.is_relative_to(root)  # the demo's temp dir
 
             pids = kernel_pids(home)
             assert pids and all(pid_alive(p) for p in pids)

@@ -91,6 +91,14 @@ def test_core_does_not_import_textual() -> None:
     assert not {m for m in mods if m == "textual" or m.startswith("textual.")}
 
 
+def test_workspace_loads_no_ssh_kernel_ui_or_demo_code() -> None:
+    """The Workspace is made before the first frame: asyncssh and jupyter_client are
+    imported off the loop when a host is first used; the demo is a wing of its own."""
+    mods = loaded_modules_after("import rtui.core.workspace, rtui.core.kernels.choice")
+    assert not {"asyncssh", "jupyter_client", "zmq", "textual", "rtui.demo"} & mods
+    assert not {m for m in mods if m.startswith(("rtui.tui", "rtui.cli", "rtui.demo"))}
+
+
 def test_cli_commands_do_not_import_textual() -> None:
     mods = loaded_modules_after("from rtui.cli.main import build_parser; build_parser()")
     assert "textual" not in mods

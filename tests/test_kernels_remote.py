@@ -68,7 +68,7 @@ async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]
 
 @pytest_asyncio.fixture
 async def kernel(kernels: HostKernels) -> AsyncIterator[RemoteKernel]:
-    started = await kernels.start()
+    started = await kernels.start(python=PY)
     try:
         yield started
     finally:
@@ -136,7 +136,7 @@ async def test_restart_clears_state_and_session_continues(
 
 
 async def test_shutdown_leaves_no_process_and_no_files(kernels: HostKernels) -> None:
-    kernel = await kernels.start()
+    kernel = await kernels.start(python=PY)
     records = {r.id: r for r in await kernels.list()}
     pid = records[kernel.id].pid
     assert pid and pid_alive(pid)
@@ -240,7 +240,7 @@ async def test_reattach_after_the_connection_drops(sshd: SSHD, isolated_home: Pa
         settings = Settings(reconnect_max_delay=0.5, connect_timeout=5)
         conn, events = connection(host_for(sshd, port=relay.port, python=PY), settings=settings)
         service = HostKernels(conn, python=PY)
-        kernel = await service.start()
+        kernel = await service.start(python=PY)
         restored = asyncio.Event()
         kernel.tunnel.on_restored(restored.set)
         try:

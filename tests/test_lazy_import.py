@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rtui.tui.lazy import import_off_loop
+from rtui.core.lazy import import_off_loop
 
 
 async def test_slow_import_runs_once_off_the_loop(tmp_path: Path,

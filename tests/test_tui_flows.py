@@ -40,7 +40,7 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
     # A kernel already running on the host, with state in it.
     conn, _ = connection(host)
     service = HostKernels(conn, python=PY)
-    running = await service.start()
+    running = await service.start(python=PY)
     [_ async for _ in running.session.execute("answer = 42")]
     await service.detach(running)
     app = RtuiApp(store_with(tmp_path, host), check_on_start=False)

@@ -86,16 +86,16 @@ async def test_editing_a_host_keeps_or_renews_its_kernel_service(tmp_path: Path)
     lab = Host("lab", hostname="127.0.0.1", port=2201, user="ada")
     app = RtuiApp(store_with(tmp_path, lab), check_on_start=False)
     async with app.run_test(size=(100, 30)):
-        first = await app.kernels_for("lab")
+        first = await app.workspace.kernels("lab")
         connection = first.connection
         await app.save_host("lab", Host("lab", hostname="127.0.0.1", port=2201, user="ada",
                                         python="~/envs/ml", tags=("gpu",)))
-        assert await app.kernels_for("lab") is first and first.connection is connection
+        assert await app.workspace.kernels("lab") is first and first.connection is connection
         assert first.python == "~/envs/ml"
         await app.save_host("lab", Host("lab", hostname="127.0.0.1", port=2202, user="ada"))
-        renewed = await app.kernels_for("lab")
+        renewed = await app.workspace.kernels("lab")
         assert renewed is not first
-        assert renewed.connection is app.connections.get("lab") is not connection
+        assert renewed.connection is app.workspace.connection("lab") is not connection
 
 
 async def test_import_from_ssh_config(tmp_path: Path, isolated_home: Path) -> None:

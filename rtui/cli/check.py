@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtui.cli.common import load_config
@@ -52,29 +51,23 @@ def _check(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
     # Imported here: `rtui hosts ...` must not pay for asyncssh.
     from rtui.cli.prompts import terminal_prompter
-    from rtui.core.ssh.check import check_hosts
-    from rtui.core.ssh.manager import Connections
+    from rtui.core.workspace import Workspace
 
     timeout = args.timeout or config.settings.check_timeout
     settings = dataclasses.replace(config.settings, connect_timeout=timeout)
-    connections = Connections(
-        config, prompter=terminal_prompter(), settings=settings, auto_reconnect=False
-    )
-    extra: dict[str, Sequence[str]] = {
-        h.name: [python] for h in config.hosts if (python := h.configured_python)
-    }
-    failed = 0
+    prompter = terminal_prompter()
+    workspace = Workspace(None, config=config, prompter=prompter, settings=settings,
+                          auto_reconnect=False, prefetch=False)
+
+    def show(status: HostStatus) -> None:
+        print(json.dumps(status.to_json()) if args.json else _line(status), flush=True)
+
     try:
-        targets = [connections.get(name) for name in names]
-        async for status in check_hosts(
-            targets, timeout=timeout, concurrency=config.settings.check_concurrency,
-            extra_pythons=extra,
-        ):
-            failed += not status.ok
-            print(json.dumps(status.to_json()) if args.json else _line(status), flush=True)
+        statuses = await workspace.check(names, prompter=prompter, timeout=timeout,
+                                         on_status=show)
     finally:
-        await connections.close_all()
-    return 1 if failed else 0
+        await workspace.close()
+    return 1 if any(not status.ok for status in statuses) else 0
 
 
 def _line(status: HostStatus) -> str:

@@ -1,4 +1,4 @@
-"""What several commands share: the config, the connections, and running a coroutine."""
+"""What several commands share: the config, the workspace, and running a coroutine."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rtui.core.config.store import HostStore
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels
+    from rtui.core.workspace import Workspace
 
 __all__ = ["load_config", "usage_handler", "with_host"]
 
@@ -34,22 +35,20 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def with_host(args: argparse.Namespace, name: str,
-              body: Callable[[Host, HostKernels], Awaitable[T]]) -> T:
-    """Run ``body`` with the host's kernels service; connections closed afterwards."""
+              body: Callable[[Workspace, Host, HostKernels], Awaitable[T]]) -> T:
+    """Run ``body`` with a workspace of the hosts file and the host's kernel service; a
+    login asks on this terminal; connections closed afterwards."""
     from rtui.cli.prompts import terminal_prompter
-    from rtui.core.kernels.service import HostKernels
-    from rtui.core.ssh.manager import Connections
+    from rtui.core.workspace import Workspace
 
     config = load_config(args)
     host = config.require(name)
 
     async def run() -> T:
-        connections = Connections(config, prompter=terminal_prompter(), auto_reconnect=True)
-        kernels = HostKernels(connections.get(name), python=host.python)
+        workspace = Workspace(None, config=config, prompter=terminal_prompter())
         try:
-            return await body(host, kernels)
+            return await body(workspace, host, await workspace.kernels(name))
         finally:
-            await kernels.close()
-            await connections.close_all()
+            await workspace.close()
 
     return asyncio.run(run())

@@ -1,6 +1,6 @@
 """``rtui demo``: try rtui against an SSH server inside this process, with nothing to set up.
 
-The server (:class:`rtui.core.demo.DemoServer`) and the terminal UI share one event loop. The
+The server (:class:`rtui.demo.DemoServer`) and the terminal UI share one event loop. The
 demo host exists for this run only: it is never written to the hosts file, its key is trusted
 through a throwaway known_hosts file, and everything it started is killed on exit.
 """
@@ -20,8 +20,8 @@ from rtui.core.config.store import HostStore
 from rtui.core.errors import RtuiError
 
 if TYPE_CHECKING:
-    from rtui.core.demo import DemoServer
     from rtui.core.kernels.session import KernelSession
+    from rtui.demo import DemoServer
     from rtui.tui.app import RtuiApp
 
 __all__ = ["DEMO_CODE", "demo_app", "register", "select_host"]
@@ -46,18 +46,13 @@ def register(commands: Any) -> None:
 
 def demo_app(store: HostStore, server: DemoServer, *, ansi: bool = False,
              check_on_start: bool = True) -> RtuiApp:
-    """The app ``rtui demo`` runs: the user's hosts plus the demo host, for this run only."""
-    from rtui.core.config.model import Config
-    from rtui.core.demo import DemoConnections
+    """The app ``rtui demo`` runs: the user's hosts plus the demo host, for this run only.
+    Only the demo host trusts the demo's key file; the user's other hosts keep using
+    ~/.ssh/known_hosts and rtui's own known_hosts as always."""
     from rtui.tui.app import RtuiApp
 
-    app = RtuiApp(store, ansi=ansi, check_on_start=check_on_start,
-                  extra_hosts=(server.demo_host(),))
-    # Only the demo host trusts the demo's key file; the user's other hosts keep using
-    # ~/.ssh/known_hosts and rtui's own known_hosts as always.
-    app.connections = DemoConnections(Config(), server, prompter=app.prompter,
-                                      ssh_config=app.ssh_config)
-    return app
+    return RtuiApp(store, ansi=ansi, check_on_start=check_on_start,
+                   injected=(server.injected_host(),))
 
 
 async def select_host(app: RtuiApp, name: str, timeout: float = 10) -> bool:
@@ -80,7 +75,7 @@ async def select_host(app: RtuiApp, name: str, timeout: float = 10) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rtui.core.demo import DemoServer
+    from rtui.demo import DemoServer
 
     store = HostStore(locations.config_path(args.config))
     server = DemoServer(name=_free_name(store))
@@ -154,11 +149,8 @@ async def _tui(server: DemoServer, store: HostStore, *, ansi: bool) -> int:
 async def _headless(server: DemoServer) -> int:
     """The demo without a UI: each step printed, the same core calls the UI makes."""
     from rtui.cli.check import _line
-    from rtui.core.config.model import Config
-    from rtui.core.demo import DemoConnections
-    from rtui.core.kernels.service import HostKernels
-    from rtui.core.ssh.check import check_host
     from rtui.core.ssh.prompts import NoPrompter
+    from rtui.core.workspace import Workspace
 
     _step("starting the demo SSH server on 127.0.0.1")
     await server.start()
@@ -166,16 +158,15 @@ async def _headless(server: DemoServer) -> int:
         host = server.demo_host()
         _step(f"listening on {host.address} (host key trusted for this run only); "
               f"remote home {server.home}")
-        connections = DemoConnections(Config(hosts=(host,)), server, prompter=NoPrompter(),
-                                      auto_reconnect=False)
-        connection = connections.get(host.name)
-        kernels = HostKernels(connection, python=host.python)
+        workspace = Workspace(None, injected=(server.injected_host(),), prompter=NoPrompter(),
+                              auto_reconnect=False, prefetch=False)
         try:
+            kernels = await workspace.kernels(host.name)
             _step(f"connecting as {host.user} with the demo's key")
-            await connection.connect()
+            await kernels.connection.connect()
             _step("checking the host (as `rtui check`)")
-            status = await check_host(connection, timeout=_HEADLESS_TIMEOUT,
-                                      extra_pythons=[host.python])
+            status, = await workspace.check([host.name], prompter=NoPrompter(),
+                                            timeout=_HEADLESS_TIMEOUT)
             print(_line(status), flush=True)
             if not status.ok:
                 return 1
@@ -188,8 +179,7 @@ async def _headless(server: DemoServer) -> int:
                 _step("shutting the kernel down")
                 await kernels.shutdown(kernel)
         finally:
-            await kernels.close()
-            await connections.close_all()
+            await workspace.close()
     finally:
         _step("stopping the demo server")
         await server.close()

@@ -17,6 +17,7 @@ from rtui.core.config.model import Host
 if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.core.remote.client import Progress
+    from rtui.core.workspace import Workspace
 
 __all__ = ["register"]
 
@@ -68,9 +69,26 @@ def register(commands: Any) -> None:
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", metavar="PYTHON", help="remote interpreter (default: best found)")
+    p.add_argument("--env", metavar="PYTHON",
+                   help="remote interpreter (default: best found; none: set one up)")
     p.add_argument("--spyder", action="store_true", help="a spyder-kernels kernel")
     p.add_argument("--cwd", metavar="DIR", help="remote working directory (default: home)")
+
+
+async def _python(workspace: Workspace, host: Host, args: argparse.Namespace) -> str:
+    """The environment choice as flags: ``--env`` names it; else the workspace's decision,
+    its first (best) option when it would ask, rtui's own env set up when there is none."""
+    from rtui.core.kernels.choice import Ask, Run
+
+    if args.env:
+        return str(args.env)
+    decision = await workspace.environment_decision(host.name, spyder=args.spyder)
+    if isinstance(decision, Run):
+        return decision.python
+    if isinstance(decision, Ask):
+        return decision.options[0].python
+    env = await workspace.set_up(host.name, spyder=args.spyder, on_progress=_progress)
+    return env.python
 
 
 def _progress(p: Progress) -> None:
@@ -79,7 +97,7 @@ def _progress(p: Progress) -> None:
 
 
 def _envs(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
         envs = await kernels.environments()
         if args.json:
             print(json.dumps([e.__dict__ for e in envs], indent=2))
@@ -99,7 +117,7 @@ def _envs(args: argparse.Namespace) -> int:
 
 
 def _kernels(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
         records = await kernels.list()
         if args.json:
             print(json.dumps([r.__dict__ for r in records], indent=2))
@@ -118,9 +136,9 @@ def _kernels(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
-        kernel = await kernels.start(python=args.env, spyder=args.spyder, cwd=args.cwd,
-                                     on_progress=_progress)
+    async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+        python = await _python(workspace, host, args)
+        kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         print(f"started kernel {kernel.id} on {host.name} "
               f"(attach: rtui run {host.name} -k {kernel.id} -c ...)")
         await kernels.detach(kernel)
@@ -130,9 +148,9 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
-        env = await kernels.setup(spyder=args.spyder, offline=args.offline,
-                                  on_progress=_progress)
+    async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+        env = await workspace.set_up(host.name, spyder=args.spyder, offline=args.offline,
+                                     on_progress=_progress)
         print(f"ready on {host.name}: {env.python} (ipykernel {env.ipykernel})")
         return 0
 
@@ -140,7 +158,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _lifecycle(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
         if args.action == "stop":
             await kernels.shutdown_by_id(args.id)
             print(f"stopped kernel {args.id} on {host.name}")
@@ -161,13 +179,13 @@ def _lifecycle(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    async def body(host: Host, kernels: HostKernels) -> int:
+    async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         spec = args.kernel or args.connection_file
         if spec:
             kernel = await kernels.attach(spec)
         else:
-            kernel = await kernels.start(python=args.env, spyder=args.spyder, cwd=args.cwd,
-                                         on_progress=_progress)
+            python = await _python(workspace, host, args)
+            kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         try:
             return await _execute(kernel, args.code)
         finally:

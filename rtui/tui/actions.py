@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from rtui.core.config.model import Config, Host
+from rtui.core.workspace import Workspace
 from rtui.tui.screens.host_form import HostFormScreen
 
 __all__ = [
@@ -36,7 +37,7 @@ class ActionTarget(Protocol):
     @property
     def config(self) -> Config: ...
     @property
-    def extra_hosts(self) -> tuple[Host, ...]: ...
+    def workspace(self) -> Workspace: ...
 
     async def save_host(self, old_name: str | None, host: Host) -> None: ...
     def check_hosts(self, names: list[str], *, interactive: bool) -> Worker[None]: ...
@@ -97,7 +98,7 @@ class ListAction(_Action):
 
 
 def _edit(app: ActionTarget, host: Host) -> None:
-    if host in app.extra_hosts:
+    if app.workspace.is_injected(host.name):
         app.notify(f"{host.name} exists for this run only and cannot be edited")
     else:
         app.push_screen(HostFormScreen(app.save_host, host))

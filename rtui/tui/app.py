@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -21,11 +21,20 @@ from rtui.core import locations
 from rtui.core.config.model import Config, Host
 from rtui.core.config.store import HostStore
 from rtui.core.errors import HostKeyChangedError, RtuiError
-from rtui.core.ssh.check import CheckGates, HostStatus, check_host
+from rtui.core.kernels.choice import Ask, EnvironmentDecision, Run
+from rtui.core.lazy import import_off_loop
+from rtui.core.ssh.check import HostStatus
 from rtui.core.ssh.prompts import NoPrompter
-from rtui.core.ssh.state import ConnState, StateChange
+from rtui.core.workspace import (
+    Checking,
+    ConfigReloaded,
+    InjectedHost,
+    KernelCount,
+    StatusChanged,
+    Workspace,
+    WorkspaceEvent,
+)
 from rtui.tui.commands import HostCommands
-from rtui.tui.lazy import import_off_loop
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.render import ScrollingApp
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen, Remembered
@@ -36,7 +45,6 @@ from rtui.tui.widgets.hosts import HostsPane
 # more, and the console's editor and output model ~35 ms that the host list does not need.
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels, RemoteKernel
-    from rtui.core.ssh.manager import Connections
     from rtui.tui.widgets.console import ConsolePane
 
 __all__ = ["RtuiApp", "run_tui"]
@@ -69,39 +77,27 @@ class RtuiApp(ScrollingApp):
         ansi: bool = False,
         check_on_start: bool = True,
         ssh_config: Path | None = None,
-        extra_hosts: tuple[Host, ...] = (),
+        injected: Sequence[InjectedHost] = (),
     ) -> None:
         super().__init__(ansi_color=ansi)
-        self.store = store
         self.check_on_start = check_on_start
-        self.ssh_config = ssh_config
-        self.extra_hosts = extra_hosts  # hosts that exist for this run only (the demo)
         self.prompter = TuiPrompter(self)
-        self.config = Config()
-        self._connections: Connections | None = None
-        self.kernel_services: dict[str, HostKernels] = {}
+        # The run's hosts; an attempt to connect that names nobody asks this app.
+        self.workspace = Workspace(store, injected=injected, ssh_config=ssh_config,
+                                   prompter=self.prompter)
+        self.workspace.subscribe(self._show)
         self._console_count = 0
+
+    @property
+    def config(self) -> Config:
+        """The run's hosts (the workspace's)."""
+        return self.workspace.config
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="tabs"), TabPane("Hosts", id="tab-hosts"):
             yield HostsPane()
         yield KeyFooter()
-
-    @property
-    def connections(self) -> Connections:
-        """The host connections, made on first use so the first frame does not wait for the
-        SSH libraries to load."""
-        if self._connections is None:
-            from rtui.core.ssh.manager import Connections
-
-            self._connections = Connections(self.config, prompter=self.prompter,
-                                            ssh_config=self.ssh_config)
-        return self._connections
-
-    @connections.setter
-    def connections(self, value: Connections) -> None:
-        self._connections = value
 
     async def on_mount(self) -> None:
         # A console flood makes many small container objects; with the default thresholds a
@@ -110,7 +106,7 @@ class RtuiApp(ScrollingApp):
         # rarer, and what is alive once a console is up is kept out of them (see add_console).
         gen0, gen1, _ = gc.get_threshold()
         gc.set_threshold(gen0, gen1, 100)
-        await self.reload_config()
+        await self.workspace.reload()
         if self.check_on_start:
             self.call_after_refresh(self._check_on_start)
         self.call_after_refresh(self._preload)
@@ -123,66 +119,34 @@ class RtuiApp(ScrollingApp):
             await import_off_loop(module)
 
     def _check_on_start(self) -> None:
-        self.check_hosts([h.name for h in self.config.hosts], interactive=False)
+        self.check_hosts([h.name for h in self.workspace.config.hosts], interactive=False)
 
     async def on_unmount(self) -> None:
-        for service in list(self.kernel_services.values()):
-            with contextlib.suppress(Exception):
-                await service.close()
-        if self._connections is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._connections.close_all(), 5)
-
-    # -- config ------------------------------------------------------------------------------
+        await self.workspace.close()
 
     @property
     def band_scroll(self) -> bool:
         """The ``band_scroll`` setting: rows that only scrolled are moved by the terminal."""
         return self.config.settings.band_scroll
 
-    async def reload_config(self) -> None:
-        """Read the hosts file; a broken file is shown in the pane and nothing is lost."""
-        problem = ""
-        try:
-            config = await asyncio.to_thread(self.store.load)
-        except RtuiError as exc:
-            config, problem = Config(), str(exc)
-        for host in self.extra_hosts:
-            if config.get(host.name) is None:
-                config = config.with_host(host)
-        self.config = config
-        if self._connections is not None:
-            await self._connections.update_config(config)
-        for name, service in list(self.kernel_services.items()):
-            entry = config.get(name)
-            if entry is None or self.connections.existing(name) is not service.connection:
-                await self.kernel_services.pop(name).close()  # gone, or reached another way
-            else:
-                service.set_python(entry.configured_python)
-        self.query_one(HostsPane).show_config(config, problem)
+    def _show(self, event: WorkspaceEvent) -> None:
+        """What the workspace reports, shown in the host list."""
+        panes = self.query(HostsPane)
+        if not panes:
+            return  # not composed yet, or gone
+        pane = panes.first()
+        if isinstance(event, ConfigReloaded):
+            pane.show_config(event.config, event.problem)
+        elif isinstance(event, Checking):
+            pane.show_checking(list(event.names))
+        elif isinstance(event, StatusChanged):
+            pane.show_status(event.status)
+        elif isinstance(event, KernelCount):
+            pane.show_kernel_count(event.name, event.kernels)
 
     async def save_host(self, old_name: str | None, host: Host) -> None:
-        """Add or replace a host in the file (locked, re-read, validated, atomic)."""
-        def change(config: Config) -> Config:
-            return config.add_host(host) if old_name is None else config.replace_host(
-                old_name, host)
-
-        await asyncio.to_thread(self.store.update, change)
-        await self.reload_config()
-
-    async def kernels_for(self, name: str) -> HostKernels:
-        """The host's kernel service, made on first use (its modules imported off the loop;
-        once they are, these awaits return at once)."""
-        await import_off_loop("rtui.core.ssh.manager")
-        await import_off_loop("rtui.core.kernels.service")
-        service = self.kernel_services.get(name)
-        if service is None:
-            from rtui.core.kernels.service import HostKernels
-
-            host = self.config.require(name)
-            service = HostKernels(self.connections.get(name), python=host.python)
-            self.kernel_services[name] = service
-        return service
+        """The host form's save: add or replace a host in the file."""
+        await self.workspace.save_host(old_name, host)
 
     # -- host actions ------------------------------------------------------------------------
 
@@ -194,122 +158,40 @@ class RtuiApp(ScrollingApp):
     @work(group="checks", exit_on_error=False)
     async def check_hosts(self, names: list[str], *, interactive: bool) -> None:
         """Check hosts concurrently; on start-up nobody is asked anything (no dialog storm)."""
-        pane = self.query_one(HostsPane)
-        pane.show_checking(names)
-        await import_off_loop("rtui.core.ssh.manager")
-        settings = self.config.settings
-        gates = CheckGates(settings.check_concurrency)
-
-        async def one(name: str) -> None:
-            connection = self.connections.get(name)
-            if not interactive and connection.state is not ConnState.CONNECTED:
-                connection.prompter = NoPrompter()
-
-            def connected(change: StateChange) -> None:
-                # Start the agent as soon as the host lets us in, alongside the probe:
-                # it is what a console needs first, and it takes a Python start-up.
-                if change.state is ConnState.CONNECTED:
-                    self.prefetch(name, environments=False)
-
-            unsubscribe = connection.subscribe(connected)
-            try:
-                host = self.config.get(name)
-                extra = [host.configured_python] if host and host.configured_python else []
-                status = await check_host(connection, timeout=settings.check_timeout,
-                                          extra_pythons=extra, gates=gates)
-            except Exception as exc:  # one host's bug must not stop the others
-                log.exception("check of %s failed", name)
-                status = HostStatus(name, error=str(exc), error_kind="error")
-            finally:
-                unsubscribe()
-                connection.prompter = self.prompter
-            pane.show_status(status)
-            if status.ok:
-                self.prefetch(name, environments=self._ready_python(name) is None)
+        def checked(status: HostStatus) -> None:
             if status.error_kind == "host-key-changed" and interactive:
                 self.push_screen(MessageScreen("Host key changed", status.error or ""))
 
-        await asyncio.gather(*(one(n) for n in names if self.config.get(n) is not None))
-
-    @work(group="prefetch", exit_on_error=False)
-    async def prefetch(self, name: str, *, environments: bool) -> None:
-        """Get a reachable host ready in the background, so Enter opens a console without
-        waiting: the agent started, and the host's Pythons known when Enter will need them."""
-        kernels = await self.kernels_for(name)
-        with contextlib.suppress(RtuiError):
-            await (kernels.environments() if environments else kernels.hello())
+        await self.workspace.check(
+            names, prompter=self.prompter if interactive else NoPrompter(), on_status=checked)
 
     @work(group="count", exit_on_error=False)
     async def count_kernels(self, name: str) -> None:
-        """The host list's Kernels column after a kernel started or stopped here (else it
-        would wait for the next check): the live kernels the agent lists."""
-        pane = self.query_one(HostsPane)
-        status = pane.statuses.get(name)
-        if status is None or not status.ok or name in pane.checking:
-            return  # a check under way counts them itself
-        with contextlib.suppress(RtuiError):
-            kernels = await self.kernels_for(name)
-            live = sum(1 for record in await kernels.list() if record.alive)
-            pane.show_kernel_count(name, live)
+        """The host list's Kernels column after a kernel started or stopped here."""
+        await self.workspace.count_kernels(name)
 
     @work(group="config", exit_on_error=False)
     async def delete_host(self, name: str) -> None:
         if not await ask(self, ConfirmScreen("Delete host", f"Delete host '{name}'?")):
             return
-        await asyncio.to_thread(self.store.update, lambda c: c.remove_host(name))
-        await self.reload_config()
+        await self.workspace.delete_host(name)
         self.notify(f"Deleted {name}")
 
     @work(group="config", exit_on_error=False)
     async def import_ssh_config(self) -> None:
-        from rtui.core.config.importer import merge_imported
-        from rtui.core.ssh.ssh_config import resolved_aliases
-
-        path = self.ssh_config or locations.ssh_config_path()
-        entries = await asyncio.to_thread(resolved_aliases, path)
-        results: list[Any] = []
-
-        def change(config: Config) -> Config:
-            merged, result = merge_imported(config, entries, update=False)
-            results.append(result)
-            return merged
-
-        await asyncio.to_thread(self.store.update, change)
-        await self.reload_config()
-        self.notify(f"Imported from {path}: {results[-1].summary()}", timeout=8)
-
-    def _ready_python(self, name: str) -> str | None:
-        """The Python Enter starts a kernel in without asking: the one picked earlier in this
-        session, else the host's configured one once its check found ipykernel there."""
-        kernels = self.kernel_services.get(name)
-        if kernels is not None and kernels.chosen_python:
-            return kernels.chosen_python
-        host = self.config.get(name)
-        python = host.configured_python if host else None
-        status = self.query_one(HostsPane).statuses.get(name)
-        if python is None or status is None:
-            return None
-        # The interpreter the check found for it (``~/…`` or an environment's directory
-        # name one there).
-        return next((p.path for p in status.pythons
-                     if p.ipykernel and (p.path == python or python in p.given)), None)
+        path, result = await self.workspace.import_ssh_config()
+        self.notify(f"Imported from {path}: {result.summary()}", timeout=8)
 
     @work(group="kernels", exit_on_error=False)
     async def open_console(self, name: str, *, pick: bool = False) -> None:
-        """One key to a console: straight to a known Python (see ``_ready_python``); else
-        pick an env when there are several, set one up if none. ``pick`` always asks."""
-        kernels = await self.kernels_for(name)
-        kernels.connection.prompter = self.prompter
+        """One key to a console: the workspace decides which Python (see
+        ``rtui.core.kernels.choice``); ``pick`` always asks."""
         self.notify(f"Connecting to {name}…", timeout=3)
-        python = None if pick else self._ready_python(name)
+        kernels = await self.workspace.connect(name, self.prompter)
+        python = await self._python_for(
+            name, await self.workspace.environment_decision(name, pick=pick))
         if python is None:
-            choice = await self._choose_python(kernels, ask_always=pick)
-            if choice is None:
-                return
-            python = choice.value if isinstance(choice, Remembered) else choice
-            kernels.chosen_python = python
-            if isinstance(choice, Remembered):
-                self.remember_python(name, python)
+            return
         # The kernel is asked for first; the tab opens meanwhile and takes keys while the
         # kernel starts (~0.3 s), which costs nothing on the critical path.
         starting = asyncio.ensure_future(kernels.start(python=python))
@@ -330,25 +212,25 @@ class RtuiApp(ScrollingApp):
         pane.connect(kernel)
         self.count_kernels(name)
 
-    async def _choose_python(self, kernels: HostKernels, *,
-                             ask_always: bool) -> str | Remembered | None:
-        """The env picker (several envs, or ``ask_always``), else the only env, else set-up.
-        A :class:`Remembered` choice is to become the host's ``python``."""
-        name = kernels.name
-        envs = [e for e in await kernels.environments(refresh=ask_always)
-                if e.can_run(spyder=False)]
-        if len(envs) > 1 or (envs and ask_always):
+    async def _python_for(self, name: str, decision: EnvironmentDecision) -> str | None:
+        """The decision rendered: the env picker (``r`` also saves the choice as the host's
+        python), or set-up confirmed and shown in progress; None: the person cancelled."""
+        if isinstance(decision, Run):
+            return decision.python
+        if isinstance(decision, Ask):
             options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
-                        f"{'  +spyder-kernels' if e.spyder_kernels else ''}") for e in envs]
-            in_file = all(extra.name != name for extra in self.extra_hosts)
+                        f"{'  +spyder-kernels' if e.spyder_kernels else ''}")
+                       for e in decision.options]
             choice = await ask(self, ChoiceScreen(
                 f"Python environment on {name}", options,
-                remember=f"as {name}'s python in hosts.toml" if in_file else None))
-            if choice is None or isinstance(choice, Remembered):
-                return choice
-            return str(choice)
-        if envs:
-            return envs[0].python
+                remember=f"as {name}'s python in hosts.toml" if decision.can_remember else None))
+            if choice is None:
+                return None
+            python = choice.value if isinstance(choice, Remembered) else str(choice)
+            self.workspace.chose(name, python)
+            if isinstance(choice, Remembered):
+                self.remember_python(name, python)
+            return python
         question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
                     "(~/.local/share/rtui/venv) and install ipykernel there?")
         if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
@@ -358,30 +240,23 @@ class RtuiApp(ScrollingApp):
         progress = ProgressScreen(f"Setting up a kernel environment on {name}")
         self.push_screen(progress)
         try:
-            env = await kernels.setup(on_progress=lambda p: progress.add(p.line, p.fraction))
+            env = await self.workspace.set_up(
+                name, on_progress=lambda p: progress.add(p.line, p.fraction))
         finally:
             progress.dismiss()
+        self.workspace.chose(name, env.python)
         return env.python
 
     @work(group="config", exit_on_error=False)
     async def remember_python(self, name: str, python: str) -> None:
-        """Write ``python`` as the host's interpreter (the file locked, re-read, validated,
-        written atomically): Enter uses it from now on, in this run and the next."""
-        def change(config: Config) -> Config:
-            host = config.get(name)
-            if host is None:
-                raise RtuiError(f"{name} is no longer in the hosts file")
-            return config.replace_host(name, dataclasses.replace(host, python=python))
-
-        await asyncio.to_thread(self.store.update, change)
-        await self.reload_config()
+        """Save ``python`` as the host's interpreter: Enter uses it in this run and the next."""
+        await self.workspace.remember_python(name, python)
         self.notify(f"{name}: python = {python} (saved in hosts.toml)", timeout=6)
 
     @work(group="kernels", exit_on_error=False)
     async def attach_kernel(self, name: str) -> None:
         """List the host's running kernels (rtui's and any other) and attach to one."""
-        kernels = await self.kernels_for(name)
-        kernels.connection.prompter = self.prompter
+        kernels = await self.workspace.connect(name, self.prompter)
         records = [r for r in await kernels.list() if r.alive]
         if not records:
             self.notify(f"No running kernels on {name}: Enter starts one", timeout=6)
@@ -407,7 +282,9 @@ class RtuiApp(ScrollingApp):
             gc.freeze()
         self._console_count += 1
         pane_id = f"console-{self._console_count}"
-        pane = ConsolePane(kernels, kernel, max_lines=self.config.settings.console_max_lines)
+        pane = ConsolePane(kernels, kernel,
+                           max_lines=self.workspace.config.settings.console_max_lines,
+                           history=self.workspace.history_path(kernels.name))
         tabs = self.query_one(TabbedContent)
         # Named by host and number, known before the kernel is (a relabel would animate the
         # tab bar's underline again); the kernel's id is on the console's status line.

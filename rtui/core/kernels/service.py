@@ -27,7 +27,7 @@ from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import HostConnection
 
-__all__ = ["Environment", "HostKernels", "KernelRecord", "RemoteKernel"]
+__all__ = ["Environment", "HostKernels", "KernelRecord", "ProgressCallback", "RemoteKernel"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,6 @@ class HostKernels:
         self.python = python if python not in (None, "", "auto") else None
         self.agent = AgentClient(connection, python=self.python)
         self._envs: asyncio.Future[list[Environment]] | None = None
-        self.chosen_python: str | None = None  # the env the person picked for consoles
         self._attached: list[RemoteKernel] = []  # detached on close
 
     @property
@@ -219,18 +218,6 @@ class HostKernels:
             raise SSHError(f"cannot upload wheels to {self.name}:{remote_dir}: {exc}") from exc
         return remote_dir
 
-    async def pick_environment(
-        self, *, spyder: bool = False, on_progress: ProgressCallback | None = None
-    ) -> Environment:
-        """The best env that can run the kernel; set one up when none can."""
-        envs = await self.environments()
-        usable = [e for e in envs if e.can_run(spyder)]
-        if self.python:
-            usable.sort(key=lambda e: e.kind != "configured")
-        if usable:
-            return usable[0]
-        return await self.setup(spyder=spyder, on_progress=on_progress)
-
     # -- kernels -----------------------------------------------------------------------------
 
     async def list(self) -> list[KernelRecord]:
@@ -238,12 +225,10 @@ class HostKernels:
         return [KernelRecord.from_agent(k) for k in result.get("kernels", [])]
 
     async def start(
-        self, *, python: str | None = None, spyder: bool = False, cwd: str | None = None,
-        on_progress: ProgressCallback | None = None,
+        self, *, python: str, spyder: bool = False, cwd: str | None = None,
     ) -> RemoteKernel:
-        """Launch a detached kernel (it outlives the connection) and connect to it."""
-        if python is None:
-            python = (await self.pick_environment(spyder=spyder, on_progress=on_progress)).python
+        """Launch a detached kernel in ``python`` (it outlives the connection) and connect
+        to it. Which Python: see :mod:`rtui.core.kernels.choice`."""
         record = await self.agent.request("launch", {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
         }, timeout=60)

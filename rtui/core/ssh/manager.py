@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rtui.core.config.model import Config, Host, Settings
@@ -13,7 +14,18 @@ from rtui.core.ssh.connection import HostConnection
 from rtui.core.ssh.prompts import Prompter
 from rtui.core.ssh.route import Route, resolve_route, route_resolver
 
-__all__ = ["Connections"]
+__all__ = ["Connections", "FixedRoute"]
+
+
+@dataclass(frozen=True)
+class FixedRoute:
+    """A host of this run reached a fixed way, not through the ssh config (the demo's), and
+    trusted through its own known_hosts file; it applies while the config holds exactly
+    ``host`` (a host of the same name in the hosts file is reached as usual)."""
+
+    host: Host
+    route: Route
+    own_known_hosts: Path
 
 
 class Connections:
@@ -28,6 +40,7 @@ class Connections:
         ssh_config: Path | None = None,
         own_known_hosts: Path | None = None,
         auto_reconnect: bool = True,
+        fixed: Sequence[FixedRoute] = (),
     ) -> None:
         self.config = config
         self.prompter = prompter
@@ -35,6 +48,7 @@ class Connections:
         self.ssh_config = ssh_config
         self.own_known_hosts = own_known_hosts
         self.auto_reconnect = auto_reconnect
+        self.fixed = {f.host.name: f for f in fixed}
         self._by_name: dict[str, HostConnection] = {}
 
     def get(self, name: str) -> HostConnection:
@@ -43,10 +57,11 @@ class Connections:
         if existing is not None:
             return existing
         host = self.config.require(name)
+        fixed = self._fixed(host)
         connection = HostConnection(
             name,
-            resolve_route(host, self.config, self.ssh_config),
-            own_known_hosts=self.own_known_hosts,
+            fixed.route if fixed else resolve_route(host, self.config, self.ssh_config),
+            own_known_hosts=fixed.own_known_hosts if fixed else self.own_known_hosts,
             settings=self.settings,
             prompter=self.prompter,
             auto_reconnect=self.auto_reconnect,
@@ -62,8 +77,14 @@ class Connections:
         self.settings = config.settings
         resolve = route_resolver(config, self.ssh_config)
         for name, connection in list(self._by_name.items()):
-            if _route(resolve, config.get(name)) != connection.route:
+            host = config.get(name)
+            fixed = self._fixed(host) if host else None
+            if (fixed.route if fixed else _route(resolve, host)) != connection.route:
                 await self._by_name.pop(name).close()
+
+    def _fixed(self, host: Host) -> FixedRoute | None:
+        fixed = self.fixed.get(host.name)
+        return fixed if fixed is not None and fixed.host == host else None
 
     def existing(self, name: str) -> HostConnection | None:
         return self._by_name.get(name)
@@ -73,7 +94,6 @@ class Connections:
         self._by_name.clear()
         with contextlib.suppress(Exception):
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
-
 
 
 def _route(resolve: Callable[[Host], Route], host: Host | None) -> Route | None:

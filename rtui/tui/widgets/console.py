@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -112,9 +113,13 @@ class ConsolePane(Widget):
         pane: ConsolePane
 
     def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
-                 max_lines: int) -> None:
+                 max_lines: int, history: Path | None = None) -> None:
         super().__init__()
         self.kernels = kernels
+        # The input history's file: the host's in rtui's state dir unless told (the demo's
+        # stays in its temporary directory).
+        self.history_path = history or (
+            locations.state_dir() / "history" / f"{kernels.name}.jsonl")
         self.kernel: RemoteKernel | None = None
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
@@ -129,8 +134,7 @@ class ConsolePane(Widget):
         self._view = ConsoleView(self.model, id="output")
         yield self._view
         yield Static("", id="inspect", classes="-hidden")
-        history = History(locations.state_dir() / "history" / f"{self.kernels.name}.jsonl")
-        yield CodeInput(history=history, assist=SessionAssist(self), id="code")
+        yield CodeInput(history=History(self.history_path), assist=SessionAssist(self), id="code")
         yield Static("", id="status")
 
     def on_mount(self) -> None:

@@ -1,0 +1,424 @@
+"""The run's hosts, shared by the TUI and the CLI: the loaded config plus the hosts injected
+for this run (the demo's), one connection and one kernel service per host, each host's last
+status, reload, and the use cases both faces drive (check, save, delete, import, choose an
+environment).
+
+No Textual here: changes are reported as small typed events to subscribers (the app turns
+them into calls on its widgets). asyncssh and jupyter_client are imported off the event loop
+on first use, so a UI built on this shows its first frame without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rtui.core import locations
+from rtui.core.config.model import Config, Host, Settings
+from rtui.core.config.store import HostStore
+from rtui.core.errors import RtuiError
+from rtui.core.kernels.choice import (
+    EnvironmentDecision,
+    ListEnvironments,
+    Run,
+    choose_environment,
+)
+from rtui.core.lazy import import_off_loop
+from rtui.core.ssh.check import CheckGates, HostStatus
+from rtui.core.ssh.state import ConnState, StateChange
+
+if TYPE_CHECKING:  # their modules load asyncssh: imported off the loop when first used
+    from rtui.core.config.importer import ImportResult
+    from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
+    from rtui.core.ssh.connection import HostConnection
+    from rtui.core.ssh.manager import Connections
+    from rtui.core.ssh.prompts import Prompter
+    from rtui.core.ssh.route import Route
+
+__all__ = [
+    "Checking",
+    "ConfigReloaded",
+    "InjectedHost",
+    "KernelCount",
+    "StatusChanged",
+    "Workspace",
+    "WorkspaceEvent",
+]
+
+log = logging.getLogger(__name__)
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigReloaded:
+    """The hosts are now ``config``; ``problem``: why the hosts file could not be read."""
+
+    config: Config
+    problem: str
+
+
+@dataclass(frozen=True)
+class Checking:
+    """A check of these hosts began."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """A host's check ended with ``status``."""
+
+    status: HostStatus
+
+
+@dataclass(frozen=True)
+class KernelCount:
+    """The live kernels on a host, counted between checks."""
+
+    name: str
+    kernels: int
+
+
+WorkspaceEvent = ConfigReloaded | Checking | StatusChanged | KernelCount
+Subscriber = Callable[[WorkspaceEvent], None]
+
+
+@dataclass(frozen=True)
+class InjectedHost:
+    """A host for this run only (never written to the hosts file), reached by a fixed
+    ``route`` trusted through its own ``known_hosts`` file, with its console history kept in
+    ``state_dir`` (the demo's: all of it in its temporary directory)."""
+
+    host: Host
+    route: Route
+    known_hosts: Path
+    state_dir: Path
+
+
+# -- the workspace ---------------------------------------------------------------------------
+
+
+class Workspace:
+    """One per run. ``store`` None: the hosts are ``config`` and the injected ones, and
+    nothing is written. ``prompter``: who an attempt to connect asks when its caller names
+    nobody (the CLI's terminal); the TUI names its own for each use case."""
+
+    def __init__(
+        self,
+        store: HostStore | None,
+        *,
+        config: Config | None = None,
+        injected: Sequence[InjectedHost] = (),
+        ssh_config: Path | None = None,
+        prompter: Prompter | None = None,
+        settings: Settings | None = None,
+        auto_reconnect: bool = True,
+        prefetch: bool = True,
+    ) -> None:
+        self.store = store
+        self.injected = {i.host.name: i for i in injected}
+        self.ssh_config = ssh_config
+        self.prompter = prompter
+        self.settings = settings
+        self.auto_reconnect = auto_reconnect
+        self.prefetch_after_check = prefetch
+        self._fixed_config = config or Config()
+        self.config = self._with_injected(self._fixed_config)
+        self.problem = ""
+        self.statuses: dict[str, HostStatus] = {}
+        self.checking: set[str] = set()
+        self._pool: Connections | None = None
+        self._kernels: dict[str, HostKernels] = {}
+        self._chosen: dict[str, str] = {}  # the Python picked for a host in this run
+        self._subscribers: list[Subscriber] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- observing ---------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every event; returns the function that stops it."""
+        self._subscribers.append(subscriber)
+        return lambda: (self._subscribers.remove(subscriber)
+                        if subscriber in self._subscribers else None)
+
+    def _emit(self, event: WorkspaceEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # a subscriber's bug must not break the use case
+                log.exception("workspace subscriber failed")
+
+    # -- hosts and their services ------------------------------------------------------------
+
+    def is_injected(self, name: str) -> bool:
+        """Whether ``name`` is a host of this run only (not in the hosts file)."""
+        injected = self.injected.get(name)
+        return injected is not None and self.config.get(name) == injected.host
+
+    def history_path(self, name: str) -> Path:
+        """Where the console input history of host ``name`` is kept."""
+        root = self.injected[name].state_dir if self.is_injected(name) else locations.state_dir()
+        return root / "history" / f"{name}.jsonl"
+
+    @property
+    def connections(self) -> Connections:
+        """The connection pool, made on first use (its module loads asyncssh: await
+        :meth:`ready` first on an event loop that must not freeze)."""
+        if self._pool is None:
+            from rtui.core.ssh.manager import Connections, FixedRoute
+
+            fixed = [FixedRoute(i.host, i.route, i.known_hosts) for i in self.injected.values()]
+            self._pool = Connections(self.config, prompter=self.prompter,
+                                     settings=self.settings, ssh_config=self.ssh_config,
+                                     auto_reconnect=self.auto_reconnect, fixed=fixed)
+        return self._pool
+
+    async def ready(self) -> None:
+        """The SSH and kernel modules imported, in a background thread."""
+        await import_off_loop("rtui.core.ssh.manager")
+        await import_off_loop("rtui.core.kernels.service")
+
+    def connection(self, name: str) -> HostConnection:
+        """The host's connection (made, not connected); ConfigError if the host is unknown."""
+        return self.connections.get(name)
+
+    async def kernels(self, name: str) -> HostKernels:
+        """The host's kernel service, made on first use."""
+        await self.ready()
+        service = self._kernels.get(name)
+        if service is None:
+            from rtui.core.kernels.service import HostKernels
+
+            host = self.config.require(name)
+            service = HostKernels(self.connection(name), python=host.python)
+            self._kernels[name] = service
+        return service
+
+    async def connect(self, name: str, prompter: Prompter | None) -> HostKernels:
+        """The host's kernel service, its connection up; a login asks ``prompter``."""
+        kernels = await self.kernels(name)
+        await kernels.connection.connect(prompter=prompter)
+        return kernels
+
+    async def close(self) -> None:
+        """Detach every kernel service (kernels keep running) and close every connection."""
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for service in list(self._kernels.values()):
+            with contextlib.suppress(Exception):
+                await service.close()
+        self._kernels.clear()
+        if self._pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._pool.close_all(), 5)
+
+    # -- config ------------------------------------------------------------------------------
+
+    def _with_injected(self, config: Config) -> Config:
+        for injected in self.injected.values():
+            if config.get(injected.host.name) is None:
+                config = config.with_host(injected.host)
+        return config
+
+    async def reload(self) -> None:
+        """Read the hosts file; a broken one is reported (``problem``) and nothing is lost.
+        Connections and kernel services of hosts gone or now reached another way close."""
+        config, problem = self._fixed_config, ""
+        if self.store is not None:
+            try:
+                config = await asyncio.to_thread(self.store.load)
+            except RtuiError as exc:
+                config, problem = Config(), str(exc)
+        config = self._with_injected(config)
+        self.config, self.problem = config, problem
+        if self._pool is not None:
+            await self._pool.update_config(config)
+            for name, service in list(self._kernels.items()):
+                entry = config.get(name)
+                if entry is None or self._pool.existing(name) is not service.connection:
+                    await self._kernels.pop(name).close()  # gone, or reached another way
+                else:
+                    service.set_python(entry.configured_python)
+        self._emit(ConfigReloaded(config, problem))
+
+    def _require_store(self) -> HostStore:
+        if self.store is None:
+            raise RtuiError("this run has no hosts file to change")
+        return self.store
+
+    async def _change(self, change: Callable[[Config], Config]) -> None:
+        await asyncio.to_thread(self._require_store().update, change)
+        await self.reload()
+
+    async def save_host(self, old_name: str | None, host: Host) -> None:
+        """Add (``old_name`` None) or replace a host in the file (locked, re-read, validated,
+        written atomically)."""
+        def change(config: Config) -> Config:
+            return config.add_host(host) if old_name is None else config.replace_host(
+                old_name, host)
+
+        await self._change(change)
+
+    async def delete_host(self, name: str) -> None:
+        await self._change(lambda config: config.remove_host(name))
+
+    async def import_ssh_config(self) -> tuple[Path, ImportResult]:
+        """Add the ssh config's hosts that are not in the file yet; where from, and what."""
+        from rtui.core.config.importer import merge_imported
+        from rtui.core.ssh.ssh_config import resolved_aliases
+
+        path = self.ssh_config or locations.ssh_config_path()
+        entries = await asyncio.to_thread(resolved_aliases, path)
+        results: list[ImportResult] = []
+
+        def change(config: Config) -> Config:
+            merged, result = merge_imported(config, entries, update=False)
+            results.append(result)
+            return merged
+
+        await self._change(change)
+        return path, results[-1]
+
+    async def remember_python(self, name: str, python: str) -> None:
+        """Write ``python`` as the host's interpreter: used from now on, in this run and the
+        next."""
+        def change(config: Config) -> Config:
+            host = config.get(name)
+            if host is None:
+                raise RtuiError(f"{name} is no longer in the hosts file")
+            return config.replace_host(name, dataclasses.replace(host, python=python))
+
+        await self._change(change)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    async def check(
+        self, names: Sequence[str], *, prompter: Prompter | None,
+        timeout: float | None = None, on_status: Callable[[HostStatus], None] | None = None,
+    ) -> list[HostStatus]:
+        """Check hosts concurrently; a login asks ``prompter`` (a NoPrompter: nobody, as the
+        start-up check does). Each status is kept, announced, and passed to ``on_status`` as
+        it comes; a reachable host is then got ready in the background (see prefetch)."""
+        names = [n for n in names if self.config.get(n) is not None]
+        self.checking.update(names)
+        self._emit(Checking(tuple(names)))
+        await import_off_loop("rtui.core.ssh.manager")  # not the kernels' modules: not needed
+        from rtui.core.ssh.check import check_host
+
+        settings = self.settings or self.config.settings
+        gates = CheckGates(settings.check_concurrency)
+
+        async def one(name: str) -> HostStatus:
+            connection = self.connection(name)
+
+            def connected(change: StateChange) -> None:
+                # Start the agent as soon as the host lets us in, alongside the probe:
+                # it is what a console needs first, and it takes a Python start-up.
+                if change.state is ConnState.CONNECTED and self.prefetch_after_check:
+                    self.spawn(self.prefetch(name, environments=False))
+
+            unsubscribe = connection.subscribe(connected)
+            try:
+                host = self.config.get(name)
+                extra = [host.configured_python] if host and host.configured_python else []
+                status = await check_host(connection, timeout=timeout or settings.check_timeout,
+                                          extra_pythons=extra, gates=gates, prompter=prompter)
+            except Exception as exc:  # one host's bug must not stop the others
+                log.exception("check of %s failed", name)
+                status = HostStatus(name, error=str(exc), error_kind="error")
+            finally:
+                unsubscribe()
+            self.statuses[name] = status
+            self.checking.discard(name)
+            self._emit(StatusChanged(status))
+            if status.ok and self.prefetch_after_check:
+                self.spawn(self.prefetch(name, environments=self.ready_python(name) is None))
+            if on_status is not None:
+                on_status(status)
+            return status
+
+        return list(await asyncio.gather(*(one(n) for n in names)))
+
+    async def prefetch(self, name: str, *, environments: bool) -> None:
+        """Get a reachable host ready, so a console opens without waiting: the agent
+        started, and the host's Pythons known when the environment choice will need them."""
+        kernels = await self.kernels(name)
+        with contextlib.suppress(RtuiError):
+            await (kernels.environments() if environments else kernels.hello())
+
+    async def count_kernels(self, name: str) -> None:
+        """Count the host's live kernels after one started or stopped here (else the count
+        would wait for the next check); a check under way counts them itself."""
+        if not self._countable(name):
+            return
+        with contextlib.suppress(RtuiError):
+            kernels = await self.kernels(name)
+            live = sum(1 for record in await kernels.list() if record.alive)
+            status = self.statuses.get(name)
+            if status is not None and self._countable(name):
+                self.statuses[name] = dataclasses.replace(status, kernels=live)
+                self._emit(KernelCount(name, live))
+
+    def _countable(self, name: str) -> bool:
+        status = self.statuses.get(name)
+        return status is not None and status.ok and name not in self.checking
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, owned by the workspace (cancelled on close)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
+
+    # -- which Python a console runs in ------------------------------------------------------
+
+    def ready_python(self, name: str) -> str | None:
+        """The Python a console on ``name`` starts in without asking, if one is known."""
+        decision = choose_environment(self.config.get(name), self.statuses.get(name), None,
+                                      self._chosen.get(name), pick=False)
+        return decision.python if isinstance(decision, Run) else None
+
+    async def environment_decision(
+        self, name: str, *, pick: bool = False, spyder: bool = False,
+    ) -> EnvironmentDecision:
+        """What to start a kernel on ``name`` in (see :func:`choose_environment`); the host's
+        environments are listed when the rule needs them (probed again with ``pick``)."""
+        def decide(envs: Sequence[Environment] | None) -> EnvironmentDecision | ListEnvironments:
+            return choose_environment(
+                self.config.get(name), self.statuses.get(name), envs, self._chosen.get(name),
+                pick=pick, can_remember=not self.is_injected(name) and self.store is not None,
+                spyder=spyder)
+
+        decision = decide(None)
+        if isinstance(decision, ListEnvironments):
+            kernels = await self.kernels(name)
+            decision = decide(await kernels.environments(refresh=decision.refresh))
+            assert not isinstance(decision, ListEnvironments)
+            if isinstance(decision, Run):  # the only env there: used for the rest of the run
+                self.chose(name, decision.python)
+        return decision
+
+    def chose(self, name: str, python: str) -> None:
+        """Consoles on ``name`` use ``python`` for the rest of this run."""
+        self._chosen[name] = python
+
+    async def set_up(
+        self, name: str, *, spyder: bool = False, offline: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Environment:
+        """Create rtui's own environment on the host with the kernel packages."""
+        kernels = await self.kernels(name)
+        return await kernels.setup(spyder=spyder, offline=offline, on_progress=on_progress)
