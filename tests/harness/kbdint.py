@@ -27,6 +27,8 @@ MaxAuthTries and its client retries keyboard-interactive as long as the client o
 returns responses.
 
 It runs on the event loop that calls ``start_kbdint_server``: use it from async tests.
+Listening, tracking connections and closing them are the demo server's scaffolding
+(:mod:`rtui.demo.scaffold`).
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ from pathlib import Path
 
 import asyncssh
 
+from rtui.demo.scaffold import LOOPBACK, LoopbackListener, TrackedServer
+
 __all__ = ["KbdIntAnswerer", "KbdIntServer", "start_kbdint_server"]
 
-LOOPBACK = "127.0.0.1"
 DEFAULT_INSTRUCTIONS = "rtui test server: password and verification code required."
 COMMAND_TIMEOUT = 30.0  # seconds a remote command may run before it is killed
 MAX_AUTH_TRIES = 3  # rejected responses per connection before the server disconnects
@@ -74,8 +77,7 @@ class KbdIntServer:
     failures: int = 0
     logins: int = 0
     commands: list[str] = field(default_factory=list)
-    _acceptor: asyncssh.SSHAcceptor | None = field(default=None, repr=False)
-    _connections: set[asyncssh.SSHServerConnection] = field(default_factory=set, repr=False)
+    listener: LoopbackListener | None = field(default=None, repr=False)
 
     @property
     def fingerprint(self) -> str:
@@ -83,8 +85,8 @@ class KbdIntServer:
         return self.host_key.get_fingerprint()
 
     def known_hosts_line(self) -> str:
-        key_type, key_data = self.host_key_pub.read_text().split()[:2]
-        return f"[{self.host}]:{self.port} {key_type} {key_data}"
+        assert self.listener is not None
+        return self.listener.known_hosts_line()
 
     def challenges(self) -> list[Prompts]:
         """The prompts of each challenge, in the order they are sent."""
@@ -119,47 +121,18 @@ class KbdIntServer:
 
     async def close(self) -> None:
         """Stop listening and close every open connection.  Idempotent."""
-        acceptor, self._acceptor = self._acceptor, None
-        if acceptor is not None:
-            acceptor.close()
-        connections, self._connections = self._connections, set()
-        for conn in connections:
-            conn.abort()
-        for conn in connections:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.wait_closed(), 5)
-        if acceptor is not None:
-            await acceptor.wait_closed()
+        if self.listener is not None:
+            await self.listener.close(timeout=5)
 
 
-class _KbdIntSSHServer(asyncssh.SSHServer):
+class _KbdIntSSHServer(TrackedServer):
     """Per-connection auth policy: keyboard-interactive only, one challenge per stage."""
 
-    def __init__(self, state: KbdIntServer) -> None:
+    def __init__(self, listener: LoopbackListener, state: KbdIntServer) -> None:
+        super().__init__(listener)
         self._state = state
         self._stage = 0
         self._rejected = 0
-        self._conn: asyncssh.SSHServerConnection | None = None
-
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        self._conn = conn
-        self._state._connections.add(conn)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._conn is not None:
-            self._state._connections.discard(self._conn)
-
-    def begin_auth(self, username: str) -> bool:
-        return True  # authentication is required for every user
-
-    def password_auth_supported(self) -> bool:
-        return False
-
-    def public_key_auth_supported(self) -> bool:
-        return False
-
-    def host_based_auth_supported(self) -> bool:
-        return False
 
     def kbdint_auth_supported(self) -> bool:
         return True
@@ -176,8 +149,8 @@ class _KbdIntSSHServer(asyncssh.SSHServer):
             state.failures += 1
             self._stage = 0
             self._rejected += 1
-            if self._rejected >= state.max_auth_tries and self._conn is not None:
-                self._conn.disconnect(
+            if self._rejected >= state.max_auth_tries and self.conn is not None:
+                self.conn.disconnect(
                     asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
                     "Too many authentication failures",
                 )
@@ -297,11 +270,9 @@ async def start_kbdint_server(
     async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
         await _run_command(state, process)
 
-    state._acceptor = await asyncssh.listen(
-        LOOPBACK,
-        0,
-        server_factory=lambda: _KbdIntSSHServer(state),
-        server_host_keys=[host_key],
+    listener = state.listener = LoopbackListener(host_key)
+    state.port = await listener.listen(
+        lambda: _KbdIntSSHServer(listener, state),
         process_factory=handle,
         encoding=None,  # byte-exact stdout/stderr
         allow_pty=False,
@@ -314,6 +285,5 @@ async def start_kbdint_server(
         kbdint_auth=True,
         login_timeout=30,
     )
-    state.port = state._acceptor.get_port()
     state.known_hosts.write_text(state.known_hosts_line() + "\n")
     return state
