@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import asyncssh
 
-__all__ = ["LOOPBACK", "LoopbackListener", "TrackedServer", "write_private"]
+__all__ = ["LOOPBACK", "LoopbackListener", "TrackedServer"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -117,9 +115,3 @@ class TrackedServer(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return False
 
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new or truncated file readable by this user only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)

@@ -33,6 +33,7 @@ from types import TracebackType
 import asyncssh
 
 from rtui.core.config.model import Host
+from rtui.core.files import write_private
 from rtui.core.ssh.route import Endpoint, Route
 from rtui.core.workspace import InjectedHost
 from rtui.demo.processes import (
@@ -43,7 +44,7 @@ from rtui.demo.processes import (
     kill_group,
     kill_until_gone,
 )
-from rtui.demo.scaffold import LOOPBACK, LoopbackListener, TrackedServer, write_private
+from rtui.demo.scaffold import LOOPBACK, LoopbackListener, TrackedServer
 
 __all__ = ["DEMO_NOTE", "DemoServer"]
 
