@@ -1,0 +1,178 @@
+"""The app's consoles: open one (the workspace's environment decision rendered as dialogs),
+attach to a running kernel, close one; each console is a tab. A part of :class:`RtuiApp`,
+kept apart so the app module holds composition, tabs, worker errors and quit."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.widgets import TabbedContent, TabPane
+
+from rtui.core.kernels.choice import Ask, EnvironmentDecision, Run
+from rtui.core.lazy import import_off_loop
+from rtui.core.workspace import Workspace
+from rtui.tui.prompter import TuiPrompter, ask
+from rtui.tui.render import ScrollingApp
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, Remembered
+
+if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
+    from rtui.core.kernels.service import HostKernels, RemoteKernel
+    from rtui.tui.widgets.console import ConsolePane
+
+__all__ = ["ConsoleTabs"]
+
+
+class ConsoleTabs(ScrollingApp):
+    """Console use cases of the app; its workers belong to the app, so they outlive the
+    dialogs and tabs that started them."""
+
+    workspace: Workspace
+    prompter: TuiPrompter
+    _console_count: int = 0
+
+    @work(group="count", exit_on_error=False)
+    async def count_kernels(self, name: str) -> None:
+        """The host list's Kernels column after a kernel started or stopped here."""
+        await self.workspace.count_kernels(name)
+
+    @work(group="kernels", exit_on_error=False)
+    async def open_console(self, name: str, *, pick: bool = False) -> None:
+        """One key to a console: the workspace decides which Python (see
+        ``rtui.core.kernels.choice``); ``pick`` always asks."""
+        self.notify(f"Connecting to {name}…", timeout=3)
+        kernels = await self.workspace.connect(name, self.prompter)
+        python = await self._python_for(
+            name, await self.workspace.environment_decision(name, pick=pick))
+        if python is None:
+            return
+        # The kernel is asked for first; the tab opens meanwhile and takes keys while the
+        # kernel starts (~0.3 s), which costs nothing on the critical path.
+        starting = asyncio.ensure_future(kernels.start(python=python))
+        await asyncio.sleep(0)  # the launch request leaves before the tab is built
+        try:
+            pane = await self.add_console(kernels, None)
+        except BaseException:
+            starting.cancel()
+            raise
+        try:
+            kernel = await starting
+        except BaseException:
+            await self._remove_console(pane)
+            raise
+        if not pane.is_attached:  # closed while starting: nobody will use this kernel
+            await kernels.shutdown(kernel)
+            return
+        pane.connect(kernel)
+        self.count_kernels(name)
+
+    async def _python_for(self, name: str, decision: EnvironmentDecision) -> str | None:
+        """The decision rendered: the env picker (``r`` also saves the choice as the host's
+        python), or set-up confirmed and shown in progress; None: the person cancelled."""
+        if isinstance(decision, Run):
+            return decision.python
+        if isinstance(decision, Ask):
+            options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
+                        f"{'  +spyder-kernels' if e.spyder_kernels else ''}")
+                       for e in decision.options]
+            choice = await ask(self, ChoiceScreen(
+                f"Python environment on {name}", options,
+                remember=f"as {name}'s python in hosts.toml" if decision.can_remember else None))
+            if choice is None:
+                return None
+            python = choice.value if isinstance(choice, Remembered) else str(choice)
+            self.workspace.chose(name, python)
+            if isinstance(choice, Remembered):
+                self.remember_python(name, python)
+            return python
+        question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
+                    "(~/.local/share/rtui/venv) and install ipykernel there?")
+        if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
+            return None
+        from rtui.tui.screens.progress import ProgressScreen
+
+        progress = ProgressScreen(f"Setting up a kernel environment on {name}")
+        self.push_screen(progress)
+        try:
+            env = await self.workspace.set_up(
+                name, on_progress=lambda p: progress.add(p.line, p.fraction))
+        finally:
+            progress.dismiss()
+        self.workspace.chose(name, env.python)
+        return env.python
+
+    @work(group="config", exit_on_error=False)
+    async def remember_python(self, name: str, python: str) -> None:
+        """Save ``python`` as the host's interpreter: Enter uses it in this run and the next."""
+        await self.workspace.remember_python(name, python)
+        self.notify(f"{name}: python = {python} (saved in hosts.toml)", timeout=6)
+
+    @work(group="kernels", exit_on_error=False)
+    async def attach_kernel(self, name: str) -> None:
+        """List the host's running kernels (rtui's and any other) and attach to one."""
+        kernels = await self.workspace.connect(name, self.prompter)
+        records = [r for r in await kernels.list() if r.alive]
+        if not records:
+            self.notify(f"No running kernels on {name}: Enter starts one", timeout=6)
+            return
+        options = [
+            (r.connection_file, f"{r.id[:20]:20}  {r.kind:9}  pid {r.pid or '?':>7}  "
+             f"{'rtui' if r.rtui else 'other'}  {r.cwd or ''}") for r in records
+        ]
+        choice = await ask(self, ChoiceScreen(f"Kernels running on {name}", options))
+        if choice is None:
+            return
+        kernel = await kernels.attach(str(choice))
+        await self.add_console(kernels, kernel)
+
+    async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
+        """A console tab, made active; ``kernel`` None: one that is starting."""
+        await import_off_loop("rtui.tui.widgets.console")
+        from rtui.tui.widgets.console import ConsolePane
+
+        if not self._console_count:
+            # Once: modules, the app's widgets, the connection stack are alive for good and
+            # never scanned again. (Freezing again later would also keep closed consoles.)
+            gc.freeze()
+        self._console_count += 1
+        pane_id = f"console-{self._console_count}"
+        pane = ConsolePane(kernels, kernel,
+                           max_lines=self.workspace.config.settings.console_max_lines,
+                           history=self.workspace.history_path(kernels.name))
+        tabs = self.query_one(TabbedContent)
+        # Named by host and number, known before the kernel is (a relabel would animate the
+        # tab bar's underline again); the kernel's id is on the console's status line.
+        label = f"{kernels.name} #{self._console_count}"
+        await tabs.add_pane(TabPane(label, pane, id=pane_id))
+        tabs.active = pane_id
+        return pane
+
+    async def _remove_console(self, pane: ConsolePane) -> None:
+        tab = pane.parent
+        if isinstance(tab, TabPane) and tab.id and pane.is_attached:
+            tabs = self.query_one(TabbedContent)
+            await tabs.remove_pane(tab.id)
+            tabs.active = "tab-hosts"
+
+    def on_console_pane_close_requested(self, message: ConsolePane.CloseRequested) -> None:
+        """``ConsolePane.CloseRequested``, by handler name (the console loads on first use)."""
+        self.close_console(message.pane)
+
+    @work(group="kernels", exit_on_error=False)
+    async def close_console(self, pane: ConsolePane) -> None:
+        if pane.kernel is None:  # still starting: its start shuts the kernel down when ready
+            await self._remove_console(pane)
+            return
+        options = [("leave", "Leave the kernel running (attach again later with k)"),
+                   ("shutdown", "Shut the kernel down")]
+        choice = await ask(self, ChoiceScreen("Close console", options))
+        if choice is None:
+            return
+        if choice == "shutdown":
+            await pane.shutdown_kernel()
+            self.count_kernels(pane.kernels.name)
+        else:
+            await pane.detach()
+        await self._remove_console(pane)
