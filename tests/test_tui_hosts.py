@@ -172,6 +172,24 @@ async def test_password_prompt_and_changed_key(
         assert status_of(app, "moved") == "HOST KEY CHANGED"
 
 
+async def test_the_start_up_check_asks_nobody_and_c_asks_the_person(
+    password_sshd: SSHD, password_account: Account, tmp_path: Path, isolated_home: Path,
+) -> None:
+    """The start-up check's login names no prompter (no dialog storm): the password host
+    fails there; c makes an attempt of its own, which asks the person."""
+    trust(password_sshd, isolated_home)
+    store = store_with(tmp_path, Host("pw", hostname="127.0.0.1", port=password_sshd.port,
+                                      user=password_account.name))
+    app = RtuiApp(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(lambda: status_of(app, "pw") == "auth failed")
+        assert not isinstance(app.screen, TextPromptScreen)
+        await pilot.press("c")
+        await until(lambda: isinstance(app.screen, TextPromptScreen))
+        await pilot.press(*password_account.password, "enter")
+        await until(lambda: status_of(app, "pw") == "ok")
+
+
 async def test_command_palette_reaches_host_actions(tmp_path: Path) -> None:
     from rtui.tui.screens.host_form import HostFormScreen
 

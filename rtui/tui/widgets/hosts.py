@@ -98,6 +98,7 @@ class HostsPane(Widget):
     def __init__(self) -> None:
         super().__init__(id="hosts-pane")
         self.config = Config()
+        # What is shown (the workspace holds the statuses; nothing reads these back).
         self.statuses: dict[str, HostStatus] = {}
         self.checking: set[str] = set()
         self.problem: str = ""
@@ -139,9 +140,10 @@ class HostsPane(Widget):
         self._update_row(status.name)
 
     def show_kernel_count(self, name: str, kernels: int) -> None:
-        """A new count of the host's live kernels, between checks (a running check wins)."""
+        """A new count of the host's live kernels, between checks (the workspace counts only
+        when no check is under way)."""
         status = self.statuses.get(name)
-        if status is None or name in self.checking:
+        if status is None:
             return
         self.statuses[name] = dataclasses.replace(status, kernels=kernels)
         self._update_row(name)
