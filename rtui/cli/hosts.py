@@ -1,16 +1,18 @@
-"""``rtui hosts ...``: list, show, add, edit, remove and import hosts."""
+"""``rtui hosts ...``: list, show, add, edit, remove and import hosts, through the same
+Workspace use cases as the TUI's host list (no SSH library is loaded for them)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rtui.cli.common import usage_handler
 from rtui.core import locations
-from rtui.core.config.importer import merge_imported
 from rtui.core.config.model import (
     AUTH_METHODS,
     HOST_KEY_POLICIES,
@@ -21,6 +23,7 @@ from rtui.core.config.model import (
 )
 from rtui.core.config.store import HostStore
 from rtui.core.errors import ConfigError
+from rtui.core.workspace import Workspace
 
 __all__ = ["register"]
 
@@ -109,8 +112,28 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _store(args: argparse.Namespace) -> HostStore:
-    return HostStore(locations.config_path(args.config))
+T = TypeVar("T")
+
+
+def _with_workspace(args: argparse.Namespace, use_case: Callable[[Workspace], Awaitable[T]]) -> T:
+    """Run ``use_case`` on a workspace of the hosts file, read first (a broken file is an
+    error here, as it is for every command)."""
+    async def run() -> T:
+        workspace = Workspace(HostStore(locations.config_path(args.config)))
+        try:
+            await workspace.reload(strict=True)
+            return await use_case(workspace)
+        finally:
+            await workspace.close()
+
+    return asyncio.run(run())
+
+
+def _file_hosts(args: argparse.Namespace) -> Config:
+    async def read(workspace: Workspace) -> Config:
+        return workspace.config
+
+    return _with_workspace(args, read)
 
 
 def _option_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,7 +151,7 @@ def _option_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    config = _store(args).load()
+    config = _file_hosts(args)
     if args.json:
         print(json.dumps([host_to_json(h) for h in config.hosts], indent=2))
         return 0
@@ -150,7 +173,7 @@ def host_to_json(host: Host) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    host = _store(args).load().require(args.name)
+    host = _file_hosts(args).require(args.name)
     if args.json:
         print(json.dumps(host_to_json(host), indent=2))
         return 0
@@ -164,7 +187,7 @@ def _show(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     host = host_from_data({"name": args.name, **_option_fields(args)})
 
-    _store(args).update(lambda config: config.add_host(host))
+    _with_workspace(args, lambda workspace: workspace.save_host(None, host))
     print(f"added {host.name} ({host.address})")
     return 0
 
@@ -174,42 +197,30 @@ def _edit(args: argparse.Namespace) -> int:
     if not fields and not args.clear and not args.rename:
         raise ConfigError("nothing to change: give at least one option (see --help)")
 
-    def change(config: Config) -> Config:
-        current = config.require(args.name)
+    def edit(current: Host) -> Host:
         data = host_to_data(current)
         for name in args.clear:
             data.pop(_CLEARABLE[name], None)
         data.update(fields)
         if args.rename:
             data["name"] = args.rename
-        return config.replace_host(args.name, host_from_data(data))
+        return host_from_data(data)
 
-    config = _store(args).update(change)
-    host = config.require(args.rename or args.name)
+    host = _with_workspace(args, lambda workspace: workspace.edit_host(args.name, edit))
     print(f"updated {host.name} ({host.address})")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    _store(args).update(lambda config: config.remove_host(args.name))
+    _with_workspace(args, lambda workspace: workspace.delete_host(args.name))
     print(f"removed {args.name}")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.ssh_config).expanduser() if args.ssh_config else locations.ssh_config_path()
-    from rtui.core.ssh.ssh_config import resolved_aliases  # asyncssh: only for an import
-
-    entries = resolved_aliases(path)
-    outcome: list[Any] = []
-
-    def change(config: Config) -> Config:
-        merged, result = merge_imported(config, entries, update=args.update)
-        outcome.append(result)
-        return merged
-
-    _store(args).update(change)
-    result = outcome[-1]
+    _, result = _with_workspace(
+        args, lambda workspace: workspace.import_ssh_config(path, update=args.update))
     for alias, why in result.skipped:
         print(f"skipped {alias}: {why}")
     print(f"imported from {path}: {result.summary()}")

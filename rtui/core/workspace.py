@@ -30,16 +30,16 @@ from rtui.core.kernels.choice import (
     choose_environment,
 )
 from rtui.core.lazy import import_off_loop
-from rtui.core.ssh.check import CheckGates, HostStatus
-from rtui.core.ssh.state import ConnState, StateChange
 
-if TYPE_CHECKING:  # their modules load asyncssh: imported off the loop when first used
+if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: imported when used
     from rtui.core.config.importer import ImportResult
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
+    from rtui.core.ssh.check import HostStatus
     from rtui.core.ssh.connection import HostConnection
     from rtui.core.ssh.manager import Connections
     from rtui.core.ssh.prompts import Prompter
     from rtui.core.ssh.route import Route
+    from rtui.core.ssh.state import StateChange
 
 __all__ = [
     "Checking",
@@ -229,14 +229,17 @@ class Workspace:
                 config = config.with_host(injected.host)
         return config
 
-    async def reload(self) -> None:
-        """Read the hosts file; a broken one is reported (``problem``) and nothing is lost.
-        Connections and kernel services of hosts gone or now reached another way close."""
+    async def reload(self, *, strict: bool = False) -> None:
+        """Read the hosts file; a broken one is reported (``problem``; raised with
+        ``strict``, the CLI's way) and nothing is lost. Connections and kernel services of
+        hosts gone or now reached another way close."""
         config, problem = self._fixed_config, ""
         if self.store is not None:
             try:
                 config = await asyncio.to_thread(self.store.load)
             except RtuiError as exc:
+                if strict:
+                    raise
                 config, problem = Config(), str(exc)
         config = self._with_injected(config)
         self.config, self.problem = config, problem
@@ -268,20 +271,35 @@ class Workspace:
 
         await self._change(change)
 
+    async def edit_host(self, name: str, edit: Callable[[Host], Host]) -> Host:
+        """Change host ``name`` as ``edit`` says, given the host as the file holds it under
+        the lock (a rename too); the host as saved."""
+        saved: list[Host] = []
+
+        def change(config: Config) -> Config:
+            host = edit(config.require(name))
+            saved.append(host)
+            return config.replace_host(name, host)
+
+        await self._change(change)
+        return saved[-1]
+
     async def delete_host(self, name: str) -> None:
         await self._change(lambda config: config.remove_host(name))
 
-    async def import_ssh_config(self) -> tuple[Path, ImportResult]:
-        """Add the ssh config's hosts that are not in the file yet; where from, and what."""
+    async def import_ssh_config(self, path: Path | None = None, *,
+                                update: bool = False) -> tuple[Path, ImportResult]:
+        """Add the ssh config's hosts that are not in the file yet (``update``: refresh those
+        it has too); where from, and what."""
         from rtui.core.config.importer import merge_imported
         from rtui.core.ssh.ssh_config import resolved_aliases
 
-        path = self.ssh_config or locations.ssh_config_path()
+        path = path or self.ssh_config or locations.ssh_config_path()
         entries = await asyncio.to_thread(resolved_aliases, path)
         results: list[ImportResult] = []
 
         def change(config: Config) -> Config:
-            merged, result = merge_imported(config, entries, update=False)
+            merged, result = merge_imported(config, entries, update=update)
             results.append(result)
             return merged
 
@@ -312,7 +330,8 @@ class Workspace:
         self.checking.update(names)
         self._emit(Checking(tuple(names)))
         await import_off_loop("rtui.core.ssh.manager")  # not the kernels' modules: not needed
-        from rtui.core.ssh.check import check_host
+        from rtui.core.ssh.check import CheckGates, HostStatus, check_host
+        from rtui.core.ssh.state import ConnState
 
         settings = self.settings or self.config.settings
         gates = CheckGates(settings.check_concurrency)
