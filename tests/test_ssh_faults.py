@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from rtui.core.config.model import Host, Settings
+from rtui.core.config.model import Config, Host, Settings
 from rtui.core.errors import ConnectTimeoutError
-from rtui.core.ssh.check import check_hosts
+from rtui.core.ssh.check import HostStatus
 from rtui.core.ssh.connection import ConnState
+from rtui.core.workspace import Workspace
 from tests.conftest import run_rtui
 from tests.harness.relay import BlackHole, TCPRelay
 from tests.harness.sshd import SSHD
@@ -90,6 +91,12 @@ async def test_ssh_configs_connect_timeout_wins_over_the_apps(isolated_home: Pat
         await hole.close()
 
 
+def checks_of(hosts: list[Host], settings: Settings) -> Workspace:
+    """A workspace of these hosts that only checks them, as `rtui check` does."""
+    return Workspace(None, config=Config(settings=settings, hosts=tuple(hosts)),
+                     settings=settings, auto_reconnect=False, prefetch=False)
+
+
 async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
     sshd: SSHD, jump_sshd: SSHD, isolated_home: Path
 ) -> None:
@@ -100,10 +107,10 @@ async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
         timeout = 1.0
         hosts = [host_for(sshd, "a"), host_for(jump_sshd, "b")]
         hosts += [Host(f"down{i}", hostname="127.0.0.1", port=h.port) for i, h in enumerate(holes)]
-        settings = Settings(connect_timeout=timeout)
-        conns = [connection(h, settings=settings, auto_reconnect=False)[0] for h in hosts]
+        workspace = checks_of(hosts, Settings(connect_timeout=timeout))
         started = time.monotonic()
-        results = {s.name: s async for s in check_hosts(conns, timeout=timeout)}
+        results = {s.name: s for s in await workspace.check(
+            [h.name for h in hosts], prompter=None, timeout=timeout)}
         wall = time.monotonic() - started
         # Three handshakes time out at once: about one timeout in all, not three.
         assert wall < timeout * 1.8, wall
@@ -114,8 +121,7 @@ async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
             assert not down.ok and down.failed_step == "ssh"
             assert down.error == (f"timeout after 1 s connecting to 127.0.0.1:{hole.port}: "
                                   "no SSH server answered")
-        for c in conns:
-            await c.close()
+        await workspace.close()
     finally:
         for hole in holes:
             await hole.close()
@@ -132,13 +138,19 @@ async def test_hosts_that_never_answer_hold_no_check_slot(
         timeout = 1.5
         hosts = [Host(f"down{i}", hostname="127.0.0.1", port=h.port) for i, h in enumerate(holes)]
         hosts.append(host_for(sshd, "good"))
-        settings = Settings(connect_timeout=timeout)
-        conns = [connection(h, settings=settings, auto_reconnect=False)[0] for h in hosts]
+        workspace = checks_of(hosts, Settings(connect_timeout=timeout, check_concurrency=1))
         before = sshd.log_text().count("Connection from 127.0.0.1")
         started = time.monotonic()
         done_at: dict[str, float] = {}
-        async for status in check_hosts(conns, timeout=timeout, concurrency=1):
+        statuses: list[HostStatus] = []
+
+        def arrived(status: HostStatus) -> None:
             done_at[status.name] = time.monotonic() - started
+            statuses.append(status)
+
+        await workspace.check([h.name for h in hosts], prompter=None, timeout=timeout,
+                              on_status=arrived)
+        for status in statuses:
             if status.name == "good":
                 assert status.ok, status.error
                 assert status.tcp_ms is not None and status.ssh_ms is not None
@@ -147,8 +159,7 @@ async def test_hosts_that_never_answer_hold_no_check_slot(
         assert done_at["good"] < timeout, done_at
         assert max(done_at.values()) < timeout * 1.6, done_at
         assert sshd.log_text().count("Connection from 127.0.0.1") - before == 1
-        for c in conns:
-            await c.close()
+        await workspace.close()
     finally:
         for hole in holes:
             await hole.close()

@@ -8,7 +8,7 @@ import dataclasses
 import shlex
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading 
     from rtui.core.ssh.prompts import Prompter
 
 __all__ = [
-    "CheckGates", "HostStatus", "PythonInfo", "check_host", "check_hosts", "error_kind",
+    "CheckGates", "HostStatus", "PythonInfo", "check_host", "error_kind",
     "parse_probe", "probe_script",
 ]
 
@@ -301,29 +301,3 @@ class CheckGates:
         first = connection.route.hops[0]
         return self._servers.setdefault(
             (first.hostname, first.port), asyncio.Semaphore(self._per_server))
-
-
-async def check_hosts(
-    connections: Sequence[HostConnection],
-    *,
-    timeout: float,
-    concurrency: int = 32,
-    extra_pythons: dict[str, Sequence[str]] | None = None,
-    prompter: Prompter | None = None,
-) -> AsyncIterator[HostStatus]:
-    """Check all hosts (see CheckGates for how many at once); yield each status as it is
-    ready."""
-    gates = CheckGates(concurrency)
-
-    async def one(connection: HostConnection) -> HostStatus:
-        pythons = (extra_pythons or {}).get(connection.name, ())
-        return await check_host(connection, timeout=timeout, extra_pythons=pythons,
-                                gates=gates, prompter=prompter)
-
-    tasks = [asyncio.ensure_future(one(c)) for c in connections]
-    try:
-        for next_done in asyncio.as_completed(tasks):
-            yield await next_done
-    finally:
-        for task in tasks:
-            task.cancel()
