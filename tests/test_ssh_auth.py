@@ -12,7 +12,7 @@ import pytest
 
 from rtui.core.config.model import Host
 from rtui.core.errors import AuthenticationError
-from rtui.core.ssh.prompts import KbdIntPrompt, NoPrompter, SecretPrompt
+from rtui.core.ssh.prompts import HostKeyDecision, KbdIntPrompt, NoPrompter, SecretPrompt
 from tests.harness.accounts import Account
 from tests.harness.agent import SSHAgent, make_key
 from tests.harness.kbdint import KbdIntServer
@@ -134,6 +134,24 @@ async def test_an_attempt_that_could_not_ask_is_retried_with_the_callers_prompte
     await conn.connect()
     assert [a.kind for a in person.asked] == ["password", "password"]  # type: ignore[attr-defined]
     assert (await conn.run("id -un", timeout=10)).stdout == f"{password_account.name}\n"
+    await conn.close()
+
+
+async def test_an_unattended_login_that_succeeded_leaves_later_questions_to_a_person(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    """The start-up check logs in asking nobody (a key, no question); a later attempt that
+    names nobody (the agent, a forward, a reconnect) must still reach the person, not the
+    check's NoPrompter: here the host key is no longer known when it comes."""
+    trust(sshd, isolated_home)
+    person = ScriptedPerson(host_key=HostKeyDecision.ACCEPT_ONCE)
+    conn, _ = connection(host_for(sshd), person=person)
+    await conn.connect(prompter=NoPrompter())
+    assert person.asked == []
+    await conn.close()
+    (isolated_home / ".ssh" / "known_hosts").write_text("")
+    await conn.connect()
+    assert [type(a).__name__ for a in person.asked] == ["HostKeyPrompt"]
     await conn.close()
 
 

@@ -203,7 +203,11 @@ class HostConnection:
                 except BaseException:
                     self._set(ConnState.DISCONNECTED, "cancelled")
                     raise
-                self._last_prompter = attempt.current
+                if not isinstance(attempt.current, NoPrompter):
+                    # Later attempts that name nobody (the agent, a forward, a reconnect) ask
+                    # the person this one asked; an attempt that could ask nobody (the
+                    # start-up check) leaves them to the connection's own prompter.
+                    self._last_prompter = attempt.current
                 self._install(conns)
                 return conns[-1]
         finally:
