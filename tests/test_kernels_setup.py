@@ -76,6 +76,7 @@ def _stub_python37(directory: Path) -> Path:
                "code = sys.argv.pop(1); exec(compile(code, '<string>', 'exec'))")
     stub.write_text(f"""#!/bin/sh
 [ "$1" = -u ] && shift
+[ "$1" = -S ] && shift
 [ "$1" = -c ] || exec {shlex.quote(sys.executable)} "$@"
 shift
 exec {shlex.quote(sys.executable)} -u -c {shlex.quote(patched)} "$@"
@@ -105,6 +106,26 @@ async def test_a_python_older_than_38_is_refused_by_name(
     assert said.type == "old_python"
     assert "too old" in str(said) and python in str(said) and "3.8 or newer" in str(said)
     assert set(cache.glob("agent-*")) == cached  # nothing uploaded to it
+
+
+async def test_an_old_python3_gives_way_to_python_as_in_the_check(
+    sshd_factory: Callable[..., SSHD], tmp_path: Path, isolated_home: Path
+) -> None:
+    """With no python configured, a python3 older than 3.8 on PATH gives way to ``python``,
+    as the check lets it: a host that checks fine opens consoles too."""
+    bin_dir = tmp_path / "pybin"
+    _stub_python37(bin_dir)
+    (bin_dir / "python").symlink_to(sys.executable)
+    server = sshd_factory(extra_config=f"SetEnv PATH={bin_dir}:/usr/bin:/bin\n")
+    trust(server, isolated_home)
+    conn, _ = connection(host_for(server))
+    kernels = HostKernels(conn)
+    try:
+        hello = await kernels.hello()
+    finally:
+        await kernels.close()
+        await conn.close()
+    assert hello["python"] in (str(bin_dir / "python"), sys.executable), hello
 
 
 def test_the_cli_says_the_python_is_too_old(sshd: SSHD, isolated_home: Path) -> None:

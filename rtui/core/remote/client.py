@@ -159,10 +159,16 @@ class AgentClient:
         bundle = agent_bundle()
         data = base64.b64encode(bundle.data).decode("ascii")
         candidates = [self.python] if self.python else ["python3", "python"]
+        boot = '"$p" -u -c ' + shlex.quote(_BOOT) + f' "$f" {len(data)}'
+        # Of several candidates, one older than 3.8 gives way to the next, as in the check;
+        # if none is new enough, the last old one runs the boot, which says it is too old.
+        too_old = ("" if len(candidates) == 1 else
+                   '"$p" -S -c "import sys; sys.exit(sys.version_info < ' + repr(MIN_PYTHON)
+                   + ')" 2>/dev/null || { old="$p"; continue; }\n')
         script = (
-            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + bundle.name + '"\n'
-            + find_python_sh(candidates, 'exec "$p" -u -c ' + shlex.quote(_BOOT)
-                             + f' "$f" {len(data)}')
+            'f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + bundle.name + '"\nold=\n'
+            + find_python_sh(candidates, too_old + "exec " + boot)
+            + 'if [ -n "$old" ]; then p="$old"; exec ' + boot + "; fi\n"
             + "echo 'rtui: no python' >&2; exit 127"
         )
         process = await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
