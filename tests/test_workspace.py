@@ -122,3 +122,24 @@ async def test_check_decide_start_and_count(
             await kernels.shutdown(kernel)
     finally:
         await workspace.close()
+
+
+async def test_a_python_chosen_in_this_run_is_forgotten_when_the_host_goes_or_moves(
+    tmp_path: Path,
+) -> None:
+    """A choice belongs to the machine it was made on: a host deleted and added again, or
+    edited to reach another machine, is asked again, not sent to the old machine's Python."""
+    workspace = Workspace(HostStore(tmp_path / "hosts.toml"))
+    await workspace.save_host(None, Host("lab", hostname="old.example.org"))
+    await workspace.kernels("lab")  # its connection and kernel service made, not connected
+    workspace.chose("lab", "/home/u/venv-on-old/bin/python")
+    assert workspace.ready_python("lab") == "/home/u/venv-on-old/bin/python"
+    await workspace.edit_host("lab", lambda h: Host("lab", hostname="new.example.org"))
+    assert workspace.ready_python("lab") is None  # reached another way: asked again
+    workspace.chose("lab", "/home/u/venv-on-new/bin/python")
+    await workspace.save_host("lab", Host("lab", hostname="new.example.org", note="same box"))
+    assert workspace.ready_python("lab") == "/home/u/venv-on-new/bin/python"  # same machine
+    await workspace.delete_host("lab")
+    await workspace.save_host(None, Host("lab", hostname="new.example.org"))
+    assert workspace.ready_python("lab") is None  # gone in between
+    await workspace.close()

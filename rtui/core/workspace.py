@@ -213,6 +213,8 @@ class Workspace:
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
+        if tasks:  # cancelled, and awaited: nothing of theirs runs on after the close
+            await asyncio.wait(tasks, timeout=5)
         for service in list(self._kernels.values()):
             with contextlib.suppress(Exception):
                 await service.close()
@@ -249,8 +251,11 @@ class Workspace:
                 entry = config.get(name)
                 if entry is None or self._pool.existing(name) is not service.connection:
                     await self._kernels.pop(name).close()  # gone, or reached another way
+                    self._chosen.pop(name, None)  # a Python picked there means nothing here
                 else:
                     service.set_python(entry.configured_python)
+        for name in [n for n in self._chosen if config.get(n) is None]:
+            del self._chosen[name]
         self._emit(ConfigReloaded(config, problem))
 
     def _require_store(self) -> HostStore:
@@ -329,6 +334,15 @@ class Workspace:
         names = [n for n in names if self.config.get(n) is not None]
         self.checking.update(names)
         self._emit(Checking(tuple(names)))
+        try:
+            return await self._check(names, prompter, timeout, on_status)
+        finally:
+            self.checking.difference_update(names)  # also when cancelled or failed
+
+    async def _check(
+        self, names: list[str], prompter: Prompter | None, timeout: float | None,
+        on_status: Callable[[HostStatus], None] | None,
+    ) -> list[HostStatus]:
         await import_off_loop("rtui.core.ssh.manager")  # not the kernels' modules: not needed
         from rtui.core.ssh.check import CheckGates, HostStatus, check_host
         from rtui.core.ssh.state import ConnState
