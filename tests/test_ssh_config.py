@@ -222,6 +222,17 @@ def test_match_exec_expands_tokens(home: Path, tmp_path: Path) -> None:
     assert resolve(home, text, "lab").user == "vpn"
 
 
+def test_a_match_exec_that_hangs_is_stopped_with_a_message(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh would wait for ever; rtui resolves routes while a person waits."""
+    monkeypatch.setattr(ssh_config, "EXEC_TIMEOUT", 0.3)
+    text = 'Host *\n  User home\nMatch exec "sleep 30"\n  User vpn\n'
+    with pytest.raises(ConfigError, match=r"line 3: Match exec command did not finish within "
+                                          r"0.3 s: sleep 30"):
+        resolve(home, text, "lab")
+
+
 def test_include_relative_to_dot_ssh_with_glob(home: Path) -> None:
     write(home, "config.d/20-db", "Host db\n  User dbuser\n")
     write(home, "config.d/10-web", "Host web\n  User webuser\n")

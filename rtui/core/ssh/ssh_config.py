@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import getpass
 import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncssh.config
 from asyncssh.config import ConfigParseError, SSHClientConfig, SSHConfig
 
 from rtui.core.config.importer import ImportedAlias
@@ -39,6 +41,28 @@ from rtui.core.config.ssh_aliases import (
 from rtui.core.errors import ConfigError
 
 __all__ = ["SSHConfigFiles", "SSHOptions", "load_ssh_config", "resolved_aliases"]
+
+#: How long a ``Match exec`` command may run (ssh waits for ever; rtui resolves routes while
+#: a person waits, so each wait has a bound and a message).
+EXEC_TIMEOUT = 5.0
+
+
+class _ExecTimeout(Exception):
+    pass
+
+
+def _bounded_exec(cmd: str) -> bool:
+    """asyncssh's ``Match exec`` (the command's exit status is the match), with a bound."""
+    try:
+        return subprocess.run(cmd, shell=True, check=False, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=EXEC_TIMEOUT).returncode == 0
+    except subprocess.TimeoutExpired:
+        raise _ExecTimeout(f"Match exec command did not finish within {EXEC_TIMEOUT:g} s: "
+                           f"{cmd}") from None
+
+
+asyncssh.config._exec = _bounded_exec  # asyncssh runs it without a timeout
 
 _TIME_RE = re.compile(r"(?:[0-9]+[smhdw])*[0-9]+[smhdw]?", re.IGNORECASE)
 _TIME_PART_RE = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
@@ -181,7 +205,10 @@ class _ClientConfig(SSHClientConfig):
                 self._expand_exec(args)
             if not args:
                 self._error(f"Missing {option} value")
-            handler(self, option, args)
+            try:
+                handler(self, option, args)
+            except _ExecTimeout as exc:
+                self._error(str(exc))
             if args:
                 self._error(f"Extra data at end: {' '.join(args)}")
         if self._depth == 0:
