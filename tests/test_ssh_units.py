@@ -169,6 +169,24 @@ def test_strict_host_key_checking_is_the_policy_unless_the_host_sets_one(
     assert resolve_route(host, config, ssh_config).target.host_key_policy == policy
 
 
+@pytest.mark.parametrize(
+    ("strict", "default", "policy"),
+    [("no", "strict", "strict"), ("accept-new", "strict", "strict"),
+     ("yes", "accept-new", "strict"), ("no", "accept-new", "accept-new"),
+     ("ask", "accept-new", "ask"), (None, "strict", "strict"), ("no", "ask", "accept-new")],
+)
+def test_the_ssh_config_never_loosens_a_stricter_rtui_default(
+    tmp_path: Path, strict: str | None, default: str, policy: str
+) -> None:
+    """A `Host *  StrictHostKeyChecking no` written for ssh does not undo rtui's
+    `[settings] host_key_policy = "strict"`; it may tighten rtui's default always."""
+    ssh_config = tmp_path / "config"
+    ssh_config.write_text(f"Host *\n  StrictHostKeyChecking {strict}\n" if strict else "")
+    host = Host("lab")
+    config = Config(settings=Settings(host_key_policy=default), hosts=(host,))
+    assert resolve_route(host, config, ssh_config).target.host_key_policy == policy
+
+
 def test_later_hops_of_a_proxy_jump_list_skip_their_own_jumps(tmp_path: Path) -> None:
     """``ProxyJump a,b``: ssh reaches b with ``-J a``, which overrides b's own ProxyJump."""
     ssh_config = tmp_path / "config"

@@ -76,6 +76,18 @@ def route_resolver(config: Config, ssh_config: Path | None = None) -> Callable[[
 #: StrictHostKeyChecking as rtui's host_key_policy: ``no``/``off`` accept a new key (a
 #: changed one is refused whatever the policy), ``yes`` refuses it, ``ask`` asks.
 _STRICT_POLICY = {"yes": "strict", "accept-new": "accept-new", "no": "accept-new", "ask": "ask"}
+_STRICTNESS = {"accept-new": 0, "ask": 1, "strict": 2}
+
+
+def _host_key_policy(own: str | None, ssh: str | None, default: str) -> str:
+    """A host's own policy wins; else the ssh config's, which may loosen rtui's default
+    only while that is ``ask`` (a ``[settings] host_key_policy = "strict"`` is not undone by
+    a ``Host *  StrictHostKeyChecking no`` written for ssh), and may always tighten it."""
+    if own:
+        return own
+    if ssh is None or default == "ask":
+        return ssh or default
+    return max(ssh, default, key=_STRICTNESS.__getitem__)
 
 
 class _Resolver:
@@ -136,7 +148,8 @@ class _Resolver:
             known_hosts_files=(_DEFAULT_KNOWN_HOSTS if ssh.known_hosts_files is None
                                else ssh.known_hosts_files),
             agent_path=ssh.identity_agent,
-            host_key_policy=host_key_policy or strict or self.config.settings.host_key_policy,
+            host_key_policy=_host_key_policy(host_key_policy, strict,
+                                             self.config.settings.host_key_policy),
             identities_only=ssh.identities_only,
             connect_timeout=ssh.connect_timeout or None,  # ssh's 0 is "the system's default"
             keepalive_interval=ssh.server_alive_interval,
