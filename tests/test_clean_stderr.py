@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,3 +111,42 @@ def test_the_tui_leaves_no_warning_on_the_terminal(sshd: SSHD, isolated_home: Pa
         term.close()
     assert "[exit 0]" in screen
     assert [line for line in screen.splitlines() if line.strip()] == ["[exit 0]"], screen
+
+
+def test_the_demo_keeps_its_log_with_itself(isolated_home: Path, tmp_path: Path) -> None:
+    """`rtui demo` leaves no file behind: its log goes to its temporary directory, and none is
+    kept once that is gone; a log that cannot be written never reaches the terminal."""
+    demo_log = tmp_path / "demo" / "state" / "rtui.log"
+    code = f"""if True:
+        import logging, shutil
+        from pathlib import Path
+        from rtui.core.logs import log_to, setup_logging
+        setup_logging()
+        log_to(Path({str(demo_log)!r}))
+        logging.getLogger("rtui.test").error("during the demo")
+        log_to(None)
+        print(Path({str(demo_log)!r}).read_text())
+        shutil.rmtree({str(tmp_path / "demo")!r})
+        logging.getLogger("rtui.test").error("after it")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "ERROR rtui.test: during the demo" in result.stdout
+    assert not (tmp_path / "demo").exists() and not log_path().exists()
+
+
+def test_a_log_that_cannot_be_written_is_dropped_quietly(isolated_home: Path,
+                                                         tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    code = f"""if True:
+        import logging
+        from pathlib import Path
+        from rtui.core.logs import setup_logging
+        setup_logging(Path({str(blocked / "rtui.log")!r}))  # a file where a dir should be
+        logging.getLogger("rtui.test").error("nowhere to go")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr

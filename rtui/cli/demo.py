@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rtui.core import locations
 from rtui.core.config.store import HostStore
 from rtui.core.errors import RtuiError
+from rtui.core.logs import log_to
 
 if TYPE_CHECKING:
     from rtui.core.kernels.session import KernelSession
@@ -133,6 +134,7 @@ def _free_name(store: HostStore) -> str:
 
 async def _tui(server: DemoServer, store: HostStore, *, ansi: bool) -> int:
     await server.start()
+    log_to(server.state_dir / "rtui.log")  # with the rest of the demo: gone when it ends
     try:
         app = demo_app(store, server, ansi=ansi)
         selecting = asyncio.ensure_future(select_host(app, server.name))
@@ -142,6 +144,7 @@ async def _tui(server: DemoServer, store: HostStore, *, ansi: bool) -> int:
             selecting.cancel()
         return app.return_code or 0
     finally:
+        log_to(None)
         await server.close()
         _report_survivors(server)
 
@@ -154,6 +157,7 @@ async def _headless(server: DemoServer) -> int:
 
     _step("starting the demo SSH server on 127.0.0.1")
     await server.start()
+    log_to(server.state_dir / "rtui.log")
     try:
         host = server.demo_host()
         _step(f"listening on {host.address} (host key trusted for this run only); "
@@ -182,6 +186,7 @@ async def _headless(server: DemoServer) -> int:
             await workspace.close()
     finally:
         _step("stopping the demo server")
+        log_to(None)
         await server.close()
         _report_survivors(server)
     _step("done" if code == 0 else "the code failed")

@@ -21,7 +21,7 @@ from typing import Any
 from rtui.core import locations
 from rtui.core.files import open_private
 
-__all__ = ["DEBUG_ENV", "log_path", "setup_logging"]
+__all__ = ["DEBUG_ENV", "log_path", "log_to", "setup_logging"]
 
 DEBUG_ENV = "RTUI_DEBUG"
 _MAX_BYTES = 1_000_000
@@ -39,6 +39,10 @@ class _PrivateLogFile(logging.handlers.RotatingFileHandler):
     def _open(self) -> io.TextIOWrapper:
         fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
         return open(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log that cannot be written (a full disk) is dropped, never printed on the
+        terminal (logging's way is a traceback on stderr)."""
 
 
 def setup_logging(path: Path | None = None) -> None:
@@ -64,3 +68,15 @@ def setup_logging(path: Path | None = None) -> None:
 def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: Any = None, line: str | None = None) -> None:
     warnings_log.debug("%s", warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def log_to(path: Path | None) -> None:
+    """Keep the log in ``path`` from now on (the demo: its temporary directory, so that it
+    leaves no file behind); None: keep no log any more."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _PrivateLogFile):
+            handler.close()  # reopened at the next record, at the new place
+            if path is None:
+                handler.setLevel(logging.CRITICAL + 1)
+            else:
+                handler.baseFilename = os.fspath(path)

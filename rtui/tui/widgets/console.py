@@ -22,7 +22,6 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
 
-from rtui.core import locations
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import RtuiError
@@ -113,13 +112,10 @@ class ConsolePane(Widget):
         pane: ConsolePane
 
     def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
-                 max_lines: int, history: Path | None = None) -> None:
+                 max_lines: int, history: Path) -> None:
         super().__init__()
         self.kernels = kernels
-        # The input history's file: the host's in rtui's state dir unless told (the demo's
-        # stays in its temporary directory).
-        self.history_path = history or (
-            locations.state_dir() / "history" / f"{kernels.name}.jsonl")
+        self.history_path = history  # the input history's file (Workspace.history_path)
         self.kernel: RemoteKernel | None = None
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
