@@ -9,3 +9,9 @@ machines; compare ratios (see ``MEASURED.md``). They need ``/usr/sbin/sshd`` and
 the test suite, and use its sshd harness (``tests.harness.sshd``); ``startup`` drives the TUI
 in ``tmux`` (its row says so when tmux is missing).
 """
+
+import warnings
+
+# asyncssh's DSA support warns at import under cryptography >= 45; rtui's own entry point keeps
+# it off the terminal (rtui.core.logs), and the benchmarks' tables are spared it the same way.
+warnings.filterwarnings("ignore", message="DSA is deprecated", category=UserWarning)
