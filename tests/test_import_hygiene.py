@@ -115,4 +115,5 @@ def test_host_list_does_not_load_ssh_kernel_or_console_code() -> None:
     imported later (asyncssh and jupyter_client off the event loop)."""
     mods = loaded_modules_after("import rtui.tui.app")
     assert not {"asyncssh", "jupyter_client", "zmq", "rtui.tui.widgets.console",
-                "rtui.tui.widgets.code_input", "rtui.core.config.importer"} & mods
+                "rtui.tui.widgets.code_input", "rtui.core.config.importer",
+                "rtui.core.remote.bundle", "rtui.agent.protocol"} & mods

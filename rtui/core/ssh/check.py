@@ -22,7 +22,6 @@ from rtui.core.errors import (
     SSHError,
     UnreachableError,
 )
-from rtui.core.remote.bundle import STATUS_LOADER, find_python_sh, status_sources
 from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
@@ -47,6 +46,10 @@ def probe_script(extra_pythons: Sequence[str] = ()) -> str:
     short of: the report imports only what the common case needs, and an interpreter whose
     answer is cached (until it or its packages change) is not started.
     """
+    # Here, not at the top: the host list imports this module for HostStatus before its
+    # first frame, and the agent's sources are not needed until a check runs.
+    from rtui.core.remote.bundle import STATUS_LOADER, find_python_sh, status_sources
+
     args = " ".join(shlex.quote(p) for p in extra_pythons)
     run = (f"\"$p\" -S -c {shlex.quote(STATUS_LOADER)} {args} <<'PROBE' 2>/dev/null && exit 0"
            f"{status_sources()}PROBE")
