@@ -15,7 +15,8 @@ from textual.widgets import Footer, Static
 from rtui.core import locations
 from rtui.core.console.history import History
 from rtui.tui.render.text_area import text_area_theme
-from rtui.tui.widgets.code_input import CodeInput, looks_complete
+from rtui.tui.widgets.assist_popup import AssistPopup
+from rtui.tui.widgets.code_input import CodeInput
 
 SIZE = (80, 24)
 
@@ -205,17 +206,6 @@ async def test_slow_kernel_times_out_and_the_guess_is_used() -> None:
         assert app.submitted == ["x = 1"]
 
 
-def test_looks_complete() -> None:
-    assert looks_complete("1+1")
-    assert looks_complete("x = f(1)  # done")
-    assert not looks_complete("for i in x:")
-    assert not looks_complete("if x:  # note")
-    assert not looks_complete("f(1,")
-    assert not looks_complete("s = '''abc")
-    assert not looks_complete("x = 1 + \\")
-    assert looks_complete("d = {'a': 1}")
-
-
 async def test_up_and_down_walk_the_history_and_restore_the_draft(
         history_path: Path) -> None:
     app = ConsoleApp(FakeAssist(), History(history_path))
@@ -318,7 +308,7 @@ async def test_tab_with_several_matches_shows_a_popup_and_enter_accepts() -> Non
         await settle(pilot)
         assert code.popup_open
         assert code.popup_items == ["sum", "sorted", "setattr", "str"]
-        popup = app.screen.query_one("_AssistPopup")
+        popup = app.screen.query_one(AssistPopup)
         assert popup.display
         # The editor sits at the bottom: the list opens above the cursor, fully on screen.
         assert popup.region.bottom <= code.cursor_screen_offset.y

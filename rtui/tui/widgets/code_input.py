@@ -1,32 +1,34 @@
-"""The live console's input editor: multi-line Python with history, completion and help."""
+"""The live console's input editor: multi-line Python with history, completion and help.
+
+The editor routes keys and asks the kernel; what it decides lives next door: the Enter rule in
+rtui.core.console.python_input, Tab's menu in code_completion, ctrl+r in history_search, and
+the list they both show in assist_popup.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import codeop
 import contextlib
-import io
-import tokenize
-import warnings
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import ClassVar, Protocol, TypeVar
 
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Offset, Region
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
-from textual.widgets import OptionList, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import TextArea
 from textual.widgets.text_area import LanguageDoesNotExist, Location, TextAreaTheme
 
 from rtui.core.console.history import History, HistoryCursor
+from rtui.core.console.python_input import complete_python_line, continuation, looks_complete
 from rtui.tui.render.text_area import render_lines_unthemed, text_area_theme
+from rtui.tui.widgets.assist_popup import AssistPopup
+from rtui.tui.widgets.code_completion import CompletionMenu, code_and_cursor, open_completion
+from rtui.tui.widgets.history_search import HistorySearch
 
 __all__ = [
     "CodeAssist",
@@ -57,92 +59,6 @@ class CodeAssist(Protocol):
 def syntax_highlighting_available() -> bool:
     """True when tree-sitter and its Python grammar (``textual[syntax]``) are installed."""
     return find_spec("tree_sitter") is not None and find_spec("tree_sitter_python") is not None
-
-
-def looks_complete(code: str) -> bool:
-    """A kernel-free guess for Enter: False after a trailing ``:``, ``\\`` or an open bracket."""
-    stripped = code.rstrip()
-    if not stripped:
-        return True
-    if stripped.endswith("\\"):
-        return False
-    last: tokenize.TokenInfo | None = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(stripped + "\n").readline):
-            if token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
-                                  tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-                last = token
-    except tokenize.TokenError:
-        return False  # EOF inside a bracket or a triple-quoted string
-    except (SyntaxError, ValueError):
-        return True  # let the kernel report it
-    return not (last is not None and last.type == tokenize.OP and last.string == ":")
-
-
-def _common_prefix(words: list[str]) -> str:
-    if not words:
-        return ""
-    first, last = min(words), max(words)
-    size = 0
-    while size < len(first) and size < len(last) and first[size] == last[size]:
-        size += 1
-    return first[:size]
-
-
-class _Mode(Enum):
-    NONE = "none"
-    COMPLETE = "complete"
-    SEARCH = "search"
-
-
-@dataclass
-class _Completion:
-    """An open completion menu: what it replaces and what it offers."""
-
-    matches: list[str]
-    start: int  # offset where the replaced text begins
-    end_extra: int  # how far the replaced text reached past the cursor
-    head: str  # the text before ``start`` when the menu opened
-    typed: str  # the text between ``start`` and the cursor when the menu opened
-    shown: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Search:
-    """An open reverse history search."""
-
-    query: str = ""
-    shown: list[str] = field(default_factory=list)
-
-
-class _AssistPopup(OptionList, can_focus=False):
-    """The completion / history-search list; the editor keeps the focus and drives it."""
-
-    DEFAULT_CSS = """
-    _AssistPopup {
-        overlay: screen;
-        constrain: inside inside;
-        display: none;
-        width: auto;
-        min-width: 16;
-        max-width: 64;
-        height: auto;
-        max-height: 10;
-        border: round $border;
-        background: $panel;
-        padding: 0;
-        & > .option-list--option { padding: 0 1; }
-        &.-search { min-width: 40; }
-    }
-    """
-
-    def __init__(self, owner: CodeInput) -> None:
-        super().__init__(markup=False, id=f"{owner.id}-popup" if owner.id else None)
-        self.owner = owner
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.owner._accept_popup(event.option_index)
 
 
 class CodeInput(TextArea):
@@ -223,10 +139,10 @@ class CodeInput(TextArea):
         self._history: History | None = None
         self._history_cursor: HistoryCursor | None = None
         self._recalled: tuple[str, Location] | None = None
-        self._popup: _AssistPopup | None = None
-        self._mode = _Mode.NONE
-        self._completion: _Completion | None = None
-        self._search: _Search | None = None
+        self._popup: AssistPopup | None = None
+        # What the popup shows: at most one of them is open (neither: the popup is closed).
+        self._completion: CompletionMenu | None = None
+        self._search: HistorySearch | None = None
         self._serial = 0  # bumped by every assist request, so late answers can be recognised
         self._styled_theme: TextAreaTheme | None = None  # the theme styled last
         self._theme_css: tuple[str, Style] | None = None  # ...and what for
@@ -244,7 +160,7 @@ class CodeInput(TextArea):
     @property
     def popup_open(self) -> bool:
         """True while the completion menu or the history search is showing."""
-        return self._mode is not _Mode.NONE
+        return self._completion is not None or self._search is not None
 
     @property
     def popup_items(self) -> list[str]:
@@ -317,19 +233,6 @@ class CodeInput(TextArea):
     def on_blur(self) -> None:
         self._close_popup()
 
-    def _code_and_cursor(self) -> tuple[str, int]:
-        lines = self.document.lines
-        row, column = self.cursor_location
-        offset = sum(len(line) + 1 for line in lines[:row]) + column
-        return "\n".join(lines), offset
-
-    def _location(self, offset: int) -> Location:
-        for row, line in enumerate(self.document.lines):
-            if offset <= len(line):
-                return (row, max(offset, 0))
-            offset -= len(line) + 1
-        return self.document.end
-
     # -- key routing ------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -351,13 +254,7 @@ class CodeInput(TextArea):
             await self.run_action(action)
             return
         if self._search is not None:
-            if event.is_printable and event.character is not None:
-                self._set_search_query(self._search.query + event.character)
-                event.stop()
-                event.prevent_default()
-                return
-            if event.key == "backspace":
-                self._set_search_query(self._search.query[:-1])
+            if self._search.take_key(event):
                 event.stop()
                 event.prevent_default()
                 return
@@ -370,7 +267,7 @@ class CodeInput(TextArea):
         if self._search is not None:
             event.stop()
             event.prevent_default()
-            self._set_search_query(self._search.query + event.text.partition("\n")[0])
+            self._search.take_paste(event.text)
 
     # Both end here: nothing above the editor listens, and each would otherwise bubble
     # through every ancestor (seven message queues, seven loop turns) on every keystroke.
@@ -391,10 +288,10 @@ class CodeInput(TextArea):
 
     def action_run(self) -> None:
         """Enter: accept a popup item, else run a complete cell or continue it."""
-        if self._mode is not _Mode.NONE:
+        if self.popup_open:
             self._accept_popup()
             return
-        code, cursor = self._code_and_cursor()
+        code, cursor = code_and_cursor(self)
         if not code.strip():
             return
         row, column = self.cursor_location
@@ -406,7 +303,7 @@ class CodeInput(TextArea):
         if self._assist is None:
             self._enter_decided(code, None)
             return
-        if "\n" not in code and _complete_python_line(code):
+        if "\n" not in code and complete_python_line(code):
             self.submit()  # `1+1`: no need to ask the kernel, run it a round trip sooner
             return
         self._serial += 1
@@ -424,18 +321,13 @@ class CodeInput(TextArea):
     async def _ask_is_complete(self, assist: CodeAssist, code: str, cursor: int,
                                serial: int) -> None:
         _ok, answer = await self._ask(assist.is_complete(code))
-        if serial != self._serial or self._code_and_cursor() != (code, cursor):
+        if serial != self._serial or code_and_cursor(self) != (code, cursor):
             return  # the user kept typing: this Enter is stale
         self._enter_decided(code, answer)
 
     def _enter_decided(self, code: str, answer: tuple[str, str] | None) -> None:
-        status = answer[0] if answer is not None else "unknown"
-        if status == "unknown":
-            status = "complete" if looks_complete(code) else "incomplete"
-            indent = self._guess_indent(code)
-        else:
-            indent = answer[1] if answer is not None and isinstance(answer[1], str) else ""
-        if status in ("complete", "invalid"):
+        indent = continuation(code, answer)
+        if indent is None:
             self.submit()
         else:
             self._newline(indent)
@@ -447,11 +339,6 @@ class CodeInput(TextArea):
     def _line_indent(self, row: int) -> str:
         line = self.document[row]
         return line[: len(line) - len(line.lstrip())]
-
-    def _guess_indent(self, code: str) -> str:
-        last = code.rstrip("\n").split("\n")[-1]
-        indent = last[: len(last) - len(last.lstrip())]
-        return indent + "    " if last.rstrip().endswith(":") else indent
 
     async def _ask(self, call: Awaitable[_T]) -> tuple[bool, _T | None]:
         """Await a kernel answer: ``(False, None)`` on timeout or any failure."""
@@ -477,7 +364,7 @@ class CodeInput(TextArea):
         if not before.strip() or self._assist is None:
             self._indent()
             return
-        code, cursor = self._code_and_cursor()
+        code, cursor = code_and_cursor(self)
         self._serial += 1
         self.run_worker(self._ask_complete(self._assist, code, cursor, self._serial),
                         name="code-complete", group="code-complete", exclusive=True,
@@ -492,51 +379,15 @@ class CodeInput(TextArea):
     async def _ask_complete(self, assist: CodeAssist, code: str, cursor: int,
                             serial: int) -> None:
         _ok, answer = await self._ask(assist.complete(code, cursor))
-        if answer is None or serial != self._serial or self._code_and_cursor() != (code, cursor):
+        if answer is None or serial != self._serial or code_and_cursor(self) != (code, cursor):
             return  # failed, or stale: the text moved on while the kernel thought
-        matches, start, end = answer
-        matches = list(dict.fromkeys(m for m in matches if isinstance(m, str)))
-        start = max(0, min(start, cursor))
-        end = max(cursor, min(end, len(code)))
-        if not matches:
-            return
-        if len(matches) == 1:
-            self._replace_offsets(start, end, matches[0])
-            return
-        typed = code[start:cursor]
-        prefix = _common_prefix(matches)
-        if len(prefix) > len(typed) and prefix.startswith(typed):
-            self._replace_offsets(start, end, prefix)
-            end = start + len(prefix)
-            code, cursor = self._code_and_cursor()
-        self._completion = _Completion(matches, start, end - cursor, code[:start],
-                                       code[start:cursor])
-        self._mode = _Mode.COMPLETE
+        self._completion = open_completion(self, self._ensure_popup(), code, cursor, answer)
         self._refilter_completion()
-
-    def _replace_offsets(self, start: int, end: int, text: str) -> None:
-        self.replace(text, self._location(start), self._location(end),
-                     maintain_selection_offset=False)
 
     def _refilter_completion(self) -> None:
         completion = self._completion
-        if completion is None:
-            return
-        code, cursor = self._code_and_cursor()
-        if cursor < completion.start or not code.startswith(completion.head):
+        if completion is not None and not completion.narrow(*code_and_cursor(self)):
             self._close_popup()
-            return
-        typed = code[completion.start:cursor]
-        if typed == completion.typed:
-            shown = completion.matches  # as the kernel sent them, fuzzy matches included
-        else:
-            shown = [m for m in completion.matches if m.startswith(typed)]
-        if not shown:
-            self._close_popup()
-            return
-        if shown != completion.shown:
-            completion.shown = shown
-            self._show_popup(shown, anchor=cursor - completion.start, title=None)
 
     # -- history ----------------------------------------------------------------------------
 
@@ -545,7 +396,7 @@ class CodeInput(TextArea):
 
     def action_history_prev(self) -> None:
         """Up: previous history entry on the first line, else move the cursor up."""
-        if self._mode is not _Mode.NONE:
+        if self.popup_open:
             self._popup_move(-1)
             return
         cursor = self._history_cursor
@@ -564,7 +415,7 @@ class CodeInput(TextArea):
 
     def action_history_next(self) -> None:
         """Down: next history entry (then the draft) on the last line, else move down."""
-        if self._mode is not _Mode.NONE:
+        if self.popup_open:
             self._popup_move(+1)
             return
         cursor = self._history_cursor
@@ -589,30 +440,21 @@ class CodeInput(TextArea):
             self._popup_move(+1)
             return
         self._close_popup()
-        self._search = _Search()
-        self._mode = _Mode.SEARCH
-        self._set_search_query("")
-
-    def _set_search_query(self, query: str) -> None:
-        search = self._search
-        if search is None or self._history is None:
-            return
-        search.query = query
-        search.shown = self._history.search(query)[: self.SEARCH_LIMIT]
-        self._show_popup(search.shown, anchor=None, title=f"search: {query}▏",
-                         empty="no match")
+        self._search = HistorySearch(self._history, self._ensure_popup(),
+                                     limit=self.SEARCH_LIMIT)
+        self._search.set_query("")
 
     # -- help -------------------------------------------------------------------------------
 
     def action_inspect(self) -> None:
         """shift+tab / f2: ask the kernel about the name under the cursor."""
-        if self._mode is not _Mode.NONE:
+        if self.popup_open:
             self._popup_move(-1)
             return
         if self._assist is None:
             self.post_message(self.InspectRequested(None, self, "no kernel"))
             return
-        code, cursor = self._code_and_cursor()
+        code, cursor = code_and_cursor(self)
         self.run_worker(self._ask_inspect(self._assist, code, cursor), name="code-inspect",
                         group="code-inspect", exclusive=True, exit_on_error=False)
 
@@ -629,41 +471,15 @@ class CodeInput(TextArea):
         """Escape: close the completion menu or cancel the search."""
         self._close_popup()
 
-    def _ensure_popup(self) -> _AssistPopup:
+    def _ensure_popup(self) -> AssistPopup:
         if self._popup is None:
-            self._popup = _AssistPopup(self)
-        if not self._popup.is_attached:
-            self.screen.mount(self._popup)
+            self._popup = AssistPopup(self, on_choose=self._accept_popup,
+                                      max_rows=self.MAX_POPUP_ROWS)
         return self._popup
 
-    def _show_popup(self, items: list[str], *, anchor: int | None, title: str | None,
-                    empty: str | None = None) -> None:
-        popup = self._ensure_popup()
-        options: list[Option] = [Option(Text(self._label(item))) for item in items]
-        if not options and empty is not None:
-            options = [Option(Text(empty, style="italic"), disabled=True)]
-        popup.set_options(options)
-        popup.border_title = title
-        popup.set_class(self._mode is _Mode.SEARCH, "-search")
-        popup.highlighted = 0 if items else None
-        rows = min(len(options), self.MAX_POPUP_ROWS) + popup.styles.gutter.height
-        cursor_x, cursor_y = self.cursor_screen_offset
-        x = cursor_x - anchor - 2 if anchor is not None else self.region.x
-        screen_height = self.screen.size.height
-        y = cursor_y + 1 if cursor_y + 1 + rows <= screen_height else cursor_y - rows
-        popup.absolute_offset = Offset(max(0, x), max(0, y))
-        popup.display = True
-        popup.refresh(layout=True)
-
-    def _label(self, item: str) -> str:
-        first, newline, _rest = item.partition("\n")
-        return first + (" …" if newline else "")
-
     def _popup_move(self, step: int) -> None:
-        popup = self._popup
-        if popup is None or not popup.option_count or popup.highlighted is None:
-            return
-        popup.highlighted = (popup.highlighted + step) % popup.option_count
+        if self._popup is not None:
+            self._popup.move(step)
 
     def _accept_popup(self, index: int | None = None) -> None:
         popup = self._popup
@@ -673,21 +489,18 @@ class CodeInput(TextArea):
         self._close_popup()
         if index is None:
             return
-        if completion is not None and index < len(completion.shown):
-            _code, cursor = self._code_and_cursor()
-            self._replace_offsets(completion.start, cursor + completion.end_extra,
-                                  completion.shown[index])
+        if completion is not None:
+            completion.accept(self, index)
         elif search is not None and index < len(search.shown):
             if self._history_cursor is not None:
                 self._history_cursor.reset()
             self._show_entry(search.shown[index], recalled=False)
 
     def _close_popup(self) -> None:
-        self._mode = _Mode.NONE
         self._completion = None
         self._search = None
-        if self._popup is not None and self._popup.display:
-            self._popup.display = False
+        if self._popup is not None:
+            self._popup.hide()
 
 
 #: key -> action of CodeInput's own bindings, dispatched in order by ``CodeInput.on_key``.
@@ -697,17 +510,3 @@ _KEY_ACTIONS: dict[str, str] = {
     if isinstance(binding, Binding)
     for key in binding.key.split(",")
 }
-
-
-def _complete_python_line(code: str) -> bool:
-    """True when one line is complete plain Python, decided here without the kernel.
-
-    Anything else (incomplete, or not Python: ``%magic``, ``!shell``, ``obj?``) is left to
-    the kernel's is_complete, which knows IPython's syntax.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return codeop.compile_command(code, "<input>", "single") is not None
-        except (SyntaxError, ValueError, OverflowError):
-            return False
