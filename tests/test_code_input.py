@@ -566,3 +566,26 @@ async def test_editor_paints_what_textarea_paints() -> None:
         upstream = TextArea.render_lines(code, crop)
         assert [list(s) for s in ours] == [list(s) for s in upstream]
         assert any("print" in s.text for s in ours)
+
+
+async def test_a_completion_answer_after_ctrl_r_leaves_the_search_open(
+        history_path: Path) -> None:
+    """Tab asked the kernel, then ctrl+r opened a search: the late matches are dropped
+    (they once took the popup over, and Enter then inserted a match, not the entry)."""
+    history = History(history_path)
+    history.add("size = 3")
+    assist = FakeAssist(delay=0.3)
+    assist.completions["s"] = ["sum", "sorted"]
+    app = ConsoleApp(assist, history)
+    async with app.run_test(size=SIZE) as pilot:
+        code = editor(pilot)
+        await type_text(pilot, "s")
+        await pilot.press("tab", "ctrl+r")
+        await settle(pilot)
+        assert "complete" in assist.calls
+        assert code.search_query == ""
+        assert code.popup_items == ["size = 3"]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert code.text == "size = 3"
+        assert not code.popup_open

@@ -381,6 +381,8 @@ class CodeInput(TextArea):
         _ok, answer = await self._ask(assist.complete(code, cursor))
         if answer is None or serial != self._serial or code_and_cursor(self) != (code, cursor):
             return  # failed, or stale: the text moved on while the kernel thought
+        if self._search is not None:
+            return  # ctrl+r meanwhile: the search has the popup
         self._completion = open_completion(self, self._ensure_popup(), code, cursor, answer)
         self._refilter_completion()
 
