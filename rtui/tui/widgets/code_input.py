@@ -1,18 +1,16 @@
 """The live console's input editor: multi-line Python with history, completion and help.
 
-The editor routes keys and asks the kernel; what it decides lives next door: the Enter rule in
-rtui.core.console.python_input, Tab's menu in code_completion, ctrl+r in history_search, and
-the list they both show in assist_popup.
+The editor routes keys and asks the kernel (code_assist: the questions, each wait bounded);
+what it decides lives next door: the Enter rule in rtui.core.console.python_input, Tab's menu
+in code_completion, ctrl+r in history_search, and the list they both show in assist_popup.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar
 
 from rich.style import Style
 from textual import events
@@ -27,6 +25,7 @@ from rtui.core.console.history import History, HistoryCursor
 from rtui.core.console.python_input import complete_python_line, continuation, looks_complete
 from rtui.tui.render.text_area import render_lines_unthemed, text_area_theme
 from rtui.tui.widgets.assist_popup import AssistPopup
+from rtui.tui.widgets.code_assist import CodeAssist, ask_within
 from rtui.tui.widgets.code_completion import CompletionMenu, code_and_cursor, open_completion
 from rtui.tui.widgets.history_search import HistorySearch
 
@@ -36,24 +35,6 @@ __all__ = [
     "looks_complete",
     "syntax_highlighting_available",
 ]
-
-_T = TypeVar("_T")
-
-
-class CodeAssist(Protocol):
-    """What the editor needs from a kernel (``is_complete``/``complete``/``inspect`` requests)."""
-
-    async def is_complete(self, code: str) -> tuple[str, str]:
-        """``(status, indent)``: status is complete, incomplete, invalid or unknown."""
-        ...
-
-    async def complete(self, code: str, cursor_pos: int) -> tuple[list[str], int, int]:
-        """``(matches, cursor_start, cursor_end)``, offsets into ``code``."""
-        ...
-
-    async def inspect(self, code: str, cursor_pos: int) -> str | None:
-        """Help for the name at ``cursor_pos`` (plain or ANSI text), None if not found."""
-        ...
 
 
 def syntax_highlighting_available() -> bool:
@@ -320,7 +301,7 @@ class CodeInput(TextArea):
 
     async def _ask_is_complete(self, assist: CodeAssist, code: str, cursor: int,
                                serial: int) -> None:
-        _ok, answer = await self._ask(assist.is_complete(code))
+        _ok, answer = await ask_within(assist.is_complete(code), self.assist_timeout)
         if serial != self._serial or code_and_cursor(self) != (code, cursor):
             return  # the user kept typing: this Enter is stale
         self._enter_decided(code, answer)
@@ -339,15 +320,6 @@ class CodeInput(TextArea):
     def _line_indent(self, row: int) -> str:
         line = self.document[row]
         return line[: len(line) - len(line.lstrip())]
-
-    async def _ask(self, call: Awaitable[_T]) -> tuple[bool, _T | None]:
-        """Await a kernel answer: ``(False, None)`` on timeout or any failure."""
-        try:
-            return True, await asyncio.wait_for(call, self.assist_timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # whatever the kernel link raised (busy, dead), the editor goes on
-            return False, None
 
     # -- completion -------------------------------------------------------------------------
 
@@ -378,7 +350,7 @@ class CodeInput(TextArea):
 
     async def _ask_complete(self, assist: CodeAssist, code: str, cursor: int,
                             serial: int) -> None:
-        _ok, answer = await self._ask(assist.complete(code, cursor))
+        _ok, answer = await ask_within(assist.complete(code, cursor), self.assist_timeout)
         if answer is None or serial != self._serial or code_and_cursor(self) != (code, cursor):
             return  # failed, or stale: the text moved on while the kernel thought
         if self._search is not None:
@@ -461,7 +433,7 @@ class CodeInput(TextArea):
                         group="code-inspect", exclusive=True, exit_on_error=False)
 
     async def _ask_inspect(self, assist: CodeAssist, code: str, cursor: int) -> None:
-        ok, answer = await self._ask(assist.inspect(code, cursor))
+        ok, answer = await ask_within(assist.inspect(code, cursor), self.assist_timeout)
         if not ok:
             self.post_message(self.InspectRequested(None, self, "the kernel did not answer"))
         else:
