@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     sshd,
     sshd_factory,
 )
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import remote_kernel_env
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +46,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def config_file(isolated_home: Path) -> Path:
     """Where rtui's hosts file lands by default under the isolated HOME."""
     return isolated_home / ".config" / "rtui" / "hosts.toml"
+
+
+@pytest.fixture
+def lab_env(sshd: SSHD) -> Iterator[Path]:  # noqa: F811 (the sshd fixture)
+    """``~/envs/lab`` on the shared sshd's host: an environment that can run kernels (what
+    people configure as ``python = "~/envs/lab"``), gone after the test; its interpreter."""
+    with remote_kernel_env(sshd, "envs", "lab") as python:
+        yield python
 
 
 def run_rtui(*args: str, env: dict[str, str] | None = None, timeout: float = 60,

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,3 +108,27 @@ def connection(
 
 def states(events: list[StateChange]) -> list[ConnState]:
     return [e.state for e in events]
+
+
+def kernel_env(prefix: Path) -> Path:
+    """A venv at ``prefix`` that can run kernels on any machine; its interpreter.
+
+    The test run's own packages reach it through a ``.pth`` file, not
+    ``--system-site-packages``: when the tests run in a venv (the README's way), the system
+    site is the base Python's, which has no ipykernel on a fresh machine."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True,
+                   timeout=120, capture_output=True)
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    (site / "rtui-tests.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return prefix / "bin" / "python"
+
+
+@contextmanager
+def remote_kernel_env(server: SSHD, *parts: str) -> Iterator[Path]:
+    """A kernel environment under the (shared) sshd's remote home, removed afterwards so
+    other tests see the host's environments as they were; its interpreter."""
+    prefix = server.remote_home.joinpath(*parts)
+    try:
+        yield kernel_env(prefix)
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)

@@ -268,15 +268,12 @@ async def test_reattach_after_the_connection_drops(sshd: SSHD, isolated_home: Pa
 
 
 async def test_a_configured_python_given_with_tilde_or_as_its_environment(
-        sshd: SSHD, isolated_home: Path) -> None:
+        sshd: SSHD, lab_env: Path, isolated_home: Path) -> None:
     """``python = "~/envs/lab/bin/python"`` or ``"~/envs/lab"`` (what people write): the
     check finds it, the agent starts on it, and a kernel runs in it."""
     from rtui.core.ssh.check import check_host
 
-    interpreter = sshd.remote_home / "envs" / "lab" / "bin" / "python"
-    interpreter.parent.mkdir(parents=True, exist_ok=True)
-    if not interpreter.exists():
-        interpreter.symlink_to(PY)
+    interpreter = lab_env
     trust(sshd, isolated_home)
     for configured in ("~/envs/lab/bin/python", "~/envs/lab", str(interpreter.parent.parent)):
         conn, _ = connection(host_for(sshd, python=configured))

@@ -3,8 +3,6 @@ environment picker, getpass masked, 2FA prompts, 16-colour mode."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.kbdint import KbdIntServer
 from tests.harness.sshd import SSHD
-from tests.ssh_helpers import connection, host_for, trust
+from tests.ssh_helpers import connection, host_for, remote_kernel_env, trust
 from tests.tui_helpers import output, status_of, store_with, until
 
 PY = sys.executable
@@ -97,13 +95,10 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
 
 @pytest.fixture
 def second_venv(sshd: SSHD) -> Iterator[Path]:
-    """A second environment that can run kernels on the shared sshd's host (a venv sharing
-    this Python's packages), removed afterwards so other tests see one environment."""
-    venv = sshd.remote_home / ".venvs" / "sci"
-    subprocess.run([PY, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True)
-    yield venv
-    shutil.rmtree(venv, ignore_errors=True)
+    """A second environment that can run kernels on the shared sshd's host, removed
+    afterwards so other tests see one environment."""
+    with remote_kernel_env(sshd, ".venvs", "sci") as python:
+        yield python.parent.parent
 
 
 def _prefix_in(pane: ConsolePane) -> str:
@@ -217,7 +212,8 @@ async def test_r_in_the_picker_saves_the_env_as_the_hosts_python(
 
 
 async def test_enter_goes_straight_to_a_python_configured_as_its_environment(
-    sshd: SSHD, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+    sshd: SSHD, lab_env: Path, tmp_path: Path, isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``python = "~/envs/lab"``: the check finds the interpreter in it, and Enter opens a
     console there without asking and without listing the host's environments first."""
@@ -229,10 +225,7 @@ async def test_enter_goes_straight_to_a_python_configured_as_its_environment(
         return await environments(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(HostKernels, "environments", spy)
-    interpreter = sshd.remote_home / "envs" / "lab" / "bin" / "python"
-    interpreter.parent.mkdir(parents=True, exist_ok=True)
-    if not interpreter.exists():
-        interpreter.symlink_to(PY)
+    interpreter = lab_env
     trust(sshd, isolated_home)
     app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python="~/envs/lab")))
     async with app.run_test(size=(100, 30)) as pilot:
