@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -219,3 +220,25 @@ def test_check_of_an_unknown_host_name_is_an_error() -> None:
     result = run_rtui("check", "nope")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("rtui: no host named 'nope'")
+
+
+async def test_rtui_check_timeout_wins_over_the_ssh_configs_connect_timeout(
+    isolated_home: Path,
+) -> None:
+    """`--timeout` given on the command line is the bound, not ConnectTimeout 30 from
+    ~/.ssh/config (which otherwise wins over the connect_timeout setting)."""
+    hole = await BlackHole().start()
+    try:
+        config = isolated_home / ".ssh" / "config"
+        config.parent.mkdir(exist_ok=True)
+        config.write_text(f"Host down\n  HostName 127.0.0.1\n  Port {hole.port}\n"
+                          "  ConnectTimeout 30\n")
+        assert run_rtui("hosts", "import").returncode == 0  # "down", from the ssh config
+        started = time.monotonic()
+        result = await asyncio.to_thread(run_rtui, "check", "down", "--timeout", "1")
+        took = time.monotonic() - started
+        assert result.returncode == 1
+        assert "timeout after 1 s" in result.stdout, result.stdout + result.stderr
+        assert took < 20, took  # not ConnectTimeout's 30 s
+    finally:
+        await hole.close()
