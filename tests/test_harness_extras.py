@@ -5,8 +5,10 @@ sshd / ssh-agent / ssh-keygen and asyncssh over loopback TCP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncssh
@@ -124,6 +126,80 @@ async def test_relay_refuse_new_and_delay(sshd: SSHD, tmp_path: Path) -> None:
             slow = time.monotonic() - started
         # A command needs several round trips (channel open, exec, exit status, close).
         assert slow >= 0.2 > fast
+
+
+@asynccontextmanager
+async def _echo_server() -> AsyncIterator[int]:
+    """A TCP echo server on loopback; yields its port."""
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_relay_delay_is_pipelined_and_ordered() -> None:
+    """Ten messages sent 20 ms apart through 100 ms each way come back in order, each about
+    one round trip (200 ms) after it was sent: not one after another (2 s)."""
+    async with _echo_server() as port, TCPRelay("127.0.0.1", port) as relay:
+        relay.delay = 0.1
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        sent: list[float] = []
+        started = time.monotonic()
+        for n in range(10):
+            writer.write(b"%d\n" % n)
+            sent.append(time.monotonic())
+            await asyncio.sleep(0.02)
+        received = []
+        for _ in range(10):
+            line = await asyncio.wait_for(reader.readline(), STEP)
+            received.append((int(line), time.monotonic()))
+        assert [n for n, _ in received] == list(range(10))
+        for (n, at) in received:
+            assert 0.19 <= at - sent[n] < 0.45, (n, at - sent[n])
+        assert time.monotonic() - started < 1.0
+        writer.close()
+
+
+async def test_relay_bandwidth_paces_bulk_transfers() -> None:
+    """400 kB through a 2 MB/s link (each way) takes at least 0.2 s; unlimited, much less."""
+    async with _echo_server() as port, TCPRelay("127.0.0.1", port) as relay:
+        payload = bytes(400_000)
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        started = time.monotonic()
+        writer.write(payload)
+        await asyncio.wait_for(reader.readexactly(len(payload)), STEP)
+        fast = time.monotonic() - started
+        relay.bandwidth = 2_000_000
+        started = time.monotonic()
+        writer.write(payload)
+        await asyncio.wait_for(reader.readexactly(len(payload)), STEP)
+        slow = time.monotonic() - started
+        assert slow >= 0.2 > fast, (slow, fast)
+        writer.close()
+
+
+async def test_relay_freeze_holds_delayed_chunks() -> None:
+    """A chunk in flight when the link freezes arrives only after the thaw."""
+    async with _echo_server() as port, TCPRelay("127.0.0.1", port) as relay:
+        relay.delay = 0.05
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        writer.write(b"held\n")
+        await asyncio.sleep(0.01)
+        relay.freeze()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.readline(), 0.4)
+        relay.thaw()
+        assert await asyncio.wait_for(reader.readline(), STEP) == b"held\n"
+        writer.close()
 
 
 async def test_relay_target_down_resets_client() -> None:

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BlackHole", "TCPRelay"]
@@ -46,6 +47,15 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Bytes read from one side (b"": EOF; an exception: the side failed), and the loop
+    time at which the other side is to receive them."""
+
+    due: float
+    data: bytes | BaseException
 
 
 class _Link:
@@ -81,9 +91,13 @@ class TCPRelay:
       connections are still accepted afterwards.
     * ``refuse_new = True`` -- new connections are accepted and reset at once (the client
       sees "connection reset" / EOF before any byte).  Existing ones are unaffected.
-    * ``delay`` -- seconds of one-way latency added before each forwarded chunk (up to
-      64 KiB).  Kept simple: chunks of one direction are delayed one after another, so
-      it also throttles bulk transfers.
+    * ``delay`` -- seconds of one-way latency, like a long cable: every chunk (up to 64 KiB)
+      is delivered ``delay`` after it was read, each direction on its own and pipelined
+      (a chunk read while earlier ones are in flight is not held behind their delays), in
+      order.  A request/response exchange costs ``2 * delay`` per round trip, a stream
+      only its first ``delay``.  Changing it affects chunks read afterwards.
+    * ``bandwidth`` -- bytes per second each direction may carry (None: unlimited): chunks
+      are paced as on a link of that speed, then delayed.
 
     ``active`` is the number of relayed connections currently open, ``accepted`` the
     number accepted since start (including refused ones).
@@ -95,6 +109,7 @@ class TCPRelay:
         self.host = host
         self.port = 0  # set by start()
         self.delay = 0.0
+        self.bandwidth: float | None = None
         self.refuse_new = False
         self.accepted = 0
         self.bytes_forwarded = 0  # payload bytes delivered, both directions
@@ -196,18 +211,24 @@ class TCPRelay:
     async def _pump(
         self, link: _Link, src: asyncio.StreamReader, dst: asyncio.StreamWriter
     ) -> None:
+        """One direction: a reader stamps each chunk with when it is due, this delivers it
+        then (so chunks in flight overlap, as on a real link), in order."""
+        queue: asyncio.Queue[_Chunk] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(src, queue))
         try:
             while True:
-                await self._flowing.wait()
-                data = await src.read(CHUNK)
-                if self.delay > 0:
-                    await asyncio.sleep(self.delay)
-                await self._flowing.wait()  # frozen while reading: hold the chunk (or EOF)
-                if not data:
+                chunk = await queue.get()
+                wait = chunk.due - asyncio.get_running_loop().time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._flowing.wait()  # frozen meanwhile: hold the chunk (or EOF)
+                if isinstance(chunk.data, BaseException):
+                    raise chunk.data
+                if not chunk.data:
                     break
-                dst.write(data)
+                dst.write(chunk.data)
                 await dst.drain()
-                self.bytes_forwarded += len(data)
+                self.bytes_forwarded += len(chunk.data)
             if dst.can_write_eof() and not dst.is_closing():
                 dst.write_eof()  # half-close: pass the FIN on, the other direction goes on
         except (ConnectionError, OSError):
@@ -217,6 +238,29 @@ class TCPRelay:
             if link in self._links:
                 self._links.discard(link)
                 link.reset()
+        finally:
+            reader.cancel()
+
+    async def _read(self, src: asyncio.StreamReader, queue: asyncio.Queue[_Chunk]) -> None:
+        """Read chunks (nothing while frozen) and queue each with its due time; an EOF or
+        an error ends the direction, delivered like data (after the delay)."""
+        loop = asyncio.get_running_loop()
+        free_at = 0.0  # when the paced link has sent what it was given so far
+        while True:
+            await self._flowing.wait()
+            data: bytes | BaseException
+            try:
+                data = await src.read(CHUNK)
+            except (ConnectionError, OSError) as exc:
+                data = exc
+            now = loop.time()
+            sent = now
+            if self.bandwidth and isinstance(data, bytes) and data:
+                free_at = max(free_at, now) + len(data) / self.bandwidth
+                sent = free_at
+            queue.put_nowait(_Chunk(sent + self.delay, data))
+            if not isinstance(data, bytes) or not data:
+                return
 
 
 class BlackHole:
