@@ -21,6 +21,7 @@ from .paths import (
     home,
     kernel_id,
     kernels_dir,
+    load_json,
     private_dir,
     read_json,
     real,
@@ -288,7 +289,12 @@ def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     cf = _resolve(arg(args, "id", str), _load_records())
     if not os.path.exists(cf):
         raise OpError("not_found", f"connection file {cf} no longer exists")
-    return {"connection_file": cf, "id": kernel_id(cf), "connection": read_json(cf)}
+    try:
+        return {"connection_file": cf, "id": kernel_id(cf), "connection": load_json(cf)}
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return {"connection_file": cf, "id": kernel_id(cf), "connection": None,
+                "connection_error": why}
 
 
 def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:

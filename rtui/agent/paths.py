@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import stat
 import sys
 import threading
 
@@ -80,10 +81,37 @@ def write_json(path: str, obj: Any, exclusive: bool = False) -> None:
         os.replace(target, path)
 
 
+MAX_JSON_BYTES = 1 << 20
+
+
+def load_json(path: str) -> Any:
+    """The JSON in a regular file of at most 1 MiB; ValueError (or OSError) saying why not.
+
+    Never blocks: a FIFO or a device named like a connection file is refused by its type
+    before it is opened (opening a FIFO waits for a writer), the file is opened non-blocking
+    and only so much is read."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError("it is not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("it is not a regular file")
+        data = f.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError(f"it is over {MAX_JSON_BYTES // 1024} KiB")
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError("its JSON is nested too deeply") from None
+    except ValueError as e:
+        raise ValueError(f"it is not valid JSON ({e})") from None
+
+
 def read_json(path: str) -> Any:
     try:
-        with open(path) as f:
-            return json.load(f)
+        return load_json(path)
     except (OSError, ValueError):
         return None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import posixpath
 import re
@@ -22,6 +21,11 @@ import asyncssh
 
 from rtui.core import locations
 from rtui.core.errors import KernelError, RtuiError, SSHError
+from rtui.core.kernels.connection_info import (
+    ConnectionFileError,
+    check_connection_info,
+    read_connection_file,
+)
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.remote.client import AgentClient, AgentError, Progress
@@ -233,8 +237,7 @@ class HostKernels:
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
         }, timeout=60)
         # The agent read the connection file for us: its answer carries it.
-        remote_info = _check_connection(record.get("connection"),
-                                        f"{self.name}:{record['connection_file']}")
+        remote_info = _check_connection(record, f"{self.name}:{record['connection_file']}")
         return await self._connect(
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
             kind=str(record.get("kind", "ipykernel")), python=python)
@@ -245,13 +248,8 @@ class HostKernels:
         A path that exists here is a local file; any other path is on the host (``~`` is the
         remote home); anything without a ``/`` is a kernel id.
         """
-        text = await asyncio.to_thread(_read_local, spec)
-        if text is not None:
-            try:
-                local = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise KernelError(f"{spec} is not a kernel connection file: {exc}") from exc
-            info = _check_connection(local, spec)
+        info = await asyncio.to_thread(_read_local, spec)
+        if info is not None:
             remote_path = await self._find_by_ports(info)
             return await self._connect(_kernel_id(Path(spec).name), remote_path, info,
                                        launched=False)
@@ -263,7 +261,7 @@ class HostKernels:
             raise KernelError(f"{exc} on {self.name}: is the kernel running? "
                               f"(`rtui kernels {self.name}` lists them)") from exc
         remote_path = str(resolved["connection_file"])
-        info = _check_connection(resolved.get("connection"), f"{self.name}:{remote_path}")
+        info = _check_connection(resolved, f"{self.name}:{remote_path}")
         return await self._connect(_kernel_id(posixpath.basename(remote_path)), remote_path,
                                    info, launched=False)
 
@@ -354,13 +352,17 @@ class HostKernels:
         return kernel
 
 
-def _read_local(spec: str) -> str | None:
-    """The text of a local file named by ``spec``, or None when there is none."""
+def _read_local(spec: str) -> dict[str, Any] | None:
+    """The checked connection info of a local file named by ``spec``, None when nothing
+    (or a directory) by that name is here. A FIFO, a device, a huge file... is refused
+    (ConnectionFileError), never blocked on."""
     path = Path(spec).expanduser()
     try:
-        return path.read_text(encoding="utf-8") if path.is_file() else None
-    except OSError:
+        if path.is_dir() or not (path.exists() or path.is_symlink()):
+            return None
+    except (OSError, ValueError):
         return None
+    return read_connection_file(path, spec)
 
 
 def _kernel_id(file_name: str) -> str:
@@ -368,14 +370,14 @@ def _kernel_id(file_name: str) -> str:
     return match.group(1) if match else file_name
 
 
-def _check_connection(info: Any, where: str) -> dict[str, Any]:
-    """``info`` if it is a kernel's connection info, else KernelError naming ``where``."""
-    if not isinstance(info, dict):
-        raise KernelError(f"{where} is not a readable kernel connection file")
-    missing = [n for n in (*PORT_NAMES, "key") if n not in info]
-    if missing:
-        raise KernelError(f"{where} is not a kernel connection file (missing {missing})")
-    return info
+def _check_connection(answer: dict[str, Any], where: str) -> dict[str, Any]:
+    """The connection info in an agent's answer, checked (ConnectionFileError naming
+    ``where`` and every problem); the agent says why when it could not read the file."""
+    info = answer.get("connection")
+    if info is None:
+        why = answer.get("connection_error") or "the agent could not read it as JSON"
+        raise ConnectionFileError(where, [str(why)])
+    return check_connection_info(info, where)
 
 
 async def download_wheels(
