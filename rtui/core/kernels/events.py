@@ -3,6 +3,7 @@ dicts."""
 
 from __future__ import annotations
 
+import signal as signals
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
@@ -21,8 +22,11 @@ __all__ = [
     "IsCompleteResult",
     "KernelAlive",
     "KernelEvent",
+    "KernelExited",
     "Listener",
     "MessageEvent",
+    "OutputDropped",
+    "OutputReplayed",
     "Status",
     "Stream",
     "decode_execute_reply",
@@ -133,6 +137,48 @@ class KernelAlive:
     alive: bool
 
 
+@dataclass(frozen=True, slots=True)
+class OutputReplayed:
+    """The kernel's kept output since this client last saw it has been handed on (the events
+    before this one): ``count`` messages received between ``t0`` and ``t1`` (unix times, None
+    when there were none); ``dropped`` were no longer kept (the keeper's buffer is bounded).
+    Everything after it is live."""
+
+    count: int
+    t0: float | None = None
+    t1: float | None = None
+    dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDropped:
+    """Live output this client fell too far behind on: ``count`` messages are lost to it."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class KernelExited:
+    """The kernel process ended: its exit ``code`` or the ``signal`` that killed it (either
+    may be None when unknown) and the last lines of its log."""
+
+    code: int | None
+    signal: int | None
+    log_tail: str = ""
+
+    def describe(self) -> str:
+        """"exited with code 1", "was killed by signal 9 (SIGKILL)", "exited"."""
+        if self.signal is not None:
+            try:
+                name = f" ({signals.Signals(self.signal).name})"
+            except ValueError:
+                name = ""
+            return f"was killed by signal {self.signal}{name}"
+        if self.code is not None:
+            return f"exited with code {self.code}"
+        return "exited"
+
+
 MessageEvent: TypeAlias = (
     Stream
     | ExecuteInput
@@ -146,8 +192,11 @@ MessageEvent: TypeAlias = (
 )
 """Events decoded from a kernel message (all carry ``parent_id``)."""
 
-KernelEvent: TypeAlias = MessageEvent | KernelAlive
-"""Everything a KernelSession delivers: message events and heartbeat transitions."""
+KernelEvent: TypeAlias = (
+    MessageEvent | KernelAlive | OutputReplayed | OutputDropped | KernelExited
+)
+"""Everything a KernelSession delivers: message events, heartbeat transitions and what the
+kernel's keeper says (output replayed or dropped, the kernel's exit)."""
 
 Listener: TypeAlias = Callable[[KernelEvent], None]
 """Takes events as they arrive, inside a session's reader task: keep it quick."""

@@ -3,13 +3,18 @@
 Each message is decoded once and handed to the one handler for its channel and type
 (``_on_<channel>_<msg_type>``); the event it becomes then goes one way: into the Execution it
 belongs to, or, when no Execution of this session claims it, to the subscribers.
+
+Iopub comes from the kernel's keeper on the host when it has one (:mod:`keeper_feed`: every
+message, numbered, replayed after a dropped link), else from a zmq SUB socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtui.core.errors import KernelDiedError, KernelError
@@ -21,8 +26,11 @@ from rtui.core.kernels.events import (
     IsCompleteResult,
     KernelAlive,
     KernelEvent,
+    KernelExited,
     Listener,
     MessageEvent,
+    OutputDropped,
+    OutputReplayed,
     decode_execute_reply,
     decode_input_request,
     decode_status,
@@ -30,9 +38,10 @@ from rtui.core.kernels.events import (
 )
 from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.heartbeat import Heartbeat
+from rtui.core.kernels.keeper_feed import KeeperFeed, StreamOpener
 from rtui.core.kernels.transport import Channel, KernelTransport
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KernelSession"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KeeperSource", "KernelSession"]
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +59,25 @@ _IDLE_GRACE = 2.0
 # After an execute_reply, how long iopub may stay silent before we stop waiting for the
 # matching "idle" status (the kernel's PUB socket drops messages past its high-water mark).
 
+_HELD_MAX = 20_000
+# Events kept for the first subscriber (the backlog a keeper replays at attach arrives
+# before anyone could subscribe); beyond this the oldest are forgotten.
+
 RequestChannel = Literal["shell", "control"]
 Handler = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class KeeperSource:
+    """Where a session reads iopub from: the kernel's keeper, and what to ask it for.
+
+    ``since``: the last seq this machine's console saw (None: a new console, ``tail`` last
+    messages); ``opener`` opens a stream to the keeper's socket (see keeper_feed).
+    """
+
+    opener: StreamOpener
+    since: int | None = None
+    tail: int = 200
 
 
 class KernelSession:
@@ -69,8 +95,17 @@ class KernelSession:
         name: str = "kernel",
         heartbeat_interval: float = 1.0,
         heartbeat_misses: int = 3,
+        keeper: KeeperSource | None = None,
     ) -> None:
         self.name = name
+        self._feed: KeeperFeed | None = None
+        if keeper is not None:
+            self._feed = KeeperFeed(
+                keeper.opener, self._on_iopub_frames, self._on_keeper_event,
+                since=keeper.since, tail=keeper.tail, name=name)
+        self.exited: KernelExited | None = None
+        """Set when the keeper said the kernel process ended (cleared by a restart)."""
+        self._held: deque[KernelEvent] | None = deque(maxlen=_HELD_MAX)
         self._transport = KernelTransport(connection_info, name=name)
         self._heartbeat = Heartbeat(
             self._transport.connect_hb, self._on_alive, interval=heartbeat_interval,
@@ -107,6 +142,12 @@ class KernelSession:
         return self._heartbeat.alive
 
     @property
+    def last_seq(self) -> int | None:
+        """The keeper's number of the last iopub message handed on (None: no keeper, or
+        nothing yet)."""
+        return None if self._feed is None else self._feed.last_seq
+
+    @property
     def execution_state(self) -> str:
         """The last status the kernel published (for anyone's request); "unknown" at first."""
         return self._execution_state
@@ -125,18 +166,22 @@ class KernelSession:
         self._started = True
         self._loop = asyncio.get_running_loop()
         transport = self._transport
-        transport.open()
+        feed = self._feed
+        transport.open(iopub=feed is None)
         readers: dict[Channel, Callable[[list[bytes]], None]] = {
-            "iopub": self._on_iopub_frames,
             "shell": self._on_reply_frames,
             "control": self._on_reply_frames,
             "stdin": self._on_stdin_frames,
         }
+        if feed is None:
+            readers["iopub"] = self._on_iopub_frames
         self._tasks = [
             asyncio.create_task(wire.pump(transport.socket(channel), on_frames),
                                 name=f"{self.name}-{channel}")
             for channel, on_frames in readers.items()
         ]
+        if feed is not None:
+            self._tasks.append(feed.start())
         try:
             info = await self._nudge(timeout, "start")
         except BaseException:
@@ -162,6 +207,8 @@ class KernelSession:
         if self._closed:
             return
         self._closed = True
+        if self._feed is not None:
+            await self._feed.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -180,6 +227,9 @@ class KernelSession:
         Listeners run inside the reader task: keep them quick (buffer, don't render).
         """
         self._listeners = (*self._listeners, listener)
+        held, self._held = self._held, None
+        for event in held or ():  # what arrived before anyone listened (a replayed backlog)
+            self._call(listener, event)
 
         def unsubscribe() -> None:
             self._listeners = tuple(x for x in self._listeners if x is not listener)
@@ -201,6 +251,11 @@ class KernelSession:
         to it: handed to ``on_event`` as they arrive, or, without one, buffered for iterating.
         """
         loop = self._check_open()
+        exited = self.exited
+        if exited is not None:  # the kernel is gone: say so now rather than wait for ever
+            execution = Execution(f"dead-{self._send_seq}", self._send_seq, loop, on_event)
+            execution.fail(self._died_error(exited))
+            return execution
         msg_id = self._transport.send("shell", "execute_request", {
             "code": code,
             "silent": silent,
@@ -361,6 +416,8 @@ class KernelSession:
         reply: asyncio.Future[dict[str, Any]] = loop.create_future()
         iopub: asyncio.Future[None] = loop.create_future()
         self._iopub_waiter = iopub
+        if self._feed is not None and self._feed.live:
+            iopub.set_result(None)  # the keeper's stream is live: nothing can be missed
         sent: dict[str, tuple[RequestChannel, int]] = {}
         channels: tuple[RequestChannel, ...] = ("shell",)
         delay = _NUDGE_FIRST
@@ -381,6 +438,13 @@ class KernelSession:
                     elif loop.time() >= control_at:
                         channels = ("shell", "control")
         except TimeoutError:
+            if self.exited is not None:
+                raise self._died_error(self.exited) from None
+            if reply.done() and self._feed is not None:
+                raise KernelError(
+                    f"{self.name}: the kernel answered but its output keeper did not "
+                    f"within {timeout:g} s"
+                ) from None
             if reply.done():
                 raise KernelError(
                     f"{self.name}: the kernel answered but nothing arrived on its iopub channel "
@@ -438,12 +502,20 @@ class KernelSession:
     # -- internals: one reader per channel, one handler per message type -----------------------
 
     def _emit(self, event: KernelEvent) -> None:
-        """An event no Execution of ours takes: to the subscribers."""
+        """An event no Execution of ours takes: to the subscribers (held for the first one
+        until there is one)."""
+        held = self._held
+        if held is not None:
+            held.append(event)
+            return
         for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("%s: kernel event listener failed on %r", self.name, event)
+            self._call(listener, event)
+
+    def _call(self, listener: Listener, event: KernelEvent) -> None:
+        try:
+            listener(event)
+        except Exception:
+            log.exception("%s: kernel event listener failed on %r", self.name, event)
 
     def _on_iopub_frames(self, frames: list[bytes]) -> None:
         msg = self._transport.decode(frames)
@@ -451,7 +523,7 @@ class KernelSession:
             return
         self._iopub_count += 1
         waiter = self._iopub_waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and not waiter.done() and (self._feed is None or self._feed.live):
             waiter.set_result(None)
         handler = self._iopub_handlers.get(msg["msg_type"])
         if handler is not None:
@@ -512,7 +584,9 @@ class KernelSession:
         def check() -> None:
             if execution.done or self._executions.get(execution.msg_id) is not execution:
                 return
-            if self._iopub_count != seen:
+            if self._iopub_count != seen or (self._feed is not None and not self._feed.live):
+                # Output still comes, or the keeper's stream is being followed again (it
+                # will bring the idle status: a keeper drops nothing).
                 self._watch_idle(execution, self._iopub_count)
                 return
             log.warning("%s: no idle status for %s; finishing it", self.name, execution.msg_id)
@@ -542,3 +616,58 @@ class KernelSession:
 
     def _on_alive(self, alive: bool) -> None:
         self._emit(KernelAlive(alive))
+
+    # -- the keeper's events ------------------------------------------------------------------
+
+    def _on_keeper_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "replayed":
+            waiter = self._iopub_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            self._emit(OutputReplayed(
+                _int(event.get("count")), _time(event.get("t0")), _time(event.get("t1")),
+                _int(event.get("dropped"))))
+        elif kind == "dropped":
+            self._emit(OutputDropped(_int(event.get("count"))))
+        elif kind == "exited":
+            self._kernel_exited(KernelExited(
+                _opt_int(event.get("code")), _opt_int(event.get("signal")),
+                str(event.get("log_tail") or "")))
+        elif kind == "restarted":
+            self.exited = None
+            log.info("%s: the kernel was started again", self.name)
+        elif kind == "gone":
+            if self.exited is None:
+                self._kernel_exited(KernelExited(None, None, ""), why=str(event.get("reason")))
+        elif kind == "lost":
+            log.info("%s: the output stream dropped (%s); following again", self.name,
+                     event.get("reason"))
+
+    def _kernel_exited(self, exited: KernelExited, *, why: str = "") -> None:
+        """The kernel process is gone: fail what waits for it, tell the subscribers."""
+        self.exited = exited
+        self._execution_state = "dead"
+        self._fail_pending(self._died_error(exited, why))
+        self._emit(exited)
+
+    def _died_error(self, exited: KernelExited, why: str = "") -> KernelDiedError:
+        message = f"{self.name}: the kernel {exited.describe()}"
+        if why:
+            message += f" ({why})"
+        tail = exited.log_tail.rstrip()
+        if tail:
+            message += "; the end of its log:\n" + tail
+        return KernelDiedError(message, title="Kernel died")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _time(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

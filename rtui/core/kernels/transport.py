@@ -18,6 +18,7 @@ __all__ = ["Channel", "KernelTransport"]
 log = logging.getLogger(__name__)
 
 Channel = Literal["shell", "control", "stdin", "iopub"]
+_NOT_IOPUB: tuple[Channel, ...] = ("shell", "stdin", "control")
 
 _RECONNECT_FIRST_MS, _RECONNECT_MAX_MS = 10, 50
 # zmq's retry of a channel whose connection is refused (see KernelTransport.__init__).
@@ -47,23 +48,36 @@ class KernelTransport:
         self._client.context.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_MAX_MS)
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._opened = False
+        self._iopub = True
 
     @property
     def closed(self) -> bool:
         """True once the sockets and their zmq context are closed."""
         return bool(self._client.context.closed)
 
-    def open(self) -> None:
-        """Connect the shell, control, stdin and iopub sockets (the heartbeat has its own)."""
-        self._opened = True
+    def open(self, *, iopub: bool = True) -> None:
+        """Connect the shell, control, stdin and (unless its keeper serves it) iopub sockets;
+        the heartbeat has its own."""
+        self._opened, self._iopub = True, iopub
         # hb=False: jupyter_client's HBChannel is a thread with its own loop; ours is a task.
-        self._client.start_channels(hb=False)
-        self.socket("iopub").setsockopt(zmq.RCVHWM, _IOPUB_RCVHWM)
+        self._client.start_channels(hb=False, iopub=iopub)
+        if iopub:
+            self.socket("iopub").setsockopt(zmq.RCVHWM, _IOPUB_RCVHWM)
 
     def close(self) -> None:
         """Close each socket (linger 0) and the context; readers must be stopped first."""
-        if self._opened:
+        if not self._opened:
+            return
+        if self._iopub:
             self._client.stop_channels()
+            return
+        # Not stop_channels(): it would make (and connect) the iopub socket just to stop it.
+        for name in _NOT_IOPUB:
+            channel = self._channel(name)
+            if channel.is_alive():
+                channel.stop()
+        if not self._client.context.closed:
+            self._client.context.destroy(linger=100)
 
     def socket(self, channel: Channel) -> zmq.asyncio.Socket:
         return self._channel(channel).socket

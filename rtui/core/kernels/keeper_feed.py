@@ -1,0 +1,346 @@
+"""A kernel's iopub as its keeper on the host kept it: numbered messages, replay, live follow.
+
+The keeper (``rtui/agent/keeper.py``) numbers every iopub message of its kernel and keeps
+them; a client sends one ``follow`` line and reads records (protocol: DESIGN15.md). This
+module parses that stream in batches (a flood is many records per read, handed on without a
+per-message await) and follows again with ``since`` = the last seq it handed on whenever the
+stream drops: nothing lost, nothing twice, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "EVENT",
+    "MESSAGE",
+    "FeedError",
+    "KeeperFeed",
+    "KeeperGone",
+    "StreamOpener",
+    "parse_records",
+    "request_line",
+]
+
+log = logging.getLogger(__name__)
+
+MESSAGE, EVENT = 1, 2
+"""Record kinds: a kept iopub message, a keeper event (JSON)."""
+
+_LEN = struct.Struct(">I")
+_MSG_HEAD = struct.Struct(">BQdH")  # kind, seq, unix time received, frame count
+_HEADER_MAX = 1 << 20  # the follow reply's JSON line (carries a log tail)
+_RECORD_MAX = 1 << 30
+_READ = 1 << 18  # bytes asked for per read: a flood arrives in big chunks
+BATCH = 500
+"""Messages handed on before the event loop gets a turn (as wire.pump does for zmq)."""
+
+_RETRY_FIRST, _RETRY_MAX = 0.1, 2.0
+
+
+class FeedError(Exception):
+    """The keeper's stream broke its protocol (a bug somewhere, not a network fault)."""
+
+
+class KeeperGone(FeedError):
+    """The keeper cannot be reached while the host can: it has stopped (kernel shut down)."""
+
+
+class Reader(Protocol):
+    async def read(self, n: int = -1, /) -> bytes: ...
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+StreamOpener = Callable[[], Awaitable[tuple[Any, Any]]]
+"""Opens a new stream to the keeper's socket (waiting for the host link first if it is
+down); raises KeeperGone when the link is up but the keeper is not there, anything else
+(OSError, SSH errors) for a transient failure that is worth retrying."""
+
+
+def request_line(op: str, **fields: Any) -> bytes:
+    """One request to the keeper: a line of JSON."""
+    return json.dumps({"op": op, **fields}, separators=(",", ":")).encode() + b"\n"
+
+
+def parse_records(
+    buf: bytearray, on_message: Callable[[int, float, list[bytes]], None],
+    on_event: Callable[[dict[str, Any]], None], limit: int = BATCH,
+) -> tuple[int, int]:
+    """Hand on the complete records at the start of ``buf`` (at most ``limit`` messages).
+
+    Returns (bytes consumed, messages handed on); the caller deletes the consumed prefix
+    once (one copy per read, not per record).
+    """
+    view = memoryview(buf)
+    size = len(buf)
+    pos = 0
+    handed = 0
+    unpack_len = _LEN.unpack_from
+    unpack_head = _MSG_HEAD.unpack_from
+    try:
+        while handed < limit and size - pos >= 4:
+            (length,) = unpack_len(view, pos)
+            end = pos + 4 + length
+            if length < 1 or length > _RECORD_MAX:
+                raise FeedError(f"a record of {length} bytes")
+            if end > size:
+                break
+            kind = view[pos + 4]
+            if kind == MESSAGE:
+                _, seq, received, count = unpack_head(view, pos + 4)
+                at = pos + 4 + _MSG_HEAD.size
+                frames: list[bytes] = []
+                for _ in range(count):
+                    (flen,) = unpack_len(view, at)
+                    at += 4
+                    frames.append(bytes(view[at:at + flen]))
+                    at += flen
+                if at != end:
+                    raise FeedError(f"message {seq}: frames do not fill its record")
+                pos = end
+                handed += 1
+                on_message(seq, received, frames)
+            elif kind == EVENT:
+                try:
+                    event = json.loads(bytes(view[pos + 5:end]))
+                except ValueError as exc:
+                    raise FeedError(f"an unreadable event: {exc}") from exc
+                pos = end
+                if isinstance(event, dict) and isinstance(event.get("event"), str):
+                    on_event(event)
+                else:
+                    log.debug("keeper: ignored event %r", event)
+            else:  # a kind from a newer keeper: skip it
+                pos = end
+    except struct.error as exc:
+        raise FeedError(f"a truncated message record: {exc}") from exc
+    finally:
+        view.release()
+    return pos, handed
+
+
+@dataclass(frozen=True, slots=True)
+class FollowHeader:
+    """The keeper's answer to ``follow``: what it keeps and the kernel's state."""
+
+    first: int
+    next: int
+    state: str
+    exit: dict[str, Any] | None
+
+
+class KeeperFeed:
+    """Follows one kernel's keeper until closed, across dropped streams.
+
+    ``on_frames(frames)`` gets each message's raw zmq frames, in seq order, exactly once
+    (``last_seq`` is updated before the call); ``on_event(event)`` gets the keeper's events
+    (``replayed``, ``dropped``, ``exited``, ``restarted``) and the feed's own:
+    ``{"event": "lost", "reason"}`` when the stream dropped (it follows again by itself) and
+    ``{"event": "gone", "reason"}`` when the keeper is no more (the feed then ends).
+    Both run inside the feed's task: keep them quick.
+    """
+
+    def __init__(
+        self,
+        opener: StreamOpener,
+        on_frames: Callable[[list[bytes]], None],
+        on_event: Callable[[dict[str, Any]], None],
+        *,
+        since: int | None = None,
+        tail: int = 200,
+        name: str = "kernel",
+    ) -> None:
+        self.name = name
+        self._open = opener
+        self._on_frames = on_frames
+        self._on_event = on_event
+        self.last_seq: int | None = since
+        """The seq of the last message handed on (None: none yet, a tail is asked for)."""
+        self._tail = tail
+        self.live = False
+        """True between a ``replayed`` event and the stream's end: messages are live."""
+        self.header: FollowHeader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._writer: Any = None
+        self._closed = False
+        self._replayed_once: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<KeeperFeed {self.name} last={self.last_seq} live={self.live}>"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Start following (in a task of its own); returns the task."""
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._replayed_once = loop.create_future()
+            self._task = loop.create_task(self._run(), name=f"{self.name}-feed")
+        return self._task
+
+    async def wait_replayed(self, timeout: float) -> None:
+        """Wait for the first ``replayed`` event (the backlog is in, output is live)."""
+        if self._replayed_once is None:
+            raise RuntimeError("the feed is not started")
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._replayed_once)
+
+    async def close(self) -> None:
+        """Stop following and close the stream."""
+        self._closed = True
+        self._close_stream()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._replayed_once is not None and not self._replayed_once.done():
+            self._replayed_once.cancel()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _close_stream(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _run(self) -> None:
+        delay = _RETRY_FIRST
+        while not self._closed:
+            try:
+                reader, writer = await self._open()
+            except KeeperGone as exc:
+                self._gone(exc)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the link is down or flapping: try again, calmly
+                log.debug("%s: cannot open the keeper stream: %s", self.name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
+            self._writer = writer
+            reason = "the keeper closed the stream"
+            try:
+                if await self._follow(reader, writer):
+                    continue  # asked again for a tail (a new keeper): no "lost"
+                delay = _RETRY_FIRST
+            except asyncio.CancelledError:
+                raise
+            except KeeperGone as exc:
+                self._gone(exc)
+                return
+            except FeedError as exc:  # a keeper bug: say it, and do not spin on it
+                log.warning("%s: %s", self.name, exc)
+                reason = str(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+            except Exception as exc:  # asyncssh and OS errors: the stream broke
+                reason = str(exc) or type(exc).__name__
+                delay = _RETRY_FIRST
+            finally:
+                self._close_stream()
+                self.live = False
+            if self._closed:
+                return
+            self._event({"event": "lost", "reason": reason})
+
+    def _gone(self, exc: KeeperGone) -> None:
+        self._fail_first(exc)
+        self._event({"event": "gone", "reason": str(exc)})
+
+    async def _follow(self, reader: Reader, writer: Writer) -> bool:
+        """One stream: ask, read the header, then records until it ends.
+
+        Returns True when the keeper turned out to be a new one (our ``since`` is past its
+        numbering): the caller follows again for its tail.
+        """
+        since = self.last_seq
+        writer.write(request_line("follow", since=since, tail=self._tail))
+        buf = bytearray()
+        header = await self._read_header(reader, buf)
+        if since is not None and header.next <= since:
+            log.info("%s: the keeper numbers from 1 again (a new keeper): following its tail",
+                     self.name)
+            self.last_seq = None
+            return True
+        self.header = header
+        on_message = self._message
+        on_event = self._event
+        while True:
+            consumed, handed = parse_records(buf, on_message, on_event)
+            if consumed:
+                del buf[:consumed]
+            if handed >= BATCH:
+                await asyncio.sleep(0)  # a flood: let the loop (and the UI) have a turn
+                continue
+            chunk = await reader.read(_READ)
+            if not chunk:
+                return False
+            buf += chunk
+
+    async def _read_header(self, reader: Reader, buf: bytearray) -> FollowHeader:
+        while (end := buf.find(b"\n")) < 0:
+            if len(buf) > _HEADER_MAX:
+                raise FeedError("the keeper's answer is not a line of JSON")
+            chunk = await reader.read(_READ)
+            if not chunk:
+                raise FeedError("the keeper closed the stream before answering")
+            buf += chunk
+        line = bytes(buf[:end])
+        del buf[:end + 1]
+        try:
+            answer = json.loads(line)
+        except ValueError as exc:
+            raise FeedError(f"the keeper's answer is not JSON: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise FeedError("the keeper's answer is not a JSON object")
+        if not answer.get("ok"):
+            error = str(answer.get("error") or "no reason given")
+            raise KeeperGone(f"the keeper refused to follow: {error}")
+        try:
+            return FollowHeader(int(answer.get("first") or 0), int(answer.get("next") or 0),
+                                str(answer.get("state") or "unknown"), answer.get("exit"))
+        except (TypeError, ValueError) as exc:
+            raise FeedError(f"the keeper's answer is malformed: {exc}") from exc
+
+    def _message(self, seq: int, received: float, frames: list[bytes]) -> None:
+        last = self.last_seq
+        if last is not None and seq <= last:
+            return  # already handed on (never twice)
+        self.last_seq = seq
+        self._on_frames(frames)
+
+    def _event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "replayed":
+            self.live = True
+            first = self._replayed_once
+            if first is not None and not first.done():
+                first.set_result(None)
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("%s: a keeper event handler failed on %r", self.name, event)
+
+    def _fail_first(self, exc: BaseException) -> None:
+        first = self._replayed_once
+        if first is not None and not first.done():
+            first.set_exception(exc)
+            first.exception()
