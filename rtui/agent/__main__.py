@@ -1,6 +1,9 @@
-"""The agent's entry: the table of operations, served over stdin/stdout."""
+"""The agent's entry: the table of operations, served over stdin/stdout; or a sub-command
+(``relay``: see relay.py)."""
 
 from __future__ import annotations
+
+import sys
 
 from .envs import op_envs
 from .hello import op_hello
@@ -20,6 +23,11 @@ OPS: dict[str, Op] = {
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["relay"]:
+        from .relay import main as relay_main
+
+        relay_main()
+        return
     serve(OPS, op_hello({}, None))
 
 

@@ -12,6 +12,7 @@ import sysconfig
 
 from .paths import default_venv, home, runtime_dir, state_dir
 from .protocol import VERSION
+from .route_probe import probe_socket
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,4 +55,6 @@ def op_hello(args: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         "runtime_dir": runtime_dir(),
         "state_dir": state_dir(),
         "default_venv": default_venv(),
+        # Where the client's routes check that the server forwards Unix sockets.
+        "probe_socket": probe_socket(),
     }

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 from pathlib import Path
 
-__all__ = ["cache_dir", "config_path", "data_dir", "ssh_config_path", "state_dir"]
+from rtui.core.errors import RtuiError
+
+__all__ = [
+    "cache_dir",
+    "config_path",
+    "data_dir",
+    "kernel_socket_dir",
+    "runtime_dir",
+    "ssh_config_path",
+    "state_dir",
+]
 
 CONFIG_ENV = "RTUI_CONFIG"
 
@@ -46,3 +58,65 @@ def cache_dir() -> Path:
 def ssh_config_path() -> Path:
     """The user's OpenSSH client config, read (never written) by import and connect."""
     return Path.home() / ".ssh" / "config"
+
+
+def runtime_dir() -> Path:
+    """The root of rtui's local private sockets (the ends of kernel forwards).
+
+    ``$XDG_RUNTIME_DIR/rtui`` when that variable names a directory of ours, else
+    ``/tmp/rtui-<uid>``: short (a Unix socket path must stay under 108 bytes, a deep home
+    would not), a real directory owned by us, mode 0700 (made so, or refused): another
+    local user cannot connect to what is inside.
+    """
+    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    uid = os.getuid()
+    if base and os.path.isabs(base):
+        try:
+            info = os.stat(base)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == uid:
+            return private_dir(Path(base) / "rtui")
+    return private_dir(Path(f"/tmp/rtui-{uid}"))
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a real directory of ours with mode 0700: created so, or tightened when
+    it is ours and looser; RtuiError naming the path and the problem otherwise."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise RtuiError(f"cannot create the private directory {path}: {exc.strerror}") from exc
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise RtuiError(f"cannot inspect the private directory {path}: {exc.strerror}") from exc
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise RtuiError(f"{path} must be a directory, not a symlink or a file: refusing to "
+                        "put private sockets there (remove it, or set XDG_RUNTIME_DIR)")
+    if info.st_uid != os.getuid():
+        raise RtuiError(f"{path} belongs to uid {info.st_uid}, not to you: refusing to put "
+                        "private sockets there (remove it, or set XDG_RUNTIME_DIR)")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def kernel_socket_dir() -> Path:
+    """A new private (0700) directory for one kernel's local sockets: ``<root>/c/<random>``.
+
+    Random and short (the ipc sockets inside are ``k-1`` ... ``k-5``): two consoles of one
+    kernel, or one after a crash, never share one."""
+    parent = private_dir(runtime_dir() / "c")
+    while True:
+        path = parent / secrets.token_hex(4)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RtuiError(f"cannot create a socket directory in {parent}: "
+                            f"{exc.strerror}") from exc
+        return private_dir(path)

@@ -26,6 +26,7 @@ from rtui.core.kernels.connection_info import (
     check_connection_info,
     read_connection_file,
 )
+from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.remote.client import AgentClient, AgentError, Progress
@@ -106,6 +107,7 @@ class HostKernels:
         self.connection = connection
         self.python = python if python not in (None, "", "auto") else None
         self.agent = AgentClient(connection, python=self.python)
+        self.routes = HostRoutes(connection, self.agent)  # how kernel sockets are reached
         self._envs: asyncio.Future[list[Environment]] | None = None
         self._attached: list[RemoteKernel] = []  # detached on close
 
@@ -120,6 +122,7 @@ class HostKernels:
         for kernel in list(self._attached):
             with contextlib.suppress(Exception):
                 await self.detach(kernel)
+        await self.routes.close()
         await self.agent.close()
 
     # -- environments and set-up -------------------------------------------------------------

@@ -128,6 +128,14 @@ class AgentClient:
         await self._ensure_started()
         return self.hello
 
+    async def subcommand(self, name: str) -> str:
+        """The shell command that runs the agent's sub-command ``name`` (``relay``) with the
+        agent's own Python, from the cached zipapp (there once the agent runs)."""
+        hello = await self.start()
+        python = shlex.quote(str(hello.get("python") or "python3"))
+        return ('f="${XDG_CACHE_HOME:-$HOME/.cache}/rtui/' + agent_bundle().name + '"; '
+                f'exec {python} -u "$f" {shlex.quote(name)}')
+
     async def close(self) -> None:
         process, self._process = self._process, None
         if self._reader is not None:

@@ -1,0 +1,268 @@
+"""How rtui reaches a host's sockets (rtui/core/kernels/routes.py), against the real sshd in
+each of its configurations: streamlocal, TCP forwarding only, neither (the relay)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import stat
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from rtui.core import locations
+from rtui.core.config.model import Settings
+from rtui.core.errors import RtuiError, SSHError
+from rtui.core.kernels.routes import HostRoutes
+from rtui.core.remote.client import AgentClient
+from rtui.core.ssh.connection import ConnState, HostConnection
+from tests.harness.relay import TCPRelay
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
+
+NO_STREAMLOCAL = "AllowStreamLocalForwarding no"
+NO_FORWARDING = "AllowStreamLocalForwarding no\nAllowTcpForwarding no"
+CONFIGS = {"streamlocal": "", "tcp": NO_STREAMLOCAL, "relay": NO_FORWARDING}
+
+
+class EchoServers:
+    """A Unix and a TCP echo server on "the host" (this machine), in threads."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = str(directory / "echo")
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(self.path)
+        self.tcp = socket.socket()
+        self.tcp.bind(("127.0.0.1", 0))
+        self.port = int(self.tcp.getsockname()[1])
+        for listener in (self.unix, self.tcp):
+            listener.listen(64)
+            threading.Thread(target=self._serve, args=(listener,), daemon=True).start()
+
+    def _serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def close(self) -> None:
+        for listener in (self.unix, self.tcp):
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+
+
+@pytest.fixture
+def echo(tmp_path: Path) -> Iterator[EchoServers]:
+    servers = EchoServers(tmp_path)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+def _routes_for(server: SSHD, home: Path, **settings: object
+                ) -> tuple[HostConnection, HostRoutes, AgentClient]:
+    trust(server, home)
+    conn, _ = connection(host_for(server), settings=Settings(**settings))  # type: ignore[arg-type]
+    agent = AgentClient(conn)
+    return conn, HostRoutes(conn, agent), agent
+
+
+@pytest_asyncio.fixture(params=list(CONFIGS))
+async def routes(request: pytest.FixtureRequest, sshd_factory: Callable[..., SSHD],
+                 isolated_home: Path) -> AsyncIterator[tuple[str, HostRoutes]]:
+    expected = str(request.param)
+    server = sshd_factory(extra_config=CONFIGS[expected])
+    conn, routes, agent = _routes_for(server, isolated_home)
+    try:
+        yield expected, routes
+    finally:
+        await routes.close()
+        await agent.close()
+        await conn.close()
+
+
+async def _roundtrip(routes: HostRoutes, target: tuple[str, str] | tuple[str, str, int],
+                     payload: bytes) -> bytes:
+    reader, writer = await routes.open_stream(target)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readexactly(len(payload)), 10)
+    finally:
+        writer.close()
+
+
+async def test_the_mode_is_the_one_the_server_allows_and_streams_work(
+        routes: tuple[str, HostRoutes], echo: EchoServers) -> None:
+    expected, route = routes
+    assert route.mode is None  # nothing decided before it is needed
+    assert await route.ready() == expected
+    assert route.mode == expected
+    assert await _roundtrip(route, ("unix", echo.path), b"over unix\n") == b"over unix\n"
+    assert await _roundtrip(route, ("tcp", "127.0.0.1", echo.port), b"tcp") == b"tcp"
+    reader, writer = await route.open_stream(("unix", echo.path))
+    writer.write(b"line one\nline two\n")
+    await writer.drain()
+    assert await reader.readline() == b"line one\n"
+    assert await reader.readline() == b"line two\n"
+    writer.write_eof()  # the host side sees the end and closes: we read the end
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_a_missing_socket_is_named(routes: tuple[str, HostRoutes], tmp_path: Path) -> None:
+    _, route = routes
+    missing = str(tmp_path / "nothing-here")
+    with pytest.raises(SSHError) as info:
+        await route.open_stream(("unix", missing))
+    assert missing in str(info.value) or "open failed" in str(info.value)
+
+
+async def test_a_local_forward_is_private_and_reaches_the_target(
+        routes: tuple[str, HostRoutes], echo: EchoServers) -> None:
+    _, route = routes
+    directory = locations.kernel_socket_dir()
+    try:
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        assert stat.S_IMODE(directory.parent.parent.stat().st_mode) == 0o700
+        forward = await route.forward(directory / "k-1", ("unix", echo.path))
+        assert stat.S_ISSOCK((directory / "k-1").stat().st_mode)
+        reader, writer = await asyncio.open_unix_connection(str(directory / "k-1"))
+        for size in (1, 1000, 300_000):
+            payload = os.urandom(size)
+            writer.write(payload)
+            await writer.drain()
+            assert await asyncio.wait_for(reader.readexactly(size), 20) == payload
+        writer.close()
+        await forward.close()
+        assert not (directory / "k-1").exists()
+    finally:
+        directory.rmdir()
+
+
+async def test_the_relay_carries_a_flood_whole_beside_a_quiet_stream(
+        sshd_factory: Callable[..., SSHD], isolated_home: Path, echo: EchoServers) -> None:
+    """8 MiB through one stream of the relay while another stream keeps answering: nothing
+    lost, nothing reordered, and the quiet stream is not starved."""
+    server = sshd_factory(extra_config=NO_FORWARDING)
+    conn, route, agent = _routes_for(server, isolated_home)
+    try:
+        assert await route.ready() == "relay"
+        flood = os.urandom(8 * 1024 * 1024)
+        reader, writer = await route.open_stream(("unix", echo.path))
+
+        async def send() -> None:
+            for start in range(0, len(flood), 100_000):
+                writer.write(flood[start:start + 100_000])
+                await writer.drain()
+
+        async def receive() -> bytes:
+            got = bytearray()
+            while len(got) < len(flood):
+                chunk = await reader.read(65536)
+                assert chunk
+                got += chunk
+            return bytes(got)
+
+        sender = asyncio.ensure_future(send())
+        receiver = asyncio.ensure_future(receive())
+        lags = []
+        while not receiver.done():
+            started = asyncio.get_running_loop().time()
+            assert await _roundtrip(route, ("tcp", "127.0.0.1", echo.port), b"ping") == b"ping"
+            lags.append(asyncio.get_running_loop().time() - started)
+        got = await asyncio.wait_for(receiver, 60)
+        await sender
+        assert hashlib.sha256(got).digest() == hashlib.sha256(flood).digest()
+        assert lags and max(lags) < 2.0, lags
+        writer.close()
+    finally:
+        await route.close()
+        await agent.close()
+        await conn.close()
+
+
+async def test_after_a_reconnect_the_forward_works_again_on_the_same_path(
+        sshd_factory: Callable[..., SSHD], isolated_home: Path, echo: EchoServers) -> None:
+    for expected, extra in CONFIGS.items():
+        server = sshd_factory(extra_config=extra)
+        async with TCPRelay("127.0.0.1", server.port) as relay:
+            (isolated_home / ".ssh").mkdir(exist_ok=True)
+            (isolated_home / ".ssh" / "known_hosts").write_text(
+                relay.known_hosts_line(server.host_key_pub) + "\n")
+            conn, events = connection(host_for(server, port=relay.port),
+                                      settings=Settings(reconnect_max_delay=0.5,
+                                                        connect_timeout=5))
+            agent = AgentClient(conn)
+            route = HostRoutes(conn, agent)
+            directory = locations.kernel_socket_dir()
+            path = str(directory / "k-1")
+            try:
+                assert await route.ready() == expected
+                restored = asyncio.Event()
+                route.on_ready(restored.set)
+                await route.forward(path, ("unix", echo.path))
+                reader, writer = await asyncio.open_unix_connection(path)
+                writer.write(b"before")
+                assert await asyncio.wait_for(reader.readexactly(6), 10) == b"before"
+                generation = conn.generation
+                relay.cut()
+                await events.until(lambda e: e.state is ConnState.LOST, timeout=10)
+                # The stream of the lost connection ends; the local listener stays.
+                assert await asyncio.wait_for(reader.read(), 10) == b""
+                await asyncio.wait_for(restored.wait(), 15)
+                assert conn.generation > generation and route.mode == expected
+                reader, writer = await asyncio.open_unix_connection(path)
+                writer.write(b"after")
+                assert await asyncio.wait_for(reader.readexactly(5), 10) == b"after"
+                writer.close()
+            finally:
+                await route.close()
+                await agent.close()
+                await conn.close()
+                directory.rmdir()
+
+
+def test_the_local_socket_root_is_private_and_refuses_what_is_not_ours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    root = locations.runtime_dir()
+    assert root == runtime / "rtui" and stat.S_IMODE(root.stat().st_mode) == 0o700
+    root.chmod(0o755)
+    assert stat.S_IMODE(locations.runtime_dir().stat().st_mode) == 0o700  # tightened
+    root.rmdir()
+    root.symlink_to(tmp_path)
+    with pytest.raises(RtuiError, match="symlink"):
+        locations.runtime_dir()
+    root.unlink()
+    if os.getuid() == 0:  # a directory owned by someone else is refused
+        root.mkdir(mode=0o700)
+        os.chown(root, 65534, 65534)
+        with pytest.raises(RtuiError, match="belongs to uid 65534"):
+            locations.runtime_dir()
+        root.rmdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
+    assert locations.runtime_dir() == Path(f"/tmp/rtui-{os.getuid()}")
+    one, two = locations.kernel_socket_dir(), locations.kernel_socket_dir()
+    assert one != two and one.parent == two.parent == Path(f"/tmp/rtui-{os.getuid()}") / "c"
+    assert len(str(one / "k-5")) < 60  # far below a socket path's 108 bytes
+    one.rmdir()
+    two.rmdir()
