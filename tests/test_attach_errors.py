@@ -6,13 +6,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import pytest
+import pytest_asyncio
+from jupyter_client.manager import KernelManager
+
+from rtui.core.errors import KernelDiedError, SignatureMismatchError
+from rtui.core.kernels.liveness import PROBE_AFTER
+from rtui.core.kernels.service import HostKernels
 from tests.conftest import run_rtui
-from tests.harness.sshd import SSHD
-from tests.ssh_helpers import trust
+from tests.harness.kernels import connection_info as kernel_info
+from tests.harness.kernels import launch_local_kernel
+from tests.harness.sshd import SSHD, pid_alive
+from tests.ssh_helpers import connection, host_for, trust
 
 PY = sys.executable
 
@@ -88,3 +99,129 @@ def test_a_malformed_connection_file_on_the_host_is_named(
     finally:
         bad.unlink()
         fifo.unlink()
+
+
+def test_cli_attach_to_a_dead_kernel_says_so_at_once_and_restart_revives_it(
+    sshd: SSHD, isolated_home: Path, tmp_path: Path,
+) -> None:
+    add_host(sshd, isolated_home)
+    started = run_rtui("kernel", "start", "lab")
+    assert started.returncode == 0, started.stderr
+    kid = started.stdout.split()[2]
+    try:
+        record = next(k for k in json.loads(run_rtui("kernels", "lab", "--json").stdout)
+                      if k["id"] == kid)
+        local = tmp_path / "copy.json"
+        local.write_text(Path(record["connection_file"]).read_text())
+        os.kill(record["pid"], signal.SIGKILL)
+        wait_until(lambda: not pid_alive(record["pid"]), 10)
+        for spec in (kid, str(local)):
+            t0 = time.monotonic()
+            ran = run_rtui("run", "lab", "-k", spec, "-c", "1", timeout=60)
+            elapsed = time.monotonic() - t0
+            assert ran.returncode == 1, ran.stderr
+            assert ran.stderr.startswith(
+                f"rtui: kernel {kid} on lab is not running (its process {record['pid']} has "
+                "exited"), ran.stderr
+            assert f"rtui kernel restart lab {kid}" in ran.stderr
+            assert "Traceback" not in ran.stderr and elapsed < 10, elapsed
+        restarted = run_rtui("kernel", "restart", "lab", kid, timeout=90)
+        assert restarted.returncode == 0, restarted.stderr
+        assert restarted.stdout == f"restarted kernel {kid} on lab\n"
+        ran = run_rtui("run", "lab", "-k", kid, "-c", "print(6*7)")
+        assert (ran.returncode, ran.stdout) == (0, "42\n"), ran.stderr
+    finally:
+        run_rtui("kernel", "stop", "lab", kid)
+
+
+def test_cli_names_a_wrong_key_in_a_local_copy_within_two_seconds(
+    sshd: SSHD, isolated_home: Path, tmp_path: Path,
+) -> None:
+    add_host(sshd, isolated_home)
+    started = run_rtui("kernel", "start", "lab")
+    assert started.returncode == 0, started.stderr
+    kid = started.stdout.split()[2]
+    try:
+        record = next(k for k in json.loads(run_rtui("kernels", "lab", "--json").stdout)
+                      if k["id"] == kid)
+        info = json.loads(Path(record["connection_file"]).read_text())
+        local = tmp_path / "wrong.json"
+        local.write_text(json.dumps({**info, "key": "0" * 64}))
+        t0 = time.monotonic()
+        ran = run_rtui("run", "lab", "-k", str(local), "-c", "1", timeout=60)
+        assert ran.returncode == 1
+        assert ran.stderr.startswith(
+            f"rtui: signature mismatch: the key in {local} is not this kernel's key"), ran.stderr
+        assert ran.stderr.count("\n") == 1 and "Traceback" not in ran.stderr
+        assert time.monotonic() - t0 < 2 + 1.5  # + starting Python and logging in
+    finally:
+        run_rtui("kernel", "stop", "lab", kid)
+
+
+@pytest_asyncio.fixture
+async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]:
+    trust(sshd, isolated_home)
+    conn, _ = connection(host_for(sshd, python=PY))
+    service = HostKernels(conn, python=PY)
+    try:
+        yield service
+    finally:
+        await service.close()
+        await conn.close()
+
+
+@pytest.fixture
+def unlisted_kernel(tmp_path: Path) -> Iterator[KernelManager]:
+    """A kernel whose connection file the host does not list (not in its runtime dir)."""
+    km = launch_local_kernel(tmp_path / "unlisted")
+    try:
+        yield km
+    finally:
+        km.shutdown_kernel(now=True)
+
+
+async def test_a_wrong_key_is_named_once_within_two_seconds_while_another_client_works(
+    kernels: HostKernels, unlisted_kernel: KernelManager, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = unlisted_kernel.client()
+    other.start_channels()
+    try:
+        other.wait_for_ready(30)
+        other.execute("import time\nfor i in range(400):\n print(i, flush=True)\n"
+                      " time.sleep(0.05)")
+        local = tmp_path / "wrong.json"
+        local.write_text(json.dumps({**kernel_info(unlisted_kernel), "key": "0" * 64}))
+        await kernels.connection.connect()
+        t0 = time.monotonic()
+        with pytest.raises(SignatureMismatchError) as caught:
+            await kernels.attach(str(local))
+        assert time.monotonic() - t0 < 2
+        assert str(caught.value).startswith(
+            f"signature mismatch: the key in {local} is not this kernel's key")
+        said = [r for r in caplog.records if "signature" in r.getMessage()]
+        assert len(said) == 1 and said[0].exc_info is None, said
+    finally:
+        other.stop_channels()
+
+
+async def test_a_gone_kernel_nobody_lists_is_named_within_two_seconds(
+    kernels: HostKernels, unlisted_kernel: KernelManager, tmp_path: Path,
+) -> None:
+    local = tmp_path / "gone.json"
+    local.write_text(json.dumps(kernel_info(unlisted_kernel)))
+    unlisted_kernel.shutdown_kernel(now=True)
+    await kernels.connection.connect()
+    t0 = time.monotonic()
+    with pytest.raises(KernelDiedError) as caught:
+        await kernels.attach(str(local))
+    assert time.monotonic() - t0 < 1 + PROBE_AFTER
+    assert str(caught.value) == (
+        f"the kernel of {local} is not running: nothing answers on its shell socket on t")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -4,6 +4,7 @@ list, resolve, signal, restart and shut down; rtui's records live in ``state_dir
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import secrets
@@ -265,7 +266,7 @@ def _describe(cf: str, rec: dict[str, Any] | None,
         "python": (rec or {}).get("python") or (argv[0] if argv else None),
         "cwd": (proc_cwd(pid) if running and pid else None) or (rec or {}).get("cwd"),
         "started": started, "ports": ports, "argv": argv,
-        "log_file": (rec or {}).get("log_file"),
+        "log_file": (rec or {}).get("log_file"), "key_digest": _key_digest(conn),
     }
 
 
@@ -286,15 +287,56 @@ def op_list(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
 
 def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    cf = _resolve(arg(args, "id", str), _load_records())
+    records = _load_records()
+    cf = _resolve(arg(args, "id", str), records)
     if not os.path.exists(cf):
         raise OpError("not_found", f"connection file {cf} no longer exists")
+    out: dict[str, Any] = {"connection_file": cf, "id": kernel_id(cf), "connection": None}
     try:
-        return {"connection_file": cf, "id": kernel_id(cf), "connection": load_json(cf)}
+        out["connection"] = load_json(cf)
     except (OSError, ValueError) as e:
-        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        return {"connection_file": cf, "id": kernel_id(cf), "connection": None,
-                "connection_error": why}
+        out["connection_error"] = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    out.update(_liveness(cf, records.get(real(cf)), out["connection"]))
+    return out
+
+
+def _liveness(cf: str, rec: dict[str, Any] | None, conn: Any) -> dict[str, Any]:
+    """{pid, alive}: alive is False only when that is certain (its process is gone, or its
+    shell socket refuses), None when it cannot be told, so a client fails at once only on
+    a dead kernel and never refuses a live one it could not see."""
+    pid, running = locate(cf, rec, None)
+    if running:
+        return {"pid": pid, "alive": True}
+    answers = _shell_answers(conn) if isinstance(conn, dict) else None
+    if answers is not None:
+        return {"pid": pid, "alive": answers}
+    return {"pid": pid, "alive": False if pid else None}
+
+
+def _shell_answers(conn: dict[str, Any]) -> bool | None:
+    """Whether something accepts on the kernel's shell socket: None when unsure (no answer
+    in time, a port of another machine behind a firewall)."""
+    port = conn.get("shell_port")
+    try:
+        if conn.get("transport", "tcp") == "ipc":
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(0.3)
+                s.connect(f"{conn.get('ip')}-{port}")
+        else:
+            address = (_connect_host(str(conn.get("ip", "127.0.0.1"))), port)
+            socket.create_connection(address, timeout=0.3).close()
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except (OSError, ValueError, TypeError, OverflowError):
+        return None
+
+
+def _key_digest(conn: dict[str, Any]) -> str | None:
+    """A short digest of the kernel's key: a client tells a copy with another key apart
+    without the key leaving the host in a listing."""
+    key = conn.get("key")
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if isinstance(key, str) else None
 
 
 def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:

@@ -163,16 +163,16 @@ def _lifecycle(args: argparse.Namespace) -> int:
             await kernels.shutdown_by_id(args.id)
             print(f"stopped kernel {args.id} on {host.name}")
             return 0
+        if args.action == "restart":  # no session first: a dead kernel answers none
+            await kernels.detach(await kernels.restart_by_id(args.id))
+            print(f"restarted kernel {args.id} on {host.name}")
+            return 0
         kernel = await kernels.attach(args.id)
         try:
-            if args.action == "interrupt":
-                await kernels.interrupt(kernel)
-            else:
-                await kernels.restart(kernel)
+            await kernels.interrupt(kernel)
         finally:
             await kernels.detach(kernel)
-        done = {"interrupt": "interrupted", "restart": "restarted"}[args.action]
-        print(f"{done} kernel {args.id} on {host.name}")
+        print(f"interrupted kernel {args.id} on {host.name}")
         return 0
 
     return with_host(args, args.host, body)

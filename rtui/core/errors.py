@@ -19,6 +19,7 @@ __all__ = [
     "KernelError",
     "RtuiError",
     "SSHError",
+    "SignatureMismatchError",
     "UnreachableError",
 ]
 
@@ -91,3 +92,9 @@ class KernelError(RtuiError):
 
 class KernelDiedError(KernelError):
     """The kernel is gone (shut down, restarted or not answering its heartbeat)."""
+
+
+class SignatureMismatchError(KernelError):
+    """The kernel's messages fail the HMAC check: our key is not the kernel's."""
+
+    default_title = "Wrong kernel key"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import posixpath
 import re
@@ -20,12 +21,13 @@ from typing import Any
 import asyncssh
 
 from rtui.core import locations
-from rtui.core.errors import KernelError, RtuiError, SSHError
+from rtui.core.errors import KernelError, RtuiError, SignatureMismatchError, SSHError
 from rtui.core.kernels.connection_info import (
     ConnectionFileError,
     check_connection_info,
     read_connection_file,
 )
+from rtui.core.kernels.liveness import gone_error, start_session
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
@@ -253,9 +255,20 @@ class HostKernels:
         """
         info = await asyncio.to_thread(_read_local, spec)
         if info is not None:
-            remote_path = await self._find_by_ports(info)
-            return await self._connect(_kernel_id(Path(spec).name), remote_path, info,
-                                       launched=False)
+            kernel_id = _kernel_id(Path(spec).name)
+            listed = await self._find_by_ports(info)
+            if listed is not None:
+                if listed.get("alive") is False:
+                    raise gone_error(self.name, str(listed.get("id") or kernel_id), listed)
+                digest = listed.get("key_digest")
+                if digest and digest != hashlib.sha256(info["key"].encode()).hexdigest()[:16]:
+                    raise SignatureMismatchError(
+                        f"signature mismatch: the key in {spec} is not this kernel's key "
+                        f"(the kernel on these ports is {self.name}:"
+                        f"{listed.get('connection_file')})")
+            remote_path = str(listed["connection_file"]) if listed else None
+            return await self._connect(kernel_id, remote_path, info, launched=False,
+                                       where=spec)
         try:  # the agent resolves ids and paths (``~`` too) and reads the file in one go
             resolved = await self.agent.request("resolve", {"id": spec})
         except AgentError as exc:
@@ -264,9 +277,12 @@ class HostKernels:
             raise KernelError(f"{exc} on {self.name}: is the kernel running? "
                               f"(`rtui kernels {self.name}` lists them)") from exc
         remote_path = str(resolved["connection_file"])
-        info = _check_connection(resolved, f"{self.name}:{remote_path}")
-        return await self._connect(_kernel_id(posixpath.basename(remote_path)), remote_path,
-                                   info, launched=False)
+        where = f"{self.name}:{remote_path}"
+        info = _check_connection(resolved, where)
+        kernel_id = _kernel_id(posixpath.basename(remote_path))
+        if resolved.get("alive") is False:  # the agent is sure: say so now, not in 30 s
+            raise gone_error(self.name, kernel_id, resolved)
+        return await self._connect(kernel_id, remote_path, info, launched=False, where=where)
 
     async def interrupt(self, kernel: RemoteKernel) -> None:
         """SIGINT through the agent where the process is known, else an interrupt_request."""
@@ -288,6 +304,14 @@ class HostKernels:
         await self.agent.request(
             "restart", {"connection_file": kernel.connection_file}, timeout=timeout)
         await kernel.session.wait_ready(timeout)
+
+    async def restart_by_id(self, kernel_id: str, *, timeout: float = 60) -> RemoteKernel:
+        """Restart a kernel by id or remote path through the agent, running or dead (no
+        session first: a dead kernel has nobody to answer one), then attach to it: it
+        answers again under the same id, or this says why not."""
+        await self.agent.request("restart", {"kernel_id": kernel_id, "timeout": timeout / 2},
+                                 timeout=timeout)
+        return await self.attach(kernel_id)
 
     async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5) -> None:
         """Ask the kernel to stop, then make sure: terminate, kill, remove its files."""
@@ -323,24 +347,35 @@ class HostKernels:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _find_by_ports(self, info: dict[str, Any]) -> str | None:
+    async def _find_by_ports(self, info: dict[str, Any]) -> dict[str, Any] | None:
+        """The host's record of the kernel on these ports (None when none is listed)."""
         with contextlib.suppress(RtuiError):
             listed = await self.agent.request("list", timeout=30)
             for record in listed.get("kernels", []):
                 ports = record.get("ports") or {}
                 if all(ports.get(n) == info.get(n) for n in PORT_NAMES):
-                    return str(record.get("connection_file"))
+                    return dict(record)
         return None
+
+    def _conn_or_none(self) -> asyncssh.SSHClientConnection | None:
+        try:
+            return self.connection.conn
+        except SSHError:
+            return None
 
     async def _connect(
         self, kernel_id: str, remote_path: str | None, remote_info: dict[str, Any], *,
         launched: bool, kind: str = "ipykernel", python: str | None = None,
+        where: str | None = None,
     ) -> RemoteKernel:
         tunnel = KernelTunnel(self.connection, remote_info)
         local_info = await tunnel.open()
         session = KernelSession(local_info, name=f"{self.name}:{kernel_id}")
         try:
-            await session.start(timeout=30)
+            await start_session(
+                session, where=where or f"{self.name}:{remote_path}", host=self.name,
+                kernel_id=kernel_id, conn=self._conn_or_none(), remote_info=remote_info,
+                known=remote_path is not None)
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()

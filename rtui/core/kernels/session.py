@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rtui.core.errors import KernelDiedError, KernelError
+from rtui.core.errors import KernelDiedError, KernelError, SignatureMismatchError
 from rtui.core.kernels import wire
 from rtui.core.kernels.events import (
     OUTPUT_DECODERS,
@@ -430,6 +430,7 @@ class KernelSession:
                         sent[msg_id] = (channel, self._send_seq)
                         self._pending[msg_id] = reply
                     await asyncio.wait((reply, iopub), timeout=delay)
+                    self._check_key()
                     delay = min(delay * 2, _NUDGE_MAX)
                     if reply.done():
                         # Keep poking (for iopub) only the channel that answered.
@@ -470,6 +471,15 @@ class KernelSession:
             self._drop_lost_executions(seq)
         content: dict[str, Any] = answer.get("content") or {}
         return content
+
+    def _check_key(self) -> None:
+        """Messages from the kernel that fail the HMAC while none passes: our key is not
+        the kernel's (the kernel drops our requests unanswered, so waiting cannot help)."""
+        transport = self._transport
+        if transport.bad_signatures and not transport.decoded:
+            raise SignatureMismatchError(
+                f"{self.name}: signature mismatch: the kernel's messages fail the check with "
+                "our key")
 
     def _drop_lost_executions(self, seq: int) -> None:
         for execution in list(self._executions.values()):

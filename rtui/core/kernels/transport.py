@@ -49,6 +49,9 @@ class KernelTransport:
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._opened = False
         self._iopub = True
+        self.decoded = 0  # messages that passed the signature check
+        self.bad_signatures = 0  # well-formed messages signed with another key
+        self.undecodable = 0  # anything else dropped
 
     @property
     def closed(self) -> bool:
@@ -97,12 +100,25 @@ class KernelTransport:
         return msg_id
 
     def decode(self, frames: list[bytes]) -> dict[str, Any] | None:
-        """Check and unpack one message; None (logged) if it is not a valid message."""
+        """Check and unpack one message; None if it is not a valid message.
+
+        Counted, and logged once per kind without a traceback: a client with the wrong key
+        sees every message of a busy kernel fail, and one line says all there is to say."""
         try:
-            return wire.decode(self._client.session, frames)
-        except Exception:
-            log.warning("%s: dropped an undecodable kernel message", self.name, exc_info=True)
+            msg = wire.decode(self._client.session, frames)
+        except wire.InvalidSignature:
+            self.bad_signatures += 1
+            if self.bad_signatures == 1:
+                log.warning("%s: a kernel message failed the signature check (its key is not "
+                            "ours); such messages are dropped", self.name)
             return None
+        except Exception as exc:
+            self.undecodable += 1
+            log.log(logging.WARNING if self.undecodable == 1 else logging.DEBUG,
+                    "%s: dropped an undecodable kernel message: %s", self.name, exc)
+            return None
+        self.decoded += 1
+        return msg
 
     def _channel(self, name: Channel) -> AsyncZMQSocketChannel:
         return cast(AsyncZMQSocketChannel, getattr(self._client, f"{name}_channel"))

@@ -12,13 +12,17 @@ import zmq.asyncio
 from jupyter_client.adapter import adapt
 from jupyter_client.session import Session
 
-__all__ = ["BATCH", "decode", "next_frames", "pump"]
+__all__ = ["BATCH", "InvalidSignature", "decode", "next_frames", "pump"]
 
 BATCH = 500
 """Messages handled per turn of the event loop during a flood (then the loop gets a turn)."""
 
 _REPOLL = 0.25
 """Seconds between looks at a socket whose wakeup may have been missed (see next_frames)."""
+
+
+class InvalidSignature(ValueError):
+    """A well-formed message whose HMAC does not match: signed with another key than ours."""
 
 
 def decode(session: Session, frames: list[bytes]) -> dict[str, Any]:
@@ -38,7 +42,7 @@ def decode(session: Session, frames: list[bytes]) -> dict[str, Any]:
             raise ValueError("duplicate signature (replayed message)")
         session._add_digest(signature)
         if not hmac.compare_digest(signature, session.sign(parts[1:5])):
-            raise ValueError("invalid signature")
+            raise InvalidSignature("invalid signature")
     unpack = session.unpack
     header: dict[str, Any] = unpack(parts[1])
     msg: dict[str, Any] = {
