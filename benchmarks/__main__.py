@@ -13,7 +13,7 @@ from collections.abc import Sequence
 # In this order; each is ``benchmarks.<name>`` with ``main(argv) -> int`` taking ``--quick``.
 # Imported only when its turn comes: one that cannot be imported does not stop the others.
 BENCHMARKS: tuple[str, ...] = (
-    "roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles",
+    "roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles", "farlink",
 )
 
 
@@ -27,7 +27,7 @@ def run_one(name: str, quick: bool) -> int:
         print(f"skipped: {module_name} is not there (not written yet)", flush=True)
         return 0
     argv = ["--quick"] if quick else []
-    if quick and name == "consoles":
+    if quick and name in ("consoles", "farlink"):
         # The smoke run checks rtui's own console; the peers come from PyPI and a crash or
         # an unreachable index there must not fail rtui's test suite.
         argv += ["--only", "rtui"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles")
+BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles",
+              "farlink")
 ROUNDTRIP_PATHS = ("direct", "rtui", "openssh -L", "asyncssh, no PTY")
 NUMBER = r"\d+(?:\.\d+)?"
 # A row's label (its start) -> a figure must follow in the next cell.
@@ -22,6 +23,12 @@ FIGURES = (
     "rtui, warm", "rtui, first ever", "manual OpenSSH", "rtui: drop", "manual: drop",  # coldstart
     "all 10 hosts, default settings", "one up host", "one black-hole host",  # scale
     "`rtui --version`", '`python -c "import textual.app"`',  # startup
+)
+# farlink: a row's label -> its figures at 0 ms and 50 ms each way, then its round trips.
+FARLINK_ROWS = (
+    "`ssh host true` (OpenSSH)", "`rtui check`", "`rtui run -k ID -c 1+1`",
+    "`rtui run -c 1+1` (starts a kernel)", "rtui: launch (Enter on the checked host)",
+    "rtui: `N+1` Enter -> result", "rtui: a typed character's echo",
 )
 
 
@@ -53,3 +60,10 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
     assert re.fullmatch(NUMBER, frame.group(1)) or "tmux is not installed" in frame.group(1), (
         output)
     assert "through the UI: last line painted by the view" in out, output  # console_flood
+    for label in FARLINK_ROWS:
+        row = re.compile(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \| (-?{NUMBER}) \|",
+                         re.MULTILINE)
+        match = row.search(out)
+        assert match, f"no far-link figures for {label!r}\n{output}"
+        near, far, _round_trips = (float(g) for g in match.groups())
+        assert 0 < near and 0 < far, f"{label}: {near} s at 0 ms, {far} s at 50 ms\n{output}"

@@ -1,0 +1,62 @@
+"""What was measured of one operation at each delay, and the round trips that makes."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+__all__ = ["DELAYS", "FAR", "NEAR", "Series"]
+
+NEAR, FAR = 0.0, 0.050  # one-way delay of the link, seconds
+DELAYS = (NEAR, FAR)
+
+
+@dataclass
+class Series:
+    """One operation's times at each delay; ``goal_rt``: at most that many round trips;
+    ``goal_far``: at most that many seconds at the far delay."""
+
+    label: str
+    ours: bool = True  # rtui's (its crash fails the benchmark; a peer's is a figure)
+    goal_rt: float | None = None
+    goal_far: float | None = None
+    goal_text: str = "—"
+    times: dict[float, list[float]] = field(default_factory=lambda: {d: [] for d in DELAYS})
+    error: str | None = None
+
+    def p50(self, delay: float) -> float | None:
+        values = self.times[delay]
+        return statistics.median(values) if values else None
+
+    def best(self, delay: float) -> float | None:
+        values = self.times[delay]
+        return min(values) if values else None
+
+    @property
+    def round_trips(self) -> float | None:
+        """From the medians: the figure the goals are about."""
+        return _round_trips(self.p50(NEAR), self.p50(FAR))
+
+    @property
+    def round_trips_best(self) -> float | None:
+        """From the fastest runs: a shared machine's load only ever adds time, so this one
+        moves less from run to run when the load does."""
+        return _round_trips(self.best(NEAR), self.best(FAR))
+
+    @property
+    def met(self) -> str:
+        if self.goal_rt is None and self.goal_far is None:
+            return "—"
+        rt, far = self.round_trips, self.p50(FAR)
+        if (self.goal_rt is not None and rt is None) or (self.goal_far is not None
+                                                        and far is None):
+            return "?"
+        ok = (self.goal_rt is None or (rt is not None and rt <= self.goal_rt)) and (
+            self.goal_far is None or (far is not None and far <= self.goal_far))
+        return "yes" if ok else "no"
+
+
+def _round_trips(near: float | None, far: float | None) -> float | None:
+    if near is None or far is None:
+        return None
+    return (far - near) / (2 * (FAR - NEAR))

@@ -1,0 +1,230 @@
+"""``python -m benchmarks.farlink``: the command line, the order of the runs (each operation
+at both delays, alternating which goes first), the table."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from benchmarks.common import describe, fmt_s, machine_line, markdown_table
+from benchmarks.consoles.peers import default_peers_venv, ensure_peers_venv
+from benchmarks.farlink.commands import cli_commands, start_kernel, stop_kernel
+from benchmarks.farlink.consoles import (
+    JUPYTER,
+    RTUI,
+    Contender,
+    contenders,
+    peer_kernel,
+    run_session,
+)
+from benchmarks.farlink.figures import DELAYS, FAR, NEAR, Series
+from benchmarks.farlink.host import FarHost, far_host
+from tests.harness.sshd import SSHD_MISSING_MESSAGE, sshd_available
+
+__all__ = ["main"]
+
+CLI_RUNS, QUICK_CLI_RUNS = 5, 1  # per delay
+SESSIONS, QUICK_SESSIONS = 3, 1  # console launches per delay
+RESULT_RUNS, QUICK_RESULT_RUNS = 5, 2  # `N+1` per session (after a warm-up)
+KEYS, QUICK_KEYS = "qzx", "q"  # typed per session
+RUN_K_GOAL = 9.0  # round trips (issue 15)
+CONSOLE_GOAL = 3.0  # round trips beyond the kernel's own start
+RESULT_GOAL = 2 * FAR + 0.015  # one round trip + 15 ms, seconds at the far delay
+ECHO_GOAL = 0.020  # seconds at the far delay
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from benchmarks import farlink
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.farlink",
+                                     description=(farlink.__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_CLI_RUNS} run of each command and {QUICK_SESSIONS} "
+                        "console session per delay, no warm-up session")
+    parser.add_argument("--runs", type=int, default=None,
+                        help=f"runs of each command per delay (default {CLI_RUNS})")
+    parser.add_argument("--only", nargs="+", choices=("rtui", "peers"),
+                        help="rtui: rtui's operations and `ssh host true` only")
+    args = parser.parse_args(argv)
+    if args.runs is not None and args.runs < 1:
+        parser.error("--runs must be at least 1")
+    quick = bool(args.quick)
+    only = set(args.only or ("rtui", "peers"))
+    print(machine_line(("rtui", "asyncssh", "jupyter_client", "ipykernel")), flush=True)
+    if not sshd_available():
+        print(f"not measured: {SSHD_MISSING_MESSAGE}")
+        return 0
+    started = time.perf_counter()
+    cli_runs = args.runs or (QUICK_CLI_RUNS if quick else CLI_RUNS)
+    sessions = QUICK_SESSIONS if quick else SESSIONS
+    rows = measure(only, quick=quick, cli_runs=cli_runs, sessions=sessions)
+    print(f"\nThrough a relay delaying every chunk 0 or {FAR * 1000:.0f} ms each way "
+          f"(pipelined); p50 of {cli_runs} runs per delay for commands, of {sessions} "
+          f"session(s) per delay for consoles (`N+1`: {_runs(quick)} per session, echo: "
+          f"`{_keys(quick)}` per session); round trips = (p50 at {FAR * 1000:.0f} ms - p50 "
+          f"at 0 ms) / {2 * FAR * 1000:.0f} ms, and the same from the fastest run at each delay; "
+          f"{time.perf_counter() - started:.1f} s\n")
+    print(render_table(rows), flush=True)
+    failed = [row for row in rows if row.error]
+    if failed:
+        print("\n" + "\n".join(f"- {row.label}: {row.error}" for row in failed), flush=True)
+    return 1 if any(row.ours for row in failed) else 0
+
+
+def _runs(quick: bool) -> int:
+    return QUICK_RESULT_RUNS if quick else RESULT_RUNS
+
+
+def _keys(quick: bool) -> str:
+    return QUICK_KEYS if quick else KEYS
+
+
+def measure(only: set[str], *, quick: bool, cli_runs: int, sessions: int) -> list[Series]:
+    rows: list[Series] = []
+    with tempfile.TemporaryDirectory(prefix="rtui-bench-farlink-",
+                                     ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        host = far_host(root)
+        try:
+            host.rtui("check", "bench")  # warm-up: the agent is uploaded once
+            kernel_id = start_kernel(host)
+            try:
+                rows += _measure_commands(host, kernel_id, cli_runs)
+            finally:
+                stop_kernel(host, kernel_id)
+            with _peer_setup(only, root) as (jupyter, kernel_file, why):
+                for contender in contenders(jupyter, kernel_file):
+                    if contender.name != RTUI and "peers" not in only:
+                        continue
+                    rows += _measure_console(host, contender, root, quick=quick,
+                                             sessions=sessions)
+                if why and "peers" in only:
+                    rows.append(Series(f"{JUPYTER}: launch", ours=False, error=why))
+        finally:
+            host.close()
+    return rows
+
+
+@contextlib.contextmanager
+def _peer_setup(only: set[str], root: Path
+                ) -> Iterator[tuple[Path | None, Path | None, str | None]]:
+    """jupyter-console from the consoles' peers venv and a kernel for it; (None, None, why)
+    when not installed or not wanted."""
+    if "peers" not in only:
+        yield None, None, None
+        return
+    python, error, _versions = ensure_peers_venv(default_peers_venv())
+    console = python.parent / "jupyter-console" if python is not None else None
+    if error or console is None or not console.exists():
+        yield None, None, f"not installed: {error or 'jupyter-console missing from the venv'}"
+        return
+    with peer_kernel(root / "peer-kernel") as kernel_file:
+        yield console, kernel_file, None
+
+
+def _order(run: int) -> tuple[float, ...]:
+    return DELAYS if run % 2 == 0 else tuple(reversed(DELAYS))
+
+
+def _measure_commands(host: FarHost, kernel_id: str, runs: int) -> list[Series]:
+    commands = cli_commands(kernel_id)
+    rows = {label: Series(label, ours="OpenSSH" not in label) for label in commands}
+    rows["`rtui run -k ID -c 1+1`"].goal_rt = RUN_K_GOAL
+    rows["`rtui run -k ID -c 1+1`"].goal_text = f"≤ {RUN_K_GOAL:g} round trips"
+    host.link.set_delay(NEAR)
+    for label, command in commands.items():  # warm-up, not kept
+        _attempt(rows[label], functools.partial(command, host))
+    for run in range(runs):
+        for delay in _order(run):
+            host.link.set_delay(delay)
+            for label, command in commands.items():
+                if rows[label].error is None:
+                    _take(rows[label], delay, functools.partial(command, host))
+    return list(rows.values())
+
+
+def _measure_console(host: FarHost, contender: Contender, root: Path, *, quick: bool,
+                     sessions: int) -> list[Series]:
+    name = contender.name
+    launch = Series(f"{name}: launch" + (" (Enter on the checked host)" if name == RTUI else ""),
+                    ours=contender.ours)
+    result = Series(f"{name}: `N+1` Enter -> result", ours=contender.ours)
+    echo = Series(f"{name}: a typed character's echo", ours=contender.ours)
+    if contender.name == RTUI:
+        launch.goal_rt, launch.goal_text = CONSOLE_GOAL, f"≤ {CONSOLE_GOAL:g} round trips"
+        result.goal_far = RESULT_GOAL
+        result.goal_text = f"≤ {RESULT_GOAL * 1000:.0f} ms at {FAR * 1000:.0f} ms"
+        echo.goal_far, echo.goal_text = ECHO_GOAL, f"≤ {ECHO_GOAL * 1000:.0f} ms at 50 ms"
+    print(f"driving {name} ...", flush=True)
+    plan = [] if quick else [NEAR]  # a warm-up session, not kept
+    for run in range(sessions):
+        plan += _order(run)
+    for index, delay in enumerate(plan):
+        warmup = not quick and index == 0
+        host.link.set_delay(delay)
+        home = root / "homes" / f"{name.split()[0]}-{index}"
+        try:
+            session = run_session(host, contender, runs=_runs(quick), keys=_keys(quick),
+                                  home=home if name != RTUI else host.home)
+        except Exception as exc:
+            for row in (launch, result, echo):
+                row.error = f"at {delay * 1000:.0f} ms: {describe(exc)}"
+            break
+        finally:
+            if name == RTUI:
+                _stop_started_kernels(host)
+        if not warmup:
+            launch.times[delay].append(session.launch)
+            result.times[delay].extend(session.results)
+            echo.times[delay].extend(session.echoes)
+    host.link.set_delay(NEAR)
+    return [launch, result, echo]
+
+
+def _stop_started_kernels(host: FarHost) -> None:
+    """The kernels the console started (Enter starts one, quitting leaves it running)."""
+    host.link.set_delay(NEAR)
+    with contextlib.suppress(Exception):
+        for record in host.kernels():
+            if record.get("rtui"):
+                stop_kernel(host, str(record["id"]))
+
+
+def _attempt(row: Series, run: Callable[[], float]) -> None:
+    try:
+        run()
+    except Exception as exc:
+        row.error = f"warm-up: {describe(exc)}"
+
+
+def _take(row: Series, delay: float, run: Callable[[], float]) -> None:
+    try:
+        row.times[delay].append(run())
+    except Exception as exc:
+        row.error = f"at {delay * 1000:.0f} ms: {describe(exc)}"
+
+
+def render_table(rows: list[Series]) -> str:
+    header = ["operation", "0 ms: p50 s", f"{FAR * 1000:.0f} ms each way: p50 s",
+              "round trips", "round trips (fastest runs)", "goal", "met"]
+    body = []
+    for row in rows:
+        rt, best = row.round_trips, row.round_trips_best
+        body.append([
+            row.label,
+            fmt_s(row.p50(NEAR)) if row.error is None else "crashed (see below)",
+            fmt_s(row.p50(FAR)), "—" if rt is None else f"{rt:.1f}",
+            "—" if best is None else f"{best:.1f}",
+            row.goal_text, row.met,
+        ])
+    return markdown_table(header, body, "lrrrrll")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
