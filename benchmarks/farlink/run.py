@@ -37,6 +37,7 @@ RUN_K_GOAL = 9.0  # round trips (issue 15)
 CONSOLE_GOAL = 3.0  # round trips beyond the kernel's own start
 RESULT_GOAL = 2 * FAR + 0.015  # one round trip + 15 ms, seconds at the far delay
 ECHO_GOAL = 0.020  # seconds at the far delay
+SESSION_RETRIES = 1  # a console session that failed (tmux on a loaded machine) runs again
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,18 +168,24 @@ def _measure_console(host: FarHost, contender: Contender, root: Path, *, quick: 
         plan += _order(run)
     for index, delay in enumerate(plan):
         warmup = not quick and index == 0
-        host.link.set_delay(delay)
-        home = root / "homes" / f"{name.split()[0]}-{index}"
-        try:
-            session = run_session(host, contender, runs=_runs(quick), keys=_keys(quick),
-                                  home=home if name != RTUI else host.home)
-        except Exception as exc:
+        session, failed = None, ""
+        for attempt in range(1 + SESSION_RETRIES):
+            host.link.set_delay(delay)
+            home = root / "homes" / f"{name.split()[0]}-{index}-{attempt}"
+            try:
+                session = run_session(host, contender, runs=_runs(quick), keys=_keys(quick),
+                                      home=home if name != RTUI else host.home)
+                break
+            except Exception as exc:
+                failed = f"at {delay * 1000:.0f} ms: {describe(exc)}"
+                print(f"  session {index + 1} failed ({failed})", flush=True)
+            finally:
+                if name == RTUI:
+                    _stop_started_kernels(host)
+        if session is None:
             for row in (launch, result, echo):
-                row.error = f"at {delay * 1000:.0f} ms: {describe(exc)}"
+                row.error = failed
             break
-        finally:
-            if name == RTUI:
-                _stop_started_kernels(host)
         if not warmup:
             launch.times[delay].append(session.launch)
             result.times[delay].extend(session.results)
@@ -217,8 +224,8 @@ def render_table(rows: list[Series]) -> str:
     for row in rows:
         rt, best = row.round_trips, row.round_trips_best
         body.append([
-            row.label,
-            fmt_s(row.p50(NEAR)) if row.error is None else "crashed (see below)",
+            row.label + (" (crashed, see below)" if row.error else ""),
+            "crashed" if row.error and row.p50(NEAR) is None else fmt_s(row.p50(NEAR)),
             fmt_s(row.p50(FAR)), "—" if rt is None else f"{rt:.1f}",
             "—" if best is None else f"{best:.1f}",
             row.goal_text, row.met,
