@@ -40,6 +40,7 @@ class FakeKeeper:
         self.next = first_seq
         self.requests: list[dict[str, Any]] = []
         self.refuse = False
+        self.exit: dict[str, Any] | None = None  # set: the kernel has exited
         self._clients: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self._sub_task: asyncio.Task[None] | None = None
@@ -114,8 +115,8 @@ class FakeKeeper:
             writer.close()
             return
         first = self.kept[0][0] if self.kept else self.next
-        header = {"ok": True, "first": first, "next": self.next, "state": "running",
-                  "exit": None}
+        header = {"ok": True, "first": first, "next": self.next,
+                  "state": "exited" if self.exit else "running", "exit": self.exit}
         writer.write(json.dumps(header).encode() + b"\n")
         since, tail = request.get("since"), int(request.get("tail") or 0)
         if since is None:

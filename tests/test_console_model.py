@@ -417,3 +417,43 @@ def test_perf_200k_lines(name: str, chunks: list[str]) -> None:
     assert m.plain_lines(m.total - 1) == ["line 199999"]
     if not name.startswith("ANSI"):  # coloured floods cost about a microsecond per span more
         assert elapsed < 2.0  # target ~1 s; generous for loaded CI machines
+
+
+def test_the_seam_of_replayed_and_dropped_output_is_marked() -> None:
+    from rtui.core.kernels.events import OutputDropped, OutputReplayed
+
+    model = ConsoleModel()
+    model.apply(out("line 1\nline 2 "))
+    t0 = time.mktime((2026, 1, 2, 10, 2, 0, 0, 0, -1))
+    model.apply(OutputReplayed(1204, t0, t0 + 300, 0))
+    model.apply(out("line 3\n"))
+    model.apply(OutputReplayed(0, None, None, 0))  # nothing replayed: nothing said
+    model.apply(OutputReplayed(5, t0, t0, 12))
+    model.apply(OutputDropped(1))
+    assert plain(model) == [
+        "line 1",
+        "line 2 ",
+        "── replayed 1,204 messages, 10:02:00\u201310:07:00 ──",
+        "line 3",
+        "── replayed 5 messages, 10:02:00\u201310:02:00; 12 earlier messages were dropped: "
+        "the host's output buffer was full ──",
+        "── 1 message of output was dropped: this client fell behind by more than the "
+        "host's output buffer ──",
+    ]
+
+
+def test_a_kernel_death_shows_its_exit_and_log_tail() -> None:
+    from rtui.core.kernels.events import KernelExited
+
+    model = ConsoleModel()
+    model.apply(out("working"))
+    model.apply(KernelExited(None, 9, "Loading data\nKilled"))
+    model.apply(KernelExited(1, None, ""))
+    assert plain(model) == [
+        "working",
+        "The kernel was killed by signal 9 (SIGKILL).",
+        "The end of its log:",
+        "Loading data",
+        "Killed",
+        "The kernel exited with code 1.",
+    ]

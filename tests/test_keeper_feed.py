@@ -363,3 +363,48 @@ def test_encoded_event_is_a_record() -> None:
     got: list[dict[str, Any]] = []
     parse_records(bytearray(encode_event({"event": "dropped", "count": 2})), print, got.append)
     assert got == [{"event": "dropped", "count": 2}]
+
+
+async def test_a_kernel_dead_before_attach_is_said_after_its_last_output(
+        keeper: FakeKeeper) -> None:
+    keeper.add(msg(1))
+    keeper.exit = {"code": 1, "signal": None, "at": 1.0, "log_tail": "bye"}
+    seen = Seen()
+    feed = KeeperFeed(keeper.opener(), seen.on_frames, seen.on_event, since=0)
+    feed.start()
+    try:
+        await seen.until(lambda: "exited" in seen.names())
+    finally:
+        await feed.close()
+    assert seen.frames == [msg(1)]
+    assert seen.events[-1] == {"code": 1, "signal": None, "at": 1.0, "log_tail": "bye",
+                               "event": "exited"}
+
+
+def test_seen_store_is_private_and_bounded(tmp_path: Path) -> None:
+    from rtui.core.kernels.seen import SeenStore
+
+    store = SeenStore(tmp_path / "state" / "seen.json")
+    assert store.get("lab", "k1") is None
+    store.put("lab", "k1", 41)
+    store.put("lab", "k1", 42)
+    store.put("other", "k1", 7)
+    assert (store.get("lab", "k1"), store.get("other", "k1")) == (42, 7)
+    assert (store.path.stat().st_mode & 0o777) == 0o600
+    assert (store.path.parent.stat().st_mode & 0o777) == 0o700
+    for n in range(600):
+        store.put("lab", f"k{n}", n)
+    assert store.get("lab", "k599") == 599 and store.get("other", "k1") is None
+    store.path.write_text("{not json")
+    assert store.get("lab", "k599") is None  # a damaged file costs a tail, not an error
+
+
+async def test_attaching_to_a_dead_kernel_says_so_at_once(
+        kept: FakeKeeper, kernel_km: KernelManager) -> None:
+    kept.exit = {"code": 1, "signal": None, "at": time.time(), "log_tail": "ValueError: x"}
+    session = _session(connection_info(kernel_km), kept, tail=5)
+    started = time.monotonic()
+    with pytest.raises(KernelDiedError, match="exited with code 1") as raised:
+        await session.start(timeout=30)
+    assert "ValueError: x" in str(raised.value)
+    assert time.monotonic() - started < 5

@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import re
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -66,6 +67,15 @@ def register(commands: Any) -> None:
                    help="leave a kernel started for this run running")
     _env_options(p)
     p.set_defaults(handler=_run)
+
+    p = commands.add_parser("log", help="print a kernel's kept output (-f: and follow it)")
+    p.add_argument("host")
+    p.add_argument("id", help="kernel id (see `rtui kernels HOST`) or remote path")
+    p.add_argument("-n", "--lines", type=int, metavar="N",
+                   help="only the last N lines (default: all the host keeps)")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="then print new output as it comes (ctrl+c stops; the kernel runs on)")
+    p.set_defaults(handler=_log)
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
@@ -167,7 +177,7 @@ def _lifecycle(args: argparse.Namespace) -> int:
             await kernels.detach(await kernels.restart_by_id(args.id))
             print(f"restarted kernel {args.id} on {host.name}")
             return 0
-        kernel = await kernels.attach(args.id)
+        kernel = await kernels.attach(args.id, console=False)
         try:
             await kernels.interrupt(kernel)
         finally:
@@ -198,26 +208,51 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _execute(kernel: RemoteKernel, code: str) -> int:
-    """Stream one execution to this terminal; 1 if the code raised."""
+    """Stream one execution to this terminal; 1 if the code raised.
+
+    What is not this execution's also shows: output kept since this machine last saw the
+    kernel (replayed at attach), other clients' output, and a note on stderr at every seam
+    (output replayed after a reconnect, or dropped). A kernel that dies fails the execution
+    with KernelDiedError (its exit and log tail), which ends the run non-zero.
+    """
     from rtui.core.kernels import events as ev
 
+    unsubscribe = kernel.session.subscribe(_show_other)
     status = 0
-    async for event in kernel.session.execute(code):
-        if isinstance(event, ev.Stream):
-            _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
-        elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
-            text = str(event.data.get("text/plain", ""))
-            if text:
-                _write(sys.stdout, text + "\n")
-        elif isinstance(event, ev.Error):
-            _write(sys.stderr, "\n".join(event.traceback) + "\n")
-            status = 1
-        elif isinstance(event, ev.InputRequest):
-            answer = await asyncio.to_thread(_ask, event.prompt, event.password)
-            await kernel.session.input_reply(answer)
-        elif isinstance(event, ev.ExecuteReply) and event.status != "ok":
-            status = 1
+    try:
+        async for event in kernel.session.execute(code):
+            if isinstance(event, ev.InputRequest):
+                answer = await asyncio.to_thread(_ask, event.prompt, event.password)
+                await kernel.session.input_reply(answer)
+            elif _show(event) or (isinstance(event, ev.ExecuteReply) and event.status != "ok"):
+                status = 1
+    finally:
+        unsubscribe()
     return status
+
+
+def _show(event: Any) -> bool:
+    """Write an output event where it belongs; True if it was an error."""
+    from rtui.core.kernels import events as ev
+
+    if isinstance(event, ev.Stream):
+        _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
+    elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
+        text = str(event.data.get("text/plain", ""))
+        if text:
+            _write(sys.stdout, text + "\n")
+    elif isinstance(event, ev.Error):
+        _write(sys.stderr, "\n".join(event.traceback) + "\n")
+        return True
+    elif isinstance(event, (ev.OutputReplayed, ev.OutputDropped)):
+        note = event.describe()
+        if note:
+            print(f"rtui: {note}", file=sys.stderr, flush=True)
+    return False
+
+
+def _show_other(event: Any) -> None:
+    _show(event)
 
 
 def _ask(prompt: str, password: bool) -> str:
@@ -234,3 +269,75 @@ def _write(stream: TextIO, text: str) -> None:
         text = _ANSI.sub("", text)
     stream.write(text)
     stream.flush()
+
+
+_LOG_WAIT = 30.0  # seconds for the host's keeper to send what it kept
+
+
+def _log(args: argparse.Namespace) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
+        from rtui.core.errors import KernelError
+        from rtui.core.kernels import events as ev
+        from rtui.core.kernels.kept_output import follow_output
+
+        lines: int | None = args.lines
+        backlog: list[str] | None = [] if lines is not None else None
+        stop = asyncio.Event()
+
+        def on_event(event: ev.KernelEvent) -> None:
+            nonlocal backlog
+            if isinstance(event, ev.OutputReplayed):
+                if backlog is not None and lines is not None:
+                    kept = "".join(backlog).splitlines(keepends=True)
+                    _write(sys.stdout, "".join(kept[-lines:] if lines > 0 else []))
+                    backlog = None
+                if event.dropped:
+                    print(f"rtui: {event.dropped:,} earlier messages were dropped: the host's "
+                          "output buffer was full", file=sys.stderr, flush=True)
+                if not args.follow:
+                    stop.set()
+            elif isinstance(event, ev.KernelExited):
+                print(f"rtui: the kernel {event.describe()}", file=sys.stderr, flush=True)
+                for line in event.log_tail.rstrip().splitlines():
+                    print(f"rtui:   {line}", file=sys.stderr)
+                stop.set()
+            elif isinstance(event, ev.OutputDropped):
+                print(f"rtui: {event.describe()}", file=sys.stderr, flush=True)
+            else:
+                text = _log_text(event)
+                if backlog is not None:
+                    backlog.append(text)
+                elif text:
+                    _write(sys.stdout, text)
+
+        tail = None if lines is None else max(4 * lines, 100)  # messages: most are status
+        feed = await follow_output(kernels, args.id, on_event, tail=tail)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)  # stop following; the kernel runs on
+        try:
+            try:
+                await feed.wait_replayed(_LOG_WAIT)
+            except TimeoutError:
+                raise KernelError(f"the output keeper of kernel {args.id} on {host.name} sent "
+                                  f"nothing within {_LOG_WAIT:g} s") from None
+            await stop.wait()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            await feed.close()
+        return 0
+
+    return with_host(args, args.host, body)
+
+
+def _log_text(event: Any) -> str:
+    """What ``rtui log`` prints of an event: stream text, tracebacks, text/plain results."""
+    from rtui.core.kernels import events as ev
+
+    if isinstance(event, ev.Stream):
+        return event.text
+    if isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
+        text = str(event.data.get("text/plain", ""))
+        return text + "\n" if text else ""
+    if isinstance(event, ev.Error):
+        return "\n".join(event.traceback) + "\n"
+    return ""

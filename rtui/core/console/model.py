@@ -27,6 +27,9 @@ from rtui.core.kernels.events import (
     ExecuteInput,
     ExecuteResult,
     KernelEvent,
+    KernelExited,
+    OutputDropped,
+    OutputReplayed,
     Stream,
 )
 
@@ -46,6 +49,8 @@ class ConsoleStyles:
     error: StyleType = "bold red"
     info: StyleType = "italic blue"
     placeholder: StyleType = "dim"
+    seam: StyleType = "italic yellow"
+    dead: StyleType = "bold red"
 
 
 @dataclass(slots=True)
@@ -84,6 +89,9 @@ class ConsoleModel(LineBuffer[_StreamState]):
             DisplayData: self._on_display_data,
             Error: self._on_error,
             ClearOutput: self._on_clear_output,
+            OutputReplayed: self._on_replayed,
+            OutputDropped: self._on_dropped,
+            KernelExited: self._on_exited,
         }
 
     def __repr__(self) -> str:
@@ -103,10 +111,12 @@ class ConsoleModel(LineBuffer[_StreamState]):
     def add_info(self, text: str, style: StyleType | None = None) -> None:
         """Append a local note that is not kernel output (e.g. "kernel restarted")."""
         first, total = self._first, self.total
-        self._close_streams()
-        line_style = self.styles.info if style is None else style
-        self._append([(part, line_style) for part in text.split("\n")])
+        self._note(text, self.styles.info if style is None else style)
         self._commit(first, total)
+
+    def _note(self, text: str, style: StyleType) -> None:
+        self._close_streams()
+        self._append([(part, style) for part in text.split("\n")])
 
     def clear(self) -> None:
         """Forget every line (a user's "clear console"); numbering carries on."""
@@ -212,6 +222,23 @@ class ConsoleModel(LineBuffer[_StreamState]):
         else:
             self._clear_pending = False
             self._clear_cell()
+
+    # -- what the kernel's keeper says ----------------------------------------------------------
+
+    def _on_replayed(self, ev: OutputReplayed) -> None:
+        """The seam: output above it was kept on the host while this console was away."""
+        note = ev.describe()
+        if note:
+            self._note(f"── {note} ──", self.styles.seam)
+
+    def _on_dropped(self, ev: OutputDropped) -> None:
+        self._note(f"── {ev.describe()} ──", self.styles.seam)
+
+    def _on_exited(self, ev: KernelExited) -> None:
+        self._note(f"The kernel {ev.describe()}.", self.styles.dead)
+        tail = ev.log_tail.rstrip()
+        if tail:
+            self._note("The end of its log:\n" + tail, self.styles.placeholder)
 
     # -- cells --------------------------------------------------------------------------------
 

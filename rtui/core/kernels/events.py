@@ -4,6 +4,7 @@ dicts."""
 from __future__ import annotations
 
 import signal as signals
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
@@ -32,6 +33,7 @@ __all__ = [
     "decode_execute_reply",
     "decode_input_request",
     "decode_status",
+    "event_from_keeper",
     "event_from_message",
     "history_rows",
 ]
@@ -149,12 +151,31 @@ class OutputReplayed:
     t1: float | None = None
     dropped: int = 0
 
+    def describe(self) -> str:
+        """"replayed 1,204 messages, 10:02:11-10:07:40; 12 were dropped ..." ("" if none)."""
+        parts = []
+        if self.count:
+            span = ""
+            if self.t0 is not None and self.t1 is not None:
+                span = f", {_clock(self.t0)}\u2013{_clock(self.t1)}"
+            parts.append(f"replayed {self.count:,} message{'s' * (self.count != 1)}{span}")
+        if self.dropped:
+            were = "were" if self.dropped != 1 else "was"
+            parts.append(f"{self.dropped:,} earlier message{'s' * (self.dropped != 1)} "
+                         f"{were} dropped: the host's output buffer was full")
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True, slots=True)
 class OutputDropped:
     """Live output this client fell too far behind on: ``count`` messages are lost to it."""
 
     count: int
+
+    def describe(self) -> str:
+        were = "were" if self.count != 1 else "was"
+        return (f"{self.count:,} message{'s' * (self.count != 1)} of output {were} dropped: "
+                "this client fell behind by more than the host's output buffer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,3 +392,32 @@ def event_from_message(msg: dict[str, Any]) -> MessageEvent | None:
     """Decode one iopub/stdin (or execute_reply) message; ``None`` for types we do not show."""
     decode = _DECODERS.get(msg["header"]["msg_type"])
     return None if decode is None else decode(msg)
+
+
+KeeperEvent: TypeAlias = OutputReplayed | OutputDropped | KernelExited
+
+
+def event_from_keeper(event: dict[str, Any]) -> KeeperEvent | None:
+    """A keeper's ``replayed``, ``dropped`` or ``exited`` event; None for any other."""
+    kind = event.get("event")
+    if kind == "replayed":
+        return OutputReplayed(_whole(event.get("count")) or 0, _unix_time(event.get("t0")),
+                              _unix_time(event.get("t1")), _whole(event.get("dropped")) or 0)
+    if kind == "dropped":
+        return OutputDropped(_whole(event.get("count")) or 0)
+    if kind == "exited":
+        return KernelExited(_whole(event.get("code")), _whole(event.get("signal")),
+                            str(event.get("log_tail") or ""))
+    return None
+
+
+def _clock(unix_time: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(unix_time))
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _unix_time(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -334,6 +334,13 @@ class KeeperFeed:
             first = self._replayed_once
             if first is not None and not first.done():
                 first.set_result(None)
+        self._hand_on(event)
+        header = self.header
+        if event.get("event") == "replayed" and header is not None and header.state == "exited":
+            # A kernel that died while nobody followed: said after its last output.
+            self._hand_on({**(header.exit or {}), "event": "exited"})
+
+    def _hand_on(self, event: dict[str, Any]) -> None:
         try:
             self._on_event(event)
         except Exception:

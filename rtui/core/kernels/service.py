@@ -27,19 +27,30 @@ from rtui.core.kernels.connection_info import (
     check_connection_info,
     read_connection_file,
 )
+from rtui.core.kernels.keeper_link import keeper_opener
 from rtui.core.kernels.liveness import gone_error, start_session
 from rtui.core.kernels.routes import HostRoutes
-from rtui.core.kernels.session import KernelSession
+from rtui.core.kernels.seen import SeenStore
+from rtui.core.kernels.session import KeeperSource, KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import HostConnection
 
-__all__ = ["Environment", "HostKernels", "KernelRecord", "ProgressCallback", "RemoteKernel"]
+__all__ = [
+    "Environment",
+    "HostKernels",
+    "KernelRecord",
+    "LocatedKernel",
+    "ProgressCallback",
+    "RemoteKernel",
+]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 _SETUP_TIMEOUT = 900.0
+TAIL = 200
+"""Messages of kept output a console shows when it has never seen the kernel."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,19 @@ class RemoteKernel:
     kind: str = "ipykernel"
     python: str | None = None
     remote_info: dict[str, Any] = field(default_factory=dict, repr=False)
+    keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
+    console: bool = False  # shows output: how far it read is remembered (SeenStore)
+
+
+@dataclass(frozen=True)
+class LocatedKernel:
+    """A kernel found on the host, not attached to: what attaching or following needs."""
+
+    id: str
+    connection_file: str | None  # remote path, when known
+    info: dict[str, Any] = field(repr=False)
+    keeper: str | None  # the keeper's socket on the host, when it has one
+    where: str = ""  # how to name it in messages (the spec or host:path)
 
 
 class HostKernels:
@@ -112,6 +136,7 @@ class HostKernels:
         self.routes = HostRoutes(connection, self.agent)  # how kernel sockets are reached
         self._envs: asyncio.Future[list[Environment]] | None = None
         self._attached: list[RemoteKernel] = []  # detached on close
+        self.seen = SeenStore()
 
     @property
     def name(self) -> str:
@@ -243,22 +268,34 @@ class HostKernels:
         }, timeout=60)
         # The agent read the connection file for us: its answer carries it.
         remote_info = _check_connection(record, f"{self.name}:{record['connection_file']}")
+        keeper = record.get("keeper")
         return await self._connect(
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
-            kind=str(record.get("kind", "ipykernel")), python=python)
+            kind=str(record.get("kind", "ipykernel")), python=python,
+            keeper=keeper if isinstance(keeper, str) else None, since=0)
 
-    async def attach(self, spec: str) -> RemoteKernel:
+    async def attach(self, spec: str, *, console: bool = True) -> RemoteKernel:
         """Attach to a running kernel: a local connection file, a remote path, or a bare id.
 
         A path that exists here is a local file; any other path is on the host (``~`` is the
-        remote home); anything without a ``/`` is a kernel id.
+        remote home); anything without a ``/`` is a kernel id. ``console``: the caller shows
+        output, so the session replays what was printed since this machine's console last
+        saw the kernel (its last lines, for a new one); else only live output.
         """
+        found = await self.locate(spec)
+        return await self._connect(found.id, found.connection_file, found.info, launched=False,
+                                   keeper=found.keeper, console=console, where=found.where)
+
+    async def locate(self, spec: str, *, alive: bool = True) -> LocatedKernel:
+        """Find a kernel by local connection file, remote path or id (see :meth:`attach`),
+        with its checked connection info and its keeper (started if it had none).
+        ``alive``: a kernel the agent knows has exited is an error (KernelDiedError)."""
         info = await asyncio.to_thread(_read_local, spec)
         if info is not None:
             kernel_id = _kernel_id(Path(spec).name)
             listed = await self._find_by_ports(info)
             if listed is not None:
-                if listed.get("alive") is False:
+                if alive and listed.get("alive") is False:
                     raise gone_error(self.name, str(listed.get("id") or kernel_id), listed)
                 digest = listed.get("key_digest")
                 if digest and digest != hashlib.sha256(info["key"].encode()).hexdigest()[:16]:
@@ -267,8 +304,10 @@ class HostKernels:
                         f"(the kernel on these ports is {self.name}:"
                         f"{listed.get('connection_file')})")
             remote_path = str(listed["connection_file"]) if listed else None
-            return await self._connect(kernel_id, remote_path, info, launched=False,
-                                       where=spec)
+            keeper = listed.get("keeper") if listed else None
+            if not isinstance(keeper, str):
+                keeper = await self._keep(remote_path) if remote_path else None
+            return LocatedKernel(kernel_id, remote_path, info, keeper, where=spec)
         try:  # the agent resolves ids and paths (``~`` too) and reads the file in one go
             resolved = await self.agent.request("resolve", {"id": spec})
         except AgentError as exc:
@@ -280,9 +319,12 @@ class HostKernels:
         where = f"{self.name}:{remote_path}"
         info = _check_connection(resolved, where)
         kernel_id = _kernel_id(posixpath.basename(remote_path))
-        if resolved.get("alive") is False:  # the agent is sure: say so now, not in 30 s
+        if alive and resolved.get("alive") is False:  # the agent is sure: say so now
             raise gone_error(self.name, kernel_id, resolved)
-        return await self._connect(kernel_id, remote_path, info, launched=False, where=where)
+        keeper = resolved.get("keeper")
+        if not isinstance(keeper, str):
+            keeper = await self._keep(remote_path)
+        return LocatedKernel(kernel_id, remote_path, info, keeper, where=where)
 
     async def interrupt(self, kernel: RemoteKernel) -> None:
         """SIGINT through the agent where the process is known, else an interrupt_request."""
@@ -311,12 +353,13 @@ class HostKernels:
         answers again under the same id, or this says why not."""
         await self.agent.request("restart", {"kernel_id": kernel_id, "timeout": timeout / 2},
                                  timeout=timeout)
-        return await self.attach(kernel_id)
+        return await self.attach(kernel_id, console=False)
 
     async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5) -> None:
         """Ask the kernel to stop, then make sure: terminate, kill, remove its files."""
-        with contextlib.suppress(RtuiError):
-            await kernel.session.shutdown_request(timeout=timeout)
+        if kernel.session.exited is None:  # a dead kernel answers nobody: no wait for it
+            with contextlib.suppress(RtuiError):
+                await kernel.session.shutdown_request(timeout=timeout)
         try:
             if kernel.connection_file is not None:
                 await self.agent.request(
@@ -338,14 +381,36 @@ class HostKernels:
             await self.shutdown(await self.attach(kernel_id), timeout=timeout)
 
     async def detach(self, kernel: RemoteKernel) -> None:
-        """Stop talking to the kernel and close its forwards; the kernel keeps running."""
+        """Stop talking to the kernel and close its forwards; the kernel keeps running.
+
+        A console's place in the kernel's kept output is remembered for its next attach."""
         with contextlib.suppress(ValueError):
             self._attached.remove(kernel)
+        self.remember_seen(kernel)
         with contextlib.suppress(Exception):
             await kernel.session.close()
         await kernel.tunnel.close()
 
+    def remember_seen(self, kernel: RemoteKernel) -> None:
+        """Save how far a console read the kernel's kept output (see SeenStore)."""
+        seq = kernel.session.last_seq
+        if kernel.console and seq is not None:
+            self.seen.put(self.name, kernel.id, seq)
+
     # -- internals ---------------------------------------------------------------------------
+
+    async def _keep(self, connection_file: str) -> str | None:
+        """The keeper of a kernel rtui did not start (started now if it has none); None
+        where the agent has no keepers (an older agent: iopub is then read over zmq)."""
+        try:
+            answer = await self.agent.request("keep", {"connection_file": connection_file},
+                                              timeout=30)
+        except AgentError as exc:
+            if exc.type != "unknown_op":
+                raise
+            return None
+        keeper = answer.get("keeper")
+        return keeper if isinstance(keeper, str) else None
 
     async def _find_by_ports(self, info: dict[str, Any]) -> dict[str, Any] | None:
         """The host's record of the kernel on these ports (None when none is listed)."""
@@ -366,11 +431,18 @@ class HostKernels:
     async def _connect(
         self, kernel_id: str, remote_path: str | None, remote_info: dict[str, Any], *,
         launched: bool, kind: str = "ipykernel", python: str | None = None,
-        where: str | None = None,
+        where: str | None = None, keeper: str | None = None, console: bool = True,
+        since: int | None = None,
     ) -> RemoteKernel:
         tunnel = KernelTunnel(self.connection, remote_info)
         local_info = await tunnel.open()
-        session = KernelSession(local_info, name=f"{self.name}:{kernel_id}")
+        source = None
+        if keeper is not None:
+            if since is None and console:
+                since = self.seen.get(self.name, kernel_id)
+            source = KeeperSource(keeper_opener(self.routes, keeper), since=since,
+                                  tail=TAIL if console else 0)
+        session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
         try:
             await start_session(
                 session, where=where or f"{self.name}:{remote_path}", host=self.name,
@@ -384,7 +456,7 @@ class HostKernels:
         kernel = RemoteKernel(
             host=self.name, id=kernel_id, connection_file=remote_path, session=session,
             tunnel=tunnel, launched=launched, kind=kind, python=python,
-            remote_info=remote_info,
+            remote_info=remote_info, keeper=keeper, console=console,
         )
         self._attached.append(kernel)
         return kernel

@@ -29,11 +29,10 @@ from rtui.core.kernels.events import (
     KernelExited,
     Listener,
     MessageEvent,
-    OutputDropped,
-    OutputReplayed,
     decode_execute_reply,
     decode_input_request,
     decode_status,
+    event_from_keeper,
     history_rows,
 )
 from rtui.core.kernels.execution import Execution
@@ -184,6 +183,8 @@ class KernelSession:
             self._tasks.append(feed.start())
         try:
             info = await self._nudge(timeout, "start")
+            if self.exited is not None:  # the keeper says the kernel is gone: say so now
+                raise self._died_error(self.exited)
         except BaseException:
             await self.close()
             raise
@@ -635,24 +636,24 @@ class KernelSession:
             waiter = self._iopub_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            self._emit(OutputReplayed(
-                _int(event.get("count")), _time(event.get("t0")), _time(event.get("t1")),
-                _int(event.get("dropped"))))
-        elif kind == "dropped":
-            self._emit(OutputDropped(_int(event.get("count"))))
-        elif kind == "exited":
-            self._kernel_exited(KernelExited(
-                _opt_int(event.get("code")), _opt_int(event.get("signal")),
-                str(event.get("log_tail") or "")))
         elif kind == "restarted":
             self.exited = None
             log.info("%s: the kernel was started again", self.name)
+            return
         elif kind == "gone":
             if self.exited is None:
                 self._kernel_exited(KernelExited(None, None, ""), why=str(event.get("reason")))
+            return
         elif kind == "lost":
             log.info("%s: the output stream dropped (%s); following again", self.name,
                      event.get("reason"))
+            return
+        typed = event_from_keeper(event)
+        if isinstance(typed, KernelExited):
+            if typed != self.exited:  # said again after a reconnect: once is enough
+                self._kernel_exited(typed)
+        elif typed is not None:
+            self._emit(typed)
 
     def _kernel_exited(self, exited: KernelExited, *, why: str = "") -> None:
         """The kernel process is gone: fail what waits for it, tell the subscribers."""
@@ -670,14 +671,3 @@ class KernelSession:
             message += "; the end of its log:\n" + tail
         return KernelDiedError(message, title="Kernel died")
 
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _opt_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _time(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

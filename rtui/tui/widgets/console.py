@@ -174,6 +174,9 @@ class ConsolePane(Widget):
             return
         if isinstance(event, ev.InputRequest):
             return  # only a cell of ours can be asked, and its execution has failed
+        if isinstance(event, ev.KernelExited):
+            self.state = "dead"
+            self._release()
         self._show(event)
         if isinstance(event, ev.Status) and event.state == "idle":
             self._release()
