@@ -66,7 +66,7 @@ async def follow_output(
             on_event(typed)
 
     feed = KeeperFeed(
-        keeper_opener(kernels.connection, found.keeper), on_frames, on_keeper,
+        keeper_opener(kernels.routes, found.keeper), on_frames, on_keeper,
         since=0 if tail is None else None, tail=tail or 0, name=f"{kernels.name}:{found.id}")
     feed.start()
     return feed
