@@ -38,7 +38,7 @@ async def follow_output(
     """
     from jupyter_client.session import Session
 
-    found = await kernels.locate(spec)
+    found = await kernels.locate(spec, alive=False)
     if found.keeper is None:
         raise KernelError(
             f"kernel {found.id} on {kernels.name} has no output keeper (the host's rtui agent "
