@@ -158,3 +158,22 @@ def test_config_with_and_without_host() -> None:
     assert config.without_host("a").get("a") is None
     with pytest.raises(ConfigError, match="no host named 'zz' \\(known: a, b\\)"):
         config.require("zz")
+
+
+def test_reconnect_give_up_is_finite_and_in_range() -> None:
+    assert Settings().reconnect_give_up == 60.0
+    config = config_from_data({"settings": {"reconnect_give_up": 5}})
+    assert config.settings.reconnect_give_up == 5.0
+    assert config_to_data(config)["settings"] == {"reconnect_give_up": 5.0}
+    for value, said in ((float("inf"), "must be a finite number, got inf"),
+                        (float("nan"), "must be a finite number, got nan"),
+                        (0, "must be greater than 0, got 0"),
+                        (-3.5, "must be greater than 0, got -3.5"),
+                        (86_401, "must be at most 86400, got 86401"),
+                        ("60", "must be a number, got text '60'")):
+        with pytest.raises(ConfigError) as info:
+            config_from_data({"settings": {"reconnect_give_up": value}})
+        assert f"settings.reconnect_give_up: {said}" in str(info.value), str(info.value)
+    with pytest.raises(ConfigError) as info:  # every number setting is finite
+        config_from_data({"settings": {"connect_timeout": float("inf")}})
+    assert "settings.connect_timeout: must be a finite number, got inf" in str(info.value)

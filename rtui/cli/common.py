@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rtui.core import locations
 from rtui.core.config.model import Config, Host
@@ -14,9 +14,10 @@ from rtui.core.config.store import HostStore
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels
+    from rtui.core.ssh.connection import HostConnection
     from rtui.core.workspace import Workspace
 
-__all__ = ["load_config", "usage_handler", "with_host"]
+__all__ = ["load_config", "unless_given_up", "usage_handler", "with_host"]
 
 T = TypeVar("T")
 
@@ -37,7 +38,11 @@ def load_config(args: argparse.Namespace) -> Config:
 def with_host(args: argparse.Namespace, name: str,
               body: Callable[[Workspace, Host, HostKernels], Awaitable[T]]) -> T:
     """Run ``body`` with a workspace of the hosts file and the host's kernel service; a
-    login asks on this terminal; connections closed afterwards."""
+    login asks on this terminal; connections closed afterwards.
+
+    A connection lost meanwhile is retried for ``settings.reconnect_give_up`` seconds; when
+    it is given up (or refused for good: a changed host key), ``body`` is stopped and that
+    error, in full, is what the command says."""
     from rtui.cli.prompts import terminal_prompter
     from rtui.core.workspace import Workspace
 
@@ -47,8 +52,43 @@ def with_host(args: argparse.Namespace, name: str,
     async def run() -> T:
         workspace = Workspace(None, config=config, prompter=terminal_prompter())
         try:
-            return await body(workspace, host, await workspace.kernels(name))
+            kernels = await workspace.kernels(name)
+            kernels.connection.give_up_after = config.settings.reconnect_give_up
+            return await unless_given_up(kernels.connection, body(workspace, host, kernels))
         finally:
             await workspace.close()
 
     return asyncio.run(run())
+
+
+async def unless_given_up(connection: HostConnection, work: Awaitable[T]) -> T:
+    """``work``'s result, unless the connection, once lost, fails for good first: then
+    ``work`` is cancelled and the connection's failure raised (its full message)."""
+    from rtui.core.errors import SSHError
+    from rtui.core.ssh.state import ConnState, StateChange
+
+    loop = asyncio.get_running_loop()
+    given_up: asyncio.Future[SSHError] = loop.create_future()
+
+    def on_change(change: StateChange) -> None:
+        if (change.state is ConnState.FAILED and not given_up.done()
+                and change.previous in (ConnState.LOST, ConnState.RECONNECTING)):
+            given_up.set_result(connection.failure or SSHError(
+                f"lost the connection to {connection.name}: {change.reason}"))
+
+    unsubscribe = connection.subscribe(on_change)
+    task = asyncio.ensure_future(work)
+    try:
+        waits: set[asyncio.Future[Any]] = {task, given_up}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() or not given_up.done():
+            return await task
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise given_up.result()
+    finally:
+        unsubscribe()
+        given_up.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

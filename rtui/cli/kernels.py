@@ -199,9 +199,9 @@ def _run(args: argparse.Namespace) -> int:
         try:
             return await _execute(kernel, args.code)
         finally:
-            if kernel.launched and not args.keep:
+            if kernel.launched and not args.keep and kernels.connection.failure is None:
                 await kernels.shutdown(kernel)
-            else:
+            else:  # a host given up on: nothing to ask it (the kernel runs on there)
                 await kernels.detach(kernel)
 
     return with_host(args, args.host, body)

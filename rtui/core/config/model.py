@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class Settings:
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3
     reconnect_max_delay: float = 60.0
+    # Seconds the CLI retries a lost host before it gives up with a message (the TUI
+    # retries for ever, and says so).
+    reconnect_give_up: float = 60.0
     console_max_lines: int = 100_000
     host_key_policy: str = "ask"
     # Rows that only scrolled are moved by the terminal (a scrolling region); off for a
@@ -211,6 +215,7 @@ class Problem:
 
 _HOST_FIELDS = {f.name: f for f in dataclasses.fields(Host)}
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_SETTINGS_MAX = {"reconnect_give_up": 86_400.0}  # a day: longer is "never", the TUI's way
 
 
 def _check_str(value: Any) -> str:
@@ -367,8 +372,15 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
         elif isinstance(default, int) and not isinstance(value, int):
             problems.append(Problem(f"must be a whole number, got {value!r}", field=where))
             continue
+        elif not math.isfinite(value):
+            problems.append(Problem(f"must be a finite number, got {value!r}", field=where))
+            continue
         elif value <= 0:
             problems.append(Problem(f"must be greater than 0, got {value!r}", field=where))
+            continue
+        elif value > _SETTINGS_MAX.get(key, math.inf):
+            problems.append(Problem(
+                f"must be at most {_SETTINGS_MAX[key]:g}, got {value!r}", field=where))
             continue
         values[key] = float(value) if isinstance(default, float) else value
     return Settings(**values)

@@ -132,6 +132,10 @@ class HostConnection:
         self._last_prompter: Prompter | None = None
         self._askers: list[Prompter] = []  # of the callers waiting for an attempt now
         self.auto_reconnect = auto_reconnect
+        # Seconds a lost connection is retried before FAILED (None: for ever, as the TUI
+        # does); the CLI sets settings.reconnect_give_up.
+        self.give_up_after: float | None = None
+        self.failure: SSHError | None = None  # why the state is FAILED
         self.state = ConnState.DISCONNECTED
         self.generation = 0
         self.reason: str | None = None
@@ -198,7 +202,7 @@ class HostConnection:
                 try:
                     conns = await self._open_chain(attempt, sock)
                 except SSHError as exc:
-                    self._set(ConnState.FAILED, str(exc))
+                    self._fail(exc)
                     raise
                 except BaseException:
                     self._set(ConnState.DISCONNECTED, "cancelled")
@@ -243,6 +247,7 @@ class HostConnection:
 
     def _install(self, conns: list[asyncssh.SSHClientConnection]) -> None:
         self._conns = conns
+        self.failure = None
         self.generation += 1
         self._set(ConnState.CONNECTED)
         self._watcher = asyncio.get_running_loop().create_task(self._watch(conns))
@@ -274,10 +279,23 @@ class HostConnection:
         return "connection closed"
 
     async def _reconnect_loop(self) -> None:
+        """Retry with backoff; for ever, or until ``give_up_after`` seconds have passed
+        (then FAILED, ``failure`` saying so). A refusal retrying cannot fix (a changed host
+        key, credentials) ends it at once, its full message in ``failure``."""
+        loop = asyncio.get_running_loop()
+        give_up_at = None if self.give_up_after is None else loop.time() + self.give_up_after
         attempt = 0
         while not self._closing:
             attempt += 1
             delay = backoff_delay(attempt, self.settings.reconnect_max_delay)
+            if give_up_at is not None:
+                if loop.time() >= give_up_at:
+                    self._fail(UnreachableError(
+                        f"cannot reach {self.name} again: gave up after {self.give_up_after:g} "
+                        f"s and {attempt - 1} attempt{'s' if attempt != 2 else ''} "
+                        f"(last: {self.reason}); settings.reconnect_give_up says how long"))
+                    return
+                delay = min(delay, give_up_at - loop.time())
             self._set(ConnState.RECONNECTING, self.reason, attempt=attempt, retry_in=delay)
             await asyncio.sleep(delay)
             try:
@@ -287,10 +305,14 @@ class HostConnection:
                     self._install(conns)
                 return
             except (AuthenticationError, HostKeyError) as exc:
-                self._set(ConnState.FAILED, str(exc))  # retrying cannot fix these
+                self._fail(exc)  # retrying cannot fix these
                 return
             except SSHError as exc:
                 self.reason = str(exc)
+
+    def _fail(self, exc: SSHError) -> None:
+        self.failure = exc
+        self._set(ConnState.FAILED, str(exc))
 
     def _cancel_reconnect(self) -> None:
         task, self._reconnector = self._reconnector, None

@@ -24,12 +24,12 @@ from textual.widgets import Static
 
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
-from rtui.core.errors import RtuiError
+from rtui.core.errors import HostKeyChangedError, RtuiError
 from rtui.core.kernels import events as ev
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
 from rtui.tui.render import paint_now
-from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
+from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen, TextPromptScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console_view import ConsoleView
 
@@ -119,6 +119,7 @@ class ConsolePane(Widget):
         self.kernel: RemoteKernel | None = None
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
+        self._reconnecting = "reconnecting"  # what the status line says meanwhile
         self._ready = asyncio.Event()  # clear while there is no kernel or no connection
         self._pending = kernel
         self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
@@ -206,10 +207,18 @@ class ConsolePane(Widget):
             self._ready.clear()
             if self.state != "reconnecting":
                 self._info(f"Connection lost ({change.reason}); reconnecting…", "yellow")
+            self._reconnecting = f"reconnecting to {change.host}"
+            if change.state is ConnState.RECONNECTING and change.retry_in is not None:
+                self._reconnecting += (f" (attempt {change.attempt}, "
+                                       f"next in {change.retry_in:.0f}s)")
             self.state = "reconnecting"
+            self._update_status()  # the attempt changed, maybe not the state
         elif change.state is ConnState.FAILED:
             self.state = "disconnected"
             self._info(f"Disconnected: {change.reason}", "bold red")
+            failure = self.kernels.connection.failure
+            if isinstance(failure, HostKeyChangedError):  # as at a first connect: in full
+                self.app.push_screen(MessageScreen(failure.title, str(failure)))
 
     def _on_restored(self) -> None:
         self.await_ready()
@@ -272,11 +281,12 @@ class ConsolePane(Widget):
         status = self.query_one("#status", Static)
         # layout=False: the line is one row whatever it says, and a layout pass repaints the
         # whole screen (~8 ms at 120x36) on every busy/idle change.
+        state = self._reconnecting if self.state == "reconnecting" else self.state
         if self.kernel is None:
-            text = f"{self.kernels.name} · {self.state}"
+            text = f"{self.kernels.name} · {state}"
         else:
             kind = "spyder" if self.kernel.kind == "spyder" else "python"
-            text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {self.state}"
+            text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
                     f" · In [{self.execution_count + 1}]")
         status.update(text, layout=False)
         status.set_class(self.state == "busy", "-busy")

@@ -1,0 +1,118 @@
+"""The console when its host goes away: it keeps retrying and its status line says which
+attempt and when the next; a host back with another key is shown in full, in a dialog; f9
+starts a dead kernel again. Real sshd, a relay to make the host vanish, a real kernel."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from rtui.core.config.model import Settings
+from rtui.core.config.store import HostStore
+from rtui.tui.app import RtuiApp
+from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
+from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console import ConsolePane
+from tests.harness.relay import TCPRelay
+from tests.harness.sshd import SSHD, pid_alive
+from tests.ssh_helpers import host_for, trust
+from tests.tui_helpers import output, until
+
+
+def status_line(pane: ConsolePane) -> str:
+    return str(pane.query_one("#status", Static).render())
+
+
+async def open_console(app: RtuiApp, pilot: Pilot[None]) -> ConsolePane:
+    await pilot.press("enter")
+    await until(lambda: bool(app.query(ConsolePane)))
+    pane = app.query_one(ConsolePane)
+    await until(lambda: isinstance(app.focused, CodeInput))
+    await pilot.press(*"x = 1", "enter")
+    await until(lambda: pane.execution_count == 1, timeout=60)
+    return pane
+
+
+async def test_console_keeps_retrying_a_lost_host_and_says_so(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path,
+) -> None:
+    async with TCPRelay("127.0.0.1", sshd.port) as relay:
+        (isolated_home / ".ssh").mkdir(exist_ok=True)
+        (isolated_home / ".ssh" / "known_hosts").write_text(
+            relay.known_hosts_line(sshd.host_key_pub) + "\n")
+        store = HostStore(tmp_path / "hosts.toml")
+        store.update(lambda c: c.with_host(
+            host_for(sshd, "lab", port=relay.port, python=sys.executable)))
+        app = RtuiApp(store, check_on_start=False)
+        async with app.run_test(size=(120, 30)) as pilot:
+            pane = await open_console(app, pilot)
+            pane.kernels.connection.settings = Settings(reconnect_max_delay=1.0)
+            relay.refuse_new = True
+            relay.cut()
+            await until(lambda: "(attempt 3, next in" in status_line(pane), timeout=20)
+            assert "lab · python" in status_line(pane)
+            assert "reconnecting to lab (attempt 3, next in 1s)" in status_line(pane)
+            assert "Connection lost" in output(pane)
+            relay.refuse_new = False  # the host is back: the same kernel, its variables
+            await until(lambda: "Reconnected" in output(pane), timeout=20)
+            await pilot.press(*"print(x + 1)", "enter")
+            await until(lambda: "\n2" in output(pane).split("Reconnected")[-1])
+            assert "reconnecting" not in status_line(pane)
+            await pane.shutdown_kernel()
+
+
+async def test_console_shows_a_host_key_changed_on_reconnect_in_full(
+    fresh_sshd: SSHD, tmp_path: Path, isolated_home: Path,
+) -> None:
+    trust(fresh_sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(fresh_sshd, "lab", python=sys.executable)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await open_console(app, pilot)
+        assert pane.kernel is not None
+        pid = next(r.pid for r in await pane.kernels.list() if r.id == pane.kernel.id)
+        try:
+            fresh_sshd.restart(new_host_key=True)
+            await until(lambda: isinstance(app.screen, MessageScreen), timeout=30)
+            screen = app.screen
+            assert isinstance(screen, MessageScreen) and screen.title_text == "Host key changed"
+            text = screen.message
+            assert text.startswith(f"HOST KEY CHANGED for [127.0.0.1]:{fresh_sshd.port}: "
+                                   "refusing to connect. It now presents ssh-ed25519 SHA256:")
+            assert "but the key on record is ssh-ed25519" in text
+            assert pane.state == "disconnected"
+            assert "Disconnected: HOST KEY CHANGED" in output(pane)
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_f9_starts_a_dead_kernel_again(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path,
+) -> None:
+    trust(sshd, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(sshd, "lab", python=sys.executable)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = await open_console(app, pilot)
+        assert pane.kernel is not None
+        kid = pane.kernel.id
+        pid = next(r.pid for r in await pane.kernels.list() if r.id == kid)
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+        await until(lambda: not pid_alive(pid), timeout=10)
+        await pilot.press("f9")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: "Kernel restarted" in output(pane), timeout=60)
+        await pilot.press(*"print('x' in dir(), 6*7)", "enter")
+        await until(lambda: "False 42" in output(pane).split("Kernel restarted")[-1])
+        assert pane.kernel.id == kid and pane.state == "idle"
+        await pane.shutdown_kernel()
