@@ -84,8 +84,12 @@ async def test_launch_and_run_print_result_traceback(
     assert remote_file.parent == runtime_dir
     assert remote_file.stat().st_mode & 0o777 == 0o600
     assert runtime_dir.stat().st_mode & 0o777 == 0o700
-    # Forwards listen on loopback only.
-    assert kernel.tunnel.local_info["ip"] == "127.0.0.1"
+    # The local ends are Unix sockets in a private directory: no TCP listener here.
+    local = kernel.tunnel.local_info
+    assert local["transport"] == "ipc" and kernel.tunnel.directory is not None
+    assert local["ip"] == str(kernel.tunnel.directory / "k")
+    assert kernel.tunnel.directory.stat().st_mode & 0o777 == 0o700
+    assert kernel.route == "streamlocal"
 
     out = await run(kernel, "print('hello from remote')")
     assert stdout(out) == "hello from remote\n"

@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from rtui.core import locations
 from rtui.core.config.model import Settings
-from rtui.core.errors import RtuiError, SSHError
+from rtui.core.errors import RtuiError, TargetUnreachableError
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.remote.client import AgentClient
 from rtui.core.ssh.connection import ConnState, HostConnection
@@ -129,7 +129,7 @@ async def test_the_mode_is_the_one_the_server_allows_and_streams_work(
 async def test_a_missing_socket_is_named(routes: tuple[str, HostRoutes], tmp_path: Path) -> None:
     _, route = routes
     missing = str(tmp_path / "nothing-here")
-    with pytest.raises(SSHError) as info:
+    with pytest.raises(TargetUnreachableError) as info:
         await route.open_stream(("unix", missing))
     assert missing in str(info.value) or "open failed" in str(info.value)
 

@@ -149,8 +149,9 @@ def _start(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         python = await _python(workspace, host, args)
         kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
-        print(f"started kernel {kernel.id} on {host.name} "
-              f"(attach: rtui run {host.name} -k {kernel.id} -c ...)")
+        print(f"started kernel {kernel.id} on {host.name} (sockets via {kernel.route}; "
+              f"attach: rtui run {host.name} -k {kernel.id} -c ...)")
+        _note_exposure(kernel)
         await kernels.detach(kernel)
         return 0
 
@@ -196,6 +197,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             python = await _python(workspace, host, args)
             kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
+        _note_exposure(kernel)
         try:
             return await _execute(kernel, args.code)
         finally:
@@ -205,6 +207,12 @@ def _run(args: argparse.Namespace) -> int:
                 await kernels.detach(kernel)
 
     return with_host(args, args.host, body)
+
+
+def _note_exposure(kernel: RemoteKernel) -> None:
+    """Say once (on stderr: stdout is the kernel's) who else can read a kernel on TCP."""
+    if kernel.exposure_note:
+        print(f"rtui: {kernel.exposure_note}", file=sys.stderr, flush=True)
 
 
 async def _execute(kernel: RemoteKernel, code: str) -> int:

@@ -62,6 +62,11 @@ class ConnectTimeoutError(SSHError):
     """A step took longer than its timeout."""
 
 
+class TargetUnreachableError(SSHError):
+    """The host is reachable, but nothing answers at a socket on it (a kernel or keeper that
+    stopped), or the server refused a channel to it."""
+
+
 class AuthenticationError(SSHError):
     """The server refused every credential offered."""
 

@@ -31,7 +31,7 @@ from rtui.agent.relay import (
     WINDOW,
     frame,
 )
-from rtui.core.errors import SSHError
+from rtui.core.errors import SSHError, TargetUnreachableError
 
 __all__ = ["RelayChannel", "RelayReader", "RelayWriter", "Target"]
 
@@ -302,7 +302,8 @@ class RelayChannel:
         elif kind in (CLOSE, ERROR):
             self._streams.pop(sid, None)
             message = payload.decode("utf-8", "replace")
-            error = SSHError(f"{self.name}: {message}") if kind == ERROR else None
+            error = (TargetUnreachableError(f"{self.name}: {message}") if kind == ERROR
+                     else None)
             if error is not None and stream.opened.done():
                 self._end(stream, ConnectionResetError(message))
             else:

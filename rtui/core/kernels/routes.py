@@ -35,7 +35,7 @@ from typing import Literal, Protocol
 import asyncssh
 
 from rtui.agent.relay import CHUNK
-from rtui.core.errors import RtuiError, SSHError
+from rtui.core.errors import RtuiError, SSHError, TargetUnreachableError
 from rtui.core.kernels.relay_client import RelayChannel, Target, describe
 from rtui.core.remote.client import AgentClient
 from rtui.core.ssh.connection import ConnState, HostConnection, StateChange
@@ -127,7 +127,8 @@ class HostRoutes:
     ) -> tuple[StreamReader, StreamWriter]:
         """A byte stream to ``target`` on the host: ``("unix", path)`` or
         ``("tcp", host, port)``. While the connection is being re-made this waits for it
-        (at most ``timeout``: TimeoutError); SSHError says why there is no stream.
+        (at most ``timeout``: TimeoutError); SSHError says why there is no stream:
+        TargetUnreachableError when the host is there but nothing listens at ``target``.
         ``connect``: connect if nobody has (else only a live or returning connection)."""
         async with asyncio.timeout(timeout):
             while True:
@@ -283,8 +284,8 @@ class HostRoutes:
                 host, port = target[1], int(target[2])  # type: ignore[misc]
                 return await generation.conn.open_connection(host, port)
         except asyncssh.ChannelOpenError as exc:
-            raise SSHError(f"cannot reach {describe(target)} on {self.name}: "
-                           f"{exc.reason}") from exc
+            raise TargetUnreachableError(f"cannot reach {describe(target)} on {self.name}: "
+                                         f"{exc.reason}") from exc
         except (asyncssh.Error, OSError) as exc:
             raise SSHError(f"cannot reach {describe(target)} on {self.name}: {exc}") from exc
         relay = await self._relay(generation)
@@ -346,21 +347,26 @@ class Forward:
         assert task is not None
         self._pipes.add(task)
         try:
-            try:
-                remote_reader, remote_writer = await self.routes.open_stream(
-                    self.target, connect=False,
-                    timeout=self.routes.connection.settings.connect_timeout + 20)
-            except (RtuiError, TimeoutError, asyncssh.Error, OSError) as exc:
-                log.debug("%s: forward %s -> %s: %s", self.routes.name, self.path,
-                          describe(self.target), exc)
-                return
-            try:
-                await _join(reader, writer, remote_reader, remote_writer)
-            finally:
-                remote_writer.close()
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            pass  # closed: asyncio 3.11 would log a cancelled connection handler as an error
         finally:
             writer.close()
             self._pipes.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            remote_reader, remote_writer = await self.routes.open_stream(
+                self.target, connect=False,
+                timeout=self.routes.connection.settings.connect_timeout + 20)
+        except (RtuiError, TimeoutError, asyncssh.Error, OSError) as exc:
+            log.debug("%s: forward %s -> %s: %s", self.routes.name, self.path,
+                      describe(self.target), exc)
+            return
+        try:
+            await _join(reader, writer, remote_reader, remote_writer)
+        finally:
+            remote_writer.close()
 
 
 async def _join(local_reader: StreamReader, local_writer: StreamWriter,

@@ -114,6 +114,23 @@ class RemoteKernel:
     keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
     console: bool = False  # shows output: how far it read is remembered (SeenStore)
 
+    @property
+    def route(self) -> str | None:
+        """How its sockets are reached: "streamlocal", "tcp" or "relay" (None: link down)."""
+        return self.tunnel.mode
+
+    @property
+    def exposure_note(self) -> str | None:
+        """What a person should know once about who else can read this kernel, or None.
+
+        A kernel that listens on TCP (started by others, or by rtui where the server
+        forwards only TCP) can be read by every user of its host: a zmq SUB socket needs no
+        key to receive its output."""
+        if not self.tunnel.exposed:
+            return None
+        return (f"note: kernel {self.id} listens on TCP ports on {self.host}; other users "
+                f"of {self.host} can read its output")
+
 
 @dataclass(frozen=True)
 class LocatedKernel:
@@ -262,9 +279,14 @@ class HostKernels:
         self, *, python: str, spyder: bool = False, cwd: str | None = None,
     ) -> RemoteKernel:
         """Launch a detached kernel in ``python`` (it outlives the connection) and connect
-        to it. Which Python: see :mod:`rtui.core.kernels.choice`."""
+        to it. Which Python: see :mod:`rtui.core.kernels.choice`.
+
+        It listens on Unix sockets in a private directory on the host, or on 127.0.0.1
+        where the server forwards TCP and not Unix sockets (see routes.py)."""
+        mode = self.routes.mode or await self.routes.ready()
         record = await self.agent.request("launch", {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
+            "transport": "tcp" if mode == "tcp" else "ipc",
         }, timeout=60)
         # The agent read the connection file for us: its answer carries it.
         remote_info = _check_connection(record, f"{self.name}:{record['connection_file']}")
@@ -434,7 +456,7 @@ class HostKernels:
         where: str | None = None, keeper: str | None = None, console: bool = True,
         since: int | None = None,
     ) -> RemoteKernel:
-        tunnel = KernelTunnel(self.connection, remote_info)
+        tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
         source = None
         if keeper is not None:

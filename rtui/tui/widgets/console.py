@@ -154,6 +154,9 @@ class ConsolePane(Widget):
             " Enter runs, ctrl+j forces a run, tab completes, shift+tab shows help.",
             "dim",
         )
+        if kernel.exposure_note:
+            self._info(kernel.exposure_note[0].upper() + kernel.exposure_note[1:] + ".",
+                       "yellow")
         self.state = "idle"
         self._ready.set()
 
@@ -286,8 +289,10 @@ class ConsolePane(Widget):
             text = f"{self.kernels.name} · {state}"
         else:
             kind = "spyder" if self.kernel.kind == "spyder" else "python"
+            # How its sockets are reached (streamlocal, tcp or relay; "…" while re-made).
+            route = self.kernel.route or "…"
             text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
-                    f" · In [{self.execution_count + 1}]")
+                    f" · {route} · In [{self.execution_count + 1}]")
         status.update(text, layout=False)
         status.set_class(self.state == "busy", "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
