@@ -19,7 +19,9 @@ import asyncssh
 from rtui.core.errors import KernelDiedError, SignatureMismatchError
 from rtui.core.kernels.session import KernelSession
 
-__all__ = ["PROBE_AFTER", "describe_exit", "gone_error", "nobody_listens", "start_session"]
+__all__ = [
+    "PROBE_AFTER", "describe_exit", "gone_error", "known_dead", "nobody_listens", "start_session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,13 @@ def describe_exit(exit_info: Any) -> str:
     if isinstance(sig, str) and sig:
         return f"killed by {sig}"
     return f"exit code {code}" if code is not None else ""
+
+
+def known_dead(answer: dict[str, Any]) -> bool:
+    """Whether the agent's resolve/list answer says for sure the kernel is not running: its
+    liveness check, or the exit its keeper recorded (unless the kernel runs again)."""
+    return answer.get("alive") is False or (
+        isinstance(answer.get("exit"), dict) and answer.get("alive") is not True)
 
 
 def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedError:

@@ -28,7 +28,7 @@ from rtui.core.kernels.connection_info import (
     read_connection_file,
 )
 from rtui.core.kernels.keeper_link import keeper_opener
-from rtui.core.kernels.liveness import gone_error, start_session
+from rtui.core.kernels.liveness import gone_error, known_dead, start_session
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
@@ -317,7 +317,7 @@ class HostKernels:
             kernel_id = _kernel_id(Path(spec).name)
             listed = await self._find_by_ports(info)
             if listed is not None:
-                if alive and listed.get("alive") is False:
+                if alive and known_dead(listed):
                     raise gone_error(self.name, str(listed.get("id") or kernel_id), listed)
                 digest = listed.get("key_digest")
                 if digest and digest != hashlib.sha256(info["key"].encode()).hexdigest()[:16]:
@@ -341,7 +341,7 @@ class HostKernels:
         where = f"{self.name}:{remote_path}"
         info = _check_connection(resolved, where)
         kernel_id = _kernel_id(posixpath.basename(remote_path))
-        if alive and resolved.get("alive") is False:  # the agent is sure: say so now
+        if alive and known_dead(resolved):  # the agent is sure: say so now, not in 30 s
             raise gone_error(self.name, kernel_id, resolved)
         keeper = resolved.get("keeper")
         if not isinstance(keeper, str):
