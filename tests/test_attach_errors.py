@@ -225,3 +225,28 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_cli_run_reports_a_kernel_that_dies_mid_cell(
+    sshd: SSHD, isolated_home: Path,
+) -> None:
+    add_host(sshd, isolated_home)
+    started = run_rtui("kernel", "start", "lab")
+    assert started.returncode == 0, started.stderr
+    kid = started.stdout.split()[2]
+    try:
+        t0 = time.monotonic()
+        ran = run_rtui("run", "lab", "-k", kid, "-c",
+                       "import os, time\nprint('going', flush=True)\ntime.sleep(0.2)\n"
+                       "os._exit(3)", timeout=60)
+        elapsed = time.monotonic() - t0
+        assert ran.returncode == 1, ran.stderr
+        assert ran.stdout == "going\n"
+        assert f"kernel {kid} on lab" in ran.stderr and "Traceback" not in ran.stderr
+        assert "exit" in ran.stderr or "not running" in ran.stderr, ran.stderr
+        assert elapsed < 5 + 3, elapsed  # reported within 5 s (+ starting rtui, attaching)
+        restarted = run_rtui("kernel", "restart", "lab", kid, timeout=90)
+        assert restarted.returncode == 0, restarted.stderr
+        assert run_rtui("run", "lab", "-k", kid, "-c", "print(1)").stdout == "1\n"
+    finally:
+        run_rtui("kernel", "stop", "lab", kid)

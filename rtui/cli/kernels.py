@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rtui.cli.common import usage_handler, with_host
@@ -191,6 +192,8 @@ def _lifecycle(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+        from rtui.core.errors import KernelDiedError
+
         spec = args.kernel or args.connection_file
         if spec:
             kernel = await kernels.attach(spec)
@@ -198,11 +201,15 @@ def _run(args: argparse.Namespace) -> int:
             python = await _python(workspace, host, args)
             kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         _note_exposure(kernel)
+        dead = False
         try:
-            return await _execute(kernel, args.code)
+            return await _unless_gone(kernels, kernel, _execute(kernel, args.code))
+        except KernelDiedError:
+            dead = True
+            raise
         finally:
             if kernel.launched and not args.keep and kernels.connection.failure is None:
-                await kernels.shutdown(kernel)
+                await kernels.shutdown(kernel, dead=dead)
             else:  # a host given up on: nothing to ask it (the kernel runs on there)
                 await kernels.detach(kernel)
 
@@ -213,6 +220,43 @@ def _note_exposure(kernel: RemoteKernel) -> None:
     """Say once (on stderr: stdout is the kernel's) who else can read a kernel on TCP."""
     if kernel.exposure_note:
         print(f"rtui: {kernel.exposure_note}", file=sys.stderr, flush=True)
+
+
+async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
+                       work: Coroutine[Any, Any, int]) -> int:
+    """``work``'s result, unless the kernel dies first: when its heartbeat stops, the agent
+    is asked whether its process lives, and a dead one ends ``work`` with the error that
+    says so (a kernel the keeper watches is reported by the session itself, sooner)."""
+    from rtui.core.kernels import events as ev
+
+    checks: set[asyncio.Task[None]] = set()
+    died: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+    async def check() -> None:
+        error = await kernels.gone(kernel)
+        if error is not None and not died.done():
+            died.set_result(error)
+
+    def on_event(event: ev.KernelEvent) -> None:
+        if isinstance(event, ev.KernelAlive) and not event.alive:
+            task = asyncio.ensure_future(check())
+            checks.add(task)
+            task.add_done_callback(checks.discard)
+
+    unsubscribe = kernel.session.subscribe(on_event)
+    task = asyncio.ensure_future(work)
+    try:
+        waits: set[asyncio.Future[Any]] = {task, died}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() or not died.done():
+            return await task
+        raise died.result()
+    finally:
+        unsubscribe()
+        died.cancel()
+        for pending in (task, *checks):
+            pending.cancel()
+        await asyncio.gather(task, *checks, return_exceptions=True)
 
 
 async def _execute(kernel: RemoteKernel, code: str) -> int:

@@ -21,7 +21,13 @@ from typing import Any
 import asyncssh
 
 from rtui.core import locations
-from rtui.core.errors import KernelError, RtuiError, SignatureMismatchError, SSHError
+from rtui.core.errors import (
+    KernelDiedError,
+    KernelError,
+    RtuiError,
+    SignatureMismatchError,
+    SSHError,
+)
 from rtui.core.kernels.connection_info import (
     ConnectionFileError,
     check_connection_info,
@@ -34,7 +40,7 @@ from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.remote.client import AgentClient, AgentError, Progress
-from rtui.core.ssh.connection import HostConnection
+from rtui.core.ssh.connection import ConnState, HostConnection
 
 __all__ = [
     "Environment",
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
 _SETUP_TIMEOUT = 900.0
+_GONE_TIMEOUT = 10.0  # seconds for the agent to say whether a silent kernel's process lives
 TAIL = 200
 """Messages of kept output a console shows when it has never seen the kernel."""
 
@@ -348,6 +355,23 @@ class HostKernels:
             keeper = await self._keep(remote_path)
         return LocatedKernel(kernel_id, remote_path, info, keeper, where=where)
 
+    async def gone(self, kernel: RemoteKernel) -> KernelDiedError | None:
+        """Whether the agent knows this kernel's process has ended (its heartbeat stopped,
+        say): the error that says so, else None (alive, or it cannot be told: the link is
+        down, the agent did not answer in time)."""
+        if self.connection.state is not ConnState.CONNECTED:
+            return None  # a link that is down also silences the heartbeat
+        try:
+            answer = await self.agent.request(
+                "resolve", {"id": kernel.connection_file or kernel.id}, timeout=_GONE_TIMEOUT)
+        except AgentError as exc:
+            if exc.type != "not_found":
+                return None
+            answer = {"alive": False}  # its connection file is gone with it
+        except RtuiError:
+            return None
+        return gone_error(self.name, kernel.id, answer) if known_dead(answer) else None
+
     async def interrupt(self, kernel: RemoteKernel) -> None:
         """SIGINT through the agent where the process is known, else an interrupt_request."""
         if kernel.connection_file is not None:
@@ -377,9 +401,11 @@ class HostKernels:
                                  timeout=timeout)
         return await self.attach(kernel_id, console=False)
 
-    async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5) -> None:
-        """Ask the kernel to stop, then make sure: terminate, kill, remove its files."""
-        if kernel.session.exited is None:  # a dead kernel answers nobody: no wait for it
+    async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5,
+                       dead: bool = False) -> None:
+        """Ask the kernel to stop, then make sure: terminate, kill, remove its files.
+        ``dead``: it is known to be gone, so it is not asked."""
+        if kernel.session.exited is None and not dead:  # a dead kernel answers nobody
             with contextlib.suppress(RtuiError):
                 await kernel.session.shutdown_request(timeout=timeout)
         try:
