@@ -146,6 +146,7 @@ class HostConnection:
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
+        self._interactive: set[asyncio.Task[None]] = set()  # PTY sessions being asked for
         self._closing = False
 
     # -- observing ---------------------------------------------------------------------------
@@ -324,6 +325,8 @@ class HostConnection:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()
+        for task in list(self._interactive):
+            task.cancel()
         for conn in reversed(conns):
             conn.close()
         for conn in reversed(conns):
@@ -402,9 +405,18 @@ class HostConnection:
                 raise SSHError(f"{hop.display}: {exc}") from exc
             conn.set_extra_info(rtui_client=client)
             if hop is self.route.target:
-                await self._make_interactive(conn)
+                self._start_interactive(conn)
             return conn
         raise HostKeyError(f"the host key of {hop.display} changed while connecting")
+
+    def _start_interactive(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Ask for the PTY session in the background: its three exchanges (channel open,
+        pty-req, exec, each waiting for the server's answer) would otherwise come before
+        anything else on the connection, 3 round trips on a far link; meanwhile the other
+        requests go out alongside them."""
+        task = asyncio.get_running_loop().create_task(self._make_interactive(conn))
+        self._interactive.add(task)
+        task.add_done_callback(self._interactive.discard)
 
     async def _make_interactive(self, conn: asyncssh.SSHClientConnection) -> None:
         """Hold a PTY session open so sshd sets TCP_NODELAY on the connection.
