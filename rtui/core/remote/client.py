@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import itertools
 import json
 import logging
@@ -32,11 +33,14 @@ log = logging.getLogger(__name__)
 
 _START_TIMEOUT = 30.0
 MIN_PYTHON = (3, 8)  # the agent's (rtui/agent is written for it)
+_SOURCE_MARK = "rtui-agent-source"  # the line before the agent's bytes, when they are sent
 # Run by the remote Python with argv = [cache path, size]. Refuses a Python older than the
 # agent's minimum (saying which one it is, before anything is uploaded to it). Caches the
-# agent when it is not there yet (its base64 read from stdin after asking for it; the same
-# buffered stdin then carries the requests, so nothing read ahead is lost), then runs it
-# from the zipapp. Parses and runs on Python 2 too, so every interpreter answers.
+# agent when it is not there yet (its base64 read from stdin after asking for it, behind a
+# marker line: requests the client wrote before it knew are kept, in order, for the agent;
+# the same buffered stdin then carries the next requests, so nothing read ahead is lost),
+# then runs it from the zipapp. Parses and runs on Python 2 too, so every interpreter
+# answers.
 _BOOT = """import os, sys
 if sys.version_info < MIN_PYTHON:
     import json
@@ -48,7 +52,23 @@ if not os.path.isfile(f):
     sys.stdout.write('{"event": "need_source"}\\n')
     sys.stdout.flush()
     import base64
-    data = base64.b64decode(getattr(sys.stdin, "buffer", sys.stdin).read(n))
+    inp = getattr(sys.stdin, "buffer", sys.stdin)
+    early = []
+    while True:
+        line = inp.readline()
+        if not line:
+            sys.exit(4)
+        if line.strip() == b"SOURCE_MARK":
+            break
+        early.append(line)
+    data = base64.b64decode(inp.read(n))
+    if early:
+        class Early(object):
+            def readline(self):
+                return early.pop(0) if early else inp.readline()
+        class Stdin(object):
+            buffer = Early()
+        sys.stdin = Stdin()
     d = os.path.dirname(f)
     if not os.path.isdir(d):
         os.makedirs(d, 0o700)
@@ -61,7 +81,8 @@ sys.argv = [f]
 sys.path.insert(0, f)
 from PACKAGE.__main__ import main
 main()
-""".replace("PACKAGE", PACKAGE).replace("MIN_PYTHON", repr(MIN_PYTHON))
+""".replace("PACKAGE", PACKAGE).replace("MIN_PYTHON", repr(MIN_PYTHON)).replace(
+    "SOURCE_MARK", _SOURCE_MARK)
 
 
 class AgentError(RtuiError):
@@ -83,13 +104,19 @@ class Progress:
 
 
 class AgentClient:
-    """One running agent on one host; restarted on demand after the connection comes back."""
+    """One running agent on one host; restarted on demand after the connection comes back.
+
+    Requests are written as soon as the host has accepted the agent's command, before the
+    agent has said it is ready (the boot keeps them if it must first receive the agent's
+    bytes): a far host answers the first request one round trip sooner.
+    """
 
     def __init__(self, connection: HostConnection, *, python: str | None = None) -> None:
         self.connection = connection
         self.python = python  # None: the first of python3, python on PATH
         self.hello: dict[str, Any] = {}
         self._process: asyncssh.SSHClientProcess[str] | None = None
+        self._ready: asyncio.Future[dict[str, Any]] | None = None  # the agent's greeting
         self._generation = -1
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, tuple[asyncio.Future[Any], Callable[[Progress], None] | None]]
@@ -105,14 +132,16 @@ class AgentClient:
         timeout: float = 60,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> Any:
-        """Send one request and wait for its result; AgentError carries the agent's reason."""
-        process = await self._ensure_started()
+        """Send one request and wait for its result; AgentError carries the agent's reason.
+        ``timeout`` counts from the agent's greeting (its start is bounded on its own)."""
+        process, ready = await self._ensure_started()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, on_progress)
         line = json.dumps({"id": request_id, "op": op, "args": args or {}})
         try:
             process.stdin.write(line + "\n")
+            await asyncio.wait({ready})  # a start that failed failed ``future`` too
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
             raise AgentError(
@@ -125,8 +154,14 @@ class AgentClient:
 
     async def start(self) -> dict[str, Any]:
         """Start the agent unless it runs; its greeting (home, platform, Python)."""
-        await self._ensure_started()
-        return self.hello
+        _, ready = await self._ensure_started()
+        await asyncio.wait({ready})
+        error = ready.exception()
+        if error is not None:
+            # A copy for each caller: one exception object raised in several tasks at once
+            # corrupts CPython 3.11's recursion bookkeeping (a later compile() fails).
+            raise copy.copy(error) from None
+        return ready.result()
 
     async def subcommand(self, name: str) -> str:
         """The shell command that runs the agent's sub-command ``name`` (``relay``) with the
@@ -147,27 +182,37 @@ class AgentClient:
 
     # -- start-up ----------------------------------------------------------------------------
 
-    async def _ensure_started(self) -> asyncssh.SSHClientProcess[str]:
+    async def _ensure_started(
+        self,
+    ) -> tuple[asyncssh.SSHClientProcess[str], asyncio.Future[dict[str, Any]]]:
+        """The agent's channel (accepted by the host; the agent may still be starting) and
+        the future of its greeting."""
         async with self._lock:
             conn = await self.connection.connect()
-            if (self._process is not None and self._generation == self.connection.generation
-                    and not self._process.is_closing()):
-                return self._process
+            if (self._process is not None and self._ready is not None
+                    and self._generation == self.connection.generation
+                    and not self._process.is_closing()
+                    and not (self._ready.done() and self._ready.exception() is not None)):
+                return self._process, self._ready
             await self.close()
-            self._process, self.hello = await self._start(conn)
+            candidates = [self.python] if self.python else ["python3", "python"]
+            data = base64.b64encode(agent_bundle().data).decode("ascii")
+            process = await self._spawn(conn, candidates, len(data))
+            ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            ready.add_done_callback(_retrieved)
+            self._process, self._ready = process, ready
             self._generation = self.connection.generation
-            self._reader = asyncio.get_running_loop().create_task(self._read(self._process))
-            return self._process
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read(process, ready, candidates, data))
+            return process, ready
 
-    async def _start(
-        self, conn: asyncssh.SSHClientConnection
-    ) -> tuple[asyncssh.SSHClientProcess[str], dict[str, Any]]:
+    async def _spawn(
+        self, conn: asyncssh.SSHClientConnection, candidates: list[str], size: int,
+    ) -> asyncssh.SSHClientProcess[str]:
         """One exec channel: the remote runs the cached agent, or first asks for its bytes
-        (sent on the same channel) and caches them. A warm start is one round trip."""
+        (sent on the same channel, see ``_boot``) and caches them."""
         bundle = agent_bundle()
-        data = base64.b64encode(bundle.data).decode("ascii")
-        candidates = [self.python] if self.python else ["python3", "python"]
-        boot = '"$p" -u -c ' + shlex.quote(_BOOT) + f' "$f" {len(data)}'
+        boot = '"$p" -u -c ' + shlex.quote(_BOOT) + f' "$f" {size}'
         # Of several candidates, one older than 3.8 gives way to the next, as in the check;
         # if none is new enough, the last old one runs the boot, which says it is too old.
         too_old = ("" if len(candidates) == 1 else
@@ -179,30 +224,31 @@ class AgentClient:
             + 'if [ -n "$old" ]; then p="$old"; exec ' + boot + "; fi\n"
             + "echo 'rtui: no python' >&2; exit 127"
         )
-        process = await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
-        try:
+        return await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
+
+    async def _boot(self, process: asyncssh.SSHClientProcess[str], candidates: list[str],
+                    data: str) -> dict[str, Any]:
+        """Until the agent greets: its bytes sent if the host asks for them (behind the
+        marker line the boot waits for), a refusal turned into its AgentError."""
+        first = await self._first_line(process)
+        if first.startswith('{"event": "need_source"'):
+            process.stdin.write(_SOURCE_MARK + "\n" + data)
+            log.info("uploading the agent to %s (%s)", self.connection.name,
+                     agent_bundle().name)
             first = await self._first_line(process)
-            if first.startswith('{"event": "need_source"'):
-                process.stdin.write(data)
-                log.info("uploading the agent to %s (%s)", self.connection.name, bundle.name)
-                first = await self._first_line(process)
-        except BaseException:
-            process.close()
-            raise
         try:
             ready = json.loads(first)
         except json.JSONDecodeError:
             ready = {}
         if ready.get("event") == "old_python":
-            process.close()
             raise self._old_python_error(candidates, ready)
         if ready.get("event") != "ready":
             stderr = ""
             with contextlib.suppress(Exception):
                 stderr = await asyncio.wait_for(process.stderr.read(), 2)
-            process.close()
             raise self._start_error(candidates, first, stderr)
-        return process, ready.get("data", {})
+        hello: dict[str, Any] = ready.get("data", {})
+        return hello
 
     async def _first_line(self, process: asyncssh.SSHClientProcess[str]) -> str:
         try:
@@ -239,10 +285,22 @@ class AgentClient:
         detail = (stderr or first).strip().splitlines()[-1:] or ["no output"]
         return AgentError(f"the rtui agent on {name} failed to start: {detail[0]}", "start")
 
-    async def _read(self, process: asyncssh.SSHClientProcess[str]) -> None:
-        """Dispatch replies and progress to the waiting requests, until the channel closes."""
+    async def _read(self, process: asyncssh.SSHClientProcess[str],
+                    ready: asyncio.Future[dict[str, Any]], candidates: list[str],
+                    source: str) -> None:
+        """The agent's start (see ``_boot``), then its replies and progress dispatched to the
+        waiting requests, until the channel closes. A start that fails fails every request
+        written meanwhile with its reason."""
         reason = "the agent exited"
+        failure: AgentError | None = None
         try:
+            try:
+                self.hello = await self._boot(process, candidates, source)
+            except AgentError as exc:
+                failure = exc
+                process.close()
+                return
+            ready.set_result(self.hello)
             async for line in process.stdout:
                 try:
                     message = json.loads(line)
@@ -268,7 +326,20 @@ class AgentClient:
         except (asyncssh.Error, OSError) as exc:
             reason = str(exc)
         finally:
+            # One exception object per waiter (see start()).
+            def lost() -> RtuiError:
+                if failure is not None:
+                    return AgentError(str(failure), failure.type)
+                return SSHError(f"lost the rtui agent on {self.connection.name}: {reason}")
+
+            if not ready.done():
+                ready.set_exception(lost())
             for future, _ in list(self._pending.values()):
                 if not future.done():
-                    future.set_exception(
-                        SSHError(f"lost the rtui agent on {self.connection.name}: {reason}"))
+                    future.set_exception(lost())
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a failed greeting as seen: the requests waiting on it raise their own error."""
+    if not future.cancelled():
+        future.exception()
