@@ -5,10 +5,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-__all__ = ["DELAYS", "FAR", "NEAR", "Series"]
+__all__ = ["FAR", "NEAR", "Series"]
 
-NEAR, FAR = 0.0, 0.050  # one-way delay of the link, seconds
-DELAYS = (NEAR, FAR)
+NEAR, FAR = 0.0, 0.050  # one-way delay of the link, seconds (FAR: the default far one)
 
 
 @dataclass
@@ -21,8 +20,13 @@ class Series:
     goal_rt: float | None = None
     goal_far: float | None = None
     goal_text: str = "—"
-    times: dict[float, list[float]] = field(default_factory=lambda: {d: [] for d in DELAYS})
+    far: float = FAR
+    times: dict[float, list[float]] = field(default_factory=dict)
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        for delay in (NEAR, self.far):
+            self.times.setdefault(delay, [])
 
     def p50(self, delay: float) -> float | None:
         values = self.times[delay]
@@ -35,19 +39,19 @@ class Series:
     @property
     def round_trips(self) -> float | None:
         """From the medians: the figure the goals are about."""
-        return _round_trips(self.p50(NEAR), self.p50(FAR))
+        return _round_trips(self.p50(NEAR), self.p50(self.far), self.far)
 
     @property
     def round_trips_best(self) -> float | None:
         """From the fastest runs: a shared machine's load only ever adds time, so this one
         moves less from run to run when the load does."""
-        return _round_trips(self.best(NEAR), self.best(FAR))
+        return _round_trips(self.best(NEAR), self.best(self.far), self.far)
 
     @property
     def met(self) -> str:
         if self.goal_rt is None and self.goal_far is None:
             return "—"
-        rt, far = self.round_trips, self.p50(FAR)
+        rt, far = self.round_trips, self.p50(self.far)
         if (self.goal_rt is not None and rt is None) or (self.goal_far is not None
                                                         and far is None):
             return "?"
@@ -56,7 +60,7 @@ class Series:
         return "yes" if ok else "no"
 
 
-def _round_trips(near: float | None, far: float | None) -> float | None:
+def _round_trips(near: float | None, far: float | None, delay: float) -> float | None:
     if near is None or far is None:
         return None
-    return (far - near) / (2 * (FAR - NEAR))
+    return (far - near) / (2 * (delay - NEAR))
