@@ -83,11 +83,12 @@ def test_parse_records_in_one_buffer_and_across_chunk_ends() -> None:
     for step in (1, 3, 7, 64, len(data)):
         got.clear()
         events.clear()
-        buf = bytearray()
+        buf = b""
         for start in range(0, len(data), step):
             buf += data[start:start + step]
-            consumed, _ = parse_records(buf, lambda s, t, f: got.append((s, f)), events.append)
-            del buf[:consumed]
+            consumed, _ = parse_records(buf, 0, lambda s, t, f: got.append((s, f)),
+                                        events.append)
+            buf = buf[consumed:]
         assert not buf
         assert got == [(n, msg(n)) for n in range(1, 6)], step
         assert events == [{"event": "replayed", "count": 5, "t0": 1001, "t1": 1005,
@@ -95,18 +96,17 @@ def test_parse_records_in_one_buffer_and_across_chunk_ends() -> None:
 
 
 def test_parse_records_stops_after_a_batch_and_rejects_garbage() -> None:
-    data = bytearray(b"".join(encode_message(n, 0.0, msg(n)) for n in range(1, 11)))
+    data = b"".join(encode_message(n, 0.0, msg(n)) for n in range(1, 11))
     got: list[int] = []
-    consumed, handed = parse_records(data, lambda s, t, f: got.append(s), print, limit=4)
+    pos, handed = parse_records(data, 0, lambda s, t, f: got.append(s), print, limit=4)
     assert handed == 4 and got == [1, 2, 3, 4]
-    del data[:consumed]
-    parse_records(data, lambda s, t, f: got.append(s), print)
+    parse_records(data, pos, lambda s, t, f: got.append(s), print)
     assert got == list(range(1, 11))
     with pytest.raises(FeedError):
-        parse_records(bytearray(b"\x00\x00\x00\x00"), print, print)
-    bad = bytearray(b"\x00\x00\x00\x10\x01" + b"\x00" * 15)  # claims frames it lacks
+        parse_records(b"\x00\x00\x00\x00", 0, print, print)
+    bad = b"\x00\x00\x00\x10\x01" + b"\x00" * 15  # claims frames it lacks
     with pytest.raises(FeedError):
-        parse_records(bad, print, print)
+        parse_records(bad, 0, print, print)
 
 
 # -- following --------------------------------------------------------------------------------
@@ -361,7 +361,7 @@ async def test_dropped_output_is_said(kept: FakeKeeper, kernel_km: KernelManager
 
 def test_encoded_event_is_a_record() -> None:
     got: list[dict[str, Any]] = []
-    parse_records(bytearray(encode_event({"event": "dropped", "count": 2})), print, got.append)
+    parse_records(encode_event({"event": "dropped", "count": 2}), 0, print, got.append)
     assert got == [{"event": "dropped", "count": 2}]
 
 
@@ -408,3 +408,18 @@ async def test_attaching_to_a_dead_kernel_says_so_at_once(
         await session.start(timeout=30)
     assert "ValueError: x" in str(raised.value)
     assert time.monotonic() - started < 5
+
+
+async def test_a_big_message_read_in_many_chunks(keeper: FakeKeeper) -> None:
+    big = [b"topic", b"<IDS|MSG>", bytes(range(256)) * 20_000]  # 5 MB: ~20 reads
+    keeper.add(msg(1))
+    keeper.add(big)
+    keeper.add(msg(3))
+    seen = Seen()
+    feed = KeeperFeed(keeper.opener(), seen.on_frames, seen.on_event, since=0)
+    feed.start()
+    try:
+        await feed.wait_replayed(10)
+    finally:
+        await feed.close()
+    assert seen.frames == [msg(1), big, msg(3)]

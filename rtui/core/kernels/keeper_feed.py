@@ -75,37 +75,37 @@ def request_line(op: str, **fields: Any) -> bytes:
 
 
 def parse_records(
-    buf: bytearray, on_message: Callable[[int, float, list[bytes]], None],
+    data: bytes, pos: int, on_message: Callable[[int, float, list[bytes]], None],
     on_event: Callable[[dict[str, Any]], None], limit: int = BATCH,
 ) -> tuple[int, int]:
-    """Hand on the complete records at the start of ``buf`` (at most ``limit`` messages).
+    """Hand on the complete records of ``data`` from offset ``pos`` (at most ``limit``
+    messages); returns (the offset after the last one handed on, messages handed on).
 
-    Returns (bytes consumed, messages handed on); the caller deletes the consumed prefix
-    once (one copy per read, not per record).
+    ``data`` is immutable bytes: frames are plain slices of it (one copy each, no views),
+    and the caller keeps the incomplete rest for the next read.
     """
-    view = memoryview(buf)
-    size = len(buf)
-    pos = 0
+    size = len(data)
     handed = 0
     unpack_len = _LEN.unpack_from
     unpack_head = _MSG_HEAD.unpack_from
+    head_size = _MSG_HEAD.size
     try:
         while handed < limit and size - pos >= 4:
-            (length,) = unpack_len(view, pos)
+            (length,) = unpack_len(data, pos)
             end = pos + 4 + length
             if length < 1 or length > _RECORD_MAX:
                 raise FeedError(f"a record of {length} bytes")
             if end > size:
                 break
-            kind = view[pos + 4]
+            kind = data[pos + 4]
             if kind == MESSAGE:
-                _, seq, received, count = unpack_head(view, pos + 4)
-                at = pos + 4 + _MSG_HEAD.size
+                _, seq, received, count = unpack_head(data, pos + 4)
+                at = pos + 4 + head_size
                 frames: list[bytes] = []
                 for _ in range(count):
-                    (flen,) = unpack_len(view, at)
+                    (flen,) = unpack_len(data, at)
                     at += 4
-                    frames.append(bytes(view[at:at + flen]))
+                    frames.append(data[at:at + flen])
                     at += flen
                 if at != end:
                     raise FeedError(f"message {seq}: frames do not fill its record")
@@ -114,7 +114,7 @@ def parse_records(
                 on_message(seq, received, frames)
             elif kind == EVENT:
                 try:
-                    event = json.loads(bytes(view[pos + 5:end]))
+                    event = json.loads(data[pos + 5:end])
                 except ValueError as exc:
                     raise FeedError(f"an unreadable event: {exc}") from exc
                 pos = end
@@ -126,9 +126,28 @@ def parse_records(
                 pos = end
     except struct.error as exc:
         raise FeedError(f"a truncated message record: {exc}") from exc
-    finally:
-        view.release()
     return pos, handed
+
+
+async def _more(reader: Reader, rest: bytes) -> bytes | None:
+    """``rest`` (an incomplete record) and what is read after it, at least up to the end of
+    that record (a big message read in many chunks is joined once, not once per chunk);
+    None at the end of the stream."""
+    parts = [rest] if rest else []
+    have = len(rest)
+    need = 4 + _LEN.unpack_from(rest)[0] if have >= 4 else 1
+    while True:
+        chunk = await reader.read(_READ)
+        if not chunk:
+            return None
+        parts.append(chunk)
+        have += len(chunk)
+        if need < 4 and have >= 4:
+            head = b"".join(parts)
+            parts = [head]
+            need = 4 + _LEN.unpack_from(head)[0]
+        if have >= need:
+            return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,17 +303,16 @@ class KeeperFeed:
         self.header = header
         on_message = self._message
         on_event = self._event
+        data, pos = bytes(buf), 0  # after the header: the first records, if any came with it
         while True:
-            consumed, handed = parse_records(buf, on_message, on_event)
-            if consumed:
-                del buf[:consumed]
+            pos, handed = parse_records(data, pos, on_message, on_event)
             if handed >= BATCH:
                 await asyncio.sleep(0)  # a flood: let the loop (and the UI) have a turn
                 continue
-            chunk = await reader.read(_READ)
-            if not chunk:
+            more = await _more(reader, data[pos:] if pos < len(data) else b"")
+            if more is None:
                 return False
-            buf += chunk
+            data, pos = more, 0
 
     async def _read_header(self, reader: Reader, buf: bytearray) -> FollowHeader:
         while (end := buf.find(b"\n")) < 0:
