@@ -224,7 +224,12 @@ class AgentClient:
             + 'if [ -n "$old" ]; then p="$old"; exec ' + boot + "; fi\n"
             + "echo 'rtui: no python' >&2; exit 127"
         )
-        return await conn.create_process(f"/bin/sh -c {shlex.quote(script)}")
+        try:  # a session the server never opens (a login stuck on a dead NFS home...)
+            return await asyncio.wait_for(
+                conn.create_process(f"/bin/sh -c {shlex.quote(script)}"), _START_TIMEOUT)
+        except TimeoutError as exc:
+            raise AgentError(f"{self.connection.name} did not open a session for the rtui "
+                             f"agent within {_START_TIMEOUT:g} s", "timeout") from exc
 
     async def _boot(self, process: asyncssh.SSHClientProcess[str], candidates: list[str],
                     data: str) -> dict[str, Any]:
