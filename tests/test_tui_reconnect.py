@@ -75,11 +75,19 @@ async def test_console_shows_a_host_key_changed_on_reconnect_in_full(
     app = RtuiApp(store, check_on_start=False)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await open_console(app, pilot)
+        await pilot.press("f3", "enter")  # a second console on the same host
+        await until(lambda: len(app.query(ConsolePane)) == 2)
+        await until(lambda: all(p.kernel is not None for p in app.query(ConsolePane)),
+                    timeout=60)
         assert pane.kernel is not None
-        pid = next(r.pid for r in await pane.kernels.list() if r.id == pane.kernel.id)
+        listed = {r.id: r.pid for r in await pane.kernels.list()}
+        pids = [listed[p.kernel.id] for p in app.query(ConsolePane) if p.kernel]
         try:
             fresh_sshd.restart(new_host_key=True)
             await until(lambda: isinstance(app.screen, MessageScreen), timeout=30)
+            await until(lambda: all(p.state == "disconnected" for p in app.query(ConsolePane)))
+            shown = [s for s in app.screen_stack if isinstance(s, MessageScreen)]
+            assert len(shown) == 1  # one dialog for the host, not one per console
             screen = app.screen
             assert isinstance(screen, MessageScreen) and screen.title_text == "Host key changed"
             text = screen.message
@@ -89,8 +97,9 @@ async def test_console_shows_a_host_key_changed_on_reconnect_in_full(
             assert pane.state == "disconnected"
             assert "Disconnected: HOST KEY CHANGED" in output(pane)
         finally:
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+            for pid in pids:
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
 
 
 async def test_f9_starts_a_dead_kernel_again(

@@ -220,7 +220,9 @@ class ConsolePane(Widget):
             self.state = "disconnected"
             self._info(f"Disconnected: {change.reason}", "bold red")
             failure = self.kernels.connection.failure
-            if isinstance(failure, HostKeyChangedError):  # as at a first connect: in full
+            if isinstance(failure, HostKeyChangedError) and not any(  # once per host
+                    isinstance(screen, MessageScreen) and screen.message == str(failure)
+                    for screen in self.app.screen_stack):
                 self.app.push_screen(MessageScreen(failure.title, str(failure)))
 
     def _on_restored(self) -> None:
