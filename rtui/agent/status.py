@@ -16,7 +16,8 @@ from .paths import connection_files, runtime_dir
 
 
 def live_kernels() -> int:
-    """Connection files in jupyter's runtime dir whose shell port answers."""
+    """Connection files in jupyter's runtime dir whose shell socket answers (a port, or a
+    Unix socket ``{ip}-{port}`` for kernels on ipc)."""
     alive = 0
     for path in connection_files(runtime_dir()):
         import socket  # here: most hosts have none
@@ -24,8 +25,13 @@ def live_kernels() -> int:
         try:
             with open(path) as handle:
                 info = json.load(handle)
-            socket.create_connection((info.get("ip") or "127.0.0.1", info["shell_port"]),
-                                     0.3).close()
+            if info.get("transport") == "ipc":
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.settimeout(0.3)
+                    probe.connect(f"{info['ip']}-{info['shell_port']}")
+            else:
+                socket.create_connection((info.get("ip") or "127.0.0.1", info["shell_port"]),
+                                         0.3).close()
             alive += 1
         except Exception:
             pass
