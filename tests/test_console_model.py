@@ -440,6 +440,10 @@ def test_the_seam_of_replayed_and_dropped_output_is_marked() -> None:
         "── 1 message of output was dropped: this client fell behind by more than the "
         "host's output buffer ──",
     ]
+    model.apply(OutputDropped(3, 64.0))  # the size asked for is said when known
+    assert plain(model)[-1] == (
+        "── 3 messages of output were dropped: this client fell behind by more than the "
+        "host's output buffer (64 MB, settings.output_buffer_mb) ──")
 
 
 def test_a_kernel_death_shows_its_exit_and_log_tail() -> None:

@@ -82,6 +82,9 @@ class Settings:
     # retries for ever, and says so).
     reconnect_give_up: float = 60.0
     console_max_lines: int = 100_000
+    # Megabytes of a kernel's output its keeper on the host holds for clients that come
+    # back (the oldest messages are dropped first, and counted).
+    output_buffer_mb: float = 64.0
     host_key_policy: str = "ask"
     # Rows that only scrolled are moved by the terminal (a scrolling region); off for a
     # terminal that mishandles scrolling regions: the console is then painted whole.

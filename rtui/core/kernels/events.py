@@ -150,6 +150,7 @@ class OutputReplayed:
     t0: float | None = None
     t1: float | None = None
     dropped: int = 0
+    buffer_mb: float | None = None  # what the host's keeper holds, when known
 
     def describe(self) -> str:
         """"replayed 1,204 messages, 10:02:11-10:07:40; 12 were dropped ..." ("" if none)."""
@@ -162,7 +163,7 @@ class OutputReplayed:
         if self.dropped:
             were = "were" if self.dropped != 1 else "was"
             parts.append(f"{self.dropped:,} earlier message{'s' * (self.dropped != 1)} "
-                         f"{were} dropped: the host's output buffer was full")
+                         f"{were} dropped: {_buffer(self.buffer_mb)} was full")
         return "; ".join(parts)
 
 
@@ -171,11 +172,12 @@ class OutputDropped:
     """Live output this client fell too far behind on: ``count`` messages are lost to it."""
 
     count: int
+    buffer_mb: float | None = None  # what the host's keeper holds, when known
 
     def describe(self) -> str:
         were = "were" if self.count != 1 else "was"
         return (f"{self.count:,} message{'s' * (self.count != 1)} of output {were} dropped: "
-                "this client fell behind by more than the host's output buffer")
+                f"this client fell behind by more than {_buffer(self.buffer_mb)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,18 +399,27 @@ def event_from_message(msg: dict[str, Any]) -> MessageEvent | None:
 KeeperEvent: TypeAlias = OutputReplayed | OutputDropped | KernelExited
 
 
-def event_from_keeper(event: dict[str, Any]) -> KeeperEvent | None:
-    """A keeper's ``replayed``, ``dropped`` or ``exited`` event; None for any other."""
+def event_from_keeper(
+    event: dict[str, Any], buffer_mb: float | None = None,
+) -> KeeperEvent | None:
+    """A keeper's ``replayed``, ``dropped`` or ``exited`` event; None for any other.
+    ``buffer_mb``: the size its buffer was asked for (for the messages)."""
     kind = event.get("event")
     if kind == "replayed":
         return OutputReplayed(_whole(event.get("count")) or 0, _unix_time(event.get("t0")),
-                              _unix_time(event.get("t1")), _whole(event.get("dropped")) or 0)
+                              _unix_time(event.get("t1")), _whole(event.get("dropped")) or 0,
+                              buffer_mb)
     if kind == "dropped":
-        return OutputDropped(_whole(event.get("count")) or 0)
+        return OutputDropped(_whole(event.get("count")) or 0, buffer_mb)
     if kind == "exited":
         return KernelExited(_whole(event.get("code")), _whole(event.get("signal")),
                             str(event.get("log_tail") or ""))
     return None
+
+
+def _buffer(mb: float | None) -> str:
+    return "the host's output buffer" if mb is None else (
+        f"the host's output buffer ({mb:g} MB, settings.output_buffer_mb)")
 
 
 def _clock(unix_time: float) -> str:

@@ -294,6 +294,7 @@ class HostKernels:
         record = await self.agent.request("launch", {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
             "transport": "tcp" if mode == "tcp" else "ipc",
+            "output_buffer_mb": self.connection.settings.output_buffer_mb,
         }, timeout=60)
         # The agent read the connection file for us: its answer carries it.
         remote_info = _check_connection(record, f"{self.name}:{record['connection_file']}")
@@ -451,8 +452,10 @@ class HostKernels:
         """The keeper of a kernel rtui did not start (started now if it has none); None
         where the agent has no keepers (an older agent: iopub is then read over zmq)."""
         try:
-            answer = await self.agent.request("keep", {"connection_file": connection_file},
-                                              timeout=30)
+            answer = await self.agent.request("keep", {
+                "connection_file": connection_file,
+                "output_buffer_mb": self.connection.settings.output_buffer_mb,
+            }, timeout=30)
         except AgentError as exc:
             if exc.type != "unknown_op":
                 raise
@@ -489,7 +492,8 @@ class HostKernels:
             if since is None and console:
                 since = self.seen.get(self.name, kernel_id)
             source = KeeperSource(keeper_opener(self.routes, keeper), since=since,
-                                  tail=TAIL if console else 0)
+                                  tail=TAIL if console else 0,
+                                  buffer_mb=self.connection.settings.output_buffer_mb)
         session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
         try:
             await start_session(

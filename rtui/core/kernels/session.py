@@ -77,6 +77,7 @@ class KeeperSource:
     opener: StreamOpener
     since: int | None = None
     tail: int = 200
+    buffer_mb: float | None = None  # the keeper's buffer size, for the messages
 
 
 class KernelSession:
@@ -98,6 +99,7 @@ class KernelSession:
     ) -> None:
         self.name = name
         self._feed: KeeperFeed | None = None
+        self._buffer_mb = keeper.buffer_mb if keeper is not None else None
         if keeper is not None:
             self._feed = KeeperFeed(
                 keeper.opener, self._on_iopub_frames, self._on_keeper_event,
@@ -648,7 +650,7 @@ class KernelSession:
             log.info("%s: the output stream dropped (%s); following again", self.name,
                      event.get("reason"))
             return
-        typed = event_from_keeper(event)
+        typed = event_from_keeper(event, self._buffer_mb)
         if isinstance(typed, KernelExited):
             if typed != self.exited:  # said again after a reconnect: once is enough
                 self._kernel_exited(typed)

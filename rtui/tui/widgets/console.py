@@ -146,7 +146,6 @@ class ConsolePane(Widget):
     def connect(self, kernel: RemoteKernel) -> None:
         """The kernel is there: show it, follow its events, run what was typed meanwhile."""
         self.kernel, self._pending = kernel, None
-        self._unsubscribe.append(kernel.session.subscribe(self._on_kernel_event))
         kernel.tunnel.on_restored(self._on_restored)
         self._info(
             f"Connected to kernel {kernel.id} on {kernel.host}"
@@ -158,6 +157,9 @@ class ConsolePane(Widget):
             self._info(kernel.exposure_note[0].upper() + kernel.exposure_note[1:] + ".",
                        "yellow")
         self.state = "idle"
+        # Last: the output kept since this console last saw the kernel follows the line
+        # above (and a cell still running then shows busy).
+        self._unsubscribe.append(kernel.session.subscribe(self._on_kernel_event))
         self._ready.set()
 
     def on_unmount(self) -> None:
