@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from rtui.agent.relay import WINDOW
 from rtui.core import locations
 from rtui.core.config.model import Settings
 from rtui.core.errors import RtuiError, TargetUnreachableError
@@ -193,6 +194,47 @@ async def test_the_relay_carries_a_flood_whole_beside_a_quiet_stream(
         assert lags and max(lags) < 2.0, lags
         writer.close()
     finally:
+        await route.close()
+        await agent.close()
+        await conn.close()
+
+
+async def test_a_stream_nobody_reads_holds_at_most_its_window(
+        sshd_factory: Callable[..., SSHD], isolated_home: Path, tmp_path: Path,
+        echo: EchoServers) -> None:
+    """A host socket that floods while its reader here is busy: the relay stops at the
+    stream's window (no memory grows on either side), other streams go on, and once read
+    everything arrives."""
+    server = sshd_factory(extra_config=NO_FORWARDING)
+    conn, route, agent = _routes_for(server, isolated_home)
+    total = 32 * 1024 * 1024
+    flooder = socket.socket(socket.AF_UNIX)
+    flooder.bind(str(tmp_path / "flood"))
+    flooder.listen(1)
+
+    def flood() -> None:
+        peer, _ = flooder.accept()
+        with peer:
+            block = bytes(range(256)) * 256
+            for _ in range(total // len(block)):
+                peer.sendall(block)
+
+    threading.Thread(target=flood, daemon=True).start()
+    try:
+        reader, writer = await route.open_stream(("unix", str(tmp_path / "flood")))
+        await asyncio.sleep(1.5)  # not reading
+        assert 0 < reader.buffered <= WINDOW  # type: ignore[attr-defined]
+        assert await _roundtrip(route, ("unix", echo.path), b"still here") == b"still here"
+        got = 0
+        while got < total:
+            chunk = await asyncio.wait_for(reader.read(1 << 20), 20)
+            assert chunk
+            got += len(chunk)
+            assert reader.buffered <= WINDOW  # type: ignore[attr-defined]
+        assert got == total
+        writer.close()
+    finally:
+        flooder.close()
         await route.close()
         await agent.close()
         await conn.close()

@@ -65,6 +65,11 @@ class RelayReader:
     def at_eof(self) -> bool:
         return self._eof and not self._buffer
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not read yet (at most the window: the host waits for credit)."""
+        return len(self._buffer)
+
     async def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all there are when ``n`` < 0); b"" at the end."""
         while not self._buffer and not self._eof:

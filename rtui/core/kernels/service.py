@@ -312,6 +312,7 @@ class HostKernels:
         output, so the session replays what was printed since this machine's console last
         saw the kernel (its last lines, for a new one); else only live output.
         """
+        self.routes.prepare()  # decided while the agent finds the kernel
         found = await self.locate(spec)
         return await self._connect(found.id, found.connection_file, found.info, launched=False,
                                    keeper=found.keeper, console=console, where=found.where)
