@@ -24,7 +24,7 @@ from rtui.core.kernels.routes import HostRoutes
 from rtui.core.remote.client import AgentClient
 from rtui.core.ssh.connection import ConnState, HostConnection
 from tests.harness.relay import TCPRelay
-from tests.harness.sshd import SSHD
+from tests.harness.sshd import SSHD, kill_pid, pids_mentioning
 from tests.ssh_helpers import connection, host_for, trust
 
 NO_STREAMLOCAL = "AllowStreamLocalForwarding no"
@@ -235,6 +235,27 @@ async def test_a_stream_nobody_reads_holds_at_most_its_window(
         writer.close()
     finally:
         flooder.close()
+        await route.close()
+        await agent.close()
+        await conn.close()
+
+
+async def test_a_relay_that_dies_is_started_again_and_its_streams_end(
+        sshd_factory: Callable[..., SSHD], isolated_home: Path, echo: EchoServers) -> None:
+    server = sshd_factory(extra_config=NO_FORWARDING)
+    conn, route, agent = _routes_for(server, isolated_home)
+    try:
+        reader, writer = await route.open_stream(("unix", echo.path))
+        relays = [pid for pid in pids_mentioning(".pyz relay")
+                  if str(server.remote_home) in Path(f"/proc/{pid}/environ").read_text(
+                      errors="replace")]
+        assert len(relays) == 1  # one exec channel, whatever the number of streams
+        kill_pid(relays[0])
+        with pytest.raises(ConnectionResetError, match="relay"):
+            await asyncio.wait_for(reader.readexactly(1), 10)  # said, not silence
+        assert await _roundtrip(route, ("unix", echo.path), b"again") == b"again"
+        writer.close()
+    finally:
         await route.close()
         await agent.close()
         await conn.close()

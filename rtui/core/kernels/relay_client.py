@@ -82,6 +82,8 @@ class RelayReader:
     async def readexactly(self, n: int) -> bytes:
         while len(self._buffer) < n:
             if self._eof:
+                if self._error is not None and not self._buffer:
+                    raise self._error  # the stream broke: say why, not "incomplete"
                 partial = self._take(len(self._buffer))
                 raise asyncio.IncompleteReadError(partial, n)
             await self._wait()
