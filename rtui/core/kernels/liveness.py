@@ -16,11 +16,19 @@ from typing import Any
 
 import asyncssh
 
-from rtui.core.errors import KernelDiedError, SignatureMismatchError
+from rtui.core.errors import (
+    KernelDiedError,
+    KernelError,
+    RtuiError,
+    SignatureMismatchError,
+    TargetUnreachableError,
+)
+from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.session import KernelSession
+from rtui.core.kernels.tunnel import remote_target
 
 __all__ = [
-    "PROBE_AFTER", "describe_exit", "gone_error", "known_dead", "nobody_listens", "start_session",
+    "PROBE_AFTER", "describe_exit", "gone_error", "known_dead", "shell_listens", "start_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,41 +82,39 @@ def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedE
     return KernelDiedError(message, title="Kernel not running")
 
 
-async def nobody_listens(conn: asyncssh.SSHClientConnection, info: dict[str, Any]) -> bool:
-    """True when the host says nothing accepts on the kernel's shell socket (connection
-    refused, no such socket); False when something does or when it cannot be told (the
-    server forbids such channels, no answer in time)."""
-    port = info.get("shell_port")
+async def shell_listens(routes: HostRoutes, info: dict[str, Any]) -> bool | None:
+    """Whether something accepts on the kernel's shell socket on the host, by the host's
+    routes (direct channels or the relay): False when the host says nothing does (refused,
+    no such socket), None when it cannot be told (the link is down, no answer in time)."""
     try:
-        async with asyncio.timeout(_PROBE_TIMEOUT):
-            if info.get("transport") == "ipc":
-                _, writer = await conn.open_unix_connection(f"{info.get('ip')}-{port}")
-            else:
-                ip = str(info.get("ip") or "127.0.0.1")
-                host = "127.0.0.1" if ip in ("0.0.0.0", "*") else ip
-                _, writer = await conn.open_connection(host, int(str(port)))
-    except asyncssh.ChannelOpenError as exc:
-        log.debug("probing the kernel's shell socket: %s (%s)", exc.reason, exc.code)
-        return exc.code == asyncssh.OPEN_CONNECT_FAILED
-    except (asyncssh.Error, OSError, TimeoutError, ValueError):
+        _, writer = await routes.open_stream(
+            remote_target(info, "shell_port"), timeout=_PROBE_TIMEOUT, connect=False)
+    except TargetUnreachableError as exc:
+        log.debug("probing the kernel's shell socket: %s", exc)
         return False
+    except (RtuiError, asyncssh.Error, OSError, TimeoutError, ValueError):
+        return None
     writer.close()
-    return False
+    return True
 
 
 async def start_session(
     session: KernelSession, *, where: str, host: str, kernel_id: str,
-    conn: asyncssh.SSHClientConnection | None, remote_info: dict[str, Any],
-    known: bool, timeout: float = 30,
+    routes: HostRoutes, remote_info: dict[str, Any], known: bool, running: bool = False,
+    timeout: float = 30,
 ) -> None:
     """``session.start`` with two early ends: nothing listens on the kernel's shell socket
     (looked at after :data:`PROBE_AFTER` s without an answer), and a signature mismatch,
     named with the file the key came from. ``known``: the host has this kernel's connection
-    file (so `rtui kernel restart` can start it again)."""
+    file (so `rtui kernel restart` can start it again); ``running``: the agent saw its
+    process, so a socket not there yet means it is still booting, not gone."""
     start = asyncio.ensure_future(session.start(timeout=timeout))
+    listens: bool | None = None
     try:
         done, _ = await asyncio.wait({start}, timeout=PROBE_AFTER)
-        if not done and conn is not None and await nobody_listens(conn, remote_info):
+        if not done:
+            listens = await shell_listens(routes, remote_info)
+        if listens is False and not running:
             if known:
                 raise gone_error(host, kernel_id, {})
             raise KernelDiedError(
@@ -119,6 +125,15 @@ async def start_session(
         raise SignatureMismatchError(
             f"signature mismatch: the key in {where} is not this kernel's key "
             "(its messages fail the check with it; the kernel ignores ours)") from exc
+    except KernelError as exc:
+        if type(exc) is not KernelError or not listens or "did not answer" not in str(exc):
+            raise
+        # No answer, yet something listens, and nothing it sent failed our check (it sent
+        # nothing): a kernel drops requests signed with another key without a word.
+        raise KernelError(
+            f"{exc}; something listens on the kernel's shell socket, so the key in {where} "
+            "may not be this kernel's (a kernel ignores requests signed with another key)"
+        ) from exc
     finally:
         if not start.done():
             start.cancel()

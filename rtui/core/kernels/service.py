@@ -148,6 +148,7 @@ class LocatedKernel:
     info: dict[str, Any] = field(repr=False)
     keeper: str | None  # the keeper's socket on the host, when it has one
     where: str = ""  # how to name it in messages (the spec or host:path)
+    running: bool = False  # the agent saw its process (a refused socket: still booting)
 
 
 class HostKernels:
@@ -302,7 +303,7 @@ class HostKernels:
         return await self._connect(
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
             kind=str(record.get("kind", "ipykernel")), python=python,
-            keeper=keeper if isinstance(keeper, str) else None, since=0)
+            keeper=keeper if isinstance(keeper, str) else None, since=0, running=True)
 
     async def attach(self, spec: str, *, console: bool = True) -> RemoteKernel:
         """Attach to a running kernel: a local connection file, a remote path, or a bare id.
@@ -315,7 +316,8 @@ class HostKernels:
         self.routes.prepare()  # decided while the agent finds the kernel
         found = await self.locate(spec)
         return await self._connect(found.id, found.connection_file, found.info, launched=False,
-                                   keeper=found.keeper, console=console, where=found.where)
+                                   keeper=found.keeper, console=console, where=found.where,
+                                   running=found.running)
 
     async def locate(self, spec: str, *, alive: bool = True) -> LocatedKernel:
         """Find a kernel by local connection file, remote path or id (see :meth:`attach`),
@@ -338,7 +340,8 @@ class HostKernels:
             keeper = listed.get("keeper") if listed else None
             if not isinstance(keeper, str):
                 keeper = await self._keep(remote_path) if remote_path else None
-            return LocatedKernel(kernel_id, remote_path, info, keeper, where=spec)
+            return LocatedKernel(kernel_id, remote_path, info, keeper, where=spec,
+                                 running=bool(listed and listed.get("alive") is True))
         try:  # the agent resolves ids and paths (``~`` too) and reads the file in one go
             resolved = await self.agent.request("resolve", {"id": spec})
         except AgentError as exc:
@@ -355,7 +358,8 @@ class HostKernels:
         keeper = resolved.get("keeper")
         if not isinstance(keeper, str):
             keeper = await self._keep(remote_path)
-        return LocatedKernel(kernel_id, remote_path, info, keeper, where=where)
+        return LocatedKernel(kernel_id, remote_path, info, keeper, where=where,
+                             running=resolved.get("alive") is True)
 
     async def gone(self, kernel: RemoteKernel) -> KernelDiedError | None:
         """Whether the agent knows this kernel's process has ended (its heartbeat stopped,
@@ -474,17 +478,11 @@ class HostKernels:
                     return dict(record)
         return None
 
-    def _conn_or_none(self) -> asyncssh.SSHClientConnection | None:
-        try:
-            return self.connection.conn
-        except SSHError:
-            return None
-
     async def _connect(
         self, kernel_id: str, remote_path: str | None, remote_info: dict[str, Any], *,
         launched: bool, kind: str = "ipykernel", python: str | None = None,
         where: str | None = None, keeper: str | None = None, console: bool = True,
-        since: int | None = None,
+        since: int | None = None, running: bool = False,
     ) -> RemoteKernel:
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
@@ -499,8 +497,8 @@ class HostKernels:
         try:
             await start_session(
                 session, where=where or f"{self.name}:{remote_path}", host=self.name,
-                kernel_id=kernel_id, conn=self._conn_or_none(), remote_info=remote_info,
-                known=remote_path is not None)
+                kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
+                known=remote_path is not None, running=running)
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()
