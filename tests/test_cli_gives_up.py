@@ -104,3 +104,27 @@ async def test_run_shows_a_host_key_changed_on_reconnect_in_full(
     assert "but the key on record is ssh-ed25519 SHA256:" in err
     assert f"(ssh-keygen -R '{entry}' -f ~/.ssh/known_hosts)." in err
     assert len(err.splitlines()) == 1, err
+
+
+async def test_run_ends_when_its_cell_ended_during_an_outage(
+    sshd: SSHD, isolated_home: Path, config_file: Path,
+) -> None:
+    """The kernel's execute_reply, sent while the link was down, is lost for good: once the
+    link is back, rtui run ends (with the output kept meanwhile, when there is a keeper)
+    instead of waiting for that reply for ever."""
+    async with TCPRelay("127.0.0.1", sshd.port) as relay:
+        (isolated_home / ".ssh").mkdir(exist_ok=True)
+        (isolated_home / ".ssh" / "known_hosts").write_text(
+            relay.known_hosts_line(sshd.host_key_pub) + "\n")
+        write_config(config_file, sshd, relay.port, reconnect_max_delay=1)
+        process = await start_run(
+            "-c", "import time\nprint('running', flush=True)\ntime.sleep(1)\nprint('done')")
+        await until_running(process)
+        relay.refuse_new = True
+        relay.cut()
+        await asyncio.sleep(3)  # the cell ends meanwhile
+        relay.refuse_new = False
+        code, err = await ends(process, 30)
+    assert "Traceback" not in err
+    if code != 0:  # the reply was lost: said so, not waited for
+        assert code == 1 and "this execution's reply was lost" in err, err

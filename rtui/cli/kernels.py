@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import re
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
 __all__ = ["register"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_RESYNC_TIMEOUT = 30.0  # seconds for a kernel to answer again after a reconnect
 
 
 def register(commands: Any) -> None:
@@ -226,7 +228,9 @@ async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
                        work: Coroutine[Any, Any, int]) -> int:
     """``work``'s result, unless the kernel dies first: when its heartbeat stops, the agent
     is asked whether its process lives, and a dead one ends ``work`` with the error that
-    says so (a kernel the keeper watches is reported by the session itself, sooner)."""
+    says so (a kernel the keeper watches is reported by the session itself, sooner).
+    After a reconnect the session is brought in step again (lost replies fail their cell)."""
+    from rtui.core.errors import RtuiError
     from rtui.core.kernels import events as ev
 
     checks: set[asyncio.Task[None]] = set()
@@ -243,7 +247,20 @@ async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
             checks.add(task)
             task.add_done_callback(checks.discard)
 
+    async def resync() -> None:
+        # After a reconnect, as the console does: replies the kernel sent while the link
+        # was down are lost for good, and wait_ready fails the cell whose reply that was
+        # (with a message) instead of leaving it waiting for ever.
+        with contextlib.suppress(RtuiError):
+            await kernel.session.wait_ready(_RESYNC_TIMEOUT)
+
+    def restored() -> None:
+        task = asyncio.ensure_future(resync())
+        checks.add(task)
+        task.add_done_callback(checks.discard)
+
     unsubscribe = kernel.session.subscribe(on_event)
+    kernel.tunnel.on_restored(restored)
     task = asyncio.ensure_future(work)
     try:
         waits: set[asyncio.Future[Any]] = {task, died}
