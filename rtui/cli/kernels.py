@@ -200,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
         if spec:
             kernel = await kernels.attach(spec)
         else:
+            kernels.routes.prepare()  # decided while the agent finds the Python
             python = await _python(workspace, host, args)
             kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         _note_exposure(kernel)

@@ -383,8 +383,10 @@ class Workspace:
 
     async def prefetch(self, name: str, *, environments: bool) -> None:
         """Get a reachable host ready, so a console opens without waiting: the agent
-        started, and the host's Pythons known when the environment choice will need them."""
+        started, the routes to its sockets decided, and the host's Pythons known when the
+        environment choice will need them."""
         kernels = await self.kernels(name)
+        kernels.routes.prepare()  # a console's launch needs them first: decided by then
         with contextlib.suppress(RtuiError):
             await (kernels.environments() if environments else kernels.hello())
 
