@@ -1,17 +1,22 @@
 """Far links: what each operation costs in round trips, through a link that delays every
 chunk 50 ms each way.
 
-``python -m benchmarks.farlink [--quick] [--runs N] [--only rtui]``
+``python -m benchmarks.farlink [--quick] [--runs N] [--delay MS] [--commands-only] [--only rtui]``
 
 Everything runs against a real OpenSSH sshd on 127.0.0.1 behind the test harness's relay
-(``tests/harness/relay.py``, in its own process: ``link``), whose one-way delay is set to
-0 ms or to 50 ms between runs; every chunk is delayed on its own (pipelined, order kept),
-as on a long cable. Each operation is timed at both delays, alternating which goes first
-from run to run, after one warm-up at 0 ms; the round trips it spends are
-``(p50 at 50 ms - p50 at 0 ms) / 100 ms``: what the far link costs, whatever the local
-work (a kernel's own start, Python's imports) costs on both sides. The same from the fastest
-run at each delay is shown next to it: a shared machine's load only adds time, so that one
-moves less when the load does.
+(``tests/harness/relay.py``, in its own process: ``link``), whose one-way delay is 0 ms or
+50 ms (``--delay``); every chunk is delayed on its own (pipelined, order kept), as on a long
+cable. The round trips an operation spends are ``(p50 at 50 ms - p50 at 0 ms) / 100 ms``:
+what the far link costs, whatever the local work (a kernel's own start, Python's imports)
+costs on both sides.
+
+The commands run in pairs, after one warm-up each way: the same command through the far
+link and, at the same time, through a second relay that is never delayed (host
+``bench-near``, the same sshd), so both meet the same load on a shared machine (one that
+ran 2x slower for minutes made sequential figures move by 10 round trips); the median of
+the pairs' differences is shown next to the one from the medians. The consoles run one
+session at a time, alternating the delay (which goes first changes from run to run) after
+a warm-up session at 0 ms.
 
 Operations, each as a person would run it from a shell or a terminal:
 

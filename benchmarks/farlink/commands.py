@@ -8,34 +8,38 @@ import shutil
 from collections.abc import Callable
 
 from benchmarks.common import ssh_options
-from benchmarks.farlink.host import HOST, CommandFailed, FarHost
+from benchmarks.farlink.host import HOST, NEAR_HOST, CommandFailed, FarHost
 
 __all__ = ["Command", "cli_commands", "start_kernel", "stop_kernel"]
 
-Command = Callable[[FarHost], float]  # runs once, returns seconds
+Command = Callable[[FarHost, bool], float]  # runs once (near: on the undelayed link); seconds
 
 
-def _ssh_true(host: FarHost) -> float:
+def _name(near: bool) -> str:
+    return NEAR_HOST if near else HOST
+
+
+def _ssh_true(host: FarHost, near: bool) -> float:
     ssh = shutil.which("ssh")
     if ssh is None:
         raise RuntimeError("no `ssh` client on PATH (apt-get install -y openssh-client)")
     elapsed, _ = host.timed([
         ssh, *ssh_options(key=host.server.client_key, known_hosts=host.known_hosts,
-                          port=host.link.port),
+                          port=(host.near_link if near else host.link).port),
         host.ssh_target(), "true"])
     return elapsed
 
 
-def _check(host: FarHost) -> float:
-    elapsed, out = host.rtui("check", HOST)
-    if not out.startswith(f"{HOST}: ok"):
+def _check(host: FarHost, near: bool) -> float:
+    elapsed, out = host.rtui("check", _name(near))
+    if not out.startswith(f"{_name(near)}: ok"):
         raise CommandFailed(f"`rtui check` said: {out.strip()[:200]}")
     return elapsed
 
 
 def _run(*args: str) -> Command:
-    def run(host: FarHost) -> float:
-        elapsed, out = host.rtui("run", HOST, *args, "-c", "1+1")
+    def run(host: FarHost, near: bool) -> float:
+        elapsed, out = host.rtui("run", _name(near), *args, "-c", "1+1")
         if out.strip() != "2":
             raise CommandFailed(f"`rtui run {' '.join(args)} -c 1+1` printed {out.strip()!r}")
         return elapsed

@@ -22,6 +22,7 @@ class Series:
     goal_text: str = "—"
     far: float = FAR
     times: dict[float, list[float]] = field(default_factory=dict)
+    pairs: list[float] = field(default_factory=list)  # far - near, run at the same time
     error: str | None = None
 
     def __post_init__(self) -> None:
@@ -32,20 +33,18 @@ class Series:
         values = self.times[delay]
         return statistics.median(values) if values else None
 
-    def best(self, delay: float) -> float | None:
-        values = self.times[delay]
-        return min(values) if values else None
-
     @property
     def round_trips(self) -> float | None:
         """From the medians: the figure the goals are about."""
         return _round_trips(self.p50(NEAR), self.p50(self.far), self.far)
 
     @property
-    def round_trips_best(self) -> float | None:
-        """From the fastest runs: a shared machine's load only ever adds time, so this one
-        moves less from run to run when the load does."""
-        return _round_trips(self.best(NEAR), self.best(self.far), self.far)
+    def round_trips_paired(self) -> float | None:
+        """From runs made in pairs, one through each link at the same time, so both meet
+        the same load: the median of their differences."""
+        if not self.pairs:
+            return None
+        return statistics.median(self.pairs) / (2 * (self.far - NEAR))
 
     @property
     def met(self) -> str:

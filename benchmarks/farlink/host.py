@@ -1,6 +1,7 @@
 """The far host: a loopback OpenSSH sshd behind the far link, a throwaway client HOME whose
-hosts.toml names it (``bench``, reached through the link) and whose known_hosts trusts it,
-and the CLI run against it."""
+hosts.toml names it (``bench``, reached through the link; ``bench-near``, the same sshd
+through a second link that is never delayed) and whose known_hosts trusts it, and the CLI
+run against it."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from benchmarks.common import bench_host, rtui_command, subprocess_env, write_kn
 from benchmarks.farlink.link import FarLink
 from tests.harness.sshd import SSHD, start_sshd
 
-__all__ = ["HOST", "CommandFailed", "FarHost", "far_host"]
+__all__ = ["HOST", "NEAR_HOST", "CommandFailed", "FarHost", "far_host"]
 
-HOST = "bench"
+HOST, NEAR_HOST = "bench", "bench-near"
 COMMAND_TIMEOUT = 120.0  # seconds for one CLI command, whatever the delay
 
 
@@ -30,12 +31,14 @@ class FarHost:
     root: Path
     home: Path
     server: SSHD
-    link: FarLink
+    link: FarLink  # its delay is set per run
+    near_link: FarLink  # never delayed: the same command through it runs at the same time
     known_hosts: Path
     env: dict[str, str]
 
     def close(self) -> None:
         self.link.close()
+        self.near_link.close()
         self.server.close()
 
     def ssh_target(self) -> str:
@@ -68,20 +71,21 @@ def far_host(root: Path) -> FarHost:
     from rtui.core.config.store import HostStore
 
     server = start_sshd(root / "sshd")
-    link: FarLink | None = None
+    links: list[FarLink] = []
     try:
-        link = FarLink(server.host, server.port)
+        links += [FarLink(server.host, server.port), FarLink(server.host, server.port)]
         home = root / "home"
         key_type, key_data = server.host_key_pub.read_text().split()[:2]
-        known_hosts = write_known_hosts(home, [
-            server.known_hosts_line(), f"[{server.host}]:{link.port} {key_type} {key_data}"])
-        host = bench_host(server, port=link.port, name=HOST)
+        known_hosts = write_known_hosts(home, [server.known_hosts_line(), *(
+            f"[{server.host}]:{link.port} {key_type} {key_data}" for link in links)])
+        hosts = [bench_host(server, port=link.port, name=name)
+                 for link, name in zip(links, (HOST, NEAR_HOST), strict=True)]
         HostStore(home / ".config" / "rtui" / "hosts.toml").update(
-            lambda config: config.with_host(host))
+            lambda config: config.with_host(hosts[0]).with_host(hosts[1]))
         env = subprocess_env(home, pycache=root / "pycache")
-        return FarHost(root, home, server, link, known_hosts, env)
+        return FarHost(root, home, server, links[0], links[1], known_hosts, env)
     except BaseException:
-        if link is not None:
+        for link in links:
             link.close()
         server.close()
         raise

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import describe, fmt_s, machine_line, markdown_table
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"{QUICK_CLI_RUNS} run of each command and {QUICK_SESSIONS} "
                         "console session per delay, no warm-up session")
     parser.add_argument("--runs", type=int, default=None,
-                        help=f"runs of each command per delay (default {CLI_RUNS})")
+                        help=f"pairs of runs of each command (default {CLI_RUNS})")
     parser.add_argument("--delay", type=float, default=FAR * 1000, metavar="MS",
                         help=f"the far link's one-way delay (default {FAR * 1000:g}; the "
                         "goals in seconds hold at the default only)")
@@ -75,11 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = measure(only, quick=quick, cli_runs=cli_runs, sessions=0 if args.commands_only
                    else sessions, far=far)
     print(f"\nThrough a relay delaying every chunk 0 or {far * 1000:.0f} ms each way "
-          f"(pipelined); p50 of {cli_runs} runs per delay for commands, of {sessions} "
-          f"session(s) per delay for consoles (`N+1`: {_runs(quick)} per session, echo: "
-          f"`{_keys(quick)}` per session); round trips = (p50 at {far * 1000:.0f} ms - p50 "
-          f"at 0 ms) / {2 * far * 1000:.0f} ms, and the same from the fastest run at each delay; "
-          f"{time.perf_counter() - started:.1f} s\n")
+          f"(pipelined); p50 of {cli_runs} runs per delay for commands (in pairs: one "
+          f"through each link at the same time), of {sessions} session(s) per delay for "
+          f"consoles (`N+1`: {_runs(quick)} per session, echo: `{_keys(quick)}` per session); "
+          f"round trips = (p50 at {far * 1000:.0f} ms - p50 at 0 ms) / "
+          f"{2 * far * 1000:.0f} ms, and the median of the pairs' differences / "
+          f"{2 * far * 1000:.0f} ms; {time.perf_counter() - started:.1f} s\n")
     print(render_table(rows, far), flush=True)
     failed = [row for row in rows if row.error]
     if failed:
@@ -152,13 +154,15 @@ def _measure_commands(host: FarHost, kernel_id: str, runs: int, far: float) -> l
     rows["`rtui run -k ID -c 1+1`"].goal_text = f"≤ {RUN_K_GOAL:g} round trips"
     host.link.set_delay(NEAR)
     for label, command in commands.items():  # warm-up, not kept
-        _attempt(rows[label], functools.partial(command, host))
-    for run in range(runs):
-        for delay in _order(run, far):
-            host.link.set_delay(delay)
+        _attempt(rows[label], functools.partial(command, host, False))
+        _attempt(rows[label], functools.partial(command, host, True))
+    host.link.set_delay(far)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(runs):
             for label, command in commands.items():
                 if rows[label].error is None:
-                    _take(rows[label], delay, functools.partial(command, host))
+                    _take_pair(rows[label], pool, functools.partial(command, host))
+    host.link.set_delay(NEAR)
     return list(rows.values())
 
 
@@ -224,24 +228,30 @@ def _attempt(row: Series, run: Callable[[], float]) -> None:
         row.error = f"warm-up: {describe(exc)}"
 
 
-def _take(row: Series, delay: float, run: Callable[[], float]) -> None:
+def _take_pair(row: Series, pool: ThreadPoolExecutor, run: Callable[[bool], float]) -> None:
+    """The command through the far link and through the near one, at the same time."""
+    far, near = pool.submit(run, False), pool.submit(run, True)
     try:
-        row.times[delay].append(run())
+        far_time, near_time = far.result(), near.result()
     except Exception as exc:
-        row.error = f"at {delay * 1000:.0f} ms: {describe(exc)}"
+        row.error = describe(exc)
+        return
+    row.times[row.far].append(far_time)
+    row.times[NEAR].append(near_time)
+    row.pairs.append(far_time - near_time)
 
 
 def render_table(rows: list[Series], far: float = FAR) -> str:
     header = ["operation", "0 ms: p50 s", f"{far * 1000:.0f} ms each way: p50 s",
-              "round trips", "round trips (fastest runs)", "goal", "met"]
+              "round trips", "round trips (paired runs)", "goal", "met"]
     body = []
     for row in rows:
-        rt, best = row.round_trips, row.round_trips_best
+        rt, paired = row.round_trips, row.round_trips_paired
         body.append([
             row.label + (" (crashed, see below)" if row.error else ""),
             "crashed" if row.error and row.p50(NEAR) is None else fmt_s(row.p50(NEAR)),
             fmt_s(row.p50(row.far)), "—" if rt is None else f"{rt:.1f}",
-            "—" if best is None else f"{best:.1f}",
+            "—" if paired is None else f"{paired:.1f}",
             row.goal_text, row.met,
         ])
     return markdown_table(header, body, "lrrrrll")
