@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "goals in seconds hold at the default only)")
     parser.add_argument("--commands-only", action="store_true",
                         help="the commands only, no console in tmux")
+    parser.add_argument("--consoles-only", action="store_true",
+                        help="the consoles in tmux only, no command")
     parser.add_argument("--only", nargs="+", choices=("rtui", "peers"),
                         help="rtui: rtui's operations and `ssh host true` only")
     args = parser.parse_args(argv)
@@ -73,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     cli_runs = args.runs or (QUICK_CLI_RUNS if quick else CLI_RUNS)
     sessions = QUICK_SESSIONS if quick else SESSIONS
-    rows = measure(only, quick=quick, cli_runs=cli_runs, sessions=0 if args.commands_only
-                   else sessions, far=far)
+    rows = measure(only, quick=quick, cli_runs=0 if args.consoles_only else cli_runs,
+                   sessions=0 if args.commands_only else sessions, far=far)
     print(f"\nThrough a relay delaying every chunk 0 or {far * 1000:.0f} ms each way "
           f"(pipelined); p50 of {cli_runs} runs per delay for commands (in pairs: one "
           f"through each link at the same time), of {sessions} session(s) per delay for "
@@ -106,11 +108,12 @@ def measure(only: set[str], *, quick: bool, cli_runs: int, sessions: int,
         host = far_host(root)
         try:
             host.rtui("check", "bench")  # warm-up: the agent is uploaded once
-            kernel_id = start_kernel(host)
-            try:
-                rows += _measure_commands(host, kernel_id, cli_runs, far)
-            finally:
-                stop_kernel(host, kernel_id)
+            if cli_runs:
+                kernel_id = start_kernel(host)
+                try:
+                    rows += _measure_commands(host, kernel_id, cli_runs, far)
+                finally:
+                    stop_kernel(host, kernel_id)
             if not sessions:
                 return rows
             with _peer_setup(only, root) as (jupyter, kernel_file, why):
