@@ -1,7 +1,8 @@
 """Far links: what each operation costs in round trips, through a link that delays every
 chunk 50 ms each way.
 
-``python -m benchmarks.farlink [--quick] [--runs N] [--delay MS] [--commands-only | --consoles-only] [--only rtui]``
+``python -m benchmarks.farlink [--quick] [--runs N] [--delay MS]``
+``[--commands-only | --consoles-only] [--only rtui]``
 
 Everything runs against a real OpenSSH sshd on 127.0.0.1 behind the test harness's relay
 (``tests/harness/relay.py``, in its own process: ``link``), whose one-way delay is 0 ms or
