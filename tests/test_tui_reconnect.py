@@ -51,18 +51,24 @@ async def test_console_keeps_retrying_a_lost_host_and_says_so(
         app = RtuiApp(store, check_on_start=False)
         async with app.run_test(size=(120, 30)) as pilot:
             pane = await open_console(app, pilot)
-            pane.kernels.connection.settings = Settings(reconnect_max_delay=1.0)
+            pane.kernels.connection.settings = Settings(reconnect_max_delay=4.0)
             relay.refuse_new = True
             relay.cut()
-            await until(lambda: "(attempt 3, next in" in status_line(pane), timeout=20)
-            assert "lab · python" in status_line(pane)
-            assert "reconnecting to lab (attempt 3, next in 1s)" in status_line(pane)
-            assert "Connection lost" in output(pane)
+            # attempts 1-3 wait 0, ~1 and ~2 s; the 4th waits 2-4 s, counted down
+            await until(lambda: "(attempt 4, next in" in status_line(pane), timeout=20)
+            line = status_line(pane)
+            assert line.startswith("lab · python") and "Connection lost" in output(pane)
+            first = int(line.split("(attempt 4, next in ")[1].split("s)")[0])
+            assert 2 <= first <= 4, line
+            await until(lambda: f"reconnecting to lab (attempt 4, next in {first - 1}s)"
+                        in status_line(pane), timeout=3)
             relay.refuse_new = False  # the host is back: the same kernel, its variables
             await until(lambda: "Reconnected" in output(pane), timeout=20)
             await pilot.press(*"print(x + 1)", "enter")
             await until(lambda: "\n2" in output(pane).split("Reconnected")[-1])
             assert "reconnecting" not in status_line(pane)
+            # a heartbeat silenced by the link is not the kernel's death
+            assert "stopped answering its heartbeat" not in output(pane)
             await pane.shutdown_kernel()
 
 

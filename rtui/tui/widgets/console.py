@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -119,7 +121,8 @@ class ConsolePane(Widget):
         self.kernel: RemoteKernel | None = None
         self.model = ConsoleModel(max_lines=max_lines)
         self._unsubscribe: list[Any] = []
-        self._reconnecting = "reconnecting"  # what the status line says meanwhile
+        self._retry: tuple[int, float] | None = None  # reconnecting: attempt, when
+        self._retry_timer: Timer | None = None
         self._ready = asyncio.Event()  # clear while there is no kernel or no connection
         self._pending = kernel
         self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
@@ -174,6 +177,8 @@ class ConsolePane(Widget):
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.KernelAlive):
+            if not event.alive and self.state == "reconnecting":
+                return  # the link is down: its silence says nothing about the kernel
             self.state = "idle" if event.alive else "dead"
             if not event.alive:
                 self._info("The kernel stopped answering its heartbeat.", "bold red")
@@ -212,10 +217,11 @@ class ConsolePane(Widget):
             self._ready.clear()
             if self.state != "reconnecting":
                 self._info(f"Connection lost ({change.reason}); reconnecting…", "yellow")
-            self._reconnecting = f"reconnecting to {change.host}"
+            self._retry = None
             if change.state is ConnState.RECONNECTING and change.retry_in is not None:
-                self._reconnecting += (f" (attempt {change.attempt}, "
-                                       f"next in {change.retry_in:.0f}s)")
+                self._retry = (change.attempt, time.monotonic() + change.retry_in)
+                if self._retry_timer is None:  # counts down to the next attempt
+                    self._retry_timer = self.set_interval(1.0, self._update_status)
             self.state = "reconnecting"
             self._update_status()  # the attempt changed, maybe not the state
         elif change.state is ConnState.FAILED:
@@ -282,13 +288,26 @@ class ConsolePane(Widget):
             batch.__exit__(None, None, None)
             paint_now(self.screen)  # the cell's result, now rather than at the next tick
 
+    def _reconnect_text(self) -> str:
+        """'reconnecting to HOST (attempt N, next in Xs)', counting down."""
+        text = f"reconnecting to {self.kernels.name}"
+        if self._retry is not None:
+            attempt, at = self._retry
+            left = at - time.monotonic()
+            when = f"next in {math.ceil(left)}s" if left > 0 else "trying now"
+            text += f" (attempt {attempt}, {when})"
+        return text
+
     def _update_status(self) -> None:
         if not self.is_mounted:
             return
         status = self.query_one("#status", Static)
         # layout=False: the line is one row whatever it says, and a layout pass repaints the
         # whole screen (~8 ms at 120x36) on every busy/idle change.
-        state = self._reconnecting if self.state == "reconnecting" else self.state
+        state = self._reconnect_text() if self.state == "reconnecting" else self.state
+        if self.state != "reconnecting" and self._retry_timer is not None:
+            self._retry_timer.stop()
+            self._retry_timer = None
         if self.kernel is None:
             text = f"{self.kernels.name} · {state}"
         else:
