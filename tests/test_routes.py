@@ -127,6 +127,24 @@ async def test_the_mode_is_the_one_the_server_allows_and_streams_work(
     writer.close()
 
 
+async def test_allow_tcp_forwarding_no_alone_refuses_streamlocal_too(
+        sshd_factory: Callable[..., SSHD], isolated_home: Path, echo: EchoServers) -> None:
+    """``AllowTcpForwarding no`` alone (the cluster setting): OpenSSH then denies Unix
+    socket channels too (its permission to open local channels covers both), which the
+    probe finds, so both kinds of target go through the relay."""
+    server = sshd_factory(extra_config="AllowTcpForwarding no")
+    conn, route, agent = _routes_for(server, isolated_home)
+    try:
+        assert await route.ready() == "relay"
+        assert "request to connect to path" in server.log_text()  # denied, as the probe saw
+        assert await _roundtrip(route, ("tcp", "127.0.0.1", echo.port), b"tcp") == b"tcp"
+        assert await _roundtrip(route, ("unix", echo.path), b"unix") == b"unix"
+    finally:
+        await route.close()
+        await agent.close()
+        await conn.close()
+
+
 async def test_a_missing_socket_is_named(routes: tuple[str, HostRoutes], tmp_path: Path) -> None:
     _, route = routes
     missing = str(tmp_path / "nothing-here")
