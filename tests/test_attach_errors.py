@@ -307,3 +307,29 @@ async def test_a_wrong_key_in_a_copy_of_a_listed_kernel_is_named_within_two_seco
             f"these ports is t:{kernel.connection_file})")
     finally:
         await kernels.shutdown(kernel)
+
+
+async def test_a_local_ipc_file_is_matched_by_its_socket_path_not_only_its_ports(
+    kernels: HostKernels, sshd: SSHD, tmp_path: Path,
+) -> None:
+    """Every ipc kernel's "ports" are 1-5: a local copy is the host's kernel with the same
+    socket path (here both are gone: the message names the right one)."""
+    runtime = sshd.remote_home / ".local/share/jupyter/runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    ipc = {"transport": "ipc", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
+           "control_port": 4, "hb_port": 5, "signature_scheme": "hmac-sha256"}
+    files = []
+    for name in ("ipc-a", "ipc-b"):
+        path = runtime / f"kernel-{name}.json"
+        path.write_text(json.dumps({**ipc, "ip": str(tmp_path / name / "k"), "key": name}))
+        files.append(path)
+        os.utime(path, (1_000_000 * len(files),) * 2)  # a is listed first (older)
+    local = tmp_path / "copy-of-b.json"
+    local.write_text(files[1].read_text())
+    try:
+        with pytest.raises(KernelDiedError) as caught:
+            await kernels.attach(str(local))
+        assert str(caught.value).startswith("kernel ipc-b on t is not running"), caught.value
+    finally:
+        for path in files:
+            path.unlink()

@@ -469,12 +469,16 @@ class HostKernels:
         return keeper if isinstance(keeper, str) else None
 
     async def _find_by_ports(self, info: dict[str, Any]) -> dict[str, Any] | None:
-        """The host's record of the kernel on these ports (None when none is listed)."""
+        """The host's record of the kernel on these ports (None when none is listed).
+        ipc "ports" are 1-5 for every kernel: there the socket path must match too."""
+        ipc = info.get("transport") == "ipc"
         with contextlib.suppress(RtuiError):
             listed = await self.agent.request("list", timeout=30)
             for record in listed.get("kernels", []):
                 ports = record.get("ports") or {}
-                if all(ports.get(n) == info.get(n) for n in PORT_NAMES):
+                if (all(ports.get(n) == info.get(n) for n in PORT_NAMES)
+                        and (ports.get("transport") or "tcp") == info.get("transport")
+                        and (not ipc or ports.get("ip") == info.get("ip"))):
                     return dict(record)
         return None
 
