@@ -117,3 +117,36 @@ def test_host_list_does_not_load_ssh_kernel_or_console_code() -> None:
     assert not {"asyncssh", "jupyter_client", "zmq", "rtui.tui.widgets.console",
                 "rtui.tui.widgets.code_input", "rtui.core.config.importer",
                 "rtui.core.remote.bundle", "rtui.agent.protocol"} & mods
+
+
+def test_only_the_keeper_imports_zmq_and_only_when_it_runs() -> None:
+    """The agent is standard library only; the keeper process alone needs pyzmq, imported
+    inside its own code path (Keeper.__init__), never at module level nor by another module."""
+    for module, path in wing_modules():
+        if not module.startswith("rtui.agent"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        top_level = imported_names_in(tree.body)
+        assert not {n for n in top_level if n == "zmq" or n.startswith("zmq.")}, module
+        if module != "rtui.agent.keeper":
+            assert not {n for n in imported_names(path, module)
+                        if n == "zmq" or n.startswith("zmq.")}, module
+    mods = loaded_modules_after("import importlib; " + "; ".join(
+        f"importlib.import_module({name!r})" for name, _ in wing_modules()
+        if name.startswith("rtui.agent")))
+    assert "zmq" not in mods
+
+
+def imported_names_in(body: list[ast.stmt]) -> set[str]:
+    """Modules imported by the statements of ``body`` themselves (not inside functions or
+    classes, where an import runs only when called)."""
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Import):
+                names.update(alias.name for alias in sub.names)
+            elif isinstance(sub, ast.ImportFrom) and not sub.level:
+                names.add(sub.module or "")
+    return names

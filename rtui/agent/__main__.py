@@ -1,5 +1,5 @@
 """The agent's entry: the table of operations, served over stdin/stdout; or a sub-command
-(``relay``: see relay.py)."""
+(``relay``: see relay.py; ``keeper``: see keeper.py) that runs that process instead."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import sys
 
 from .envs import op_envs
 from .hello import op_hello
-from .kernels import op_launch, op_list, op_resolve, op_restart, op_shutdown, op_signal
+from .kernels import (
+    op_keep,
+    op_launch,
+    op_list,
+    op_resolve,
+    op_restart,
+    op_shutdown,
+    op_signal,
+)
 from .protocol import serve
 from .setup import op_discard_setup, op_setup
 
@@ -18,7 +26,7 @@ if TYPE_CHECKING:
 OPS: dict[str, Op] = {
     "hello": op_hello, "envs": op_envs, "setup": op_setup, "launch": op_launch, "list": op_list,
     "resolve": op_resolve, "signal": op_signal, "restart": op_restart, "shutdown": op_shutdown,
-    "discard_setup": op_discard_setup,
+    "discard_setup": op_discard_setup, "keep": op_keep,
 }
 
 
@@ -27,6 +35,11 @@ def main() -> None:
         from .relay import main as relay_main
 
         relay_main()
+        return
+    if sys.argv[1:2] == ["keeper"]:
+        from .keeper import main as keeper_main
+
+        keeper_main(sys.argv[2:])
         return
     serve(OPS, op_hello({}, None))
 

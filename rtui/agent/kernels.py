@@ -1,5 +1,9 @@
 """Kernels on the host: launch detached (their own session, so they outlive SSH and the agent),
-list, resolve, signal, restart and shut down; rtui's records live in ``state_dir/kernels``."""
+list, resolve, signal, restart and shut down; rtui's records live in ``state_dir/kernels``.
+
+A kernel rtui launches is started by its keeper (``keeper``), which keeps its output, knows
+how it ended and restarts it; ``keep`` gives any other kernel a keeper that watches it.
+Launch with ``transport`` "ipc" puts its sockets in its private directory (``sockets``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from . import keepers
 from .envs import check_python
 from .paths import (
     connection_files,
@@ -45,6 +50,7 @@ from .procs import (
     terminate,
 )
 from .protocol import OpError, arg
+from .sockets import ipc_base, kernel_dir, remove_kernel_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,6 +86,22 @@ def _port_open(ip: str, port: Any, timeout: float) -> bool:
         return False
 
 
+def _answers(conn: dict[str, Any], name: str, timeout: float) -> bool:
+    """Does the kernel's socket ``name`` accept a connection (tcp port or ipc file)?"""
+    port = conn.get(name)
+    if not port:
+        return False
+    if conn.get("transport") != "ipc":
+        return _port_open(conn.get("ip") or "127.0.0.1", port, timeout)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(f"{conn.get('ip')}-{int(port)}")
+            return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _new_connection(ip: str) -> dict[str, Any]:
     """Fresh connection info: five free ports (bound together, then released) and a new key."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
@@ -97,6 +119,58 @@ def _new_connection(ip: str) -> dict[str, Any]:
     conn.update(ip=ip, key=secrets.token_hex(32), transport="tcp",
                 signature_scheme="hmac-sha256", kernel_name="python3")
     return conn
+
+
+def _ipc_connection(kid: str) -> dict[str, Any]:
+    """Connection info on Unix sockets ``<kernel dir>/k-1`` ... ``k-5`` and a new key."""
+    conn: dict[str, Any] = {name: n for n, name in enumerate(PORT_NAMES, start=1)}
+    conn.update(ip=ipc_base(kid), key=secrets.token_hex(32), transport="ipc",
+                signature_scheme="hmac-sha256", kernel_name="python3")
+    return conn
+
+
+def _stop_keeper(path: str, timeout: float = 5) -> dict[str, Any]:
+    try:
+        return keepers.ask(path, {"op": "stop", "timeout": timeout}, timeout + 15)
+    except OpError:
+        return {}
+
+
+def _start_kept(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
+                buffer_mb: float) -> dict[str, Any]:
+    """Start rec's kernel under a new keeper (its parent) and wait until the kernel answers
+    and the keeper hears its output; the record the keeper completed."""
+    t0 = time.monotonic()
+    kid = rec["id"]
+    kernel_dir(kid)
+    rec_file = os.path.join(kernels_dir(), kid + ".json")
+    rec.pop("record_file", None)
+    rec.update(pid=None, started=None, exit=None)
+    write_json(rec_file, rec)
+    proc = keepers.spawn(rec["python"], kid, ["--record", rec_file, "--launch",
+                                              "--buffer-mb", repr(float(buffer_mb))])
+    try:
+        path, st = keepers.wait_status(kid, proc, timeout)
+    except OpError:
+        terminate(proc.pid, 2)
+        pid = (read_json(rec_file) or {}).get("pid")
+        if pid:
+            terminate(pid, 2)
+        raise
+    if st.get("state") != "running":
+        _stop_keeper(path, 2)
+        exit_ = st.get("exit") or {}
+        if st.get("state") == "exited":
+            how = (f"was killed by signal {exit_.get('signal')}" if exit_.get("signal")
+                   else f"exited with code {exit_.get('code')}")
+            raise OpError("kernel_died", f"kernel {kid} {how} before it was ready; last lines "
+                          f"of {rec['log_file']}:\n{exit_.get('log_tail')}")
+        raise OpError("kernel_timeout", f"kernel {kid} did not answer within {timeout:g} s; "
+                      f"see {rec['log_file']}")
+    done = read_json(rec_file)
+    done = done if isinstance(done, dict) else dict(rec, pid=st.get("pid"))
+    return dict(done, ready_ms=round((time.monotonic() - t0) * 1000), connection=conn,
+                keeper=path)
 
 
 def _start(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
@@ -118,14 +192,14 @@ def _start(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
     rec.update(pid=proc.pid, started=time.time())
     rec.pop("record_file", None)
     write_json(os.path.join(kernels_dir(), rec["id"] + ".json"), rec)
-    pending = [conn[name] for name in PORT_NAMES]
+    pending = list(PORT_NAMES)
     deadline = t0 + timeout
     while pending:
         if proc.poll() is not None:
             raise OpError("kernel_died", f"kernel {rec['id']} exited with code {proc.returncode} "
                           f"before it was ready; last lines of {rec['log_file']}:\n"
                           + tail(rec["log_file"]))
-        while pending and _port_open(conn["ip"], pending[0], 0.2):
+        while pending and _answers(conn, pending[0], 0.2):
             pending.pop(0)
         if pending and time.monotonic() > deadline:
             terminate(proc.pid, 2)
@@ -144,6 +218,12 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     kid = arg(args, "kernel_id", str, None) or str(uuid.uuid4())
     ip = arg(args, "ip", str, "127.0.0.1")
     timeout = arg(args, "timeout", (int, float), 30)
+    transport = arg(args, "transport", str, "tcp")
+    buffer_mb = arg(args, "output_buffer_mb", (int, float), 64)
+    if transport not in ("ipc", "tcp"):
+        raise OpError("bad_args", f"transport must be ipc or tcp, not {transport!r}")
+    if buffer_mb <= 0:
+        raise OpError("bad_args", "output_buffer_mb must be > 0")
     if kind not in KERNEL_MODULES:
         raise OpError("bad_args", f"kind must be one of {', '.join(KERNEL_MODULES)}, not {kind!r}")
     if not _ID_RE.match(kid):
@@ -153,20 +233,25 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     env = {str(k): str(v) for k, v in env.items()}
     cf = os.path.join(private_dir(runtime_dir()), f"kernel-{kid}.json")
     kdir = private_dir(kernels_dir())
+    if os.path.exists(cf):
+        raise OpError("exists", f"{cf} already exists; pick another kernel_id")
+    kernel_dir(kid)  # the private socket directory is usable, before anything is written
     for attempt in (1, 2):
-        conn = _new_connection(ip)
+        conn = _new_connection(ip) if transport == "tcp" else _ipc_connection(kid)
         try:
             write_json(cf, conn, exclusive=True)
         except FileExistsError:
             raise OpError("exists", f"{cf} already exists; pick another kernel_id") from None
         rec = {"id": kid, "pid": None, "python": python, "kind": kind, "cwd": cwd,
                "argv": [python, "-m", KERNEL_MODULES[kind], "-f", cf], "env": env,
-               "connection_file": cf, "log_file": os.path.join(kdir, kid + ".log")}
+               "connection_file": cf, "log_file": os.path.join(kdir, kid + ".log"),
+               "transport": transport}
         try:
-            return _start(rec, conn, timeout)
+            return _start_kept(rec, conn, timeout, buffer_mb)
         except OpError as e:
             remove(cf)
             remove(os.path.join(kdir, kid + ".json"))
+            remove_kernel_dir(kid)
             if not (attempt == 1 and "Address already in use" in e.message):
                 raise
     raise AssertionError("unreachable")
@@ -191,16 +276,51 @@ def _target(args: dict[str, Any]) -> dict[str, Any]:
     return {"connection_file": cf, "record": rec, "pid": pid, "running": running}
 
 
+def _kernel_key(cf: str | None, rec: dict[str, Any] | None) -> str | None:
+    """The id a kernel's keeper is found by: rtui's record's, else its file's."""
+    return str((rec or {}).get("id") or "") or (kernel_id(cf) if cf else None)
+
+
+def _kept(cf: str | None, rec: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+    key = _kernel_key(cf, rec)
+    return keepers.status_of(key) if key else None
+
+
 def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Start the kernel again under the same id and connection info, alive or dead: an rtui
+    kernel through its keeper (a new keeper when it has none that can), any other one from
+    its command line, its watching keeper told the new pid."""
     k = _target(args)
     cf, rec, pid = k["connection_file"], k["record"], k["pid"]
     conn = read_json(cf) if cf else None
     if not isinstance(conn, dict):
         raise OpError("not_found", f"no readable connection file for this kernel ({cf})")
+    timeout = arg(args, "timeout", (int, float), 30)
+    kept = _kept(cf, rec)
     base_env = None
     if rec and rec.get("argv"):
-        argv, cwd = rec["argv"], rec.get("cwd") or home()
-    elif pid and k["running"]:
+        if kept and kept[1].get("mode") == "launch":
+            reply = keepers.ask(kept[0], {"op": "restart", "timeout": timeout}, timeout + 15)
+            if not reply.get("ok"):
+                raise OpError("restart_failed", f"kernel {rec['id']}: {reply.get('error')}")
+            new = read_json(rec["record_file"])
+            new = new if isinstance(new, dict) else rec
+            new.pop("record_file", None)
+            return dict(new, ready_ms=reply.get("ready_ms"), connection=conn, keeper=kept[0])
+        if kept:
+            _stop_keeper(kept[0])
+        if pid and k["running"]:
+            terminate(pid, 5)
+            children.pop(pid, None)
+        buffer_mb = arg(args, "output_buffer_mb", (int, float), 64)
+        fresh = {key: rec[key] for key in ("id", "python", "kind", "cwd", "argv", "env",
+                                             "connection_file", "log_file", "transport")
+                 if key in rec}
+        fresh.setdefault("python", rec["argv"][0])
+        fresh.setdefault("log_file", os.path.join(private_dir(kernels_dir()),
+                                                  rec["id"] + ".log"))
+        return _start_kept(fresh, conn, timeout, buffer_mb)
+    if pid and k["running"]:
         argv, cwd = cmdline(pid) or [], proc_cwd(pid) or home()
         base_env = proc_environ(pid)
         if argv and os.sep in argv[0] and not os.path.isabs(argv[0]):
@@ -208,16 +328,22 @@ def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     else:
         raise OpError("no_argv", f"cannot tell how the kernel of {cf} was started (no rtui "
                       "record and no running process); launch a new kernel instead")
-    if pid and k["running"]:
-        terminate(pid, 5)
-        children.pop(pid, None)
+    terminate(pid, 5)
+    children.pop(pid, None)
     kid = kernel_id(cf)
     kdir = private_dir(kernels_dir())
     new = {"id": (rec or {}).get("id") or kid, "pid": None, "python": argv[0],
            "kind": (rec or {}).get("kind") or guess_kind(argv), "cwd": cwd, "argv": argv,
            "env": (rec or {}).get("env") or {}, "connection_file": cf,
            "log_file": (rec or {}).get("log_file") or os.path.join(kdir, kid + ".log")}
-    return _start(new, conn, arg(args, "timeout", (int, float), 30), base_env)
+    started = _start(new, conn, timeout, base_env)
+    if kept:  # its watching keeper follows the new process
+        try:
+            keepers.ask(kept[0], {"op": "watch", "pid": started["pid"]})
+        except OpError:
+            pass
+        started["keeper"] = kept[0]
+    return started
 
 
 def _resolve(kid: str, records: dict[str, dict[str, Any]]) -> str:
@@ -247,8 +373,8 @@ def _describe(cf: str, rec: dict[str, Any] | None,
     conn = read_json(cf)
     conn = conn if isinstance(conn, dict) else {}
     pid, running = locate(cf, rec, procs)
-    responding = bool(conn.get("shell_port")) and _port_open(
-        conn.get("ip", "127.0.0.1"), conn["shell_port"], 0.3)
+    responding = _answers(conn, "shell_port", 0.3)
+    kept = _kept(cf, rec)
     argv = (rec or {}).get("argv") or ((cmdline(pid) if running and pid else None) or [])
     ports = {k: conn.get(k) for k in PORT_NAMES}
     ports.update(ip=conn.get("ip"), transport=conn.get("transport"))
@@ -267,7 +393,18 @@ def _describe(cf: str, rec: dict[str, Any] | None,
         "cwd": (proc_cwd(pid) if running and pid else None) or (rec or {}).get("cwd"),
         "started": started, "ports": ports, "argv": argv,
         "log_file": (rec or {}).get("log_file"), "key_digest": _key_digest(conn),
+        "keeper": kept[0] if kept else None, "exit": _exit_of(kept, rec, running),
     }
+
+
+def _exit_of(kept: tuple[str, dict[str, Any]] | None, rec: dict[str, Any] | None,
+             running: bool) -> dict[str, Any] | None:
+    """How the kernel ended, as its keeper or rtui's record says (None while it runs)."""
+    if kept:
+        exit_ = kept[1].get("exit")
+        return exit_ if isinstance(exit_, dict) else None
+    exit_ = (rec or {}).get("exit")
+    return exit_ if isinstance(exit_, dict) and not running else None
 
 
 def op_list(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -296,7 +433,11 @@ def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         out["connection"] = load_json(cf)
     except (OSError, ValueError) as e:
         out["connection_error"] = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-    out.update(_liveness(cf, records.get(real(cf)), out["connection"]))
+    rec = records.get(real(cf))
+    out.update(_liveness(cf, rec, out["connection"]))
+    kept = _kept(cf, rec)
+    out.update(keeper=kept[0] if kept else None,
+               exit=_exit_of(kept, rec, out["alive"] is not False))
     return out
 
 
@@ -339,6 +480,40 @@ def _key_digest(conn: dict[str, Any]) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:16] if isinstance(key, str) else None
 
 
+def op_keep(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """A keeper for this kernel (idempotent): the one it has, else a new one that watches
+    it (its iopub, and its process when found); waits until it hears the kernel."""
+    timeout = arg(args, "timeout", (int, float), 10)
+    buffer_mb = arg(args, "output_buffer_mb", (int, float), 64)
+    k = _target(args)
+    cf, rec, pid = k["connection_file"], k["record"], k["pid"]
+    if not cf:
+        raise OpError("bad_args", "give connection_file or kernel_id")
+    key = _kernel_key(cf, rec)
+    assert key is not None
+    kept = keepers.status_of(key)
+    if kept:
+        return {"keeper": kept[0], "state": kept[1].get("state"), "started": False}
+    if not isinstance(read_json(cf), dict):
+        raise OpError("not_found", f"no readable connection file {cf}")
+    pid = pid if k["running"] else None
+    exe: str | None = None
+    if pid:
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            exe = next(iter(cmdline(pid) or []), None)
+    python = keepers.python_for([exe, (rec or {}).get("python"), sys.executable])
+    extra = ["--connection-file", cf, "--buffer-mb", repr(float(buffer_mb))]
+    if rec:
+        extra += ["--record", rec["record_file"]]
+    if pid:
+        extra += ["--pid", str(pid)]
+    proc = keepers.spawn(python, key, extra)
+    path, st = keepers.wait_status(key, proc, timeout)
+    return {"keeper": path, "state": st.get("state"), "started": True}
+
+
 def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     name = arg(args, "signal", str, "SIGINT").upper()
     name = name if name.startswith("SIG") else "SIG" + name
@@ -358,10 +533,9 @@ def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     return {"pid": k["pid"], "group": group, "signal": name}
 
 
-def _shell_address(cf: str) -> tuple[str, Any]:
+def _conn_of(cf: str) -> dict[str, Any]:
     conn = read_json(cf)
-    conn = conn if isinstance(conn, dict) else {}
-    return conn.get("ip", "127.0.0.1"), conn.get("shell_port")
+    return conn if isinstance(conn, dict) else {}
 
 
 def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -369,10 +543,15 @@ def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     k = _target(args)
     cf, rec, pid = k["connection_file"], k["record"], k["pid"]
     killed = forced = False
+    kept = _kept(cf, rec)
+    if kept:  # its keeper stops it (TERM, then KILL), then leaves
+        stopped = _stop_keeper(kept[0], timeout)
+        killed, forced = bool(stopped.get("killed")), bool(stopped.get("forced"))
+        k["running"] = bool(pid) and pid_alive(pid)
     if pid and k["running"]:
         killed = True
         forced = terminate(pid, timeout)
-    elif cf and _port_open(*_shell_address(cf), 0.3):
+    elif cf and _answers(_conn_of(cf), "shell_port", 0.3):
         raise OpError("no_pid", f"the kernel of {cf} answers but its process cannot be found; "
                       "left it running")
     if cf is None:
@@ -383,5 +562,8 @@ def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     if rec:
         remove(rec.get("record_file"))
         remove(rec.get("log_file"))
+    key = _kernel_key(cf, rec)
+    if key and not (pid and pid_alive(pid)):
+        remove_kernel_dir(key)
     children.pop(pid or -1, None)
     return {"pid": pid, "killed": killed, "forced": forced}

@@ -114,6 +114,11 @@ def mentions(argv: list[str], pid: int, cf: str) -> bool:
     return False
 
 
+def is_keeper(argv: list[str]) -> bool:
+    """Is this an rtui keeper (which names the kernel's files but is not the kernel)?"""
+    return "keeper" in argv[1:5] and "--kernel-id" in argv
+
+
 def guess_kind(argv: list[str] | None) -> str:
     text = " ".join(argv or ())
     if "spyder_kernels" in text:
@@ -124,7 +129,8 @@ def guess_kind(argv: list[str] | None) -> str:
 def _find_pid(cf: str, procs: list[tuple[int, list[str]]]) -> int | None:
     """The kernel process whose argv names ``cf``: kernel-like first, then the topmost."""
     hits = [(pid, argv) for pid, argv in procs
-            if pid != os.getpid() and "--existing" not in argv and mentions(argv, pid, cf)]
+            if pid != os.getpid() and "--existing" not in argv and not is_keeper(argv)
+            and mentions(argv, pid, cf)]
     hits = [h for h in hits if pid_alive(h[0])]
     if not hits:
         return None
