@@ -337,7 +337,8 @@ class Keeper:
         buf = self.buffer
         return {"ok": True, "kernel_id": self.kernel_id, "pid": self.pid, "state": self.state,
                 "exit": self.exit, "first": buf.first, "next": buf.next, "dropped": buf.dropped,
-                "bytes": buf.bytes, "mode": "launch" if self.launch else "watch"}
+                "bytes": buf.bytes, "mode": "launch" if self.launch else "watch",
+                "keeper_pid": os.getpid()}
 
     def serve_request(self, client: Client, request: Any) -> None:
         """Answer one client's request line (already parsed JSON)."""
@@ -440,9 +441,11 @@ class Keeper:
             if self._ending_done(now) or self._lingered(now):
                 break
             self.clients.expire(now)
+            self.clients.flush_followers()  # what the checks above told them, too
             busy = self.state == "starting" or self.stop_deadline is not None
+            watching = self.proc is None and self.state == "running"  # no SIGCHLD for it
             try:
-                events = dict(self.poller.poll(100 if busy else 500))
+                events = dict(self.poller.poll(100 if busy else 200 if watching else 1000))
             except zmq.ZMQError as e:
                 if e.errno == errno.EINTR:
                     continue
@@ -502,11 +505,7 @@ class Keeper:
         """Leave: close clients and sockets; a kernel still running keeps running."""
         if self.terminated:
             self.clients.drain(0.5)
-            try:
-                if os.path.samestat(os.stat(self.path), os.fstat(self.listener.fileno())):
-                    remove(self.path)
-            except OSError:
-                remove(self.path)
+            remove(self.path)  # ours: we hold the kernel's keeper lock
             if self.state == "exited":
                 remove_kernel_dir(self.kernel_id)
         self.clients.close_all()
