@@ -6,6 +6,7 @@ answered; and nobody else on the machine can connect.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -26,6 +27,9 @@ from jupyter_client import BlockingKernelClient
 
 from rtui.agent import sockets
 from rtui.agent.protocol import OpError
+from rtui.core.kernels.service import HostKernels
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
 from tests.test_agent import (
     Agent,
     agent_env,
@@ -585,3 +589,35 @@ def test_sigterm_leaves_the_kernel_running_and_keep_adopts_it(agent: Agent) -> N
     assert ask(path, {"op": "status"})["mode"] == "launch"
     done = agent.request("shutdown", kernel_id=k["id"])
     assert done["killed"] is True and not alive(new["pid"])
+
+
+# ---------------------------------------------------------------- through the real sshd
+
+async def test_through_the_agent_over_ssh_launch_gives_a_keeper_and_list_an_exit(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    trust(sshd, isolated_home)
+    conn, _ = connection(host_for(sshd, python=sys.executable))
+    service = HostKernels(conn, python=sys.executable)
+    try:
+        k = await service.agent.request("launch", {"python": sys.executable,
+                                                   "transport": "ipc"}, timeout=60)
+        path = k["keeper"]
+        assert k["connection"]["transport"] == "ipc" and os.path.exists(path)
+        status = await asyncio.to_thread(ask, path, {"op": "status"})
+        assert status["state"] == "running" and status["pid"] == k["pid"]
+        os.kill(k["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while True:
+            listed = {r["id"]: r for r in (await service.agent.request("list"))["kernels"]}
+            mine = listed[k["id"]]
+            if mine["exit"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert mine["exit"]["signal"] == signal.SIGKILL and not mine["alive"]
+        assert mine["keeper"] == path and "log_tail" in mine["exit"]
+        await service.agent.request("shutdown", {"kernel_id": k["id"]}, timeout=30)
+        assert not os.path.exists(os.path.dirname(path))
+    finally:
+        await service.close()
+        await conn.close()
