@@ -78,7 +78,6 @@ class Keeper:
         self.conn: dict[str, Any] = conn
         self.log_file: str | None = self.record.get("log_file")
         self.buffer = OutputBuffer(int(opts.buffer_mb * 1024 * 1024))
-        self.history: list[tuple[int, bytes]] = []  # lifecycle events, for replays
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = opts.pid
         self.state = "starting"
@@ -146,9 +145,13 @@ class Keeper:
         self.sub.setsockopt(zmq.RCVHWM, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sub.connect(endpoint(self.conn, "iopub_port"))
+        # A kernel we start is asked on shell (as jupyter_client's wait_for_ready does: a
+        # control message before ipykernel has set up its control lock logs a traceback);
+        # a kernel that runs already, on control (answered even while a cell runs).
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.LINGER, 0)
-        self.control.connect(endpoint(self.conn, "control_port"))
+        self.control.connect(endpoint(self.conn, "shell_port" if self.launch
+                                      else "control_port"))
         self.poller.register(self.sub, zmq.POLLIN)
         self.poller.register(self.control, zmq.POLLIN)
         self.answered = self.subscribed = False
@@ -193,8 +196,8 @@ class Keeper:
     # -- the kernel -----------------------------------------------------------------------
 
     def _probe(self, now: float) -> None:
-        """Ask the kernel for kernel_info on control: its reply says it answers, the status
-        messages it causes on iopub say our subscription is live (they are not kept)."""
+        """Ask the kernel for kernel_info: its reply says it answers, the status messages it
+        causes on iopub say our subscription is live (they are not kept)."""
         if now - self.last_probe < PROBE_EVERY:
             return
         self.last_probe = now
@@ -314,7 +317,6 @@ class Keeper:
     def _lifecycle(self, event: str, **fields: Any) -> None:
         record = event_record(event, **fields)
         position = self.buffer.next
-        self.history = [*self.history[-99:], (position, record)]
         for client in self.clients.followers():
             assert client.follower is not None
             client.follower.notify(position, record)
@@ -355,7 +357,7 @@ class Keeper:
             if not isinstance(tail_n, int) or isinstance(tail_n, bool) or tail_n < 0:
                 return client.reply({"ok": False, "error": "tail must be a count >= 0"})
             header = dict(self.status())
-            client.follow(header, Follower(self.buffer, since, tail_n, self.history))
+            client.follow(header, Follower(self.buffer, since, tail_n))
             return None
         timeout = request.get("timeout")
         if op in ("restart", "stop") and not (timeout is None or (isinstance(

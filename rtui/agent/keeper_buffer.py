@@ -93,12 +93,13 @@ class OutputBuffer:
 
 class Follower:
     """One client's cursor: the backlog it asked for, then live messages, with the events
-    (``replayed``, ``dropped``, lifecycle ones) placed between the messages they follow.
+    (``replayed``, ``dropped``, live lifecycle ones) placed between the messages they follow.
+    Lifecycle events are not replayed: the header's ``state`` and ``exit`` say where the
+    kernel is now, and an old ``exited`` replayed to a new client would read as a death.
 
     An event at position P comes before message P, after message P - 1."""
 
-    def __init__(self, buffer: OutputBuffer, since: int | None, tail: int,
-                 history: list[tuple[int, bytes]]) -> None:
+    def __init__(self, buffer: OutputBuffer, since: int | None, tail: int) -> None:
         self.buffer = buffer
         self.events: list[tuple[int, bytes]] = []
         lost = 0
@@ -111,7 +112,6 @@ class Follower:
             if self.cursor < buffer.first:
                 lost = buffer.first - self.cursor
                 self.cursor = buffer.first
-            self.events = [(pos, rec) for pos, rec in history if pos > since]
         count = buffer.next - self.cursor
         t0 = buffer.get(self.cursor)[0] if count else None
         t1 = buffer.get(buffer.next - 1)[0] if count else None
