@@ -372,6 +372,8 @@ def test_exits_are_told_with_code_signal_and_log_and_restart_revives(agent: Agen
         key: exited[key] for key in ("code", "signal", "at", "log_tail")}
     listed = {x["id"]: x for x in agent.request("list")["kernels"]}[k["id"]]
     assert listed["exit"]["code"] == 1 and not listed["alive"] and listed["keeper"] == path
+    kept_record = json.loads((Path(k["log_file"]).parent / f"{k['id']}.json").read_text())
+    assert kept_record["exit"] == status["exit"] and kept_record["keeper"] == path
     record = json.loads(Path(listed["connection_file"]).read_text())
     assert record == k["connection"]
 
@@ -626,3 +628,38 @@ async def test_through_the_agent_over_ssh_launch_gives_a_keeper_and_list_an_exit
     finally:
         await service.close()
         await conn.close()
+
+
+def test_a_keeper_lingers_after_its_kernel_died_then_leaves(
+    host: dict[str, str], bundle: Path, tmp_path: Path
+) -> None:
+    """Run as the agent runs it (``<python> <agent.pyz> keeper ...``), here watching a
+    hand-started kernel with a linger of 1 s instead of an hour."""
+    cf = tmp_path / "kernel-lingers.json"
+    info = write_connection_file(cf)
+    kernel = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(cf)],
+                              start_new_session=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    keeper = None
+    try:
+        wait_for(lambda: port_open(info["shell_port"]), 30, "the kernel")
+        keeper = subprocess.Popen(
+            [sys.executable, str(bundle), "keeper", "--kernel-id", "lingers",
+             "--connection-file", str(cf), "--pid", str(kernel.pid), "--linger", "1"],
+            env=host, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True)
+        path = os.path.join(host["XDG_RUNTIME_DIR"], "rtui", "k", "lingers", "keeper")
+        wait_for(lambda: os.path.exists(path)
+                 and ask(path, {"op": "status"})["state"] == "running", 30, "the keeper")
+        kernel.kill()
+        kernel.wait(5)
+        wait_for(lambda: ask(path, {"op": "status"})["state"] == "exited", 2, "the exit")
+        t0 = time.monotonic()
+        assert keeper.wait(5) == 0  # lingered about a second, then left on its own
+        assert 0.5 < time.monotonic() - t0 < 3.5
+        assert not os.path.exists(os.path.dirname(path))
+        assert keeper.stderr is not None and keeper.stderr.read() == b""
+    finally:
+        for proc in (kernel, keeper):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
