@@ -611,6 +611,7 @@ async def test_through_the_agent_over_ssh_launch_gives_a_keeper_and_list_an_exit
         assert k["connection"]["transport"] == "ipc" and os.path.exists(path)
         status = await asyncio.to_thread(ask, path, {"op": "status"})
         assert status["state"] == "running" and status["pid"] == k["pid"]
+        assert 0 <= k["seq"] < status["next"]  # where its output after the boot starts
         checked = await check_host(conn, timeout=20)
         assert checked.ok and checked.kernels == before + 1  # its ipc shell socket answers
         os.kill(k["pid"], signal.SIGKILL)

@@ -170,7 +170,7 @@ def _start_kept(rec: dict[str, Any], conn: dict[str, Any], timeout: float,
     done = read_json(rec_file)
     done = done if isinstance(done, dict) else dict(rec, pid=st.get("pid"))
     return dict(done, ready_ms=round((time.monotonic() - t0) * 1000), connection=conn,
-                keeper=path)
+                keeper=path, seq=int(st.get("next") or 1) - 1)
 
 
 def _start(rec: dict[str, Any], conn: dict[str, Any], timeout: float,

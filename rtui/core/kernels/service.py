@@ -303,7 +303,8 @@ class HostKernels:
         return await self._connect(
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
             kind=str(record.get("kind", "ipykernel")), python=python,
-            keeper=keeper if isinstance(keeper, str) else None, since=0, running=True)
+            keeper=keeper if isinstance(keeper, str) else None, running=True,
+            since=int(record.get("seq") or 0))  # what it printed once ready: not its boot
 
     async def attach(self, spec: str, *, console: bool = True) -> RemoteKernel:
         """Attach to a running kernel: a local connection file, a remote path, or a bare id.
