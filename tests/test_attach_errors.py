@@ -242,7 +242,7 @@ def test_cli_run_reports_a_kernel_that_dies_mid_cell(
     try:
         t0 = time.monotonic()
         ran = run_rtui("run", "lab", "-k", kid, "-c",
-                       "import os, time\nprint('going', flush=True)\ntime.sleep(0.2)\n"
+                       "import os, time\nprint('going', flush=True)\ntime.sleep(0.5)\n"
                        "os._exit(3)", timeout=60)
         elapsed = time.monotonic() - t0
         assert ran.returncode == 1, ran.stderr
@@ -337,3 +337,20 @@ async def test_a_local_ipc_file_is_matched_by_its_socket_path_not_only_its_ports
     finally:
         for path in files:
             path.unlink()
+
+
+def test_cli_run_reports_a_kernel_it_started_that_is_killed_mid_cell(
+    sshd: SSHD, isolated_home: Path,
+) -> None:
+    add_host(sshd, isolated_home)
+    before = {k["id"] for k in json.loads(run_rtui("kernels", "lab", "--json").stdout)}
+    t0 = time.monotonic()
+    ran = run_rtui("run", "lab", "-c", "import os, signal, time\nprint('going', flush=True)\n"
+                   "time.sleep(0.5)\nos.kill(os.getpid(), signal.SIGKILL)", timeout=60)
+    elapsed = time.monotonic() - t0
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stdout == "going\n" and "Traceback" not in ran.stderr
+    assert "on lab is not running" in ran.stderr or "killed" in ran.stderr, ran.stderr
+    assert elapsed < 20, elapsed  # starting a kernel, then reported within seconds
+    after = {k["id"] for k in json.loads(run_rtui("kernels", "lab", "--json").stdout)}
+    assert after <= before  # the dead kernel it started was removed
