@@ -150,6 +150,7 @@ def _kernels(args: argparse.Namespace) -> int:
 
 def _start(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+        kernels.routes.prepare()  # decided while the agent finds the Python
         python = await _python(workspace, host, args)
         kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         print(f"started kernel {kernel.id} on {host.name} (sockets via {kernel.route}; "
