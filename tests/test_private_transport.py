@@ -12,18 +12,28 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from textual.widgets import Static
 
 from rtui.core.config.model import Settings
+from rtui.core.config.store import HostStore
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.service import HostKernels, RemoteKernel
+from rtui.core.kernels.tunnel import PORT_NAMES
 from rtui.core.ssh.connection import ConnState
+from rtui.tui.app import RtuiApp
+from rtui.tui.screens.prompts import ChoiceScreen
+from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console import ConsolePane
+from tests.harness.accounts import Account
 from tests.harness.relay import TCPRelay
-from tests.harness.sshd import SSHD, kill_pid
+from tests.harness.sshd import SSHD, kill_pid, pids_mentioning
 from tests.ssh_helpers import connection, host_for, trust
+from tests.tui_helpers import output, until
 
 PY = sys.executable
 CONFIGS = {
@@ -47,24 +57,30 @@ async def run(kernel: RemoteKernel, code: str) -> tuple[str, str | None]:
     return out, result
 
 
+@dataclass
+class Host:
+    mode: str  # the route its server's configuration leaves
+    service: HostKernels
+    server: SSHD
+
+
 @pytest_asyncio.fixture(params=list(CONFIGS))
 async def host(request: pytest.FixtureRequest, sshd_factory: Callable[..., SSHD],
-               isolated_home: Path) -> AsyncIterator[tuple[str, HostKernels]]:
+               isolated_home: Path) -> AsyncIterator[Host]:
     mode = str(request.param)
     server = sshd_factory(extra_config=CONFIGS[mode])
     trust(server, isolated_home)
     conn, _ = connection(host_for(server, python=PY))
     service = HostKernels(conn, python=PY)
     try:
-        yield mode, service
+        yield Host(mode, service, server)
     finally:
         await service.close()
         await conn.close()
 
 
-async def test_a_kernel_runs_over_each_route_and_says_which(
-        host: tuple[str, HostKernels]) -> None:
-    mode, service = host
+async def test_a_kernel_runs_over_each_route_and_says_which(host: Host) -> None:
+    mode, service = host.mode, host.service
     kernel = await service.start(python=PY)
     try:
         assert kernel.route == mode == service.routes.mode
@@ -175,3 +191,174 @@ async def test_a_kernel_on_unix_sockets_is_reached_and_not_called_exposed(
     finally:
         await service.close()
         await conn.close()
+
+
+def _listening_tcp_ports() -> dict[str, int]:
+    """Every listening TCP socket on this machine (v4 and v6): its port, by socket inode."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                found[fields[9]] = int(fields[1].rpartition(":")[2], 16)
+    return found
+
+
+def _tcp_listeners(pids: set[int]) -> dict[int, set[int]]:
+    """The ports of the listening TCP sockets each of ``pids`` holds."""
+    listening = _listening_tcp_ports()
+    held: dict[int, set[int]] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:[") and target[8:-1] in listening:
+                        held.setdefault(pid, set()).add(listening[target[8:-1]])
+    return held
+
+
+# ipykernel binds one TCP socket whatever its transport: IOPubThread's PULL "pipe" on
+# 127.0.0.1, where output of the kernel's forked subprocesses comes back (kernelapp makes it
+# with pipe=True, unconditionally). It reads nothing out (a PULL; each message must start
+# with a random 16-byte id the kernel keeps), but it is a TCP listener: found and named here.
+_FORK_PIPE_PORT = "get_ipython().kernel.iopub_thread._pipe_port"
+
+
+async def test_no_tcp_listener_belongs_to_rtui_or_its_kernels(host: Host) -> None:
+    """rtui here, and its agent, relay, keeper and kernel on the host: no TCP listener but
+    ipykernel's own fork pipe, except the kernel's ports where the server forwards only TCP
+    (and the check finds those)."""
+    mode, service = host.mode, host.service
+    kernel = await service.start(python=PY)
+    try:
+        _, pipe = await run(kernel, _FORK_PIPE_PORT)
+        assert pipe is not None and pipe.isdigit()
+        records = {r.id: r for r in await service.list()}
+        kernel_pid = records[kernel.id].pid
+        assert kernel_pid
+        # The agent, the relay, the keeper and the kernel run from files in its home.
+        host_pids = set(pids_mentioning(str(host.server.remote_home)))
+        assert kernel_pid in host_pids and len(host_pids) >= 3  # the agent and keeper too
+        held = _tcp_listeners({os.getpid(), *host_pids})
+        fork_pipe = {int(pipe)}
+        if mode == "tcp":
+            assert kernel.remote_info["transport"] == "tcp"
+            ports = {int(kernel.remote_info[name]) for name in PORT_NAMES}
+            assert held == {kernel_pid: ports | fork_pipe}, held  # said in its note
+            assert kernel.exposure_note and "other users" in kernel.exposure_note
+        else:
+            assert kernel.remote_info["transport"] == "ipc", kernel.remote_info
+            assert held == {kernel_pid: fork_pipe}, held
+            assert kernel.exposure_note is None
+    finally:
+        await service.shutdown(kernel)
+
+
+# Run as the other account: pyzmq is imported first (this interpreter lives under /root,
+# which that account cannot read), then the process drops to the account's uid and gid, so
+# every connect below is that user's. For each address: what a plain connect gets, and how
+# many messages a keyless zmq SUB receives in LISTEN seconds.
+_PEEK = """
+import encodings.idna, errno, json, os, socket, sys, time, zmq
+uid, gid, listen = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+os.setgroups([]); os.setgid(gid); os.setuid(uid)
+context = zmq.Context()
+report = {}
+subs = {}
+for address in sys.argv[4:]:
+    kind, _, where = address.partition("://")
+    try:
+        if kind == "ipc":
+            probe = socket.socket(socket.AF_UNIX)
+            probe.connect(where)
+        else:
+            host, _, port = where.rpartition(":")
+            probe = socket.create_connection((host, int(port)), 2)
+        probe.close()
+        report[address] = {"connect": "ok"}
+    except OSError as e:
+        report[address] = {"connect": errno.errorcode.get(e.errno, str(e))}
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(address)
+    subs[address] = sub
+print("listening", flush=True)
+deadline = time.monotonic() + listen
+for address in subs:
+    report[address]["messages"] = 0
+while time.monotonic() < deadline:
+    for address, sub in subs.items():
+        while sub.poll(10):
+            sub.recv_multipart()
+            report[address]["messages"] += 1
+print(json.dumps(report), flush=True)
+"""
+
+
+async def test_another_local_account_reads_nothing_on_either_side(
+        host: Host, password_account: Account) -> None:
+    """A second account on this machine (here both the client's and the host's) points a
+    keyless SUB at rtui's local iopub socket, the kernel's own iopub on the host and its
+    keeper while the kernel prints: refused, nothing read. Where the server forwards only
+    TCP the kernel's port is readable, which is what the note says (the check works)."""
+    mode, service = host.mode, host.service
+    kernel = await service.start(python=PY)
+    try:
+        assert kernel.tunnel.directory is not None
+        remote = kernel.remote_info
+        addresses = [f"ipc://{kernel.tunnel.directory}/k-2"]  # rtui's local end of iopub
+        if remote["transport"] == "ipc":
+            addresses.append(f"ipc://{remote['ip']}-{remote['iopub_port']}")
+        else:
+            addresses.append(f"tcp://127.0.0.1:{remote['iopub_port']}")
+        if kernel.keeper:
+            addresses.append(f"ipc://{kernel.keeper}")
+        peek = await asyncio.create_subprocess_exec(
+            PY, "-c", _PEEK, str(password_account.uid), str(password_account.gid), "4",
+            *addresses, stdout=asyncio.subprocess.PIPE)
+        assert peek.stdout is not None
+        assert await asyncio.wait_for(peek.stdout.readline(), 20) == b"listening\n"
+        await run(kernel, "import time\nfor i in range(30):\n"
+                          "    print('secret', i, flush=True)\n    time.sleep(0.1)")
+        report = json.loads(await asyncio.wait_for(peek.stdout.readline(), 20))
+        await peek.wait()
+        for address, seen in report.items():
+            exposed = address.startswith("tcp://")
+            if exposed:
+                assert mode == "tcp" and seen["connect"] == "ok" and seen["messages"] > 0
+                assert kernel.exposure_note is not None
+            else:
+                assert seen == {"connect": "EACCES", "messages": 0}, (address, report)
+        assert len(report) == len(addresses)
+    finally:
+        await service.shutdown(kernel)
+
+
+@pytest.mark.parametrize("mode", ["relay", "tcp"])
+async def test_the_console_shows_its_route_and_says_who_else_can_read(
+        mode: str, sshd_factory: Callable[..., SSHD], tmp_path: Path,
+        isolated_home: Path) -> None:
+    """A console on a cluster-like host (no forwarding) works over the relay and says so in
+    its status line; where only TCP is forwarded its kernel listens on TCP, and the console
+    says once that other users of the host can read it."""
+    server = sshd_factory(extra_config=CONFIGS[mode])
+    trust(server, isolated_home)
+    store = HostStore(tmp_path / "hosts.toml")
+    store.update(lambda c: c.with_host(host_for(server, "lab", python=PY)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("enter")
+        await until(lambda: bool(app.query(ConsolePane)))
+        pane = app.query_one(ConsolePane)
+        await until(lambda: isinstance(app.focused, CodeInput))
+        await pilot.press(*"print('over', 6*7)", "enter")
+        await until(lambda: "over 42" in output(pane), timeout=60)
+        status = str(pane.query_one("#status", Static).render())
+        assert f"· {mode} ·" in status, status
+        noted = output(pane).count("other users of lab can read its output")
+        assert noted == (1 if mode == "tcp" else 0), output(pane)
+        await pilot.press("f4")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("down", "enter")  # shut the kernel down
+        await until(lambda: not app.query(ConsolePane))
