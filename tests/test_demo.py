@@ -95,6 +95,7 @@ def test_demo_no_tui_runs_a_kernel(isolated_home: Path, config_file: Path) -> No
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from the demo kernel" in result.stdout
     assert "demo: ok |" in result.stdout
+    assert "(sockets via streamlocal)" in result.stdout  # a private route, as on a real host
     assert "Warning" not in result.stderr, result.stderr  # stderr: rtui's own words only
     match = re.search(r"remote home (\S+)/home", result.stdout)
     assert match, result.stdout

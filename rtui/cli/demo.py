@@ -177,7 +177,8 @@ async def _headless(server: DemoServer) -> int:
             _step(f"starting a kernel with {host.python}")
             kernel = await kernels.start(python=host.python)
             try:
-                _step(f"kernel {kernel.id} is running; executing: {DEMO_CODE}")
+                _step(f"kernel {kernel.id} is running (sockets via {kernel.route}); "
+                      f"executing: {DEMO_CODE}")
                 code = await _execute(kernel.session, DEMO_CODE)
             finally:
                 _step("shutting the kernel down")

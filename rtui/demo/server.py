@@ -325,6 +325,11 @@ class _DemoSSHServer(TrackedServer):
             asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
             f"the rtui demo server only forwards to {LOOPBACK}, not {dest_host}")
 
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        """Unix sockets too (streamlocal, as OpenSSH allows by default): the demo's kernels
+        listen on sockets in a private directory, reached as on a real host."""
+        return True
+
 
 class _HomeSFTPServer(asyncssh.SFTPServer):
     """asyncssh's SFTP server on the local filesystem, relative paths from the demo HOME."""
