@@ -173,7 +173,8 @@ async def _measure_all(
     kernel: RemoteKernel | None = None
     try:
         async with asyncio.timeout(START_TIMEOUT):
-            kernel = await kernels.start(python=sys.executable)
+            # on TCP: the peers (ssh -L, tunnel_to_kernel) forward ports, not Unix sockets
+            kernel = await kernels.start(python=sys.executable, transport="tcp")
         remote_info = kernel.remote_info
         session = kernel.session
         openers: dict[str, SessionOpener] = {

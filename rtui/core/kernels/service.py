@@ -285,16 +285,18 @@ class HostKernels:
 
     async def start(
         self, *, python: str, spyder: bool = False, cwd: str | None = None,
+        transport: str | None = None,
     ) -> RemoteKernel:
         """Launch a detached kernel in ``python`` (it outlives the connection) and connect
         to it. Which Python: see :mod:`rtui.core.kernels.choice`.
 
         It listens on Unix sockets in a private directory on the host, or on 127.0.0.1
-        where the server forwards TCP and not Unix sockets (see routes.py)."""
+        where the server forwards TCP and not Unix sockets (see routes.py); ``transport``
+        ("tcp"/"ipc") overrides that (a benchmark's peers reach its ports with ``ssh -L``)."""
         mode = self.routes.mode or await self.routes.ready()
         record = await self.agent.request("launch", {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
-            "transport": "tcp" if mode == "tcp" else "ipc",
+            "transport": transport or ("tcp" if mode == "tcp" else "ipc"),
             "output_buffer_mb": self.connection.settings.output_buffer_mb,
         }, timeout=60)
         # The agent read the connection file for us: its answer carries it.
