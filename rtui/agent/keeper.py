@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 LINGER = 3600.0  # seconds a keeper stays after its kernel died, unless stopped or restarted
 READ_BATCH = 2000  # iopub messages read per wake-up: a flood costs one poll per batch
+FLOOD_GATHER = 0.002  # seconds to wait, after a wake-up that found output, for more
 PROBE_EVERY = 0.1  # while starting: the first answer ends it
 DELIM = b"<IDS|MSG>"
 
@@ -437,15 +438,22 @@ class Keeper:
         else:
             self._subscribe()
         zmq = self.zmq
+        checked = 0.0
+        signalled = True
+        flooding = False
         while not self.terminated:
             now = time.monotonic()
-            self._check_kernel(now)
-            if self._ending_done(now) or self._lingered(now):
-                break
-            self.clients.expire(now)
-            self.clients.flush_followers()  # what the checks above told them, too
             busy = self.state == "starting" or self.stop_deadline is not None
             watching = self.proc is None and self.state == "running"  # no SIGCHLD for it
+            if signalled or busy or now - checked >= 0.1:  # not once per message in a flood
+                checked, signalled = now, False
+                self._check_kernel(now)
+                if self._ending_done(now) or self._lingered(now):
+                    break
+                self.clients.expire(now)
+                self.clients.flush_followers()  # what the checks above told them, too
+            if flooding:  # let a flood gather: one wake-up per batch, not per message
+                time.sleep(FLOOD_GATHER)
             try:
                 events = dict(self.poller.poll(100 if busy else 200 if watching else 1000))
             except zmq.ZMQError as e:
@@ -453,13 +461,15 @@ class Keeper:
                     continue
                 raise
             if events.pop(self.wake_r, 0):
+                signalled = True
                 try:
                     while os.read(self.wake_r, 4096):
                         pass
                 except OSError:
                     pass
+            flooding = False
             if self.sub is not None and events.pop(self.sub, 0):
-                self._read_iopub()
+                flooding = self._read_iopub() > 0
             if self.control is not None and events.pop(self.control, 0):
                 self._read_control()
             if events.pop(self.listener.fileno(), 0):
