@@ -426,9 +426,10 @@ def test_the_seam_of_replayed_and_dropped_output_is_marked() -> None:
     model.apply(out("line 1\nline 2 "))
     t0 = time.mktime((2026, 1, 2, 10, 2, 0, 0, 0, -1))
     model.apply(OutputReplayed(1204, t0, t0 + 300, 0))
+    model.apply(OutputReplayed(3, t0, t0, 0))  # statuses only (nothing shown): nothing said
     model.apply(out("line 3\n"))
     model.apply(OutputReplayed(0, None, None, 0))  # nothing replayed: nothing said
-    model.apply(OutputReplayed(5, t0, t0, 12))
+    model.apply(OutputReplayed(5, t0, t0, 12))  # messages lost are always said
     model.apply(OutputDropped(1))
     assert plain(model) == [
         "line 1",

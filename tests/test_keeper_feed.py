@@ -262,9 +262,12 @@ async def test_session_reads_iopub_from_the_keeper_across_drops(
     session = _session(connection_info(kernel_km), kept, tail=0)
     info = await session.start(timeout=30)
     assert info["status"] == "ok"
+    watched: list[ev.KernelEvent] = []
+    session.subscribe(watched.append, held=False)  # a watcher leaves the backlog alone
     heard: list[ev.KernelEvent] = []
     session.subscribe(heard.append)
     assert any(isinstance(e, ev.OutputReplayed) for e in heard)  # held for the subscriber
+    assert not watched
     try:
         lines = 3000
         execution = session.execute(
@@ -423,3 +426,29 @@ async def test_a_big_message_read_in_many_chunks(keeper: FakeKeeper) -> None:
     finally:
         await feed.close()
     assert seen.frames == [msg(1), big, msg(3)]
+
+
+async def test_a_lost_reply_ends_the_cell_on_its_kept_idle_status(
+        kept: FakeKeeper, kernel_km: KernelManager) -> None:
+    """After a reconnect the kernel's execute_reply may be gone with the link, while its
+    output is all kept: the cell ends on its idle status, with the reply its output
+    implies, instead of failing (or waiting for ever)."""
+    session = _session(connection_info(kernel_km), kept, tail=0)
+    await session.start(timeout=30)
+    try:
+        execution = session.execute("import time; time.sleep(0.5); print('kept'); 1/0")
+        async with asyncio.timeout(10):
+            while not execution.seen:
+                await asyncio.sleep(0.01)
+        session._drop_lost_executions(execution.seq)  # as wait_ready does: reply lost
+        got: list[ev.KernelEvent] = []
+        async with asyncio.timeout(10):
+            async for event in execution:
+                got.append(event)
+        assert "kept" in _stdout(got)
+        assert any(isinstance(e, ev.Error) for e in got)
+        reply = got[-1]
+        assert isinstance(reply, ev.ExecuteReply)
+        assert reply.status == "error" and reply.execution_count is not None
+    finally:
+        await session.close()

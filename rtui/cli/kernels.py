@@ -261,7 +261,7 @@ async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
         checks.add(task)
         task.add_done_callback(checks.discard)
 
-    unsubscribe = kernel.session.subscribe(on_event)
+    unsubscribe = kernel.session.subscribe(on_event, held=False)  # the output is work's
     kernel.tunnel.on_restored(restored)
     task = asyncio.ensure_future(work)
     try:
@@ -288,42 +288,58 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
     """
     from rtui.core.kernels import events as ev
 
-    unsubscribe = kernel.session.subscribe(_show_other)
+    terminal = _Terminal()
+    unsubscribe = kernel.session.subscribe(terminal.other)
     status = 0
     try:
         async for event in kernel.session.execute(code):
             if isinstance(event, ev.InputRequest):
                 answer = await asyncio.to_thread(_ask, event.prompt, event.password)
                 await kernel.session.input_reply(answer)
-            elif _show(event) or (isinstance(event, ev.ExecuteReply) and event.status != "ok"):
+            elif terminal.show(event) or (
+                    isinstance(event, ev.ExecuteReply) and event.status != "ok"):
                 status = 1
     finally:
         unsubscribe()
     return status
 
 
-def _show(event: Any) -> bool:
-    """Write an output event where it belongs; True if it was an error."""
-    from rtui.core.kernels import events as ev
+class _Terminal:
+    """Where ``rtui run`` writes events; it knows whether output was shown since the last
+    seam note, so a replay that showed nothing (a new kernel's statuses) is not noted."""
 
-    if isinstance(event, ev.Stream):
-        _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
-    elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
-        text = str(event.data.get("text/plain", ""))
-        if text:
-            _write(sys.stdout, text + "\n")
-    elif isinstance(event, ev.Error):
-        _write(sys.stderr, "\n".join(event.traceback) + "\n")
-        return True
-    elif isinstance(event, (ev.OutputReplayed, ev.OutputDropped)):
-        note = event.describe()
-        if note:
-            print(f"rtui: {note}", file=sys.stderr, flush=True)
-    return False
+    def __init__(self) -> None:
+        self.shown = False
 
+    def other(self, event: Any) -> None:
+        """What is not this run's execution's: the kept backlog, other clients' output."""
+        self.show(event)
 
-def _show_other(event: Any) -> None:
-    _show(event)
+    def show(self, event: Any) -> bool:
+        """Write an output event where it belongs; True if it was an error."""
+        from rtui.core.kernels import events as ev
+
+        if isinstance(event, (ev.OutputReplayed, ev.OutputDropped)):
+            note = event.describe()
+            lost = isinstance(event, ev.OutputDropped) or event.dropped
+            if note and (self.shown or lost):
+                print(f"rtui: {note}", file=sys.stderr, flush=True)
+            self.shown = False
+            return False
+        if isinstance(event, ev.Stream):
+            _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
+        elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
+            text = str(event.data.get("text/plain", ""))
+            if text:
+                _write(sys.stdout, text + "\n")
+        elif isinstance(event, ev.Error):
+            _write(sys.stderr, "\n".join(event.traceback) + "\n")
+            self.shown = True
+            return True
+        else:
+            return False
+        self.shown = True
+        return False
 
 
 def _ask(prompt: str, password: bool) -> str:

@@ -81,6 +81,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
         super().__init__(max_lines)
         self.styles = styles or ConsoleStyles()
         self._cell_parent: str | None = None
+        self._noted_version = 0  # the version a note or seam made: unchanged, nothing shown
         self._clear_pending = False
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             Stream: self._on_stream,
@@ -115,6 +116,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
         self._commit(first, total)
 
     def _note(self, text: str, style: StyleType) -> None:
+        self._noted_version = self._version + 1  # what this edit's commit makes it
         self._close_streams()
         self._append([(part, style) for part in text.split("\n")])
 
@@ -226,9 +228,10 @@ class ConsoleModel(LineBuffer[_StreamState]):
     # -- what the kernel's keeper says ----------------------------------------------------------
 
     def _on_replayed(self, ev: OutputReplayed) -> None:
-        """The seam: output above it was kept on the host while this console was away."""
+        """The seam: output above it was kept on the host while this console was away
+        (unmarked when the replay showed nothing: a new kernel's first statuses, say)."""
         note = ev.describe()
-        if note:
+        if note and (self._version != self._noted_version or ev.dropped):
             self._note(f"── {note} ──", self.styles.seam)
 
     def _on_dropped(self, ev: OutputDropped) -> None:

@@ -7,7 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from rtui.core.errors import KernelError
-from rtui.core.kernels.events import ExecuteReply, KernelEvent, Listener, MessageEvent, Status
+from rtui.core.kernels.events import (
+    Error,
+    ExecuteInput,
+    ExecuteReply,
+    KernelEvent,
+    Listener,
+    MessageEvent,
+    Status,
+)
 
 __all__ = ["Execution"]
 
@@ -32,8 +40,8 @@ class Execution:
     """
 
     __slots__ = (
-        "_discard", "_done", "_grace", "_idle", "_iterating", "_msg_id", "_on_event", "_queue",
-        "_reply", "_seq",
+        "_count", "_discard", "_done", "_errored", "_grace", "_idle", "_iterating", "_lost",
+        "_msg_id", "_on_event", "_queue", "_reply", "_seen", "_seq",
     )
 
     def __init__(
@@ -52,6 +60,10 @@ class Execution:
         self._iterating = False
         self._discard = False
         self._grace: asyncio.TimerHandle | None = None
+        self._seen = False  # any event of it arrived (the kernel got the request)
+        self._errored = False  # an Error was among them
+        self._count: int | None = None  # its execution_count, from its ExecuteInput
+        self._lost = False  # its reply was lost: its output's end stands for it
 
     def __repr__(self) -> str:
         return f"<Execution {self._msg_id} done={self.done}>"
@@ -68,8 +80,9 @@ class Execution:
 
     @property
     def replied(self) -> bool:
-        """True once the execute_reply is in (the idle status may still be on its way)."""
-        return self._reply is not None
+        """True once the execute_reply is in (the idle status may still be on its way), or
+        known lost."""
+        return self._reply is not None or self._lost
 
     @property
     def done(self) -> bool:
@@ -105,6 +118,11 @@ class Execution:
 
     def on_output(self, event: MessageEvent) -> None:
         """An output or an input request of this execution: pass it on."""
+        self._seen = True
+        if isinstance(event, Error):
+            self._errored = True
+        elif isinstance(event, ExecuteInput):
+            self._count = event.execution_count
         handler = self._on_event
         if handler is not None:
             self._call(handler, event)
@@ -127,6 +145,20 @@ class Execution:
         if self._reply is not None or self._done.done():
             return False
         self._reply = reply
+        return self._end()
+
+    @property
+    def seen(self) -> bool:
+        """True once any event of this execution arrived (the kernel got the request)."""
+        return self._seen
+
+    def reply_lost(self) -> bool:
+        """Its execute_reply was lost with a dropped link while its output is not (a kernel
+        keeper has it all): end, once its idle status is in, with the reply its output
+        implies. True if that ended it."""
+        if self._reply is not None or self._done.done():
+            return False
+        self._lost = True
         return self._end()
 
     def idle_missing(self) -> bool:
@@ -153,6 +185,9 @@ class Execution:
     # -- internals -----------------------------------------------------------------------------
 
     def _end(self) -> bool:
+        if self._reply is None and self._lost and self._idle:
+            self._reply = ExecuteReply("error" if self._errored else "ok", self._count, [],
+                                       self._msg_id)
         reply = self._reply
         if reply is None or not self._idle or self._done.done():
             return False

@@ -222,17 +222,21 @@ class KernelSession:
 
     # -- events -----------------------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: Listener, *, held: bool = True) -> Callable[[], None]:
         """Call ``listener`` for every event that no Execution of this session takes: other
         clients' output and statuses, heartbeat changes. Returns an unsubscribe function.
 
         An event goes one way only: what belongs to an Execution of ours goes to it alone.
         Listeners run inside the reader task: keep them quick (buffer, don't render).
+        ``held``: the first such listener (one that shows output) also gets, at once, what
+        came before anyone took it (the backlog a keeper replays at attach); a watcher that
+        only looks for some events passes False and leaves them for it.
         """
         self._listeners = (*self._listeners, listener)
-        held, self._held = self._held, None
-        for event in held or ():  # what arrived before anyone listened (a replayed backlog)
-            self._call(listener, event)
+        if held:
+            events, self._held = self._held, None
+            for event in events or ():
+                self._call(listener, event)
 
         def unsubscribe() -> None:
             self._listeners = tuple(x for x in self._listeners if x is not listener)
@@ -486,14 +490,23 @@ class KernelSession:
 
     def _drop_lost_executions(self, seq: int) -> None:
         for execution in list(self._executions.values()):
-            if execution.seq <= seq and not execution.replied:
-                execution.fail(
-                    KernelError(
-                        f"{self.name}: this execution's reply was lost "
-                        "(the connection dropped or the kernel restarted)"
-                    )
+            if execution.seq > seq or execution.replied:
+                continue
+            if self._feed is not None and execution.seen:
+                # Its output (idle status included) is kept by the keeper and comes: end it
+                # on that, with the reply its output implies.
+                if execution.reply_lost():
+                    self._finished(execution)
+                else:
+                    self._watch_idle(execution, self._iopub_count)
+                continue
+            execution.fail(
+                KernelError(
+                    f"{self.name}: this execution's reply was lost "
+                    "(the connection dropped or the kernel restarted)"
                 )
-                self._finished(execution)
+            )
+            self._finished(execution)
 
     def _fail_pending(self, exc: KernelError) -> None:
         pending, self._pending = self._pending, {}
@@ -501,6 +514,9 @@ class KernelSession:
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # a nudge shares futures; avoid "never retrieved" noise
+        self._fail_executions(exc)
+
+    def _fail_executions(self, exc: KernelError) -> None:
         executions, self._executions = self._executions, {}
         for execution in executions.values():
             execution.fail(exc)
@@ -515,12 +531,11 @@ class KernelSession:
     # -- internals: one reader per channel, one handler per message type -----------------------
 
     def _emit(self, event: KernelEvent) -> None:
-        """An event no Execution of ours takes: to the subscribers (held for the first one
-        until there is one)."""
+        """An event no Execution of ours takes: to the subscribers (and held for the first
+        one that takes what was held, until there is one)."""
         held = self._held
         if held is not None:
             held.append(event)
-            return
         for listener in self._listeners:
             self._call(listener, event)
 
@@ -641,6 +656,8 @@ class KernelSession:
         elif kind == "restarted":
             self.exited = None
             log.info("%s: the kernel was started again", self.name)
+            # What ran before will never end now (nor say so): fail it.
+            self._fail_executions(KernelDiedError(f"{self.name}: the kernel was restarted"))
             return
         elif kind == "gone":
             if self.exited is None:
@@ -670,6 +687,7 @@ class KernelSession:
             message += f" ({why})"
         tail = exited.log_tail.rstrip()
         if tail:
-            message += "; the end of its log:\n" + tail
+            message += "; the end of its log:\n" + "\n".join(
+                f"  {line}" for line in tail.splitlines())
         return KernelDiedError(message, title="Kernel died")
 
