@@ -1,0 +1,252 @@
+"""Nothing lost, nothing twice, every failure said: `rtui run -k` and `rtui log` against the
+real sshd (through a relay that cuts and freezes the link), the real agent and its output
+keeper, and real kernels.
+
+One kernel serves the flood tests (each reads only its own cell's lines); the tests that
+kill a kernel start their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.relay import TCPRelay
+from tests.harness.sshd import SSHD
+
+PY = sys.executable
+RATE = 2000  # lines a second, a flush for each
+SECONDS = 10
+
+
+def flood_code(tag: str, lines: int = RATE * SECONDS, rate: int = RATE) -> str:
+    """A cell printing ``lines`` numbered lines at ``rate`` a second, a flush per line."""
+    return (
+        "import time\n"
+        "t0 = time.monotonic()\n"
+        f"for i in range({lines}):\n"
+        f"    print('{tag}', i, flush=True)\n"
+        f"    ahead = t0 + i / {rate} - time.monotonic()\n"
+        "    if ahead > 0: time.sleep(ahead)\n"
+    )
+
+
+def numbers(stdout: str, tag: str) -> list[int]:
+    return [int(m) for m in re.findall(rf"^{tag} (\d+)$", stdout, re.M)]
+
+
+def write_config(home: Path, sshd: SSHD, port: int, **settings: float) -> dict[str, str]:
+    """A hosts file naming host ``lab`` at ``port`` (the relay's), its key trusted there;
+    the environment that makes ``rtui`` use ``home``."""
+    config = home / ".config" / "rtui"
+    config.mkdir(parents=True, exist_ok=True)
+    lines = ["[settings]", *(f"{k} = {v}" for k, v in settings.items()), "",
+             "[[hosts]]", 'name = "lab"', 'hostname = "127.0.0.1"', f"port = {port}",
+             f'user = "{sshd.user}"', f'identity_files = ["{sshd.client_key}"]',
+             f'python = "{PY}"', ""]
+    (config / "hosts.toml").write_text("\n".join(lines))
+    ssh = home / ".ssh"
+    ssh.mkdir(exist_ok=True)
+    key_type, key_data = sshd.host_key_pub.read_text().split()[:2]
+    (ssh / "known_hosts").write_text(f"[127.0.0.1]:{port} {key_type} {key_data}\n")
+    env = {"HOME": str(home)}
+    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache")):
+        env[var] = str(home / sub)
+    return env
+
+
+async def rtui(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        PY, "-m", "rtui", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env})
+
+
+async def finish(process: asyncio.subprocess.Process, timeout: float) -> tuple[str, str]:
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return out.decode(), err.decode()
+
+
+def start_kernel(env: dict[str, str]) -> str:
+    import subprocess
+
+    started = subprocess.run([PY, "-m", "rtui", "kernel", "start", "lab"], env={
+        **os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    return started.stdout.split()[2]
+
+
+def stop_kernel(env: dict[str, str], kid: str) -> None:
+    import subprocess
+
+    subprocess.run([PY, "-m", "rtui", "kernel", "stop", "lab", kid], env={
+        **os.environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def shared_kernel(sshd: SSHD, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A kernel for the flood tests, started straight through the sshd."""
+    env = write_config(tmp_path_factory.mktemp("starter"), sshd, sshd.port)
+    kid = start_kernel(env)
+    try:
+        yield kid
+    finally:
+        stop_kernel(env, kid)
+
+
+@pytest.fixture
+async def relay(sshd: SSHD) -> AsyncIterator[TCPRelay]:
+    async with TCPRelay("127.0.0.1", sshd.port) as started:
+        yield started
+
+
+FAST_KEEPALIVE = {"keepalive_interval": 1.0, "keepalive_count_max": 3,
+                  "reconnect_max_delay": 0.5, "connect_timeout": 5.0}
+
+
+async def _flood_through(relay: TCPRelay, env: dict[str, str], kid: str, tag: str,
+                         fault: str) -> tuple[list[int], str, int]:
+    process = await rtui(env, "run", "lab", "-k", kid, "-c", flood_code(tag))
+    assert process.stdout is not None and process.stderr is not None
+    out = bytearray()
+    reading = asyncio.ensure_future(_read_all(process.stdout, out))
+    errors = asyncio.ensure_future(process.stderr.read())
+    async with asyncio.timeout(60):  # attached and printing (a loaded machine is slow)
+        while f"{tag} 100\n".encode() not in out:
+            await asyncio.sleep(0.05)
+    if fault == "cut":
+        relay.cut()
+    elif fault in ("freeze", "freeze past keepalive"):
+        relay.freeze()
+        await asyncio.sleep(8 if fault == "freeze" else 6)
+        relay.thaw()
+    elif fault == "sigstop":
+        os.kill(process.pid, signal.SIGSTOP)
+        await asyncio.sleep(6)  # twice what the keepalive allows
+        os.kill(process.pid, signal.SIGCONT)
+    async with asyncio.timeout(SECONDS + 60):
+        await reading
+        err = (await errors).decode()
+        code = await process.wait()
+    return numbers(out.decode(), tag), err, code
+
+
+async def _read_all(stream: asyncio.StreamReader, into: bytearray) -> None:
+    while chunk := await stream.read(1 << 16):
+        into += chunk
+
+
+@pytest.mark.parametrize("fault", ["cut", "freeze", "freeze past keepalive", "sigstop"])
+async def test_every_line_once_in_order_through_link_faults(
+        fault: str, sshd: SSHD, relay: TCPRelay, shared_kernel: str,
+        isolated_home: Path) -> None:
+    settings = FAST_KEEPALIVE if fault in ("freeze past keepalive", "sigstop") else {
+        "reconnect_max_delay": 0.5, "connect_timeout": 5.0}
+    env = write_config(isolated_home, sshd, relay.port, **settings)
+    tag = {"cut": "C", "freeze": "F", "freeze past keepalive": "K", "sigstop": "S"}[fault]
+    # Attached once before: the flood's run replays only what came since (a new console
+    # would show the kernel's last lines first, its own stderr included).
+    before = await rtui(env, "run", "lab", "-k", shared_kernel, "-c", "pass")
+    await finish(before, 60)
+    got, err, code = await _flood_through(relay, env, shared_kernel, tag, fault)
+    assert code == 0, err
+    assert got == list(range(RATE * SECONDS)), (
+        f"{len(got)} lines, {len(set(got))} distinct; first gap at "
+        f"{next((i for i, n in enumerate(got) if n != i), None)}; stderr: {err[-2000:]}")
+    if fault in ("cut", "freeze past keepalive"):
+        assert "rtui: replayed" in err  # the seam is said
+    assert "Traceback" not in err
+
+
+async def test_quitting_while_a_cell_prints_loses_nothing(
+        sshd: SSHD, shared_kernel: str, isolated_home: Path) -> None:
+    env = write_config(isolated_home, sshd, sshd.port)
+    lines = 6000  # 3 s at 2,000 lines/s
+    process = await rtui(env, "run", "lab", "-k", shared_kernel, "-c",
+                         flood_code("Q", lines))
+    assert process.stdout is not None
+    out = bytearray()
+    reading = asyncio.ensure_future(_read_all(process.stdout, out))
+    async with asyncio.timeout(60):
+        while b"Q 1000\n" not in out:
+            await asyncio.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # the person quits: the cell runs on
+    await asyncio.wait_for(reading, 30)
+    await finish(process, 30)
+    seen = numbers(out.decode(), "Q")
+    assert seen == list(range(len(seen))) and len(seen) < lines, len(seen)
+    await asyncio.sleep(4)  # the cell has ended meanwhile
+    log = await rtui(env, "log", "lab", shared_kernel)
+    out, err = await finish(log, 60)
+    assert log.returncode == 0, err
+    assert numbers(out, "Q") == list(range(lines))  # rtui log shows what was printed
+    tail = await rtui(env, "log", "lab", shared_kernel, "-n", "3")
+    out, err = await finish(tail, 60)
+    assert out.splitlines() == [f"Q {n}" for n in range(lines - 3, lines)], err
+    # Attaching again shows what was printed since this console left, then runs the code.
+    again = await rtui(env, "run", "lab", "-k", shared_kernel, "-c", "print('after')")
+    out, err = await finish(again, 60)
+    assert again.returncode == 0, err
+    rest = numbers(out, "Q")
+    assert rest == list(range(seen[-1] + 1, lines)) if seen else rest == list(range(lines))
+    assert out.rstrip().endswith("after")
+    assert "rtui: replayed" in err
+
+
+async def test_rtui_log_follows_until_ctrl_c(
+        sshd: SSHD, shared_kernel: str, isolated_home: Path) -> None:
+    env = write_config(isolated_home, sshd, sshd.port)
+    follower = await rtui(env, "log", "lab", shared_kernel, "-n", "0", "-f")
+    await asyncio.sleep(3)
+    run = await rtui(env, "run", "lab", "-k", shared_kernel, "-c",
+                     "for i in range(5): print('F', i, flush=True)")
+    await finish(run, 60)
+    await asyncio.sleep(1)
+    assert follower.returncode is None  # still following
+    follower.send_signal(signal.SIGINT)
+    out, err = await finish(follower, 15)
+    assert follower.returncode == 0, err
+    assert numbers(out, "F") == list(range(5))
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("death", ["os._exit(1)", "SIGKILL"])
+async def test_a_kernel_dying_mid_cell_is_said_within_5_s(
+        death: str, sshd: SSHD, isolated_home: Path) -> None:
+    env = write_config(isolated_home, sshd, sshd.port)
+    kid = await asyncio.to_thread(start_kernel, env)
+    try:
+        kill = ("import os; os._exit(1)" if death == "os._exit(1)" else
+                "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+        code = ("import sys, time\nprint('working', flush=True)\n"
+                "print('about to die', file=sys.stderr, flush=True)\ntime.sleep(1)\n" + kill)
+        process = await rtui(env, "run", "lab", "-k", kid, "-c", code)
+        out = b""
+        assert process.stdout is not None
+        while b"working" not in out:
+            out += await asyncio.wait_for(process.stdout.read(100), 30)
+        printed = time.monotonic()
+        _, err = await finish(process, 30)
+        took = time.monotonic() - printed - 1  # the cell slept 1 s before dying
+        assert process.returncode not in (0, None), err
+        assert took < 5, took
+        if death == "SIGKILL":
+            assert "killed by signal 9 (SIGKILL)" in err, err
+        else:
+            assert "exited with code 1" in err, err
+        assert not re.search(r"^(rtui: )?Traceback", err, re.M)  # the log's are indented
+        # Attaching to the dead kernel says so at once.
+        started = time.monotonic()
+        dead = await rtui(env, "run", "lab", "-k", kid, "-c", "1")
+        _, err = await finish(dead, 30)
+        assert dead.returncode != 0 and time.monotonic() - started < 10, err
+    finally:
+        await asyncio.to_thread(stop_kernel, env, kid)
