@@ -291,14 +291,22 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
     terminal = _Terminal()
     unsubscribe = kernel.session.subscribe(terminal.other)
     status = 0
+    execution = kernel.session.execute(code)
     try:
-        async for event in kernel.session.execute(code):
+        async for event in execution:
             if isinstance(event, ev.InputRequest):
                 answer = await asyncio.to_thread(_ask, event.prompt, event.password)
                 await kernel.session.input_reply(answer)
             elif terminal.show(event) or (
                     isinstance(event, ev.ExecuteReply) and event.status != "ok"):
                 status = 1
+    except asyncio.CancelledError:
+        # Stopped (ctrl+c) while the cell runs on: show all that was handed on, so the
+        # place remembered for the next attach is where this terminal's output ends.
+        await kernel.session.stop_output()
+        for event in execution.drain():
+            terminal.show(event)
+        raise
     finally:
         unsubscribe()
     return status

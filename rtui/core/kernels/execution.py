@@ -105,6 +105,19 @@ class Execution:
                 raise item
             yield item
 
+    def drain(self) -> list[KernelEvent]:
+        """The events buffered for iterating and not yet taken, taken now (a consumer that
+        is stopped shows what it had received)."""
+        queue = self._queue
+        events: list[KernelEvent] = []
+        while queue is not None and not queue.empty():
+            item = queue.get_nowait()
+            if item is None or isinstance(item, BaseException):
+                queue.put_nowait(item)
+                break
+            events.append(item)
+        return events
+
     async def reply(self) -> ExecuteReply:
         """Wait for the end; if nobody iterates, stop buffering events meanwhile."""
         queue = self._queue

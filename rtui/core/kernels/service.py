@@ -443,9 +443,9 @@ class HostKernels:
         A console's place in the kernel's kept output is remembered for its next attach."""
         with contextlib.suppress(ValueError):
             self._attached.remove(kernel)
-        self.remember_seen(kernel)
         with contextlib.suppress(Exception):
-            await kernel.session.close()
+            await kernel.session.close()  # first: no output is handed on after this
+        self.remember_seen(kernel)
         await kernel.tunnel.close()
 
     def remember_seen(self, kernel: RemoteKernel) -> None:

@@ -205,6 +205,12 @@ class KernelSession:
         self._check_open()
         await self._nudge(timeout, "restart")
 
+    async def stop_output(self) -> None:
+        """Stop reading the keeper's stream: nothing more is handed on (``last_seq`` is then
+        final), so a consumer that stops can show all it was handed and remember that."""
+        if self._feed is not None:
+            await self._feed.close()
+
     async def close(self) -> None:
         """Stop every task, fail whatever still waits, close the sockets and the zmq context."""
         if self._closed:
