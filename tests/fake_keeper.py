@@ -38,6 +38,8 @@ class FakeKeeper:
         self.path = path
         self.kept: list[tuple[int, float, list[bytes]]] = []
         self.next = first_seq
+        self.lag = 0.0
+        """Seconds each live message takes to reach a follower (a slow iopub path)."""
         self.requests: list[dict[str, Any]] = []
         self.refuse = False
         self.exit: dict[str, Any] | None = None  # set: the kernel has exited
@@ -71,8 +73,14 @@ class FakeKeeper:
         self.kept.append(record)
         data = encode_message(*record)
         for writer in list(self._clients):
-            writer.write(data)
+            self._send(writer, data)
         return seq
+
+    def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if self.lag:  # the hop to the client, made long: same delay each, order kept
+            asyncio.get_running_loop().call_later(self.lag, writer.write, data)
+        else:
+            writer.write(data)
 
     def event(self, event: dict[str, Any]) -> None:
         data = encode_event(event)
@@ -110,6 +118,10 @@ class FakeKeeper:
         line = await reader.readline()
         request = json.loads(line)
         self.requests.append(request)
+        if request.get("op") == "status":
+            writer.write(json.dumps({"ok": True, "next": self.next}).encode() + b"\n")
+            writer.close()
+            return
         if self.refuse:
             writer.write(b'{"ok": false, "error": "no such kernel"}\n')
             writer.close()

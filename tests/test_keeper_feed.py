@@ -452,3 +452,25 @@ async def test_a_lost_reply_ends_the_cell_on_its_kept_idle_status(
         assert reply.status == "error" and reply.execution_count is not None
     finally:
         await session.close()
+
+
+async def test_input_is_asked_after_the_output_printed_before_it(
+        kept: FakeKeeper, kernel_km: KernelManager) -> None:
+    """stdin comes straight from the kernel, iopub a hop later through the keeper: the
+    question waits until the output printed before it (flushed before asking) is in."""
+    kept.lag = 0.3
+    session = _session(connection_info(kernel_km), kept, tail=0)
+    await session.start(timeout=30)
+    try:
+        execution = session.execute("print('before')\nanswer = input('q? ')\nprint(answer)")
+        order: list[str] = []
+        async for event in execution:
+            if isinstance(event, ev.Stream):
+                order.append(event.text.strip())
+            elif isinstance(event, ev.InputRequest):
+                order.append("asked")
+                await session.input_reply("42")
+        assert order[:2] == ["before", "asked"]
+        assert "42" in order
+    finally:
+        await session.close()

@@ -195,6 +195,7 @@ class KeeperFeed:
         self._writer: Any = None
         self._closed = False
         self._replayed_once: asyncio.Future[None] | None = None
+        self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def __repr__(self) -> str:
         return f"<KeeperFeed {self.name} last={self.last_seq} live={self.live}>"
@@ -231,6 +232,55 @@ class KeeperFeed:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    async def caught_up(self, timeout: float) -> bool:
+        """Wait until this feed has handed on every message the keeper holds now.
+
+        For what arrives by another path and must come after the output before it (an
+        ``input()`` question comes straight from the kernel, its prompt's output a hop later
+        through the keeper). One status question to the keeper, then a wait for that seq;
+        False when ``timeout`` passed first (the caller goes on anyway).
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                target = await self._kept_seq()
+                if (self.last_seq or 0) >= target:
+                    return True
+                reached: asyncio.Future[None] = loop.create_future()
+                self._seq_waiters.append((target, reached))
+                try:
+                    await reached
+                finally:
+                    with contextlib.suppress(ValueError):
+                        self._seq_waiters.remove((target, reached))
+                return True
+        except TimeoutError:
+            return False
+        except (OSError, FeedError, KeeperGone) as exc:
+            log.debug("%s: cannot ask the keeper how far it is: %s", self.name, exc)
+            return False
+
+    async def _kept_seq(self) -> int:
+        reader, writer = await self._open()
+        try:
+            writer.write(request_line("status"))
+            buf = bytearray()
+            while (end := buf.find(b"\n")) < 0:
+                if len(buf) > _HEADER_MAX:
+                    raise FeedError("the keeper's status is not a line of JSON")
+                chunk = await reader.read(_READ)
+                if not chunk:
+                    raise FeedError("the keeper closed the stream before answering")
+                buf += chunk
+            try:
+                answer = json.loads(bytes(buf[:end]))
+                return int(answer["next"]) - 1
+            except (ValueError, TypeError, KeyError) as exc:
+                raise FeedError(f"the keeper's status is malformed: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -345,6 +395,10 @@ class KeeperFeed:
             return  # already handed on (never twice)
         self.last_seq = seq
         self._on_frames(frames)
+        if self._seq_waiters:
+            for target, reached in self._seq_waiters:
+                if seq >= target and not reached.done():
+                    reached.set_result(None)
 
     def _event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "replayed":

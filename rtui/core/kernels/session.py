@@ -59,6 +59,11 @@ _IDLE_GRACE = 2.0
 # matching "idle" status (the kernel's PUB socket drops messages past its high-water mark).
 
 _HELD_MAX = 20_000
+
+_INPUT_CATCH_UP = 2.0
+# With a keeper, iopub takes one hop more than stdin: output printed just before input()
+# (the kernel flushes it before asking) may still be on its way when the question comes.
+# The question is handed on once the feed has what the keeper held then (at most this long).
 # Events kept for the first subscriber (the backlog a keeper replays at attach arrives
 # before anyone could subscribe); beyond this the oldest are forgotten.
 
@@ -118,6 +123,7 @@ class KernelSession:
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._executions: dict[str, Execution] = {}
         self._input_parent: dict[str, Any] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._iopub_waiter: asyncio.Future[None] | None = None
         self._iopub_count = 0
         self._send_seq = 0
@@ -218,9 +224,10 @@ class KernelSession:
         self._closed = True
         if self._feed is not None:
             await self._feed.close()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._side_tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
         self._fail_pending(KernelError(f"{self.name}: the kernel session was closed"))
         self._listeners = ()
@@ -640,8 +647,23 @@ class KernelSession:
             handler(msg)
 
     def _on_stdin_input_request(self, msg: dict[str, Any]) -> None:
-        request = decode_input_request(msg)
         self._input_parent = msg["header"]
+        feed = self._feed
+        if feed is None:
+            self._hand_on_input_request(msg)
+            return
+
+        async def after_output() -> None:
+            await feed.caught_up(_INPUT_CATCH_UP)
+            if not self._closed and self._input_parent is msg["header"]:
+                self._hand_on_input_request(msg)  # else answered, interrupted or closed
+
+        task = asyncio.get_running_loop().create_task(after_output())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    def _hand_on_input_request(self, msg: dict[str, Any]) -> None:
+        request = decode_input_request(msg)
         execution = self._executions.get(request.parent_id or "")
         if execution is not None:
             execution.on_output(request)
