@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 LINGER = 3600.0  # seconds a keeper stays after its kernel died, unless stopped or restarted
 READ_BATCH = 2000  # iopub messages read per wake-up: a flood costs one poll per batch
-FLOOD_GATHER = 0.002  # seconds to wait, after a wake-up that found output, for more
+FLOOD_GATHER = 0.002  # seconds to wait for more output before polling, in a flood
+FLOOD_RATE = 500  # messages a second from which output is a flood
 PROBE_EVERY = 0.1  # while starting: the first answer ends it
 DELIM = b"<IDS|MSG>"
 
@@ -440,7 +441,8 @@ class Keeper:
         zmq = self.zmq
         checked = 0.0
         signalled = True
-        flooding = False
+        flooding = False  # output has been coming fast (FLOOD_RATE messages a second)
+        window, in_window = time.monotonic(), 0
         while not self.terminated:
             now = time.monotonic()
             busy = self.state == "starting" or self.stop_deadline is not None
@@ -467,9 +469,11 @@ class Keeper:
                         pass
                 except OSError:
                     pass
-            flooding = False
             if self.sub is not None and events.pop(self.sub, 0):
-                flooding = self._read_iopub() > 0
+                in_window += self._read_iopub()
+            if now - window >= 0.05:  # no delay for a cell's few messages, only in floods
+                flooding = in_window >= FLOOD_RATE * (now - window)
+                window, in_window = now, 0
             if self.control is not None and events.pop(self.control, 0):
                 self._read_control()
             if events.pop(self.listener.fileno(), 0):
