@@ -163,10 +163,13 @@ class Workspace:
         injected = self.injected.get(name)
         return injected is not None and self.config.get(name) == injected.host
 
+    def _state_root(self, name: str) -> Path:
+        """Where what rtui remembers of host ``name`` goes (an injected host's: its own)."""
+        return self.injected[name].state_dir if self.is_injected(name) else locations.state_dir()
+
     def history_path(self, name: str) -> Path:
         """Where the console input history of host ``name`` is kept."""
-        root = self.injected[name].state_dir if self.is_injected(name) else locations.state_dir()
-        return root / "history" / f"{name}.jsonl"
+        return self._state_root(name) / "history" / f"{name}.jsonl"
 
     @property
     def connections(self) -> Connections:
@@ -198,7 +201,8 @@ class Workspace:
             from rtui.core.kernels.service import HostKernels
 
             host = self.config.require(name)
-            service = HostKernels(self.connection(name), python=host.python)
+            service = HostKernels(self.connection(name), python=host.python,
+                                  state_dir=self._state_root(name))
             self._kernels[name] = service
         return service
 

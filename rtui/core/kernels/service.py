@@ -154,14 +154,18 @@ class LocatedKernel:
 class HostKernels:
     """The kernel side of one host, sharing the host's connection."""
 
-    def __init__(self, connection: HostConnection, *, python: str | None = None) -> None:
+    def __init__(
+        self, connection: HostConnection, *, python: str | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
         self.connection = connection
         self.python = python if python not in (None, "", "auto") else None
         self.agent = AgentClient(connection, python=self.python)
         self.routes = HostRoutes(connection, self.agent)  # how kernel sockets are reached
         self._envs: asyncio.Future[list[Environment]] | None = None
         self._attached: list[RemoteKernel] = []  # detached on close
-        self.seen = SeenStore()
+        # How far consoles read each kernel's kept output (the demo's host: in its temp dir).
+        self.seen = SeenStore(None if state_dir is None else state_dir / "seen.json")
 
     @property
     def name(self) -> str:
