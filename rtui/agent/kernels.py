@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
     from .protocol import Progress
 
+# -Xfrozen_modules=off as ipykernel's own kernelspec has it: else debugpy warns on stderr at
+# every start (Python >= 3.11), and that warning is the kernel's first output. Older Pythons
+# ignore an -X option they do not know.
 KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -243,7 +246,8 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         except FileExistsError:
             raise OpError("exists", f"{cf} already exists; pick another kernel_id") from None
         rec = {"id": kid, "pid": None, "python": python, "kind": kind, "cwd": cwd,
-               "argv": [python, "-m", KERNEL_MODULES[kind], "-f", cf], "env": env,
+               "argv": [python, "-Xfrozen_modules=off", "-m", KERNEL_MODULES[kind], "-f", cf],
+               "env": env,
                "connection_file": cf, "log_file": os.path.join(kdir, kid + ".log"),
                "transport": transport}
         try:

@@ -177,8 +177,10 @@ class ConsolePane(Widget):
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.KernelAlive):
-            if not event.alive and self.state == "reconnecting":
-                return  # the link is down: its silence says nothing about the kernel
+            if not event.alive and self.state in ("reconnecting", "dead"):
+                # The link is down (its silence says nothing about the kernel), or the
+                # kernel's end was already told, with its exit status.
+                return
             self.state = "idle" if event.alive else "dead"
             if not event.alive:
                 self._info("The kernel stopped answering its heartbeat.", "bold red")
