@@ -217,6 +217,31 @@ async def test_attach_by_id_to_hand_started_kernels_and_list_them(
         stale.unlink()
 
 
+async def test_code_given_to_attach_and_start_goes_out_during_the_start(
+    kernels: HostKernels, kernel: RemoteKernel
+) -> None:
+    """`rtui run`'s code is sent right behind the start's kernel_info (a round trip sooner
+    on a far link): it is under way when attach/start return, and all it prints arrives,
+    even live-only (console=False: no replay of the past), its result with it."""
+    code = "for i in range(300): print(i, flush=True)\n6*7"
+    by_id = await kernels.attach(kernel.id, code=code, console=False)
+    try:
+        assert by_id.first is not None
+        got = [event async for event in by_id.first]
+        assert stdout(got).split() == [str(i) for i in range(300)]
+        assert result(got) == "42"
+        assert result(await run(by_id, "6*8")) == "48"  # the session goes on as usual
+    finally:
+        await kernels.detach(by_id)
+    started = await kernels.start(python=PY, code="print('hi'); 6*7")
+    try:
+        assert started.first is not None
+        got = [event async for event in started.first]
+        assert stdout(got) == "hi\n" and result(got) == "42"
+    finally:
+        await kernels.shutdown(started)
+
+
 async def test_attach_by_remote_path_and_local_file(
     kernels: HostKernels, kernel: RemoteKernel, tmp_path: Path, sshd: SSHD
 ) -> None:

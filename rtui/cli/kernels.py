@@ -199,11 +199,12 @@ def _run(args: argparse.Namespace) -> int:
 
         spec = args.kernel or args.connection_file
         if spec:
-            kernel = await kernels.attach(spec)
+            kernel = await kernels.attach(spec, code=args.code)
         else:
             kernels.routes.prepare()  # decided while the agent finds the Python
             python = await _python(workspace, host, args)
-            kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
+            kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd,
+                                         code=args.code)
         _note_exposure(kernel)
         dead = False
         try:
@@ -291,7 +292,8 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
     terminal = _Terminal()
     unsubscribe = kernel.session.subscribe(terminal.other)
     status = 0
-    execution = kernel.session.execute(code)
+    # Sent during the attach, right behind its kernel_info (a round trip sooner).
+    execution = kernel.first or kernel.session.execute(code)
     try:
         async for event in execution:
             if isinstance(event, ev.InputRequest):

@@ -33,6 +33,7 @@ from rtui.core.kernels.connection_info import (
     check_connection_info,
     read_connection_file,
 )
+from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.keeper_link import keeper_opener
 from rtui.core.kernels.liveness import gone_error, known_dead, start_session
 from rtui.core.kernels.routes import HostRoutes
@@ -120,6 +121,7 @@ class RemoteKernel:
     remote_info: dict[str, Any] = field(default_factory=dict, repr=False)
     keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
     console: bool = False  # shows output: how far it read is remembered (SeenStore)
+    first: Execution | None = None  # the code given to attach/start, sent during the start
 
     @property
     def route(self) -> str | None:
@@ -289,10 +291,11 @@ class HostKernels:
 
     async def start(
         self, *, python: str, spyder: bool = False, cwd: str | None = None,
-        transport: str | None = None,
+        transport: str | None = None, code: str | None = None,
     ) -> RemoteKernel:
         """Launch a detached kernel in ``python`` (it outlives the connection) and connect
-        to it. Which Python: see :mod:`rtui.core.kernels.choice`.
+        to it. Which Python: see :mod:`rtui.core.kernels.choice`. ``code``: see
+        :meth:`attach`.
 
         It listens on Unix sockets in a private directory on the host, or on 127.0.0.1
         where the server forwards TCP and not Unix sockets (see routes.py); ``transport``
@@ -310,21 +313,26 @@ class HostKernels:
             str(record["id"]), str(record["connection_file"]), remote_info, launched=True,
             kind=str(record.get("kind", "ipykernel")), python=python,
             keeper=keeper if isinstance(keeper, str) else None, running=True,
-            since=int(record.get("seq") or 0))  # what it printed once ready: not its boot
+            since=int(record.get("seq") or 0),  # what it printed once ready: not its boot
+            code=code)
 
-    async def attach(self, spec: str, *, console: bool = True) -> RemoteKernel:
+    async def attach(self, spec: str, *, console: bool = True,
+                     code: str | None = None) -> RemoteKernel:
         """Attach to a running kernel: a local connection file, a remote path, or a bare id.
 
         A path that exists here is a local file; any other path is on the host (``~`` is the
         remote home); anything without a ``/`` is a kernel id. ``console``: the caller shows
         output, so the session replays what was printed since this machine's console last
-        saw the kernel (its last lines, for a new one); else only live output.
+        saw the kernel (its last lines, for a new one); else only live output. ``code``:
+        executed as ``kernel.first``, sent right behind the start's kernel_info (a round
+        trip sooner) when a keeper keeps the output (so none of it can be missed), else
+        once the session is up.
         """
         self.routes.prepare()  # decided while the agent finds the kernel
         found = await self.locate(spec)
         return await self._connect(found.id, found.connection_file, found.info, launched=False,
                                    keeper=found.keeper, console=console, where=found.where,
-                                   running=found.running)
+                                   running=found.running, code=code)
 
     async def locate(self, spec: str, *, alive: bool = True) -> LocatedKernel:
         """Find a kernel by local connection file, remote path or id (see :meth:`attach`),
@@ -493,7 +501,7 @@ class HostKernels:
         self, kernel_id: str, remote_path: str | None, remote_info: dict[str, Any], *,
         launched: bool, kind: str = "ipykernel", python: str | None = None,
         where: str | None = None, keeper: str | None = None, console: bool = True,
-        since: int | None = None, running: bool = False,
+        since: int | None = None, running: bool = False, code: str | None = None,
     ) -> RemoteKernel:
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
@@ -505,11 +513,20 @@ class HostKernels:
                                   tail=TAIL if console else 0,
                                   buffer_mb=self.connection.settings.output_buffer_mb)
         session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
+        first: list[Execution] = []
+
+        def send_code() -> None:
+            if code is not None:
+                first.append(session.execute(code))
+
         try:
             await start_session(
                 session, where=where or f"{self.name}:{remote_path}", host=self.name,
                 kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
-                known=remote_path is not None, running=running)
+                known=remote_path is not None, running=running,
+                then=send_code if source is not None else None)
+            if not first:
+                send_code()
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()
@@ -519,6 +536,7 @@ class HostKernels:
             host=self.name, id=kernel_id, connection_file=remote_path, session=session,
             tunnel=tunnel, launched=launched, kind=kind, python=python,
             remote_info=remote_info, keeper=keeper, console=console,
+            first=first[0] if first else None,
         )
         self._attached.append(kernel)
         return kernel

@@ -161,9 +161,13 @@ class KernelSession:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self, *, timeout: float = 30) -> dict[str, Any]:
+    async def start(
+        self, *, timeout: float = 30, then: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Open the channels and wait until the kernel answers; returns kernel_info content.
 
+        ``then`` is called right after the first kernel_info is sent: a request it sends
+        (an execution) travels right behind it rather than a round trip after its reply.
         On failure the session is closed (nothing leaks) and KernelError says why.
         """
         if self._closed:
@@ -190,7 +194,7 @@ class KernelSession:
         if feed is not None:
             self._tasks.append(feed.start())
         try:
-            info = await self._nudge(timeout, "start")
+            info = await self._nudge(timeout, "start", then)
             if self.exited is not None:  # the keeper says the kernel is gone: say so now
                 raise self._died_error(self.exited)
         except BaseException:
@@ -423,7 +427,8 @@ class KernelSession:
             evalue = reply_content.get("evalue", "")
             raise KernelError(f"{self.name}: {what} failed in the kernel: {ename}: {evalue}")
         return reply_content
-    async def _nudge(self, timeout: float, what: str) -> dict[str, Any]:
+    async def _nudge(self, timeout: float, what: str,
+                     then: Callable[[], None] | None = None) -> dict[str, Any]:
         """Send kernel_info until the kernel replies and iopub shows traffic.
 
         Like jupyter_server's nudge: the iopub message proves our subscription is live (else
@@ -449,6 +454,9 @@ class KernelSession:
                         msg_id = self._transport.send(channel, "kernel_info_request", {})
                         sent[msg_id] = (channel, self._send_seq)
                         self._pending[msg_id] = reply
+                    if then is not None:
+                        first, then = then, None
+                        first()
                     await asyncio.wait((reply, iopub), timeout=delay)
                     self._check_key()
                     delay = min(delay * 2, _NUDGE_MAX)
