@@ -81,3 +81,28 @@ def test_farlink_quick_run_prints_every_figure() -> None:
         assert match, f"no far-link figures for {label!r}\n{output}"
         near, far, _round_trips = (float(g) for g in match.groups())
         assert 0 < near and 0 < far, f"{label}: {near} s at 0 ms, {far} s at 50 ms\n{output}"
+
+
+@pytest.mark.timeout(300)
+def test_keeper_quick_run_prints_every_figure() -> None:
+    """The keeper's benchmark on its own (about 45 s here): a flood read through rtui and by
+    a drain-only client, and a short outage caught up with nothing missing or doubled."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "keeper"],
+        cwd=ROOT, capture_output=True, text=True, timeout=280, check=False,
+    )
+    out = result.stdout
+    output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, output
+    assert "Machine: " in out, output
+    assert re.search(rf"^\(keeper: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
+    for reader in ("`rtui run -k` through sshd", "drain-only on the host"):
+        row = re.compile(rf"^\| {re.escape(reader)} \| [\d,]+ \| ({NUMBER}) \| [\d,]+ \| "
+                         rf"({NUMBER}) \|", re.MULTILINE)
+        match = row.search(out)
+        assert match, f"no flood figures for {reader!r}\n{output}"
+        wall, keeper_cpu = (float(g) for g in match.groups())
+        assert wall > 0 and keeper_cpu >= 0, output
+    catch_up = re.search(rf"^\| frozen 3 s \| [\d,]+ \| ({NUMBER}) \| [\d,]+ \| \d+ \| \d+ \|", out,
+                         re.MULTILINE)
+    assert catch_up, f"no catch-up figures\n{output}"

@@ -173,15 +173,15 @@ async def test_quitting_while_a_cell_prints_loses_nothing(
     process = await rtui(env, "run", "lab", "-k", shared_kernel, "-c",
                          flood_code("Q", lines))
     assert process.stdout is not None
-    out = bytearray()
-    reading = asyncio.ensure_future(_read_all(process.stdout, out))
+    printed = bytearray()
+    reading = asyncio.ensure_future(_read_all(process.stdout, printed))
     async with asyncio.timeout(60):
-        while b"Q 1000\n" not in out:
+        while b"Q 1000\n" not in printed:
             await asyncio.sleep(0.05)
     process.send_signal(signal.SIGINT)  # the person quits: the cell runs on
     await asyncio.wait_for(reading, 30)
     await finish(process, 30)
-    seen = numbers(out.decode(), "Q")
+    seen = numbers(printed.decode(), "Q")
     assert seen == list(range(len(seen))) and len(seen) < lines, len(seen)
     await asyncio.sleep(4)  # the cell has ended meanwhile
     log = await rtui(env, "log", "lab", shared_kernel)
