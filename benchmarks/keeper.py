@@ -296,16 +296,30 @@ async def outage(relay: TCPRelay, env: dict[str, str], kid: str, row: OutageRow)
     row.doubled = len(got) - len(set(got))
     if row.lines_at_thaw in arrived:
         row.catch_up = arrived[row.lines_at_thaw] - thawed
-    seam = [line for line in err.splitlines() if "replayed" in line]
-    row.replayed = seam[0].removeprefix("rtui: ") if seam else "(no seam said)"
+    seam = [line.removeprefix("rtui: ") for line in err.splitlines() if "replayed" in line]
+    row.replayed = "; ".join(seam) or "(no seam said)"
+    gone = sorted(set(range(lines)) - set(got))
     if code != 0 or got != list(range(lines)):
-        row.error = f"exit {code}; {err[-300:]}"
+        row.error = (f"exit {code}; missing {spans(gone)}; "
+                     f"{' / '.join(err.strip().splitlines()[-3:])}")
+
+
+def spans(numbers_: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``"3-5, 9"`` (the first ten spans)."""
+    out: list[str] = []
+    for n in numbers_:
+        if out and int(out[-1].rpartition("-")[2]) == n - 1:
+            out[-1] = f"{out[-1].partition('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out[:10]) or "none"
 
 
 # ------------------------------------------------------------------ the run
 
 
-def measure(quick: bool) -> tuple[list[FloodRow], list[OutageRow]]:
+def measure(quick: bool, parts: Sequence[str] = ("flood", "outage")
+            ) -> tuple[list[FloodRow], list[OutageRow]]:
     lines = QUICK_FLOOD_LINES if quick else FLOOD_LINES
     floods = [FloodRow("`rtui run -k` through sshd"), FloodRow("drain-only on the host")]
     outages = ([OutageRow("freeze", QUICK_OUTAGE_S)] if quick else
@@ -324,15 +338,21 @@ def measure(quick: bool) -> tuple[list[FloodRow], list[OutageRow]]:
             subprocess.run([PY, "-m", "rtui", "run", "lab", "-k", kid, "-c", "pass"],
                            env={**os.environ, **env}, capture_output=True, timeout=120,
                            check=False)
-            try:
-                flood_rtui(server, env, kid, lines, floods[0])
-            except Exception as exc:
-                floods[0].error = describe(exc)
-            try:
-                flood_drain(kid, lines, floods[1])
-            except Exception as exc:
-                floods[1].error = describe(exc)
-            asyncio.run(_outages(server, root, kid, outages))
+            if "flood" in parts:
+                try:
+                    flood_rtui(server, env, kid, lines, floods[0])
+                except Exception as exc:
+                    floods[0].error = describe(exc)
+                try:
+                    flood_drain(kid, lines, floods[1])
+                except Exception as exc:
+                    floods[1].error = describe(exc)
+            else:
+                floods = []
+            if "outage" in parts:
+                asyncio.run(_outages(server, root, kid, outages))
+            else:
+                outages = []
         except Exception as exc:
             for flood in floods:
                 if flood.error is None and not flood.lines:
@@ -353,6 +373,11 @@ async def _outages(server: SSHD, root: Path, kid: str, rows: list[OutageRow]) ->
         home = root / "home-relay"
         home.mkdir()
         env = write_config(home, server, relay.port, **OUTAGE_SETTINGS)
+        # Attached once: the cells' runs then replay only what came since (a new console
+        # would first show the kernel's last lines, the flood's).
+        await asyncio.to_thread(subprocess.run, [PY, "-m", "rtui", "run", "lab", "-k", kid,
+                                                 "-c", "pass"], env={**os.environ, **env},
+                                capture_output=True, timeout=120, check=False)
         for row in rows:
             try:
                 await outage(relay, env, kid, row)
@@ -377,11 +402,12 @@ def render(floods: list[FloodRow], outages: list[OutageRow], lines: int) -> str:
          for row in floods], align="lrrrrrrrrrr")
     outage_table = markdown_table(
         ["fault", "kernel's line at the thaw", "catch-up s after the thaw", "lines",
-         "missing", "doubled", "the seam rtui said"],
+         "missing", "doubled", "the seam rtui said", "problem"],
         [["cut" if row.fault == "cut" else f"frozen {row.outage:.0f} s",
           f"{row.lines_at_thaw:,}",
-          row.error or f"{row.catch_up:.2f}", f"{row.total:,}", str(row.missing),
-          str(row.doubled), row.replayed] for row in outages], align="rrrrrrl")
+          f"{row.catch_up:.2f}" if row.catch_up else "-", f"{row.total:,}", str(row.missing),
+          str(row.doubled), row.replayed, row.error or ""] for row in outages],
+        align="rrrrrrll")
     return (f"Flood: {lines:,} lines, a flush per line, as fast as the kernel prints; CPU over "
             f"the cell (/proc), keeper RSS sampled every {SAMPLE_S} s\n\n{flood_table}\n\n"
             f"Catch-up: {RATE:,} lines/s, the link cut or frozen by a relay between rtui and sshd "
@@ -393,10 +419,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_FLOOD_LINES:,} lines and a {QUICK_OUTAGE_S:.0f} s outage")
+    parser.add_argument("--part", choices=("flood", "outage"), action="append",
+                        help="only this part (repeatable; default both)")
     args = parser.parse_args(argv)
     print(machine_line(), flush=True)
     started = time.perf_counter()
-    floods, outages = measure(args.quick)
+    floods, outages = measure(args.quick, args.part or ("flood", "outage"))
     lines = QUICK_FLOOD_LINES if args.quick else FLOOD_LINES
     print(f"\n({time.perf_counter() - started:.1f} s)\n", flush=True)
     print(render(floods, outages, lines), flush=True)
