@@ -150,6 +150,21 @@ async def _more(reader: Reader, rest: bytes) -> bytes | None:
             return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
+async def _read_line(reader: Reader, buf: bytearray) -> bytes:
+    """The keeper's one-line JSON answer, taken off the front of ``buf`` (what follows it
+    stays there: a follow's first records may come in the same read)."""
+    while (end := buf.find(b"\n")) < 0:
+        if len(buf) > _HEADER_MAX:
+            raise FeedError("the keeper's answer is not a line of JSON")
+        chunk = await reader.read(_READ)
+        if not chunk:
+            raise FeedError("the keeper closed the stream before answering")
+        buf += chunk
+    line = bytes(buf[:end])
+    del buf[:end + 1]
+    return line
+
+
 @dataclass(frozen=True, slots=True)
 class FollowHeader:
     """The keeper's answer to ``follow``: what it keeps and the kernel's state."""
@@ -266,15 +281,9 @@ class KeeperFeed:
         try:
             writer.write(request_line("status"))
             buf = bytearray()
-            while (end := buf.find(b"\n")) < 0:
-                if len(buf) > _HEADER_MAX:
-                    raise FeedError("the keeper's status is not a line of JSON")
-                chunk = await reader.read(_READ)
-                if not chunk:
-                    raise FeedError("the keeper closed the stream before answering")
-                buf += chunk
+            line = await _read_line(reader, buf)
             try:
-                answer = json.loads(bytes(buf[:end]))
+                answer = json.loads(line)
                 return int(answer["next"]) - 1
             except (ValueError, TypeError, KeyError) as exc:
                 raise FeedError(f"the keeper's status is malformed: {exc}") from exc
@@ -365,15 +374,7 @@ class KeeperFeed:
             data, pos = more, 0
 
     async def _read_header(self, reader: Reader, buf: bytearray) -> FollowHeader:
-        while (end := buf.find(b"\n")) < 0:
-            if len(buf) > _HEADER_MAX:
-                raise FeedError("the keeper's answer is not a line of JSON")
-            chunk = await reader.read(_READ)
-            if not chunk:
-                raise FeedError("the keeper closed the stream before answering")
-            buf += chunk
-        line = bytes(buf[:end])
-        del buf[:end + 1]
+        line = await _read_line(reader, buf)
         try:
             answer = json.loads(line)
         except ValueError as exc:
