@@ -6,6 +6,7 @@ lingering, and the agent's ops through the real sshd.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 import signal
@@ -14,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from rtui.core.kernels import events as ev
 from rtui.core.kernels.service import HostKernels
 from rtui.core.ssh.check import check_host
 from tests.harness.sshd import SSHD
 from tests.keeper_helpers import (
+    DELIM,
     Agent,
     Follow,
     agent,
@@ -41,6 +44,10 @@ from tests.test_agent import (
 )
 
 __all__ = ["agent", "bundle", "host"]  # fixtures
+
+
+def stdout(events: list[object]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ev.Stream) and e.name == "stdout")
 
 
 def test_exits_are_told_with_code_signal_and_log_and_restart_revives(agent: Agent) -> None:
@@ -213,6 +220,107 @@ def test_a_keeper_lingers_after_its_kernel_died_then_leaves(
         for proc in (kernel, keeper):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+def signed_with(key: str, frames: list[bytes]) -> bool:
+    """Whether a kept iopub message carries the HMAC of ``key`` (as a client checks it)."""
+    at = frames.index(DELIM)
+    mac = hmac.new(key.encode(), digestmod="sha256")
+    for part in frames[at + 2:at + 6]:
+        mac.update(part)
+    return hmac.compare_digest(mac.hexdigest().encode(), frames[at + 1])
+
+
+# A kernel whose command line does not name its connection file: the agent cannot find its
+# process, so a keeper given to it watches its file, not a pid.
+HIDDEN_FILE = ("import os; from ipykernel.kernelapp import launch_new_instance; "
+               "launch_new_instance(argv=['-f', os.environ['RTUI_TEST_CF']])")
+
+
+def test_keep_replaces_an_earlier_kernels_keeper_under_the_same_file_name(
+    agent: Agent, host: dict[str, str]
+) -> None:
+    """A kernel whose process the agent could not see gets a keeper; it dies without
+    removing its file; one started by hand rewrites the file, same name and ports, another
+    key. That first keeper lingers, watching the file it thinks is still its kernel's: the
+    new kernel's resolve does not name it, keep retires it and starts one for the new key
+    (following the old one replayed output signed with the old key: a false signature
+    mismatch in the client)."""
+    runtime = Path(host["JUPYTER_RUNTIME_DIR"])
+    runtime.mkdir(parents=True, exist_ok=True)
+    cf = runtime / "kernel-reused.json"
+    first_info = write_connection_file(cf)
+    env = {**host, "RTUI_TEST_CF": str(cf)}
+    first = subprocess.Popen([sys.executable, "-c", HIDDEN_FILE], env=env,
+                             start_new_session=True, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = None
+    try:
+        wait_for(lambda: port_open(first_info["shell_port"]), 30, "the first kernel")
+        old = agent.request("keep", kernel_id="reused")
+        old_status = ask(old["keeper"], {"op": "status"})
+        assert old_status["pid"] is None and old_status["state"] == "running"
+        kc = kernel_client(str(cf))
+        follow = Follow(old["keeper"], since=0)
+        backlog(follow)
+        msg_id = kc.execute("print('from the first')")
+        assert texts(collect(follow, msg_id)) == ["from the first"]
+        kc.stop_channels()
+        follow.close()
+        first.kill()
+        first.wait(5)
+        info = {**first_info, "key": os.urandom(16).hex()}
+        cf.write_text(json.dumps(info))
+        second = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(cf)],
+                                  env=host, start_new_session=True, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(info["shell_port"]), 30, "the second kernel")
+        assert ask(old["keeper"], {"op": "status"})["state"] == "running"  # still lingers
+        resolved = agent.request("resolve", id="reused")
+        assert resolved["alive"] is True and resolved["pid"] == second.pid
+        assert resolved["keeper"] is None and resolved["exit"] is None
+        kept = agent.request("keep", kernel_id="reused")
+        assert kept["started"] is True and kept["state"] == "running"
+        assert not alive(old_status["keeper_pid"])  # retired
+        status = ask(kept["keeper"], {"op": "status"})
+        assert status["pid"] == second.pid and status["keeper_pid"] != old_status["keeper_pid"]
+        assert agent.request("resolve", id="reused")["keeper"] == kept["keeper"]
+        assert agent.request("keep", kernel_id="reused")["started"] is False  # idempotent
+        kc = kernel_client(str(cf))
+        follow = Follow(kept["keeper"], since=0)
+        msg_id = kc.execute("print('from the second')")
+        records = collect(follow, msg_id)
+        kc.stop_channels()
+        assert texts(records) == ["from the second"]
+        kept_frames = [v[2] for kind, v in records if kind == "message"]
+        assert kept_frames and all(signed_with(info["key"], f) for f in kept_frames)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+
+
+def test_launch_under_the_id_of_a_dead_kernel_whose_keeper_lingers(agent: Agent) -> None:
+    """An rtui kernel killed (its keeper lingers to say how), its connection file removed by
+    hand, then a launch under the same id: the new kernel runs under a new keeper (the
+    lingering one answered the launch's wait with the old exit: "kernel died")."""
+    first = launch(agent, kernel_id="again")
+    old_keeper = ask(first["keeper"], {"op": "status"})["keeper_pid"]
+    os.kill(first["pid"], signal.SIGKILL)
+    wait_for(lambda: ask(first["keeper"], {"op": "status"})["state"] == "exited", 5,
+             "the keeper to see the exit")
+    os.unlink(first["connection_file"])
+    second = launch(agent, kernel_id="again")
+    assert second["keeper"] == first["keeper"] and second["pid"] != first["pid"]
+    status = ask(second["keeper"], {"op": "status"})
+    assert status["state"] == "running" and status["pid"] == second["pid"]
+    assert status["keeper_pid"] != old_keeper and not alive(old_keeper)
+    kc = kernel_client(second["connection_file"])
+    try:
+        assert kc.execute_interactive("print('again')", timeout=30)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+    agent.request("shutdown", kernel_id="again")
+
+
 # ---------------------------------------------------------------- through the real sshd
 
 async def test_through_the_agent_over_ssh_launch_gives_a_keeper_and_list_an_exit(
@@ -249,3 +357,60 @@ async def test_through_the_agent_over_ssh_launch_gives_a_keeper_and_list_an_exit
         await conn.close()
 
 
+
+
+async def test_attach_by_id_follows_a_new_kernel_under_a_reused_file_name(
+    sshd: SSHD, isolated_home: Path
+) -> None:
+    """A kernel started by hand gets a keeper on attach, then dies (its keeper lingers an
+    hour to say how); another one started by hand writes the same file name with a new key.
+    Attaching by id (as ``rtui run -k`` does) reaches the new kernel: its output, nothing
+    of the old one's, no signature mismatch from the old keeper's replay."""
+    runtime = sshd.remote_home / ".local/share/jupyter/runtime"
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cf = runtime / "kernel-reused.json"
+    env = {**os.environ, "HOME": str(sshd.remote_home)}
+
+    def hand_start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", str(cf)],
+                                env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: cf.exists() and port_open(json.loads(cf.read_text())["shell_port"]),
+                 30, "the hand-started kernel")
+        return proc
+
+    trust(sshd, isolated_home)
+    conn, _ = connection(host_for(sshd, python=sys.executable))
+    service = HostKernels(conn, python=sys.executable)
+    first, second = hand_start(), None
+    try:
+        kernel = await service.attach("reused", code="print('from the first')")
+        assert kernel.first is not None and kernel.keeper is not None
+        assert stdout([event async for event in kernel.first]) == "from the first\n"
+        old_path = kernel.keeper
+        old = await asyncio.to_thread(ask, old_path, {"op": "status"})
+        await service.detach(kernel)
+        first.kill()
+        first.wait(5)
+        await asyncio.to_thread(wait_for, lambda: ask(
+            old_path, {"op": "status"})["state"] == "exited", 5, "the keeper to see the exit")
+        cf.unlink()
+        second = hand_start()
+        kernel = await service.attach("reused", code="import os; print(os.getpid())")
+        replayed: list[object] = []
+        kernel.session.subscribe(replayed.append)  # the backlog a console shows first
+        assert kernel.first is not None
+        assert stdout([event async for event in kernel.first]) == f"{second.pid}\n"
+        assert "from the first" not in stdout(replayed)
+        assert not alive(old["keeper_pid"])  # retired, a keeper of the new kernel instead
+        status = await asyncio.to_thread(ask, kernel.keeper or "", {"op": "status"})
+        assert status["pid"] == second.pid and status["state"] == "running"
+        await service.detach(kernel)
+        await service.agent.request("shutdown", {"kernel_id": "reused"}, timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        cf.unlink(missing_ok=True)
+        await service.close()
+        await conn.close()

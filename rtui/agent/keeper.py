@@ -35,7 +35,7 @@ import uuid
 
 from .keeper_buffer import Follower, OutputBuffer, event_record
 from .keeper_clients import POLLERR, POLLIN, POLLOUT, Client, ClientTable
-from .paths import read_json, remove, tail, write_json
+from .paths import key_digest, read_json, remove, tail, write_json
 from .sockets import KEEPER_NAME, kernel_dir, remove_kernel_dir
 
 TYPE_CHECKING = False
@@ -342,7 +342,7 @@ class Keeper:
         return {"ok": True, "kernel_id": self.kernel_id, "pid": self.pid, "state": self.state,
                 "exit": self.exit, "first": buf.first, "next": buf.next, "dropped": buf.dropped,
                 "bytes": buf.bytes, "mode": "launch" if self.launch else "watch",
-                "keeper_pid": os.getpid()}
+                "keeper_pid": os.getpid(), "key_digest": key_digest(self.conn)}
 
     def serve_request(self, client: Client, request: Any) -> None:
         """Answer one client's request line (already parsed JSON)."""

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 
-from .paths import tail
+from .paths import key_digest, tail
+from .procs import cmdline, is_keeper, pid_alive
 from .protocol import OpError
 from .sockets import keeper_socket, kernel_dir
 
@@ -132,3 +134,54 @@ def python_for(candidates: list[str | None]) -> str:
         if python and os.path.isfile(python) and os.access(python, os.X_OK):
             return python
     return sys.executable
+
+
+def keeps_another(status: dict[str, Any], conn: Any, running_pid: int | None) -> bool:
+    """Whether the keeper answering under a kernel's id keeps another kernel than the one
+    its connection file now names (``conn``) and that runs as ``running_pid`` (None: no
+    process found): a kernel started again by hand with that file name while an earlier
+    one's keeper lingers. Its output is signed with the other kernel's key."""
+    kept_digest, digest = status.get("key_digest"), key_digest(conn)
+    if isinstance(kept_digest, str) and digest and kept_digest != digest:
+        return True  # other connection info (a watched pid may even have the same number)
+    if running_pid is None:
+        return False  # nothing runs: the keeper that saw it end says how
+    if status.get("state") == "exited":
+        return True  # a process runs that its keeper did not see start
+    kept_pid = status.get("pid")
+    return isinstance(kept_pid, int) and kept_pid != running_pid
+
+
+def own_keeper(kernel_id: str, conn: Any, running_pid: int | None,
+               retire_other: bool = False) -> tuple[str, dict[str, Any]] | None:
+    """(socket path, status) of this kernel's keeper; None when none answers, or when the
+    one that answers keeps another kernel (``keeps_another``), which is retired when
+    ``retire_other`` so a new keeper can take the id."""
+    kept = status_of(kernel_id)
+    if kept is None or not keeps_another(kept[1], conn, running_pid):
+        return kept
+    if retire_other:
+        retire(kernel_id, kept[1])
+    return None
+
+
+def retire(kernel_id: str, status: dict[str, Any], timeout: float = 3.0) -> None:
+    """End the keeper of an earlier kernel under ``kernel_id``: SIGTERM (it leaves any kernel
+    alone, removes its socket, and its directory when its kernel had exited), SIGKILL if it
+    is still there after ``timeout``; returns once it is gone, so its lock is free."""
+    pid = status.get("keeper_pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return
+    argv = cmdline(pid)
+    if argv is not None and not (is_keeper(argv) and kernel_id in argv):
+        return  # that pid is no longer the keeper that answered
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return
+        deadline = time.monotonic() + wait
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not pid_alive(pid):
+            return

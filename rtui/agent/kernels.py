@@ -8,7 +8,6 @@ Launch with ``transport`` "ipc" puts its sockets in its private directory (``soc
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 import secrets
@@ -27,6 +26,7 @@ from .paths import (
     home,
     kernel_id,
     kernels_dir,
+    key_digest,
     load_json,
     private_dir,
     read_json,
@@ -245,6 +245,9 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
             write_json(cf, conn, exclusive=True)
         except FileExistsError:
             raise OpError("exists", f"{cf} already exists; pick another kernel_id") from None
+        stale = keepers.status_of(kid)  # the file is ours: a keeper here is an earlier kernel's
+        if stale:  # (it lingers after its kernel died, and its file was removed by hand)
+            keepers.retire(kid, stale[1])
         rec = {"id": kid, "pid": None, "python": python, "kind": kind, "cwd": cwd,
                "argv": [python, "-Xfrozen_modules=off", "-m", KERNEL_MODULES[kind], "-f", cf],
                "env": env,
@@ -285,9 +288,13 @@ def _kernel_key(cf: str | None, rec: dict[str, Any] | None) -> str | None:
     return str((rec or {}).get("id") or "") or (kernel_id(cf) if cf else None)
 
 
-def _kept(cf: str | None, rec: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+def _kept(cf: str | None, rec: dict[str, Any] | None, conn: Any, running_pid: int | None,
+          retire_other: bool = False) -> tuple[str, dict[str, Any]] | None:
+    """The keeper of the kernel that ``conn`` (its connection file's content) describes and
+    that runs as ``running_pid``, found by its id; not a lingering one of an earlier kernel
+    under that id (retired when ``retire_other``): see ``keepers.own_keeper``."""
     key = _kernel_key(cf, rec)
-    return keepers.status_of(key) if key else None
+    return keepers.own_keeper(key, conn, running_pid, retire_other) if key else None
 
 
 def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -300,7 +307,7 @@ def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     if not isinstance(conn, dict):
         raise OpError("not_found", f"no readable connection file for this kernel ({cf})")
     timeout = arg(args, "timeout", (int, float), 30)
-    kept = _kept(cf, rec)
+    kept = _kept(cf, rec, conn, pid if k["running"] else None, retire_other=True)
     base_env = None
     if rec and rec.get("argv"):
         if kept and kept[1].get("mode") == "launch":
@@ -378,7 +385,7 @@ def _describe(cf: str, rec: dict[str, Any] | None,
     conn = conn if isinstance(conn, dict) else {}
     pid, running = locate(cf, rec, procs)
     responding = _answers(conn, "shell_port", 0.3)
-    kept = _kept(cf, rec)
+    kept = _kept(cf, rec, conn, pid if running else None)
     argv = (rec or {}).get("argv") or ((cmdline(pid) if running and pid else None) or [])
     ports = {k: conn.get(k) for k in PORT_NAMES}
     ports.update(ip=conn.get("ip"), transport=conn.get("transport"))
@@ -396,7 +403,7 @@ def _describe(cf: str, rec: dict[str, Any] | None,
         "python": (rec or {}).get("python") or (argv[0] if argv else None),
         "cwd": (proc_cwd(pid) if running and pid else None) or (rec or {}).get("cwd"),
         "started": started, "ports": ports, "argv": argv,
-        "log_file": (rec or {}).get("log_file"), "key_digest": _key_digest(conn),
+        "log_file": (rec or {}).get("log_file"), "key_digest": key_digest(conn),
         "keeper": kept[0] if kept else None, "exit": _exit_of(kept, rec, running),
     }
 
@@ -439,7 +446,9 @@ def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         out["connection_error"] = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
     rec = records.get(real(cf))
     out.update(_liveness(cf, rec, out["connection"]))
-    kept = _kept(cf, rec)
+    pid = out["pid"]
+    kept = _kept(cf, rec, out["connection"],
+                 pid if out["alive"] is True and pid and pid_alive(pid) else None)
     out.update(keeper=kept[0] if kept else None,
                exit=_exit_of(kept, rec, out["alive"] is not False))
     return out
@@ -477,13 +486,6 @@ def _shell_answers(conn: dict[str, Any]) -> bool | None:
         return None
 
 
-def _key_digest(conn: dict[str, Any]) -> str | None:
-    """A short digest of the kernel's key: a client tells a copy with another key apart
-    without the key leaving the host in a listing."""
-    key = conn.get("key")
-    return hashlib.sha256(key.encode()).hexdigest()[:16] if isinstance(key, str) else None
-
-
 def op_keep(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """A keeper for this kernel (idempotent): the one it has, else a new one that watches
     it (its iopub, and its process when found); waits until it hears the kernel."""
@@ -495,12 +497,13 @@ def op_keep(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         raise OpError("bad_args", "give connection_file or kernel_id")
     key = _kernel_key(cf, rec)
     assert key is not None
-    kept = keepers.status_of(key)
+    pid = pid if k["running"] else None
+    conn = read_json(cf)
+    kept = _kept(cf, rec, conn, pid, retire_other=True)
     if kept:
         return {"keeper": kept[0], "state": kept[1].get("state"), "started": False}
-    if not isinstance(read_json(cf), dict):
+    if not isinstance(conn, dict):
         raise OpError("not_found", f"no readable connection file {cf}")
-    pid = pid if k["running"] else None
     exe: str | None = None
     if pid:
         try:
@@ -547,7 +550,8 @@ def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     k = _target(args)
     cf, rec, pid = k["connection_file"], k["record"], k["pid"]
     killed = forced = False
-    kept = _kept(cf, rec)
+    kept = _kept(cf, rec, _conn_of(cf) if cf else None, pid if k["running"] else None,
+                 retire_other=True)
     if kept:  # its keeper stops it (TERM, then KILL), then leaves
         stopped = _stop_keeper(kept[0], timeout)
         killed, forced = bool(stopped.get("killed")), bool(stopped.get("forced"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import stat
@@ -142,3 +143,10 @@ def kernel_id(cf: str) -> str:
     name = os.path.basename(cf)
     name = name[len("kernel-"):] if name.startswith("kernel-") else name
     return name[:-len(".json")] if name.endswith(".json") else name
+
+
+def key_digest(conn: Any) -> str | None:
+    """A short digest of a connection's key: tells two kernels' connection info apart (a
+    client's copy, a keeper's) without the key leaving the host."""
+    key = conn.get("key") if isinstance(conn, dict) else None
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if isinstance(key, str) else None
