@@ -390,7 +390,8 @@ def test_launch_runs_code_and_survives_the_agent(start_agent: Any, home: Path) -
 def test_spyder_kernel(agent: Agent) -> None:
     pytest.importorskip("spyder_kernels")
     k = agent.request("launch", python=sys.executable, kind="spyder")
-    assert k["argv"][1:4] == ["-Xfrozen_modules=off", "-m", "spyder_kernels.console"]
+    assert k["argv"][1:3] == ["-Xfrozen_modules=off", "-c"]  # kernel_boot's code, then:
+    assert k["argv"][4:] == ["spyder_kernels.console", "-f", k["connection_file"]]
     reply, text = run_code(k["connection_file"], "x = 41; x + 1")
     assert reply["status"] == "ok" and text == "42"
     # spyder-kernels honours the given connection file: same ports as rtui wrote.

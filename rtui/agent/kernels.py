@@ -3,7 +3,8 @@ list, resolve, signal, restart and shut down; rtui's records live in ``state_dir
 
 A kernel rtui launches is started by its keeper (``keeper``), which keeps its output, knows
 how it ended and restarts it; ``keep`` gives any other kernel a keeper that watches it.
-Launch with ``transport`` "ipc" puts its sockets in its private directory (``sockets``)."""
+Launch with ``transport`` "ipc" puts its sockets in its private directory (``sockets``), and
+its command line (``kernel_boot``) puts ipykernel's fork pipe there too."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import keepers
 from .envs import check_python
+from .kernel_boot import kernel_argv
 from .paths import (
     connection_files,
     home,
@@ -58,9 +60,6 @@ if TYPE_CHECKING:
 
     from .protocol import Progress
 
-# -Xfrozen_modules=off as ipykernel's own kernelspec has it: else debugpy warns on stderr at
-# every start (Python >= 3.11), and that warning is the kernel's first output. Older Pythons
-# ignore an -X option they do not know.
 KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -249,8 +248,7 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         if stale:  # (it lingers after its kernel died, and its file was removed by hand)
             keepers.retire(kid, stale[1])
         rec = {"id": kid, "pid": None, "python": python, "kind": kind, "cwd": cwd,
-               "argv": [python, "-Xfrozen_modules=off", "-m", KERNEL_MODULES[kind], "-f", cf],
-               "env": env,
+               "argv": kernel_argv(python, KERNEL_MODULES[kind], cf), "env": env,
                "connection_file": cf, "log_file": os.path.join(kdir, kid + ".log"),
                "transport": transport}
         try:
