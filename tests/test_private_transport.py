@@ -4,6 +4,7 @@ local ends are Unix sockets in a private directory, and reconnects restore them.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import json
@@ -218,22 +219,38 @@ def _tcp_listeners(pids: set[int]) -> dict[int, set[int]]:
     return held
 
 
-# ipykernel binds one TCP socket whatever its transport: IOPubThread's PULL "pipe" on
-# 127.0.0.1, where output of the kernel's forked subprocesses comes back (kernelapp makes it
-# with pipe=True, unconditionally). It reads nothing out (a PULL; each message must start
-# with a random 16-byte id the kernel keeps), but it is a TCP listener: found and named here.
-_FORK_PIPE_PORT = "get_ipython().kernel.iopub_thread._pipe_port"
+# ipykernel binds its "fork pipe" on tcp://127.0.0.1 whatever its transport (kernelapp makes
+# IOPubThread with pipe=True): a zmq PULL where the output of the kernel's forked children
+# comes back. rtui starts its kernels through rtui/agent/kernel_boot.py, which binds it on a
+# Unix socket beside the kernel's own when those are Unix sockets (ipykernel's own TCP pipe
+# otherwise). Where it listens, and a forked child's output, which must still arrive.
+_FORK_PIPE = ("(lambda t: (getattr(t, '_rtui_fork_pipe', None), getattr(t, '_pipe_port', None)))"
+              "(get_ipython().kernel.iopub_thread)")
+_FORK = """import os, time
+pid = os.fork()
+if pid == 0:
+    print('from a forked child', flush=True)
+    os._exit(0)
+status = os.waitpid(pid, 0)[1]
+time.sleep(0.2)  # its message is in the kernel's pipe socket; let the kernel publish it
+status"""
 
 
 async def test_no_tcp_listener_belongs_to_rtui_or_its_kernels(host: Host) -> None:
-    """rtui here, and its agent, relay, keeper and kernel on the host: no TCP listener but
-    ipykernel's own fork pipe, except the kernel's ports where the server forwards only TCP
-    (and the check finds those)."""
+    """rtui here, and its agent, relay, keeper and kernel on the host (its fork pipe too): no
+    TCP listener, except the kernel's ports where the server forwards only TCP (and the check
+    finds those); a forked child's output still arrives, and nothing on stderr."""
     mode, service = host.mode, host.service
     kernel = await service.start(python=PY)
     try:
-        _, pipe = await run(kernel, _FORK_PIPE_PORT)
-        assert pipe is not None and pipe.isdigit()
+        _, where = await run(kernel, _FORK_PIPE)
+        pipe_address, pipe_port = ast.literal_eval(where or "")
+        streams: dict[str, str] = {}
+        async with asyncio.timeout(30):
+            async for event in kernel.session.execute(_FORK):
+                if isinstance(event, ev.Stream):
+                    streams[event.name] = streams.get(event.name, "") + event.text
+        assert streams == {"stdout": "from a forked child\n"}, streams
         records = {r.id: r for r in await service.list()}
         kernel_pid = records[kernel.id].pid
         assert kernel_pid
@@ -241,15 +258,16 @@ async def test_no_tcp_listener_belongs_to_rtui_or_its_kernels(host: Host) -> Non
         host_pids = set(pids_mentioning(str(host.server.remote_home)))
         assert kernel_pid in host_pids and len(host_pids) >= 3  # the agent and keeper too
         held = _tcp_listeners({os.getpid(), *host_pids})
-        fork_pipe = {int(pipe)}
         if mode == "tcp":
             assert kernel.remote_info["transport"] == "tcp"
+            assert pipe_address is None and isinstance(pipe_port, int)  # ipykernel's own
             ports = {int(kernel.remote_info[name]) for name in PORT_NAMES}
-            assert held == {kernel_pid: ports | fork_pipe}, held  # said in its note
+            assert held == {kernel_pid: ports | {pipe_port}}, held  # said in its note
             assert kernel.exposure_note and "other users" in kernel.exposure_note
         else:
             assert kernel.remote_info["transport"] == "ipc", kernel.remote_info
-            assert held == {kernel_pid: fork_pipe}, held
+            assert (pipe_address, pipe_port) == (f"ipc://{kernel.remote_info['ip']}-fork", None)
+            assert held == {}, held
             assert kernel.exposure_note is None
     finally:
         await service.shutdown(kernel)
