@@ -191,7 +191,8 @@ def test_the_socket_directory_is_private(agent: Agent, host: dict[str, str]) -> 
         assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700
         assert st.st_uid == os.getuid()
     sockets_there = sorted(p.name for p in kdir.iterdir() if p.is_socket())
-    assert sockets_there == ["k-1", "k-2", "k-3", "k-4", "k-5", "keeper"]
+    # k-fork: ipykernel's fork pipe, there and not on TCP (rtui/agent/kernel_boot.py)
+    assert sockets_there == ["k-1", "k-2", "k-3", "k-4", "k-5", "k-fork", "keeper"]
     if os.geteuid() != 0:
         agent.request("shutdown", kernel_id=k["id"])
         pytest.skip("another account is needed (tests/harness/accounts.py needs root)")
@@ -206,7 +207,7 @@ def test_the_socket_directory_is_private(agent: Agent, host: dict[str, str]) -> 
              "        print('connected', path)\n"
              "    except OSError as e:\n"
              "        print('refused', path, e.errno)\n")
-    targets = [path, *(f"{k['connection']['ip']}-{n}" for n in range(1, 6))]
+    targets = [path, *(f"{k['connection']['ip']}-{n}" for n in (1, 2, 3, 4, 5, "fork"))]
     python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
     out = subprocess.run(["runuser", "-u", other.name, "--", python, "-c", probe,
                           *targets], capture_output=True, text=True, timeout=30, cwd="/")
