@@ -37,12 +37,15 @@ DELIM = b"<IDS|MSG>"
 class Follow:
     """A ``follow`` stream: the header, then records read one at a time."""
 
-    def __init__(self, path: str, since: int | None, tail: int = 0) -> None:
+    def __init__(self, path: str, since: int | None, tail: int = 0,
+                 stdin: str | None = None) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(10)
         self.sock.connect(path)
-        self.sock.sendall(json.dumps({"op": "follow", "since": since, "tail": tail}).encode()
-                          + b"\n")
+        request: dict[str, Any] = {"op": "follow", "since": since, "tail": tail}
+        if stdin is not None:
+            request["stdin"] = stdin  # the keeper holds this shell identity on stdin
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
         self.data = b""
         line = self._until(lambda: b"\n" in self.data, 10)
         assert line

@@ -15,6 +15,16 @@ One thread, one poll loop over the iopub SUB socket, the control socket (its
 ``kernel_info_request`` tells when the kernel answers and the subscription is live), the
 listening socket, every client and a self-pipe for SIGCHLD/SIGTERM. Clients are written
 without blocking, each at its own pace. Protocol: /work/wt/DESIGN15.md and ``serve_request``.
+
+stdin (``keeper_stdin``): ``follow`` may carry ``"stdin": <the client's shell identity>``;
+the keeper then holds that identity on the kernel's stdin (the client must not connect stdin
+with it) and says ``"stdin": true`` in the header. A question the kernel asks (``input()``)
+is the event ``input_request`` {msg_id, parent_id, prompt, password, at}, sent after the
+output before it: to the client whose cell asks while it follows, else to every follower,
+and to each that follows later until it is answered (``status`` and the header carry it as
+``input``). ``{"op": "input_reply", "msg_id", "value"}`` answers it (first answer wins) ->
+``{"ok": true}``; the event ``input_cleared`` {msg_id, reason: answered | ended | exited |
+restarted} says it is no longer pending.
 """
 
 from __future__ import annotations
@@ -22,8 +32,6 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -35,6 +43,7 @@ import uuid
 
 from .keeper_buffer import Follower, OutputBuffer, event_record
 from .keeper_clients import POLLERR, POLLIN, POLLOUT, Client, ClientTable
+from .keeper_stdin import StdinHolder, sign, valid_identity
 from .paths import key_digest, read_json, remove, tail, write_json
 from .sockets import KEEPER_NAME, kernel_dir, remove_kernel_dir
 
@@ -105,6 +114,9 @@ class Keeper:
         self.sub: Any = None
         self.control: Any = None
         self.clients = ClientTable(self.poller)
+        self.clients.on_close = self._client_left
+        self.stdin = StdinHolder(zmq, self.context, self.poller, self.conn,
+                                 endpoint(self.conn, "stdin_port"), self.session_id)
         self.listener = self._listen()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -179,6 +191,7 @@ class Keeper:
             os.close(log)
         self.pid = self.proc.pid
         self.state = "starting"
+        self._clear_question("restarted")
         self.exit = None
         self.started_at = time.monotonic()
         self.linger_until = None
@@ -209,16 +222,7 @@ class Keeper:
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "msg_type": "kernel_info_request", "version": "5.3"}).encode()
         parts = [header, b"{}", b"{}", b"{}"]
-        key = str(self.conn.get("key") or "").encode()
-        scheme = str(self.conn.get("signature_scheme") or "hmac-sha256")
-        digest = scheme.split("-", 1)[-1]
-        if key and digest in hashlib.algorithms_available:
-            mac = hmac.new(key, digestmod=digest)
-            for part in parts:
-                mac.update(part)
-            signature = mac.hexdigest().encode()
-        else:
-            signature = b""
+        signature = sign(self.conn, parts)
         self.probes[msg_id.encode()] = now
         try:
             self.control.send_multipart([DELIM, signature, *parts], self.zmq.NOBLOCK)
@@ -238,6 +242,9 @@ class Keeper:
                 self.subscribed = True
                 continue
             self.buffer.add(frames, now)
+            question = self.stdin.question
+            if question is not None and question.ended_by(frames):
+                self._clear_question("ended")
         return got
 
     def _is_probe(self, frames: list[bytes]) -> bool:
@@ -309,6 +316,7 @@ class Keeper:
         self.state = "exited"
         self.exit = {"code": code, "signal": sig, "at": time.time(), "log_tail": log_tail}
         self.linger_until = time.monotonic() + self.linger
+        self._clear_question("exited")
         self._write_record(exit=self.exit)
         self._lifecycle("exited", **self.exit)
         if self.restart_waiters and not self.stop_deadline:
@@ -322,6 +330,52 @@ class Keeper:
         for client in self.clients.followers():
             assert client.follower is not None
             client.follower.notify(position, record)
+
+    # -- stdin: a question asked while nobody is attached waits for the next client ---------
+
+    def _read_stdin(self, ready: list[Any]) -> None:
+        if self.sub is not None:
+            self._read_iopub()  # what the cell printed before it asked comes first
+        for sock in ready:
+            if self.stdin.read(sock) is not None:
+                self._ask(self._askable())
+
+    def _askable(self) -> list[Client]:
+        """Who is asked the pending question: the client whose cell asks, while it
+        follows; else every follower (the next one to attach, too)."""
+        if self.stdin.question is None:
+            return []
+        followers = self.clients.followers()
+        own = [c for c in followers if c.identity == self.stdin.question.identity]
+        return own or followers
+
+    def _ask(self, clients: list[Client]) -> None:
+        question = self.stdin.question
+        if question is None:
+            return
+        record = event_record("input_request", **question.public())
+        for client in clients:
+            assert client.follower is not None
+            client.follower.notify(self.buffer.next, record)
+
+    def _client_left(self, client: Client) -> None:
+        """The client whose cell asks left without answering: ask the others."""
+        question = self.stdin.question
+        if question is not None and client.identity == question.identity and not any(
+                c.identity == question.identity for c in self.clients.followers()):
+            self._ask(self.clients.followers())
+
+    def _clear_question(self, reason: str) -> None:
+        question, self.stdin.question = self.stdin.question, None
+        if question is not None:
+            self._lifecycle("input_cleared", msg_id=question.msg_id, reason=reason)
+
+    def _answer(self, client: Client, msg_id: Any, value: Any) -> None:
+        error = self.stdin.answer(msg_id, value)
+        if error is not None:
+            return client.reply({"ok": False, "error": error})
+        self._lifecycle("input_cleared", msg_id=msg_id, reason="answered")
+        return client.reply({"ok": True})
 
     def _signal_kernel(self, sig: int) -> None:
         pid = self.pid
@@ -342,7 +396,8 @@ class Keeper:
         return {"ok": True, "kernel_id": self.kernel_id, "pid": self.pid, "state": self.state,
                 "exit": self.exit, "first": buf.first, "next": buf.next, "dropped": buf.dropped,
                 "bytes": buf.bytes, "mode": "launch" if self.launch else "watch",
-                "keeper_pid": os.getpid(), "key_digest": key_digest(self.conn)}
+                "keeper_pid": os.getpid(), "key_digest": key_digest(self.conn),
+                "input": None if self.stdin.question is None else self.stdin.question.public()}
 
     def serve_request(self, client: Client, request: Any) -> None:
         """Answer one client's request line (already parsed JSON)."""
@@ -358,9 +413,21 @@ class Keeper:
                 return client.reply({"ok": False, "error": "since must be a seq >= 0 or null"})
             if not isinstance(tail_n, int) or isinstance(tail_n, bool) or tail_n < 0:
                 return client.reply({"ok": False, "error": "tail must be a count >= 0"})
-            header = dict(self.status())
-            client.follow(header, Follower(self.buffer, since, tail_n))
+            identity = None
+            if request.get("stdin") is not None:
+                identity = valid_identity(request["stdin"])
+                if identity is None:
+                    return client.reply({"ok": False, "error": "stdin must be the client's "
+                                         "shell identity (a string of 1 to 255 bytes)"})
+                self.stdin.hold(identity)  # before the header: the client's cells wait for it
+            client.identity = identity
+            follower = Follower(self.buffer, since, tail_n)
+            client.follow(dict(self.status(), stdin=identity is not None), follower)
+            if client in self._askable():  # a question pending: after the backlog
+                self._ask([client])
             return None
+        if op == "input_reply":
+            return self._answer(client, request.get("msg_id"), request.get("value"))
         timeout = request.get("timeout")
         if op in ("restart", "stop") and not (timeout is None or (isinstance(
                 timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0)):
@@ -371,7 +438,7 @@ class Keeper:
             return self._stop(client, float(timeout or 5))
         if op == "watch":
             return self._watch(client, request.get("pid"))
-        known = "status, follow, restart, stop, watch"
+        known = "status, follow, input_reply, restart, stop, watch"
         return client.reply({"ok": False, "error": f"unknown op {op!r}; known: {known}"})
 
     def _restart(self, client: Client, timeout: float) -> None:
@@ -418,6 +485,7 @@ class Keeper:
             return client.reply({"ok": False, "error": "watch needs a pid, in watch mode"})
         self.pid = pid
         self.state, self.exit, self.linger_until = "starting", None, None
+        self._clear_question("restarted")
         self._subscribe()
         self._lifecycle("restarted", at=time.time())
         return client.reply({"ok": True})
@@ -478,6 +546,9 @@ class Keeper:
                 self._read_control()
             if events.pop(self.listener.fileno(), 0):
                 self.clients.accept(self.listener)
+            held = [sock for sock in events if not isinstance(sock, int)]
+            if held:  # only the stdin DEALERs are left that are not file descriptors
+                self._read_stdin(held)
             for fd, flags in events.items():
                 if isinstance(fd, int):
                     self.clients.on_event(fd, flags, self.serve_request)
@@ -526,6 +597,7 @@ class Keeper:
                 remove_kernel_dir(self.kernel_id)
         self.clients.close_all()
         self.listener.close()
+        self.stdin.close()
         for sock in (self.sub, self.control):
             if sock is not None:
                 sock.close(linger=0)

@@ -38,6 +38,7 @@ class Client:
         self.out = b""
         self.sent = 0
         self.follower: Follower | None = None
+        self.identity: bytes | None = None  # the shell identity it named (see keeper_stdin)
         self.close_when_flushed = False
         self.closed = False
         self.blocked = False  # its socket was full: wait for POLLOUT
@@ -70,6 +71,7 @@ class ClientTable:
         self.poller = poller
         self.by_fd: dict[int, Client] = {}
         self.flags: dict[int, int] = {}
+        self.on_close: Callable[[Client], None] | None = None  # after it left the table
 
     def followers(self) -> list[Client]:
         return [c for c in self.by_fd.values() if c.follower is not None]
@@ -101,6 +103,8 @@ class ClientTable:
         if self.flags.pop(client.fd, None) is not None:
             self.poller.unregister(client.fd)
         client.sock.close()
+        if self.on_close is not None and client.follower is not None:
+            self.on_close(client)
 
     def on_event(self, fd: int, flags: int, serve: Callable[[Client, Any], None]) -> None:
         client = self.by_fd.get(fd)
