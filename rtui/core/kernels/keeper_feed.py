@@ -173,6 +173,9 @@ class FollowHeader:
     next: int
     state: str
     exit: dict[str, Any] | None
+    stdin: bool = False
+    """The keeper holds the identity this feed named on the kernel's stdin (an older
+    keeper does not: the client then connects stdin itself)."""
 
 
 class KeeperFeed:
@@ -184,6 +187,9 @@ class KeeperFeed:
     ``{"event": "lost", "reason"}`` when the stream dropped (it follows again by itself) and
     ``{"event": "gone", "reason"}`` when the keeper is no more (the feed then ends).
     Both run inside the feed's task: keep them quick.
+
+    ``stdin``: the client's shell identity, for the keeper to hold on the kernel's stdin
+    (see rtui/agent/keeper_stdin.py); questions then come as ``input_request`` events.
     """
 
     def __init__(
@@ -195,6 +201,7 @@ class KeeperFeed:
         since: int | None = None,
         tail: int = 200,
         name: str = "kernel",
+        stdin: str | None = None,
     ) -> None:
         self.name = name
         self._open = opener
@@ -203,6 +210,8 @@ class KeeperFeed:
         self.last_seq: int | None = since
         """The seq of the last message handed on (None: none yet, a tail is asked for)."""
         self._tail = tail
+        self._stdin = stdin
+        self._headed: asyncio.Future[FollowHeader] | None = None
         self.live = False
         """True between a ``replayed`` event and the stream's end: messages are live."""
         self.header: FollowHeader | None = None
@@ -222,6 +231,7 @@ class KeeperFeed:
         if self._task is None:
             loop = asyncio.get_running_loop()
             self._replayed_once = loop.create_future()
+            self._headed = loop.create_future()
             self._task = loop.create_task(self._run(), name=f"{self.name}-feed")
         return self._task
 
@@ -231,6 +241,31 @@ class KeeperFeed:
             raise RuntimeError("the feed is not started")
         async with asyncio.timeout(timeout):
             await asyncio.shield(self._replayed_once)
+
+    def headed(self) -> asyncio.Future[FollowHeader]:
+        """Done with the first follow header (the keeper holds our stdin identity by then:
+        a cell sent after it cannot ask a question nobody receives)."""
+        if self._headed is None:
+            raise RuntimeError("the feed is not started")
+        return self._headed
+
+    async def ask(self, op: str, timeout: float = 10, **fields: Any) -> dict[str, Any]:
+        """One request to the keeper on a stream of its own; its one-line answer."""
+        async with asyncio.timeout(timeout):
+            reader, writer = await self._open()
+            try:
+                writer.write(request_line(op, **fields))
+                line = await _read_line(reader, bytearray())
+            finally:
+                with contextlib.suppress(Exception):
+                    writer.close()
+        try:
+            answer = json.loads(line)
+        except ValueError as exc:
+            raise FeedError(f"the keeper's answer to {op} is not JSON: {exc}") from exc
+        if not isinstance(answer, dict):
+            raise FeedError(f"the keeper's answer to {op} is not a JSON object")
+        return answer
 
     async def close(self) -> None:
         """Stop following and close the stream."""
@@ -243,6 +278,8 @@ class KeeperFeed:
                 await task
         if self._replayed_once is not None and not self._replayed_once.done():
             self._replayed_once.cancel()
+        if self._headed is not None and not self._headed.done():
+            self._headed.cancel()
 
     @property
     def closed(self) -> bool:
@@ -277,19 +314,11 @@ class KeeperFeed:
             return False
 
     async def _kept_seq(self) -> int:
-        reader, writer = await self._open()
+        answer = await self.ask("status")
         try:
-            writer.write(request_line("status"))
-            buf = bytearray()
-            line = await _read_line(reader, buf)
-            try:
-                answer = json.loads(line)
-                return int(answer["next"]) - 1
-            except (ValueError, TypeError, KeyError) as exc:
-                raise FeedError(f"the keeper's status is malformed: {exc}") from exc
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
+            return int(answer["next"]) - 1
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FeedError(f"the keeper's status is malformed: {exc}") from exc
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -351,7 +380,8 @@ class KeeperFeed:
         numbering): the caller follows again for its tail.
         """
         since = self.last_seq
-        writer.write(request_line("follow", since=since, tail=self._tail))
+        stdin = {} if self._stdin is None else {"stdin": self._stdin}
+        writer.write(request_line("follow", since=since, tail=self._tail, **stdin))
         buf = bytearray()
         header = await self._read_header(reader, buf)
         if since is not None and header.next <= since:
@@ -360,6 +390,8 @@ class KeeperFeed:
             self.last_seq = None
             return True
         self.header = header
+        if self._headed is not None and not self._headed.done():
+            self._headed.set_result(header)
         on_message = self._message
         on_event = self._event
         data, pos = bytes(buf), 0  # after the header: the first records, if any came with it
@@ -386,7 +418,8 @@ class KeeperFeed:
             raise KeeperGone(f"the keeper refused to follow: {error}")
         try:
             return FollowHeader(int(answer.get("first") or 0), int(answer.get("next") or 0),
-                                str(answer.get("state") or "unknown"), answer.get("exit"))
+                                str(answer.get("state") or "unknown"), answer.get("exit"),
+                                answer.get("stdin") is True)
         except (TypeError, ValueError) as exc:
             raise FeedError(f"the keeper's answer is malformed: {exc}") from exc
 
@@ -420,7 +453,7 @@ class KeeperFeed:
             log.exception("%s: a keeper event handler failed on %r", self.name, event)
 
     def _fail_first(self, exc: BaseException) -> None:
-        first = self._replayed_once
-        if first is not None and not first.done():
-            first.set_exception(exc)
-            first.exception()
+        for first in (self._replayed_once, self._headed):
+            if first is not None and not first.done():
+                first.set_exception(exc)
+                first.exception()

@@ -22,6 +22,7 @@ from rtui.core.kernels import wire
 from rtui.core.kernels.events import (
     OUTPUT_DECODERS,
     CompleteResult,
+    InputRequest,
     InspectResult,
     IsCompleteResult,
     KernelAlive,
@@ -37,7 +38,7 @@ from rtui.core.kernels.events import (
 )
 from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.heartbeat import Heartbeat
-from rtui.core.kernels.keeper_feed import KeeperFeed, StreamOpener
+from rtui.core.kernels.keeper_feed import FeedError, KeeperFeed, StreamOpener
 from rtui.core.kernels.transport import Channel, KernelTransport
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "KeeperSource", "KernelSession"]
@@ -103,16 +104,19 @@ class KernelSession:
         keeper: KeeperSource | None = None,
     ) -> None:
         self.name = name
+        self._transport = KernelTransport(connection_info, name=name)
         self._feed: KeeperFeed | None = None
         self._buffer_mb = keeper.buffer_mb if keeper is not None else None
         if keeper is not None:
+            # The keeper holds our identity on the kernel's stdin (a question asked once we
+            # are gone waits there for the next client): questions come through it.
             self._feed = KeeperFeed(
                 keeper.opener, self._on_iopub_frames, self._on_keeper_event,
-                since=keeper.since, tail=keeper.tail, name=name)
+                since=keeper.since, tail=keeper.tail, name=name,
+                stdin=self._transport.identity)
         self.exited: KernelExited | None = None
         """Set when the keeper said the kernel process ended (cleared by a restart)."""
         self._held: deque[KernelEvent] | None = deque(maxlen=_HELD_MAX)
-        self._transport = KernelTransport(connection_info, name=name)
         self._heartbeat = Heartbeat(
             self._transport.connect_hb, self._on_alive, interval=heartbeat_interval,
             misses=heartbeat_misses, name=name,
@@ -122,7 +126,8 @@ class KernelSession:
         self._listeners: tuple[Listener, ...] = ()
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._executions: dict[str, Execution] = {}
-        self._input_parent: dict[str, Any] | None = None
+        self._input_parent: dict[str, Any] | None = None  # a question on our own stdin
+        self._asked: str | None = None  # the msg_id of a question the keeper passed on
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._iopub_waiter: asyncio.Future[None] | None = None
         self._iopub_count = 0
@@ -178,14 +183,14 @@ class KernelSession:
         self._loop = asyncio.get_running_loop()
         transport = self._transport
         feed = self._feed
-        transport.open(iopub=feed is None)
+        transport.open(iopub=feed is None, stdin=feed is None)
         readers: dict[Channel, Callable[[list[bytes]], None]] = {
             "shell": self._on_reply_frames,
             "control": self._on_reply_frames,
-            "stdin": self._on_stdin_frames,
         }
         if feed is None:
             readers["iopub"] = self._on_iopub_frames
+            readers["stdin"] = self._on_stdin_frames
         self._tasks = [
             asyncio.create_task(wire.pump(transport.socket(channel), on_frames),
                                 name=f"{self.name}-{channel}")
@@ -193,6 +198,7 @@ class KernelSession:
         ]
         if feed is not None:
             self._tasks.append(feed.start())
+            feed.headed().add_done_callback(self._on_headed)
         try:
             info = await self._nudge(timeout, "start", then)
             if self.exited is not None:  # the keeper says the kernel is gone: say so now
@@ -296,6 +302,18 @@ class KernelSession:
     async def input_reply(self, value: str) -> None:
         """Answer the pending InputRequest (the kernel blocks until we do)."""
         self._check_open()
+        asked = self._asked
+        if asked is not None and self._feed is not None:  # through the keeper that asked
+            self._asked = None
+            try:
+                answer = await self._feed.ask("input_reply", msg_id=asked, value=value)
+            except (OSError, FeedError, TimeoutError) as exc:
+                raise KernelError(f"{self.name}: cannot pass the answer to the kernel's "
+                                  f"keeper: {exc}") from exc
+            if not answer.get("ok"):
+                raise KernelError(f"{self.name}: the answer was not taken: "
+                                  f"{answer.get('error') or 'no reason given'}")
+            return
         parent = self._input_parent
         if parent is None:
             raise KernelError(f"{self.name}: the kernel is not waiting for input")
@@ -440,6 +458,9 @@ class KernelSession:
         loop = self._check_open()
         reply: asyncio.Future[dict[str, Any]] = loop.create_future()
         iopub: asyncio.Future[None] = loop.create_future()
+        # Code sent at the start waits for the keeper's header: it holds our identity on
+        # stdin by then, so an input() right away is not asked of nobody.
+        headed = self._feed.headed() if self._feed is not None and then is not None else None
         self._iopub_waiter = iopub
         if self._feed is not None and self._feed.live:
             iopub.set_result(None)  # the keeper's stream is live: nothing can be missed
@@ -454,10 +475,14 @@ class KernelSession:
                         msg_id = self._transport.send(channel, "kernel_info_request", {})
                         sent[msg_id] = (channel, self._send_seq)
                         self._pending[msg_id] = reply
-                    if then is not None:
+                    if then is not None and (headed is None or headed.done()):
                         first, then = then, None
                         first()
-                    await asyncio.wait((reply, iopub), timeout=delay)
+                    await asyncio.wait((reply, iopub) if then is None or headed is None
+                                       else (reply, iopub, headed), timeout=delay)
+                    if then is not None and headed is not None and headed.done():
+                        first, then = then, None
+                        first()
                     self._check_key()
                     delay = min(delay * 2, _NUDGE_MAX)
                     if reply.done():
@@ -541,7 +566,7 @@ class KernelSession:
         executions, self._executions = self._executions, {}
         for execution in executions.values():
             execution.fail(exc)
-        self._input_parent = None
+        self._input_parent = self._asked = None
 
     def _finished(self, execution: Execution) -> None:
         self._executions.pop(execution.msg_id, None)
@@ -671,12 +696,37 @@ class KernelSession:
         task.add_done_callback(self._side_tasks.discard)
 
     def _hand_on_input_request(self, msg: dict[str, Any]) -> None:
-        request = decode_input_request(msg)
+        self._hand_on_question(decode_input_request(msg))
+
+    def _hand_on_question(self, request: InputRequest) -> None:
         execution = self._executions.get(request.parent_id or "")
         if execution is not None:
             execution.on_output(request)
         else:
             self._emit(request)
+
+    def _on_headed(self, headed: asyncio.Future[Any]) -> None:
+        """The keeper does not hold our stdin identity (an older keeper): connect stdin
+        ourselves, as without a keeper."""
+        if (self._closed or headed.cancelled() or headed.exception() is not None
+                or headed.result().stdin):
+            return
+        log.info("%s: the keeper does not hold stdin; connecting it directly", self.name)
+        self._tasks.append(asyncio.create_task(
+            wire.pump(self._transport.open_stdin(), self._on_stdin_frames),
+            name=f"{self.name}-stdin"))
+
+    def _on_kept_question(self, event: dict[str, Any]) -> None:
+        """The keeper passed on a question: our cell's, or one asked while nobody was
+        attached (asked of whoever attaches)."""
+        msg_id = event.get("msg_id")
+        if not isinstance(msg_id, str) or msg_id == self._asked:
+            return  # passed on again after the stream was followed again: once is enough
+        self._asked = msg_id
+        parent = event.get("parent_id")
+        self._hand_on_question(InputRequest(str(event.get("prompt") or ""),
+                                            event.get("password") is True,
+                                            parent if isinstance(parent, str) else None))
 
     def _on_alive(self, alive: bool) -> None:
         self._emit(KernelAlive(alive))
@@ -702,6 +752,13 @@ class KernelSession:
         elif kind == "lost":
             log.info("%s: the output stream dropped (%s); following again", self.name,
                      event.get("reason"))
+            return
+        elif kind == "input_request":
+            self._on_kept_question(event)
+            return
+        elif kind == "input_cleared":
+            if event.get("msg_id") == self._asked:
+                self._asked = None  # answered elsewhere, or its cell ended
             return
         typed = event_from_keeper(event, self._buffer_mb)
         if isinstance(typed, KernelExited):

@@ -48,7 +48,6 @@ class KernelTransport:
         self._client.context.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_MAX_MS)
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._opened = False
-        self._iopub = True
         self.decoded = 0  # messages that passed the signature check
         self.bad_signatures = 0  # well-formed messages signed with another key
         self.undecodable = 0  # anything else dropped
@@ -58,12 +57,17 @@ class KernelTransport:
         """True once the sockets and their zmq context are closed."""
         return bool(self._client.context.closed)
 
-    def open(self, *, iopub: bool = True) -> None:
-        """Connect the shell, control, stdin and (unless its keeper serves it) iopub sockets;
-        the heartbeat has its own."""
-        self._opened, self._iopub = True, iopub
+    @property
+    def identity(self) -> str:
+        """The routing identity of our shell (and stdin) socket: the session id."""
+        return str(self._client.session.session)
+
+    def open(self, *, iopub: bool = True, stdin: bool = True) -> None:
+        """Connect the shell, control and (unless its keeper serves them) stdin and iopub
+        sockets; the heartbeat has its own."""
+        self._opened = True
         # hb=False: jupyter_client's HBChannel is a thread with its own loop; ours is a task.
-        self._client.start_channels(hb=False, iopub=iopub)
+        self._client.start_channels(hb=False, iopub=iopub, stdin=stdin)
         if iopub:
             self.socket("iopub").setsockopt(zmq.RCVHWM, _IOPUB_RCVHWM)
 
@@ -71,16 +75,18 @@ class KernelTransport:
         """Close each socket (linger 0) and the context; readers must be stopped first."""
         if not self._opened:
             return
-        if self._iopub:
-            self._client.stop_channels()
-            return
-        # Not stop_channels(): it would make (and connect) the iopub socket just to stop it.
-        for name in _NOT_IOPUB:
-            channel = self._channel(name)
-            if channel.is_alive():
+        # Not stop_channels(): it would make (and connect) a socket not opened just to stop it.
+        for name in (*_NOT_IOPUB, "iopub"):
+            channel = getattr(self._client, f"_{name}_channel", None)
+            if channel is not None and channel.is_alive():
                 channel.stop()
         if not self._client.context.closed:
             self._client.context.destroy(linger=100)
+
+    def open_stdin(self) -> zmq.asyncio.Socket:
+        """Connect stdin now (its keeper turned out not to hold it for us)."""
+        self._client.stdin_channel.start()
+        return self.socket("stdin")
 
     def socket(self, channel: Channel) -> zmq.asyncio.Socket:
         return self._channel(channel).socket
