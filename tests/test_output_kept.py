@@ -218,6 +218,32 @@ async def test_rtui_log_follows_until_ctrl_c(
     assert "Traceback" not in err
 
 
+async def test_rtui_run_asks_what_a_cell_asked_while_nobody_was_attached(
+        sshd: SSHD, shared_kernel: str, isolated_home: Path) -> None:
+    env = write_config(isolated_home, sshd, sshd.port)
+
+    async def run(code: str) -> asyncio.subprocess.Process:
+        pipe = asyncio.subprocess.PIPE
+        return await asyncio.create_subprocess_exec(
+            PY, "-m", "rtui", "run", "lab", "-k", shared_kernel, "-c", code, stdin=pipe,
+            stdout=pipe, stderr=pipe, env={**os.environ, **env})
+
+    first = await run("answer = input('name? ')\nprint('hello', answer)")
+    assert first.stdout is not None
+    asked = b""
+    async with asyncio.timeout(60):
+        while b"name? " not in asked:
+            asked += await first.stdout.read(100)
+    first.send_signal(signal.SIGINT)  # the person quits without answering
+    await finish(first, 10)  # at once: no thread left reading the terminal holds it up
+    again = await run("print('then', answer)")
+    out, err = await asyncio.wait_for(again.communicate(b"ada\n"), 60)
+    assert again.returncode == 0, err.decode()
+    text = out.decode()
+    assert text.index("name? ") < text.index("hello ada") < text.index("then ada"), text
+    assert "Traceback" not in err.decode()
+
+
 @pytest.mark.parametrize("death", ["os._exit(1)", "SIGKILL"])
 async def test_a_kernel_dying_mid_cell_is_said_within_5_s(
         death: str, sshd: SSHD, isolated_home: Path) -> None:

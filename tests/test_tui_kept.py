@@ -1,16 +1,19 @@
 """The console and the kernel's keeper, pressing the keys a person would (real sshd, agent,
 keeper and kernel): `k` shows what the kernel printed while no console showed it, with the
-seam marked; a kernel that dies says how, in the console."""
+seam marked, and asks what a cell asked meanwhile; a kernel that dies says how, in the
+console."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 from pathlib import Path
 
 from rtui.core.config.store import HostStore
+from rtui.core.kernels import events as ev
 from rtui.tui.app import RtuiApp
-from rtui.tui.screens.prompts import ChoiceScreen
+from rtui.tui.screens.prompts import ChoiceScreen, TextPromptScreen
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for, trust
@@ -40,6 +43,16 @@ async def test_k_shows_what_was_printed_meanwhile_and_a_death(
             # Another client prints while no console of ours shows the kernel.
             other = await kernels.attach(kernel.id, console=False)
             await other.session.execute("for i in range(3): print('away', i)").reply()
+            # ... then a cell of it asks, and it goes away without answering.
+            asked = asyncio.Event()
+
+            def on_event(event: ev.KernelEvent) -> None:
+                if isinstance(event, ev.InputRequest):
+                    asked.set()
+
+            other.session.execute("answer = input('who? ')\nprint('hi', answer)",
+                                  on_event=on_event)
+            await asyncio.wait_for(asked.wait(), 30)
             await kernels.detach(other)
 
             await pilot.press("k")
@@ -57,6 +70,11 @@ async def test_k_shows_what_was_printed_meanwhile_and_a_death(
             assert seam is not None, text
             assert text.index("away 2") < seam.start()  # the seam ends the replayed part
             assert text.count("away 2") == 1
+            # The question asked while nobody was attached is asked now.
+            await until(lambda: isinstance(app.screen, TextPromptScreen), timeout=30)
+            assert isinstance(app.screen, TextPromptScreen) and app.screen.prompt == "who? "
+            await pilot.press(*"ada", "enter")
+            await until(lambda: "hi ada" in output(pane), timeout=30)
 
             await pilot.press(*"import os; os._exit(3)", "enter")
             await until(lambda: "The kernel exited with code 3." in output(pane), timeout=5)

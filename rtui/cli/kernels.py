@@ -10,6 +10,7 @@ import json
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TextIO
@@ -287,17 +288,37 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
     (output replayed after a reconnect, or dropped). A kernel that dies fails the execution
     with KernelDiedError (its exit and log tail), which ends the run non-zero.
     """
+    from rtui.core.errors import RtuiError
     from rtui.core.kernels import events as ev
 
     terminal = _Terminal()
-    unsubscribe = kernel.session.subscribe(terminal.other)
+    asking: set[asyncio.Task[None]] = set()
+
+    async def ask_and_answer(event: ev.InputRequest) -> None:
+        value = await _ask_here(event.prompt, event.password)
+        try:
+            await kernel.session.input_reply(value)
+        except RtuiError as exc:  # answered meanwhile by another client, or its cell ended
+            print(f"rtui: {exc}", file=sys.stderr, flush=True)
+
+    def other(event: ev.KernelEvent) -> None:
+        """What is not this run's execution's: the kept backlog, other clients' output, and
+        a question a cell asked while nobody was attached (asked here)."""
+        if isinstance(event, ev.InputRequest):
+            task = asyncio.ensure_future(ask_and_answer(event))
+            asking.add(task)
+            task.add_done_callback(asking.discard)
+        else:
+            terminal.show(event)
+
+    unsubscribe = kernel.session.subscribe(other)
     status = 0
     # Sent during the attach, right behind its kernel_info (a round trip sooner).
     execution = kernel.first or kernel.session.execute(code)
     try:
         async for event in execution:
             if isinstance(event, ev.InputRequest):
-                answer = await asyncio.to_thread(_ask, event.prompt, event.password)
+                answer = await _ask_here(event.prompt, event.password)
                 await kernel.session.input_reply(answer)
             elif terminal.show(event) or (
                     isinstance(event, ev.ExecuteReply) and event.status != "ok"):
@@ -311,6 +332,8 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
         raise
     finally:
         unsubscribe()
+        for task in asking:
+            task.cancel()
     return status
 
 
@@ -320,10 +343,6 @@ class _Terminal:
 
     def __init__(self) -> None:
         self.shown = False
-
-    def other(self, event: Any) -> None:
-        """What is not this run's execution's: the kept backlog, other clients' output."""
-        self.show(event)
 
     def show(self, event: Any) -> bool:
         """Write an output event where it belongs; True if it was an error."""
@@ -350,6 +369,34 @@ class _Terminal:
             return False
         self.shown = True
         return False
+
+
+async def _ask_here(prompt: str, password: bool) -> str:
+    """A line typed on this terminal, read in a daemon thread: ctrl+c while the question
+    waits ends rtui at once (a thread of asyncio's executor would hold the exit until the
+    person pressed Enter)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        value, error = None, None
+        try:
+            value = _ask(prompt, password)
+        except (OSError, EOFError, ValueError) as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="rtui-input", daemon=True).start()
+    return await answer
 
 
 def _ask(prompt: str, password: bool) -> str:

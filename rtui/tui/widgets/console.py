@@ -186,7 +186,10 @@ class ConsolePane(Widget):
                 self._info("The kernel stopped answering its heartbeat.", "bold red")
             return
         if isinstance(event, ev.InputRequest):
-            return  # only a cell of ours can be asked, and its execution has failed
+            # Not a cell of this pane's: one that asked while nobody was attached (its
+            # kernel's keeper asks whoever attaches), or ours whose execution failed.
+            self.answer_input(event)
+            return
         if isinstance(event, ev.KernelExited):
             self.state = "dead"
             self._release()
@@ -350,7 +353,7 @@ class ConsolePane(Widget):
 
     @work(group="input", exit_on_error=False)
     async def answer_input(self, event: ev.InputRequest) -> None:
-        """The running cell called input(): ask in a dialog, send the answer to the kernel."""
+        """A running cell called input(): ask in a dialog, send the answer to the kernel."""
         kernel = self.kernel
         assert kernel is not None
         answer = await ask(self.app, TextPromptScreen(
