@@ -11,6 +11,8 @@ from typing import Any
 import zmq
 from jupyter_client import BlockingKernelClient
 
+from rtui.agent.keeper_buffer import OutputBuffer
+from rtui.agent.keeper_clients import ClientTable
 from rtui.agent.keeper_stdin import MAX_HELD, StdinHolder, valid_identity
 from tests.keeper_helpers import (
     Agent,
@@ -99,7 +101,8 @@ def test_a_question_waits_for_the_next_client_and_is_answered_once(agent: Agent)
 def test_held_identities_are_bounded_and_the_asking_one_is_kept() -> None:
     context = zmq.Context()
     poller = zmq.Poller()
-    holder = StdinHolder(zmq, context, poller, {"key": "k"}, "ipc:///nonexistent/stdin", "s")
+    holder = StdinHolder(zmq, context, poller, {"key": "k"}, "ipc:///nonexistent/stdin", "s",
+                         ClientTable(poller), OutputBuffer(1 << 20))
     try:
         holder.hold(b"asker")
         holder.question = _question(b"asker")

@@ -114,9 +114,9 @@ class Keeper:
         self.sub: Any = None
         self.control: Any = None
         self.clients = ClientTable(self.poller)
-        self.clients.on_close = self._client_left
         self.stdin = StdinHolder(zmq, self.context, self.poller, self.conn,
-                                 endpoint(self.conn, "stdin_port"), self.session_id)
+                                 endpoint(self.conn, "stdin_port"), self.session_id,
+                                 self.clients, self.buffer)
         self.listener = self._listen()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -191,7 +191,7 @@ class Keeper:
             os.close(log)
         self.pid = self.proc.pid
         self.state = "starting"
-        self._clear_question("restarted")
+        self.stdin.clear("restarted")
         self.exit = None
         self.started_at = time.monotonic()
         self.linger_until = None
@@ -242,9 +242,8 @@ class Keeper:
                 self.subscribed = True
                 continue
             self.buffer.add(frames, now)
-            question = self.stdin.question
-            if question is not None and question.ended_by(frames):
-                self._clear_question("ended")
+            if self.stdin.question is not None and self.stdin.question.ended_by(frames):
+                self.stdin.clear("ended")
         return got
 
     def _is_probe(self, frames: list[bytes]) -> bool:
@@ -316,7 +315,7 @@ class Keeper:
         self.state = "exited"
         self.exit = {"code": code, "signal": sig, "at": time.time(), "log_tail": log_tail}
         self.linger_until = time.monotonic() + self.linger
-        self._clear_question("exited")
+        self.stdin.clear("exited")
         self._write_record(exit=self.exit)
         self._lifecycle("exited", **self.exit)
         if self.restart_waiters and not self.stop_deadline:
@@ -331,51 +330,10 @@ class Keeper:
             assert client.follower is not None
             client.follower.notify(position, record)
 
-    # -- stdin: a question asked while nobody is attached waits for the next client ---------
-
     def _read_stdin(self, ready: list[Any]) -> None:
         if self.sub is not None:
             self._read_iopub()  # what the cell printed before it asked comes first
-        for sock in ready:
-            if self.stdin.read(sock) is not None:
-                self._ask(self._askable())
-
-    def _askable(self) -> list[Client]:
-        """Who is asked the pending question: the client whose cell asks, while it
-        follows; else every follower (the next one to attach, too)."""
-        if self.stdin.question is None:
-            return []
-        followers = self.clients.followers()
-        own = [c for c in followers if c.identity == self.stdin.question.identity]
-        return own or followers
-
-    def _ask(self, clients: list[Client]) -> None:
-        question = self.stdin.question
-        if question is None:
-            return
-        record = event_record("input_request", **question.public())
-        for client in clients:
-            assert client.follower is not None
-            client.follower.notify(self.buffer.next, record)
-
-    def _client_left(self, client: Client) -> None:
-        """The client whose cell asks left without answering: ask the others."""
-        question = self.stdin.question
-        if question is not None and client.identity == question.identity and not any(
-                c.identity == question.identity for c in self.clients.followers()):
-            self._ask(self.clients.followers())
-
-    def _clear_question(self, reason: str) -> None:
-        question, self.stdin.question = self.stdin.question, None
-        if question is not None:
-            self._lifecycle("input_cleared", msg_id=question.msg_id, reason=reason)
-
-    def _answer(self, client: Client, msg_id: Any, value: Any) -> None:
-        error = self.stdin.answer(msg_id, value)
-        if error is not None:
-            return client.reply({"ok": False, "error": error})
-        self._lifecycle("input_cleared", msg_id=msg_id, reason="answered")
-        return client.reply({"ok": True})
+        self.stdin.read(ready)
 
     def _signal_kernel(self, sig: int) -> None:
         pid = self.pid
@@ -397,7 +355,7 @@ class Keeper:
                 "exit": self.exit, "first": buf.first, "next": buf.next, "dropped": buf.dropped,
                 "bytes": buf.bytes, "mode": "launch" if self.launch else "watch",
                 "keeper_pid": os.getpid(), "key_digest": key_digest(self.conn),
-                "input": None if self.stdin.question is None else self.stdin.question.public()}
+                "input": self.stdin.pending()}
 
     def serve_request(self, client: Client, request: Any) -> None:
         """Answer one client's request line (already parsed JSON)."""
@@ -423,11 +381,10 @@ class Keeper:
             client.identity = identity
             follower = Follower(self.buffer, since, tail_n)
             client.follow(dict(self.status(), stdin=identity is not None), follower)
-            if client in self._askable():  # a question pending: after the backlog
-                self._ask([client])
+            self.stdin.joined(client)  # a question pending: asked after the backlog
             return None
         if op == "input_reply":
-            return self._answer(client, request.get("msg_id"), request.get("value"))
+            return self.stdin.reply(client, request.get("msg_id"), request.get("value"))
         timeout = request.get("timeout")
         if op in ("restart", "stop") and not (timeout is None or (isinstance(
                 timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0)):
@@ -485,7 +442,7 @@ class Keeper:
             return client.reply({"ok": False, "error": "watch needs a pid, in watch mode"})
         self.pid = pid
         self.state, self.exit, self.linger_until = "starting", None, None
-        self._clear_question("restarted")
+        self.stdin.clear("restarted")
         self._subscribe()
         self._lifecycle("restarted", at=time.time())
         return client.reply({"ok": True})

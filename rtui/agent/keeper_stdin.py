@@ -25,9 +25,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .keeper_buffer import event_record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .keeper_buffer import OutputBuffer
+    from .keeper_clients import Client, ClientTable
 
 MAX_HELD = 32  # identities held at once; the oldest is let go first
 DELIM = b"<IDS|MSG>"
@@ -99,10 +104,13 @@ def valid_identity(value: Any) -> bytes | None:
 
 
 class StdinHolder:
-    """The DEALERs holding clients' identities on the kernel's stdin, and its question."""
+    """The DEALERs holding clients' identities on the kernel's stdin, its question, and who
+    is asked it: the client whose cell asks, while it follows; else every follower (the
+    next one to attach, too). Events go between the messages, as the keeper's do."""
 
     def __init__(self, zmq: Any, context: Any, poller: Any, conn: dict[str, Any],
-                 endpoint: str, session: str) -> None:
+                 endpoint: str, session: str, clients: ClientTable,
+                 buffer: OutputBuffer) -> None:
         self.zmq = zmq
         self.context = context
         self.poller = poller
@@ -111,6 +119,57 @@ class StdinHolder:
         self.session = session
         self.held: OrderedDict[bytes, Any] = OrderedDict()
         self.question: Question | None = None
+        self.clients = clients
+        self.buffer = buffer
+        clients.on_close = self._left
+
+    def pending(self) -> dict[str, Any] | None:
+        return None if self.question is None else self.question.public()
+
+    def _askable(self) -> list[Client]:
+        if self.question is None:
+            return []
+        followers = self.clients.followers()
+        own = [c for c in followers if c.identity == self.question.identity]
+        return own or followers
+
+    def _tell(self, clients: list[Client], event: str, **fields: Any) -> None:
+        record = event_record(event, **fields)
+        for client in clients:
+            assert client.follower is not None
+            client.follower.notify(self.buffer.next, record)
+
+    def _ask(self, clients: list[Client]) -> None:
+        if self.question is not None:
+            self._tell(clients, "input_request", **self.question.public())
+
+    def joined(self, client: Client) -> None:
+        """A client follows now: asked the pending question if it is one to ask."""
+        if client in self._askable():
+            self._ask([client])
+
+    def _left(self, client: Client) -> None:
+        """The client whose cell asks left without answering: ask the others."""
+        question = self.question
+        if question is not None and client.identity == question.identity and not any(
+                c.identity == question.identity for c in self.clients.followers()):
+            self._ask(self.clients.followers())
+
+    def clear(self, reason: str) -> None:
+        """The question is no longer pending (``reason``: ended, exited, restarted)."""
+        question, self.question = self.question, None
+        if question is not None:
+            self._tell(self.clients.followers(), "input_cleared", msg_id=question.msg_id,
+                       reason=reason)
+
+    def reply(self, client: Client, msg_id: Any, value: Any) -> None:
+        """The op ``input_reply``: answer the question for ``client``."""
+        error = self.answer(msg_id, value)
+        if error is not None:
+            return client.reply({"ok": False, "error": error})
+        self._tell(self.clients.followers(), "input_cleared", msg_id=msg_id,
+                   reason="answered")
+        return client.reply({"ok": True})
 
     def hold(self, identity: bytes) -> None:
         """Connect a DEALER as ``identity`` (kept until MAX_HELD newer ones are held)."""
@@ -139,19 +198,20 @@ class StdinHolder:
     def sockets(self) -> list[Any]:
         return list(self.held.values())
 
-    def read(self, sock: Any) -> Question | None:
-        """What the kernel sent to one held identity; a new question, if one came."""
+    def read(self, ready: list[Any]) -> None:
+        """What the kernel sent to held identities: a question is asked of the followers."""
         zmq = self.zmq
-        asked = None
-        identity = sock.getsockopt(zmq.IDENTITY)
-        while True:
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return asked
-            question = self._parse(frames, identity)
-            if question is not None:
-                self.question = asked = question
+        for sock in ready:
+            identity = sock.getsockopt(zmq.IDENTITY)
+            while True:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                question = self._parse(frames, identity)
+                if question is not None:
+                    self.question = question
+                    self._ask(self._askable())
 
     def _parse(self, frames: list[bytes], identity: bytes) -> Question | None:
         try:
