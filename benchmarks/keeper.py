@@ -101,10 +101,11 @@ def kernel_pids(kid: str) -> tuple[int, int]:
     return keeper, kernel
 
 
-def keeper_socket(kid: str) -> str:
+def keeper_socket(kid: str, server: SSHD) -> str:
+    """Where the keeper of ``kid`` listens: in the socket root of the server's sessions."""
     roots = [f"/tmp/rtui-{os.getuid()}"]
-    if os.environ.get("XDG_RUNTIME_DIR"):
-        roots.insert(0, os.path.join(os.environ["XDG_RUNTIME_DIR"], "rtui"))
+    if server.runtime_dir is not None:  # the harness gives its sessions their own
+        roots.insert(0, str(server.runtime_dir / "rtui"))
     for root in roots:
         path = os.path.join(root, "k", dir_name(kid), "keeper")
         if os.path.exists(path):
@@ -186,7 +187,7 @@ def flood_rtui(server: SSHD, env: dict[str, str], kid: str, lines: int, row: Flo
                      f"{err.decode()[-300:]}")
 
 
-def flood_drain(kid: str, lines: int, row: FloodRow) -> None:
+def flood_drain(server: SSHD, kid: str, lines: int, row: FloodRow) -> None:
     """The same cell run by jupyter_client on the kernel's own sockets, its output read off
     the keeper's socket and discarded (the drain-only reference, no SSH in the way)."""
     from jupyter_client.blocking.client import BlockingKernelClient
@@ -202,7 +203,7 @@ def flood_drain(kid: str, lines: int, row: FloodRow) -> None:
         sampler = Sampler(keeper)
         sampler.start()
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(keeper_socket(kid))
+            sock.connect(keeper_socket(kid, server))
             sock.sendall(json.dumps({"op": "follow", "since": None, "tail": 0}).encode()
                          + b"\n")
             data = b""
@@ -344,7 +345,7 @@ def measure(quick: bool, parts: Sequence[str] = ("flood", "outage")
                 except Exception as exc:
                     floods[0].error = describe(exc)
                 try:
-                    flood_drain(kid, lines, floods[1])
+                    flood_drain(server, kid, lines, floods[1])
                 except Exception as exc:
                     floods[1].error = describe(exc)
             else:

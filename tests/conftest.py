@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +27,13 @@ from tests.ssh_helpers import remote_kernel_env
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway HOME so no test reads or writes the developer's ~/.ssh or ~/.config."""
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A throwaway HOME so no test reads or writes the developer's ~/.ssh or ~/.config, and
+    a throwaway XDG_RUNTIME_DIR: rtui's private sockets (the local ends of forwards, and the
+    host side's of agents run here) never meet those of other runs in /tmp/rtui-<uid>. It is
+    short, under /tmp: a Unix socket's path must stay under 108 bytes."""
+    runtime = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -39,7 +46,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, str(home / sub))
     for var in ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "RTUI_CONFIG", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    yield home
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture

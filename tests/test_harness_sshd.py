@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 
 import asyncssh
@@ -127,6 +129,23 @@ async def test_stop_while_paused(fresh_sshd: SSHD) -> None:
     fresh_sshd.pause()
     fresh_sshd.stop()
     assert not pid_alive(pid)
+
+
+async def test_sessions_get_a_short_private_runtime_dir_removed_on_close(
+    custom_workdir: Path,
+) -> None:
+    """Not the machine's /tmp/rtui-<uid>: rtui's sockets of earlier runs are never seen."""
+    server = start_sshd(custom_workdir)
+    try:
+        runtime = server.runtime_dir
+        assert runtime is not None and runtime.parent == Path("/tmp") and len(str(runtime)) < 20
+        assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+        assert runtime.stat().st_uid == os.getuid()
+        async with asyncssh.connect(**server.connect_kwargs()) as conn:
+            assert await _run(conn, 'echo "$XDG_RUNTIME_DIR"') == f"{runtime}\n"
+    finally:
+        server.close()
+    assert not runtime.exists()
 
 
 @pytest.fixture

@@ -12,8 +12,13 @@ Every server gets its own work directory holding everything it needs::
       known_hosts              "[127.0.0.1]:PORT ssh-ed25519 AAAA..." for the host key
       home/                    HOME of remote sessions (SetEnv HOME=...)
 
-Nothing outside WORKDIR is touched except ``/run/sshd`` (sshd's privilege separation
-directory, created if missing).  Nothing reads the real ``~/.ssh``: use
+Remote sessions also get ``XDG_RUNTIME_DIR`` = ``runtime_dir``, a 0700 directory of the server's
+own under /tmp (short: rtui's agent puts its Unix sockets in ``<it>/rtui``, and a socket path
+must stay under 108 bytes), so kernels, keepers and probe sockets of earlier or concurrent runs
+in the machine's ``/tmp/rtui-<uid>`` are never seen; ``close()`` removes it.
+
+Nothing outside WORKDIR and ``runtime_dir`` is touched except ``/run/sshd`` (sshd's privilege
+separation directory, created if missing).  Nothing reads the real ``~/.ssh``: use
 ``SSHD.connect_kwargs()`` which disables the OpenSSH client config, the agent and the
 default keys for asyncssh.
 
@@ -40,6 +45,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import weakref
@@ -73,6 +79,9 @@ _BIND_ATTEMPTS = 5  # free_port() is racy: retry start_sshd() with a new port on
 
 # Servers started by this process and still running, closed at interpreter exit as a last resort.
 _LIVE: weakref.WeakSet[SSHD] = weakref.WeakSet()
+# Runtime directories made for servers and not removed yet (a server only stopped keeps its
+# own until it is closed, or until this process exits).
+_RUNTIME_DIRS: list[Path] = []
 
 
 def sshd_available() -> bool:
@@ -112,6 +121,7 @@ class SSHD:
     known_hosts: Path  # a real known_hosts line for [127.0.0.1]:PORT
     user: str  # login user (the current user, root in CI)
     remote_home: Path  # HOME that remote sessions get (SetEnv HOME=...), a temp dir
+    runtime_dir: Path | None = None  # XDG_RUNTIME_DIR of remote sessions (short, 0700)
     proc: subprocess.Popen[bytes] | None = None
     extra_config: str = ""  # caller's sshd_config text, see render_config()
     host: str = field(default=LOOPBACK, init=False)
@@ -194,8 +204,9 @@ class SSHD:
         * ``Match`` blocks in ``extra_config`` are moved after the defaults (everything after
           a ``Match`` line is conditional);
         * sshd honours only the first ``SetEnv`` line, so ``SetEnv`` lines from
-          ``extra_config`` are merged with ours (``HOME=remote_home``) into one line; if the
-          caller sets ``HOME`` there, theirs is used and ``remote_home`` is updated;
+          ``extra_config`` are merged with ours (``HOME=remote_home``,
+          ``XDG_RUNTIME_DIR=runtime_dir``) into one line; if the caller sets ``HOME`` there,
+          theirs is used and ``remote_home`` is updated (``XDG_RUNTIME_DIR`` likewise);
         * ``Subsystem sftp`` in ``extra_config`` replaces ours (a duplicate is fatal).
         """
         head, match_tail, setenv = _split_extra_config(self.extra_config)
@@ -205,6 +216,13 @@ class SSHD:
                 break
         else:
             setenv.append(_quote(f"HOME={self.remote_home}"))
+        for token in setenv:
+            if re.match(r'"?XDG_RUNTIME_DIR=', token):
+                self.runtime_dir = Path(token.strip('"').partition("=")[2])
+                break
+        else:
+            if self.runtime_dir is not None:
+                setenv.append(_quote(f"XDG_RUNTIME_DIR={self.runtime_dir}"))
         defaults = [
             f"Port {self.port}",
             f"ListenAddress {self.host}",
@@ -320,6 +338,9 @@ class SSHD:
         are detached from sshd on purpose, so stop() alone leaves them)."""
         self.stop()
         kill_leftovers(str(self.remote_home))
+        if self.runtime_dir is not None and self.runtime_dir in _RUNTIME_DIRS:
+            _RUNTIME_DIRS.remove(self.runtime_dir)
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def restart(self, *, new_host_key: bool = False, drop_connections: bool = True) -> None:
         """Stop and start again on the same port.
@@ -388,6 +409,7 @@ def start_sshd(
         known_hosts=workdir / "known_hosts",
         user=pwd.getpwuid(os.getuid()).pw_name,
         remote_home=workdir / "home",
+        runtime_dir=_new_runtime_dir(),
         extra_config=extra_config,
     )
     keys = [client_key] if authorized_keys is None else authorized_keys
@@ -409,6 +431,13 @@ def start_sshd(
 
 class _PortInUse(RuntimeError):
     pass
+
+
+def _new_runtime_dir() -> Path:
+    """A new 0700 directory under /tmp for a server's sessions' ``XDG_RUNTIME_DIR``."""
+    path = Path(tempfile.mkdtemp(prefix="rsd-", dir="/tmp"))
+    _RUNTIME_DIRS.append(path)
+    return path
 
 
 def _require_sshd() -> None:
@@ -626,3 +655,5 @@ def _stop_leftovers() -> None:
     for server in list(_LIVE):
         with contextlib.suppress(Exception):
             server.close()  # not just stop(): detached kernels would outlive us
+    for path in list(_RUNTIME_DIRS):  # of servers stopped, never closed
+        shutil.rmtree(path, ignore_errors=True)
