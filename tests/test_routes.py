@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from rtui.core.ssh.connection import ConnState, HostConnection
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD, kill_pid, pids_mentioning
 from tests.ssh_helpers import connection, host_for, trust
+from tests.test_agent import Agent, agent_env, bundle
+
+__all__ = ["bundle"]  # the session fixture, shared with test_agent
 
 NO_STREAMLOCAL = "AllowStreamLocalForwarding no"
 NO_FORWARDING = "AllowStreamLocalForwarding no\nAllowTcpForwarding no"
@@ -347,3 +352,68 @@ def test_the_local_socket_root_is_private_and_refuses_what_is_not_ours(
     assert len(str(one / "k-5")) < 60  # far below a socket path's 108 bytes
     one.rmdir()
     two.rmdir()
+
+
+# ---------------------------------------------------------------- the agent's probe socket
+
+async def test_the_probe_socket_is_in_the_sessions_own_root_and_goes_with_the_agent(
+        sshd: SSHD, isolated_home: Path) -> None:
+    """The harness gives sshd's sessions their own socket root (not the machine's
+    /tmp/rtui-<uid>, where runs killed earlier leave things); the agent's probe socket is
+    there while it runs, and gone once rtui closes it."""
+    conn, routes, agent = _routes_for(sshd, isolated_home)
+    try:
+        assert await routes.ready() == "streamlocal"
+        probe = Path((await agent.start())["probe_socket"])
+        assert sshd.runtime_dir is not None
+        assert probe.parent == sshd.runtime_dir / "rtui" and probe.is_socket()
+    finally:
+        await routes.close()
+        await agent.close()
+        await conn.close()
+    deadline = time.monotonic() + 5
+    while probe.exists():
+        assert time.monotonic() < deadline, f"{probe} is still there"
+        await asyncio.sleep(0.02)
+
+
+def test_probe_sockets_are_removed_when_the_agent_leaves_or_by_the_next_one(
+        bundle: Path, isolated_home: Path) -> None:
+    """Its stdin ends, SIGTERM: the agent removes its probe socket. SIGKILL: it cannot; the
+    next agent removes it (its pid is gone), and one of a live pid that nobody listens on
+    (that pid is another process now), never a live agent's."""
+    root = Path(os.environ["XDG_RUNTIME_DIR"]) / "rtui"  # the test's own (conftest)
+    env = agent_env(isolated_home)
+    agents: list[Agent] = []
+
+    def start() -> tuple[Agent, Path]:
+        agent = Agent(env, bundle)
+        agents.append(agent)
+        agent._wait(lambda: agent.ready is not None, 30)
+        assert agent.ready is not None
+        probe = Path(agent.ready["probe_socket"])
+        assert probe == root / f"probe-{agent.proc.pid}" and probe.is_socket()
+        return agent, probe
+
+    try:
+        first, first_probe = start()
+        second, second_probe = start()
+        assert first_probe.exists()  # a live agent's is left alone
+        assert first.close() == 0 and not first_probe.exists()
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(10) == 128 + signal.SIGTERM and not second_probe.exists()
+        third, third_probe = start()
+        third.proc.kill()
+        third.proc.wait(10)
+        assert third_probe.exists()
+        reused = root / f"probe-{os.getpid()}"  # a live pid, and nobody listens there
+        with socket.socket(socket.AF_UNIX) as dead:
+            dead.bind(str(reused))
+        fourth, fourth_probe = start()
+        assert not third_probe.exists() and not reused.exists()
+        assert fourth.close() == 0 and not fourth_probe.exists()
+        assert [p.name for p in root.iterdir() if p.name.startswith("probe-")] == []
+    finally:
+        for agent in agents:
+            if agent.proc.poll() is None:
+                agent.proc.kill()

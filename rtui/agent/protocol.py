@@ -5,19 +5,23 @@
            ``{"id": N, "ok": false, "error": {"type": "snake_case", "message": "..."}}``
 - progress ``{"id": N, "event": "progress", "data": {"line": "...", "fraction": 0.0-1.0|null}}``
 - on start ``{"event": "ready", "data": <hello result>}``; EOF on stdin exits 0.
+
+The agent leaves by ``leave`` (``os._exit``: running requests are not waited for), which runs
+the hooks given to ``on_exit`` first (the probe socket is removed so), also on SIGTERM/SIGHUP.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not imported at run time: the host check loads this module too
     from collections.abc import Callable
-    from typing import Any, Protocol
+    from typing import Any, NoReturn, Protocol
 
     class Progress(Protocol):
         """Where a long request reports a line of progress (and how far along it is)."""
@@ -30,6 +34,26 @@ VERSION = "1"
 
 _out_lock = threading.Lock()
 _REQUIRED = object()
+_exit_hooks: list[Callable[[], None]] = []
+
+
+def on_exit(hook: Callable[[], None]) -> None:
+    """Run ``hook`` when the agent leaves (atexit would not: it leaves by ``os._exit``)."""
+    _exit_hooks.append(hook)
+
+
+def leave(code: int = 0) -> NoReturn:
+    """Run the exit hooks, then end the process at once."""
+    while _exit_hooks:
+        try:
+            _exit_hooks.pop()()
+        except Exception:
+            pass
+    os._exit(code)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    leave(128 + signum)
 
 
 class OpError(Exception):
@@ -49,7 +73,7 @@ def send(obj: dict[str, Any]) -> None:
             sys.stdout.write(line)
             sys.stdout.flush()
         except (OSError, ValueError):  # the SSH channel is gone
-            os._exit(0)
+            leave(0)
 
 
 def arg(args: dict[str, Any], name: str, kind: Any, default: Any = _REQUIRED) -> Any:
@@ -97,6 +121,8 @@ def handle(raw: bytes, ops: dict[str, Op]) -> None:
 
 def serve(ops: dict[str, Op], hello: dict[str, Any]) -> None:
     """Greet, then answer each request line in its own thread until stdin ends."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     send({"event": "ready", "data": hello})
     stdin = sys.stdin.buffer
     while True:
@@ -107,4 +133,4 @@ def serve(ops: dict[str, Op], hello: dict[str, Any]) -> None:
             threading.Thread(target=handle, args=(raw, ops), daemon=True).start()
     with _out_lock:
         sys.stdout.flush()
-    os._exit(0)  # do not wait for running requests; kernels are detached anyway
+    leave(0)  # do not wait for running requests; kernels are detached anyway
