@@ -46,11 +46,14 @@ class Follow:
         if stdin is not None:
             request["stdin"] = stdin  # the keeper holds this shell identity on stdin
         self.sock.sendall(json.dumps(request).encode() + b"\n")
-        self.data = b""
+        # A bytearray: records are cut from its front, which CPython does without copying
+        # the rest (a backlog of thousands arrives in a few large chunks).
+        self.data = bytearray()
         line = self._until(lambda: b"\n" in self.data, 10)
         assert line
-        head, _, self.data = self.data.partition(b"\n")
-        self.header: dict[str, Any] = json.loads(head)
+        end = self.data.index(b"\n")
+        self.header: dict[str, Any] = json.loads(bytes(self.data[:end]))
+        del self.data[:end + 1]
         self.last = 0  # seq of the last message read
 
     def _until(self, ready: Any, timeout: float) -> bool:
@@ -76,7 +79,8 @@ class Follow:
         (length,) = struct.unpack(">I", self.data[:4])
         if not self._until(lambda: len(self.data) >= 4 + length, timeout):
             return None
-        body, self.data = self.data[4:4 + length], self.data[4 + length:]
+        body = bytes(self.data[4:4 + length])
+        del self.data[:4 + length]
         if body[0] == 2:
             return "event", json.loads(body[1:])
         seq, received, count = struct.unpack(">QdH", body[1:19])
@@ -93,7 +97,7 @@ class Follow:
         """True once the keeper closes the stream (records left unread are discarded)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.data = b""
+            self.data.clear()
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 if not self.sock.recv(1 << 20):

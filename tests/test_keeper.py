@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -102,6 +103,34 @@ def test_a_flood_survives_a_disconnect_and_late_clients_get_everything(agent: Ag
         for follow in (tail, live):
             assert texts(collect(follow, msg_id)) == ["after"]
             follow.close()
+    finally:
+        kc.stop_channels()
+        agent.request("shutdown", kernel_id=k["id"])
+
+
+def test_a_keeper_starved_of_cpu_misses_nothing_the_kernel_printed(agent: Agent) -> None:
+    """The kernel's iopub PUB would drop what its subscriber has not taken past zmq's default
+    high-water mark (1,000 messages), silently; under load, a keeper descheduled for a moment
+    is that subscriber. The kernels rtui starts queue for it instead."""
+    k = launch(agent)
+    path = k["keeper"]
+    keeper_pid = ask(path, {"op": "status"})["keeper_pid"]
+    kc = kernel_client(k["connection_file"])
+    try:
+        n = 5000
+        os.kill(keeper_pid, signal.SIGSTOP)  # the keeper takes nothing while the cell prints
+        try:
+            msg_id = kc.execute(FLOOD.format(n=n))
+            reply = kc.get_shell_msg(timeout=60)
+            assert reply["parent_header"]["msg_id"] == msg_id
+        finally:
+            os.kill(keeper_pid, signal.SIGCONT)
+        follow = Follow(path, since=0)
+        records, _ = backlog(follow)
+        if not any(is_idle_for(v[2], msg_id) for _, v in records):
+            records += collect(follow, msg_id)
+        follow.close()
+        assert texts(records) == [f"line {i}" for i in range(n)]
     finally:
         kc.stop_channels()
         agent.request("shutdown", kernel_id=k["id"])

@@ -14,13 +14,17 @@ from typing import Any
 
 from rtui.agent.kernel_boot import BOOT, kernel_argv
 
-# Run as the module: what it was given, and which functions IOPubThread's pipe methods are
+# Run as the module: what it was given, which functions IOPubThread's pipe methods and
+# IPKernelApp._bind_socket are
 # (when the boot imported ipykernel's iostream; a plain -m run has no cause to, nor time).
 _PROBE = """import json, sys
 iostream = sys.modules.get("ipykernel.iostream")
 thread = getattr(iostream, "IOPubThread", None)
 pipe = thread and [thread._setup_pipe_in.__name__, thread._setup_pipe_out.__name__]
-print(json.dumps({"argv": sys.argv, "name": __name__, "path": sys.path, "pipe": pipe}))
+app = getattr(sys.modules.get("ipykernel.kernelapp"), "IPKernelApp", None)
+bind = app and app._bind_socket.__name__
+print(json.dumps({"argv": sys.argv, "name": __name__, "path": sys.path, "pipe": pipe,
+                  "bind": bind}))
 """
 # An ipykernel whose pipe methods do something else: not rtui's to change.
 _OTHER_IOSTREAM = """ZMQStream = object
@@ -59,7 +63,8 @@ def test_the_module_runs_as_with_dash_m_and_the_pipe_is_patched(tmp_path: Path) 
     plain = _probe(tmp_path, [sys.executable, "-Xfrozen_modules=off", "-m", "probe", "-f",
                               "conn.json"], fake_ipykernel=False)
     assert booted["pipe"] == ["setup_pipe_in", "setup_pipe_out"]  # this ipykernel's shape
-    assert plain["pipe"] is None
+    assert booted["bind"] == "bind_socket"  # the iopub PUB gets no high-water mark
+    assert plain["pipe"] is None and plain["bind"] is None
     assert booted["argv"] == plain["argv"] == [str(tmp_path / "work" / "probe.py"), "-f",
                                                "conn.json"]
     assert booted["name"] == plain["name"] == "__main__"

@@ -1,5 +1,16 @@
 """How rtui starts a kernel: ``python -c BOOT MODULE -f FILE`` runs MODULE as ``-m`` would,
-after moving ipykernel's fork pipe off TCP when the kernel's own sockets are Unix sockets.
+after moving ipykernel's fork pipe off TCP when the kernel's own sockets are Unix sockets, and
+taking the high-water mark off its iopub socket.
+
+The high-water mark: zmq's PUB drops, silently, what a subscriber has not taken once 1,000
+messages queue for it (the default ipykernel keeps). The subscriber of a kernel rtui starts is
+its keeper, on the same host, which takes every message into its own bounded buffer (and
+counts what that drops); a keeper descheduled for a moment under load, while the kernel prints
+a line per message, lost the rest of the flood there, and nobody could tell
+(tests/test_keeper.py, the starved keeper). ``BOOT`` sets SNDHWM 0 on the PUB before ipykernel
+binds it, so the messages queue in the kernel until the keeper reads them. The cost: a
+subscriber that stays connected and reads nothing (not rtui's keeper) grows the kernel's memory
+while it prints. Kernels rtui did not start keep their own mark.
 
 The fork pipe: ipykernel (kernelapp, ``IOPubThread(..., pipe=True)``, unconditionally) binds a
 zmq PULL on ``tcp://127.0.0.1:<random>`` whatever the kernel's transport; the output of the
@@ -92,21 +103,38 @@ def rtui_fork_pipe():
     thread._setup_pipe_out = setup_pipe_out
 
 
+def rtui_iopub_keeps_all():
+    import zmq
+    from ipykernel import kernelapp
+    app = getattr(kernelapp, "IPKernelApp", None)
+    bind = getattr(app, "_bind_socket", None)
+    if bind is None:
+        return
+
+    def bind_socket(self, socket, *args, **kwargs):
+        if socket.socket_type == zmq.PUB:
+            socket.setsockopt(zmq.SNDHWM, 0)
+        return bind(self, socket, *args, **kwargs)
+
+    app._bind_socket = bind_socket
+
+
 module = sys.argv.pop(1)
 in_cwd = sys.path[:1] == [""]
 if in_cwd:
     del sys.path[0]
 import os, runpy
-try:
-    rtui_fork_pipe()
-except Exception:
-    pass
+for patch in (rtui_fork_pipe, rtui_iopub_keeps_all):
+    try:
+        patch()
+    except Exception:
+        pass
 if in_cwd:
     try:
         sys.path.insert(0, os.getcwd())
     except OSError:
         sys.path.insert(0, "")
-del in_cwd, rtui_fork_pipe
+del in_cwd, patch, rtui_fork_pipe, rtui_iopub_keeps_all
 runpy.run_module(module, run_name="__main__", alter_sys=True)
 '''
 
