@@ -543,6 +543,18 @@ def _conn_of(cf: str) -> dict[str, Any]:
     return conn if isinstance(conn, dict) else {}
 
 
+def _still_answers(conn: dict[str, Any], grace: float) -> bool:
+    """Whether the kernel's shell socket still accepts after up to ``grace`` seconds: a
+    kernel just killed keeps its sockets a moment after its main thread shows as a zombie
+    (its other threads are still exiting; a loaded machine makes that moment longer)."""
+    deadline = time.monotonic() + grace
+    while _answers(conn, "shell_port", 0.3):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     timeout = arg(args, "timeout", (int, float), 5)
     k = _target(args)
@@ -557,7 +569,7 @@ def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     if pid and k["running"]:
         killed = True
         forced = terminate(pid, timeout)
-    elif cf and _answers(_conn_of(cf), "shell_port", 0.3):
+    elif cf and _still_answers(_conn_of(cf), 2.0 if killed else 0.0):
         raise OpError("no_pid", f"the kernel of {cf} answers but its process cannot be found; "
                       "left it running")
     if cf is None:
