@@ -132,6 +132,9 @@ class KernelSession:
         self._iopub_waiter: asyncio.Future[None] | None = None
         self._iopub_count = 0
         self._send_seq = 0
+        # Shell kernel_infos of a nudge answered elsewhere first (control), by msg_id: the
+        # send order behind them, so their late replies can tell which replies were lost.
+        self._late_shell: dict[str, int] = {}
         self._execution_state = "unknown"
         self._started = False
         self._closed = False
@@ -513,8 +516,12 @@ class KernelSession:
                 "it is not running, still booting, or its ports are unreachable"
             ) from None
         finally:
-            for msg_id in sent:
+            answered = reply.result()["parent_header"].get("msg_id") if reply.done() and \
+                not reply.cancelled() else None
+            for msg_id, (channel, seq) in sent.items():
                 self._pending.pop(msg_id, None)
+                if channel == "shell" and msg_id != answered and len(self._late_shell) < 64:
+                    self._late_shell[msg_id] = seq
             self._iopub_waiter = None
             if not reply.done():
                 reply.cancel()
@@ -646,8 +653,21 @@ class KernelSession:
         future = self._pending.pop(parent_id, None) if parent_id else None
         if future is not None and not future.done():
             future.set_result(msg)
+            return
+        late = self._late_shell.pop(parent_id, None) if parent_id else None
+        if late is not None and self._feed is not None:
+            self._replies_passed(late)
         else:
             log.debug("%s: unmatched %s reply", self.name, msg["msg_type"])
+
+    def _replies_passed(self, seq: int) -> None:
+        """Shell answered a request sent behind executions ``seq`` and before (a nudge's,
+        once the cell that kept shell busy ended): shell replies come in order, so theirs
+        that are not in were lost with a dropped link. Their output is kept by the keeper
+        (idle status included) and ends them when it comes."""
+        for execution in list(self._executions.values()):
+            if execution.seq <= seq and not execution.replied and execution.reply_lost():
+                self._finished(execution)
 
     def _watch_idle(self, execution: Execution, seen: int) -> None:
         """Finish an execution whose idle status went missing once iopub has gone quiet."""
