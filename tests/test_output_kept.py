@@ -1,6 +1,6 @@
 """Nothing lost, nothing twice, every failure said: `rtui run -k` and `rtui log` against the
-real sshd (through a relay that cuts and freezes the link), the real agent and its output
-keeper, and real kernels.
+real sshd, the real agent and its output keeper, and real kernels (a flood through link
+faults and a stopped client: tests/test_flood_faults.py).
 
 One kernel serves the flood tests (each reads only its own cell's lines); the tests that
 kill a kernel start their own.
@@ -14,12 +14,11 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD
 
 PY = sys.executable
@@ -102,68 +101,14 @@ def shared_kernel(sshd: SSHD, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stop_kernel(env, kid)
 
 
-@pytest.fixture
-async def relay(sshd: SSHD) -> AsyncIterator[TCPRelay]:
-    async with TCPRelay("127.0.0.1", sshd.port) as started:
-        yield started
-
-
+# A keepalive that gives up after ~3 s of silence (tests/test_flood_faults.py).
 FAST_KEEPALIVE = {"keepalive_interval": 1.0, "keepalive_count_max": 3,
                   "reconnect_max_delay": 0.5, "connect_timeout": 5.0}
-
-
-async def _flood_through(relay: TCPRelay, env: dict[str, str], kid: str, tag: str,
-                         fault: str) -> tuple[list[int], str, int]:
-    process = await rtui(env, "run", "lab", "-k", kid, "-c", flood_code(tag))
-    assert process.stdout is not None and process.stderr is not None
-    out = bytearray()
-    reading = asyncio.ensure_future(_read_all(process.stdout, out))
-    errors = asyncio.ensure_future(process.stderr.read())
-    async with asyncio.timeout(60):  # attached and printing (a loaded machine is slow)
-        while f"{tag} 100\n".encode() not in out:
-            await asyncio.sleep(0.05)
-    if fault == "cut":
-        relay.cut()
-    elif fault in ("freeze", "freeze past keepalive"):
-        relay.freeze()
-        await asyncio.sleep(8 if fault == "freeze" else 6)
-        relay.thaw()
-    elif fault == "sigstop":
-        os.kill(process.pid, signal.SIGSTOP)
-        await asyncio.sleep(6)  # twice what the keepalive allows
-        os.kill(process.pid, signal.SIGCONT)
-    async with asyncio.timeout(SECONDS + 60):
-        await reading
-        err = (await errors).decode()
-        code = await process.wait()
-    return numbers(out.decode(), tag), err, code
 
 
 async def _read_all(stream: asyncio.StreamReader, into: bytearray) -> None:
     while chunk := await stream.read(1 << 16):
         into += chunk
-
-
-@pytest.mark.parametrize("fault", ["cut", "freeze", "freeze past keepalive", "sigstop"])
-async def test_every_line_once_in_order_through_link_faults(
-        fault: str, sshd: SSHD, relay: TCPRelay, shared_kernel: str,
-        isolated_home: Path) -> None:
-    settings = FAST_KEEPALIVE if fault in ("freeze past keepalive", "sigstop") else {
-        "reconnect_max_delay": 0.5, "connect_timeout": 5.0}
-    env = write_config(isolated_home, sshd, relay.port, **settings)
-    tag = {"cut": "C", "freeze": "F", "freeze past keepalive": "K", "sigstop": "S"}[fault]
-    # Attached once before: the flood's run replays only what came since (a new console
-    # would show the kernel's last lines first, its own stderr included).
-    before = await rtui(env, "run", "lab", "-k", shared_kernel, "-c", "pass")
-    await finish(before, 60)
-    got, err, code = await _flood_through(relay, env, shared_kernel, tag, fault)
-    assert code == 0, err
-    assert got == list(range(RATE * SECONDS)), (
-        f"{len(got)} lines, {len(set(got))} distinct; first gap at "
-        f"{next((i for i, n in enumerate(got) if n != i), None)}; stderr: {err[-2000:]}")
-    if fault in ("cut", "freeze past keepalive"):
-        assert "rtui: replayed" in err  # the seam is said
-    assert "Traceback" not in err
 
 
 async def test_quitting_while_a_cell_prints_loses_nothing(
