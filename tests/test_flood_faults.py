@@ -76,29 +76,34 @@ def timed_flood(go: Path) -> str:
 
 @dataclasses.dataclass
 class RunClient:
-    """`rtui run -k` as a shell runs it, its output gathered as it comes."""
+    """`rtui run -k` as a shell runs it, its output and messages gathered as they come."""
 
     fault: str
     env: dict[str, str]
     out: bytearray = dataclasses.field(default_factory=bytearray)
+    err: bytearray = dataclasses.field(default_factory=bytearray)
     process: asyncio.subprocess.Process | None = None
-    reading: asyncio.Future[None] | None = None
-    errors: asyncio.Future[bytes] | None = None
+    reading: list[asyncio.Future[None]] = dataclasses.field(default_factory=list)
+    seams_before: int = 0  # seams said when its fault came
 
     async def start(self, kernel_id: str, code: str) -> None:
         self.process = await rtui(self.env, "run", "lab", "-k", kernel_id, "-c", code)
         assert self.process.stdout is not None and self.process.stderr is not None
-        self.reading = asyncio.ensure_future(_read_all(self.process.stdout, self.out))
-        self.errors = asyncio.ensure_future(self.process.stderr.read())
+        self.reading = [asyncio.ensure_future(_read_all(self.process.stdout, self.out)),
+                        asyncio.ensure_future(_read_all(self.process.stderr, self.err))]
 
     def shows(self, line: str) -> bool:
         return f"\n{line}\n".encode() in b"\n" + self.out
 
+    def seams(self) -> int:
+        """How many seams it said ("rtui: replayed ..."): one after the backlog at attach
+        when that showed anything, one after each reconnect."""
+        return self.err.count(b"rtui: replayed ")
+
     async def finish(self) -> tuple[str, str, int]:
-        assert self.process and self.reading and self.errors
-        await self.reading
-        err = (await self.errors).decode()
-        return self.out.decode(), err, await self.process.wait()
+        assert self.process and self.reading
+        await asyncio.gather(*self.reading)
+        return self.out.decode(), self.err.decode(), await self.process.wait()
 
 
 @dataclasses.dataclass
@@ -163,16 +168,6 @@ def _console_store(path: Path, home: Path, sshd: SSHD,
     return store
 
 
-def _tail(name: str, runs: dict[str, RunClient], panes: dict[str, ConsolePane]) -> str:
-    """What a client that did not finish shows last."""
-    fault, _, kind = name.rpartition(" ")
-    if kind == "run":
-        return runs[fault].out[-300:].decode(errors="replace")
-    if fault in panes:
-        return "\n".join(panes[fault].model.plain_lines()[-8:])
-    return "(its own process)"
-
-
 def _host(fault: str) -> str:
     return "lab-" + fault.replace(" ", "-")
 
@@ -212,6 +207,7 @@ class Watchers:
                                          lambda p: latest(p, TAG) >= 100, "flowing"))
         process = self.runs[fault].process
         assert process is not None and process.returncode is None, f"{fault}: run ended"
+        self.runs[fault].seams_before = self.runs[fault].seams()
         relays = self.relays.get(fault, [])
         if fault == "cut":
             for relay in relays:
@@ -339,8 +335,9 @@ async def test_every_line_once_in_order_through_four_faults(
     for fault, (out, err, code) in finished.items():
         assert code == 0, f"{fault}: {err}"
         _check(fault, "rtui run -k", out.splitlines(), printed)
-        if fault in ("cut", "freeze past keepalive"):
-            assert "rtui: replayed" in err, f"{fault}: {err}"  # the seam is said
+        if fault in ("cut", "freeze past keepalive"):  # the seam is said, after the fault
+            assert "rtui: replayed" in err, f"{fault}: {err}"
+            assert runs[fault].seams() > runs[fault].seams_before, f"{fault}: {err}"
         assert "Traceback" not in err, f"{fault}: {err}"
     for fault, lines in consoles_held.items():
         _check(fault, "the console's model", lines, printed)
