@@ -11,8 +11,9 @@ import sys
 import sysconfig
 
 from .paths import default_venv, home, runtime_dir, state_dir
-from .protocol import VERSION
+from .protocol import VERSION, OpError
 from .route_probe import probe_socket
+from .sockets import sockets_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,6 +34,14 @@ def _libc() -> list[str] | None:
         m = re.search(r"Version\s+(\S+)", err)
         return ["musl", m.group(1) if m else ""]
     return None
+
+
+def _sockets_root() -> str | None:
+    """The private socket root, or None where it cannot be used (the launch then says why)."""
+    try:
+        return sockets_root()
+    except OpError:
+        return None
 
 
 def op_hello(args: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
@@ -57,4 +66,7 @@ def op_hello(args: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         "default_venv": default_venv(),
         # Where the client's routes check that the server forwards Unix sockets.
         "probe_socket": probe_socket(),
+        # Where a kernel's sockets will be (``<root>/k/<id>/``): a client that picks the id
+        # of a kernel it launches reaches them while it boots.
+        "sockets_root": _sockets_root(),
     }

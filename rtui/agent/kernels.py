@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 def _load_records() -> dict[str, dict[str, Any]]:
@@ -104,8 +105,8 @@ def _answers(conn: dict[str, Any], name: str, timeout: float) -> bool:
         return False
 
 
-def _new_connection(ip: str) -> dict[str, Any]:
-    """Fresh connection info: five free ports (bound together, then released) and a new key."""
+def _new_connection(ip: str, key: str) -> dict[str, Any]:
+    """Fresh connection info: five free ports (bound together, then released) and ``key``."""
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     socks = []
     try:
@@ -118,15 +119,15 @@ def _new_connection(ip: str) -> dict[str, Any]:
         for s in socks:
             s.close()
     conn: dict[str, Any] = {name: ports[i] for i, name in enumerate(PORT_NAMES)}
-    conn.update(ip=ip, key=secrets.token_hex(32), transport="tcp",
+    conn.update(ip=ip, key=key, transport="tcp",
                 signature_scheme="hmac-sha256", kernel_name="python3")
     return conn
 
 
-def _ipc_connection(kid: str) -> dict[str, Any]:
-    """Connection info on Unix sockets ``<kernel dir>/k-1`` ... ``k-5`` and a new key."""
+def _ipc_connection(kid: str, key: str) -> dict[str, Any]:
+    """Connection info on Unix sockets ``<kernel dir>/k-1`` ... ``k-5`` and ``key``."""
     conn: dict[str, Any] = {name: n for n, name in enumerate(PORT_NAMES, start=1)}
-    conn.update(ip=ipc_base(kid), key=secrets.token_hex(32), transport="ipc",
+    conn.update(ip=ipc_base(kid), key=key, transport="ipc",
                 signature_scheme="hmac-sha256", kernel_name="python3")
     return conn
 
@@ -222,6 +223,13 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     timeout = arg(args, "timeout", (int, float), 30)
     transport = arg(args, "transport", str, "tcp")
     buffer_mb = arg(args, "output_buffer_mb", (int, float), 64)
+    # The client may pick the key (it then knows the whole connection info of an ipc kernel
+    # before the answer, and opens its channels while the kernel boots). It comes on the
+    # agent's stdin, never in a command line, and is written only to the 0600 file.
+    key = arg(args, "key", str, None) or secrets.token_hex(32)
+    if not _KEY_RE.fullmatch(key):
+        raise OpError("bad_args", "key must be 32 to 256 characters of letters, digits, '-' "
+                      "or '_'")
     if transport not in ("ipc", "tcp"):
         raise OpError("bad_args", f"transport must be ipc or tcp, not {transport!r}")
     if buffer_mb <= 0:
@@ -239,7 +247,7 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         raise OpError("exists", f"{cf} already exists; pick another kernel_id")
     kernel_dir(kid)  # the private socket directory is usable, before anything is written
     for attempt in (1, 2):
-        conn = _new_connection(ip) if transport == "tcp" else _ipc_connection(kid)
+        conn = _new_connection(ip, key) if transport == "tcp" else _ipc_connection(kid, key)
         try:
             write_json(cf, conn, exclusive=True)
         except FileExistsError:

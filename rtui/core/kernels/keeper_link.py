@@ -8,6 +8,8 @@ socket answers no longer) from a link that is down.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from rtui.core.errors import SSHError
@@ -15,7 +17,9 @@ from rtui.core.kernels.keeper_feed import KeeperGone, StreamOpener
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.ssh.connection import ConnState
 
-__all__ = ["GONE_AFTER", "LINK_WAIT", "keeper_opener"]
+log = logging.getLogger(__name__)
+
+__all__ = ["GONE_AFTER", "LINK_WAIT", "STARTING_RETRY", "keeper_opener"]
 
 LINK_WAIT = 30.0
 """Seconds an opener waits for the host's link before failing (the feed then tries again)."""
@@ -23,13 +27,22 @@ LINK_WAIT = 30.0
 GONE_AFTER = 3
 """Failed opens in a row, on one live connection, that mean the keeper is gone."""
 
+STARTING_RETRY = 0.05
+"""Seconds between opens while the keeper is being started (its socket is not there yet)."""
 
-def keeper_opener(routes: HostRoutes, path: str) -> StreamOpener:
-    """A StreamOpener for the keeper socket ``path`` on ``routes``' host."""
+
+def keeper_opener(routes: HostRoutes, path: str, *,
+                  starting: asyncio.Future[Any] | None = None) -> StreamOpener:
+    """A StreamOpener for the keeper socket ``path`` on ``routes``' host.
+
+    ``starting``: the launch that starts the keeper, asked for at the same time. Until it is
+    answered, a socket not there yet is a keeper still starting: the opener tries again
+    (every :data:`STARTING_RETRY` s, not the feed's growing back-off) and none of those
+    failures counts towards "gone"."""
     connection = routes.connection
     failed: list[int] = []  # the generations of the opens that failed in a row
 
-    async def open_keeper() -> tuple[Any, Any]:
+    async def open_once() -> tuple[Any, Any]:
         generation = connection.generation
         try:
             # connect=False: a connection closed on purpose is not made again for output.
@@ -46,5 +59,17 @@ def keeper_opener(routes: HostRoutes, path: str) -> StreamOpener:
             raise
         failed.clear()
         return stream
+
+    async def open_keeper() -> tuple[Any, Any]:
+        while starting is not None and not starting.done():
+            try:
+                return await open_once()
+            except SSHError as exc:
+                if starting.done():
+                    raise
+                failed.clear()  # the keeper is still starting: no failure in a row
+                log.debug("%s: the keeper is not listening yet: %s", connection.name, exc)
+                await asyncio.wait({starting}, timeout=STARTING_RETRY)
+        return await open_once()
 
     return open_keeper

@@ -102,15 +102,15 @@ async def shell_listens(routes: HostRoutes, info: dict[str, Any]) -> bool | None
 async def start_session(
     session: KernelSession, *, where: str, host: str, kernel_id: str,
     routes: HostRoutes, remote_info: dict[str, Any], known: bool, running: bool = False,
-    timeout: float = 30, then: Callable[[], None] | None = None,
+    timeout: float = 30, then: Callable[[], None] | None = None, booting: bool = False,
 ) -> None:
     """``session.start`` with two early ends: nothing listens on the kernel's shell socket
     (looked at after :data:`PROBE_AFTER` s without an answer), and a signature mismatch,
     named with the file the key came from. ``known``: the host has this kernel's connection
     file (so `rtui kernel restart` can start it again); ``running``: the agent saw its
-    process, so a socket not there yet means it is still booting, not gone; ``then``: see
-    :meth:`KernelSession.start`."""
-    start = asyncio.ensure_future(session.start(timeout=timeout, then=then))
+    process, so a socket not there yet means it is still booting, not gone; ``then`` and
+    ``booting``: see :meth:`KernelSession.start`."""
+    start = asyncio.ensure_future(session.start(timeout=timeout, then=then, booting=booting))
     listens: bool | None = None
     try:
         done, _ = await asyncio.wait({start}, timeout=PROBE_AFTER)

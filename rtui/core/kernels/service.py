@@ -36,6 +36,14 @@ from rtui.core.kernels.connection_info import (
 from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.keeper_link import keeper_opener
 from rtui.core.kernels.liveness import gone_error, known_dead, start_session
+from rtui.core.kernels.prelaunch import (
+    AFTER_LAUNCH,
+    LaunchPlan,
+    PlanMismatch,
+    alongside,
+    plan_launch,
+    same_place,
+)
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
@@ -57,6 +65,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[Progress], None]
 _SETUP_TIMEOUT = 900.0
 _GONE_TIMEOUT = 10.0  # seconds for the agent to say whether a silent kernel's process lives
+_LAUNCH_TIMEOUT = 60.0  # seconds for the agent's launch (its kernel's own bound is 30 s)
 TAIL = 200
 """Messages of kept output a console shows when it has never seen the kernel."""
 
@@ -301,11 +310,23 @@ class HostKernels:
         where the server forwards TCP and not Unix sockets (see routes.py); ``transport``
         ("tcp"/"ipc") overrides that (a benchmark's peers reach its ports with ``ssh -L``)."""
         mode = self.routes.mode or await self.routes.ready()
-        record = await self.agent.request("launch", {
+        args: dict[str, Any] = {
             "python": python, "kind": "spyder" if spyder else "ipykernel", "cwd": cwd,
             "transport": transport or ("tcp" if mode == "tcp" else "ipc"),
             "output_buffer_mb": self.connection.settings.output_buffer_mb,
-        }, timeout=60)
+        }
+        plan = plan_launch(self.agent.hello, args["transport"])
+        if plan is not None:  # reached while it boots: see prelaunch
+            try:
+                return await self._start_planned(plan, args, code)
+            except PlanMismatch as exc:  # not where planned (it runs): reach it where it is
+                return await self._connect_launched(exc.record, python, code)
+        record = await self.agent.request("launch", args, timeout=_LAUNCH_TIMEOUT)
+        return await self._connect_launched(record, python, code)
+
+    async def _connect_launched(self, record: dict[str, Any], python: str,
+                                code: str | None) -> RemoteKernel:
+        """Connect to a kernel the agent launched, from its answer."""
         # The agent read the connection file for us: its answer carries it.
         remote_info = _check_connection(record, f"{self.name}:{record['connection_file']}")
         keeper = record.get("keeper")
@@ -315,6 +336,25 @@ class HostKernels:
             keeper=keeper if isinstance(keeper, str) else None, running=True,
             since=int(record.get("seq") or 0),  # what it printed once ready: not its boot
             code=code)
+
+    async def _start_planned(self, plan: LaunchPlan, args: dict[str, Any],
+                             code: str | None) -> RemoteKernel:
+        """Launch the kernel with the id and key of ``plan`` and open its session alongside:
+        its channels connect while it boots. Its keeper numbers everything from the
+        kernel's start, and the session follows it from the first message."""
+        launching = asyncio.ensure_future(self.agent.request(
+            "launch", {**args, "kernel_id": plan.kernel_id, "key": plan.key},
+            timeout=_LAUNCH_TIMEOUT))
+        try:
+            return await self._connect(
+                plan.kernel_id, None, plan.info, launched=True, kind=str(args["kind"]),
+                python=str(args["python"]), keeper=plan.keeper, running=True, since=0,
+                code=code, launching=(launching, plan))
+        finally:
+            if not launching.done():
+                launching.cancel()
+            elif not launching.cancelled():
+                launching.exception()  # told by _connect when it mattered
 
     async def attach(self, spec: str, *, console: bool = True,
                      code: str | None = None) -> RemoteKernel:
@@ -502,31 +542,54 @@ class HostKernels:
         launched: bool, kind: str = "ipykernel", python: str | None = None,
         where: str | None = None, keeper: str | None = None, console: bool = True,
         since: int | None = None, running: bool = False, code: str | None = None,
+        launching: tuple[asyncio.Future[dict[str, Any]], LaunchPlan] | None = None,
     ) -> RemoteKernel:
+        """A session to the kernel over a new tunnel. ``launching``: the agent is launching
+        it now, where the plan says (see prelaunch): the session starts alongside, and the
+        launch's answer gives its connection file (and its failure is the one told)."""
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
         source = None
         if keeper is not None:
             if since is None and console:
                 since = self.seen.get(self.name, kernel_id)
-            source = KeeperSource(keeper_opener(self.routes, keeper), since=since,
-                                  tail=TAIL if console else 0,
+            starting = launching[0] if launching is not None else None
+            source = KeeperSource(keeper_opener(self.routes, keeper, starting=starting),
+                                  since=since, tail=TAIL if console else 0,
                                   buffer_mb=self.connection.settings.output_buffer_mb)
         session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
         first: list[Execution] = []
 
         def send_code() -> None:
-            if code is not None:
+            if code is not None and not first:
                 first.append(session.execute(code))
 
         try:
-            await start_session(
-                session, where=where or f"{self.name}:{remote_path}", host=self.name,
-                kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
-                known=remote_path is not None, running=running,
-                then=send_code if source is not None else None)
-            if not first:
-                send_code()
+            if launching is None:
+                await start_session(
+                    session, where=where or f"{self.name}:{remote_path}", host=self.name,
+                    kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
+                    known=remote_path is not None, running=running,
+                    then=send_code if source is not None else None)
+            else:
+                future, plan = launching
+
+                def launched_here(record: dict[str, Any]) -> None:
+                    # Its code goes once the launch is answered: its keeper then hears the
+                    # kernel's output (before, a cell could print ahead of its subscription).
+                    if not same_place(plan, record.get("connection") or {}):
+                        raise PlanMismatch(record)
+                    send_code()
+
+                record = await alongside(future, start_session(
+                    session, where=f"{self.name}:{kernel_id}", host=self.name,
+                    kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
+                    known=True, running=True, booting=True,
+                    timeout=_LAUNCH_TIMEOUT + AFTER_LAUNCH),
+                    on_launched=launched_here, what=f"{self.name}:{kernel_id}")
+                remote_path = str(record["connection_file"])
+                kind = str(record.get("kind") or kind)
+            send_code()
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()

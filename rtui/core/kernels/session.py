@@ -171,11 +171,14 @@ class KernelSession:
 
     async def start(
         self, *, timeout: float = 30, then: Callable[[], None] | None = None,
+        booting: bool = False,
     ) -> dict[str, Any]:
         """Open the channels and wait until the kernel answers; returns kernel_info content.
 
         ``then`` is called right after the first kernel_info is sent: a request it sends
         (an execution) travels right behind it rather than a round trip after its reply.
+        ``booting``: the kernel is being started now, so control is never nudged (ipykernel
+        drops, with a traceback in its log, a control message that comes while it boots).
         On failure the session is closed (nothing leaks) and KernelError says why.
         """
         if self._closed:
@@ -203,7 +206,7 @@ class KernelSession:
             self._tasks.append(feed.start())
             feed.headed().add_done_callback(self._on_headed)
         try:
-            info = await self._nudge(timeout, "start", then)
+            info = await self._nudge(timeout, "start", then, control=not booting)
             if self.exited is not None:  # the keeper says the kernel is gone: say so now
                 raise self._died_error(self.exited)
         except BaseException:
@@ -448,8 +451,8 @@ class KernelSession:
             evalue = reply_content.get("evalue", "")
             raise KernelError(f"{self.name}: {what} failed in the kernel: {ename}: {evalue}")
         return reply_content
-    async def _nudge(self, timeout: float, what: str,
-                     then: Callable[[], None] | None = None) -> dict[str, Any]:
+    async def _nudge(self, timeout: float, what: str, then: Callable[[], None] | None = None,
+                     *, control: bool = True) -> dict[str, Any]:
         """Send kernel_info until the kernel replies and iopub shows traffic.
 
         Like jupyter_server's nudge: the iopub message proves our subscription is live (else
@@ -470,7 +473,7 @@ class KernelSession:
         sent: dict[str, tuple[RequestChannel, int]] = {}
         channels: tuple[RequestChannel, ...] = ("shell",)
         delay = _NUDGE_FIRST
-        control_at = loop.time() + _NUDGE_CONTROL_AFTER
+        control_at = loop.time() + (_NUDGE_CONTROL_AFTER if control else timeout + 1)
         try:
             async with asyncio.timeout(timeout):
                 while not (reply.done() and iopub.done()):
