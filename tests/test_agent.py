@@ -266,12 +266,19 @@ def test_hello_and_errors(agent: Agent, home: Path) -> None:
     assert hello["runtime_dir"] == str(runtime(home))
     assert hello["state_dir"] == str(home / ".local" / "share" / "rtui")
     assert hello["default_venv"] == str(home / ".local" / "share" / "rtui" / "venv")
+    # Where kernels' sockets go (a client that picks a kernel's id knows its paths).
+    root = Path(hello["sockets_root"])
+    assert root == Path(hello["probe_socket"]).parent
+    assert root.is_dir() and root.stat().st_mode & 0o777 == 0o700
 
     assert agent.error("frobnicate").type == "unknown_op"
     assert agent.error("launch", kind="nope").type == "bad_args"
     assert agent.error("launch", python=5).type == "bad_args"
     assert agent.error("launch", python="/no/such/python").type == "not_found"
     assert agent.error("launch", kernel_id="../evil").type == "bad_args"
+    for key in ("short", "k" * 40 + "\n", "k" * 257, "k" * 40 + " -c"):
+        err = agent.error("launch", key=key)
+        assert err.type == "bad_args" and key not in err.message  # a key is never echoed
     assert agent.error("signal").type == "bad_args"
     err = agent.error("resolve", id="nope")
     assert err.type == "not_found" and str(runtime(home)) in err.message

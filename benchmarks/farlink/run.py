@@ -26,6 +26,7 @@ from benchmarks.farlink.consoles import (
 )
 from benchmarks.farlink.figures import FAR, NEAR, Series
 from benchmarks.farlink.host import FarHost, far_host
+from benchmarks.farlink.launch import measure_launch
 from tests.harness.sshd import SSHD_MISSING_MESSAGE, sshd_available
 
 __all__ = ["main"]
@@ -116,6 +117,9 @@ def measure(only: set[str], *, quick: bool, cli_runs: int, sessions: int,
                     stop_kernel(host, kernel_id)
             if not sessions:
                 return rows
+            launch = measure_launch(host, sessions, far)  # paired: read beside the console's
+            launch.goal_rt, launch.goal_text = CONSOLE_GOAL, f"≤ {CONSOLE_GOAL:g} round trips"
+            rows.append(launch)
             with _peer_setup(only, root) as (jupyter, kernel_file, why):
                 for contender in contenders(jupyter, kernel_file):
                     if contender.name != RTUI and "peers" not in only:
