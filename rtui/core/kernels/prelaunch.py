@@ -83,18 +83,18 @@ def same_place(plan: LaunchPlan, answered: dict[str, Any]) -> bool:
 
 async def alongside(
     launching: asyncio.Future[dict[str, Any]], starting: Awaitable[None], *,
-    on_launched: Callable[[dict[str, Any]], None], what: str,
+    on_launched: Callable[[dict[str, Any]], Awaitable[None]], what: str,
     after: float = AFTER_LAUNCH,
 ) -> dict[str, Any]:
     """Start a session (``starting``) while the agent launches its kernel; the launch's
     answer. The launch's failure is the one told (the agent's message has the exit and the
     log's tail), and it ends the session's start at once rather than leaving it nudging
-    channels that will never answer. ``on_launched`` runs on the answer, before the session
-    is waited for (it may raise); after it the session has ``after`` seconds more."""
+    channels that will never answer. ``on_launched`` runs on the answer, while the session
+    starts (it may raise); after it the session has ``after`` seconds more."""
     start = asyncio.ensure_future(starting)
     try:
         record = await launching
-        on_launched(record)
+        await on_launched(record)
         done, _ = await asyncio.wait({start}, timeout=after)
         if not done:
             raise KernelError(f"{what}: the kernel started, but did not answer through its "

@@ -574,12 +574,15 @@ class HostKernels:
             else:
                 future, plan = launching
 
-                def launched_here(record: dict[str, Any]) -> None:
-                    # Its code goes once the launch is answered: its keeper then hears the
-                    # kernel's output (before, a cell could print ahead of its subscription).
+                async def launched_here(record: dict[str, Any]) -> None:
+                    # Its code goes once the launch is answered (its keeper then hears the
+                    # kernel's output: before, a cell could print ahead of its subscription)
+                    # and the keeper holds our stdin (an input() at once reaches us).
                     if not same_place(plan, record.get("connection") or {}):
                         raise PlanMismatch(record)
-                    send_code()
+                    if code is not None:
+                        await session.wait_stdin_held(AFTER_LAUNCH)
+                        send_code()
 
                 record = await alongside(future, start_session(
                     session, where=f"{self.name}:{kernel_id}", host=self.name,

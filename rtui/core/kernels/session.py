@@ -227,6 +227,22 @@ class KernelSession:
         self._check_open()
         await self._nudge(timeout, "restart")
 
+    async def wait_stdin_held(self, timeout: float) -> None:
+        """Until a question asked by a cell sent now reaches us: with a keeper, once its
+        first follow header came (it holds our identity on the kernel's stdin by then); at
+        once without one. For code sent while the session starts, not through ``then``."""
+        self._check_open()
+        if self._feed is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._feed.headed())
+        except TimeoutError:
+            raise KernelError(f"{self.name}: the kernel's output keeper did not answer "
+                              f"within {timeout:g} s") from None
+        except FeedError as exc:
+            raise KernelError(f"{self.name}: {exc}") from exc
+
     async def stop_output(self) -> None:
         """Stop reading the keeper's stream: nothing more is handed on (``last_seq`` is then
         final), so a consumer that stops can show all it was handed and remember that."""
