@@ -28,6 +28,7 @@ FARLINK_ROWS = (
     "`ssh host true` (OpenSSH)", "`rtui check`", "`rtui run -k ID -c 1+1`",
     "`rtui run -c 1+1` (starts a kernel)", "rtui: launch (Enter on the checked host)",
     "rtui: `N+1` Enter -> result", "rtui: a typed character's echo",
+    "rtui: launch on a checked host, no UI (`HostKernels.start`)",
 )
 
 
