@@ -183,6 +183,11 @@ def _done(fault: str, pane: ConsolePane) -> bool:
                                  or _reconnected(pane.model.plain_lines()))
 
 
+async def _reach(app: RtuiApp, host: str) -> None:
+    kernels = await app.workspace.connect(host, app.prompter)
+    await kernels.list()
+
+
 def _host(fault: str) -> str:
     return "lab-" + fault.replace(" ", "-")
 
@@ -303,7 +308,11 @@ async def test_every_line_once_in_order_through_four_faults(
         kid = ""
         try:
             async with app.run_test(size=(100, 30)) as pilot:
+                # The consoles' hosts are reached (connection, agent) while the kernel
+                # starts, as checked hosts are: `k` then only lists and attaches.
+                reached = asyncio.gather(*(_reach(app, _host(f)) for f in FAULTS[:3]))
                 kid = await asyncio.to_thread(start_kernel, starter)
+                await reached
                 clients.stopped.attach(kid)
 
                 async def consoles() -> None:
