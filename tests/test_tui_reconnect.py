@@ -1,9 +1,11 @@
 """The console when its host goes away: it keeps retrying and its status line says which
-attempt and when the next; a host back with another key is shown in full, in a dialog; f9
-starts a dead kernel again. Real sshd, a relay to make the host vanish, a real kernel."""
+attempt and when the next; a host back with another key is shown in full, in a dialog; a
+stopped kernel is "not answering", not dead; f9 starts a dead kernel again. Real sshd, a
+relay to make the host vanish, a real kernel."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -68,7 +70,7 @@ async def test_console_keeps_retrying_a_lost_host_and_says_so(
             await until(lambda: "\n2" in output(pane).split("Reconnected")[-1])
             assert "reconnecting" not in status_line(pane)
             # a heartbeat silenced by the link is not the kernel's death
-            assert "stopped answering its heartbeat" not in output(pane)
+            assert "has not answered its heartbeat" not in output(pane)
             await pane.shutdown_kernel()
 
 
@@ -121,6 +123,19 @@ async def test_f9_starts_a_dead_kernel_again(
         kid = pane.kernel.id
         pid = next(r.pid for r in await pane.kernels.list() if r.id == kid)
         assert pid
+        # Stopped, it answers no heartbeat but runs: "not answering", not dead (the host
+        # is asked), and back when it answers again.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await until(lambda: pane.state == "not answering", timeout=10)
+            assert "not answering" in status_line(pane)
+            await until(lambda: "asking the host" in output(pane), timeout=5)
+            await asyncio.sleep(1.5)  # the host's answer: it runs
+            assert pane.state == "not answering", output(pane)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await until(lambda: "answers its heartbeat again" in output(pane), timeout=10)
+        assert pane.state == "idle" and "not running" not in output(pane)
         os.kill(pid, signal.SIGKILL)
         await until(lambda: not pid_alive(pid), timeout=10)
         await pilot.press("f9")

@@ -105,8 +105,8 @@ class ConsolePane(Widget):
 
     # repaint=False: the status line shows them; repainting the pane would redraw every child.
     state: reactive[str] = reactive("idle", repaint=False)
-    """Kernel state for the status line: starting, idle, busy, dead, disconnected,
-    reconnecting."""
+    """Kernel state for the status line: starting, idle, busy, not answering (its heartbeat),
+    dead, disconnected, reconnecting, restarting."""
     execution_count: reactive[int] = reactive(0, repaint=False)
 
     @dataclass
@@ -177,13 +177,7 @@ class ConsolePane(Widget):
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.KernelAlive):
-            if not event.alive and self.state in ("reconnecting", "dead"):
-                # The link is down (its silence says nothing about the kernel), or the
-                # kernel's end was already told, with its exit status.
-                return
-            self.state = "idle" if event.alive else "dead"
-            if not event.alive:
-                self._info("The kernel stopped answering its heartbeat.", "bold red")
+            self._on_heartbeat(event.alive)
             return
         if isinstance(event, ev.InputRequest):
             # Not a cell of this pane's: one that asked while nobody was attached (its
@@ -196,6 +190,34 @@ class ConsolePane(Widget):
         self._show(event)
         if isinstance(event, ev.Status) and event.state == "idle":
             self._release()
+
+    def _on_heartbeat(self, alive: bool) -> None:
+        """A silent heartbeat is not a death: a kernel busy in native code, a loaded host or
+        a slow link silence it too (it was shown as dead, for live kernels, under load).
+        The kernel's end comes from its keeper (KernelExited, with its exit status) or from
+        the agent, asked here; until then the kernel is "not answering"."""
+        if self.state in ("reconnecting", "dead", "disconnected", "restarting"):
+            return  # the link is down (its silence says nothing), or the end was told
+        if alive:
+            if self.state == "not answering":
+                self.state = "idle"
+                self._info("The kernel answers its heartbeat again.", "green")
+            return
+        self.state = "not answering"
+        self._info("The kernel has not answered its heartbeat for a few seconds (busy in "
+                   "native code, or a slow host or link); asking the host whether it runs.",
+                   "yellow")
+        self.ask_host_if_gone()
+
+    @work(group="gone", exclusive=True, exit_on_error=False)
+    async def ask_host_if_gone(self) -> None:
+        """The agent's answer: the kernel's process has ended (dead, with how), or it runs."""
+        if self.kernel is None:
+            return
+        error = await self.kernels.gone(self.kernel)
+        if error is not None and self.state == "not answering":
+            self.state = "dead"
+            self._info(str(error), "bold red")
 
     def _on_cell_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.InputRequest):
@@ -322,7 +344,7 @@ class ConsolePane(Widget):
             text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
                     f" · {route} · In [{self.execution_count + 1}]")
         status.update(text, layout=False)
-        status.set_class(self.state == "busy", "-busy")
+        status.set_class(self.state in ("busy", "not answering"), "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
 
     # -- running code ------------------------------------------------------------------------
