@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from rtui.core.kernels.service import HostKernels
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
@@ -23,7 +25,7 @@ from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     sshd_factory,
 )
 from tests.harness.sshd import SSHD
-from tests.ssh_helpers import remote_kernel_env
+from tests.ssh_helpers import connection, host_for, remote_kernel_env, trust
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +50,20 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         monkeypatch.delenv(var, raising=False)
     yield home
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]:  # noqa: F811
+    """The kernels service of a host on the session's sshd (its key trusted), whose Python is
+    this machine's (it has ipykernel)."""
+    trust(sshd, isolated_home)
+    conn, _ = connection(host_for(sshd, python=sys.executable))
+    service = HostKernels(conn, python=sys.executable)
+    try:
+        yield service
+    finally:
+        await service.close()
+        await conn.close()
 
 
 @pytest.fixture

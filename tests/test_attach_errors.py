@@ -10,11 +10,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from jupyter_client.manager import KernelManager
 
 from rtui.core.errors import KernelDiedError, KernelError, SignatureMismatchError
@@ -26,7 +25,7 @@ from tests.conftest import run_rtui
 from tests.harness.kernels import connection_info as kernel_info
 from tests.harness.kernels import launch_local_kernel
 from tests.harness.sshd import SSHD, free_port, pid_alive
-from tests.ssh_helpers import connection, host_for, trust
+from tests.ssh_helpers import trust
 
 PY = sys.executable
 
@@ -161,18 +160,6 @@ def test_cli_names_a_wrong_key_in_a_local_copy_within_two_seconds(
         assert time.monotonic() - t0 < 10
     finally:
         run_rtui("kernel", "stop", "lab", kid)
-
-
-@pytest_asyncio.fixture
-async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]:
-    trust(sshd, isolated_home)
-    conn, _ = connection(host_for(sshd, python=PY))
-    service = HostKernels(conn, python=PY)
-    try:
-        yield service
-    finally:
-        await service.close()
-        await conn.close()
 
 
 @pytest.fixture

@@ -55,18 +55,6 @@ def runtime_dir(sshd: SSHD) -> Path:
 
 
 @pytest_asyncio.fixture
-async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]:
-    trust(sshd, isolated_home)
-    conn, _ = connection(host_for(sshd, python=PY))
-    service = HostKernels(conn, python=PY)
-    try:
-        yield service
-    finally:
-        await service.close()
-        await conn.close()
-
-
-@pytest_asyncio.fixture
 async def kernel(kernels: HostKernels) -> AsyncIterator[RemoteKernel]:
     started = await kernels.start(python=PY)
     try:

@@ -11,32 +11,17 @@ import os
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from rtui.core.errors import RtuiError
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.service import HostKernels
 from tests.harness.sshd import SSHD
-from tests.ssh_helpers import connection, host_for, trust
 
 PY = sys.executable  # the "remote" Python: this machine's, which has ipykernel
 WAIT = 60.0
-
-
-@pytest_asyncio.fixture
-async def kernels(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostKernels]:
-    trust(sshd, isolated_home)
-    conn, _ = connection(host_for(sshd, python=PY))
-    service = HostKernels(conn, python=PY)
-    try:
-        yield service
-    finally:
-        await service.close()
-        await conn.close()
 
 
 def _command_lines_with(secret: bytes) -> list[str]:
