@@ -22,6 +22,7 @@ from rtui.agent.relay import WINDOW
 from rtui.core import locations
 from rtui.core.config.model import Settings
 from rtui.core.errors import RtuiError, TargetUnreachableError
+from rtui.core.kernels.remembered import RouteKinds
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.remote.client import AgentClient
 from rtui.core.ssh.connection import ConnState, HostConnection
@@ -130,6 +131,18 @@ async def test_the_mode_is_the_one_the_server_allows_and_streams_work(
     writer.write_eof()  # the host side sees the end and closes: we read the end
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+async def test_remembered_kinds_open_channels_before_the_probe_and_yield_to_it_when_refused(
+        routes: tuple[str, HostRoutes], echo: EchoServers) -> None:
+    """The kinds the server opened last time are used at once; where it refuses one now,
+    the stream is opened again by the probe's decision."""
+    expected, route = routes
+    route.assume(RouteKinds(unix=True, tcp=True))
+    assert await _roundtrip(route, ("unix", echo.path), b"unix") == b"unix"
+    assert await _roundtrip(route, ("tcp", "127.0.0.1", echo.port), b"tcp") == b"tcp"
+    # Where the server opens both, no probe was needed; else it decided.
+    assert route.mode == (None if expected == "streamlocal" else expected)
 
 
 async def test_allow_tcp_forwarding_no_alone_refuses_streamlocal_too(

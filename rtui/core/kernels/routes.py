@@ -15,6 +15,11 @@ prohibited" = refused, a failed connect = allowed), streamlocal to the agent's p
 (OpenSSH answers a refused streamlocal open as it does one to a path where nothing listens,
 so the probe needs a path that surely listens).
 
+That probe waits for the agent's greeting (which names the socket). Until it is decided, the
+kinds the server opened at the last connection (``assume``, remembered by the caller) are
+used for direct channels: one round trip sooner on a far link. A channel the server does not
+open then is opened again once the decision is in (refused and missing look alike).
+
 The local end of a forward is always a Unix socket (``forward``): its listener lives as long
 as the forward, across reconnects; each connection made to it opens a stream over the route
 of the generation it comes in.
@@ -37,6 +42,7 @@ import asyncssh
 from rtui.agent.relay import CHUNK
 from rtui.core.errors import RtuiError, SSHError, TargetUnreachableError
 from rtui.core.kernels.relay_client import RelayChannel, Target, describe
+from rtui.core.kernels.remembered import RouteKinds
 from rtui.core.remote.client import AgentClient
 from rtui.core.ssh.connection import ConnState, HostConnection, StateChange
 
@@ -98,10 +104,24 @@ class HostRoutes:
         self._unsubscribe: Callable[[], None] | None = None
         self._redecide: asyncio.Task[None] | None = None
         self._forwards: list[Forward] = []
+        self._assumed: RouteKinds | None = None
 
     @property
     def name(self) -> str:
         return self.connection.name
+
+    @property
+    def kinds(self) -> RouteKinds | None:
+        """The direct channels this generation's server opens; None until decided."""
+        current = self._current
+        if current is None or current.number != self.connection.generation:
+            return None
+        return RouteKinds(current.unix, current.tcp)
+
+    def assume(self, kinds: RouteKinds | None) -> None:
+        """Open direct channels of these kinds before the decision is in (see the module's
+        docstring); None: wait for it."""
+        self._assumed = kinds
 
     @property
     def mode(self) -> Mode | None:
@@ -140,6 +160,9 @@ class HostRoutes:
         async with asyncio.timeout(timeout):
             while True:
                 await self._until_connected(connect)
+                stream = await self._open_assumed(target)
+                if stream is not None:
+                    return stream
                 generation = await self._generation()
                 try:
                     return await self._open(generation, target, timeout)
@@ -152,7 +175,8 @@ class HostRoutes:
         """A Unix listener at ``local_path`` (in a private directory of the caller's) whose
         connections reach ``target`` on the host; it stays across reconnects (and does
         not connect again after the connection is closed)."""
-        await self.ready()
+        if not self._assumes(target):
+            await self.ready()
         forward = Forward(self, Path(local_path), target)
         await forward.start()
         self._forwards.append(forward)
@@ -277,6 +301,30 @@ class HostRoutes:
                 log.exception("%s: a listener failed after the routes came back", self.name)
 
     # -- opening -----------------------------------------------------------------------------
+
+    def _assumes(self, target: Target) -> bool:
+        """Whether ``target`` is opened on the assumption (no decision yet, and the kinds
+        remembered say the server opens such channels)."""
+        kinds = self._assumed
+        if kinds is None or self.kinds is not None:
+            return False
+        return kinds.unix if target[0] == "unix" else target[0] == "tcp" and kinds.tcp
+
+    async def _open_assumed(self, target: Target) -> tuple[StreamReader, StreamWriter] | None:
+        """A direct channel opened on the assumption, None when there is none to make or the
+        server did not open it (the caller then waits for the decision)."""
+        if not self._assumes(target):
+            return None
+        try:
+            conn = self.connection.conn
+            if target[0] == "unix":
+                return await conn.open_unix_connection(target[1])
+            host, port = target[1], int(target[2])  # type: ignore[misc]
+            return await conn.open_connection(host, port)
+        except (SSHError, asyncssh.Error, OSError) as exc:
+            log.debug("%s: %s not opened on the routes remembered (%s); waiting for the "
+                      "probe", self.name, describe(target), exc)
+            return None
 
     async def _open(self, generation: _Generation, target: Target,
                     timeout: float) -> tuple[StreamReader, StreamWriter]:
