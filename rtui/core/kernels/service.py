@@ -44,6 +44,7 @@ from rtui.core.kernels.prelaunch import (
     plan_launch,
     same_place,
 )
+from rtui.core.kernels.remembered import RememberedKernel, RememberedKernels
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
@@ -160,6 +161,7 @@ class LocatedKernel:
     keeper: str | None  # the keeper's socket on the host, when it has one
     where: str = ""  # how to name it in messages (the spec or host:path)
     running: bool = False  # the agent saw its process (a refused socket: still booting)
+    new_keeper: bool = False  # its keeper was started just now (it had none)
 
 
 class HostKernels:
@@ -177,6 +179,8 @@ class HostKernels:
         self._attached: list[RemoteKernel] = []  # detached on close
         # How far consoles read each kernel's kept output (the demo's host: in its temp dir).
         self.seen = SeenStore(None if state_dir is None else state_dir / "seen.json")
+        # What the next attach needs of each kernel, and the host's routes (see attach).
+        self.remembered = RememberedKernels(None if state_dir is None else state_dir / "kernels")
 
     @property
     def name(self) -> str:
@@ -367,12 +371,104 @@ class HostKernels:
         executed as ``kernel.first``, sent right behind the start's kernel_info (a round
         trip sooner) when a keeper keeps the output (so none of it can be missed), else
         once the session is up.
+
+        A kernel this machine launched or attached to before is reached at once, on what was
+        remembered of it (its channels, its keeper's stream and kernel_info go out while the
+        agent starts and resolves the id), and the host's routes as they were decided last
+        time. The code waits until the agent's answer or the kernel's own (signed with the
+        key) vouches for that info. When the agent's answer differs (the kernel was
+        restarted with a new key, say) or says it is gone, an early session the kernel has
+        not answered is dropped unused (none of its failures is shown: a stale key is no
+        signature mismatch) and the attach goes on with what the agent said, or says why it
+        cannot.
         """
+        self.routes.assume(self.remembered.routes(self.name))  # till the probe says
         self.routes.prepare()  # decided while the agent finds the kernel
-        found = await self.locate(spec)
+        first = _FirstCode(code, vouched=False)  # till the agent or the kernel vouches
+        known = self._remembered(spec)
+        early = None if known is None else asyncio.ensure_future(
+            self._attach_early(spec, known, console=console, first=first))
+        try:
+            found = await self.locate(spec)
+        except RtuiError as exc:
+            ran = _ran_first(early, first)
+            if ran is not None:  # its output is the code's: the session tells what follows
+                log.info("%s: kernel %s had answered and taken the code when the agent said: "
+                         "%s", self.name, spec, exc)
+                return ran
+            if early is not None:
+                await self._drop(early)
+            cause = exc.__cause__
+            if isinstance(cause, AgentError) and cause.type == "not_found":
+                self.remembered.forget(self.name, spec)
+            raise
+        except BaseException:
+            if early is not None:
+                await self._drop(early)
+            raise
+        if early is not None and known is not None:
+            kernel = await self._vouch(early, known, found, first)
+            if kernel is not None:
+                return kernel
         return await self._connect(found.id, found.connection_file, found.info, launched=False,
                                    keeper=found.keeper, console=console, where=found.where,
                                    running=found.running, code=code)
+
+    def _remembered(self, spec: str) -> RememberedKernel | None:
+        """What is remembered of the kernel ``spec`` names, when it is a bare id (a path is
+        the agent's to resolve, or a local file)."""
+        if "/" in spec or spec.startswith("~") or spec.endswith(".json"):
+            return None
+        return self.remembered.get(self.name, spec)
+
+    async def _attach_early(self, kernel_id: str, known: RememberedKernel, *, console: bool,
+                            first: _FirstCode) -> RemoteKernel:
+        """A session on what is remembered of the kernel (see :meth:`attach`). It waits for
+        the agent to say whether the kernel runs (``running``): a socket not there yet is
+        not taken for a kernel gone, which is the agent's to tell."""
+        await self.connection.connect()
+        return await self._connect(
+            kernel_id, known.connection_file, known.info, launched=False,
+            keeper=known.keeper, console=console, running=True, first=first, remember=False)
+
+    async def _vouch(self, early: asyncio.Future[RemoteKernel], known: RememberedKernel,
+                     found: LocatedKernel, first: _FirstCode) -> RemoteKernel | None:
+        """The early session, once the agent has answered: kept when the kernel already
+        answered it with the key (the code may have gone: it is the kernel), or when the
+        agent's answer is what it was opened on; else None (dropped, never shown): the
+        answer differs, the session failed before it (a stale key fails it for nothing), or
+        the agent cannot tell whether the kernel runs while the session still waits (the
+        usual attach then tells a kernel gone at once)."""
+        failed = early.done() and (early.cancelled() or early.exception() is not None)
+        answered = early.done() and not failed and first.vouched
+        same = not found.new_keeper and known.same(found.info, found.connection_file,
+                                                   found.keeper)
+        if failed or not (answered or same) or not (found.running or early.done()):
+            log.info("%s: kernel %s is not as remembered (or the agent cannot tell that it "
+                     "runs): attaching with what the agent says (a signature check failed "
+                     "just before was the key remembered)", self.name, found.id)
+            await self._drop(early)
+            return None
+        first.vouch()
+        kernel = await early  # its failures from here on are the kernel's
+        kernel.first = first.execution
+        if not same:  # the kernel answered on what was remembered: the agent may know more
+            log.info("%s: kernel %s answered on what was remembered; the agent says %s "
+                     "(keeper %s)", self.name, found.id, found.where, found.keeper)
+            kernel.connection_file = found.connection_file
+        self._remember(kernel)
+        return kernel
+
+    async def _drop(self, early: asyncio.Future[RemoteKernel]) -> None:
+        """Close an early session unused (no place in the kept output is remembered)."""
+        early.cancel()
+        for result in await asyncio.gather(early, return_exceptions=True):
+            if isinstance(result, RemoteKernel):
+                with contextlib.suppress(ValueError):
+                    self._attached.remove(result)
+                with contextlib.suppress(Exception):
+                    await result.session.close()
+                await result.tunnel.close()
 
     async def locate(self, spec: str, *, alive: bool = True) -> LocatedKernel:
         """Find a kernel by local connection file, remote path or id (see :meth:`attach`),
@@ -411,10 +507,11 @@ class HostKernels:
         if alive and known_dead(resolved):  # the agent is sure: say so now, not in 30 s
             raise gone_error(self.name, kernel_id, resolved)
         keeper = resolved.get("keeper")
+        new_keeper = not isinstance(keeper, str)
         if not isinstance(keeper, str):
             keeper = await self._keep(remote_path)
         return LocatedKernel(kernel_id, remote_path, info, keeper, where=where,
-                             running=resolved.get("alive") is True)
+                             running=resolved.get("alive") is True, new_keeper=new_keeper)
 
     async def gone(self, kernel: RemoteKernel) -> KernelDiedError | None:
         """Whether the agent knows this kernel's process has ended (its heartbeat stopped,
@@ -474,6 +571,7 @@ class HostKernels:
                 await self.agent.request(
                     "shutdown", {"connection_file": kernel.connection_file, "timeout": timeout},
                     timeout=timeout + 15)
+            self.remembered.forget(self.name, kernel.id)
         finally:
             await self.detach(kernel)
 
@@ -484,6 +582,7 @@ class HostKernels:
         try:
             await self.agent.request("shutdown", {"kernel_id": kernel_id, "timeout": timeout},
                                      timeout=timeout + 15)
+            self.remembered.forget(self.name, kernel_id)
         except AgentError as exc:
             if exc.type != "no_pid":
                 raise
@@ -543,10 +642,12 @@ class HostKernels:
         where: str | None = None, keeper: str | None = None, console: bool = True,
         since: int | None = None, running: bool = False, code: str | None = None,
         launching: tuple[asyncio.Future[dict[str, Any]], LaunchPlan] | None = None,
+        first: _FirstCode | None = None, remember: bool = True,
     ) -> RemoteKernel:
         """A session to the kernel over a new tunnel. ``launching``: the agent is launching
         it now, where the plan says (see prelaunch): the session starts alongside, and the
         launch's answer gives its connection file (and its failure is the one told)."""
+        first = first or _FirstCode(code)
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
         source = None
@@ -558,19 +659,16 @@ class HostKernels:
                                   since=since, tail=TAIL if console else 0,
                                   buffer_mb=self.connection.settings.output_buffer_mb)
         session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
-        first: list[Execution] = []
-
-        def send_code() -> None:
-            if code is not None and not first:
-                first.append(session.execute(code))
-
+        first.session = session
         try:
             if launching is None:
                 await start_session(
                     session, where=where or f"{self.name}:{remote_path}", host=self.name,
                     kernel_id=kernel_id, routes=self.routes, remote_info=remote_info,
                     known=remote_path is not None, running=running,
-                    then=send_code if source is not None else None)
+                    then=first.nudged if source is not None else None)
+                if remote_info.get("key"):  # it answered, signed with the key: the kernel
+                    first.vouch()
             else:
                 future, plan = launching
 
@@ -582,7 +680,7 @@ class HostKernels:
                         raise PlanMismatch(record)
                     if code is not None:
                         await session.wait_stdin_held(AFTER_LAUNCH)
-                        send_code()
+                        first.nudged()
 
                 record = await alongside(future, start_session(
                     session, where=f"{self.name}:{kernel_id}", host=self.name,
@@ -592,7 +690,7 @@ class HostKernels:
                     on_launched=launched_here, what=f"{self.name}:{kernel_id}")
                 remote_path = str(record["connection_file"])
                 kind = str(record.get("kind") or kind)
-            send_code()
+            first.nudged()
         except BaseException:
             with contextlib.suppress(Exception):
                 await session.close()
@@ -601,11 +699,59 @@ class HostKernels:
         kernel = RemoteKernel(
             host=self.name, id=kernel_id, connection_file=remote_path, session=session,
             tunnel=tunnel, launched=launched, kind=kind, python=python,
-            remote_info=remote_info, keeper=keeper, console=console,
-            first=first[0] if first else None,
+            remote_info=remote_info, keeper=keeper, console=console, first=first.execution,
         )
         self._attached.append(kernel)
+        if remember:  # it answered on what the agent said: the next attach may start on it
+            self._remember(kernel)
         return kernel
+
+    def _remember(self, kernel: RemoteKernel) -> None:
+        """Remember what the next attach to ``kernel`` needs, and the host's routes."""
+        self.remembered.put(self.name, kernel.id, RememberedKernel(
+            kernel.remote_info, kernel.connection_file, kernel.keeper))
+        kinds = self.routes.kinds
+        if kinds is not None:
+            self.remembered.put_routes(self.name, kinds)
+
+
+class _FirstCode:
+    """The code given to attach or start, sent once: right behind the session's first
+    kernel_info (``nudged``), and, on a session opened on remembered info, not before the
+    agent's answer or the kernel's has vouched for that info (``vouch``): code never runs
+    on a guess (a kernel with another key would drop it, yet its log would fill)."""
+
+    def __init__(self, code: str | None, *, vouched: bool = True) -> None:
+        self.code = code
+        self.vouched = vouched
+        self.session: KernelSession | None = None
+        self.execution: Execution | None = None
+        self._nudged = False
+
+    def nudged(self) -> None:
+        self._nudged = True
+        self._send()
+
+    def vouch(self) -> None:
+        self.vouched = True
+        self._send()
+
+    def _send(self) -> None:
+        if (self.code is not None and self.execution is None and self._nudged
+                and self.vouched and self.session is not None):
+            self.execution = self.session.execute(self.code)
+
+
+def _ran_first(early: asyncio.Future[RemoteKernel] | None,
+               first: _FirstCode) -> RemoteKernel | None:
+    """The early session when the kernel answered it and was sent the code (whatever the
+    agent says next, the code ran there, and its output is to be shown), else None."""
+    if (early is None or not early.done() or early.cancelled()
+            or early.exception() is not None or first.execution is None):
+        return None
+    kernel = early.result()
+    kernel.first = first.execution
+    return kernel
 
 
 def _read_local(spec: str) -> dict[str, Any] | None:
