@@ -154,7 +154,7 @@ async def test_a_remembered_kernel_that_is_gone_is_said_to_be_gone(
             return await real(spec, alive=alive)
 
         service.locate = late_locate  # type: ignore[method-assign]
-        code = "print('going', flush=True)\nimport os\nos._exit(3)"
+        code = "import os, time\nprint('going', flush=True)\ntime.sleep(0.5)\nos._exit(3)"
         attached = await bounded(service.attach(kernel.id, code=code))
         assert attached.first is not None
         shown: list[str] = []
