@@ -419,6 +419,21 @@ def test_perf_200k_lines(name: str, chunks: list[str]) -> None:
         assert elapsed < 2.0  # target ~1 s; generous for loaded CI machines
 
 
+def test_a_note_while_a_line_is_half_printed_goes_above_it() -> None:
+    """A lost link said while the kernel's line is half sent: the line stays whole (it was
+    cut in two around the note, which read as a line lost); a note after whole lines, or
+    once the cell moved on, goes below as before."""
+    model = ConsoleModel()
+    model.apply(out("TAG 122\nTAG 12"))
+    model.add_info("Connection lost (reset); reconnecting…", between_lines=True)
+    model.apply(out("3\nTAG 124\nTAG 1"))
+    model.apply(err("warn\n"))  # stderr's whole line: stdout's half line is no longer last
+    model.add_info("Reconnected.", between_lines=True)
+    model.apply(out("25\n"))
+    assert plain(model) == ["TAG 122", "Connection lost (reset); reconnecting…", "TAG 123",
+                            "TAG 124", "TAG 1", "warn", "Reconnected.", "25"]
+
+
 def test_the_seam_of_replayed_and_dropped_output_is_marked() -> None:
     from rtui.core.kernels.events import OutputDropped, OutputReplayed
 
@@ -431,11 +446,10 @@ def test_the_seam_of_replayed_and_dropped_output_is_marked() -> None:
     model.apply(OutputReplayed(0, None, None, 0))  # nothing replayed: nothing said
     model.apply(OutputReplayed(5, t0, t0, 12))  # messages lost are always said
     model.apply(OutputDropped(1))
-    assert plain(model) == [
+    assert plain(model) == [  # the line begun before the seam goes on after it, whole
         "line 1",
-        "line 2 ",
         "── replayed 1,204 messages, 10:02:00\u201310:07:00 ──",
-        "line 3",
+        "line 2 line 3",
         "── replayed 5 messages, 10:02:00\u201310:02:00; 12 earlier messages were dropped: "
         "the host's output buffer was full ──",
         "── 1 message of output was dropped: this client fell behind by more than the "

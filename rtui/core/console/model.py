@@ -109,16 +109,28 @@ class ConsoleModel(LineBuffer[_StreamState]):
         handler(event)
         self._commit(first, total)
 
-    def add_info(self, text: str, style: StyleType | None = None) -> None:
-        """Append a local note that is not kernel output (e.g. "kernel restarted")."""
+    def add_info(self, text: str, style: StyleType | None = None, *,
+                 between_lines: bool = False) -> None:
+        """Append a local note that is not kernel output (e.g. "kernel restarted");
+        ``between_lines`` for one about the link while output may flow (see ``_note``)."""
         first, total = self._first, self.total
-        self._note(text, self.styles.info if style is None else style)
+        self._note(text, self.styles.info if style is None else style,
+                   between_lines=between_lines)
         self._commit(first, total)
 
-    def _note(self, text: str, style: StyleType) -> None:
+    def _note(self, text: str, style: StyleType, *, between_lines: bool = False) -> None:
+        """A note on lines of its own. ``between_lines``: a note that comes while output
+        flows (a lost link, a replay's seam) goes above a line the kernel has begun and not
+        ended, which goes on where it was; it cut that line in two, which read as a line
+        lost (``TAG 12``, the note, ``3``)."""
         self._noted_version = self._version + 1  # what this edit's commit makes it
+        lines: list[Line] = [(part, style) for part in text.split("\n")]
+        open_lines = sorted(st.line for st in self._streams.values() if st.line is not None)
+        if between_lines and open_lines and open_lines[0] == self.total - len(open_lines):
+            self._splice(open_lines[0], open_lines[0], lines)  # the open lines move down
+            return
         self._close_streams()
-        self._append([(part, style) for part in text.split("\n")])
+        self._append(lines)
 
     def clear(self) -> None:
         """Forget every line (a user's "clear console"); numbering carries on."""
@@ -232,10 +244,10 @@ class ConsoleModel(LineBuffer[_StreamState]):
         (unmarked when the replay showed nothing: a new kernel's first statuses, say)."""
         note = ev.describe()
         if note and (self._version != self._noted_version or ev.dropped):
-            self._note(f"── {note} ──", self.styles.seam)
+            self._note(f"── {note} ──", self.styles.seam, between_lines=True)
 
     def _on_dropped(self, ev: OutputDropped) -> None:
-        self._note(f"── {ev.describe()} ──", self.styles.seam)
+        self._note(f"── {ev.describe()} ──", self.styles.seam, between_lines=True)
 
     def _on_exited(self, ev: KernelExited) -> None:
         self._note(f"The kernel {ev.describe()}.", self.styles.dead)

@@ -201,12 +201,12 @@ class ConsolePane(Widget):
         if alive:
             if self.state == "not answering":
                 self.state = "idle"
-                self._info("The kernel answers its heartbeat again.", "green")
+                self._info("The kernel answers its heartbeat again.", "green", link=True)
             return
         self.state = "not answering"
         self._info("The kernel has not answered its heartbeat for a few seconds (busy in "
                    "native code, or a slow host or link); asking the host whether it runs.",
-                   "yellow")
+                   "yellow", link=True)
         self.ask_host_if_gone()
 
     @work(group="gone", exclusive=True, exit_on_error=False)
@@ -243,7 +243,8 @@ class ConsolePane(Widget):
         if change.state in (ConnState.LOST, ConnState.RECONNECTING):
             self._ready.clear()
             if self.state != "reconnecting":
-                self._info(f"Connection lost ({change.reason}); reconnecting…", "yellow")
+                self._info(f"Connection lost ({change.reason}); reconnecting…", "yellow",
+                           link=True)
             self._retry = None
             if change.state is ConnState.RECONNECTING and change.retry_in is not None:
                 self._retry = (change.attempt, time.monotonic() + change.retry_in)
@@ -272,11 +273,14 @@ class ConsolePane(Widget):
         await self.kernel.session.wait_ready(30)
         self.state = "idle"
         self._ready.set()
-        self._info("Reconnected: the kernel and its variables are still there.", "green")
+        self._info("Reconnected: the kernel and its variables are still there.", "green",
+                   link=True)
 
-    def _info(self, text: str, style: str | None = None) -> None:
-        """A local note in the output (not kernel output), painted within a frame."""
-        self.model.add_info(text, style)
+    def _info(self, text: str, style: str | None = None, *, link: bool = False) -> None:
+        """A local note in the output (not kernel output), painted within a frame. ``link``:
+        about the link or the heartbeat, said while the kernel's output may flow on (it goes
+        above a half-printed line instead of cutting it in two)."""
+        self.model.add_info(text, style, between_lines=link)
         self._view.notify_changed()
 
     # -- status line -------------------------------------------------------------------------
