@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from rtui.core.kernels.service import HostKernels
+from tests import benchmark_runs
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
@@ -88,3 +89,17 @@ def run_rtui(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
         capture_output=True, text=True, timeout=timeout, input=input,
         env={**os.environ, **(env or {})},
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With other tests beside them, the benchmark smoke checks go last and their runs start
+    now, in the background (tests/benchmark_runs.py says why)."""
+    smoke = [item for item in items if item.nodeid.startswith(benchmark_runs.SMOKE_FILE)]
+    if not smoke or len(smoke) == len(items) or config.option.collectonly:
+        return
+    items[:] = [item for item in items if item not in smoke] + smoke
+    benchmark_runs.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    benchmark_runs.stop()

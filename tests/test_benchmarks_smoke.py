@@ -2,19 +2,19 @@
 
 Figures are not checked (benchmarks are not pass/fail); only that every benchmark ran, exited
 cleanly, and that each path printed a figure (or, for the TUI startup, why it could not).
+In a whole-suite run the three runs start in the background when the suite begins and these
+checks come last (tests/benchmark_runs.py, tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles")
+from tests import benchmark_runs
+from tests.benchmark_runs import BENCHMARKS
+
 ROUNDTRIP_PATHS = ("direct", "rtui", "openssh -L", "asyncssh, no PTY")
 NUMBER = r"\d+(?:\.\d+)?"
 # A row's label (its start) -> a figure must follow in the next cell.
@@ -32,12 +32,9 @@ FARLINK_ROWS = (
 )
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
 def test_benchmarks_quick_run_prints_every_figure() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", *BENCHMARKS],
-        cwd=ROOT, capture_output=True, text=True, timeout=580, check=False,
-    )
+    result = benchmark_runs.run("all")
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
@@ -62,14 +59,11 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
     assert "through the UI: last line painted by the view" in out, output  # console_flood
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
 def test_farlink_quick_run_prints_every_figure() -> None:
     """The far-link benchmark on its own (50-110 s on this project's machine): the commands
     in pairs and rtui's console, each row with its figures at both delays."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "farlink"],
-        cwd=ROOT, capture_output=True, text=True, timeout=380, check=False,
-    )
+    result = benchmark_runs.run("farlink")
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
@@ -84,14 +78,11 @@ def test_farlink_quick_run_prints_every_figure() -> None:
         assert 0 < near and 0 < far, f"{label}: {near} s at 0 ms, {far} s at 50 ms\n{output}"
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
 def test_keeper_quick_run_prints_every_figure() -> None:
     """The keeper's benchmark on its own (about 45 s here): a flood read through rtui and by
     a drain-only client, and a short outage caught up with nothing missing or doubled."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "keeper"],
-        cwd=ROOT, capture_output=True, text=True, timeout=280, check=False,
-    )
+    result = benchmark_runs.run("keeper")
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
