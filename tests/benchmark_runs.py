@@ -1,7 +1,8 @@
-"""The benchmark smoke runs (`python -m benchmarks --quick ...`), started in the background
-when the suite begins and checked by tests/test_benchmarks_smoke.py, which run last.
+"""The benchmark smoke runs (`python -m benchmarks --quick ...`) and the screenshots' script,
+started in the background when the suite begins and checked by tests/test_benchmarks_smoke.py
+and tests/test_screenshots.py, which run last.
 
-They took about 3 of the suite's 15 minutes one after another, mostly waiting (kernels,
+They took about 4 of the suite's 15 minutes one after another, mostly waiting (kernels,
 sshd, tmux), while the rest of the suite waits on its own servers too. Here they run one at a
 time in a thread beside the suite, at a lower CPU priority (``nice``), so that the suite's
 timed behaviour (bounds such as "named within 2 s") keeps the CPU it needs. Run alone
@@ -10,10 +11,13 @@ timed behaviour (bounds such as "named within 2 s") keeps the CPU it needs. Run 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +25,30 @@ ROOT = Path(__file__).resolve().parents[1]
 NICE = 10  # the CPU weight of nice 10 is a tenth of the suite's
 SMOKE_FILE = "tests/test_benchmarks_smoke.py"
 BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles")
-# name -> the command line after `python -m benchmarks`, and its bound in seconds
+SCREENSHOTS_FILE = "tests/test_screenshots.py"
+SCREENSHOTS = ROOT / "screenshots" / "make.py"
+# name -> the command line after `python`, and its bound in seconds; "{out}" is a fresh
+# directory of the run's own (the screenshots' --out). Each run has a HOME, XDG dirs and
+# XDG_RUNTIME_DIR of its own.
 RUNS: dict[str, tuple[list[str], float]] = {
-    "all": (["--quick", *BENCHMARKS], 580),
-    "farlink": (["--quick", "farlink"], 380),
-    "keeper": (["--quick", "keeper"], 280),
+    "all": (["-m", "benchmarks", "--quick", *BENCHMARKS], 580),
+    "farlink": (["-m", "benchmarks", "--quick", "farlink"], 380),
+    "keeper": (["-m", "benchmarks", "--quick", "keeper"], 280),
+    "screenshots": ([str(SCREENSHOTS), "--out", "{out}"], 240),
 }
 WAIT = sum(timeout for _, timeout in RUNS.values()) + 30  # the longest a check can wait
+
+
+@dataclass
+class Finished:
+    """A run's end: its process's, and the directories it had (``out``, its ``home``)."""
+
+    process: subprocess.CompletedProcess[str]
+    out: Path
+    home: Path
+
+    def remove(self) -> None:
+        shutil.rmtree(self.out.parent, ignore_errors=True)
 
 
 @dataclass
@@ -35,7 +56,7 @@ class _Run:
     args: list[str]
     timeout: float
     done: threading.Event = field(default_factory=threading.Event)
-    result: subprocess.CompletedProcess[str] | None = None
+    result: Finished | None = None
     error: str = ""
 
 
@@ -58,24 +79,16 @@ class BackgroundRuns:
                 run.done.set()
                 continue
             try:
-                nice = ["nice", "-n", str(NICE)] if shutil.which("nice") else []
-                self._proc = subprocess.Popen(
-                    [*nice, sys.executable, "-m", "benchmarks", *run.args], cwd=ROOT,
-                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                try:
-                    out, err = self._proc.communicate(timeout=run.timeout)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    out, err = self._proc.communicate()
-                    err += f"\n(killed after {run.timeout:g} s)"
-                run.result = subprocess.CompletedProcess(
-                    self._proc.args, self._proc.returncode, out, err)
+                run.result = _execute(run.args, run.timeout, self._started_proc)
             except OSError as exc:
                 run.error = f"could not start: {exc}"
             finally:
                 run.done.set()
 
-    def result(self, name: str, wait: float) -> subprocess.CompletedProcess[str]:
+    def _started_proc(self, proc: subprocess.Popen[str]) -> None:
+        self._proc = proc
+
+    def result(self, name: str, wait: float) -> Finished:
         run = self._runs[name]
         if not run.done.wait(wait):
             raise AssertionError(f"the {name} benchmark run did not end within {wait:g} s")
@@ -87,6 +100,9 @@ class BackgroundRuns:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
+        for run in self._runs.values():
+            if run.result is not None:
+                run.result.remove()
 
 
 _started: BackgroundRuns | None = None
@@ -103,11 +119,35 @@ def stop() -> None:
         _started.stop()
 
 
-def run(name: str) -> subprocess.CompletedProcess[str]:
+def run(name: str) -> Finished:
     """The run ``name`` of :data:`RUNS`: the background one when the suite started it (its
     own bound ends it), else run here."""
     if _started is not None:
         return _started.result(name, WAIT)
     args, timeout = RUNS[name]
-    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return _execute(args, timeout, lambda proc: None, nice=False)
+
+
+def _execute(args: list[str], timeout: float, started: Callable[[subprocess.Popen[str]], None],
+             nice: bool = True) -> Finished:
+    """Run ``python ARGS`` in the project with a HOME (and XDG dirs) of its own, bounded."""
+    where = Path(tempfile.mkdtemp(prefix="rts-", dir="/tmp"))  # short: Unix sockets below
+    out, home, runtime = where / "out", where / "home", where / "r"
+    for made in (out, home, runtime):
+        made.mkdir(mode=0o700)
+    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache")):
+        env[var] = str(home / sub)
+    prefix = ["nice", "-n", str(NICE)] if nice and shutil.which("nice") else []
+    argv = [*prefix, sys.executable, *(a.replace("{out}", str(out)) for a in args)]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    started(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr += f"\n(killed after {timeout:g} s)"
+    return Finished(subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr), out, home)

@@ -92,9 +92,10 @@ def run_rtui(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With other tests beside them, the benchmark smoke checks go last and their runs start
-    now, in the background (tests/benchmark_runs.py says why)."""
-    smoke = [item for item in items if item.nodeid.startswith(benchmark_runs.SMOKE_FILE)]
+    """With other tests beside them, the benchmark smoke and screenshot checks go last and
+    their runs start now, in the background (tests/benchmark_runs.py says why)."""
+    files = (benchmark_runs.SMOKE_FILE, benchmark_runs.SCREENSHOTS_FILE)
+    smoke = [item for item in items if item.nodeid.startswith(files)]
     if not smoke or len(smoke) == len(items) or config.option.collectonly:
         return
     items[:] = [item for item in items if item not in smoke] + smoke

@@ -34,7 +34,9 @@ FARLINK_ROWS = (
 
 @pytest.mark.timeout(benchmark_runs.WAIT + 30)
 def test_benchmarks_quick_run_prints_every_figure() -> None:
-    result = benchmark_runs.run("all")
+    finished = benchmark_runs.run("all")
+    finished.remove()
+    result = finished.process
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
@@ -63,7 +65,9 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
 def test_farlink_quick_run_prints_every_figure() -> None:
     """The far-link benchmark on its own (50-110 s on this project's machine): the commands
     in pairs and rtui's console, each row with its figures at both delays."""
-    result = benchmark_runs.run("farlink")
+    finished = benchmark_runs.run("farlink")
+    finished.remove()
+    result = finished.process
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
@@ -82,7 +86,9 @@ def test_farlink_quick_run_prints_every_figure() -> None:
 def test_keeper_quick_run_prints_every_figure() -> None:
     """The keeper's benchmark on its own (about 45 s here): a flood read through rtui and by
     a drain-only client, and a short outage caught up with nothing missing or doubled."""
-    result = benchmark_runs.run("keeper")
+    finished = benchmark_runs.run("keeper")
+    finished.remove()
+    result = finished.process
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "screenshots" / "make.py"
+from tests import benchmark_runs
 
 # file -> texts that only its state shows
 EXPECTED: dict[str, tuple[str, ...]] = {
@@ -45,13 +40,19 @@ def terminal_size(svg: str) -> tuple[int, int]:
     return round((float(match.group(1)) - 18) / 12.2), rows
 
 
-@pytest.mark.timeout(300)
-def test_make_writes_every_screenshot(tmp_path: Path, isolated_home: Path) -> None:
-    out = tmp_path / "shots"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT, env=dict(os.environ),
-    )
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
+def test_make_writes_every_screenshot() -> None:
+    # In a whole-suite run the script ran in the background from the start, and this comes
+    # last (tests/benchmark_runs.py); alone, it runs here.
+    finished = benchmark_runs.run("screenshots")
+    try:
+        _check_screenshots(finished)
+    finally:
+        finished.remove()
+
+
+def _check_screenshots(finished: benchmark_runs.Finished) -> None:
+    result, out = finished.process, finished.out
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(EXPECTED)
     for name, texts in EXPECTED.items():
@@ -64,5 +65,5 @@ def test_make_writes_every_screenshot(tmp_path: Path, isolated_home: Path) -> No
             assert wanted in text, f"{name} does not show {wanted!r}"
         want = (80, 24) if name == "console-80x24.svg" else (120, 36)
         assert terminal_size(svg) == want, name
-    # The script worked in its own HOME: nothing landed in the (test's) home.
-    assert not any(isolated_home.iterdir())
+    # The script worked in its own HOME: nothing landed in the HOME it was given.
+    assert not any(finished.home.iterdir())
