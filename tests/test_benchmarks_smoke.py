@@ -32,15 +32,22 @@ FARLINK_ROWS = (
 )
 
 
-@pytest.mark.timeout(benchmark_runs.WAIT + 30)
-def test_benchmarks_quick_run_prints_every_figure() -> None:
-    finished = benchmark_runs.run("all")
+def _ran_cleanly(name: str) -> tuple[str, str]:
+    """The run ``name`` (tests/benchmark_runs.py) exited 0 and described the machine: its
+    stdout, and stdout with stderr for the failure messages."""
+    finished = benchmark_runs.run(name)
     finished.remove()
     result = finished.process
     out = result.stdout
     output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, output
     assert "Machine: " in out, output
+    return out, output
+
+
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
+def test_benchmarks_quick_run_prints_every_figure() -> None:
+    out, output = _ran_cleanly("all")
     for name in BENCHMARKS:
         assert re.search(rf"^\({re.escape(name)}: {NUMBER} s, exit 0\)$", out, re.MULTILINE), (
             f"{name} did not run to exit 0\n{output}")
@@ -65,13 +72,7 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
 def test_farlink_quick_run_prints_every_figure() -> None:
     """The far-link benchmark on its own (50-110 s on this project's machine): the commands
     in pairs and rtui's console, each row with its figures at both delays."""
-    finished = benchmark_runs.run("farlink")
-    finished.remove()
-    result = finished.process
-    out = result.stdout
-    output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
-    assert result.returncode == 0, output
-    assert "Machine: " in out, output
+    out, output = _ran_cleanly("farlink")
     assert re.search(rf"^\(farlink: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
     for label in FARLINK_ROWS:
         row = re.compile(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \| (-?{NUMBER}) \|",
@@ -86,13 +87,7 @@ def test_farlink_quick_run_prints_every_figure() -> None:
 def test_keeper_quick_run_prints_every_figure() -> None:
     """The keeper's benchmark on its own (about 45 s here): a flood read through rtui and by
     a drain-only client, and a short outage caught up with nothing missing or doubled."""
-    finished = benchmark_runs.run("keeper")
-    finished.remove()
-    result = finished.process
-    out = result.stdout
-    output = f"stdout:\n{out}\nstderr:\n{result.stderr}"
-    assert result.returncode == 0, output
-    assert "Machine: " in out, output
+    out, output = _ran_cleanly("keeper")
     assert re.search(rf"^\(keeper: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
     for reader in ("`rtui run -k` through sshd", "drain-only on the host"):
         row = re.compile(rf"^\| {re.escape(reader)} \| [\d,]+ \| ({NUMBER}) \| [\d,]+ \| "
