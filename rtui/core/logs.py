@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rtui.core import locations
-from rtui.core.files import open_private
+from rtui.core.private import open_private
 
 __all__ = ["DEBUG_ENV", "log_path", "log_to", "setup_logging"]
 

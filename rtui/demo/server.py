@@ -33,7 +33,7 @@ from types import TracebackType
 import asyncssh
 
 from rtui.core.config.model import Host
-from rtui.core.files import write_private
+from rtui.core.private import write_private
 from rtui.core.ssh.route import Endpoint, Route
 from rtui.core.workspace import InjectedHost
 from rtui.demo.processes import (

@@ -20,7 +20,7 @@ import tomli_w
 
 from rtui.core.config.model import Config, Problem, config_from_data, config_to_data
 from rtui.core.errors import ConfigError
-from rtui.core.files import open_private, write_private
+from rtui.core.private import open_private, write_private
 
 __all__ = ["HostStore", "atomic_write"]
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rtui.core.files import open_private
+from rtui.core.private import open_private
 
 try:
     import fcntl

@@ -24,8 +24,8 @@ from typing import Any
 
 from rtui.core import locations
 from rtui.core.errors import RtuiError
-from rtui.core.files import make_private_dir, write_private
 from rtui.core.kernels.connection_info import ConnectionFileError, check_connection_info
+from rtui.core.private import make_private_dir, write_private
 
 __all__ = ["KEPT_FIELDS", "RememberedKernel", "RememberedKernels", "RouteKinds"]
 

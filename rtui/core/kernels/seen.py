@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from rtui.core import locations
-from rtui.core.files import write_private
+from rtui.core.private import write_private
 
 __all__ = ["SeenStore"]
 

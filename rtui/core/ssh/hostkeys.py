@@ -20,7 +20,7 @@ import asyncssh
 
 from rtui.core.config.ssh_aliases import host_matches
 from rtui.core.errors import ConfigError
-from rtui.core.files import append_private
+from rtui.core.private import append_private
 from rtui.core.ssh.prompts import KnownKeyRecord
 
 __all__ = ["KnownHosts", "KnownKey", "host_entry_name"]

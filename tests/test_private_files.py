@@ -11,7 +11,7 @@ import pytest
 from rtui.core.config.model import Problem
 from rtui.core.config.store import HostStore
 from rtui.core.errors import ConfigError, HostKeyChangedError, RtuiError
-from rtui.core.files import append_private, open_private, write_private
+from rtui.core.private import append_private, open_private, write_private
 
 
 def mode(path: Path) -> int:
