@@ -9,18 +9,28 @@ if TYPE_CHECKING:  # the model raises ConfigError: only its type is needed here
     from rtui.core.config.model import Problem
 
 __all__ = [
+    "AlreadyExistsError",
     "AuthenticationError",
+    "ChangedDuringTransferError",
+    "ChecksumMismatchError",
     "ConfigError",
     "ConnectTimeoutError",
+    "DiskFullError",
+    "FilesError",
     "HostKeyChangedError",
     "HostKeyError",
     "HostKeyUnknownError",
     "KernelDiedError",
     "KernelError",
+    "LinkLoopError",
+    "RemoteNotFoundError",
+    "RemotePermissionError",
     "RtuiError",
     "SSHError",
     "SignatureMismatchError",
+    "TransferCancelledError",
     "UnreachableError",
+    "WrongKindError",
 ]
 
 
@@ -103,3 +113,53 @@ class SignatureMismatchError(KernelError):
     """The kernel's messages fail the HMAC check: our key is not the kernel's."""
 
     default_title = "Wrong kernel key"
+
+
+class FilesError(RtuiError):
+    """A file operation failed; the message names the host (or "here") and the path."""
+
+    default_title = "Files"
+
+
+class RemoteNotFoundError(FilesError):
+    """No such file or directory."""
+
+
+class RemotePermissionError(FilesError):
+    """The account may not read or write there."""
+
+    default_title = "Permission denied"
+
+
+class DiskFullError(FilesError):
+    """No space left on the target's file system."""
+
+    default_title = "Disk full"
+
+
+class WrongKindError(FilesError):
+    """A directory was needed (a listing, a target of several sources) and this is not one;
+    or a directory was given where a file is needed (``cp`` without ``-r``)."""
+
+
+class AlreadyExistsError(FilesError):
+    """The target exists and the operation does not replace it."""
+
+
+class LinkLoopError(FilesError):
+    """A symbolic link that points, directly or not, at itself."""
+
+
+class ChangedDuringTransferError(FilesError):
+    """The source's size or mtime changed while it was copied: the copy is not a snapshot
+    of anything, so it is kept under its part name and the final name is untouched."""
+
+
+class ChecksumMismatchError(FilesError):
+    """The copy's checksum differs from the source's."""
+
+
+class TransferCancelledError(FilesError):
+    """The person cancelled the transfer (its part file is removed)."""
+
+    default_title = "Cancelled"
