@@ -1,0 +1,152 @@
+"""What ``rtui files`` and ``rtui cp`` print: listing rows, stat lines, JSON objects and the
+progress line. Pure functions (and one small printer), so the shapes are tested without a host.
+"""
+
+from __future__ import annotations
+
+import stat as statmod
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TextIO
+
+from rtui.core.files.model import LINK, Entry
+from rtui.core.files.paths import printable
+
+__all__ = ["ProgressLike", "ProgressLine", "duration", "entry_json", "human_size",
+           "listing_rows", "progress_line", "stat_line"]
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_REDRAW_EVERY = 0.1  # seconds: at most 10 redraws a second
+
+
+def human_size(n: float) -> str:
+    """``512 B``, ``1.5 KiB``, ``120 MiB``: one decimal below 10 of a unit, none above."""
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.1f} {unit}" if abs(value) < 10 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def duration(seconds: float) -> str:
+    """``0:03``, ``12:05``, ``1:02:03``: a time the way scp and rsync show it."""
+    whole = max(0, int(seconds + 0.5))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _mtime(ts: float, *, seconds: bool = False) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M",
+                         time.localtime(ts))
+
+
+def _shown_name(name: str, target: str | None) -> str:
+    """``name``, and ``-> target`` for a link, each safe on one line."""
+    return printable(name) if target is None else f"{printable(name)} -> {printable(target)}"
+
+
+def listing_rows(entries: Sequence[Entry]) -> list[str]:
+    """``ls -l``'s columns: mode, size (right-aligned over the listing), mtime, name (a link's
+    ``-> target``); control characters and bytes that are not UTF-8 escaped, so one entry is
+    one line whatever its name holds."""
+    width = max((len(str(e.size)) for e in entries), default=1)
+    return [f"{statmod.filemode(e.mode)}  {e.size:>{width}}  {_mtime(e.mtime)}  "
+            f"{_shown_name(e.name, e.target if e.kind == LINK else None)}" for e in entries]
+
+
+def stat_line(path: str, entry: Entry, *, target: str | None = None) -> str:
+    """One line about ``path``: kind, size, mode (octal and ls's letters), mtime to the
+    second; ``target``: ``path`` is a link to it (and ``entry`` what it leads to)."""
+    mode = statmod.S_IMODE(entry.mode)
+    return (f"{_shown_name(path, target)}: {entry.kind}, {entry.size} bytes, mode {mode:04o} "
+            f"({statmod.filemode(entry.mode)}), modified {_mtime(entry.mtime, seconds=True)}")
+
+
+def entry_json(entry: Entry, path: str | None = None) -> dict[str, Any]:
+    """An entry for ``--json``: names as they are (JSON escapes what a terminal would not
+    show; bytes that are not UTF-8 stay lone surrogates, ``\\udcff``)."""
+    shown: dict[str, Any] = {"path": path} if path is not None else {}
+    return shown | {"name": entry.name, "kind": entry.kind, "size": entry.size,
+                    "mtime": entry.mtime, "mode": entry.mode, "target": entry.target,
+                    "target_kind": entry.target_kind}
+
+
+class ProgressLike(Protocol):
+    """What the progress line reads of a transfer's progress (``TransferProgress``)."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def files_done(self) -> int: ...
+    @property
+    def files_total(self) -> int: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def eta(self) -> float | None: ...
+
+
+def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = None) -> str:
+    """``name  45%  120 MiB  85 MiB/s  ETA 0:03`` fitted to ``width`` columns (the name is
+    cut on the left, its end is what tells files apart). ``elapsed``: the job is over, the
+    time it took replaces the ETA. With several files, ``3/10`` comes after the name."""
+    percent = 100 if p.total <= 0 else min(100, p.done * 100 // p.total)
+    if elapsed is not None:
+        tail = duration(elapsed)
+    else:
+        tail = "ETA " + (duration(p.eta) if p.eta is not None else "--:--")
+    count = f"  {p.files_done}/{p.files_total}" if p.files_total > 1 else ""
+    stats = f"{count}  {percent:3d}%  {human_size(p.done)}  {human_size(p.rate)}/s  {tail}"
+    room = max(8, width - 1 - len(stats))  # the last column left free: no wrap
+    name = printable(p.file.rstrip("/").rsplit("/", 1)[-1] or p.file)
+    if len(name) > room:
+        name = "…" + name[-(room - 1):]
+    return f"{name:<{room}}{stats}"[:max(1, width - 1)]  # a narrow terminal loses the end
+
+
+class ProgressLine:
+    """The progress line on a terminal: redrawn in place (``\\r``) at most 10 times a second,
+    ended with a newline by :meth:`finish`. Nothing is written while no update came."""
+
+    def __init__(self, stream: TextIO, *, width: Callable[[], int],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.width = width
+        self.clock = clock
+        self.started = clock()
+        self.last: ProgressLike | None = None
+        self._drawn_at: float | None = None
+        self._drawn_len = 0
+
+    def update(self, p: ProgressLike) -> None:
+        self.last = p
+        now = self.clock()
+        if self._drawn_at is not None and now - self._drawn_at < _REDRAW_EVERY:
+            return
+        self._drawn_at = now
+        self._draw(progress_line(p, self.width()))
+
+    def finish(self, *, complete: bool) -> None:
+        """End the line: the last figures, with the time taken when ``complete``."""
+        if self.last is None:
+            return
+        elapsed = self.clock() - self.started if complete else None
+        self._draw(progress_line(self.last, self.width(), elapsed=elapsed))
+        self.stream.write("\n")
+        self.stream.flush()
+        self.last, self._drawn_at, self._drawn_len = None, None, 0
+
+    def _draw(self, line: str) -> None:
+        pad = " " * max(0, self._drawn_len - len(line))
+        self.stream.write(f"\r{line}{pad}")
+        self.stream.flush()
+        self._drawn_len = len(line)
+
