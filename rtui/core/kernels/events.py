@@ -130,6 +130,8 @@ class ExecuteReply:
     execution_count: int | None
     payload: list[dict[str, Any]] = field(default_factory=list)
     parent_id: str | None = None
+    # What the request's user_expressions evaluated to ({name: {status, data, ...}}).
+    user_expressions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +369,7 @@ def decode_execute_reply(msg: dict[str, Any]) -> ExecuteReply:
         _count(c.get("execution_count")),
         list(c.get("payload") or []),
         _parent_id(msg),
+        dict(c.get("user_expressions") or {}),
     )
 
 

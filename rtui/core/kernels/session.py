@@ -298,9 +298,11 @@ class KernelSession:
         store_history: bool = True,
         allow_stdin: bool = True,
         on_event: Listener | None = None,
+        user_expressions: dict[str, str] | None = None,
     ) -> Execution:
         """Send an execute_request; the returned Execution takes every event that belongs
         to it: handed to ``on_event`` as they arrive, or, without one, buffered for iterating.
+        ``user_expressions`` are evaluated after the code (their values in the reply).
         """
         loop = self._check_open()
         exited = self.exited
@@ -312,7 +314,7 @@ class KernelSession:
             "code": code,
             "silent": silent,
             "store_history": store_history,
-            "user_expressions": {},
+            "user_expressions": user_expressions or {},
             "allow_stdin": allow_stdin,
             "stop_on_error": True,
         })
