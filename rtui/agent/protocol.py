@@ -4,6 +4,9 @@
 - reply    ``{"id": N, "ok": true, "result": {...}}`` or
            ``{"id": N, "ok": false, "error": {"type": "snake_case", "message": "..."}}``
 - progress ``{"id": N, "event": "progress", "data": {"line": "...", "fraction": 0.0-1.0|null}}``
+- rows     ``{"id": N, "event": "rows", "data": [row, ...]}`` (a listing streamed in batches)
+- ``cancel {"target": N}`` sets request N's cancelled flag; an op that polls it answers
+  error type ``cancelled``.
 - on start ``{"event": "ready", "data": <hello result>}``; EOF on stdin exits 0.
 
 The agent leaves by ``leave`` (``os._exit``: running requests are not waited for), which runs
@@ -24,9 +27,16 @@ if TYPE_CHECKING:  # not imported at run time: the host check loads this module 
     from typing import Any, NoReturn, Protocol
 
     class Progress(Protocol):
-        """Where a long request reports a line of progress (and how far along it is)."""
+        """Where a long request reports a line of progress (and how far along it is), streams
+        rows, and learns whether its caller has cancelled it."""
 
         def __call__(self, line: str, fraction: float | None = None) -> None: ...
+
+        def rows(self, batch: list[Any]) -> None: ...
+
+        def cancelled(self) -> bool: ...
+
+        def check(self) -> None: ...
 
     Op = Callable[[dict[str, Any], Progress], dict[str, Any]]
 
@@ -35,6 +45,10 @@ VERSION = "1"
 _out_lock = threading.Lock()
 _REQUIRED = object()
 _exit_hooks: list[Callable[[], None]] = []
+# Each running request's cancelled flag, by id. ``cancel`` may come first (its thread can
+# start before the target's has registered): it then leaves the flag set for it.
+_cancels: dict[Any, threading.Event] = {}
+_cancels_lock = threading.Lock()
 
 
 def on_exit(hook: Callable[[], None]) -> None:
@@ -89,6 +103,42 @@ def arg(args: dict[str, Any], name: str, kind: Any, default: Any = _REQUIRED) ->
     return value
 
 
+def _flag(rid: Any) -> threading.Event:
+    with _cancels_lock:
+        return _cancels.setdefault(rid, threading.Event())
+
+
+class Reporter:
+    """What an op gets as ``progress``: progress lines, rows events and its cancelled flag."""
+
+    def __init__(self, rid: Any) -> None:
+        self.rid = rid
+        self.flag = _flag(rid)
+
+    def __call__(self, line: str, fraction: float | None = None) -> None:
+        send({"id": self.rid, "event": "progress", "data": {"line": line, "fraction": fraction}})
+
+    def rows(self, batch: list[Any]) -> None:
+        send({"id": self.rid, "event": "rows", "data": batch})
+
+    def cancelled(self) -> bool:
+        return self.flag.is_set()
+
+    def check(self) -> None:
+        """Raise ``cancelled`` when the caller has cancelled this request."""
+        if self.flag.is_set():
+            raise OpError("cancelled", "cancelled by the caller")
+
+
+def op_cancel(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Set request ``target``'s cancelled flag; ``running``: it had started (or was coming)."""
+    target = args.get("target")
+    with _cancels_lock:
+        running = target in _cancels
+    _flag(target).set()
+    return {"running": running}
+
+
 def handle(raw: bytes, ops: dict[str, Op]) -> None:
     """Answer one request line: its result, or its error as a typed reply."""
     rid = None
@@ -108,10 +158,13 @@ def handle(raw: bytes, ops: dict[str, Op]) -> None:
         if fn is None:
             raise OpError("unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(ops))}")
 
-        def progress(line: str, fraction: float | None = None) -> None:
-            send({"id": rid, "event": "progress", "data": {"line": line, "fraction": fraction}})
-
-        send({"id": rid, "ok": True, "result": fn(args, progress)})
+        reporter = Reporter(rid)
+        try:
+            result = fn(args, reporter)
+        finally:
+            with _cancels_lock:
+                _cancels.pop(rid, None)
+        send({"id": rid, "ok": True, "result": result})
     except OpError as e:
         send({"id": rid, "ok": False, "error": {"type": e.type, "message": e.message}})
     except Exception as e:

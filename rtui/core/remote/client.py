@@ -17,8 +17,9 @@ import itertools
 import json
 import logging
 import shlex
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
@@ -103,6 +104,16 @@ class Progress:
     fraction: float | None = None
 
 
+@dataclass
+class _Pending:
+    """A request awaiting its reply: where its events go, and when it was last heard of."""
+
+    future: asyncio.Future[Any]
+    on_progress: Callable[[Progress], None] | None = None
+    on_rows: Callable[[list[Any]], None] | None = None
+    last_event: float = field(default_factory=time.monotonic)
+
+
 class AgentClient:
     """One running agent on one host; restarted on demand after the connection comes back.
 
@@ -119,8 +130,7 @@ class AgentClient:
         self._ready: asyncio.Future[dict[str, Any]] | None = None  # the agent's greeting
         self._generation = -1
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, tuple[asyncio.Future[Any], Callable[[Progress], None] | None]]
-        self._pending = {}
+        self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
 
@@ -131,26 +141,56 @@ class AgentClient:
         *,
         timeout: float = 60,
         on_progress: Callable[[Progress], None] | None = None,
+        on_rows: Callable[[list[Any]], None] | None = None,
+        idle_timeout: bool = False,
     ) -> Any:
         """Send one request and wait for its result; AgentError carries the agent's reason.
-        ``timeout`` counts from the agent's greeting (its start is bounded on its own)."""
+        ``timeout`` counts from the agent's greeting (its start is bounded on its own), or
+        with ``idle_timeout`` from the request's last event (a long listing or checksum
+        runs as long as it keeps reporting). ``on_rows`` gets each batch of streamed rows.
+        When the awaiting task is cancelled, the agent is asked to cancel the request too."""
         process, ready = await self._ensure_started()
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (future, on_progress)
+        pending = _Pending(future, on_progress, on_rows)
+        self._pending[request_id] = pending
         line = json.dumps({"id": request_id, "op": op, "args": args or {}})
         try:
             process.stdin.write(line + "\n")
             await asyncio.wait({ready})  # a start that failed failed ``future`` too
-            return await asyncio.wait_for(future, timeout)
+            if not idle_timeout:
+                return await asyncio.wait_for(future, timeout)
+            pending.last_event = time.monotonic()
+            while True:
+                left = pending.last_event + timeout - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                done, _ = await asyncio.wait({future}, timeout=left)
+                if done:
+                    return future.result()
         except TimeoutError as exc:
+            self._cancel(process, request_id)
+            quiet = " (nothing heard)" if idle_timeout else ""
             raise AgentError(
                 f"the rtui agent on {self.connection.name} did not answer '{op}' within "
-                f"{timeout:g} s", "timeout") from exc
+                f"{timeout:g} s{quiet}", "timeout") from exc
+        except asyncio.CancelledError:
+            if future.cancelled() or not future.done():  # wait_for cancels it with us
+                self._cancel(process, request_id)
+            raise
         except (asyncssh.Error, OSError, BrokenPipeError) as exc:
             raise SSHError(f"lost the rtui agent on {self.connection.name}: {exc}") from exc
         finally:
             self._pending.pop(request_id, None)
+
+    def _cancel(self, process: asyncssh.SSHClientProcess[str], request_id: int) -> None:
+        """Ask the agent to stop request ``request_id`` (best effort: its answer is not
+        awaited, and a channel already gone needs no cancel)."""
+        line = json.dumps({"id": next(self._ids), "op": "cancel",
+                           "args": {"target": request_id}})
+        with contextlib.suppress(Exception):
+            if not process.is_closing():
+                process.stdin.write(line + "\n")
 
     async def start(self) -> dict[str, Any]:
         """Start the agent unless it runs; its greeting (home, platform, Python)."""
@@ -313,21 +353,8 @@ class AgentClient:
                     log.warning("agent said: %s", line.rstrip())
                     continue
                 pending = self._pending.get(message.get("id"))
-                if pending is None:
-                    continue
-                future, on_progress = pending
-                if message.get("event") == "progress":
-                    if on_progress is not None:
-                        data = message.get("data", {})
-                        on_progress(Progress(str(data.get("line", "")), data.get("fraction")))
-                elif message.get("ok"):
-                    if not future.done():
-                        future.set_result(message.get("result"))
-                elif not future.done():
-                    error = message.get("error", {})
-                    future.set_exception(AgentError(
-                        str(error.get("message", "the agent failed")),
-                        str(error.get("type", "agent"))))
+                if pending is not None:
+                    self._dispatch(process, message, pending)
         except (asyncssh.Error, OSError) as exc:
             reason = str(exc)
         finally:
@@ -339,9 +366,41 @@ class AgentClient:
 
             if not ready.done():
                 ready.set_exception(lost())
-            for future, _ in list(self._pending.values()):
+            for pending in list(self._pending.values()):
+                if not pending.future.done():
+                    pending.future.set_exception(lost())
+
+    def _dispatch(self, process: asyncssh.SSHClientProcess[str], message: dict[str, Any],
+                  pending: _Pending) -> None:
+        """One line from the agent for a waiting request: an event to its callback, or its
+        reply. A callback that fails fails its own request (and cancels it on the agent),
+        not the reader that serves the others."""
+        future = pending.future
+        pending.last_event = time.monotonic()
+        event = message.get("event")
+        try:
+            if event == "progress":
+                if pending.on_progress is not None:
+                    data = message.get("data", {})
+                    pending.on_progress(
+                        Progress(str(data.get("line", "")), data.get("fraction")))
+            elif event == "rows":
+                if pending.on_rows is not None and not future.done():
+                    pending.on_rows(list(message.get("data") or []))
+            elif event is not None:
+                pass  # an event this client does not know yet
+            elif message.get("ok"):
                 if not future.done():
-                    future.set_exception(lost())
+                    future.set_result(message.get("result"))
+            elif not future.done():
+                error = message.get("error", {})
+                future.set_exception(AgentError(
+                    str(error.get("message", "the agent failed")),
+                    str(error.get("type", "agent"))))
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+                self._cancel(process, int(message["id"]))
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
