@@ -6,6 +6,15 @@ from __future__ import annotations
 import sys
 
 from .envs import op_envs
+from .files import (
+    op_fs_checksum,
+    op_fs_copy,
+    op_fs_du,
+    op_fs_home,
+    op_fs_list,
+    op_fs_remove,
+    op_fs_walk,
+)
 from .hello import op_hello
 from .kernels import (
     op_keep,
@@ -16,7 +25,7 @@ from .kernels import (
     op_shutdown,
     op_signal,
 )
-from .protocol import serve
+from .protocol import op_cancel, serve
 from .setup import op_discard_setup, op_setup
 
 TYPE_CHECKING = False
@@ -26,7 +35,10 @@ if TYPE_CHECKING:
 OPS: dict[str, Op] = {
     "hello": op_hello, "envs": op_envs, "setup": op_setup, "launch": op_launch, "list": op_list,
     "resolve": op_resolve, "signal": op_signal, "restart": op_restart, "shutdown": op_shutdown,
-    "discard_setup": op_discard_setup, "keep": op_keep,
+    "discard_setup": op_discard_setup, "keep": op_keep, "cancel": op_cancel,
+    "fs_list": op_fs_list, "fs_walk": op_fs_walk, "fs_copy": op_fs_copy,
+    "fs_remove": op_fs_remove, "fs_du": op_fs_du, "fs_checksum": op_fs_checksum,
+    "fs_home": op_fs_home,
 }
 
 
