@@ -33,6 +33,7 @@ from rtui.core.lazy import import_off_loop
 
 if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: imported when used
     from rtui.core.config.importer import ImportResult
+    from rtui.core.files.service import HostFiles
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
     from rtui.core.ssh.check import HostStatus
     from rtui.core.ssh.connection import HostConnection
@@ -137,6 +138,7 @@ class Workspace:
         self.checking: set[str] = set()
         self._pool: Connections | None = None
         self._kernels: dict[str, HostKernels] = {}
+        self._files: dict[str, HostFiles] = {}
         self._chosen: dict[str, str] = {}  # the Python picked for a host in this run
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -206,6 +208,20 @@ class Workspace:
             self._kernels[name] = service
         return service
 
+    async def files(self, name: str) -> HostFiles:
+        """The host's files service, made on first use: it shares the host's connection and
+        the agent of its kernels service (one of each per host)."""
+        kernels = await self.kernels(name)
+        service = self._files.get(name)
+        if service is None or service.agent is not kernels.agent:
+            from rtui.core.files.service import HostFiles
+
+            if service is not None:  # its kernels service was replaced (a reload)
+                await service.close()
+            service = HostFiles(kernels.connection, kernels.agent)
+            self._files[name] = service
+        return service
+
     async def connect(self, name: str, prompter: Prompter | None) -> HostKernels:
         """The host's kernel service, its connection up; a login asks ``prompter``."""
         kernels = await self.kernels(name)
@@ -219,6 +235,10 @@ class Workspace:
             task.cancel()
         if tasks:  # cancelled, and awaited: nothing of theirs runs on after the close
             await asyncio.wait(tasks, timeout=5)
+        for files in list(self._files.values()):
+            with contextlib.suppress(Exception):
+                await files.close()
+        self._files.clear()
         for service in list(self._kernels.values()):
             with contextlib.suppress(Exception):
                 await service.close()

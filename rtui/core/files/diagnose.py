@@ -1,0 +1,251 @@
+"""What went wrong with a file operation, in words a person can act on.
+
+OpenSSH speaks SFTP v3, whose errors are vague: a full disk, a non-empty directory and an
+existing target are all "Failure", and a symlink loop is "No such file". So a vague error is
+diagnosed after the fact with a look at the place: ``statvfs`` (0 B free: the disk is full),
+``lstat`` plus following the links (a loop, or a link to nothing), ``stat`` (it exists, it is a
+directory). The agent's errors come typed, and this machine's are ``OSError`` with an errno.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import posixpath
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
+
+import asyncssh
+
+from rtui.core.errors import (
+    AlreadyExistsError,
+    DiskFullError,
+    FilesError,
+    LinkLoopError,
+    RemoteNotFoundError,
+    RemotePermissionError,
+    RtuiError,
+    SSHError,
+    TransferCancelledError,
+    WrongKindError,
+)
+from rtui.core.files.paths import printable
+from rtui.core.remote.client import AgentError
+
+if TYPE_CHECKING:
+    from rtui.core.files.service import HostFiles
+
+T = TypeVar("T")
+
+__all__ = ["LOST", "diagnose", "format_bytes", "local_error", "remote_error"]
+
+# The SFTP errors that mean the channel (or the connection under it) is gone.
+LOST = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.ConnectionLost,
+        asyncssh.DisconnectError, BrokenPipeError, ConnectionError)
+_LOOK_TIMEOUT = 10.0  # each follow-up look; a diagnosis must not hang a failed operation
+_MAX_LINKS = 40  # as Linux's ELOOP bound
+# Less than this free after a failed write: the disk is full (the write that failed wanted
+# more than was left; a few KiB may stay free for the file system's own use).
+_NEARLY_FULL = 64 * 1024
+
+_WORDS = {
+    RemoteNotFoundError: "no such file or directory",
+    RemotePermissionError: "permission denied",
+    LinkLoopError: "symlink loop",
+    AlreadyExistsError: "already exists",
+}
+
+# asyncssh's error classes of SFTP v4+ servers, which say the kind themselves.
+_SFTP_KINDS: tuple[tuple[type[asyncssh.SFTPError], type[FilesError], str], ...] = (
+    (asyncssh.SFTPNoSuchFile, RemoteNotFoundError, "no such file or directory"),
+    (asyncssh.SFTPNoSuchPath, RemoteNotFoundError, "no such file or directory"),
+    (asyncssh.SFTPPermissionDenied, RemotePermissionError, "permission denied"),
+    (asyncssh.SFTPWriteProtect, RemotePermissionError, "read-only file system"),
+    (asyncssh.SFTPNoSpaceOnFilesystem, DiskFullError, "disk full"),
+    (asyncssh.SFTPQuotaExceeded, DiskFullError, "disk quota exceeded"),
+    (asyncssh.SFTPFileAlreadyExists, AlreadyExistsError, "already exists"),
+    (asyncssh.SFTPNotADirectory, WrongKindError, "not a directory"),
+    (asyncssh.SFTPFileIsADirectory, WrongKindError, "is a directory"),
+    (asyncssh.SFTPLinkLoop, LinkLoopError, "symlink loop"),
+    (asyncssh.SFTPDirNotEmpty, FilesError, "directory not empty"),
+)
+
+# The agent's error types (CONTRACT16 part A).
+_AGENT_KINDS: dict[str, tuple[type[FilesError], str]] = {
+    "not_found": (RemoteNotFoundError, "no such file or directory"),
+    "permission": (RemotePermissionError, "permission denied"),
+    "not_a_directory": (WrongKindError, "not a directory"),
+    "is_a_directory": (WrongKindError, "is a directory"),
+    "exists": (AlreadyExistsError, "already exists"),
+    "link_loop": (LinkLoopError, "symlink loop"),
+    "disk_full": (DiskFullError, "disk full"),
+    "cancelled": (TransferCancelledError, "cancelled"),
+}
+
+_ERRNO_KINDS: dict[int, tuple[type[FilesError], str]] = {
+    errno.ENOENT: (RemoteNotFoundError, "no such file or directory"),
+    errno.EACCES: (RemotePermissionError, "permission denied"),
+    errno.EPERM: (RemotePermissionError, "operation not permitted"),
+    errno.EROFS: (RemotePermissionError, "read-only file system"),
+    errno.ENOSPC: (DiskFullError, "disk full"),
+    errno.EDQUOT: (DiskFullError, "disk quota exceeded"),
+    errno.ENOTDIR: (WrongKindError, "not a directory"),
+    errno.EISDIR: (WrongKindError, "is a directory"),
+    errno.EEXIST: (AlreadyExistsError, "already exists"),
+    errno.ELOOP: (LinkLoopError, "symlink loop"),
+    errno.ENOTEMPTY: (FilesError, "directory not empty"),
+}
+
+
+def format_bytes(size: int) -> str:
+    """``1.5 MiB``: a size for a message."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def remote_error(kind: type[FilesError], host: str, path: str, words: str) -> FilesError:
+    """``kind`` with the message ``HOST:PATH: words`` (scp's way of naming the place)."""
+    return kind(f"{host}:{printable(path)}: {words}")
+
+
+def local_error(exc: OSError, path: str) -> FilesError:
+    """An ``OSError`` on this machine as its FilesError kind; the message says "here"."""
+    kind, words = _ERRNO_KINDS.get(exc.errno or 0, (FilesError, ""))
+    words = words or (exc.strerror or str(exc)).lower()
+    return kind(f"{printable(path)} (here): {words}")
+
+
+async def diagnose(files: HostFiles, exc: BaseException, path: str, *, writing: bool = False,
+                   action: str = "") -> RtuiError:
+    """The error to raise for ``exc`` met at ``path`` on ``files``' host: a FilesError kind,
+    or an SSHError when the connection failed (or ``exc`` already is an RtuiError).
+
+    ``writing``: the operation wrote there (a vague failure is checked for a full disk).
+    ``action``: what was done (``mkdir``, ``rename``, ``remove``, ``read``, ``list``): which
+    follow-up look explains a vague failure."""
+    host = files.name
+    if isinstance(exc, AgentError):
+        return _agent_error(host, exc, path)
+    if isinstance(exc, RtuiError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return SSHError(f"{host}:{printable(path)}: no answer from {host} in time")
+    if isinstance(exc, LOST):
+        return SSHError(f"{host}:{printable(path)}: lost the connection to {host} ({exc})")
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return FilesError(f"{host} refused an SFTP session: {exc.reason}")
+    if isinstance(exc, OSError):
+        kind, words = _ERRNO_KINDS.get(exc.errno or 0, (FilesError, ""))
+        return remote_error(kind, host, path, words or (exc.strerror or str(exc)).lower())
+    if not isinstance(exc, asyncssh.SFTPError):
+        return FilesError(f"{host}:{printable(path)}: {exc}")
+    if isinstance(exc, asyncssh.SFTPNoSuchFile):
+        return await _missing(files, path, writing=writing, action=action)
+    if isinstance(exc, asyncssh.SFTPFailure):
+        return await _vague(files, exc, path, writing=writing, action=action)
+    for sftp_kind, kind, words in _SFTP_KINDS:
+        if isinstance(exc, sftp_kind):
+            return remote_error(kind, host, path, words)
+    reason = exc.reason or type(exc).__name__
+    return remote_error(FilesError, host, path, reason[:1].lower() + reason[1:])
+
+
+def _agent_error(host: str, exc: AgentError, path: str) -> RtuiError:
+    known = _AGENT_KINDS.get(exc.type)
+    if known is None:
+        if exc.type in {"io", "agent"}:
+            return remote_error(FilesError, host, path, exc.message)
+        return exc  # the agent could not run, or did not answer: its own words say why
+    kind, words = known
+    detail = exc.message.strip()
+    # The agent names the failing path itself when it is inside ``path`` (a tree's member).
+    if detail and printable(path) not in detail and kind is not TransferCancelledError:
+        words = f"{words} ({detail})"
+    return remote_error(kind, host, path, words)
+
+
+async def _look(look: Awaitable[T]) -> T | None:
+    """A follow-up look's answer, or None when it fails or takes too long."""
+    with contextlib.suppress(Exception):
+        return await asyncio.wait_for(look, _LOOK_TIMEOUT)
+    return None
+
+
+async def _missing(files: HostFiles, path: str, *, writing: bool, action: str) -> FilesError:
+    """"No such file" (OpenSSH says it for ENOENT, ENOTDIR and ELOOP alike): the name may be
+    a link that loops or leads nowhere, a file where a folder was meant, or (when writing)
+    the folder to write in may be missing."""
+    host = files.name
+    sftp = await _look(files.sftp())
+    if sftp is not None:
+        attrs = await _look(sftp.lstat(path))
+        if attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+            followed = await _look(sftp.stat(path))
+            if followed is None:
+                loop, target = await _follow(sftp, path)
+                if loop:
+                    return remote_error(LinkLoopError, host, path, "symlink loop")
+                return remote_error(RemoteNotFoundError, host, path,
+                                    f"symlink to a missing target ({printable(target)})")
+            attrs = followed
+        if (attrs is not None and action == "list"
+                and attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY):
+            return remote_error(WrongKindError, host, path, "not a directory")
+        if writing and attrs is None:
+            parent = posixpath.dirname(path.rstrip("/")) or "/"
+            if await _look(sftp.stat(parent)) is None:
+                return remote_error(RemoteNotFoundError, host, parent, "no such directory")
+    return remote_error(RemoteNotFoundError, host, path, "no such file or directory")
+
+
+async def _follow(sftp: asyncssh.SFTPClient, path: str) -> tuple[bool, str]:
+    """Follow the link at ``path`` by hand: (True, where) for a loop, (False, the missing
+    target) for a link to nothing."""
+    seen: set[str] = set()
+    current = path
+    for _ in range(_MAX_LINKS):
+        if current in seen:
+            return True, current
+        seen.add(current)
+        target = await _look(sftp.readlink(current))
+        if target is None:
+            return False, current
+        current = posixpath.normpath(posixpath.join(posixpath.dirname(current), target))
+        attrs = await _look(sftp.lstat(current))
+        if attrs is None:
+            return False, current
+        if attrs.type != asyncssh.FILEXFER_TYPE_SYMLINK:
+            return False, current
+    return True, current
+
+
+async def _vague(files: HostFiles, exc: asyncssh.SFTPError, path: str, *, writing: bool,
+                 action: str) -> FilesError:
+    """SFTP v3's plain "Failure": a full disk, an existing target, a non-empty folder or a
+    folder where a file was meant, told apart by looking."""
+    host = files.name
+    if writing:
+        free = await _look(files.free_space(path))
+        if free is not None and free < _NEARLY_FULL:
+            where = posixpath.dirname(path.rstrip("/")) or "/"
+            return remote_error(DiskFullError, host, path,
+                                f"disk full ({format_bytes(free)} free on {printable(where)})")
+    sftp = await _look(files.sftp())
+    attrs = await _look(sftp.lstat(path)) if sftp is not None else None
+    if attrs is not None:
+        is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
+        if action in {"mkdir", "rename", "create"}:
+            return remote_error(AlreadyExistsError, host, path, "already exists")
+        if action == "remove" and is_dir:
+            return remote_error(FilesError, host, path, "directory not empty")
+        if action in {"read", "write"} and is_dir:
+            return remote_error(WrongKindError, host, path, "is a directory")
+        if action == "list" and not is_dir:
+            return remote_error(WrongKindError, host, path, "not a directory")
+    reason = exc.reason or "failure"
+    return remote_error(FilesError, host, path, reason[:1].lower() + reason[1:])

@@ -1,0 +1,536 @@
+"""One host's files over its one SSH connection: SFTP for what SFTP does well (stat, read,
+write, rename, mkdir, statvfs), the host's rtui agent for what it lacks or does slowly
+(listing a big folder, copy on the host, recursive delete, disk usage, checksum).
+
+The SFTP client is started on first use with ``path_errors="surrogateescape"`` (a name that
+is not UTF-8 would otherwise break a whole listing) and again after a reconnect. Paths are
+POSIX strings; ``~`` and relative paths are from the home directory the agent reports (the
+one kernels start in), so SFTP and the agent agree on what a relative path means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import posixpath
+import secrets
+import stat as statmod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import asyncssh
+
+from rtui.core.errors import (
+    AlreadyExistsError,
+    FilesError,
+    RemoteNotFoundError,
+    RtuiError,
+    SSHError,
+    WrongKindError,
+)
+from rtui.core.files.diagnose import LOST, diagnose, remote_error
+from rtui.core.files.model import DIR, LINK, DiskUsage, Entry, kind_of_mode
+from rtui.core.files.paths import printable
+from rtui.core.remote.client import AgentClient, AgentError
+from rtui.core.ssh.connection import ConnState, HostConnection
+
+__all__ = ["HostFiles"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Entries = list[Entry]  # a batch of a listing (``list`` is a method name in the class)
+
+REQUEST_TIMEOUT = 60.0  # one SFTP request, or a short agent request
+AGENT_IDLE_TIMEOUT = 60.0  # a long agent op: seconds without a word from it
+_SETTLE_TIMEOUT = 5.0  # for the connection to notice that its link is gone
+# The agent cannot run there (no Python, too old): SFTP does what it can instead.
+_NO_AGENT = frozenset({"no_python", "old_python", "start"})
+_FIRST_BATCH = 100  # rows drawn at once, before the rest of a listing comes
+
+
+class HostFiles:
+    """The files of one host (``Workspace.files(name)``), sharing the host's connection and
+    the agent of its kernels service."""
+
+    def __init__(self, connection: HostConnection, agent: AgentClient) -> None:
+        self.name = connection.name
+        self.connection = connection
+        self.agent = agent
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._sftp_conn: asyncssh.SSHClientConnection | None = None  # the one it runs on
+        self._sftp_lock = asyncio.Lock()
+        self._home: str | None = None
+        self._home_generation = -1
+        self._agent_missing: AgentError | None = None  # why the agent cannot run, if so
+        self._agent_generation = -1
+
+    async def close(self) -> None:
+        """Stop the SFTP client (the connection and the agent are the kernels service's)."""
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            with contextlib.suppress(Exception):
+                sftp.exit()
+
+    # -- the SFTP client ---------------------------------------------------------------------
+
+    async def sftp(self) -> asyncssh.SFTPClient:
+        """The SFTP client on the current connection: started on first use, and again after
+        a reconnect (it dies with the connection it ran on)."""
+        async with self._sftp_lock:
+            stale = self._sftp_conn
+            if stale is not None and stale.is_closed():
+                await self._settle(stale)
+            conn = await self.connection.connect()
+            if self._sftp is not None and self._sftp_conn is conn:
+                return self._sftp
+            await self.close()
+            timeout = self.connection.settings.connect_timeout
+            try:
+                client = await asyncio.wait_for(
+                    conn.start_sftp_client(path_errors="surrogateescape"), timeout)
+            except TimeoutError as exc:
+                raise SSHError(f"{self.name} did not start an SFTP session within "
+                               f"{timeout:g} s") from exc
+            except asyncssh.ChannelOpenError as exc:
+                raise FilesError(f"{self.name} refused an SFTP session: {exc.reason}") from exc
+            except (asyncssh.Error, OSError) as exc:
+                raise SSHError(f"starting SFTP on {self.name} failed: {exc}") from exc
+            self._sftp, self._sftp_conn = client, conn
+            return client
+
+    async def _settle(self, stale: asyncssh.SSHClientConnection) -> None:
+        """Give the connection a moment to notice that ``stale`` closed (so ``connect()``
+        makes a new one rather than handing back the dead one)."""
+        changed = asyncio.Event()
+        unsubscribe = self.connection.subscribe(lambda _change: changed.set())
+        try:
+            if (self.connection.state is ConnState.CONNECTED
+                    and self._current_conn() is stale):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), _SETTLE_TIMEOUT)
+        finally:
+            unsubscribe()
+
+    def _current_conn(self) -> asyncssh.SSHClientConnection | None:
+        try:
+            return self.connection.conn
+        except SSHError:
+            return None
+
+    async def _call(self, action: str, path: str,
+                    request: Callable[[asyncssh.SFTPClient], Awaitable[T]], *,
+                    writing: bool = False, idempotent: bool = True,
+                    report: str | None = None) -> T:
+        """``request`` on the SFTP client, bounded, its failure diagnosed at ``path`` (or
+        ``report``: the path the message names). A request that meets a connection lost
+        between two calls is made once more on the new connection, if it can be repeated."""
+        for attempt in (1, 2):
+            sftp = await self.sftp()
+            try:
+                return await asyncio.wait_for(request(sftp), REQUEST_TIMEOUT)
+            except LOST as exc:
+                if self._sftp is sftp:
+                    await self.close()  # its channel is gone: the next call starts another
+                if attempt == 1 and idempotent:
+                    log.debug("%s: SFTP lost during %s, once more: %s", self.name, action, exc)
+                    continue
+                raise await diagnose(self, exc, report or path) from exc
+            except TimeoutError as exc:
+                raise SSHError(f"{self.name}:{printable(report or path)}: no answer to "
+                               f"{action} within {REQUEST_TIMEOUT:g} s") from exc
+            except (asyncssh.Error, OSError) as exc:
+                raise await diagnose(self, exc, report or path, writing=writing,
+                                     action=action) from exc
+        raise AssertionError("unreachable")
+
+    # -- paths -------------------------------------------------------------------------------
+
+    async def home(self) -> str:
+        """The home directory: the agent's (where kernels start), else SFTP's start point."""
+        generation = self.connection.generation
+        if self._home is not None and self._home_generation == generation:
+            return self._home
+        home: str | None = None
+        if self._agent_usable():
+            try:
+                hello = await self.agent.start()
+                home = str(hello.get("home") or "") or None
+            except AgentError as exc:
+                self._note_agent(exc)
+        if home is None:
+            home = await self._call("realpath", ".", lambda s: s.realpath("."))
+        self._home, self._home_generation = home, self.connection.generation
+        return home
+
+    async def absolute(self, path: str) -> str:
+        """``path`` with ``~`` and a relative start made absolute (no round trip after the
+        first; links are not resolved)."""
+        if path.startswith("/"):
+            return path
+        home = await self.home()
+        if path in {"", ".", "~"}:
+            return home
+        if path.startswith("~/"):
+            path = path[2:]
+        return posixpath.join(home, path)
+
+    async def resolve(self, path: str) -> str:
+        """``path`` made absolute, links and ``..`` resolved (the host's ``realpath``)."""
+        full = await self.absolute(path)
+        return await self._call("realpath", full, lambda s: s.realpath(full))
+
+    # -- looking -----------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Entry:
+        """What ``path`` is, links followed; ``name`` is its base name."""
+        full = await self.absolute(path)
+        attrs = await self._call("stat", full, lambda s: s.stat(full))
+        return _entry(_basename(full), attrs)
+
+    async def lstat(self, path: str) -> Entry:
+        """What the name ``path`` is (a link as a link, with its target and what that is)."""
+        full = await self.absolute(path)
+        attrs = await self._call("stat", full, lambda s: s.lstat(full))
+        entry = _entry(_basename(full), attrs)
+        if entry.kind != LINK:
+            return entry
+        sftp = await self.sftp()
+        return await _with_target(sftp, full, entry)
+
+    async def exists(self, path: str) -> bool:
+        """Whether the name ``path`` exists (a link to nothing does)."""
+        try:
+            await self.lstat(path)
+        except RemoteNotFoundError:
+            return False
+        return True
+
+    async def free_space(self, path: str) -> int | None:
+        """Bytes free for this account on ``path``'s file system (None: the server cannot
+        say). A path that does not exist yet is asked about its folder."""
+        full = await self.absolute(path)
+
+        async def ask(sftp: asyncssh.SFTPClient) -> int | None:
+            for where in (full, posixpath.dirname(full.rstrip("/")) or "/"):
+                try:
+                    vfs = await sftp.statvfs(where)
+                except asyncssh.SFTPOpUnsupported:
+                    return None
+                except asyncssh.SFTPNoSuchFile:
+                    continue
+                return int(vfs.bavail) * int(vfs.frsize or vfs.bsize)
+            raise asyncssh.SFTPNoSuchFile("No such file")
+
+        return await self._call("statvfs", full, ask)
+
+    def list(self, path: str, *, batch: int = 1000) -> AsyncIterator[Entries]:
+        """The entries of folder ``path`` in batches as they come (the first one small and
+        soon), without ``.`` and ``..``; no cap."""
+        return self._list_sftp(path, batch)
+
+    async def _list_sftp(self, path: str, batch: int) -> AsyncIterator[Entries]:
+        """The listing by SFTP ``scandir`` (a round trip per ~100 names; links looked at
+        once more each, for their target)."""
+        full = await self.absolute(path)
+        sftp = await self.sftp()
+        rows: Entries = []
+        size = min(batch, _FIRST_BATCH)
+        names = sftp.scandir(full)
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(anext(names), REQUEST_TIMEOUT)
+                except StopAsyncIteration:
+                    break
+                if item.filename in {".", ".."}:
+                    continue
+                assert isinstance(item.filename, str)
+                rows.append(_entry(item.filename, item.attrs))
+                if len(rows) >= size:
+                    yield await _with_targets(sftp, full, rows)
+                    rows, size = [], batch
+        except TimeoutError as exc:
+            raise SSHError(f"{self.name}:{printable(full)}: no answer to a listing within "
+                           f"{REQUEST_TIMEOUT:g} s") from exc
+        except (asyncssh.Error, OSError) as exc:
+            raise await diagnose(self, exc, full, action="list") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await names.aclose()  # type: ignore[attr-defined]
+        if rows:
+            yield await _with_targets(sftp, full, rows)
+
+    # -- changing ----------------------------------------------------------------------------
+
+    async def mkdir(self, path: str, *, parents: bool = False) -> None:
+        """Make folder ``path``; ``parents``: its missing parents too, and an existing folder
+        is fine (``mkdir -p``)."""
+        full = await self.absolute(path)
+        if not parents:
+            await self._call("mkdir", full, lambda s: s.mkdir(full), writing=True,
+                             idempotent=False)
+            return
+        missing: list[str] = []
+        where = full.rstrip("/") or "/"
+        while True:
+            try:
+                entry = await self.stat(where)
+            except RemoteNotFoundError:
+                missing.append(where)
+                where = posixpath.dirname(where) or "/"
+                continue
+            if not entry.is_dir:
+                raise remote_error(WrongKindError, self.name, where, "not a directory")
+            break
+        for folder in reversed(missing):
+            try:
+                await self._call("mkdir", folder, _request("mkdir", folder), writing=True,
+                                 idempotent=False)
+            except FilesError:
+                if not await self._is_dir(folder):  # made meanwhile by someone else: fine
+                    raise
+
+    async def _is_dir(self, path: str) -> bool:
+        with contextlib.suppress(FilesError):
+            return (await self.stat(path)).is_dir
+        return False
+
+    async def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
+        """Move ``src`` to ``dst``; into ``dst`` when it is a folder (mv's habit). An
+        existing target is refused, or replaced atomically with ``overwrite``."""
+        source, target = await self.absolute(src), await self.absolute(dst)
+        if await self._is_dir(target):
+            target = posixpath.join(target, _basename(source))
+        if overwrite:
+            await self._call("rename", source, lambda s: s.posix_rename(source, target),
+                             idempotent=False)
+            return
+        try:
+            # v3 rename: OpenSSH refuses an existing target (link, then unlink).
+            await self._call("move", source, lambda s: s.rename(source, target),
+                             idempotent=False)
+        except FilesError as exc:
+            # Which side is wrong: a missing source, or a target that exists?
+            if isinstance(exc, RemoteNotFoundError) or not await self.exists(target):
+                raise
+            raise remote_error(AlreadyExistsError, self.name, target,
+                               "already exists") from exc
+
+    async def remove(self, paths: Sequence[str], *, recursive: bool = False,
+                     missing_ok: bool = False) -> None:
+        """Remove files, links (never what they point to) and, with ``recursive``, folders
+        and all they hold; without it, only empty folders. One FilesError at the end lists
+        what could not be removed."""
+        failed: list[FilesError] = []
+        for path in paths:
+            full = await self.absolute(path)
+            try:
+                await self._remove_one(full, recursive)
+            except RemoteNotFoundError:
+                if not missing_ok:
+                    raise
+            except FilesError as exc:
+                failed.append(exc)
+        if len(failed) == 1:
+            raise failed[0]
+        if failed:
+            raise type(failed[0])("; ".join(str(e) for e in failed))
+
+    async def _remove_one(self, full: str, recursive: bool) -> None:
+        entry = await self.lstat(full)
+        if entry.kind != DIR:
+            await self._call("remove", full, lambda s: s.remove(full), idempotent=False)
+        elif recursive:
+            await self._remove_tree_sftp(full)
+        else:
+            await self._call("remove", full, lambda s: s.rmdir(full), idempotent=False)
+
+    async def _remove_tree_sftp(self, full: str) -> None:
+        """``rm -r`` by SFTP, one request per name (for hosts where the agent cannot run)."""
+        entries = [e async for rows in self._list_sftp(full, 1000) for e in rows]
+        for entry in entries:
+            child = posixpath.join(full, entry.name)
+            if entry.kind == DIR:
+                await self._remove_tree_sftp(child)
+            else:
+                await self._call("remove", child, _request("remove", child), idempotent=False)
+        await self._call("remove", full, lambda s: s.rmdir(full), idempotent=False)
+
+    # -- reading and writing -----------------------------------------------------------------
+
+    async def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of file ``path`` from ``offset`` (fewer at its end)."""
+        full = await self.absolute(path)
+
+        async def read(sftp: asyncssh.SFTPClient) -> bytes:
+            async with sftp.open(full, "rb") as handle:
+                data = await handle.read(length, offset)
+            assert isinstance(data, bytes)
+            return data
+
+        return await self._call("read", full, read)
+
+    async def read_chunks(self, path: str, *,
+                          chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """File ``path`` from start to end, ``chunk`` bytes at a time (never all of it held)."""
+        full = await self.absolute(path)
+        handle = await self._call("read", full, lambda s: s.open(full, "rb"))
+        try:
+            offset = 0
+            while True:
+                try:
+                    data = await asyncio.wait_for(handle.read(chunk, offset), REQUEST_TIMEOUT)
+                except TimeoutError as exc:
+                    raise SSHError(f"{self.name}:{printable(full)}: no answer to a read "
+                                   f"within {REQUEST_TIMEOUT:g} s") from exc
+                except (asyncssh.Error, OSError) as exc:
+                    raise await diagnose(self, exc, full, action="read") from exc
+                if not data:
+                    return
+                assert isinstance(data, bytes)
+                offset += len(data)
+                yield data
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.close(), 5)
+
+    async def write_small(self, path: str, data: bytes) -> None:
+        """Write file ``path`` whole, by a temporary name renamed over it at the end (a
+        failure never leaves a half file under the name); an existing file keeps its mode,
+        and a link keeps pointing at the file written."""
+        full = await self.absolute(path)
+        mode = 0o644
+        try:
+            entry = await self.lstat(full)
+        except RemoteNotFoundError:
+            entry = None
+        if entry is not None and entry.kind == LINK:
+            full = await self.resolve(full)
+            entry = await self.lstat(full)
+        if entry is not None:
+            if entry.kind == DIR:
+                raise remote_error(WrongKindError, self.name, full, "is a directory")
+            mode = statmod.S_IMODE(entry.mode)
+        folder, name = posixpath.split(full)
+        temp = posixpath.join(folder, f".{name}.rtui-{secrets.token_hex(4)}.part")
+
+        async def write(sftp: asyncssh.SFTPClient) -> None:
+            async with sftp.open(temp, "wb", asyncssh.SFTPAttrs(permissions=mode)) as handle:
+                await handle.write(data, 0)
+            await sftp.chmod(temp, mode)  # the server's umask may have taken bits away
+            await sftp.posix_rename(temp, full)
+
+        try:
+            await self._call("write", temp, write, writing=True, idempotent=False,
+                             report=full)
+        except RtuiError:
+            with contextlib.suppress(Exception):
+                sftp = await self.sftp()
+                await asyncio.wait_for(sftp.remove(temp), 10)
+            raise
+
+    # -- on the host, by the agent -----------------------------------------------------------
+
+    def _agent_usable(self) -> bool:
+        """False when the agent was found unable to run on this connection (then SFTP does
+        what it can)."""
+        if self._agent_generation != self.connection.generation:
+            self._agent_missing = None
+        return self._agent_missing is None
+
+    def _note_agent(self, exc: AgentError) -> None:
+        if exc.type in _NO_AGENT:
+            self._agent_missing, self._agent_generation = exc, self.connection.generation
+
+    async def _agent(self, op: str, args: dict[str, object], path: str, *,
+                     on_progress: Callable[[float], None] | None = None,
+                     timeout: float = REQUEST_TIMEOUT) -> dict[str, object]:
+        """One agent request, its failure diagnosed at ``path``."""
+        def progress(update: object) -> None:
+            fraction = getattr(update, "fraction", None)
+            if on_progress is not None and fraction is not None:
+                on_progress(float(fraction))
+
+        try:
+            result = await self.agent.request(op, args, timeout=timeout, on_progress=progress)
+        except AgentError as exc:
+            self._note_agent(exc)
+            if exc.type in _NO_AGENT:
+                raise FilesError(f"{self.name}:{printable(path)}: this needs rtui's agent on "
+                                 f"{self.name}, which cannot run there: {exc}") from exc
+            raise await diagnose(self, exc, path) from exc
+        return dict(result or {})
+
+    async def copy(self, sources: Sequence[str], dest: str, *,
+                   on_progress: Callable[[float], None] | None = None) -> None:
+        """Copy on the host (nothing passes through here): into ``dest`` when it is a
+        folder, else to the new name ``dest`` (one source). Folders whole, links as links."""
+        full = [await self.absolute(s) for s in sources]
+        target = await self.absolute(dest)
+        await self._agent("fs_copy", {"sources": full, "dest": target}, target,
+                          on_progress=on_progress, timeout=24 * 3600)
+
+    async def du(self, paths: Sequence[str], *, time_limit: float = 0.5) -> DiskUsage:
+        """Files, folders and bytes on disk under ``paths`` (what a delete removes); counted
+        for ``time_limit`` seconds at most (then ``complete`` is False: lower bounds)."""
+        full = [await self.absolute(p) for p in paths]
+        result = await self._agent("fs_du", {"paths": full, "time_limit": time_limit},
+                                   full[0] if full else ".")
+        return DiskUsage(_int(result.get("files")), _int(result.get("dirs")),
+                         _int(result.get("bytes")), bool(result.get("complete", True)))
+
+    async def checksum(self, path: str, *,
+                       on_progress: Callable[[float], None] | None = None) -> str:
+        """The SHA-256 of file ``path``, computed on the host (hex)."""
+        full = await self.absolute(path)
+        result = await self._agent("fs_checksum", {"path": full, "algo": "sha256"}, full,
+                                   on_progress=on_progress, timeout=24 * 3600)
+        return str(result.get("hex", ""))
+
+
+def _request(method: str, path: str) -> Callable[[asyncssh.SFTPClient], Awaitable[None]]:
+    """The SFTP client's ``method`` on ``path`` (one path, no answer), as a request."""
+    async def request(sftp: asyncssh.SFTPClient) -> None:
+        await getattr(sftp, method)(path)
+
+    return request
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float | str) else 0
+
+
+def _basename(path: str) -> str:
+    return posixpath.basename(path.rstrip("/")) or "/"
+
+
+def _entry(name: str, attrs: asyncssh.SFTPAttrs) -> Entry:
+    mode = attrs.permissions or 0
+    return Entry(name, kind_of_mode(mode), attrs.size or 0, float(attrs.mtime or 0), mode)
+
+
+async def _with_target(sftp: asyncssh.SFTPClient, path: str, entry: Entry) -> Entry:
+    """A link's entry with what it says and what it leads to (None: nowhere, a loop)."""
+    target: str | None = None
+    kind: str | None = None
+    with contextlib.suppress(asyncssh.Error, TimeoutError):
+        said = await asyncio.wait_for(sftp.readlink(path), REQUEST_TIMEOUT)
+        target = said if isinstance(said, str) else None
+    with contextlib.suppress(asyncssh.Error, TimeoutError):
+        attrs = await asyncio.wait_for(sftp.stat(path), REQUEST_TIMEOUT)
+        kind = kind_of_mode(attrs.permissions or 0)
+    return Entry(entry.name, entry.kind, entry.size, entry.mtime, entry.mode, target, kind)
+
+
+async def _with_targets(sftp: asyncssh.SFTPClient, folder: str, rows: Entries) -> Entries:
+    """``rows`` with the links' targets looked up (all at once)."""
+    links = [i for i, e in enumerate(rows) if e.kind == LINK]
+    if links:
+        found = await asyncio.gather(*(
+            _with_target(sftp, posixpath.join(folder, rows[i].name), rows[i]) for i in links))
+        for i, entry in zip(links, found, strict=True):
+            rows[i] = entry
+    return rows
+

@@ -1,0 +1,290 @@
+"""HostFiles, the per-host files service, against the real sshd: each operation, odd names,
+the vague SFTP v3 failures told apart (missing, symlink loop, permission, disk full), and a
+reconnect between two calls."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from rtui.core.config.model import Config, Host
+from rtui.core.errors import (
+    AlreadyExistsError,
+    DiskFullError,
+    FilesError,
+    LinkLoopError,
+    RemoteNotFoundError,
+    RemotePermissionError,
+    WrongKindError,
+)
+from rtui.core.files.model import Entry
+from rtui.core.files.service import HostFiles
+from rtui.core.kernels.service import HostKernels
+from rtui.core.workspace import Workspace
+from tests.harness.accounts import Account
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import ScriptedPerson, connection, host_for, trust
+
+ODD = ["a b\nc é漢.txt", os.fsdecode(b"bad-\xff.bin"), " lead and trail ", "-dash"]
+
+
+@pytest.fixture
+def place(sshd: SSHD) -> Iterator[Path]:
+    """A folder of this test's own in the session sshd's remote home (the host's files are
+    this machine's, so the test looks at them directly)."""
+    path = sshd.remote_home / f"files-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def files(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostFiles]:
+    """The files service of a host on the session's sshd, as the Workspace gives it."""
+    trust(sshd, isolated_home)
+    workspace = Workspace(None, config=Config(hosts=(host_for(sshd, "t", python=sys.executable),)))
+    try:
+        service = await workspace.files("t")
+        assert service is await workspace.files("t")  # one per host
+        assert service.agent is (await workspace.kernels("t")).agent  # no second agent
+        yield service
+    finally:
+        await workspace.close()
+
+
+async def listing(files: HostFiles, path: str | Path, batch: int = 1000) -> dict[str, Entry]:
+    return {e.name: e async for rows in files.list(str(path), batch=batch) for e in rows}
+
+
+async def test_look_list_and_odd_names(files: HostFiles, place: Path, sshd: SSHD) -> None:
+    for name in ODD:
+        (place / name).write_bytes(name.encode("utf-8", "surrogateescape"))
+    (place / "sub").mkdir()
+    (place / ".hidden").write_text("h")
+    (place / "to-sub").symlink_to("sub")
+    (place / "dangling").symlink_to("nowhere")
+    (place / "loop").symlink_to("loop")
+    (place / "ping").symlink_to("pong")
+    (place / "pong").symlink_to("ping")
+
+    assert await files.home() == str(sshd.remote_home)
+    assert await files.absolute("~/x") == await files.absolute("x") == f"{sshd.remote_home}/x"
+    assert await files.resolve(f"{place.name}/sub/..") == str(place)
+
+    entries = await listing(files, f"~/{place.name}")
+    assert set(entries) == {*ODD, "sub", ".hidden", "to-sub", "dangling", "loop", "ping",
+                            "pong"}
+    bad = entries[os.fsdecode(b"bad-\xff.bin")]
+    assert (bad.kind, bad.size) == ("file", len(b"bad-\xff.bin"))
+    assert entries["sub"].kind == "dir" and entries[".hidden"].hidden
+    assert (entries["to-sub"].kind, entries["to-sub"].target,
+            entries["to-sub"].target_kind) == ("link", "sub", "dir")
+    assert entries["to-sub"].is_dir
+    for name in ("dangling", "loop", "ping"):
+        assert entries[name].kind == "link" and entries[name].target_kind is None
+
+    odd = await files.stat(str(place / ODD[0]))
+    assert (odd.name, odd.kind, odd.size) == (ODD[0], "file", len(ODD[0].encode()))
+    assert (await files.stat(str(place / "to-sub"))).kind == "dir"
+    link = await files.lstat(str(place / "to-sub"))
+    assert (link.kind, link.target, link.target_kind) == ("link", "sub", "dir")
+    assert await files.exists(str(place / "dangling"))
+    assert not await files.exists(str(place / "missing"))
+
+    for name in ("loop", "ping"):
+        with pytest.raises(LinkLoopError) as loop:
+            await files.stat(str(place / name))
+        assert str(loop.value) == f"t:{place / name}: symlink loop"
+    with pytest.raises(RemoteNotFoundError) as dangling:
+        await files.read_range(str(place / "dangling"), 0, 10)
+    assert "symlink to a missing target" in str(dangling.value)
+    with pytest.raises(RemoteNotFoundError) as missing:
+        await files.stat(str(place / "missing\nname"))
+    assert str(missing.value) == f"t:{place}/missing\\nname: no such file or directory"
+    with pytest.raises(RemoteNotFoundError):
+        await listing(files, place / "missing")
+    with pytest.raises(WrongKindError, match="not a directory"):
+        await listing(files, place / ODD[1])
+    with pytest.raises(LinkLoopError):
+        await listing(files, place / "loop")
+
+
+async def test_a_listing_comes_in_batches(files: HostFiles, place: Path) -> None:
+    for i in range(250):
+        (place / f"f{i:03}").touch()
+    sizes = [len(rows) async for rows in files.list(str(place), batch=120)]
+    assert sum(sizes) == 250
+    assert sizes[0] <= 100 and max(sizes) <= 120  # the first batch small, to draw at once
+
+
+async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
+    deep = place / "a" / "b c" / ODD[1]
+    await files.mkdir(str(deep), parents=True)
+    assert deep.is_dir()
+    await files.mkdir(str(deep), parents=True)  # there already: fine with parents
+    with pytest.raises(AlreadyExistsError, match=r"already exists$"):
+        await files.mkdir(str(deep))
+    (place / "file").write_text("old")
+    with pytest.raises(WrongKindError, match="file: not a directory"):
+        await files.mkdir(str(place / "file" / "x"), parents=True)
+    with pytest.raises(RemoteNotFoundError, match=r"/nope: no such directory"):
+        await files.mkdir(str(place / "nope" / "x"))
+
+    (place / "new").write_text("new")
+    with pytest.raises(AlreadyExistsError) as exists:
+        await files.rename(str(place / "new"), str(place / "file"))
+    assert str(exists.value) == f"t:{place}/file: already exists"
+    assert (place / "file").read_text() == "old" and (place / "new").read_text() == "new"
+    await files.rename(str(place / "new"), str(place / "file"), overwrite=True)
+    assert (place / "file").read_text() == "new" and not (place / "new").exists()
+    await files.rename(str(place / "file"), str(place / "a"))  # into a folder: mv's habit
+    assert (place / "a" / "file").read_text() == "new"
+    await files.rename(str(place / "a" / "file"), str(place / ODD[0]))
+    assert (place / ODD[0]).read_text() == "new"
+    with pytest.raises(RemoteNotFoundError):
+        await files.rename(str(place / "gone"), str(place / "elsewhere"))
+
+    with pytest.raises(FilesError, match="/a: directory not empty"):
+        await files.remove([str(place / "a")])
+    (place / "empty").mkdir()
+    (place / "link").symlink_to(place / "a")
+    await files.remove([str(place / "empty"), str(place / "link"), str(place / ODD[0])])
+    assert sorted(p.name for p in place.iterdir()) == ["a"]  # the link's target stays
+    with pytest.raises(RemoteNotFoundError):
+        await files.remove([str(place / "gone")])
+    await files.remove([str(place / "gone"), str(place / "a")], recursive=True,
+                       missing_ok=True)
+    assert list(place.iterdir()) == []
+
+
+async def test_read_and_write(files: HostFiles, place: Path) -> None:
+    data = os.urandom(600 * 1024 + 7)
+    target = place / ODD[0]
+    await files.write_small(str(target), data)
+    assert target.read_bytes() == data
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert await files.read_range(str(target), 1000, 5000) == data[1000:6000]
+    assert await files.read_range(str(target), len(data) - 3, 100) == data[-3:]
+    chunks = [c async for c in files.read_chunks(str(target), chunk=256 * 1024)]
+    assert b"".join(chunks) == data and max(map(len, chunks)) <= 256 * 1024
+
+    target.chmod(0o600)
+    (place / "via-link").symlink_to(target.name)
+    await files.write_small(str(place / "via-link"), b"edited")  # the file behind the link
+    assert target.read_bytes() == b"edited" and (place / "via-link").is_symlink()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # kept its mode
+    assert sorted(p.name for p in place.iterdir()) == sorted([ODD[0], "via-link"])  # no part
+
+    with pytest.raises(WrongKindError, match="is a directory"):
+        await files.read_range(str(place), 0, 10)
+    with pytest.raises(WrongKindError, match="is a directory"):
+        await files.write_small(str(place), b"x")
+    with pytest.raises(RemoteNotFoundError, match="no such file"):
+        await files.read_range(str(place / "missing"), 0, 10)
+    with pytest.raises(RemoteNotFoundError, match="/missing: no such directory"):
+        await files.write_small(str(place / "missing" / "x"), b"x")
+    free = await files.free_space(str(place / "not-yet"))
+    assert free is not None and free > 0
+
+
+async def test_permission_denied_as_a_plain_account(
+    password_sshd: SSHD, password_account: Account, isolated_home: Path,
+) -> None:
+    """As the non-root ``rtuitest``, a root-owned folder can be read but not written, and a
+    root-only one not listed; each failure says "permission denied" and leaves nothing."""
+    trust(password_sshd, isolated_home)
+    host = Host("pw", hostname="127.0.0.1", port=password_sshd.port,
+                user=password_account.name)
+    person = ScriptedPerson(secrets={"password": password_account.password})
+    conn, _ = connection(host, person=person)
+    kernels = HostKernels(conn)
+    files = HostFiles(conn, kernels.agent)
+    root_dir = password_account.home / f"root-{uuid.uuid4().hex[:8]}"
+    closed = root_dir / "closed"
+    closed.mkdir(parents=True)
+    (root_dir / "readme").write_text("root's")
+    root_dir.chmod(0o755)
+    closed.chmod(0o700)
+    try:
+        assert await files.read_range(str(root_dir / "readme"), 0, 100) == b"root's"
+        with pytest.raises(RemotePermissionError) as denied:
+            await files.write_small(str(root_dir / "readme"), b"mine")
+        assert str(denied.value) == f"pw:{root_dir}/readme: permission denied"
+        with pytest.raises(RemotePermissionError):
+            await files.mkdir(str(root_dir / "sub"))
+        with pytest.raises(RemotePermissionError, match="closed: permission denied"):
+            await listing(files, closed)
+        with pytest.raises(RemotePermissionError):
+            await files.remove([str(root_dir / "readme")])
+        assert sorted(p.name for p in root_dir.iterdir()) == ["closed", "readme"]
+        assert (root_dir / "readme").read_text() == "root's"
+    finally:
+        await files.close()
+        await kernels.close()
+        await conn.close()
+        shutil.rmtree(root_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def small_disk(place: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted in the test's folder (skipped where mount is not allowed)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = place / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True, timeout=30, check=False)
+
+
+async def test_disk_full(files: HostFiles, small_disk: Path) -> None:
+    (small_disk / "old").write_bytes(b"kept")
+    with pytest.raises(DiskFullError) as full:
+        await files.write_small(str(small_disk / "old"), os.urandom(2 * 1024 * 1024))
+    assert str(full.value).startswith(f"t:{small_disk}/old: disk full (")
+    assert f"free on {small_disk})" in str(full.value)
+    assert (small_disk / "old").read_bytes() == b"kept"  # untouched, and no part left
+    assert [p.name for p in small_disk.iterdir()] == ["old"]
+    with pytest.raises(OSError):  # the rest filled up, then a new file that cannot fit
+        (small_disk / "filler").write_bytes(b"x" * (1024 * 1024))
+    with pytest.raises(DiskFullError, match=r"/new: disk full \(0 B free"):
+        await files.write_small(str(small_disk / "new"), b"y" * 100_000)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "old"]
+
+
+async def test_a_reconnect_between_two_calls(fresh_sshd: SSHD, isolated_home: Path) -> None:
+    """The SFTP client dies with its connection; the next call starts another on the new
+    connection, and nothing of the break shows."""
+    trust(fresh_sshd, isolated_home)
+    conn, _ = connection(host_for(fresh_sshd, python=sys.executable))
+    kernels = HostKernels(conn, python=sys.executable)
+    files = HostFiles(conn, kernels.agent)
+    (fresh_sshd.remote_home / "f").write_text("before")
+    try:
+        assert (await files.stat("f")).size == len("before")
+        first = await files.sftp()
+        fresh_sshd.restart()  # drops the connection
+        (fresh_sshd.remote_home / "f").write_text("after the break")
+        assert await files.read_range("f", 0, 100) == b"after the break"
+        assert await files.sftp() is not first and conn.generation == 2
+        assert "f" in await listing(files, "~")
+    finally:
+        await files.close()
+        await kernels.close()
+        await conn.close()
