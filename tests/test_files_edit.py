@@ -1,20 +1,143 @@
-"""Remote files edited and run from rtui, against the real sshd and real kernels: the code a
-console runs for a remote ``.py`` (both kernel kinds, names IPython would mangle), and the
-kernel's working directory asked with a silent execute."""
+"""Remote files edited and run from rtui, against the real sshd and real kernels: an edit's
+round trip through a private local copy, a change on the host meanwhile found (by size and
+mtime, or by checksum within the same second) and never overwritten unasked, keep both;
+the code a console runs for a remote ``.py`` (both kernel kinds, names IPython would
+mangle), and the kernel's working directory asked with a silent execute."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import sys
 import tempfile
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest_asyncio
+
+from rtui.core.config.model import Config
+from rtui.core.files.edit import (
+    Conflict,
+    EditSession,
+    Resolution,
+    Unchanged,
+    Uploaded,
+    keep_both_name,
+)
 from rtui.core.files.runfile import kernel_cwd, run_code
+from rtui.core.files.service import HostFiles
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.service import HostKernels, RemoteKernel
+from rtui.core.workspace import Workspace
 from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
 
 PY = sys.executable
+
+
+@pytest_asyncio.fixture
+async def files(sshd: SSHD, isolated_home: Path) -> AsyncIterator[HostFiles]:
+    """The files service of a host on the session's sshd, as the TUI gets it."""
+    trust(sshd, isolated_home)
+    workspace = Workspace(None, config=Config(hosts=(host_for(sshd, "lab", python=PY),)),
+                          prefetch=False)
+    try:
+        await workspace.connect("lab", None)
+        yield await workspace.files("lab")
+    finally:
+        await workspace.close()
+
+
+def _save(local: Path, text: str) -> None:
+    """What an editor's save does: new content, a new mtime."""
+    local.write_text(text)
+    info = local.stat()
+    os.utime(local, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000))
+
+
+async def test_an_edit_goes_round_trip_through_a_private_copy(
+    files: HostFiles, sshd: SSHD
+) -> None:
+    folder = Path(tempfile.mkdtemp(dir=sshd.remote_home))
+    remote = folder / "notes é.txt"
+    remote.write_text("one\n")
+    remote.chmod(0o640)
+    session = EditSession(files, str(remote))
+    local = await session.fetch()
+    try:
+        assert local.name == remote.name and local.read_text() == "one\n"
+        assert stat.S_IMODE(local.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(local.stat().st_mode) == 0o600
+        assert not session.saved()
+        assert await session.sync() == Unchanged()
+
+        _save(local, "one\ntwo\n")
+        assert session.saved()
+        assert await session.sync() == Uploaded(str(remote))
+        assert remote.read_text() == "one\ntwo\n"
+        assert stat.S_IMODE(remote.stat().st_mode) == 0o640  # the host's file kept its mode
+        assert not [p.name for p in folder.iterdir() if p != remote]  # no temp left there
+        _save(local, "one\ntwo\n")  # saved again, unchanged: nothing to send
+        assert await session.sync() == Unchanged()
+    finally:
+        session.close()
+    assert not local.parent.exists()
+
+
+async def test_a_change_on_the_host_is_found_both_ways_and_never_overwritten_unasked(
+    files: HostFiles, sshd: SSHD
+) -> None:
+    folder = Path(tempfile.mkdtemp(dir=sshd.remote_home))
+    remote = folder / "run.py"
+    remote.write_text("print(1)\n")
+    session = EditSession(files, str(remote))
+    local = await session.fetch()
+    try:
+        # Another hand changed it (a new size): the save is refused, then overwritten when
+        # the person says so.
+        remote.write_text("print('theirs')\n")
+        _save(local, "print(2)\n")
+        conflict = await session.sync()
+        assert isinstance(conflict, Conflict) and "changed on the host" in conflict.reason
+        assert remote.read_text() == "print('theirs')\n"
+        _save(local, "print(22)\n")  # saved again meanwhile: still held back
+        assert await session.sync() == conflict
+        assert await session.resolve(conflict, Resolution.OVERWRITE) == Uploaded(str(remote))
+        assert remote.read_text() == "print(22)\n"
+
+        # Same size, same second: only the checksum tells; cancel uploads nothing.
+        mtime = remote.stat().st_mtime_ns
+        remote.write_text("print(33)\n")
+        os.utime(remote, ns=(mtime, mtime))
+        _save(local, "print(44)\n")
+        conflict = await session.sync()
+        assert isinstance(conflict, Conflict) and "checksum" in conflict.reason
+        assert await session.resolve(conflict, Resolution.CANCEL) == Unchanged()
+        assert remote.read_text() == "print(33)\n"
+
+        # Keep both: theirs stays, ours goes beside it, and later saves go there.
+        _save(local, "print(55)\n")
+        conflict = await session.sync()
+        assert isinstance(conflict, Conflict)
+        kept = Path(conflict.keep_both)
+        assert kept.parent == folder and kept.name.startswith("run (rtui ")
+        assert kept.name.endswith(").py")
+        assert await session.resolve(conflict, Resolution.KEEP_BOTH) == Uploaded(str(kept))
+        assert remote.read_text() == "print(33)\n" and kept.read_text() == "print(55)\n"
+        _save(local, "print(66)\n")
+        assert await session.sync() == Uploaded(str(kept))
+        assert kept.read_text() == "print(66)\n" and remote.read_text() == "print(33)\n"
+    finally:
+        session.close()
+
+
+def test_keep_both_names() -> None:
+    when = time.struct_time((2026, 12, 7, 10, 15, 2, 0, 341, 0))
+    assert keep_both_name("/d/data.tar.gz", when) == "/d/data.tar (rtui 101502).gz"
+    assert keep_both_name("/d/.bashrc", when) == "/d/.bashrc (rtui 101502)"
+    assert keep_both_name("/d/Makefile", when) == "/d/Makefile (rtui 101502)"
 
 
 async def _run(kernel: RemoteKernel, code: str) -> str:
