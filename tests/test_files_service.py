@@ -4,6 +4,9 @@ reconnect between two calls."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import os
 import shutil
 import stat
@@ -126,6 +129,10 @@ async def test_a_listing_comes_in_batches(files: HostFiles, place: Path) -> None
     sizes = [len(rows) async for rows in files.list(str(place), batch=120)]
     assert sum(sizes) == 250
     assert sizes[0] <= 100 and max(sizes) <= 120  # the first batch small, to draw at once
+    async with contextlib.aclosing(files.list(str(place), batch=10)) as batches:
+        async for _ in batches:
+            break  # a reader that stops: the listing is cancelled on the host
+    assert (await files.stat(str(place / "f000"))).kind == "file"
 
 
 async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
@@ -198,6 +205,76 @@ async def test_read_and_write(files: HostFiles, place: Path) -> None:
     assert free is not None and free > 0
 
 
+async def test_copy_remove_du_and_checksum_on_the_host(files: HostFiles, place: Path) -> None:
+    """What SFTP has no request for, done by the host's agent."""
+    tree = place / "tree"
+    (tree / "sub").mkdir(parents=True)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    (tree / ODD[1]).write_bytes(data)
+    (tree / "sub" / ODD[0]).write_text("x" * 5000)
+    (tree / "link").symlink_to("sub")
+
+    fractions: list[float] = []
+    await files.copy([str(tree)], str(place / "copy"), on_progress=fractions.append)
+    assert (place / "copy" / ODD[1]).read_bytes() == data
+    assert (place / "copy" / "link").readlink() == Path("sub")  # a link stays a link
+    assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    (place / "into").mkdir()
+    await files.copy([str(tree / ODD[1]), str(tree / "sub")], str(place / "into"))
+    assert sorted(p.name for p in (place / "into").iterdir()) == sorted([ODD[1], "sub"])
+    with pytest.raises(AlreadyExistsError) as exists:
+        await files.copy([str(tree / ODD[1])], str(place / "into"))
+    assert str(exists.value) == f"t:{place}/into/bad-\\xff.bin: already exists"
+    with pytest.raises(FilesError, match="into itself"):
+        await files.copy([str(tree)], str(tree / "sub"))
+    with pytest.raises(RemoteNotFoundError, match="/gone: no such file"):
+        await files.copy([str(place / "gone")], str(place / "into"))
+
+    usage = await files.du([str(tree), str(place / "into")])
+    assert (usage.files, usage.dirs, usage.complete) == (5, 4, True)
+    assert usage.bytes >= 2 * len(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert await files.checksum(str(tree / ODD[1])) == expected
+    with pytest.raises(WrongKindError, match="is a directory"):
+        await files.checksum(str(tree))
+
+    await files.remove([str(tree), str(place / "copy"), str(place / "gone")], recursive=True,
+                       missing_ok=True)
+    assert sorted(p.name for p in place.iterdir()) == ["into"]
+    with pytest.raises(RemoteNotFoundError, match="/gone: no such file"):
+        await files.remove([str(place / "gone")], recursive=True)
+
+
+async def test_without_the_agent_sftp_stands_in(
+    sshd: SSHD, isolated_home: Path, files: HostFiles, place: Path,
+) -> None:
+    """A host where the agent cannot run (no such Python): the listing and ``rm -r`` come by
+    SFTP, alike; what only the agent can do says why it cannot."""
+    for name in ODD:
+        (place / name).write_text(name[:1])
+    (place / "sub" / "deeper").mkdir(parents=True)
+    (place / "sub" / "deeper" / "f").write_text("f")
+    (place / "to-sub").symlink_to("sub")
+    (place / "loop").symlink_to("loop")
+    conn, _ = connection(host_for(sshd))
+    kernels = HostKernels(conn, python="/nonexistent/python3")
+    plain = HostFiles(conn, kernels.agent)
+    try:
+        by_agent = await listing(files, place)
+        whole_seconds = {n: dataclasses.replace(e, mtime=float(int(e.mtime)))  # SFTP v3's
+                         for n, e in by_agent.items()}
+        assert await listing(plain, place) == whole_seconds
+        with pytest.raises(FilesError, match="needs rtui's agent, which cannot run on t: "
+                                             "no Python found"):
+            await plain.checksum(str(place / ODD[0]))
+        await plain.remove([str(place / "sub"), str(place / "to-sub")], recursive=True)
+        assert sorted(p.name for p in place.iterdir()) == sorted([*ODD, "loop"])
+    finally:
+        await plain.close()
+        await kernels.close()
+        await conn.close()
+
+
 async def test_permission_denied_as_a_plain_account(
     password_sshd: SSHD, password_account: Account, isolated_home: Path,
 ) -> None:
@@ -216,6 +293,12 @@ async def test_permission_denied_as_a_plain_account(
     (root_dir / "readme").write_text("root's")
     root_dir.chmod(0o755)
     closed.chmod(0o700)
+    mine = password_account.home / f"mine-{uuid.uuid4().hex[:8]}"
+    (mine / "roots").mkdir(parents=True)
+    (mine / "roots" / "f").write_text("root's")
+    (mine / "ok").write_text("mine")
+    os.chown(mine, password_account.uid, password_account.gid)
+    os.chown(mine / "ok", password_account.uid, password_account.gid)
     try:
         assert await files.read_range(str(root_dir / "readme"), 0, 100) == b"root's"
         with pytest.raises(RemotePermissionError) as denied:
@@ -229,11 +312,16 @@ async def test_permission_denied_as_a_plain_account(
             await files.remove([str(root_dir / "readme")])
         assert sorted(p.name for p in root_dir.iterdir()) == ["closed", "readme"]
         assert (root_dir / "readme").read_text() == "root's"
+        with pytest.raises(RemotePermissionError) as partly:  # the rest goes
+            await files.remove([str(mine)], recursive=True)
+        assert str(partly.value) == f"pw:{mine}/roots/f: permission denied"
+        assert [p.name for p in mine.iterdir()] == ["roots"]
     finally:
         await files.close()
         await kernels.close()
         await conn.close()
         shutil.rmtree(root_dir, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import posixpath
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncssh
 
 from rtui.core.errors import (
     AlreadyExistsError,
+    ConnectTimeoutError,
     DiskFullError,
     FilesError,
     LinkLoopError,
@@ -38,7 +40,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["LOST", "diagnose", "format_bytes", "local_error", "remote_error"]
+__all__ = ["LOST", "agent_failures", "agent_path", "diagnose", "format_bytes", "local_error",
+           "remote_error"]
 
 # The SFTP errors that mean the channel (or the connection under it) is gone.
 LOST = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.ConnectionLost,
@@ -82,6 +85,8 @@ _AGENT_KINDS: dict[str, tuple[type[FilesError], str]] = {
     "disk_full": (DiskFullError, "disk full"),
     "cancelled": (TransferCancelledError, "cancelled"),
 }
+# The agent's types that say it cannot run at all (its own message says why).
+_AGENT_CANNOT_RUN = frozenset({"no_python", "old_python", "start"})
 
 _ERRNO_KINDS: dict[int, tuple[type[FilesError], str]] = {
     errno.ENOENT: (RemoteNotFoundError, "no such file or directory"),
@@ -156,17 +161,44 @@ async def diagnose(files: HostFiles, exc: BaseException, path: str, *, writing: 
 
 
 def _agent_error(host: str, exc: AgentError, path: str) -> RtuiError:
+    """The agent's typed error (its message ``"Words: /path"``, naming the path that failed,
+    which may be a member of ``path``'s tree) in this module's words."""
+    if exc.type == "timeout":
+        return ConnectTimeoutError(str(exc))
     known = _AGENT_KINDS.get(exc.type)
     if known is None:
-        if exc.type in {"io", "agent"}:
-            return remote_error(FilesError, host, path, exc.message)
-        return exc  # the agent could not run, or did not answer: its own words say why
+        if exc.type in _AGENT_CANNOT_RUN:
+            return exc
+        return FilesError(f"{host}: {printable(exc.message)}")
     kind, words = known
-    detail = exc.message.strip()
-    # The agent names the failing path itself when it is inside ``path`` (a tree's member).
-    if detail and printable(path) not in detail and kind is not TransferCancelledError:
-        words = f"{words} ({detail})"
-    return remote_error(kind, host, path, words)
+    return remote_error(kind, host, agent_path(exc.message) or path, words)
+
+
+def agent_path(message: str) -> str | None:
+    """The path at the end of an agent's message (``"Permission denied: /x/y"``), if any."""
+    _, sep, where = message.partition(": /")
+    return "/" + where if sep else None
+
+
+def agent_failures(host: str, failed: Sequence[Sequence[str]]) -> FilesError:
+    """One error for what an agent op could not do to several paths (``[path, message]``
+    each): the kind of the first, the first few named."""
+    words = [_words_of(str(message)) for _, message in failed]
+    kind = words[0][0]
+    shown = [f"{host}:{printable(str(path))}: {said}"
+             for (path, _), (_, said) in zip(failed[:5], words[:5], strict=False)]
+    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+    return kind("; ".join(shown) + more)
+
+
+def _words_of(message: str) -> tuple[type[FilesError], str]:
+    """The kind and words of an agent's ``"Strerror: path"`` message (the host's C library
+    words, the same as this machine's for the errnos that have a kind)."""
+    said = message.partition(": /")[0] if ": /" in message else message
+    for number, (kind, words) in _ERRNO_KINDS.items():
+        if said == os.strerror(number):
+            return kind, words
+    return FilesError, printable(said[:1].lower() + said[1:])
 
 
 async def _look(look: Awaitable[T]) -> T | None:

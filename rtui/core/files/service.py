@@ -29,10 +29,10 @@ from rtui.core.errors import (
     SSHError,
     WrongKindError,
 )
-from rtui.core.files.diagnose import LOST, diagnose, remote_error
+from rtui.core.files.diagnose import LOST, agent_failures, diagnose, remote_error
 from rtui.core.files.model import DIR, LINK, DiskUsage, Entry, kind_of_mode
 from rtui.core.files.paths import printable
-from rtui.core.remote.client import AgentClient, AgentError
+from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import ConnState, HostConnection
 
 __all__ = ["HostFiles"]
@@ -48,6 +48,10 @@ _SETTLE_TIMEOUT = 5.0  # for the connection to notice that its link is gone
 # The agent cannot run there (no Python, too old): SFTP does what it can instead.
 _NO_AGENT = frozenset({"no_python", "old_python", "start"})
 _FIRST_BATCH = 100  # rows drawn at once, before the rest of a listing comes
+
+
+class _AgentCannotRun(Exception):
+    """The agent cannot run on the host (no Python, too old): SFTP stands in where it can."""
 
 
 class HostFiles:
@@ -227,8 +231,49 @@ class HostFiles:
 
     def list(self, path: str, *, batch: int = 1000) -> AsyncIterator[Entries]:
         """The entries of folder ``path`` in batches as they come (the first one small and
-        soon), without ``.`` and ``..``; no cap."""
-        return self._list_sftp(path, batch)
+        soon), without ``.`` and ``..``; no cap. The agent lists (a streamed ``scandir``,
+        several times faster than SFTP on a big folder); SFTP where it cannot run."""
+        return self._list(path, batch)
+
+    async def _list(self, path: str, batch: int) -> AsyncIterator[Entries]:
+        full = await self.absolute(path)
+        if self._agent_usable():
+            try:
+                async for rows in self._list_agent(full, batch):
+                    yield rows
+                return
+            except _AgentCannotRun:
+                pass
+        async for rows in self._list_sftp(full, batch):
+            yield rows
+
+    async def _list_agent(self, full: str, batch: int) -> AsyncIterator[Entries]:
+        """The agent's ``fs_list``: its rows handed on batch by batch as they arrive; the
+        request is cancelled on the host when the caller stops reading."""
+        batches: asyncio.Queue[Entries | None] = asyncio.Queue()
+
+        def rows(data: Sequence[Sequence[object]]) -> None:
+            batches.put_nowait([Entry.from_row(row) for row in data])
+
+        request = asyncio.ensure_future(self.agent.request(
+            "fs_list", {"path": full, "batch": batch}, timeout=AGENT_IDLE_TIMEOUT,
+            idle_timeout=True, on_rows=rows))
+        request.add_done_callback(lambda _: batches.put_nowait(None))
+        try:
+            while (got := await batches.get()) is not None:
+                yield got
+            try:
+                request.result()
+            except AgentError as exc:
+                self._note_agent(exc)
+                if exc.type in _NO_AGENT:
+                    raise _AgentCannotRun from exc
+                raise await diagnose(self, exc, full, action="list") from exc
+        finally:
+            if not request.done():
+                request.cancel()
+                with contextlib.suppress(BaseException):
+                    await request
 
     async def _list_sftp(self, path: str, batch: int) -> AsyncIterator[Entries]:
         """The listing by SFTP ``scandir`` (a round trip per ~100 names; links looked at
@@ -321,8 +366,21 @@ class HostFiles:
     async def remove(self, paths: Sequence[str], *, recursive: bool = False,
                      missing_ok: bool = False) -> None:
         """Remove files, links (never what they point to) and, with ``recursive``, folders
-        and all they hold; without it, only empty folders. One FilesError at the end lists
-        what could not be removed."""
+        and all they hold (by the agent, in one request); without it, only empty folders.
+        One FilesError at the end lists what could not be removed."""
+        if recursive and paths and self._agent_usable():
+            targets = [await self.absolute(p) for p in paths]
+            try:
+                result = await self._agent("fs_remove", {
+                    "paths": targets, "recursive": True, "missing_ok": missing_ok},
+                    targets[0], timeout=AGENT_IDLE_TIMEOUT)
+            except _AgentCannotRun:
+                pass
+            else:
+                failed_rows = result.get("failed") or []
+                if isinstance(failed_rows, list) and failed_rows:
+                    raise agent_failures(self.name, failed_rows)
+                return
         failed: list[FilesError] = []
         for path in paths:
             full = await self.absolute(path)
@@ -447,21 +505,32 @@ class HostFiles:
     async def _agent(self, op: str, args: dict[str, object], path: str, *,
                      on_progress: Callable[[float], None] | None = None,
                      timeout: float = REQUEST_TIMEOUT) -> dict[str, object]:
-        """One agent request, its failure diagnosed at ``path``."""
-        def progress(update: object) -> None:
-            fraction = getattr(update, "fraction", None)
-            if on_progress is not None and fraction is not None:
-                on_progress(float(fraction))
+        """One agent request, its failure diagnosed at ``path``; ``timeout`` counts from
+        its last progress. _AgentCannotRun when the agent cannot run on the host."""
+        def progress(update: Progress) -> None:
+            if on_progress is not None and update.fraction is not None:
+                on_progress(float(update.fraction))
 
         try:
-            result = await self.agent.request(op, args, timeout=timeout, on_progress=progress)
+            result = await self.agent.request(op, args, timeout=timeout, on_progress=progress,
+                                              idle_timeout=True)
         except AgentError as exc:
             self._note_agent(exc)
             if exc.type in _NO_AGENT:
-                raise FilesError(f"{self.name}:{printable(path)}: this needs rtui's agent on "
-                                 f"{self.name}, which cannot run there: {exc}") from exc
+                raise _AgentCannotRun(str(exc)) from exc
             raise await diagnose(self, exc, path) from exc
         return dict(result or {})
+
+    async def _agent_only(self, op: str, args: dict[str, object], path: str, *,
+                          on_progress: Callable[[float], None] | None = None,
+                          timeout: float = REQUEST_TIMEOUT) -> dict[str, object]:
+        """An agent request that SFTP cannot stand in for: a FilesError saying why when
+        the agent cannot run."""
+        try:
+            return await self._agent(op, args, path, on_progress=on_progress, timeout=timeout)
+        except _AgentCannotRun as exc:
+            raise FilesError(f"{self.name}:{printable(path)}: this needs rtui's agent, which "
+                             f"cannot run on {self.name}: {exc}") from exc
 
     async def copy(self, sources: Sequence[str], dest: str, *,
                    on_progress: Callable[[float], None] | None = None) -> None:
@@ -469,15 +538,16 @@ class HostFiles:
         folder, else to the new name ``dest`` (one source). Folders whole, links as links."""
         full = [await self.absolute(s) for s in sources]
         target = await self.absolute(dest)
-        await self._agent("fs_copy", {"sources": full, "dest": target}, target,
-                          on_progress=on_progress, timeout=24 * 3600)
+        await self._agent_only("fs_copy", {"sources": full, "dest": target}, target,
+                               on_progress=on_progress, timeout=AGENT_IDLE_TIMEOUT)
 
     async def du(self, paths: Sequence[str], *, time_limit: float = 0.5) -> DiskUsage:
         """Files, folders and bytes on disk under ``paths`` (what a delete removes); counted
         for ``time_limit`` seconds at most (then ``complete`` is False: lower bounds)."""
         full = [await self.absolute(p) for p in paths]
-        result = await self._agent("fs_du", {"paths": full, "time_limit": time_limit},
-                                   full[0] if full else ".")
+        result = await self._agent_only("fs_du", {"paths": full, "time_limit": time_limit},
+                                        full[0] if full else ".",
+                                        timeout=time_limit + REQUEST_TIMEOUT)
         return DiskUsage(_int(result.get("files")), _int(result.get("dirs")),
                          _int(result.get("bytes")), bool(result.get("complete", True)))
 
@@ -485,8 +555,9 @@ class HostFiles:
                        on_progress: Callable[[float], None] | None = None) -> str:
         """The SHA-256 of file ``path``, computed on the host (hex)."""
         full = await self.absolute(path)
-        result = await self._agent("fs_checksum", {"path": full, "algo": "sha256"}, full,
-                                   on_progress=on_progress, timeout=24 * 3600)
+        result = await self._agent_only("fs_checksum", {"path": full, "algo": "sha256"},
+                                        full, on_progress=on_progress,
+                                        timeout=AGENT_IDLE_TIMEOUT)
         return str(result.get("hex", ""))
 
 
