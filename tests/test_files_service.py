@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 import shutil
@@ -29,6 +30,7 @@ from rtui.core.errors import (
     RemotePermissionError,
     WrongKindError,
 )
+from rtui.core.files.diagnose import local_error
 from rtui.core.files.model import Entry
 from rtui.core.files.service import HostFiles
 from rtui.core.kernels.service import HostKernels
@@ -201,6 +203,8 @@ async def test_read_and_write(files: HostFiles, place: Path) -> None:
         await files.read_range(str(place / "missing"), 0, 10)
     with pytest.raises(RemoteNotFoundError, match="/missing: no such directory"):
         await files.write_small(str(place / "missing" / "x"), b"x")
+    with pytest.raises(WrongKindError, match=r"\\nc é漢.txt: not a directory$"):
+        await files.write_small(str(target / "x"), b"x")
     free = await files.free_space(str(place / "not-yet"))
     assert free is not None and free > 0
 
@@ -354,6 +358,19 @@ async def test_disk_full(files: HostFiles, small_disk: Path) -> None:
     with pytest.raises(DiskFullError, match=r"/new: disk full \(0 B free"):
         await files.write_small(str(small_disk / "new"), b"y" * 100_000)
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "old"]
+    (small_disk / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True, timeout=30)
+    with pytest.raises(RemotePermissionError, match=r"/new: read-only file system$"):
+        await files.write_small(str(small_disk / "new"), b"y")
+
+
+def test_this_machines_errors_name_the_path_and_here() -> None:
+    full = local_error(OSError(errno.ENOSPC, "No space left on device"), "/tmp/a\nb")
+    assert isinstance(full, DiskFullError) and str(full) == "/tmp/a\\nb (here): disk full"
+    loop = local_error(OSError(errno.ELOOP, "Too many levels of symbolic links"), "/l")
+    assert isinstance(loop, LinkLoopError) and str(loop) == "/l (here): symlink loop"
+    odd = local_error(OSError(errno.EIO, "Input/output error"), "/x")
+    assert type(odd) is FilesError and str(odd) == "/x (here): input/output error"
 
 
 async def test_a_reconnect_between_two_calls(fresh_sshd: SSHD, isolated_home: Path) -> None:

@@ -51,6 +51,7 @@ _MAX_LINKS = 40  # as Linux's ELOOP bound
 # Less than this free after a failed write: the disk is full (the write that failed wanted
 # more than was left; a few KiB may stay free for the file system's own use).
 _NEARLY_FULL = 64 * 1024
+_ST_RDONLY = 1  # statvfs's flag (OpenSSH sends the host's f_flag)
 
 _WORDS = {
     RemoteNotFoundError: "no such file or directory",
@@ -230,8 +231,11 @@ async def _missing(files: HostFiles, path: str, *, writing: bool, action: str) -
             return remote_error(WrongKindError, host, path, "not a directory")
         if writing and attrs is None:
             parent = posixpath.dirname(path.rstrip("/")) or "/"
-            if await _look(sftp.stat(parent)) is None:
+            folder = await _look(sftp.stat(parent))
+            if folder is None:
                 return remote_error(RemoteNotFoundError, host, parent, "no such directory")
+            if folder.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
+                return remote_error(WrongKindError, host, parent, "not a directory")
     return remote_error(RemoteNotFoundError, host, path, "no such file or directory")
 
 
@@ -261,13 +265,16 @@ async def _vague(files: HostFiles, exc: asyncssh.SFTPError, path: str, *, writin
     """SFTP v3's plain "Failure": a full disk, an existing target, a non-empty folder or a
     folder where a file was meant, told apart by looking."""
     host = files.name
-    if writing:
-        free = await _look(files.free_space(path))
+    sftp = await _look(files.sftp())
+    if writing and sftp is not None:
+        where = posixpath.dirname(path.rstrip("/")) or "/"
+        vfs = await _look(sftp.statvfs(path)) or await _look(sftp.statvfs(where))
+        if vfs is not None and vfs.flags & _ST_RDONLY:
+            return remote_error(RemotePermissionError, host, path, "read-only file system")
+        free = None if vfs is None else int(vfs.bavail) * int(vfs.frsize or vfs.bsize)
         if free is not None and free < _NEARLY_FULL:
-            where = posixpath.dirname(path.rstrip("/")) or "/"
             return remote_error(DiskFullError, host, path,
                                 f"disk full ({format_bytes(free)} free on {printable(where)})")
-    sftp = await _look(files.sftp())
     attrs = await _look(sftp.lstat(path)) if sftp is not None else None
     if attrs is not None:
         is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
