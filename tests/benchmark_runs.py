@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NICE = 10  # the CPU weight of nice 10 is a tenth of the suite's
 SMOKE_FILE = "tests/test_benchmarks_smoke.py"
-BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles")
+BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles",
+              "files")
 SCREENSHOTS_FILE = "tests/test_screenshots.py"
 SCREENSHOTS = ROOT / "screenshots" / "make.py"
 # name -> the command line after `python`, and its bound in seconds; "{out}" is a fresh

@@ -8,10 +8,12 @@ checks come last (tests/benchmark_runs.py, tests/conftest.py).
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import pytest
 
+from benchmarks.files import bench as files_bench
 from tests import benchmark_runs
 from tests.benchmark_runs import BENCHMARKS
 
@@ -66,6 +68,29 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
     assert re.fullmatch(NUMBER, frame.group(1)) or "tmux is not installed" in frame.group(1), (
         output)
     assert "through the UI: last line painted by the view" in out, output  # console_flood
+    _files_figures(out, output)
+
+
+def _files_figures(out: str, output: str) -> None:
+    """benchmarks.files: OpenSSH's rows and the listing's have figures; rtui's transfer rows
+    too once their part of issue 16 is written (until then they say so)."""
+    def figure(label: str, after: str = "") -> re.Match[str] | None:
+        return re.search(rf"^\| {re.escape(label)}{after} \| ({NUMBER})", out, re.MULTILINE)
+
+    for label in (files_bench.SFTP, files_bench.SCP, files_bench.SCP_R, files_bench.SFTP_R,
+                  files_bench.SERVICE, files_bench.AGENT, files_bench.SCANDIR):
+        assert figure(label), f"no files figure for {label!r}\n{output}"
+    assert re.search(rf"^\| {re.escape(files_bench.LS)} \| — \| ({NUMBER})", out,
+                     re.MULTILINE), output
+    written = {files_bench.ENGINE: "rtui.core.files.transfer", files_bench.CLI: "rtui.cli.files"}
+    for label, module in written.items():
+        if importlib.util.find_spec(module) is not None:
+            assert figure(label), f"no files figure for {label!r}\n{output}"
+        else:
+            assert f"| {label} | {files_bench.MISSING} |" in out, output
+    if importlib.util.find_spec(written[files_bench.ENGINE]) is not None:
+        assert figure(files_bench.ENGINE, ", up") and figure(files_bench.ENGINE, ", down"), (
+            f"no far-link figures\n{output}")
 
 
 @pytest.mark.timeout(benchmark_runs.WAIT + 30)

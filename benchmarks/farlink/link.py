@@ -33,6 +33,10 @@ class FarLink:
         self._send(f"delay {seconds!r}")
         self.delay = seconds
 
+    def set_bandwidth(self, bytes_per_second: float | None) -> None:
+        """Pace each direction as on a link of this speed (None: unlimited)."""
+        self._send(f"bandwidth {bytes_per_second or 0!r}")
+
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self._send("quit")

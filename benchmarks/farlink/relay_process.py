@@ -1,6 +1,6 @@
 """``python -m benchmarks.farlink.relay_process HOST PORT``: the relay of ``link.FarLink``
 in a process of its own; prints its port, then answers ``delay SECONDS`` and ``quit`` on
-stdin with ``ok``."""
+stdin with ``ok`` (and ``bandwidth BYTES_PER_SECOND``, 0 for none: the files benchmark's)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ async def _serve(target_host: str, target_port: int) -> None:
             command, _, value = line.strip().partition(" ")
             if command == "delay":
                 relay.delay = float(value)
+            elif command == "bandwidth":
+                relay.bandwidth = float(value) or None
             elif command == "quit":
                 print("ok", flush=True)
                 break
