@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +27,9 @@ from rtui.cli.file_output import (
     stat_line,
 )
 from rtui.core.files.model import Entry
+from tests.conftest import run_rtui
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import trust
 
 # -- pure shapes -----------------------------------------------------------------------------
 
@@ -115,3 +123,142 @@ def test_progress_is_redrawn_at_most_ten_times_a_second_and_ended_once() -> None
     assert final.endswith("\n") and final.rstrip().endswith("0:02") and "100%" in final
     assert len(final) == len(draws[1]) + 1  # padded over the longer line before it
     assert all(len(d.rstrip("\n")) <= 39 for d in out.getvalue().split("\r"))
+
+
+# -- the real command against the real sshd --------------------------------------------------
+
+ODD = "a b\nc é漢.txt"
+BAD = os.fsdecode(b"bad-\xff.bin")  # not UTF-8: a lone surrogate here
+BIG = 8 * 2**20
+
+
+@pytest.fixture(scope="module")
+def tree(sshd: SSHD) -> Iterator[Path]:
+    """``~/clifiles`` on the host (this machine's disk: the tests look at it directly): a
+    ``data`` folder with odd names, a hidden file, a link loop and a folder, and a big file.
+    Each test that changes things does so in a folder of its own."""
+    root = sshd.remote_home / "clifiles"
+    data = root / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_text("alpha\n")
+    (data / "b b.bin").write_bytes(bytes(range(256)) * 4)
+    (data / ".hidden").write_text("h")
+    (data / ODD).write_text("odd\n")
+    (data / BAD).write_bytes(b"\xff")
+    (data / "sub" / "inner.txt").write_text("inner\n")
+    (data / "loop").symlink_to("loop")
+    (root / "big.bin").write_bytes(os.urandom(BIG))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_hosts(config_file: Path, sshd: SSHD, **ports: int) -> None:
+    """Hosts ``lab`` and ``lab2`` (both the session's sshd: host to host) and any named in
+    ``ports`` (a relay in front of it)."""
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text("".join(
+        f"[[hosts]]\nname = \"{name}\"\nhostname = \"127.0.0.1\"\nport = {port}\n"
+        f"user = \"{sshd.user}\"\nidentity_files = [\"{sshd.client_key}\"]\n"
+        for name, port in {"lab": sshd.port, "lab2": sshd.port, **ports}.items()))
+
+
+@pytest.fixture
+def lab(sshd: SSHD, tree: Path, isolated_home: Path, config_file: Path) -> Path:
+    """The hosts file and known_hosts of this test's HOME; the tree on the host."""
+    trust(sshd, isolated_home)
+    write_hosts(config_file, sshd)
+    return tree
+
+
+def rtui_bytes(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "rtui", *args], capture_output=True,
+                          timeout=60, env=dict(os.environ))
+
+
+def ok(*args: str) -> str:
+    result = run_rtui(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr  # piped: no progress, nothing else either
+    return result.stdout
+
+
+def test_ls_stat_cat(lab: Path) -> None:
+    rows = ok("files", "lab", "ls", "clifiles/data").splitlines()
+    assert [r.split("  ")[-1] for r in rows] == [
+        "a b\\nc é漢.txt", "a.txt", "b b.bin", "bad-\\xff.bin", "loop -> loop", "sub"]
+    assert rows[2].startswith("-rw-") and " 1024  " in rows[2]
+    assert rows[5].startswith("drwx") and rows[4].startswith("lrwx")
+
+    listed = json.loads(ok("files", "lab", "ls", "-a", "--json", "clifiles/data"))
+    by_name = {e["name"]: e for e in listed}
+    assert set(by_name) == {".hidden", ODD, "a.txt", "b b.bin", BAD, "loop", "sub"}
+    assert by_name["loop"]["kind"] == "link" and by_name["loop"]["target"] == "loop"
+    assert by_name["sub"]["kind"] == "dir" and by_name["a.txt"]["size"] == 6
+
+    one = ok("files", "lab", "ls", "clifiles/data/a.txt").splitlines()
+    assert len(one) == 1 and one[0].endswith("  clifiles/data/a.txt")
+
+    result = run_rtui("files", "lab", "stat", "--json", "clifiles/data/a.txt",
+                      "clifiles/data/loop", "clifiles/data/nope")
+    assert result.returncode == 1
+    assert [(e["path"], e["kind"], e["size"]) for e in json.loads(result.stdout)] == [
+        ("clifiles/data/a.txt", "file", 6)]
+    said = result.stderr.splitlines()
+    assert len(said) == 2 and all(line.startswith("rtui: lab:") for line in said), said
+    assert "clifiles/data/loop: symlink loop" in said[0]
+    assert "clifiles/data/nope" in said[1] and "no such" in said[1].lower()
+    assert ok("files", "lab", "stat", "clifiles/data/sub").startswith(
+        "clifiles/data/sub: dir, ")
+
+    raw = rtui_bytes("files", "lab", "cat", "clifiles/data/b b.bin", "clifiles/nope",
+                     f"clifiles/data/{BAD}")
+    assert raw.returncode == 1
+    assert raw.stdout == bytes(range(256)) * 4 + b"\xff"  # both, as they are
+    assert b"clifiles/nope" in raw.stderr
+
+    result = run_rtui("files", "lab", "ls", "clifiles/nothing-here")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("rtui: lab:") and "clifiles/nothing-here" in result.stderr
+
+
+def test_mkdir_mv_rm(lab: Path) -> None:
+    work = lab / "work"
+    ok("files", "lab", "mkdir", "-p", "clifiles/work/x/y", "clifiles/work/z")
+    assert (work / "x" / "y").is_dir() and (work / "z").is_dir()
+    result = run_rtui("files", "lab", "mkdir", "clifiles/work/x", "clifiles/work/w")
+    assert result.returncode == 1 and "clifiles/work/x" in result.stderr  # exists: said
+    assert (work / "w").is_dir()  # and the rest goes on
+
+    for name in ("f1", ODD):
+        (work / name).write_text(name)
+    ok("files", "lab", "mv", "clifiles/work/f1", f"clifiles/work/{ODD}", "clifiles/work/z")
+    assert sorted(p.name for p in (work / "z").iterdir()) == sorted(["f1", ODD])
+    ok("files", "lab", "mv", "clifiles/work/z/f1", "clifiles/work/renamed")
+    assert (work / "renamed").read_text() == "f1"
+    result = run_rtui("files", "lab", "mv", "clifiles/work/renamed", "clifiles/work/w",
+                      "clifiles/work/z/" + ODD)  # several sources into a file: refused
+    assert result.returncode == 1 and "not a directory" in result.stderr
+    assert (work / "renamed").exists()
+
+    (work / "f2").write_text("f2")
+    result = run_rtui("files", "lab", "rm", "clifiles/work/w", "clifiles/work/f2")
+    assert result.returncode == 1 and "clifiles/work/w: is a directory" in result.stderr
+    assert (work / "w").is_dir() and not (work / "f2").exists()  # rm's habit: -r for any dir
+    result = run_rtui("files", "lab", "rm", "-r", "clifiles/work/gone", "clifiles/work/x")
+    assert result.returncode == 1 and "clifiles/work/gone" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not (work / "x").exists()  # went on
+    ok("files", "lab", "rm", "-rf", "clifiles/work/gone", "clifiles/work/z",
+       "clifiles/work/renamed")
+    assert sorted(p.name for p in work.iterdir()) == ["w"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("files", "lab"), "usage:"),
+    (("files", "lab", "mv", "x"), "the following arguments are required"),
+])
+def test_usage_errors_exit_2(lab: Path, args: tuple[str, ...], message: str) -> None:
+    result = run_rtui(*args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

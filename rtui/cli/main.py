@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rtui import __version__
 from rtui.cli import check as check_cmd
 from rtui.cli import demo as demo_cmd
+from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
 from rtui.core.errors import RtuiError
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosts_cmd.register(commands)
     check_cmd.register(commands)
     kernels_cmd.register(commands)
+    files_cmd.register(commands)
     demo_cmd.register(commands)
     return parser
 
