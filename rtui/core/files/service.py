@@ -16,7 +16,7 @@ import logging
 import posixpath
 import secrets
 import stat as statmod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import asyncssh
@@ -283,19 +283,21 @@ class HostFiles:
         rows: Entries = []
         size = min(batch, _FIRST_BATCH)
         names = sftp.scandir(full)
+        loop = asyncio.get_running_loop()
         try:
-            while True:
-                try:
-                    item = await asyncio.wait_for(anext(names), REQUEST_TIMEOUT)
-                except StopAsyncIteration:
-                    break
-                if item.filename in {".", ".."}:
-                    continue
-                assert isinstance(item.filename, str)
-                rows.append(_entry(item.filename, item.attrs))
-                if len(rows) >= size:
-                    yield await _with_targets(sftp, full, rows)
-                    rows, size = [], batch
+            # Each name within REQUEST_TIMEOUT of the one before (a timer moved on, not a
+            # wait_for per name: that costs a task each, a third of a big listing's time).
+            async with asyncio.timeout(REQUEST_TIMEOUT) as bound:
+                async for item in names:
+                    bound.reschedule(loop.time() + REQUEST_TIMEOUT)
+                    if item.filename in {".", ".."}:
+                        continue
+                    assert isinstance(item.filename, str)
+                    rows.append(_entry(item.filename, item.attrs))
+                    if len(rows) >= size:
+                        with _paused(bound):
+                            yield await _with_targets(sftp, full, rows)
+                        rows, size = [], batch
         except TimeoutError as exc:
             raise SSHError(f"{self.name}:{printable(full)}: no answer to a listing within "
                            f"{REQUEST_TIMEOUT:g} s") from exc
@@ -559,6 +561,16 @@ class HostFiles:
                                         full, on_progress=on_progress,
                                         timeout=AGENT_IDLE_TIMEOUT)
         return str(result.get("hex", ""))
+
+
+@contextlib.contextmanager
+def _paused(bound: asyncio.Timeout) -> Iterator[None]:
+    """No timeout while the caller holds a batch (a reader may take its time)."""
+    bound.reschedule(None)
+    try:
+        yield
+    finally:
+        bound.reschedule(asyncio.get_running_loop().time() + REQUEST_TIMEOUT)
 
 
 def _request(method: str, path: str) -> Callable[[asyncssh.SFTPClient], Awaitable[None]]:
