@@ -4,20 +4,39 @@ descriptions, and the tab driven with the pilot against the real sshd as a perso
 from __future__ import annotations
 
 import struct
+import sys
 import time
 import zlib
+from pathlib import Path
+from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.widgets import Input, TabbedContent
 
 from rtui.core.files.model import Entry, SortKey
+from rtui.tui.app import RtuiApp
+from rtui.tui.render.band_scroll import screen_rows
+from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.file_list import FileList, human_size
-from rtui.tui.widgets.file_preview import describe_binary, describe_image, highlight
-from tests.tui_helpers import screen_lines
+from rtui.tui.widgets.file_preview import (
+    PreviewLines,
+    describe_binary,
+    describe_image,
+    highlight,
+)
+from rtui.tui.widgets.files import FilesPane
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
+from tests.tui_helpers import screen_lines, store_with, until
 
 
 class _ListApp(App[None]):
     def compose(self) -> ComposeResult:
         yield FileList(id="list")
+
+
+def _rows(app: App[None]) -> list[str]:
+    return [strip.text.rstrip() for strip in screen_rows(app.screen)]
 
 
 def _entries(start: int, count: int) -> list[Entry]:
@@ -42,7 +61,7 @@ async def test_list_streams_100k_entries_first_rows_at_once() -> None:
         files.add(_entries(0, 1000))
         await pilot.pause()
         first_paint = time.monotonic() - started
-        shown = [line for line in screen_lines(app) if line.strip()]
+        shown = [line for line in _rows(app) if line.strip()]
         assert shown and shown[0].lstrip().startswith("f") and shown[0].rstrip().endswith(
             tuple("0123456789")), shown[:3]  # a folder first, with its time
         assert first_paint < 1.0, first_paint
@@ -76,7 +95,7 @@ async def test_list_streams_100k_entries_first_rows_at_once() -> None:
         assert [e.name for e in files.chosen()] == sorted(
             files.marked, key=lambda n: [e.name for e in files.view].index(n))
         await pilot.pause()
-        marked_rows = [line for line in screen_lines(app) if line.startswith("*")]
+        marked_rows = [line for line in _rows(app) if line.startswith("*")]
         assert len(marked_rows) == 2
         files.clear_marks()
         assert files.chosen() == [files.current]
@@ -97,7 +116,7 @@ async def test_list_shows_odd_names_on_one_line_and_cuts_long_ones() -> None:
         ])
         files.finish()
         await pilot.pause()
-        lines = screen_lines(app)
+        lines = _rows(app)
         text = "\n".join(lines)
         assert "to-etc/ -> /etc" in text
         assert "a b\\nc é漢.txt" in text and "bad-\\xff.bin" in text
@@ -130,3 +149,163 @@ def test_preview_highlights_python_and_escapes_control_characters() -> None:
     lines = highlight("def f(x):\n\treturn x  # \x1b[31mred\n", "/tmp/a.py")
     assert [line.plain for line in lines] == ["def f(x):", "    return x  # ^[[31mred"]
     assert any(span.style for span in lines[0].spans)  # coloured by the Python lexer
+
+
+# -- the tab against the real sshd ------------------------------------------------------------
+
+
+def _pane(app: RtuiApp) -> FilesPane:
+    return app.query_one(FilesPane)
+
+
+def _names(app: RtuiApp) -> list[str]:
+    return [e.name for e in _pane(app).file_list.view]
+
+
+async def _at(app: RtuiApp, path: Path) -> None:
+    """The tab shows ``path``, listed whole."""
+    await until(lambda: bool(app.query(FilesPane)) and _pane(app).path == str(path)
+                and _pane(app).file_list.complete)
+
+
+async def _type_answer(pilot: Any, app: RtuiApp, text: str) -> None:
+    """A prompt is up: its text replaced by ``text`` and sent."""
+    await until(lambda: isinstance(app.screen, TextPromptScreen))
+    app.screen.query_one(Input).value = text
+    await pilot.press("enter")
+
+
+def _notes(app: RtuiApp) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_files_tab_browse_and_change_with_keys(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    """f opens the host's tab; : goes to a folder; the filter, hidden files, sort, marks,
+    Enter and backspace; rename, new folder, new file, copy, move, delete (confirmed with
+    what goes); y copies the path; a path that is not there is said and changes nothing."""
+    site = tmp_path / "site"
+    (site / "sub" / "deep").mkdir(parents=True)
+    (site / "sub" / "deep" / "x.txt").write_text("x" * 3000)
+    (site / "sub" / "y.txt").write_text("def y():\n    return 1\n")
+    (site / "sub" / "pic.png").write_bytes(_png(800, 600))
+    (site / "notes.txt").write_text("hello\nworld\n")
+    (site / "big.bin").write_bytes(b"\x00" * 50_000)
+    (site / ".hidden").write_text("h")
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=sys.executable)),
+                  check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        await until(lambda: bool(app.query(FilesPane)) and _pane(app).file_list.complete)
+        await until(lambda: isinstance(app.focused, FileList))
+        await pilot.press("colon")
+        await _type_answer(pilot, app, str(site))
+        await _at(app, site)
+        assert _names(app) == ["sub", "big.bin", "notes.txt"]  # folders first, by name
+        lines = "\n".join(screen_lines(app))
+        assert f"lab:{site}" in lines and "sub/" in lines and "49K" in lines
+        assert "3 entries · 1 hidden" in lines
+
+        await pilot.press("full_stop")
+        assert ".hidden" in _names(app)
+        await pilot.press("full_stop", "slash", "n", "o")
+        assert _names(app) == ["notes.txt"]
+        await pilot.press("enter")  # the filter kept, back to the list
+        assert isinstance(app.focused, FileList)
+        await pilot.press("escape")  # nothing marked: the filter goes
+        assert len(_names(app)) == 3
+        await pilot.press("s")  # by size: the biggest file first
+        assert _names(app) == ["sub", "big.bin", "notes.txt"]
+        await pilot.press("S")
+        assert _names(app) == ["sub", "notes.txt", "big.bin"]
+        await pilot.press("s", "s", "S")  # back to names, A to Z
+
+        await pilot.press("home", "enter")  # into sub/, then back with the cursor on it
+        await _at(app, site / "sub")
+        assert _names(app) == ["deep", "pic.png", "y.txt"]
+        await pilot.press("v", "down")  # the preview follows the cursor
+        preview = _pane(app).preview
+        await until(lambda: "PNG 800\N{MULTIPLICATION SIGN}600" in "\n".join(screen_lines(app)))
+        await pilot.press("down")
+        await until(lambda: [t.plain for t in preview.lines.lines] == ["def y():", "    return 1"])
+        await pilot.press("enter")  # Enter on a file: into its preview, v (or escape) back
+        assert isinstance(app.focused, PreviewLines)
+        await pilot.press("v")
+        assert isinstance(app.focused, FileList)
+        await pilot.press("v")
+        assert preview.has_class("-hidden")
+        await pilot.press("backspace")
+        await _at(app, site)
+        current = _pane(app).file_list.current
+        assert current is not None and current.name == "sub"
+
+        await pilot.press("y")
+        assert app.clipboard == str(site / "sub")
+
+        await pilot.press("end", "r")  # rename notes.txt
+        await _type_answer(pilot, app, "renamed.txt")
+        await until(lambda: (site / "renamed.txt").exists() and "renamed.txt" in _names(app))
+        assert not (site / "notes.txt").exists()
+        current = _pane(app).file_list.current
+        assert current is not None and current.name == "renamed.txt"
+
+        await pilot.press("n")
+        await _type_answer(pilot, app, "made")
+        await until(lambda: "made" in _names(app))
+        assert (site / "made").is_dir()
+        await pilot.press("N")
+        await _type_answer(pilot, app, "empty.txt")
+        await until(lambda: "empty.txt" in _names(app))
+        assert (site / "empty.txt").read_bytes() == b""
+
+        # Copy renamed.txt into made/, then move empty.txt there: two marks, one key.
+        pane = _pane(app)
+        pane.file_list.select_name("renamed.txt")
+        await pilot.press("c")
+        await _type_answer(pilot, app, "made")
+        await until(lambda: (site / "made" / "renamed.txt").exists())
+        assert (site / "renamed.txt").read_text() == "hello\nworld\n"
+        pane.file_list.select_name("empty.txt")
+        await pilot.press("space")
+        pane.file_list.select_name("big.bin")
+        await pilot.press("space", "m")
+        await _type_answer(pilot, app, str(site / "made"))
+        await until(lambda: (site / "made" / "big.bin").exists()
+                    and (site / "made" / "empty.txt").exists())
+        await until(lambda: "big.bin" not in _names(app))
+        assert not pane.file_list.marked
+
+        # Delete sub/ and made/: the question says what goes before anything does.
+        pane.file_list.select_name("made")
+        await pilot.press("space")
+        pane.file_list.select_name("sub")
+        await pilot.press("space", "d")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        question = "\n".join(screen_lines(app))
+        assert "made/" in question and "sub/" in question
+        assert "6 file(s) and 3 folder(s)" in question, question
+        await pilot.press("n")
+        assert (site / "sub").exists()
+        await pilot.press("d")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: not (site / "sub").exists() and not (site / "made").exists())
+        await until(lambda: _names(app) == ["renamed.txt"])
+
+        await pilot.press("colon")
+        await _type_answer(pilot, app, str(site / "missing"))
+        await until(lambda: "missing" in _notes(app))
+        assert _pane(app).path == str(site)
+
+        # One tab per host: f again shows it; opened with a path (as from a console), it
+        # goes there; f4 closes it.
+        tabs = app.query_one(TabbedContent)
+        await pilot.press("f3", "f")
+        await until(lambda: tabs.active == pane.parent.id)  # type: ignore[union-attr]
+        app.open_files("lab", str(tmp_path))
+        await _at(app, tmp_path)
+        assert len(app.query(FilesPane)) == 1
+        await pilot.press("f4")
+        await until(lambda: not app.query(FilesPane) and tabs.active == "tab-hosts")

@@ -34,6 +34,7 @@ from rtui.core.workspace import (
 )
 from rtui.tui.commands import HostCommands
 from rtui.tui.consoles import ConsoleTabs
+from rtui.tui.files_tabs import FilesTabs
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
 from rtui.tui.widgets.footer import KeyFooter
@@ -49,7 +50,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(ConsoleTabs):
+class RtuiApp(ConsoleTabs, FilesTabs):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"
@@ -234,9 +235,9 @@ class RtuiApp(ConsoleTabs):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        """Keys go to the tab in view: the host table, or the console's editor."""
+        """Keys go to the tab in view: the host table, the console's editor, the file list."""
         pane = event.pane
-        editors = list(pane.query("CodeInput"))
+        editors = list(pane.query("CodeInput")) or list(pane.query("FileList"))
         if editors:
             editors[0].focus()
             return

@@ -23,6 +23,10 @@ SECTIONS: list[tuple[str, str]] = [
     ("Console", "rtui.tui.widgets.console:ConsolePane"),
     ("Console input", "rtui.tui.widgets.code_input:CodeInput"),
     ("Console output", "rtui.tui.widgets.console_view:ConsoleView"),
+    ("Files", "rtui.tui.widgets.files:FilesPane"),
+    ("Files", "rtui.tui.widgets.file_list:FileList"),
+    ("Files filter", "rtui.tui.widgets.files:FilesFilter"),
+    ("File preview", "rtui.tui.widgets.file_preview:PreviewLines"),
     ("Host form", "rtui.tui.screens.host_form:HostFormScreen"),
     ("Host key prompt", "rtui.tui.screens.prompts:HostKeyScreen"),
     ("Choice dialog", "rtui.tui.screens.prompts:ChoiceScreen"),
@@ -41,6 +45,7 @@ def _display(keys: str) -> str:
     names = []
     for key in keys.split(","):
         key = key.strip().replace("slash", "/").replace("question_mark", "?")
+        key = {"full_stop": ".", "colon": ":"}.get(key, key)
         names.append(key)
     return " / ".join(names)
 

@@ -43,23 +43,25 @@ class _Dialog(ModalScreen["object"]):
 
 
 class TextPromptScreen(_Dialog):
-    """One line of text: a password, a passphrase, or a kernel's ``input()``."""
+    """One line of text: a password, a passphrase, a kernel's ``input()``, or a name or a
+    path (``value``: the text it starts with, selected, as a rename's old name)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="prompt.cancel"),
     ]
 
-    def __init__(self, title: str, prompt: str, *, password: bool) -> None:
+    def __init__(self, title: str, prompt: str, *, password: bool, value: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.prompt = prompt
         self.password = password
+        self.value = value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="title", markup=False)
             yield Label(self.prompt.strip() or "Input:", markup=False)
-            yield Input(password=self.password, id="answer")
+            yield Input(self.value, password=self.password, id="answer")
             yield Label("Enter to send, Escape to cancel", classes="hint")
 
     def on_mount(self) -> None:
