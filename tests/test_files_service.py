@@ -123,6 +123,13 @@ async def test_look_list_and_odd_names(files: HostFiles, place: Path, sshd: SSHD
         await listing(files, place / ODD[1])
     with pytest.raises(LinkLoopError):
         await listing(files, place / "loop")
+    with pytest.raises(LinkLoopError) as on_the_way:
+        await files.write_small(str(place / "ping" / "x"), b"x")
+    assert str(on_the_way.value) == f"t:{place}/ping/x: symlink loop at {place}/ping"
+    with pytest.raises(RemoteNotFoundError, match=r"symlink at .*/dangling to a missing target"):
+        await files.stat(str(place / "dangling" / "x"))
+    with pytest.raises(WrongKindError, match=r"/x: .*/-dash is not a directory$"):
+        await files.read_range(str(place / "-dash" / "x"), 0, 1)
 
 
 async def test_a_listing_comes_in_batches(files: HostFiles, place: Path) -> None:
@@ -145,7 +152,7 @@ async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
     with pytest.raises(AlreadyExistsError, match=r"already exists$"):
         await files.mkdir(str(deep))
     (place / "file").write_text("old")
-    with pytest.raises(WrongKindError, match="file: not a directory"):
+    with pytest.raises(WrongKindError, match=r"/file/x: .*/file is not a directory$"):
         await files.mkdir(str(place / "file" / "x"), parents=True)
     with pytest.raises(RemoteNotFoundError, match=r"/nope: no such directory"):
         await files.mkdir(str(place / "nope" / "x"))
@@ -163,6 +170,10 @@ async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
     assert (place / ODD[0]).read_text() == "new"
     with pytest.raises(RemoteNotFoundError):
         await files.rename(str(place / "gone"), str(place / "elsewhere"))
+    with pytest.raises(FilesError, match=r"/a: cannot move it into itself \(.*/a/b c/a\)"):
+        await files.rename(str(place / "a"), str(place / "a" / "b c"))
+    await files.rename(str(place / "a"), str(place / "a"))  # already there: nothing to do
+    assert (place / "a" / "b c").is_dir()
 
     with pytest.raises(FilesError, match="/a: directory not empty"):
         await files.remove([str(place / "a")])
@@ -175,6 +186,30 @@ async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
     await files.remove([str(place / "gone"), str(place / "a")], recursive=True,
                        missing_ok=True)
     assert list(place.iterdir()) == []
+
+
+async def test_a_move_to_another_file_system(files: HostFiles, place: Path) -> None:
+    """rename(2) cannot cross file systems (SFTP says only "Failure"): the folder is copied
+    there on the host, then removed here, as mv does."""
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == place.stat().st_dev:
+        pytest.skip("no second file system (/dev/shm) here")
+    (place / "tree" / "sub").mkdir(parents=True)
+    (place / "tree" / "sub" / ODD[1]).write_bytes(b"data")
+    there = other / f"rtui-move-{uuid.uuid4().hex[:8]}"
+    there.mkdir()
+    try:
+        await files.rename(str(place / "tree"), str(there))
+        assert (there / "tree" / "sub" / ODD[1]).read_bytes() == b"data"
+        assert list(place.iterdir()) == []
+        (place / "back").write_text("old")
+        with pytest.raises(AlreadyExistsError, match="/back: already exists"):
+            (there / "back").write_text("new")
+            await files.rename(str(there / "back"), str(place / "back"))
+        await files.rename(str(there / "back"), str(place / "back"), overwrite=True)
+        assert (place / "back").read_text() == "new" and not (there / "back").exists()
+    finally:
+        shutil.rmtree(there, ignore_errors=True)
 
 
 async def test_read_and_write(files: HostFiles, place: Path) -> None:
@@ -203,7 +238,7 @@ async def test_read_and_write(files: HostFiles, place: Path) -> None:
         await files.read_range(str(place / "missing"), 0, 10)
     with pytest.raises(RemoteNotFoundError, match="/missing: no such directory"):
         await files.write_small(str(place / "missing" / "x"), b"x")
-    with pytest.raises(WrongKindError, match=r"\\nc é漢.txt: not a directory$"):
+    with pytest.raises(WrongKindError, match=r"\\nc é漢.txt is not a directory$"):
         await files.write_small(str(target / "x"), b"x")
     free = await files.free_space(str(place / "not-yet"))
     assert free is not None and free > 0
@@ -252,8 +287,8 @@ async def test_copy_remove_du_and_checksum_on_the_host(files: HostFiles, place: 
 async def test_without_the_agent_sftp_stands_in(
     sshd: SSHD, isolated_home: Path, files: HostFiles, place: Path,
 ) -> None:
-    """A host where the agent cannot run (no such Python): the listing and ``rm -r`` come by
-    SFTP, alike; what only the agent can do says why it cannot."""
+    """A host where the agent cannot run (no such Python): the listing, ``du`` and ``rm -r``
+    come by SFTP, alike; what only the agent can do says why it cannot."""
     for name in ODD:
         (place / name).write_text(name[:1])
     (place / "sub" / "deeper").mkdir(parents=True)
@@ -271,6 +306,10 @@ async def test_without_the_agent_sftp_stands_in(
         with pytest.raises(FilesError, match="needs rtui's agent, which cannot run on t: "
                                              "no Python found"):
             await plain.checksum(str(place / ODD[0]))
+        usage, by_agent_usage = await plain.du([str(place)]), await files.du([str(place)])
+        assert (usage.files, usage.dirs, usage.complete) == (7, 3, True)
+        assert (by_agent_usage.files, by_agent_usage.dirs) == (7, 3)
+        assert usage.bytes == sum(len(name[:1].encode()) for name in ODD) + 1
         await plain.remove([str(place / "sub"), str(place / "to-sub")], recursive=True)
         assert sorted(p.name for p in place.iterdir()) == sorted([*ODD, "loop"])
     finally:

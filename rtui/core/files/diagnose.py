@@ -210,33 +210,64 @@ async def _look(look: Awaitable[T]) -> T | None:
 
 
 async def _missing(files: HostFiles, path: str, *, writing: bool, action: str) -> FilesError:
-    """"No such file" (OpenSSH says it for ENOENT, ENOTDIR and ELOOP alike): the name may be
-    a link that loops or leads nowhere, a file where a folder was meant, or (when writing)
-    the folder to write in may be missing."""
+    """"No such file" (OpenSSH says it for ENOENT, ENOTDIR and ELOOP alike): the name, or a
+    folder on the way to it, may be a link that loops or leads nowhere, or a file where a
+    folder was meant; or (when writing) the folder to write in may be missing."""
     host = files.name
     sftp = await _look(files.sftp())
-    if sftp is not None:
-        attrs = await _look(sftp.lstat(path))
-        if attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
-            followed = await _look(sftp.stat(path))
-            if followed is None:
-                loop, target = await _follow(sftp, path)
-                if loop:
-                    return remote_error(LinkLoopError, host, path, "symlink loop")
-                return remote_error(RemoteNotFoundError, host, path,
-                                    f"symlink to a missing target ({printable(target)})")
-            attrs = followed
-        if (attrs is not None and action == "list"
-                and attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY):
+    if sftp is None:
+        return remote_error(RemoteNotFoundError, host, path, "no such file or directory")
+    attrs = await _look(sftp.lstat(path))
+    if attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+        followed = await _look(sftp.stat(path))
+        if followed is None:
+            return await _bad_link(sftp, host, path, path)
+        attrs = followed
+    if attrs is not None:
+        if action == "list" and attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
             return remote_error(WrongKindError, host, path, "not a directory")
-        if writing and attrs is None:
-            parent = posixpath.dirname(path.rstrip("/")) or "/"
-            folder = await _look(sftp.stat(parent))
-            if folder is None:
-                return remote_error(RemoteNotFoundError, host, parent, "no such directory")
-            if folder.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
-                return remote_error(WrongKindError, host, parent, "not a directory")
+        return remote_error(RemoteNotFoundError, host, path, "no such file or directory")
+    parent = posixpath.dirname(path.rstrip("/")) or "/"
+    culprit = await _on_the_way(sftp, host, path, parent)
+    if culprit is not None:
+        return culprit
+    if writing and await _look(sftp.stat(parent)) is None:
+        return remote_error(RemoteNotFoundError, host, parent, "no such directory")
     return remote_error(RemoteNotFoundError, host, path, "no such file or directory")
+
+
+async def _on_the_way(sftp: asyncssh.SFTPClient, host: str, path: str,
+                      folder: str) -> FilesError | None:
+    """What is wrong on the way to ``path``, looking from ``folder`` up: a file where a
+    folder should be, or a link that loops or leads nowhere (None: the way is fine up to
+    where it stops existing)."""
+    for _ in range(_MAX_LINKS):
+        if folder in {"", "/"}:
+            return None
+        attrs = await _look(sftp.stat(folder))
+        if attrs is not None:
+            if attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
+                return remote_error(WrongKindError, host, path,
+                                    f"{printable(folder)} is not a directory")
+            return None
+        named = await _look(sftp.lstat(folder))
+        if named is not None:
+            if named.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+                return await _bad_link(sftp, host, path, folder)
+            return None  # there, but not to be looked at (permission): nothing more to say
+        folder = posixpath.dirname(folder) or "/"
+    return None
+
+
+async def _bad_link(sftp: asyncssh.SFTPClient, host: str, path: str, link: str) -> FilesError:
+    """The error for a ``link`` (``path`` itself or a folder on its way) that cannot be
+    followed: a loop, or a link to nothing."""
+    loop, target = await _follow(sftp, link)
+    at = "" if link == path else f" at {printable(link)}"
+    if loop:
+        return remote_error(LinkLoopError, host, path, f"symlink loop{at}")
+    return remote_error(RemoteNotFoundError, host, path,
+                        f"symlink{at} to a missing target ({printable(target)})")
 
 
 async def _follow(sftp: asyncssh.SFTPClient, path: str) -> tuple[bool, str]:

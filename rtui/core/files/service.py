@@ -30,7 +30,7 @@ from rtui.core.errors import (
     WrongKindError,
 )
 from rtui.core.files.diagnose import LOST, agent_failures, diagnose, remote_error
-from rtui.core.files.model import DIR, LINK, DiskUsage, Entry, kind_of_mode
+from rtui.core.files.model import DIR, FILE, LINK, DiskUsage, Entry, kind_of_mode
 from rtui.core.files.paths import printable
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import ConnState, HostConnection
@@ -346,24 +346,63 @@ class HostFiles:
 
     async def rename(self, src: str, dst: str, *, overwrite: bool = False) -> None:
         """Move ``src`` to ``dst``; into ``dst`` when it is a folder (mv's habit). An
-        existing target is refused, or replaced atomically with ``overwrite``."""
+        existing target is refused, or replaced atomically with ``overwrite``. To another
+        file system of the host, it is copied there on the host, then removed (mv's way)."""
         source, target = await self.absolute(src), await self.absolute(dst)
+        if target.rstrip("/") == source.rstrip("/"):
+            return  # already its name (a rename to the same name)
         if await self._is_dir(target):
             target = posixpath.join(target, _basename(source))
-        if overwrite:
-            await self._call("rename", source, lambda s: s.posix_rename(source, target),
-                             idempotent=False)
-            return
+        if target.startswith(source.rstrip("/") + "/"):
+            raise remote_error(FilesError, self.name, source,
+                               f"cannot move it into itself ({printable(target)})")
+
+        async def move(sftp: asyncssh.SFTPClient) -> None:
+            if overwrite:
+                await sftp.posix_rename(source, target)
+            else:  # v3 rename: OpenSSH refuses an existing target (link, then unlink)
+                await sftp.rename(source, target)
+
         try:
-            # v3 rename: OpenSSH refuses an existing target (link, then unlink).
-            await self._call("move", source, lambda s: s.rename(source, target),
-                             idempotent=False)
+            await self._call("move", source, move, idempotent=False)
         except FilesError as exc:
-            # Which side is wrong: a missing source, or a target that exists?
-            if isinstance(exc, RemoteNotFoundError) or not await self.exists(target):
+            if type(exc) is not FilesError:  # missing, permission...: said as it is
                 raise
-            raise remote_error(AlreadyExistsError, self.name, target,
-                               "already exists") from exc
+            # SFTP v3 said only "Failure": an existing target, or another file system?
+            there = await self._lstat_or_none(target)
+            if there is not None and (not overwrite or there.kind == DIR):
+                raise remote_error(AlreadyExistsError, self.name, target,
+                                   "already exists") from exc
+            if not await self._other_filesystem(source, target):
+                raise
+            await self._move_across(source, target, overwrite=overwrite)
+
+    async def _lstat_or_none(self, path: str) -> Entry | None:
+        try:
+            return await self.lstat(path)
+        except RemoteNotFoundError:
+            return None
+
+    async def _other_filesystem(self, source: str, target: str) -> bool:
+        """Whether ``target``'s folder is on another file system than ``source`` (by the
+        statvfs ids; False when the server cannot tell)."""
+        async def fsid(sftp: asyncssh.SFTPClient, path: str) -> int | None:
+            with contextlib.suppress(asyncssh.Error):
+                return int((await sftp.statvfs(path)).fsid)
+            return None
+
+        folder = posixpath.dirname(target.rstrip("/")) or "/"
+        ids = await self._call("statvfs", source, lambda s: asyncio.gather(
+            fsid(s, source), fsid(s, folder)))
+        return None not in ids and ids[0] != ids[1]
+
+    async def _move_across(self, source: str, target: str, *, overwrite: bool) -> None:
+        """Copy ``source`` to ``target`` on the host (by a part name, renamed at the end),
+        then remove ``source``."""
+        await self._agent_only("fs_copy", {"sources": [source], "dest": target,
+                                           "overwrite": overwrite}, source,
+                               timeout=AGENT_IDLE_TIMEOUT)
+        await self.remove([source], recursive=True)
 
     async def remove(self, paths: Sequence[str], *, recursive: bool = False,
                      missing_ok: bool = False) -> None:
@@ -547,11 +586,49 @@ class HostFiles:
         """Files, folders and bytes on disk under ``paths`` (what a delete removes); counted
         for ``time_limit`` seconds at most (then ``complete`` is False: lower bounds)."""
         full = [await self.absolute(p) for p in paths]
-        result = await self._agent_only("fs_du", {"paths": full, "time_limit": time_limit},
-                                        full[0] if full else ".",
-                                        timeout=time_limit + REQUEST_TIMEOUT)
-        return DiskUsage(_int(result.get("files")), _int(result.get("dirs")),
-                         _int(result.get("bytes")), bool(result.get("complete", True)))
+        if self._agent_usable():
+            try:
+                result = await self._agent("fs_du", {"paths": full, "time_limit": time_limit},
+                                           full[0] if full else ".",
+                                           timeout=time_limit + REQUEST_TIMEOUT)
+            except _AgentCannotRun:
+                pass
+            else:
+                return DiskUsage(_int(result.get("files")), _int(result.get("dirs")),
+                                 _int(result.get("bytes")), bool(result.get("complete", True)))
+        return await self._du_sftp(full, time_limit)
+
+    async def _du_sftp(self, paths: Sequence[str], time_limit: float) -> DiskUsage:
+        """``du`` by SFTP listings where the agent cannot run: sizes rather than blocks
+        (SFTP v3 has none), a folder that cannot be read left out, as the agent does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + time_limit
+        counts = {DIR: 0, "other": 0, "bytes": 0}
+
+        def count(entry: Entry) -> None:
+            counts[DIR if entry.kind == DIR else "other"] += 1
+            counts["bytes"] += entry.size if entry.kind == FILE else 0
+
+        folders: list[str] = []
+        for path in paths:
+            entry = await self.lstat(path)
+            count(entry)
+            if entry.kind == DIR:
+                folders.append(path)
+        complete = True
+        while folders and complete:
+            folder = folders.pop()
+            with contextlib.suppress(FilesError):
+                async with contextlib.aclosing(self._list_sftp(folder, 1000)) as batches:
+                    async for rows in batches:
+                        for entry in rows:
+                            count(entry)
+                            if entry.kind == DIR:
+                                folders.append(posixpath.join(folder, entry.name))
+                        if loop.time() > deadline:
+                            complete = False
+                            break
+        return DiskUsage(counts["other"], counts[DIR], counts["bytes"], complete)
 
     async def checksum(self, path: str, *,
                        on_progress: Callable[[float], None] | None = None) -> str:
