@@ -275,6 +275,9 @@ class Workspace:
                 entry = config.get(name)
                 if entry is None or self._pool.existing(name) is not service.connection:
                     await self._kernels.pop(name).close()  # gone, or reached another way
+                    files = self._files.pop(name, None)
+                    if files is not None:  # its SFTP client ran on that connection
+                        await files.close()
                     self._chosen.pop(name, None)  # a Python picked there means nothing here
                 else:
                     service.set_python(entry.configured_python)

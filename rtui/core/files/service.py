@@ -16,7 +16,14 @@ import logging
 import posixpath
 import secrets
 import stat as statmod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from typing import TypeVar
 
 import asyncssh
@@ -275,7 +282,7 @@ class HostFiles:
                 with contextlib.suppress(BaseException):
                     await request
 
-    async def _list_sftp(self, path: str, batch: int) -> AsyncIterator[Entries]:
+    async def _list_sftp(self, path: str, batch: int) -> AsyncGenerator[Entries, None]:
         """The listing by SFTP ``scandir`` (a round trip per ~100 names; links looked at
         once more each, for their target)."""
         full = await self.absolute(path)
