@@ -54,6 +54,10 @@ Listener = Callable[[StateChange], None]
 # AES-GCM is one call into OpenSSL (~5 us), and a console cell is dozens of small packets.
 # Every cipher this asyncssh and its crypto backend offer stays on offer.
 ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+# What the host may send us on a channel before we read it, and its largest packet: file
+# transfers (DESIGN16 §0.8). asyncssh's defaults are 2 MiB and 32 KiB.
+WINDOW = 16 * 1024 * 1024
+MAX_PACKET = 256 * 1024
 
 
 def backoff_delay(attempt: int, cap: float, rng: random.Random | None = None) -> float:
@@ -468,6 +472,10 @@ class HostConnection:
             keepalive_interval=interval,
             keepalive_count_max=count_max,
             encryption_algs=ENCRYPTION_ALGS,
+            # A wide window and 256 KiB packets: sshd then sends SFTP data in 256 KiB packets
+            # rather than 32 KiB ones, and 64 reads of 255 KiB fit in flight (DESIGN16 §0.8).
+            window=WINDOW,
+            max_pktsize=MAX_PACKET,
             login_timeout=3600,  # the deadline above bounds the machine's part
             x509_trusted_certs=None,
         )
