@@ -1,5 +1,6 @@
 """The agent's entry: the table of operations, served over stdin/stdout; or a sub-command
-(``relay``: see relay.py; ``keeper``: see keeper.py) that runs that process instead."""
+(``relay``: see relay.py; ``keeper``: see keeper.py; ``tar-out``/``tar-in``: see
+tarstream.py) that runs that process instead."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def main() -> None:
         from .keeper import main as keeper_main
 
         keeper_main(sys.argv[2:])
+        return
+    if sys.argv[1:2] in (["tar-out"], ["tar-in"]):
+        from .tarstream import main as tar_main
+
+        tar_main(sys.argv[1:])
         return
     serve(OPS, op_hello({}, None))
 
