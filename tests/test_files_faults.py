@@ -1,0 +1,153 @@
+"""The transfer engine's faults against the real sshd: a link cut mid-transfer (the relay)
+keeps the part and a resume finishes with fewer bytes sent; a source that changes during
+the copy; a cancel removes the part. Nothing is ever half-written under a final name."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from rtui.core.errors import ChangedDuringTransferError, SSHError
+from rtui.core.files.parts import Tuning
+from rtui.core.files.paths import Local, Remote
+from rtui.core.files.progress import TransferProgress
+from rtui.core.files.transfer import TransferSpec, transfer
+from rtui.core.workspace import Workspace
+from tests.harness.relay import TCPRelay
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
+from tests.transfer_helpers import (
+    parts_in,
+    random_file,
+    sha256,
+    workspace_of,
+)
+
+MIB = 1 << 20
+# A narrow window, so a part's resume point (a window below its end) comes early in a
+# small file; the rule is the same at the default 64 requests.
+NARROW = Tuning(max_requests=8)
+
+
+@pytest_asyncio.fixture
+async def relayed(sshd: SSHD, isolated_home: Path) -> AsyncIterator[tuple[Workspace, TCPRelay]]:
+    """Host ``r``: the session's sshd through a relay that can slow or cut the link."""
+    relay = await TCPRelay(sshd.host, sshd.port).start()
+    trust(sshd, isolated_home)
+    with (isolated_home / ".ssh" / "known_hosts").open("a") as known:
+        known.write(relay.known_hosts_line(sshd.host_key_pub) + "\n")
+    ws = workspace_of(host_for(sshd, "r", port=relay.port, python=sys.executable))
+    try:
+        yield ws, relay
+    finally:
+        await ws.close()
+        await relay.close()
+
+
+def when_past(fraction: float, action: Callable[[], object]
+              ) -> tuple[list[TransferProgress], Callable[[TransferProgress], None]]:
+    """An on_progress that calls ``action()`` once, when the job is past ``fraction``."""
+    events: list[TransferProgress] = []
+    fired: list[bool] = []
+
+    def on_progress(event: TransferProgress) -> None:
+        events.append(event)
+        if not fired and event.done >= fraction * event.total:
+            fired.append(True)
+            action()
+
+    return events, on_progress
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+async def test_a_cut_link_keeps_the_part_and_a_resume_sends_less(
+    relayed: tuple[Workspace, TCPRelay], tmp_path: Path, direction: str
+) -> None:
+    ws, relay = relayed
+    size = 12 * MIB
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    source_dir, target_dir = (here, there) if direction == "up" else (there, here)
+    digest = random_file(source_dir / "data.bin", size)
+
+    def spec(resume: bool) -> TransferSpec:
+        src = source_dir / "data.bin"
+        if direction == "up":
+            return TransferSpec((Local(str(src)),), Remote("r", str(target_dir)), resume=resume)
+        return TransferSpec((Remote("r", str(src)),), Local(str(target_dir)), resume=resume)
+
+    relay.bandwidth = 24e6  # slow enough to cut it half-way
+    _, on_progress = when_past(0.5, relay.cut)
+    with pytest.raises(SSHError, match=r"kept in .*\.data\.bin\.rtui-\w+\.part: resume"):
+        await transfer(ws, spec(False), on_progress=on_progress, tuning=NARROW)
+    assert not (target_dir / "data.bin").exists()
+    [part] = parts_in(target_dir)
+    kept = (target_dir / part).stat().st_size
+    assert 0 < kept < size
+
+    relay.bandwidth = None
+    before = relay.bytes_forwarded
+    result = await transfer(ws, spec(True), tuning=NARROW)
+    assert sha256(target_dir / "data.bin") == digest
+    assert parts_in(target_dir) == []
+    assert result.resumed_from > 0 and result.bytes == size - result.resumed_from
+    assert relay.bytes_forwarded - before < size - result.resumed_from // 2
+
+
+async def test_a_source_that_changes_during_the_copy_is_not_renamed_into_place(
+    relayed: tuple[Workspace, TCPRelay], tmp_path: Path
+) -> None:
+    ws, relay = relayed
+    relay.bandwidth = 16e6  # slow enough to change the source half-way
+    source = tmp_path / "growing.log"
+    random_file(source, 8 * MIB)
+    (tmp_path / "out").mkdir()
+
+    def append() -> None:
+        with source.open("ab") as f:
+            f.write(b"one more line\n")
+
+    _, on_progress = when_past(0.3, append)
+    with pytest.raises(ChangedDuringTransferError, match=r"r:.*growing\.log changed while"):
+        await transfer(ws, TransferSpec((Remote("r", str(source)),),
+                                        Local(str(tmp_path / "out"))), on_progress=on_progress)
+    assert not (tmp_path / "out" / "growing.log").exists()
+    assert len(parts_in(tmp_path / "out")) == 1  # kept, under its part name only
+
+    def shrink() -> None:
+        with source.open("r+b") as f:
+            f.truncate(2 * MIB)
+
+    random_file(source, 8 * MIB, seed=1)
+    _, on_progress = when_past(0.1, shrink)
+    with pytest.raises(ChangedDuringTransferError, match=r"growing\.log changed while .*"
+                       r"ended at \d+ bytes, not 8388608"):
+        await transfer(ws, TransferSpec((Local(str(source)),), Remote("r", str(tmp_path / "out"))),
+                       on_progress=on_progress, tuning=NARROW)
+    assert not (tmp_path / "out" / "growing.log").exists()
+
+
+async def test_a_cancel_removes_the_part_unless_asked_to_keep_it(
+    relayed: tuple[Workspace, TCPRelay], tmp_path: Path
+) -> None:
+    ws, relay = relayed
+    relay.bandwidth = 32e6
+    random_file(tmp_path / "big", 8 * MIB)
+    (tmp_path / "out").mkdir()
+    spec = TransferSpec((Local(str(tmp_path / "big")),), Remote("r", str(tmp_path / "out")))
+    for keep in (False, True):
+        tasks: list[asyncio.Task[object]] = []
+        _, on_progress = when_past(0.3, lambda: tasks[0].cancel())  # noqa: B023
+        task = asyncio.ensure_future(transfer(ws, spec, on_progress=on_progress,
+                                              keep_part_on_cancel=keep, tuning=NARROW))
+        tasks.append(task)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not (tmp_path / "out" / "big").exists()
+        assert len(parts_in(tmp_path / "out")) == (1 if keep else 0)
