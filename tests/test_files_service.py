@@ -303,9 +303,15 @@ async def test_without_the_agent_sftp_stands_in(
         whole_seconds = {n: dataclasses.replace(e, mtime=float(int(e.mtime)))  # SFTP v3's
                          for n, e in by_agent.items()}
         assert await listing(plain, place) == whole_seconds
+        (place / "big").write_bytes(data := os.urandom(3 * 1024 * 1024 + 1))
+        fractions: list[float] = []
+        assert await plain.checksum(str(place / "big"), on_progress=fractions.append) == (
+            hashlib.sha256(data).hexdigest())  # read here by SFTP
+        assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+        (place / "big").unlink()
         with pytest.raises(FilesError, match="needs rtui's agent, which cannot run on t: "
                                              "no Python found"):
-            await plain.checksum(str(place / ODD[0]))
+            await plain.copy([str(place / ODD[0])], str(place / "copy"))
         usage, by_agent_usage = await plain.du([str(place)]), await files.du([str(place)])
         assert (usage.files, usage.dirs, usage.complete) == (7, 3, True)
         assert (by_agent_usage.files, by_agent_usage.dirs) == (7, 3)

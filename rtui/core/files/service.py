@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import posixpath
 import secrets
@@ -73,7 +74,7 @@ class HostFiles:
         self._sftp_conn: asyncssh.SSHClientConnection | None = None  # the one it runs on
         self._sftp_lock = asyncio.Lock()
         self._home: str | None = None
-        self._home_generation = -1
+        self._home_generation: int | None = -1  # None: for good
         self._agent_missing: AgentError | None = None  # why the agent cannot run, if so
         self._agent_generation = -1
 
@@ -159,19 +160,21 @@ class HostFiles:
     # -- paths -------------------------------------------------------------------------------
 
     async def home(self) -> str:
-        """The home directory: the agent's (where kernels start), else SFTP's start point."""
-        generation = self.connection.generation
-        if self._home is not None and self._home_generation == generation:
+        """The home directory: the agent's (where kernels start; kept for good), else SFTP's
+        start point (asked again after a reconnect: the agent may run by then)."""
+        if self._home is not None and self._home_generation in {None,
+                                                                self.connection.generation}:
             return self._home
-        home: str | None = None
         if self._agent_usable():
             try:
                 hello = await self.agent.start()
-                home = str(hello.get("home") or "") or None
             except AgentError as exc:
                 self._note_agent(exc)
-        if home is None:
-            home = await self._call("realpath", ".", lambda s: s.realpath("."))
+            else:
+                if hello.get("home"):
+                    self._home, self._home_generation = str(hello["home"]), None
+                    return self._home
+        home = await self._call("realpath", ".", lambda s: s.realpath("."))
         self._home, self._home_generation = home, self.connection.generation
         return home
 
@@ -639,12 +642,35 @@ class HostFiles:
 
     async def checksum(self, path: str, *,
                        on_progress: Callable[[float], None] | None = None) -> str:
-        """The SHA-256 of file ``path``, computed on the host (hex)."""
+        """The SHA-256 of file ``path`` (hex): computed on the host by the agent, or where
+        it cannot run, from the bytes read by SFTP (slower: they cross the link)."""
         full = await self.absolute(path)
-        result = await self._agent_only("fs_checksum", {"path": full, "algo": "sha256"},
-                                        full, on_progress=on_progress,
-                                        timeout=AGENT_IDLE_TIMEOUT)
-        return str(result.get("hex", ""))
+        if self._agent_usable():
+            try:
+                result = await self._agent("fs_checksum", {"path": full, "algo": "sha256"},
+                                           full, on_progress=on_progress,
+                                           timeout=AGENT_IDLE_TIMEOUT)
+            except _AgentCannotRun:
+                pass
+            else:
+                return str(result.get("hex", ""))
+        return await self._checksum_sftp(full, on_progress)
+
+    async def _checksum_sftp(self, full: str,
+                             on_progress: Callable[[float], None] | None) -> str:
+        entry = await self.stat(full)
+        if entry.is_dir:
+            raise remote_error(WrongKindError, self.name, full, "is a directory")
+        digest = hashlib.sha256()
+        done = 0
+        async for data in self.read_chunks(full, chunk=1024 * 1024):
+            digest.update(data)
+            done += len(data)
+            if on_progress is not None and entry.size:
+                on_progress(min(1.0, done / entry.size))
+        if on_progress is not None:
+            on_progress(1.0)
+        return digest.hexdigest()
 
 
 @contextlib.contextmanager
