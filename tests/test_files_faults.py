@@ -16,6 +16,7 @@ from rtui.core.errors import ChangedDuringTransferError, SSHError
 from rtui.core.files.parts import Tuning
 from rtui.core.files.paths import Local, Remote
 from rtui.core.files.progress import TransferProgress
+from rtui.core.files.queue import CANCELLED, DONE, FAILED, RUNNING, Job
 from rtui.core.files.transfer import TransferSpec, transfer
 from rtui.core.workspace import Workspace
 from tests.harness.relay import TCPRelay
@@ -151,3 +152,72 @@ async def test_a_cancel_removes_the_part_unless_asked_to_keep_it(
             await task
         assert not (tmp_path / "out" / "big").exists()
         assert len(parts_in(tmp_path / "out")) == (1 if keep else 0)
+
+
+async def test_the_queue_runs_two_at_a_time_and_retries_after_a_cut_by_itself_and_on_demand(
+    relayed: tuple[Workspace, TCPRelay], tmp_path: Path
+) -> None:
+    ws, relay = relayed
+    relay.bandwidth = 24e6
+    queue = ws.transfers
+    queue.tuning = NARROW
+    (tmp_path / "out").mkdir()
+    digests = [random_file(tmp_path / f"f{i}", 8 * MIB, seed=i) for i in range(4)]
+    changed = asyncio.Event()
+    running_at_once: list[int] = []
+    cuts: list[int] = []
+
+    def on_change(job: Job) -> None:
+        running_at_once.append(sum(1 for j in queue.jobs if j.state == RUNNING))
+        progress = job.progress
+        if (job.id == 1 and not cuts and progress is not None
+                and progress.done >= progress.total * 0.7):
+            cuts.append(progress.done)
+            relay.cut()  # jobs 1 and 2 run on that connection: both lose it
+        changed.set()
+
+    async def until(done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(60):
+            while not done():
+                changed.clear()
+                await changed.wait()
+
+    queue.subscribe(on_change)
+    jobs = [queue.submit(TransferSpec((Local(str(tmp_path / f"f{i}")),),
+                                      Remote("r", str(tmp_path / "out")))) for i in range(3)]
+    await until(lambda: all(j.finished for j in jobs))
+    assert [j.state for j in jobs] == [DONE] * 3, [j.error for j in jobs]
+    assert max(running_at_once) == 2 and cuts
+    assert jobs[0].retried_by_itself and jobs[0].result is not None
+    assert jobs[0].result.resumed_from > 0
+    for i in range(3):
+        assert sha256(tmp_path / "out" / f"f{i}") == digests[i]
+
+    # A cut while the host cannot be reached again: failed, part kept; retry finishes it.
+    cuts.clear()
+    last = queue.submit(TransferSpec((Local(str(tmp_path / "f3")),),
+                                     Remote("r", str(tmp_path / "out"))))
+    last.retried_by_itself = True  # no retry by itself this time
+    await until(lambda: last.progress is not None and last.progress.done > 0)
+    relay.refuse_new = True
+    relay.cut()
+    await until(lambda: last.finished)
+    assert last.state == FAILED and "r" in last.error and last.error_title
+    assert len(parts_in(tmp_path / "out")) == 1
+    relay.refuse_new = False
+    assert queue.retry(last.id) is last and last.spec.resume
+    await until(lambda: last.finished)
+    assert last.state == DONE and sha256(tmp_path / "out" / "f3") == digests[3]
+    assert parts_in(tmp_path / "out") == []
+
+    # A person's cancel: the part goes; a retry copies it again.
+    (tmp_path / "out" / "f3").unlink()
+    again = queue.submit(TransferSpec((Local(str(tmp_path / "f3")),),
+                                      Remote("r", str(tmp_path / "out"))))
+    await until(lambda: again.progress is not None and again.progress.done > 0)
+    queue.cancel(again.id)
+    await until(lambda: again.finished)
+    assert again.state == CANCELLED and parts_in(tmp_path / "out") == []
+    queue.retry(again.id)
+    await until(lambda: again.finished)
+    assert again.state == DONE and sha256(tmp_path / "out" / "f3") == digests[3]

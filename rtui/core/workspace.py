@@ -33,6 +33,7 @@ from rtui.core.lazy import import_off_loop
 
 if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: imported when used
     from rtui.core.config.importer import ImportResult
+    from rtui.core.files.queue import TransferQueue
     from rtui.core.files.service import HostFiles
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
     from rtui.core.ssh.check import HostStatus
@@ -139,6 +140,7 @@ class Workspace:
         self._pool: Connections | None = None
         self._kernels: dict[str, HostKernels] = {}
         self._files: dict[str, HostFiles] = {}
+        self._transfers: TransferQueue | None = None
         self._chosen: dict[str, str] = {}  # the Python picked for a host in this run
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -222,6 +224,16 @@ class Workspace:
             self._files[name] = service
         return service
 
+    @property
+    def transfers(self) -> TransferQueue:
+        """The run's transfer jobs (made on first use; they outlive the tab that started
+        them, and stop, their parts kept, when the workspace closes)."""
+        if self._transfers is None:
+            from rtui.core.files.queue import TransferQueue
+
+            self._transfers = TransferQueue(self)
+        return self._transfers
+
     async def connect(self, name: str, prompter: Prompter | None) -> HostKernels:
         """The host's kernel service, its connection up; a login asks ``prompter``."""
         kernels = await self.kernels(name)
@@ -230,6 +242,8 @@ class Workspace:
 
     async def close(self) -> None:
         """Detach every kernel service (kernels keep running) and close every connection."""
+        if self._transfers is not None:
+            await self._transfers.close()
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
