@@ -245,19 +245,23 @@ class HostFiles:
         several times faster than SFTP on a big folder); SFTP where it cannot run."""
         return self._list(path, batch)
 
-    async def _list(self, path: str, batch: int) -> AsyncIterator[Entries]:
+    async def _list(self, path: str, batch: int) -> AsyncGenerator[Entries, None]:
+        # Each source closed as soon as this is (a reader that stops early cancels the
+        # agent's listing at once, not when the garbage collector comes by).
         full = await self.absolute(path)
         if self._agent_usable():
             try:
-                async for rows in self._list_agent(full, batch):
-                    yield rows
+                async with contextlib.aclosing(self._list_agent(full, batch)) as batches:
+                    async for rows in batches:
+                        yield rows
                 return
             except _AgentCannotRun:
                 pass
-        async for rows in self._list_sftp(full, batch):
-            yield rows
+        async with contextlib.aclosing(self._list_sftp(full, batch)) as batches:
+            async for rows in batches:
+                yield rows
 
-    async def _list_agent(self, full: str, batch: int) -> AsyncIterator[Entries]:
+    async def _list_agent(self, full: str, batch: int) -> AsyncGenerator[Entries, None]:
         """The agent's ``fs_list``: its rows handed on batch by batch as they arrive; the
         request is cancelled on the host when the caller stops reading."""
         batches: asyncio.Queue[Entries | None] = asyncio.Queue()
