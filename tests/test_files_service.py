@@ -232,6 +232,12 @@ async def test_read_and_write(files: HostFiles, place: Path) -> None:
 
     with pytest.raises(WrongKindError, match="is a directory"):
         await files.read_range(str(place), 0, 10)
+    os.mkfifo(place / "fifo")  # no writer: sftp-server's open() would never return
+    with pytest.raises(WrongKindError, match=r"/fifo: not a regular file \(a FIFO\)$"):
+        await files.read_range(str(place / "fifo"), 0, 10)
+    with pytest.raises(WrongKindError, match="a FIFO"):
+        await anext(files.read_chunks(str(place / "fifo")))
+    (place / "fifo").unlink()
     with pytest.raises(WrongKindError, match="is a directory"):
         await files.write_small(str(place), b"x")
     with pytest.raises(RemoteNotFoundError, match="no such file"):

@@ -55,6 +55,8 @@ AGENT_IDLE_TIMEOUT = 60.0  # a long agent op: seconds without a word from it
 _SETTLE_TIMEOUT = 5.0  # for the connection to notice that its link is gone
 # The agent cannot run there (no Python, too old): SFTP does what it can instead.
 _NO_AGENT = frozenset({"no_python", "old_python", "start"})
+_SPECIAL = {statmod.S_IFIFO: "FIFO", statmod.S_IFSOCK: "socket", statmod.S_IFCHR: "device",
+            statmod.S_IFBLK: "device"}
 _FIRST_BATCH = 100  # rows drawn at once, before the rest of a listing comes
 
 
@@ -75,6 +77,7 @@ class HostFiles:
         self._sftp_lock = asyncio.Lock()
         self._home: str | None = None
         self._home_generation: int | None = -1  # None: for good
+        self._closing: set[asyncio.Task[None]] = set()  # file handles being closed
         self._agent_missing: AgentError | None = None  # why the agent cannot run, if so
         self._agent_generation = -1
 
@@ -475,11 +478,14 @@ class HostFiles:
 
     async def read_range(self, path: str, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes of file ``path`` from ``offset`` (fewer at its end)."""
-        full = await self.absolute(path)
+        full = await self._regular_file(path)
 
         async def read(sftp: asyncssh.SFTPClient) -> bytes:
-            async with sftp.open(full, "rb") as handle:
+            handle = await sftp.open(full, "rb")
+            try:
                 data = await handle.read(length, offset)
+            finally:
+                self._close_later(handle)  # its answer is not waited for: a round trip less
             assert isinstance(data, bytes)
             return data
 
@@ -488,7 +494,7 @@ class HostFiles:
     async def read_chunks(self, path: str, *,
                           chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
         """File ``path`` from start to end, ``chunk`` bytes at a time (never all of it held)."""
-        full = await self.absolute(path)
+        full = await self._regular_file(path)
         handle = await self._call("read", full, lambda s: s.open(full, "rb"))
         try:
             offset = 0
@@ -506,8 +512,31 @@ class HostFiles:
                 offset += len(data)
                 yield data
         finally:
+            self._close_later(handle)
+
+    async def _regular_file(self, path: str) -> str:
+        """``path`` made absolute, once it is known to be a file (links followed). A FIFO or
+        a device is refused: OpenSSH's sftp-server, one thread for the whole session, would
+        block in its open() (a FIFO with no writer) and answer nothing more."""
+        full = await self.absolute(path)
+        entry = await self.stat(full)
+        if entry.kind == DIR:
+            raise remote_error(WrongKindError, self.name, full, "is a directory")
+        if entry.kind != FILE:
+            what = _SPECIAL.get(statmod.S_IFMT(entry.mode), "special file")
+            raise remote_error(WrongKindError, self.name, full,
+                               f"not a regular file (a {what})")
+        return full
+
+    def _close_later(self, handle: asyncssh.SFTPClientFile) -> None:
+        """Close ``handle`` without waiting for the answer (bounded; errors ignored)."""
+        async def close() -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(handle.close(), 5)
+                await asyncio.wait_for(handle.close(), 10)
+
+        task = asyncio.ensure_future(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def write_small(self, path: str, data: bytes) -> None:
         """Write file ``path`` whole, by a temporary name renamed over it at the end (a
