@@ -5,27 +5,43 @@ the copy; a cancel removes the part. Nothing is ever half-written under a final 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import shutil
+import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from rtui.core.errors import ChangedDuringTransferError, SSHError
+from rtui.core.config.model import Config, Host
+from rtui.core.errors import (
+    ChangedDuringTransferError,
+    DiskFullError,
+    FilesError,
+    LinkLoopError,
+    RemotePermissionError,
+    SSHError,
+)
 from rtui.core.files.parts import Tuning
 from rtui.core.files.paths import Local, Remote
 from rtui.core.files.progress import TransferProgress
 from rtui.core.files.queue import CANCELLED, DONE, FAILED, RUNNING, Job
 from rtui.core.files.transfer import TransferSpec, transfer
 from rtui.core.workspace import Workspace
+from tests.harness.accounts import Account
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD
-from tests.ssh_helpers import host_for, trust
+from tests.ssh_helpers import ScriptedPerson, host_for, trust
 from tests.transfer_helpers import (
     parts_in,
     random_file,
     sha256,
+    snapshot,
+    workspace,  # noqa: F401 (fixture)
     workspace_of,
 )
 
@@ -221,3 +237,136 @@ async def test_the_queue_runs_two_at_a_time_and_retries_after_a_cut_by_itself_an
     queue.retry(again.id)
     await until(lambda: again.finished)
     assert again.state == DONE and sha256(tmp_path / "out" / "f3") == digests[3]
+
+
+async def test_a_folder_cut_half_way_resumes_with_what_is_missing(
+    relayed: tuple[Workspace, TCPRelay], tmp_path: Path
+) -> None:
+    """Files already whole are skipped and a big file goes on from its part."""
+    ws, relay = relayed
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    for i in range(40):
+        (source / "sub" / f"small{i}").write_bytes(bytes([i]) * 40_000)
+    for i in range(2):
+        random_file(source / f"big{i}", 6 * MIB, seed=i)
+    total = 40 * 40_000 + 12 * MIB
+    spec = TransferSpec((Local(str(source)),), Remote("r", str(tmp_path / "copy")),
+                        recursive=True)
+    relay.bandwidth = 12e6
+    copy = tmp_path / "copy"
+
+    async def cut_once_some_are_whole() -> None:
+        """Cut when one big file is whole and the other's part is past the window."""
+        while True:
+            sizes = [(copy / p).stat().st_size for p in parts_in(copy) if "big1" in p]
+            if (copy / "big0").exists() and sizes and sizes[0] > 3 * MIB:
+                relay.cut()
+                return
+            await asyncio.sleep(0.02)
+
+    one_by_one = dataclasses.replace(NARROW, parallel_files=1)
+    watcher = asyncio.ensure_future(cut_once_some_are_whole())
+    with pytest.raises(SSHError):
+        await transfer(ws, spec, tuning=one_by_one)
+    assert watcher.done()
+    assert parts_in(copy)  # the big files' parts are kept
+
+    relay.bandwidth = None
+    before = relay.bytes_forwarded
+    result = await transfer(ws, dataclasses.replace(spec, resume=True), tuning=one_by_one)
+    assert snapshot(copy) == snapshot(source)
+    assert parts_in(copy) == []
+    assert result.skipped + result.files == 42 and result.skipped > 0
+    assert result.resumed_from > 0
+    assert result.bytes < total and relay.bytes_forwarded - before < total
+
+
+async def test_a_full_disk_on_either_side_says_so_and_leaves_no_part(
+    workspace: Workspace, tmp_path: Path  # noqa: F811
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        random_file(tmp_path / "two", 2 * MIB)
+        with pytest.raises(DiskFullError, match=rf"a:{small}/.*disk full.*was removed"):
+            await transfer(workspace, TransferSpec((Local(str(tmp_path / "two")),),
+                                                   Remote("a", str(small))))
+        with pytest.raises(DiskFullError, match=r"\(here\): disk full.*was removed"):
+            await transfer(workspace, TransferSpec((Remote("a", str(tmp_path / "two")),),
+                                                   Local(str(small))))
+        assert list(small.iterdir()) == []
+        folder = tmp_path / "many"  # small files: the tar stream says it
+        folder.mkdir()
+        for i in range(8):
+            (folder / f"f{i}").write_bytes(os.urandom(200_000))
+        with pytest.raises(DiskFullError, match=r"not copied: .*disk full"):
+            await transfer(workspace, TransferSpec((Local(str(folder)),),
+                                                   Remote("a", str(small)), recursive=True))
+        assert parts_in(small) == []
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True, timeout=30, check=False)
+
+
+async def test_permission_denied_as_a_plain_account(
+    password_sshd: SSHD, password_account: Account, isolated_home: Path, tmp_path: Path
+) -> None:
+    trust(password_sshd, isolated_home)
+    host = Host("pw", hostname="127.0.0.1", port=password_sshd.port,
+                user=password_account.name)
+    ws = Workspace(None, config=Config(hosts=(host,)), prefetch=False, auto_reconnect=False,
+                   prompter=ScriptedPerson(secrets={"password": password_account.password}))
+    roots = password_account.home / f"roots-{uuid.uuid4().hex[:8]}"
+    roots.mkdir()
+    roots.chmod(0o755)
+    (roots / "secret").write_text("root only")
+    (roots / "secret").chmod(0o600)
+    (tmp_path / "f").write_text("mine")
+    try:
+        with pytest.raises(RemotePermissionError, match=rf"pw:{roots}/\.f\.rtui-.*permission"):
+            await transfer(ws, TransferSpec((Local(str(tmp_path / "f")),),
+                                            Remote("pw", str(roots))))
+        with pytest.raises(RemotePermissionError, match=rf"pw:{roots}/secret: permission"):
+            await transfer(ws, TransferSpec((Remote("pw", str(roots / "secret")),),
+                                            Local(str(tmp_path / "got"))))
+        assert sorted(p.name for p in roots.iterdir()) == ["secret"]
+        assert not (tmp_path / "got").exists() and parts_in(tmp_path) == []
+    finally:
+        await ws.close()
+        shutil.rmtree(roots, ignore_errors=True)
+
+
+async def test_symlink_loops_are_named_and_never_followed_round(
+    workspace: Workspace, tmp_path: Path  # noqa: F811
+) -> None:
+    (tmp_path / "loop").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop")
+    with pytest.raises(LinkLoopError, match=r"a:.*/loop: symlink loop"):
+        await transfer(workspace, TransferSpec((Remote("a", str(tmp_path / "loop")),),
+                                               Local(str(tmp_path / "x"))))
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "data").write_text("data\n")
+    (tree / "sub" / "up").symlink_to("..")  # a folder met again when links are followed
+    (tree / "sub" / "alias").symlink_to("data")
+    (tree / "self").symlink_to("self")
+    # Without -L links are links: the copy is whole.
+    await transfer(workspace, TransferSpec((Local(str(tree)),), Remote("a", str(
+        tmp_path / "plain")), recursive=True))
+    assert snapshot(tmp_path / "plain") == snapshot(tree)
+    # With -L each side's walk cuts the loops, says them, and copies the rest.
+    for name, src in (("here", Local(str(tree))), ("there", Remote("a", str(tree)))):
+        with pytest.raises(FilesError, match=r"not copied: .*(up: symlink loop.*self|self"
+                                             r".*up: symlink loop)"):
+            await transfer(workspace, TransferSpec((src,), Local(str(tmp_path / name)),
+                                                   recursive=True, follow_links=True))
+        copied = tmp_path / name
+        assert not (copied / "sub" / "alias").is_symlink()
+        assert (copied / "sub" / "alias").read_text() == "data\n"
+        assert sorted(os.listdir(copied)) == ["sub"]

@@ -148,3 +148,30 @@ async def test_a_folder_goes_up_down_and_host_to_host_whole(
     for copy in ("up/src", "down", "across"):
         os.chmod(tmp_path / copy / "ro", 0o755)  # so pytest can remove it
     os.chmod(source / "ro", 0o755)
+
+
+ODD = ["a b\nc é漢.txt", os.fsdecode(b"bad-\xff.bin"), " lead and trail ", "-dash"]
+
+
+async def test_odd_names_go_both_ways_alone_and_in_a_folder(
+    workspace: Workspace, tmp_path: Path  # noqa: F811
+) -> None:
+    """Spaces, a newline, unicode and a byte that is not UTF-8 (a lone surrogate here)."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i, name in enumerate(ODD):
+        (folder / name).write_bytes(f"file {i}\n".encode())
+    (tmp_path / "out").mkdir()
+    for name in ODD:  # each alone, up then down again, checksummed on both sides
+        await transfer(workspace, TransferSpec((Local(str(folder / name)),),
+                                               Remote("a", str(tmp_path / "out")),
+                                               checksum=True))
+        await transfer(workspace, TransferSpec((Remote("a", str(tmp_path / "out" / name)),),
+                                               Local(str(tmp_path / "out" / f"{name}.back"))))
+        assert (tmp_path / "out" / f"{name}.back").read_bytes() == (folder / name).read_bytes()
+    await transfer(workspace, TransferSpec((Local(str(folder)),), Remote("a", str(
+        tmp_path / "up")), recursive=True))
+    await transfer(workspace, TransferSpec((Remote("a", str(tmp_path / "up")),),
+                                           Remote("b", str(tmp_path / "across")),
+                                           recursive=True))
+    assert snapshot(tmp_path / "across") == snapshot(tmp_path / "up") == snapshot(folder)

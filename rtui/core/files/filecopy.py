@@ -117,7 +117,10 @@ async def copy_file(src: Side, src_path: str, dst: Side, final: str, info: FileI
         await dst.remove_quietly(part)  # nothing to resume on a full disk: free the space
         raise noted(exc, f"the partial copy {dst.where(part)} was removed") from exc
     except RtuiError as exc:
-        if start + sent == 0 or isinstance(exc, ChangedDuringTransferError | ChecksumMismatchError):
+        if start + sent == 0:  # nothing in it worth keeping (the source could not be read)
+            await dst.remove_quietly(part)
+            raise
+        if isinstance(exc, ChangedDuringTransferError | ChecksumMismatchError):
             raise
         raise noted(exc, f"{start + sent} bytes are kept in {dst.where(part)}: "
                     "resume to go on from there") from exc

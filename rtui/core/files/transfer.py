@@ -171,6 +171,9 @@ async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
             raise WrongKindError(f"{side.where(path)} is not a regular file or a directory")
         name = posixpath.basename(path.rstrip("/")) or path
         target = posixpath.join(dest, name) if into else dest
+        if (into and spec.resume and info.kind == DIR and len(spec.sources) == 1
+                and await dst_side.info_or_none(target) is None):
+            target = dest  # the broken copy made ``dest`` itself: go on in it
         resolved.append(Source(side, path, info, target))
     return resolved
 

@@ -38,6 +38,8 @@ _KINDS: dict[str, type[FilesError]] = {
     "disk_full": DiskFullError, "permission": RemotePermissionError,
     "not_found": RemoteNotFoundError, "link_loop": LinkLoopError,
 }
+_WORDS = {"disk_full": "disk full", "permission": "permission denied",
+          "not_found": "no such file or directory", "link_loop": "symlink loop"}
 _SHOWN = 5  # failures named in a message; the rest are counted
 
 
@@ -148,7 +150,8 @@ class FolderPlan:
                 f"were not copied: {names}{more}; copy again once they are stable")
         if not failures and not problems:
             return
-        words = [f"{printable(rel) or '.'}: {message}" for rel, _, message in problems]
+        words = [f"{printable(rel) or '.'}: {_WORDS.get(kind, message)}"
+                 for rel, kind, message in problems]
         words += [str(f) for f in failures]
         kinds = [_KINDS.get(kind, FilesError) for _, kind, _ in problems]
         kinds += [type(f) for f in failures if isinstance(f, FilesError)]

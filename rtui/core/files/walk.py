@@ -9,6 +9,7 @@ mtime, permission bits and a link's target. Our own part files are left out.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import posixpath
 import stat as statmod
@@ -70,7 +71,7 @@ def _walk_local_sync(root: str, follow: bool) -> Walk:
             with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            errors.append((rel_dir, (exc.strerror or str(exc)).lower()))
+            errors.append((rel_dir, _local_words(exc)))
             continue
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -85,7 +86,7 @@ def _walk_local_sync(root: str, follow: bool) -> Walk:
                         st = entry.stat(follow_symlinks=True)
                         target = None
             except OSError as exc:
-                errors.append((rel, (exc.strerror or str(exc)).lower()))
+                errors.append((rel, _local_words(exc)))
                 continue
             kind = kind_of_mode(st.st_mode)
             if kind == DIR:
@@ -99,6 +100,12 @@ def _walk_local_sync(root: str, follow: bool) -> Walk:
             nodes.append(Node(rel, kind, st.st_size if kind == FILE else 0, st.st_mtime,
                               statmod.S_IMODE(st.st_mode), target))
     return Walk(nodes, errors)
+
+
+def _local_words(exc: OSError) -> str:
+    return {errno.ELOOP: "symlink loop", errno.EACCES: "permission denied",
+            errno.ENOENT: "no such file or directory"}.get(
+        exc.errno or 0, (exc.strerror or str(exc)).lower())
 
 
 async def walk_local(root: str, *, follow: bool = False) -> Walk:
