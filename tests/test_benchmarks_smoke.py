@@ -82,13 +82,14 @@ def _files_figures(out: str, output: str) -> None:
         assert figure(label), f"no files figure for {label!r}\n{output}"
     assert re.search(rf"^\| {re.escape(files_bench.LS)} \| — \| ({NUMBER})", out,
                      re.MULTILINE), output
-    written = {files_bench.ENGINE: "rtui.core.files.transfer", files_bench.CLI: "rtui.cli.files"}
-    for label, module in written.items():
-        if importlib.util.find_spec(module) is not None:
+    written = {files_bench.ENGINE: importlib.util.find_spec("rtui.core.files.transfer"),
+               files_bench.CLI: files_bench.rtui_has("cp")}
+    for label, there in written.items():
+        if there:
             assert figure(label), f"no files figure for {label!r}\n{output}"
         else:
             assert f"| {label} | {files_bench.MISSING} |" in out, output
-    if importlib.util.find_spec(written[files_bench.ENGINE]) is not None:
+    if written[files_bench.ENGINE]:
         assert figure(files_bench.ENGINE, ", up") and figure(files_bench.ENGINE, ", down"), (
             f"no far-link figures\n{output}")
 

@@ -25,6 +25,7 @@ HOST, FAR = "bench", "far"
 DELAY, BANDWIDTH = 0.05, 10e6  # the far link: seconds each way, bytes per second
 STEP_TIMEOUT = 1800.0  # one transfer or listing (1 GiB through the far link: ~110 s)
 RSS_EVERY = 0.05
+SLOPE_FROM = 128 * MiB  # the smallest transfer whose RSS slope is shown
 GOAL_BIG, GOAL_FOLDER, GOAL_LINK = 0.9, 1.0, 0.9  # x OpenSSH's best, x scp -r, x the link
 GOAL_FIRST, GOAL_LIST = 0.2, 2.0  # s to the first rows; x `ls -la` for the whole
 MISSING = "not there yet"
@@ -119,6 +120,15 @@ def there(module: str) -> bool:
         return False
 
 
+def rtui_has(command: str) -> bool:
+    """The ``rtui`` command line has the sub-command ``command`` (``cp`` came after ``files``)."""
+    from benchmarks.common import rtui_command
+
+    done = subprocess.run([*rtui_command(), command, "--help"], capture_output=True,
+                          timeout=60, check=False)
+    return done.returncode == 0
+
+
 def timed(command: list[str], *, stdin: str | None = None,
           env: dict[str, str] | None = None) -> float:
     """Seconds for ``command`` to run to a zero exit (its failure raised with its words)."""
@@ -188,13 +198,14 @@ class RssSampler:
 
     def result(self, direction: str, size: int) -> Rss:
         """The slope over the last three quarters of the time, bytes taken as even in time
-        (a steady transfer): a least-squares line through (bytes sent, RSS)."""
+        (a steady transfer): a least-squares line through (bytes sent, RSS). None below
+        SLOPE_FROM: a few MiB's worth of samples extrapolated to a GiB say nothing."""
         (t0, start), (t1, _) = self.samples[0], self.samples[-1]
         span = max(t1 - t0, 1e-9)
         points = [((t - t0) / span * size / GiB, mib) for t, mib in self.samples
                   if (t - t0) / span >= 0.25]
         slope = None
-        if len(points) >= 3:
+        if len(points) >= 3 and size >= SLOPE_FROM:
             mean_x = statistics.fmean(x for x, _ in points)
             mean_y = statistics.fmean(y for _, y in points)
             var = sum((x - mean_x) ** 2 for x, _ in points)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import os
 import shutil
 import time
@@ -38,6 +36,7 @@ from benchmarks.files.bench import (
     clear,
     digest,
     net,
+    rtui_has,
     there,
     timed,
     turn,
@@ -49,13 +48,13 @@ async def engine_copy(bench: Bench, source: str, dest: str, *, up: bool, host: s
     """Seconds for rtui's engine to copy ``source`` to ``dest`` (``up``: this machine to the
     host), its connection already up."""
     from rtui.core.files.paths import Local, Remote
+    from rtui.core.files.transfer import TransferSpec, transfer
 
-    engine = importlib.import_module("rtui.core.files.transfer")  # (part C of issue 16)
     src = Local(source) if up else Remote(host, source)
     dst = Remote(host, dest) if up else Local(dest)
-    spec = engine.TransferSpec(sources=(src,), dest=dst, recursive=recursive)
+    spec = TransferSpec(sources=(src,), dest=dst, recursive=recursive)
     started = time.perf_counter()
-    await asyncio.wait_for(engine.transfer(bench.workspace, spec), STEP_TIMEOUT)
+    await asyncio.wait_for(transfer(bench.workspace, spec), STEP_TIMEOUT)
     return time.perf_counter() - started
 
 
@@ -82,7 +81,7 @@ async def big_file(bench: Bench, sizes: Sizes, logins: dict[str, float]
     shutil.copyfile(source, bench.remote / "big.bin")  # what the downloads fetch
     want = digest(source)
     rows = [Row(ENGINE, missing=not there("rtui.core.files.transfer")),
-            Row(CLI, missing=not there("rtui.cli.files")), Row(SFTP), Row(SCP)]
+            Row(CLI, missing=not rtui_has("cp")), Row(SFTP), Row(SCP)]
     rss: list[Rss] = []
     up_to, down_to = bench.remote / "up.bin", bench.local / "down.bin"
     remote_big = str(bench.remote / "big.bin")
@@ -111,6 +110,14 @@ async def big_file(bench: Bench, sizes: Sizes, logins: dict[str, float]
         command = [*bench.openssh("scp"), *((src, far) if up else (far, dst))]
         return net(await asyncio.to_thread(timed, command), logins["sftp"])
 
+    if not rows[0].missing:  # the engine's first use (threads, SFTP's first open): not timed
+        warm = bench.local / "warm.bin"
+        warm.write_bytes(os.urandom(MiB))
+        try:
+            await engine_copy(bench, str(warm), str(bench.remote / "warm.bin"), up=True)
+            await engine_copy(bench, str(bench.remote / "warm.bin"), str(warm), up=False)
+        except Exception as exc:
+            rows[0].error = f"warm-up: {describe(exc)}"
     for index in range(sizes.runs):
         for row in turn(rows, index):
             for direction in ("up", "down"):
