@@ -131,18 +131,15 @@ class _Sides:
         return side
 
     async def path(self, location: Location) -> str:
-        """A local path with ``~`` expanded; a remote one with ``~`` as the login's home
-        (relative paths are relative to it already, as SFTP has them)."""
+        """A local path with ``~`` expanded; a remote one made absolute as HostFiles does
+        (``~`` and relative paths from the login's home, the agent's, which SFTP's start
+        folder need not be: an sshd that sets HOME)."""
         if isinstance(location, Local):
             return _expand_user(location.path)
         assert isinstance(location, Remote)
-        path = location.path or "."
-        if path == "~" or path.startswith("~/"):
-            side = await self.side(location)
-            assert isinstance(side, RemoteSide)
-            home = await side.files.home()
-            path = home + path[1:]
-        return path
+        side = await self.side(location)
+        assert isinstance(side, RemoteSide)
+        return await side.files.absolute(location.path or ".")
 
 
 async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
