@@ -3,13 +3,21 @@ subprocess against the real sshd."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import hashlib
 import io
 import json
 import os
+import pty
 import shutil
+import signal
 import stat
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +36,7 @@ from rtui.cli.file_output import (
 )
 from rtui.core.files.model import Entry
 from tests.conftest import run_rtui
+from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import trust
 
@@ -97,10 +106,12 @@ def test_progress_line_fits_its_width_and_cuts_the_name_on_the_left() -> None:
     assert line.split() == ["results.csv", "45%", "45", "MiB", "85", "MiB/s", "ETA", "0:03"]
     assert len(line) == 59
     long = Progress("/x/" + "n" * 100 + "-end.bin", 0, 0, files_done=3, files_total=10)
-    line = progress_line(long, 50)
-    assert len(line) == 49 and line.startswith("…") and "-end.bin  3/10  100%" in line
-    assert line.endswith("0 B  0 B/s  ETA --:--")
-    assert progress_line(p, 60, elapsed=65).endswith("85 MiB/s  1:05")
+    line = progress_line(long, 70)
+    assert len(line) == 69 and line.startswith("…") and "-end.bin  3/10  100%" in line
+    assert line.split()[-5:] == ["B", "0", "B/s", "ETA", "--:--"]
+    assert progress_line(p, 60, elapsed=65).rstrip().endswith("85 MiB/s  1:05")
+    narrow = progress_line(long, 30)
+    assert len(narrow) == 29 and narrow.startswith("…")  # the end is what goes
     assert "\\n" in progress_line(Progress("a\nb", 1, 2), 40)  # still one line
 
 
@@ -254,7 +265,47 @@ def test_mkdir_mv_rm(lab: Path) -> None:
     assert sorted(p.name for p in work.iterdir()) == ["w"]
 
 
+def test_cp_up_down_host_to_host(lab: Path, tmp_path: Path) -> None:
+    here = tmp_path / "here"
+    (here / "folder" / "deep").mkdir(parents=True)
+    (here / "folder" / "deep" / ODD).write_text("deep")
+    (here / "x:y").write_text("a local name with a colon")
+    (lab / "up").mkdir()
+    ok("cp", str(here / "x:y"), f"lab:clifiles/up/{ODD}")  # a local name, then renamed
+    assert (lab / "up" / ODD).read_text() == "a local name with a colon"
+    ok("cp", "-r", str(here / "folder"), "lab:clifiles/up/")
+    assert (lab / "up" / "folder" / "deep" / ODD).read_text() == "deep"
+
+    down = tmp_path / "down"
+    down.mkdir()
+    ok("cp", "-r", "lab:clifiles/data/sub", f"lab:clifiles/data/{BAD}", "lab:~/clifiles/big.bin",
+       str(down))
+    assert (down / "sub" / "inner.txt").read_text() == "inner\n"
+    assert (down / BAD).read_bytes() == b"\xff"
+    assert digest(down / "big.bin") == digest(lab / "big.bin")
+
+    ok("cp", "--checksum", "lab:clifiles/big.bin", "lab2:clifiles/up/copy.bin")  # via here
+    assert digest(lab / "up" / "copy.bin") == digest(lab / "big.bin")
+
+    # scp's habits: each failure said, the rest goes on, 1 at the end
+    result = run_rtui("cp", "lab:clifiles/nope", "lab:clifiles/data/a.txt", str(down))
+    assert result.returncode == 1 and "clifiles/nope" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and (down / "a.txt").read_text() == "alpha\n"
+    result = run_rtui("cp", "lab:clifiles/data/sub", str(tmp_path / "nosub"))
+    assert result.returncode == 2 and "-r" in result.stderr  # a directory needs -r: usage
+    assert not (tmp_path / "nosub").exists()
+    leftovers = [p for p in (*down.rglob("*"), *(lab / "up").rglob("*")) if ".rtui-" in p.name]
+    assert leftovers == []
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (("cp", "lab:x"), "the following arguments are required"),
+    (("cp", "a", "b"), "no HOST:PATH among the paths"),
+    (("cp", "nohost:x", "lab:y"), "no host named 'nohost' (known: lab, lab2)"),
     (("files", "lab"), "usage:"),
     (("files", "lab", "mv", "x"), "the following arguments are required"),
 ])
@@ -262,3 +313,78 @@ def test_usage_errors_exit_2(lab: Path, args: tuple[str, ...], message: str) -> 
     result = run_rtui(*args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_progress_on_a_terminal_and_ctrl_c_keeps_the_part_for_resume(
+    lab: Path, sshd: SSHD, tmp_path: Path, isolated_home: Path, config_file: Path,
+) -> None:
+    """On a pty the progress line is drawn (at most 10 times a second); ctrl+c ends with
+    130 and leaves the part, not the final name; --resume then finishes the copy."""
+    down = tmp_path / "down"
+    down.mkdir()
+    async with TCPRelay("127.0.0.1", sshd.port) as relay:
+        relay.bandwidth = 3e6  # the 8 MiB take ~3 s: time to see progress and stop it
+        write_hosts(config_file, sshd, slow=relay.port)
+        with (isolated_home / ".ssh" / "known_hosts").open("a") as known:
+            known.write(relay.known_hosts_line(sshd.host_key_pub) + "\n")
+        drawn, code, seconds = await cp_on_a_pty("slow:clifiles/big.bin", str(down))
+        assert code == 130, drawn
+        assert "\r" in drawn and "big.bin" in drawn and "%" in drawn and "MiB/s" in drawn
+        assert drawn.count("\r") <= 10 * seconds + 3  # redrawn at most 10 times a second
+        assert "--resume" in drawn
+        kept = list(down.iterdir())
+        assert len(kept) == 1 and kept[0].name.startswith(".big.bin.rtui-"), kept
+        assert 0 < kept[0].stat().st_size <= BIG
+
+        relay.bandwidth = None
+        resumed = await asyncio.to_thread(
+            run_rtui, "cp", "--resume", "slow:clifiles/big.bin", str(down))
+    assert resumed.returncode == 0 and resumed.stderr == "", resumed.stderr
+    assert [p.name for p in down.iterdir()] == ["big.bin"]
+    assert digest(down / "big.bin") == digest(lab / "big.bin")
+
+
+async def cp_on_a_pty(*args: str) -> tuple[str, int, float]:
+    """``rtui cp ARGS`` with stderr on a pty, stopped by SIGINT once its progress says
+    10-90 %; what it drew, its exit code and how long it ran."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rtui", "cp", *args, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=slave, env=dict(os.environ))
+    os.close(slave)
+    os.set_blocking(master, False)
+    drawn = bytearray()
+    got = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        try:
+            drawn.extend(os.read(master, 65536))
+        except OSError:  # the other end closed
+            loop.remove_reader(master)
+        got.set()
+
+    loop.add_reader(master, read)
+    try:
+        deadline = started + 30
+        while not any(f" {p}%" in drawn.decode(errors="replace") for p in range(10, 90)):
+            assert process.returncode is None, drawn
+            got.clear()
+            try:
+                await asyncio.wait_for(got.wait(), max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                raise AssertionError(f"no progress between 10 and 90 %: {drawn!r}") from None
+        process.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(process.wait(), 30)
+        await asyncio.sleep(0.1)  # the last of what it wrote
+    finally:
+        loop.remove_reader(master)
+        with contextlib.suppress(OSError):
+            drawn.extend(os.read(master, 65536))
+        os.close(master)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return drawn.decode(errors="replace"), code, time.monotonic() - started

@@ -104,7 +104,11 @@ def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = N
     else:
         tail = "ETA " + (duration(p.eta) if p.eta is not None else "--:--")
     count = f"  {p.files_done}/{p.files_total}" if p.files_total > 1 else ""
-    stats = f"{count}  {percent:3d}%  {human_size(p.done)}  {human_size(p.rate)}/s  {tail}"
+    rate = human_size(p.rate) + "/s"
+    # Fixed widths, so the figures do not jump about; packed when the terminal is narrow.
+    stats = f"{count}  {percent:3d}%  {human_size(p.done):>8}  {rate:>10}  {tail:<11}"
+    if width - 1 - len(stats) < 8:
+        stats = f"{count}  {percent:3d}%  {human_size(p.done)}  {rate}  {tail}"
     room = max(8, width - 1 - len(stats))  # the last column left free: no wrap
     name = printable(p.file.rstrip("/").rsplit("/", 1)[-1] or p.file)
     if len(name) > room:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rtui import __version__
 from rtui.cli import check as check_cmd
+from rtui.cli import cp as cp_cmd
 from rtui.cli import demo as demo_cmd
 from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.register(commands)
     kernels_cmd.register(commands)
     files_cmd.register(commands)
+    cp_cmd.register(commands)
     demo_cmd.register(commands)
     return parser
 
