@@ -110,6 +110,8 @@ def test_progress_line_fits_its_width_and_cuts_the_name_on_the_left() -> None:
     assert len(line) == 69 and line.startswith("…") and "-end.bin  3/10  100%" in line
     assert line.split()[-5:] == ["B", "0", "B/s", "ETA", "--:--"]
     assert progress_line(p, 60, elapsed=65).rstrip().endswith("85 MiB/s  1:05")
+    folder = progress_line(long, 70, elapsed=1, name="~/runs/out/")
+    assert folder.startswith("out  ") and "3/10" in folder  # a folder ends under its name
     narrow = progress_line(long, 30)
     assert len(narrow) == 29 and narrow.startswith("…")  # the end is what goes
     assert "\\n" in progress_line(Progress("a\nb", 1, 2), 40)  # still one line

@@ -120,7 +120,8 @@ async def _copy_all(workspace: Workspace, args: argparse.Namespace,
             status = EXIT_USAGE if usage and status != EXIT_FAILED else EXIT_FAILED
         else:
             if line is not None:
-                line.finish(complete=True)
+                # a folder's line ends with its own name, not its last file's
+                line.finish(complete=True, name=source.path)
     return status
 
 

@@ -94,10 +94,12 @@ class ProgressLike(Protocol):
     def eta(self) -> float | None: ...
 
 
-def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = None) -> str:
+def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = None,
+                  name: str | None = None) -> str:
     """``name  45%  120 MiB  85 MiB/s  ETA 0:03`` fitted to ``width`` columns (the name is
     cut on the left, its end is what tells files apart). ``elapsed``: the job is over, the
-    time it took replaces the ETA. With several files, ``3/10`` comes after the name."""
+    time it took replaces the ETA. With several files, ``3/10`` comes after the name.
+    ``name``: shown instead of the file's (a folder's name once it is all there)."""
     percent = 100 if p.total <= 0 else min(100, p.done * 100 // p.total)
     if elapsed is not None:
         tail = duration(elapsed)
@@ -110,10 +112,11 @@ def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = N
     if width - 1 - len(stats) < 8:
         stats = f"{count}  {percent:3d}%  {human_size(p.done)}  {rate}  {tail}"
     room = max(8, width - 1 - len(stats))  # the last column left free: no wrap
-    name = printable(p.file.rstrip("/").rsplit("/", 1)[-1] or p.file)
-    if len(name) > room:
-        name = "…" + name[-(room - 1):]
-    return f"{name:<{room}}{stats}"[:max(1, width - 1)]  # a narrow terminal loses the end
+    shown = name if name is not None else p.file
+    shown = printable(shown.rstrip("/").rsplit("/", 1)[-1] or shown)
+    if len(shown) > room:
+        shown = "…" + shown[-(room - 1):]
+    return f"{shown:<{room}}{stats}"[:max(1, width - 1)]  # a narrow terminal loses the end
 
 
 class ProgressLine:
@@ -138,12 +141,13 @@ class ProgressLine:
         self._drawn_at = now
         self._draw(progress_line(p, self.width()))
 
-    def finish(self, *, complete: bool) -> None:
-        """End the line: the last figures, with the time taken when ``complete``."""
+    def finish(self, *, complete: bool, name: str | None = None) -> None:
+        """End the line: the last figures, with the time taken when ``complete``; ``name``
+        instead of the last file's (what the job copied: a folder)."""
         if self.last is None:
             return
         elapsed = self.clock() - self.started if complete else None
-        self._draw(progress_line(self.last, self.width(), elapsed=elapsed))
+        self._draw(progress_line(self.last, self.width(), elapsed=elapsed, name=name))
         self.stream.write("\n")
         self.stream.flush()
         self.last, self._drawn_at, self._drawn_len = None, None, 0
