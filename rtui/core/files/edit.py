@@ -214,7 +214,11 @@ class EditSession:
         """Upload the local copy when it holds something new; a :class:`Conflict` (and no
         write) when the host's file changed meanwhile, until :meth:`resolve` says what to do."""
         local = self._require_local()
-        state = await asyncio.to_thread(_local_state, local)
+        try:
+            state = await asyncio.to_thread(_local_state, local)
+        except OSError as exc:  # an editor that saves by delete and create, caught between
+            raise FilesError(f"cannot read the local copy {printable(str(local))}: "
+                             f"{exc.strerror}") from exc
         self._seen = state.key
         if state.sha256 == self._sent:
             return Unchanged()
