@@ -33,7 +33,7 @@ from rtui.core.workspace import (
     WorkspaceEvent,
 )
 from rtui.tui.commands import HostCommands
-from rtui.tui.consoles import ConsoleTabs
+from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
@@ -50,7 +50,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(ConsoleTabs, FilesTabs):
+class RtuiApp(FileTasks, FilesTabs):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"

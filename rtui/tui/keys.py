@@ -27,6 +27,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("Files", "rtui.tui.widgets.file_list:FileList"),
     ("Files filter", "rtui.tui.widgets.files:FilesFilter"),
     ("File preview", "rtui.tui.widgets.file_preview:PreviewLines"),
+    ("Transfers", "rtui.tui.widgets.transfers:TransfersPanel"),
     ("Host form", "rtui.tui.screens.host_form:HostFormScreen"),
     ("Host key prompt", "rtui.tui.screens.prompts:HostKeyScreen"),
     ("Choice dialog", "rtui.tui.screens.prompts:ChoiceScreen"),

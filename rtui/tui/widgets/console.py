@@ -100,6 +100,8 @@ class ConsolePane(Widget):
         Binding("f9", "restart", "Restart", id="console.restart"),
         Binding("f4", "close_console", "Close", id="console.close"),
         Binding("ctrl+l", "clear", "Clear", id="console.clear"),
+        # Priority: the editor would take f7 for "select all".
+        Binding("f7", "files", "Files", id="console.files", priority=True),
         Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
     ]
 
@@ -111,6 +113,12 @@ class ConsolePane(Widget):
 
     @dataclass
     class CloseRequested(Message):
+        pane: ConsolePane
+
+    @dataclass
+    class FilesRequested(Message):
+        """f7: the host's Files tab, in this kernel's working directory."""
+
         pane: ConsolePane
 
     def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
@@ -440,6 +448,9 @@ class ConsolePane(Widget):
 
     def action_close_console(self) -> None:
         self.post_message(self.CloseRequested(self))
+
+    def action_files(self) -> None:
+        self.post_message(self.FilesRequested(self))
 
     async def shutdown_kernel(self) -> None:
         if self.kernel is not None:
