@@ -73,6 +73,14 @@ async def test_demo_tui_console_then_everything_gone(tmp_path: Path, isolated_ho
             await until(lambda: "hi" in console.model.plain_lines())
             assert console.history_path.is_relative_to(root)  # the demo's temp dir
 
+            # The demo's home has a small project for the Files tab, read over the demo's
+            # own SFTP server and agent (the same code paths as a real host's).
+            files = await app.workspace.files("demo")
+            names = [e.name async for batch in files.list("demo-project") for e in batch]
+            assert sorted(names) == ["README.md", "analysis.py", "data"]
+            head = await files.read_range("demo-project/data/measurements.csv", 0, 31)
+            assert head.startswith(b"time,temperature_c,humidity_pct")
+
             pids = kernel_pids(home)
             assert pids and all(pid_alive(p) for p in pids)
             await pilot.press("ctrl+q")

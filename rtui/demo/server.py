@@ -44,6 +44,7 @@ from rtui.demo.processes import (
     kill_group,
     kill_until_gone,
 )
+from rtui.demo.sample import write_sample
 from rtui.demo.scaffold import LOOPBACK, LoopbackListener, TrackedServer
 
 __all__ = ["DEMO_NOTE", "DemoServer"]
@@ -153,6 +154,7 @@ class DemoServer:
         self._root = Path(tempfile.mkdtemp(prefix="rtui-demo-")).resolve()
         try:
             self.home.mkdir(mode=0o700)
+            write_sample(self.home)
             self._listener = LoopbackListener(comment="rtui-demo")
             self._client_key = asyncssh.generate_private_key(
                 "ssh-ed25519", comment=f"rtui-demo-{self.user}")
