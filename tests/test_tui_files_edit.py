@@ -92,7 +92,7 @@ async def test_e_edits_in_the_editor_uploads_each_save_and_asks_on_a_conflict(
     monkeypatch.setenv("EDIT_LOG", str(log))
     app = _app(sshd, tmp_path, isolated_home)
     async with app.run_test(size=SIZE) as pilot:
-        await _files_at(pilot, app, folder, "notes.txt")
+        files = await _files_at(pilot, app, folder, "notes.txt")
         await pilot.press("e")
         await until(lambda: log.exists() and "\n" in log.read_text())
         assert log.read_text() == "uploaded while the editor ran\n"
@@ -106,7 +106,8 @@ async def test_e_edits_in_the_editor_uploads_each_save_and_asks_on_a_conflict(
         await until(lambda: isinstance(app.screen, ChoiceScreen))
         dialog = app.screen
         assert isinstance(dialog, ChoiceScreen)
-        assert "notes.txt changed on the host" in dialog.title_text
+        assert dialog.title_text == "notes.txt changed on lab"
+        assert f"{remote} changed on the host" in dialog.hint
         assert remote.read_text() == "first\nmine\nmine\ntheirs\n"  # not overwritten
         await pilot.press("down", "enter")  # keep both
         await until(lambda: _edit_ended(app))
@@ -114,6 +115,7 @@ async def test_e_edits_in_the_editor_uploads_each_save_and_asks_on_a_conflict(
         kept = next(p for p in folder.iterdir() if p != remote)
         assert kept.name.startswith("notes (rtui ") and kept.name.endswith(").txt")
         assert kept.read_text() == "first\nmine\nmine\nagain\n"
+        await until(lambda: kept.name in [e.name for e in files.file_list.view])  # listed again
         assert remote.read_text() == "first\nmine\nmine\ntheirs\n"
         assert log.read_text().count("uploaded while the editor ran") == 2
         # The local copies are gone with their private directories.

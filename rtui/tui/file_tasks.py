@@ -52,8 +52,9 @@ def editor_command(environ: dict[str, str] | None = None) -> list[str]:
 class FileTasks(ConsoleTabs):
     """Edit, run, and files from a console."""
 
-    # The Files tab: opened on a host, in a folder (the app's FilesTabs part).
+    # The Files tab: opened on a host, in a folder; the one of a host (the app's FilesTabs).
     open_files: Callable[..., Any]
+    files_pane: Callable[[str], Any]
 
     # -- e: edit -----------------------------------------------------------------------------
 
@@ -79,11 +80,12 @@ class FileTasks(ConsoleTabs):
             result = await session.sync()  # what the last save left
             if isinstance(result, Conflict):
                 saves.append(result)
-                result = await session.resolve(result, await self._ask_conflict(result))
+                result = await session.resolve(result, await self._ask_conflict(host, result))
             saves.append(result)
             self._say_edited(where, session, saves, status)
         finally:
             session.close()
+        self._show_folder(host, posixpath.dirname(session.path))
 
     async def _run_editor(self, argv: list[str]) -> int:
         """Run the editor on the terminal (the app suspended meanwhile; its loop runs on,
@@ -103,22 +105,32 @@ class FileTasks(ConsoleTabs):
                                 "(see $VISUAL / $EDITOR)") from exc
             return await process.wait()
 
-    async def _ask_conflict(self, conflict: Conflict) -> Resolution:
+    async def _ask_conflict(self, host: str, conflict: Conflict) -> Resolution:
+        name = printable(posixpath.basename(conflict.path))
         keep = printable(posixpath.basename(conflict.keep_both))
         options = [
             (Resolution.OVERWRITE.value, "Overwrite the host's file with my version"),
             (Resolution.KEEP_BOTH.value, f"Keep both: mine as {keep}"),
             (Resolution.CANCEL.value, "Cancel: upload nothing (my changes are dropped)"),
         ]
-        choice = await ask(self, ChoiceScreen(conflict.reason, options))
+        # The title is one line of a dialog at 80 columns: the whole path goes below.
+        choice = await ask(self, ChoiceScreen(
+            f"{name} changed on {host}", options,
+            hint=f"{conflict.reason}. Enter chooses, Escape cancels."))
         return Resolution(choice) if isinstance(choice, str) else Resolution.CANCEL
+
+    def _show_folder(self, host: str, folder: str) -> None:
+        """The host's Files tab lists ``folder`` again when it shows it (a file edited)."""
+        pane = self.files_pane(host)
+        if pane is not None and pane.path == folder:
+            pane.action_refresh()
 
     def _say_edited(self, where: str, session: EditSession, saves: list[SyncResult],
                     status: int) -> None:
         uploads = [s for s in saves if isinstance(s, Uploaded)]
         if uploads:
-            last = f"{session.files.name}:{printable(uploads[-1].path)}"
-            self.notify(f"Saved to {last}"
+            name = printable(posixpath.basename(uploads[-1].path))
+            self.notify(f"Saved {name} on {session.files.name}"
                         f"{f' ({len(uploads)} uploads)' if len(uploads) > 1 else ''}", timeout=6)
         elif any(isinstance(s, Conflict) for s in saves):
             self.notify(f"{where}: nothing uploaded", severity="warning", timeout=6)
