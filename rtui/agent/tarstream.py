@@ -30,6 +30,7 @@ import os
 import stat
 import sys
 import tarfile
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,10 @@ if TYPE_CHECKING:
 
     Report = Callable[[dict[str, Any]], None]
 
-BUFSIZE = 1 << 20
+# tarfile's stream buffer: each small read or write of its copies what the buffer holds, so
+# a large one makes a folder of small files slow (1 MiB: 5x slower than 64 KiB here).
+BUFSIZE = 64 * 1024
+COPY = 1 << 20  # a file's bytes are written in pieces of this size
 WHOLE = 4 << 20  # files up to this size are read whole before they go (a change shows)
 PART_SUFFIX = ".rtui-part"
 _ERRNO_TYPES = {
@@ -192,6 +196,13 @@ def unpack(root: str, stream: IO[bytes], report: Report, *, preserve: bool = Tru
     return files, nbytes
 
 
+def drain(stream: IO[bytes]) -> None:
+    """Read what is left (an unpack that stopped early must not leave its sender blocked
+    on a full pipe)."""
+    while stream.read(COPY):
+        pass
+
+
 def _mkdirs(path: str) -> None:
     if path and not os.path.isdir(path):
         os.makedirs(path, exist_ok=True)
@@ -205,7 +216,7 @@ def _place_file(path: str, source: IO[bytes], member: tarfile.TarInfo, preserve:
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             while True:
-                chunk = source.read(BUFSIZE)
+                chunk = source.read(COPY)
                 if not chunk:
                     break
                 os.write(fd, chunk)
@@ -248,6 +259,29 @@ def _json_line(stream: IO[bytes], payload: dict[str, Any]) -> None:
     stream.flush()
 
 
+class _Lines:
+    """Report lines gathered and written at most every ``every`` seconds (one line per
+    file of a folder of small files would be a packet each), and when flushed."""
+
+    def __init__(self, stream: IO[bytes], every: float = 0.05) -> None:
+        self.stream, self.every = stream, every
+        self.pending: list[str] = []
+        self.last = time.monotonic()
+
+    def __call__(self, payload: dict[str, Any]) -> None:
+        self.pending.append(json.dumps(payload) + "\n")
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.flush()
+            self.last = now
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write("".join(self.pending).encode("utf-8", "surrogateescape"))
+            self.pending = []
+        self.stream.flush()
+
+
 def _header(stdin: IO[bytes]) -> dict[str, Any]:
     line = stdin.readline()
     header = json.loads(line.decode("utf-8", "surrogateescape")) if line.strip() else {}
@@ -272,13 +306,16 @@ def tar_in_main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     header = _header(stdin)
     root = header["root"]
+    lines = _Lines(stdout)
     try:
-        files, nbytes = unpack(root, stdin, lambda event: _json_line(stdout, event),
-                               preserve=bool(header.get("preserve", True)))
+        files, nbytes = unpack(root, stdin, lines, preserve=bool(header.get("preserve", True)))
     except (tarfile.TarError, EOFError) as exc:
-        _json_line(stdout, {"error": ["", "cut", f"the stream ended early: {exc}"]})
+        lines({"error": ["", "cut", f"the stream ended early: {exc}"]})
+        lines.flush()
         sys.exit(1)
-    _json_line(stdout, {"done": {"files": files, "bytes": nbytes}})
+    lines({"done": {"files": files, "bytes": nbytes}})
+    lines.flush()
+    drain(stdin)
 
 
 def main(argv: list[str]) -> None:

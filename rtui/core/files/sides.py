@@ -33,6 +33,7 @@ __all__ = ["FileInfo", "LocalSide", "RemoteSide", "Side", "Writer", "connection_
 Deliver = Callable[[int, bytes], Awaitable[None]]
 _CLOSE_TIMEOUT = 10.0  # closing a handle or removing a part after a failure or a cancel
 _AT_ONCE = 64  # small SFTP requests in flight (mkdir, setstat)
+READ_AHEAD = 1 << 20  # bytes read here in one trip to a thread
 _LOST = (asyncssh.SFTPConnectionLost, asyncssh.ConnectionLost, asyncssh.DisconnectError,
          asyncssh.ChannelOpenError, ConnectionError)
 
@@ -130,7 +131,7 @@ class _Thread:
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
         self._busy = future
-        return await future
+        return await asyncio.shield(future)  # a cancel leaves it to end: ``idle`` waits
 
     async def idle(self) -> None:
         busy, self._busy = self._busy, None
@@ -188,9 +189,11 @@ class LocalSide:
 
     async def pump(self, path: str, start: int, size: int, block: int, window: int,
                    deliver: Deliver) -> int:
-        """Read ``size`` bytes from ``start`` in order, the next block read while the last
-        one is delivered; the bytes read (fewer: the file shrank)."""
+        """Read ``size`` bytes from ``start`` in order, the next reads (about 1 MiB at a
+        time: fewer trips to the thread) under way while the last ones are delivered, block
+        by block; the bytes read (fewer: the file shrank)."""
         thread = _Thread()
+        step = block * max(1, READ_AHEAD // block)
         try:
             fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
         except OSError as exc:
@@ -199,7 +202,7 @@ class LocalSide:
         ahead: asyncio.Future[bytes] | None = None
         try:
             def read_at(off: int) -> asyncio.Future[bytes]:
-                return asyncio.ensure_future(thread.run(os.pread, fd, min(block, end - off), off))
+                return asyncio.ensure_future(thread.run(os.pread, fd, min(step, end - off), off))
 
             ahead = read_at(offset) if offset < end else None
             while ahead is not None:
@@ -211,13 +214,16 @@ class LocalSide:
                 offset += len(data)
                 if offset < end:
                     ahead = read_at(offset)
-                await deliver(here, data)
-                got += len(data)
+                for cut in range(0, len(data), block):
+                    piece = data[cut:cut + block] if len(data) > block else data
+                    await deliver(here + cut, piece)
+                    got += len(piece)
         except OSError as exc:
             raise local_error(exc, path) from exc
         finally:
-            if ahead is not None:
-                ahead.cancel()
+            if ahead is not None:  # one block's read: let it end before the close
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(ahead)
             await thread.idle()
             os.close(fd)
         return got
@@ -409,7 +415,9 @@ class RemoteSide:
         delivering each block as it comes; the bytes read (fewer: the file shrank)."""
         try:
             sftp = await self.sftp()
-            handle = await sftp.open(path, "rb", block_size=block, max_requests=window)
+            # block_size 0: each read() is one request (the blocks are cut here, and a
+            # request per block spares asyncssh's own task per block)
+            handle = await sftp.open(path, "rb", block_size=0)
         except (asyncssh.Error, OSError) as exc:
             raise await self.failure(exc, path) from exc
         pending: set[asyncio.Task[tuple[int, int, bytes]]] = set()
@@ -454,7 +462,7 @@ class RemoteSide:
         try:
             sftp = await self.sftp()
             handle = await sftp.open(part, flags, asyncssh.SFTPAttrs(permissions=0o600),
-                                     encoding=None, block_size=block, max_requests=window)
+                                     encoding=None, block_size=0)  # a write, a request
         except (asyncssh.Error, OSError) as exc:
             raise await self.failure(exc, part, writing=True) from exc
         return _RemoteWriter(self, handle, part, window)

@@ -14,13 +14,14 @@ import contextlib
 import io
 import json
 import os
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
-from rtui.agent.tarstream import pack, unpack
+from rtui.agent.tarstream import drain, pack, unpack
 from rtui.core.errors import FilesError, RtuiError, SSHError
 from rtui.core.files.progress import ProgressMeter
 from rtui.core.files.sides import RemoteSide, Side, connection_lost
@@ -93,6 +94,32 @@ class _FromLoop(io.RawIOBase):
         await self.writer.drain()
 
 
+class _Batch:
+    """What threads report, handed to the loop in batches: one wake-up of the loop for
+    all that came meanwhile, not one per file."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 handle: Callable[[tuple[str, Any]], None]) -> None:
+        self.loop, self.handle = loop, handle
+        self.items: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        self.scheduled = False
+
+    def put(self, item: tuple[str, Any]) -> None:
+        with self.lock:
+            self.items.append(item)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self.run)
+
+    def run(self) -> None:
+        with self.lock:
+            items, self.items, self.scheduled = self.items, [], False
+        for item in items:
+            self.handle(item)
+
+
 async def _open(side: RemoteSide, name: str, header: dict[str, Any]
                 ) -> asyncssh.SSHClientProcess[bytes]:
     """The agent's sub-command ``name`` on its own channel, its header line sent."""
@@ -136,17 +163,25 @@ async def tar_stream(src: Side, src_root: str, dst: Side, dst_root: str, rels: S
     processes: list[asyncssh.SSHClientProcess[bytes]] = []
     threads: list[asyncio.Future[Any]] = []
 
-    def report(event: dict[str, Any]) -> None:  # from a thread: handled on the loop
-        loop.call_soon_threadsafe(outcome.note, event, meter if "file" in event and
-                                  isinstance(dst, RemoteSide) else None)
+    def on_loop(item: tuple[str, Any]) -> None:
+        kind, value = item
+        if kind == "bytes":
+            meter.add(value)
+        else:
+            outcome.note(value, None)
+            if kind == "placed" and "file" in value:
+                meter.file_done()
+
+    batch = _Batch(loop, on_loop)  # from the threads: handled on the loop, in batches
+
+    def report(event: dict[str, Any]) -> None:
+        batch.put(("event", event))
 
     def counted(nbytes: int) -> None:
-        loop.call_soon_threadsafe(meter.add, nbytes)
+        batch.put(("bytes", nbytes))
 
     def local_file(event: dict[str, Any]) -> None:
-        report(event)
-        if "file" in event:
-            loop.call_soon_threadsafe(meter.file_done)
+        batch.put(("placed", event))
 
     def in_thread(work: Callable[[], Any]) -> asyncio.Future[Any]:
         future = loop.run_in_executor(None, work)
@@ -168,10 +203,13 @@ async def tar_stream(src: Side, src_root: str, dst: Side, dst_root: str, rels: S
             processes.append(out)
             out.stdin.write_eof()
             source = _FromLoop(loop, reader=out.stdout)
-            await asyncio.gather(
-                in_thread(lambda: unpack(dst_root, source, local_file,  # type: ignore[arg-type]
-                                         preserve=preserve, on_bytes=counted)),
-                _lines(out.stderr, outcome, None))
+
+            def consume_stream() -> None:
+                unpack(dst_root, source, local_file,  # type: ignore[arg-type]
+                       preserve=preserve, on_bytes=counted)
+                drain(source)  # type: ignore[arg-type]
+
+            await asyncio.gather(in_thread(consume_stream), _lines(out.stderr, outcome, None))
         elif isinstance(dst, RemoteSide):
             into = await _open(dst, "tar-in", in_header)
             processes.append(into)
@@ -201,7 +239,7 @@ async def tar_stream(src: Side, src_root: str, dst: Side, dst_root: str, rels: S
         for process in processes:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(process.wait_closed(), _CLOSE_TIMEOUT)
-    await asyncio.sleep(0)  # the threads' last reports, queued with call_soon_threadsafe
+    batch.run()  # the threads' last reports
     return outcome
 
 
@@ -229,6 +267,7 @@ async def _local_to_local(src_root: str, dst_root: str, rels: Sequence[str], fol
     def consume() -> None:
         with reading:
             unpack(dst_root, reading, local_file, preserve=preserve, on_bytes=counted)
+            drain(reading)
 
     await asyncio.gather(in_thread(produce), in_thread(consume))
 
