@@ -52,12 +52,21 @@ def _bar(fraction: float, width: int) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _middle_cut(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut in the middle: a job's title keeps its source's start
+    and its destination's end."""
+    if len(text) <= width:
+        return text
+    keep = max(0, width - 1)
+    return text[:keep // 3] + "…" + text[len(text) - (keep - keep // 3):]
+
+
 def job_lines(job: Job, width: int) -> tuple[Text, Text]:
     """The job's two rows: its state and title; its bar, bytes, rate and ETA (or error)."""
     state = job.state
     head = Text.assemble((f"{state:<9} ", _STATE_STYLE.get(state, "")),
-                         job.title)
-    head.truncate(width, overflow="ellipsis")
+                         _middle_cut(job.title, width - 10))
+    head.truncate(width, overflow="ellipsis")  # wide characters take two cells
     progress = job.progress
     if state == "failed":
         detail = Text(f"  {job.error or 'failed'} (enter retries)", style="red")
