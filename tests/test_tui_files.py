@@ -162,10 +162,15 @@ def _names(app: RtuiApp) -> list[str]:
     return [e.name for e in _pane(app).file_list.view]
 
 
+def _listed(app: RtuiApp, path: Path | None = None) -> bool:
+    """The tab is there, showing ``path`` (None: any folder), listed whole."""
+    lists = app.query(FileList)
+    return bool(lists) and lists.first().complete and (
+        path is None or _pane(app).path == str(path))
+
+
 async def _at(app: RtuiApp, path: Path) -> None:
-    """The tab shows ``path``, listed whole."""
-    await until(lambda: bool(app.query(FilesPane)) and _pane(app).path == str(path)
-                and _pane(app).file_list.complete)
+    await until(lambda: _listed(app, path))
 
 
 async def _type_answer(pilot: Any, app: RtuiApp, text: str) -> None:
@@ -198,7 +203,7 @@ async def test_files_tab_browse_and_change_with_keys(
                   check_on_start=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f")
-        await until(lambda: bool(app.query(FilesPane)) and _pane(app).file_list.complete)
+        await until(lambda: _listed(app))
         await until(lambda: isinstance(app.focused, FileList))
         await pilot.press("colon")
         await _type_answer(pilot, app, str(site))
