@@ -314,3 +314,44 @@ async def test_files_tab_browse_and_change_with_keys(
         assert len(app.query(FilesPane)) == 1
         await pilot.press("f4")
         await until(lambda: not app.query(FilesPane) and tabs.active == "tab-hosts")
+
+
+async def test_upload_and_download_go_through_the_queue(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    """u sends a local file into the folder shown (which is listed again when it is there);
+    g brings what is marked, a folder whole, into a local folder."""
+    site, here = tmp_path / "site", tmp_path / "here"
+    (site / "data").mkdir(parents=True)
+    (site / "data" / "a.csv").write_text("1,2\n")
+    (site / "report.txt").write_bytes(b"r" * 200_000)
+    here.mkdir()
+    (here / "up.txt").write_text("from here\n")
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=sys.executable)),
+                  check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_files("lab", str(site))
+        await _at(app, site)
+        await pilot.press("u")
+        await _type_answer(pilot, app, str(here / "up.txt"))
+        await until(lambda: "up.txt" in _names(app))  # listed again once it arrived
+        assert (site / "up.txt").read_text() == "from here\n"
+
+        pane = _pane(app)
+        for name in ("data", "report.txt"):
+            pane.file_list.select_name(name)
+            await pilot.press("space")
+        await pilot.press("g")
+        await _type_answer(pilot, app, str(here))
+        await until(lambda: (here / "report.txt").exists() and (here / "data" / "a.csv").exists())
+        assert (here / "report.txt").read_bytes() == b"r" * 200_000
+        assert (here / "data" / "a.csv").read_text() == "1,2\n"
+        jobs = app.workspace.transfers.jobs
+        await until(lambda: all(job.state == "done" for job in jobs))
+        assert len(jobs) == 2
+
+        await pilot.press("u")  # a local path that is not there: said, nothing queued
+        await _type_answer(pilot, app, str(here / "nope.txt"))
+        await until(lambda: "nope.txt: no such file or folder here" in _notes(app))
+        assert len(app.workspace.transfers.jobs) == 2

@@ -1,6 +1,6 @@
 """A host's files: the folder's entries, filtered as you type, with marks for several; copy,
-move, rename and delete on the host; new folders and files; a preview of the file under the
-cursor.
+move, rename and delete on the host, new folders and files, upload and download
+(``file_ops``); a preview of the file under the cursor.
 
 The remote work runs in this pane's workers (a listing dies with its tab; transfers belong to
 the workspace's queue, which outlives tabs). Workers post messages; the widgets change only in
@@ -9,6 +9,7 @@ their handlers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,17 +18,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from rtui.core.errors import RtuiError
 from rtui.core.files.model import Entry
 from rtui.core.files.paths import printable, remote_join, remote_parent
-from rtui.tui.prompter import ask
-from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.file_list import FileList
-from rtui.tui.widgets.file_preview import FilePreview, PreviewLines, size_text
+from rtui.tui.widgets.file_ops import FileOperations
+from rtui.tui.widgets.file_preview import FilePreview, PreviewLines
 
 if TYPE_CHECKING:
     from rtui.core.files.service import HostFiles
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["FilesPane"]
 
 _PREVIEW_DELAY = 0.15  # s the cursor rests before the preview loads (no read per key held)
-_LISTED_NAMES = 6  # names a delete's question shows before "and N more"
 
 
 class FilesFilter(Input):
@@ -55,7 +53,7 @@ class FilesFilter(Input):
         self.post_message(self.Submitted(self, self.value))
 
 
-class FilesPane(Widget):
+class FilesPane(FileOperations):
     """The files of one host, one folder at a time."""
 
     DEFAULT_CSS = """
@@ -84,6 +82,8 @@ class FilesPane(Widget):
         Binding("d,delete", "delete", "Delete", id="files.delete"),
         Binding("n", "mkdir", "New folder", id="files.mkdir", show=False),
         Binding("N", "new_file", "New file", id="files.new_file", show=False),
+        Binding("u", "upload", "Upload", id="files.upload"),
+        Binding("g", "download", "Download", id="files.download"),
         Binding("e", "edit", "Edit", id="files.edit", show=False),
         Binding("R", "run", "Run in the folder", id="files.run", show=False),
         Binding("t", "transfers", "Transfers", id="files.transfers", show=False),
@@ -113,13 +113,6 @@ class FilesPane(Widget):
         generation: int
         error: str | None
 
-    @dataclass
-    class _Done(Message):
-        """An operation ended: say so, list the folder again, put the cursor on ``select``."""
-
-        note: str
-        select: str | None = None
-
     def __init__(self, files: HostFiles, workspace: Workspace, path: str = "~") -> None:
         super().__init__()
         self.files = files
@@ -130,6 +123,7 @@ class FilesPane(Widget):
         self._generation = 0
         self._select: str | None = None  # the name the next listing puts the cursor on
         self._preview_timer: Any = None
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.host}:", id="files-path", markup=False)
@@ -141,16 +135,16 @@ class FilesPane(Widget):
         yield Static("", id="files-status", markup=False)
 
     @property
-    def file_list(self) -> FileList:
-        return self.query_one(FileList)
-
-    @property
     def preview(self) -> FilePreview:
         return self.query_one(FilePreview)
 
     def on_mount(self) -> None:
         self.file_list.focus()
         self.go(self._start)
+        self._unsubscribe = self.workspace.transfers.subscribe(self.on_job)
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
 
     # -- the folder ---------------------------------------------------------------------------
 
@@ -212,9 +206,6 @@ class FilesPane(Widget):
         current = self.file_list.current
         self._select = select or (current.name if current is not None else None)
         self.go(self.path)
-
-    def _full(self, entry: Entry) -> str:
-        return remote_join(self.path, entry.name)
 
     # -- the status line and the preview ------------------------------------------------------
 
@@ -347,9 +338,6 @@ class FilesPane(Widget):
 
     # -- what other parts do: edit, run, transfers (the app's, when it has them) -------------
 
-    def _can(self, method: str) -> bool:
-        return callable(getattr(self.app, method, None))
-
     def _hand_off(self, method: str, *args: Any, **kwargs: Any) -> None:
         """The app's ``method``: another part's use case (edit, run, transfers)."""
         getattr(self.app, method)(*args, **kwargs)
@@ -380,124 +368,26 @@ class FilesPane(Widget):
             return None
         return entry
 
-    # -- operations ----------------------------------------------------------------------------
-
-    async def _ask_text(self, title: str, prompt: str, value: str = "") -> str | None:
-        answer = await ask(self.app, TextPromptScreen(title, prompt, password=False,
-                                                      value=value))
-        return answer.strip() or None if isinstance(answer, str) else None
-
-    def _where(self, text: str) -> str:
-        """A path typed in a prompt: ``~``, absolute, or relative to the folder shown."""
-        return text if text.startswith(("/", "~")) else remote_join(self.path, text)
-
-    def _chosen(self, verb: str) -> list[Entry]:
-        chosen = self.file_list.chosen()
-        if not chosen:
-            self.notify(f"Nothing to {verb}", severity="warning")
-        return chosen
-
-    @staticmethod
-    def _names(entries: list[Entry]) -> str:
-        if len(entries) == 1:
-            return printable(entries[0].name)
-        return f"{len(entries)} items"
-
-    @on(_Done)
-    def _done(self, message: _Done) -> None:
-        self.notify(message.note, timeout=4)
-        self._reload(message.select)
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_copy(self) -> None:
-        chosen = self._chosen("copy")
-        if not chosen:
-            return
-        dest = await self._ask_text(f"Copy {self._names(chosen)} on {self.host}",
-                                    "To (a folder, or a new name for one item):",
-                                    self.path + "/")
-        if dest is None:
-            return
-        self._status(f"copying {self._names(chosen)}…")
-        await self.files.copy([self._full(e) for e in chosen], self._where(dest))
-        self.post_message(self._Done(f"Copied {self._names(chosen)} to {printable(dest)}"))
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_move(self) -> None:
-        chosen = self._chosen("move")
-        if not chosen:
-            return
-        dest = await self._ask_text(f"Move {self._names(chosen)} on {self.host}",
-                                    "To (a folder, or a new name for one item):",
-                                    self.path + "/")
-        if dest is None:
-            return
-        for entry in chosen:
-            await self.files.rename(self._full(entry), self._where(dest))
-        self.post_message(self._Done(f"Moved {self._names(chosen)} to {printable(dest)}"))
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_rename(self) -> None:
-        entry = self.file_list.current
-        if entry is None:
-            return
-        name = await self._ask_text(f"Rename {printable(entry.name)}", "New name:", entry.name)
-        if name is None or name == entry.name:
-            return
-        await self.files.rename(self._full(entry), self._where(name))
-        self.post_message(self._Done(f"Renamed to {printable(name)}", select=name))
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_delete(self) -> None:
-        """Delete what is marked (or under the cursor), once the person has seen what goes:
-        how many files and folders and their size (counted for 0.5 s at most)."""
-        chosen = self._chosen("delete")
-        if not chosen:
-            return
-        paths = [self._full(e) for e in chosen]
-        self._status("counting what would go…")
-        usage = await self.files.du(paths, time_limit=0.5)
-        self._status()
-        at_least = "" if usage.complete else "at least "
-        names = [printable(e.name) + ("/" if e.is_dir else "") for e in chosen[:_LISTED_NAMES]]
-        if len(chosen) > _LISTED_NAMES:
-            names.append(f"and {len(chosen) - _LISTED_NAMES} more")
-        question = (f"Delete from {self.host}:{printable(self.path)}\n  " + "\n  ".join(names)
-                    + f"\n\nThat is {at_least}{usage.files:,} file(s) and {usage.dirs:,} "
-                    f"folder(s), {at_least}{size_text(usage.bytes)}. It cannot be undone.")
-        if not await ask(self.app, ConfirmScreen("Delete", question)):
-            return
-        self._status(f"deleting {self._names(chosen)}…")
-        await self.files.remove(paths, recursive=True)
-        self.file_list.marked.clear()
-        self.post_message(self._Done(f"Deleted {self._names(chosen)}"))
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_mkdir(self) -> None:
-        name = await self._ask_text(f"New folder in {printable(self.path)}", "Name:")
-        if name is None:
-            return
-        await self.files.mkdir(self._where(name), parents=True)
-        self.post_message(self._Done(f"Made {printable(name)}", select=name.split("/")[0]))
-
-    @work(group="files-op", exit_on_error=False)
-    async def action_new_file(self) -> None:
-        name = await self._ask_text(f"New file in {printable(self.path)}", "Name:")
-        if name is None:
-            return
-        path = self._where(name)
-        if await self.files.exists(path):
-            self.notify(f"{printable(name)} exists already", severity="error")
-            return
-        await self.files.write_small(path, b"")
-        self.post_message(self._Done(f"Made {printable(name)}", select=name))
-
     @work(group="files-op", exit_on_error=False)
     async def action_goto(self) -> None:
         path = await self._ask_text(f"Go to a folder on {self.host}",
                                     "Path (~ is your home):", self.path)
         if path is not None:
             self.go(path)
+
+    @on(FileOperations.Done)
+    def _done(self, message: FileOperations.Done) -> None:
+        self.notify(message.note, timeout=4)
+        self._reload(message.select)
+
+    @on(FileOperations.Busy)
+    def _busy(self, message: FileOperations.Busy) -> None:
+        self._status(message.note)
+
+    @on(FileOperations.Transferred)
+    def _transferred(self, message: FileOperations.Transferred) -> None:
+        if message.folder == self.path:
+            self._reload()
 
     # -- failures -----------------------------------------------------------------------------
 
