@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from rtui.agent.tarstream import pack
 from rtui.core.config.model import Config, Host
 from rtui.core.errors import (
     ChangedDuringTransferError,
@@ -370,3 +373,30 @@ async def test_symlink_loops_are_named_and_never_followed_round(
         assert not (copied / "sub" / "alias").is_symlink()
         assert (copied / "sub" / "alias").read_text() == "data\n"
         assert sorted(os.listdir(copied)) == ["sub"]
+
+
+def test_a_tar_stream_cut_mid_way_leaves_whole_files_and_no_part(tmp_path: Path) -> None:
+    """tar-in (the agent's sub-command, run as the host runs it) fed a stream that stops
+    inside a member: the members before it are in place, whole; that one is not, nor its
+    part; the stream's end is said."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    target.mkdir()
+    (source / "one").write_bytes(b"1" * 1000)
+    (source / "two").write_bytes(b"2" * 2000)
+    random_file(source / "three", 300_000)
+    stream = io.BytesIO()
+    pack(str(source), ["one", "two", "three"], stream, lambda _: None)
+    whole = stream.getvalue()
+    cut = whole.index(source.joinpath("three").read_bytes()[:64]) + 100_000
+    header = json.dumps({"root": str(target)}).encode() + b"\n"
+    done = subprocess.run(
+        [sys.executable, "-c", "from rtui.agent.tarstream import main; main(['tar-in'])"],
+        input=header + whole[:cut], capture_output=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1, done.stderr
+    assert {"file": ["one", 1000]} in lines and {"file": ["two", 2000]} in lines
+    assert lines[-1]["error"][:2] == ["", "cut"]
+    assert sorted(os.listdir(target)) == ["one", "two"]  # no part, no half file
+    assert (target / "two").read_bytes() == b"2" * 2000
