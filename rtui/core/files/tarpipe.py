@@ -24,7 +24,8 @@ import asyncssh
 from rtui.agent.tarstream import drain, pack, unpack
 from rtui.core.errors import FilesError, RtuiError, SSHError
 from rtui.core.files.progress import ProgressMeter
-from rtui.core.files.sides import RemoteSide, Side, connection_lost
+from rtui.core.files.remote_side import RemoteSide
+from rtui.core.files.sides import Side, connection_lost
 
 __all__ = ["StreamOutcome", "tar_stream"]
 

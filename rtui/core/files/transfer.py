@@ -23,7 +23,8 @@ from rtui.core.files.model import DIR, FILE, LINK
 from rtui.core.files.parts import Tuning
 from rtui.core.files.paths import Local, Location, Remote
 from rtui.core.files.progress import ProgressMeter, TransferProgress
-from rtui.core.files.sides import FileInfo, LocalSide, RemoteSide, Side
+from rtui.core.files.remote_side import RemoteSide
+from rtui.core.files.sides import FileInfo, LocalSide, Side
 
 if TYPE_CHECKING:
     from rtui.core.workspace import Workspace

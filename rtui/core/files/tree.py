@@ -28,7 +28,8 @@ from rtui.core.files.filecopy import CopyOptions, copy_file
 from rtui.core.files.model import DIR, FILE, LINK
 from rtui.core.files.paths import printable
 from rtui.core.files.progress import ProgressMeter
-from rtui.core.files.sides import FileInfo, RemoteSide, Side
+from rtui.core.files.remote_side import RemoteSide
+from rtui.core.files.sides import FileInfo, Side
 from rtui.core.files.tarpipe import tar_stream
 from rtui.core.files.walk import Node, Walk, walk_local, walk_remote
 

@@ -13,7 +13,6 @@ import errno
 import os
 import posixpath
 import stat as statmod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from rtui.core.files.model import DIR, FILE, LINK, kind_of_mode
 from rtui.core.files.parts import is_part_name
 
 if TYPE_CHECKING:
-    from rtui.core.files.sides import RemoteSide
+    from rtui.core.files.remote_side import RemoteSide
 
 __all__ = ["Node", "Walk", "walk_local", "walk_remote"]
 
@@ -144,15 +143,13 @@ async def _walk_agent(side: RemoteSide, root: str) -> Walk | None:
                                   float(mtime), statmod.S_IMODE(int(mode)),
                                   None if target is None else str(target)))
 
-    request: Callable[..., Any] = side.files.agent.request
     try:
-        result = await request("fs_walk", {"path": root}, on_rows=rows, idle_timeout=True)
+        result = await side.files.agent.request("fs_walk", {"path": root}, on_rows=rows,
+                                                idle_timeout=True)
     except AgentError as exc:
         if exc.type in _NO_AGENT:
             return None
         raise await side.failure(exc, root, action="list") from exc
-    except TypeError:  # an agent client without streamed rows
-        return None
     errors = [(str(rel), str(message)) for rel, message in result.get("errors", [])]
     return Walk(nodes, errors)
 
