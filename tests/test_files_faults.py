@@ -171,6 +171,22 @@ async def test_a_cancel_removes_the_part_unless_asked_to_keep_it(
             await task
         assert not (tmp_path / "out" / "big").exists()
         assert len(parts_in(tmp_path / "out")) == (1 if keep else 0)
+    # A folder: its big file's part goes, its stream stops, nothing half-written stays.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "big").rename(folder / "big")
+    for i in range(20):
+        (folder / f"small{i}").write_bytes(os.urandom(30_000))
+    tasks: list[asyncio.Task[object]] = []
+    _, on_progress = when_past(0.3, lambda: tasks[0].cancel())
+    tasks.append(asyncio.ensure_future(transfer(
+        ws, TransferSpec((Local(str(folder)),), Remote("r", str(tmp_path / "copy")),
+                         recursive=True), on_progress=on_progress, tuning=NARROW)))
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+    assert parts_in(tmp_path / "copy") == [] and not (tmp_path / "copy" / "big").exists()
+    for copied in (tmp_path / "copy").iterdir():  # the small files that came are whole
+        assert copied.read_bytes() == (folder / copied.name).read_bytes()
 
 
 async def test_the_queue_runs_two_at_a_time_and_retries_after_a_cut_by_itself_and_on_demand(
@@ -340,6 +356,13 @@ async def test_permission_denied_as_a_plain_account(
                                             Local(str(tmp_path / "got"))))
         assert sorted(p.name for p in roots.iterdir()) == ["secret"]
         assert not (tmp_path / "got").exists() and parts_in(tmp_path) == []
+        # In a folder: the rest comes, the one that cannot be read is named.
+        (roots / "open").write_text("anyone")
+        with pytest.raises(RemotePermissionError, match=r"1 item\(s\) under pw:.*not copied: "
+                                                        r"secret: permission denied"):
+            await transfer(ws, TransferSpec((Remote("pw", str(roots)),),
+                                            Local(str(tmp_path / "folder")), recursive=True))
+        assert os.listdir(tmp_path / "folder") == ["open"]
     finally:
         await ws.close()
         shutil.rmtree(roots, ignore_errors=True)
