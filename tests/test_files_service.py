@@ -32,6 +32,7 @@ from rtui.core.errors import (
 )
 from rtui.core.files.diagnose import local_error
 from rtui.core.files.model import Entry
+from rtui.core.files.paths import printable
 from rtui.core.files.service import HostFiles
 from rtui.core.kernels.service import HostKernels
 from rtui.core.workspace import Workspace
@@ -174,6 +175,14 @@ async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
         await files.rename(str(place / "a"), str(place / "a" / "b c"))
     await files.rename(str(place / "a"), str(place / "a"))  # already there: nothing to do
     assert (place / "a" / "b c").is_dir()
+    # a missing or wrong target folder is named, not the source (which is there)
+    with pytest.raises(RemoteNotFoundError) as no_folder:
+        await files.rename(str(place / ODD[0]), str(place / "nope" / "x"))
+    assert str(no_folder.value) == f"t:{place}/nope: no such directory"
+    with pytest.raises(WrongKindError) as not_dir:
+        await files.rename(str(place / ODD[0]), str(place / ODD[0] / "x"))
+    assert str(not_dir.value).endswith(f"{printable(str(place / ODD[0]))} is not a directory")
+    assert (place / ODD[0]).read_text() == "new"
 
     with pytest.raises(FilesError, match="/a: directory not empty"):
         await files.remove([str(place / "a")])

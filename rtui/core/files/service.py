@@ -371,6 +371,9 @@ class HostFiles:
         if await self._is_dir(target):
             target = posixpath.join(target, _basename(source))
         if target.startswith(source.rstrip("/") + "/"):
+            if (await self.lstat(source)).kind != DIR:  # ``mv d/f d/f/x``: f is a file
+                raise remote_error(WrongKindError, self.name, target,
+                                   f"{printable(source)} is not a directory")
             raise remote_error(FilesError, self.name, source,
                                f"cannot move it into itself ({printable(target)})")
 
@@ -382,8 +385,14 @@ class HostFiles:
 
         try:
             await self._call("move", source, move, idempotent=False)
+        except RemoteNotFoundError as exc:
+            # SFTP says "no such file" for a missing target folder too: name what is missing
+            if await self._lstat_or_none(source) is None:
+                raise
+            raise await diagnose(self, asyncssh.SFTPNoSuchFile("No such file"), target,
+                                 writing=True, action="move") from exc
         except FilesError as exc:
-            if type(exc) is not FilesError:  # missing, permission...: said as it is
+            if type(exc) is not FilesError:  # permission...: said as it is
                 raise
             # SFTP v3 said only "Failure": an existing target, or another file system?
             there = await self._lstat_or_none(target)
