@@ -256,9 +256,15 @@ def test_mkdir_mv_rm(lab: Path) -> None:
     assert (work / "renamed").exists()
 
     (work / "f2").write_text("f2")
-    result = run_rtui("files", "lab", "rm", "clifiles/work/w", "clifiles/work/f2")
+    (work / "f3").write_text("f3")
+    result = run_rtui("files", "lab", "rm", "clifiles/work/w", "clifiles/work/f2",
+                      "clifiles/work/gone", "clifiles/work/f3", "clifiles/work/gone2")
     assert result.returncode == 1 and "clifiles/work/w: is a directory" in result.stderr
     assert (work / "w").is_dir() and not (work / "f2").exists()  # rm's habit: -r for any dir
+    assert not (work / "f3").exists()  # after a missing path: the rest went too
+    said = result.stderr.splitlines()  # a line each, in order
+    assert len(said) == 3 and [("gone" in s, "gone2" in s) for s in said[1:]] == [
+        (True, False), (True, True)]
     result = run_rtui("files", "lab", "rm", "-r", "clifiles/work/gone", "clifiles/work/x")
     assert result.returncode == 1 and "clifiles/work/gone" in result.stderr
     assert len(result.stderr.splitlines()) == 1 and not (work / "x").exists()  # went on

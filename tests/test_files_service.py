@@ -192,6 +192,14 @@ async def test_mkdir_rename_and_remove(files: HostFiles, place: Path) -> None:
     assert sorted(p.name for p in place.iterdir()) == ["a"]  # the link's target stays
     with pytest.raises(RemoteNotFoundError):
         await files.remove([str(place / "gone")])
+    (place / "f1").write_text("1")
+    (place / "f2").write_text("2")
+    with pytest.raises(FilesError) as partly:  # each path tried; every failure named
+        await files.remove([str(place / "gone"), str(place / "f1"), str(place / "a"),
+                            str(place / "f2")])
+    assert str(partly.value).splitlines() == [
+        f"t:{place}/gone: no such file or directory", f"t:{place}/a: directory not empty"]
+    assert sorted(p.name for p in place.iterdir()) == ["a"]
     await files.remove([str(place / "gone"), str(place / "a")], recursive=True,
                        missing_ok=True)
     assert list(place.iterdir()) == []

@@ -182,20 +182,23 @@ def _mkdir(args: argparse.Namespace) -> int:
 
 def _rm(args: argparse.Namespace) -> int:
     async def body(files: HostFiles, host: Host) -> int:
-        folders: set[str] = set()
+        paths, status = list(args.paths), EXIT_OK
         if not args.recursive:  # rm's habit: a directory, even an empty one, needs -r
-            found = await asyncio.gather(*(files.lstat(p) for p in args.paths),
+            found = await asyncio.gather(*(files.lstat(p) for p in paths),
                                          return_exceptions=True)
-            folders = {p for p, e in zip(args.paths, found, strict=True)
-                       if isinstance(e, Entry) and e.kind == DIR}
-
-        async def one(path: str) -> None:
-            if path in folders:
-                raise WrongKindError(f"{host.name}:{printable(path)}: is a directory (-r "
-                                     "removes it with all it holds)")
-            await files.remove([path], recursive=args.recursive, missing_ok=args.force)
-
-        return await _each(args.paths, one)
+            folders = [p for p, e in zip(paths, found, strict=True)
+                       if isinstance(e, Entry) and e.kind == DIR]
+            for path in folders:
+                say(WrongKindError(f"{host.name}:{printable(path)}: is a directory (-r "
+                                   "removes it with all it holds)"))
+                status = EXIT_FAILED
+            paths = [p for p in paths if p not in folders]
+        try:  # one request: each path that fails is named, the others go
+            await files.remove(paths, recursive=args.recursive, missing_ok=args.force)
+        except FilesError as exc:
+            say(exc)
+            status = EXIT_FAILED
+        return status
 
     return _files_command(args, body)
 

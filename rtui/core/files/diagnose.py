@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["LOST", "agent_failures", "agent_path", "diagnose", "format_bytes", "local_error",
-           "remote_error"]
+           "remote_error", "several"]
 
 # The SFTP errors that mean the channel (or the connection under it) is gone.
 LOST = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.ConnectionLost,
@@ -183,13 +183,23 @@ def agent_path(message: str) -> str | None:
 
 def agent_failures(host: str, failed: Sequence[Sequence[str]]) -> FilesError:
     """One error for what an agent op could not do to several paths (``[path, message]``
-    each): the kind of the first, the first few named."""
+    each): the kind of the first, the first few named, a line each."""
     words = [_words_of(str(message)) for _, message in failed]
     kind = words[0][0]
     shown = [f"{host}:{printable(str(path))}: {said}"
              for (path, _), (_, said) in zip(failed[:5], words[:5], strict=False)]
-    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-    return kind("; ".join(shown) + more)
+    more = f"\n(and {len(failed) - 5} more)" if len(failed) > 5 else ""
+    return kind("\n".join(shown) + more)
+
+
+def several(failures: Sequence[FilesError]) -> FilesError:
+    """One error for several: each named on a line of its own (a shell tool's habit); the
+    kind they share, else a plain FilesError."""
+    if len(failures) == 1:
+        return failures[0]
+    kinds = {type(f) for f in failures}
+    kind = kinds.pop() if len(kinds) == 1 else FilesError
+    return kind("\n".join(str(f) for f in failures))
 
 
 def _words_of(message: str) -> tuple[type[FilesError], str]:

@@ -37,7 +37,13 @@ from rtui.core.errors import (
     SSHError,
     WrongKindError,
 )
-from rtui.core.files.diagnose import LOST, agent_failures, diagnose, remote_error
+from rtui.core.files.diagnose import (
+    LOST,
+    agent_failures,
+    diagnose,
+    remote_error,
+    several,
+)
 from rtui.core.files.model import DIR, FILE, LINK, DiskUsage, Entry, kind_of_mode
 from rtui.core.files.paths import printable
 from rtui.core.remote.client import AgentClient, AgentError, Progress
@@ -449,19 +455,17 @@ class HostFiles:
                     raise agent_failures(self.name, failed_rows)
                 return
         failed: list[FilesError] = []
-        for path in paths:
+        for path in paths:  # every path tried, whatever failed before (rm's habit)
             full = await self.absolute(path)
             try:
                 await self._remove_one(full, recursive)
-            except RemoteNotFoundError:
+            except RemoteNotFoundError as exc:
                 if not missing_ok:
-                    raise
+                    failed.append(exc)
             except FilesError as exc:
                 failed.append(exc)
-        if len(failed) == 1:
-            raise failed[0]
         if failed:
-            raise type(failed[0])("; ".join(str(e) for e in failed))
+            raise several(failed)
 
     async def _remove_one(self, full: str, recursive: bool) -> None:
         entry = await self.lstat(full)
