@@ -8,6 +8,7 @@ directory)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import os
@@ -15,7 +16,6 @@ import shutil
 import stat
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,10 +355,55 @@ def test_fs_checksum_matches_hashlib(agent: Agent, work: Path) -> None:
     assert agent.error("fs_checksum", path=str(path), algo="nope").type == "bad_args"
 
 
-def test_cancel_stops_a_checksum_midway(agent: Agent) -> None:
-    """A checksum of a terabyte of /dev/zero reports progress until ``cancel`` reaches it;
-    it then answers ``cancelled``. A cancel for a request that is over changes nothing."""
-    rid = begin(agent, "fs_checksum", path="/dev/zero", length=1 << 40)
+def sparse_terabyte(folder: Path) -> Path:
+    """A regular file of 1 TiB of holes (nothing on disk; read as fast as /dev/zero, which
+    is a device and so refused)."""
+    path = folder / "terabyte"
+    with open(path, "wb") as f:
+        f.truncate(1 << 40)
+    return path
+
+
+def test_special_files_are_refused_unopened(agent: Agent, work: Path) -> None:
+    """fs_checksum and fs_copy look at the type before they open: a FIFO with no writer
+    (open() would block for good, where no cancel reaches), a socket or a device is refused
+    by name; inside a copied folder it is left out and listed."""
+    os.mkfifo(work / "fifo")
+    (work / "to-fifo").symlink_to("fifo")
+    for path, kind in ((work / "fifo", "a FIFO"), (work / "to-fifo", "a FIFO"),
+                       (Path("/dev/null"), "a character device")):
+        error = agent.error("fs_checksum", path=str(path))
+        assert error.type == "not_a_file", error
+        assert error.message == f"Not a regular file ({kind}): {path}"
+        if not path.is_symlink():  # (a link is copied as a link)
+            error = agent.error("fs_copy", sources=[str(path)], dest=str(work / "copy"))
+            assert error.type == "not_a_file" and kind in error.message, error
+    tree = work / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("f")
+    os.mkfifo(tree / "fifo")
+    result = agent.request("fs_copy", sources=[str(tree)], dest=str(work / "copy"))
+    assert result == {"copied": 1, "skipped": [str(tree / "fifo")]}
+    assert sorted(p.name for p in (work / "copy").iterdir()) == ["f"]
+    assert agent.ready is not None and agent.request("fs_home")  # nothing hangs
+
+
+def test_a_folder_not_empty_is_said_so() -> None:
+    """ENOTEMPTY has its own type (it is no "already exists"), said in words here."""
+    from rtui.agent.files import error_of
+    from rtui.core.files.diagnose import _agent_error
+    from rtui.core.remote.client import AgentError as ClientAgentError
+
+    typed = error_of(OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), "/x/d"))
+    assert (typed.type, typed.message) == ("not_empty", "Directory not empty: /x/d")
+    said = _agent_error("h", ClientAgentError(typed.message, typed.type), "/x")
+    assert str(said) == "h:/x/d: directory not empty"
+
+
+def test_cancel_stops_a_checksum_midway(agent: Agent, base: Path) -> None:
+    """A checksum of a terabyte reports progress until ``cancel`` reaches it; it then
+    answers ``cancelled``. A cancel for a request that is over changes nothing."""
+    rid = begin(agent, "fs_checksum", path=str(sparse_terabyte(base)), length=1 << 40)
     agent._wait(lambda: any(e["event"] == "progress" for e in agent.events.get(rid, [])), 30)
     assert agent.request("cancel", target=rid) == {"running": True}
     reply = finish(agent, rid)
@@ -434,8 +479,9 @@ async def test_agent_client_cancels_and_bounds_silence(
         def seen(_: Progress) -> None:
             progressed.set()
 
+        terabyte = str(sparse_terabyte(tmp_path))
         task = asyncio.ensure_future(agent.request(
-            "fs_checksum", {"path": "/dev/zero", "length": 1 << 40}, timeout=600,
+            "fs_checksum", {"path": terabyte, "length": 1 << 40}, timeout=600,
             on_progress=seen))
         await asyncio.wait_for(progressed.wait(), 30)
         assert _threads(pid) == idle + 1
@@ -447,24 +493,22 @@ async def test_agent_client_cancels_and_bounds_silence(
             assert time.monotonic() < deadline, "the agent still hashes after the cancel"
             await asyncio.sleep(0.02)
 
-        # A FIFO fed 1 MiB every 0.15 s: 1.2 s in all, never 0.6 s without a word.
-        fifo = tmp_path / "fifo"
+        # A checksum long enough for ~1.2 s at this machine's speed (a progress event
+        # every 0.1 s): never 0.4 s without a word, but 0.4 s is far from the whole.
+        began = time.monotonic()
+        await agent.request("fs_checksum", {"path": terabyte, "length": 64 << 20},
+                            timeout=60)
+        length = (64 << 20) * max(1, round(1.2 / max(time.monotonic() - began, 1e-3)))
         for idle_timeout in (True, False):
-            os.mkfifo(fifo)
-            feeder = threading.Thread(target=_feed, args=(fifo, 8), daemon=True)
-            feeder.start()
-            request = agent.request("fs_checksum", {"path": str(fifo), "length": 8 << 20},
-                                    timeout=0.6, idle_timeout=idle_timeout)
+            request = agent.request("fs_checksum", {"path": terabyte, "length": length},
+                                    timeout=0.4, idle_timeout=idle_timeout)
             if idle_timeout:
-                result = await asyncio.wait_for(request, 30)
-                assert result == {"hex": hashlib.sha256(bytes(8 << 20)).hexdigest(),
-                                  "size": 8 << 20}
+                result = await asyncio.wait_for(request, 60)
+                assert result == {"hex": _zeros_sha256(length), "size": length}
             else:
                 with pytest.raises(AgentError) as late:
                     await asyncio.wait_for(request, 30)
-                assert late.value.type == "timeout" and "0.6 s" in str(late.value)
-            feeder.join(10)
-            fifo.unlink()
+                assert late.value.type == "timeout" and "0.4 s" in str(late.value)
         deadline = time.monotonic() + 10
         while _threads(pid) > idle:  # the timed-out one was cancelled on the agent too
             assert time.monotonic() < deadline, "a timed-out request still runs"
@@ -474,14 +518,9 @@ async def test_agent_client_cancels_and_bounds_silence(
         await conn.close()
 
 
-def _feed(fifo: Path, chunks: int) -> None:
-    """Write ``chunks`` MiB of zeros into ``fifo``, one every 0.15 s; stop when nobody
-    reads any more."""
-    try:
-        with open(fifo, "wb") as out:
-            for _ in range(chunks):
-                out.write(bytes(1 << 20))
-                out.flush()
-                time.sleep(0.15)
-    except OSError:
-        pass
+def _zeros_sha256(length: int) -> str:
+    digest, block = hashlib.sha256(), bytes(1 << 20)
+    for _ in range(length >> 20):
+        digest.update(block)
+    digest.update(bytes(length & ((1 << 20) - 1)))
+    return digest.hexdigest()

@@ -299,6 +299,14 @@ async def test_copy_remove_du_and_checksum_on_the_host(files: HostFiles, place: 
     assert await files.checksum(str(tree / ODD[1])) == expected
     with pytest.raises(WrongKindError, match="is a directory"):
         await files.checksum(str(tree))
+    os.mkfifo(tree / "sub" / "fifo")  # no writer: an open() would wait for good
+    with pytest.raises(WrongKindError) as fifo:
+        await files.checksum(str(tree / "sub" / "fifo"))
+    assert str(fifo.value) == f"t:{tree}/sub/fifo: not a regular file (a FIFO)"
+    assert await files.copy([str(tree / "sub")], str(place / "sub-copy")) == [
+        str(tree / "sub" / "fifo")]  # left out of a folder, and said
+    assert sorted(p.name for p in (place / "sub-copy").iterdir()) == [ODD[0]]
+    shutil.rmtree(place / "sub-copy")
 
     await files.remove([str(tree), str(place / "copy"), str(place / "gone")], recursive=True,
                        missing_ok=True)

@@ -25,7 +25,7 @@ from .protocol import OpError, arg
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any
+    from typing import Any, BinaryIO
 
     from .protocol import Progress
 
@@ -38,7 +38,7 @@ PROGRESS_EVERY = 0.1  # at most 10 progress events a second
 _ERRNO_TYPES = {
     errno.ENOENT: "not_found", errno.EACCES: "permission", errno.EPERM: "permission",
     errno.ENOTDIR: "not_a_directory", errno.EISDIR: "is_a_directory", errno.EEXIST: "exists",
-    errno.ENOTEMPTY: "exists", errno.ELOOP: "link_loop", errno.ENOSPC: "disk_full",
+    errno.ENOTEMPTY: "not_empty", errno.ELOOP: "link_loop", errno.ENOSPC: "disk_full",
     errno.EDQUOT: "disk_full", errno.EROFS: "permission",
 }
 
@@ -49,6 +49,50 @@ def error_of(exc: OSError, path: str | None = None) -> OpError:
     words = exc.strerror or str(exc)
     return OpError(_ERRNO_TYPES.get(exc.errno or 0, "io"),
                    f"{words}: {where}" if where is not None else words)
+
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a special file is ("a FIFO", "a socket", "a ... device"); None for the rest."""
+    for test, words in _SPECIAL:
+        if test(mode):
+            return words
+    return None
+
+
+def not_a_file(path: str, mode: int) -> OpError:
+    """The refusal of a path that is not a regular file (its kind named)."""
+    if stat.S_ISDIR(mode):
+        return OpError("is_a_directory", f"Is a directory: {path}")
+    return OpError("not_a_file",
+                   f"Not a regular file ({special_kind(mode) or 'a special file'}): {path}")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """``path`` (links followed) opened to read, once known to be a regular file. A FIFO
+    with no writer would block open() for good, out of reach of the cancel flag; a device
+    or a socket is no file to copy or hash either: each is refused, named. The type is
+    looked at first (no open at all), then again on the open file (O_NONBLOCK: a FIFO put
+    there meanwhile does not block)."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise not_a_file(path, st.st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise error_of(e, path) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise not_a_file(path, st.st_mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def full_path(path: str) -> str:
@@ -249,7 +293,7 @@ def op_fs_checksum(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     digest = hashlib.new(algo)
     done = 0
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             total = os.fstat(f.fileno()).st_size - offset if length is None else int(length)
             total = max(0, total)
             if offset:  # (a pipe cannot seek, even to 0)
@@ -346,10 +390,11 @@ class _Copier:
         self.total = total
         self.done = 0
         self.last = 0.0
+        self.skipped: list[str] = []  # special files met in trees, not copied
 
     def copy_file(self, src: str, dst: str) -> str:
         """copytree's ``copy_function``: contents, then copystat (copy2's habit)."""
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
+        with open_regular(src) as fin, open(dst, "wb") as fout:
             while True:
                 self.progress.check()
                 data = fin.read(CHUNK)
@@ -368,9 +413,25 @@ class _Copier:
         if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(src), dst)
         elif stat.S_ISDIR(st.st_mode):
-            shutil.copytree(src, dst, symlinks=True, copy_function=self.copy_file)
+            shutil.copytree(src, dst, symlinks=True, copy_function=self.copy_file,
+                            ignore=self.specials)
         else:
             self.copy_file(src, dst)
+
+
+    def specials(self, folder: str, names: list[str]) -> list[str]:
+        """copytree's ``ignore``: the FIFOs, sockets and devices in ``folder`` (skipped,
+        and counted: a FIFO with no writer would block the copy for good)."""
+        skip = []
+        for name in names:
+            try:
+                mode = os.lstat(os.path.join(folder, name)).st_mode
+            except OSError:
+                continue  # gone meanwhile: copytree says so
+            if special_kind(mode) is not None:
+                skip.append(name)
+                self.skipped.append(os.path.join(folder, name))
+        return skip
 
 
 def _discard(path: str) -> None:
@@ -390,7 +451,9 @@ def _inside(path: str, root: str) -> bool:
 def op_fs_copy(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Copy on the host: into ``dest`` when it is a directory, else to the name ``dest``
     (one source). Each copy is made under a part name beside its target and renamed at
-    the end, so no half copy is ever under the real name; links are copied as links."""
+    the end, so no half copy is ever under the real name; links are copied as links. A
+    special file (FIFO, socket, device) given is refused; one in a tree is left out and
+    listed in the result's ``skipped``."""
     sources = [full_path(p) for p in arg(args, "sources", list)]
     dest = full_path(arg(args, "dest", str))
     overwrite = arg(args, "overwrite", bool, False)
@@ -406,6 +469,8 @@ def op_fs_copy(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
             st = os.lstat(src)
         except OSError as e:
             raise error_of(e, src) from None
+        if special_kind(st.st_mode) is not None:
+            raise not_a_file(src, st.st_mode)
         target = os.path.join(dest, os.path.basename(src)) if into else dest
         if not os.path.isdir(os.path.dirname(target)):
             raise OpError("not_found", f"No such directory: {os.path.dirname(target)}")
@@ -453,4 +518,7 @@ def op_fs_copy(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         if old is not None:
             _discard(old)
     progress("copied", 1.0)
-    return {"copied": len(plan)}
+    result: dict[str, Any] = {"copied": len(plan)}
+    if copier.skipped:
+        result["skipped"] = copier.skipped
+    return result

@@ -82,6 +82,8 @@ _AGENT_KINDS: dict[str, tuple[type[FilesError], str]] = {
     "not_a_directory": (WrongKindError, "not a directory"),
     "is_a_directory": (WrongKindError, "is a directory"),
     "exists": (AlreadyExistsError, "already exists"),
+    "not_empty": (FilesError, "directory not empty"),
+    "not_a_file": (WrongKindError, ""),  # the agent's words: which kind of special file
     "link_loop": (LinkLoopError, "symlink loop"),
     "disk_full": (DiskFullError, "disk full"),
     "cancelled": (TransferCancelledError, "cancelled"),
@@ -172,6 +174,9 @@ def _agent_error(host: str, exc: AgentError, path: str) -> RtuiError:
             return exc
         return FilesError(f"{host}: {printable(exc.message)}")
     kind, words = known
+    if not words:
+        said = exc.message.partition(": /")[0]
+        words = printable(said[:1].lower() + said[1:])
     return remote_error(kind, host, agent_path(exc.message) or path, words)
 
 

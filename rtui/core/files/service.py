@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Entries = list[Entry]  # a batch of a listing (``list`` is a method name in the class)
+Paths = list[str]
 
 REQUEST_TIMEOUT = 60.0  # one SFTP request, or a short agent request
 AGENT_IDLE_TIMEOUT = 60.0  # a long agent op: seconds without a word from it
@@ -630,13 +631,21 @@ class HostFiles:
                              f"cannot run on {self.name}: {exc}") from exc
 
     async def copy(self, sources: Sequence[str], dest: str, *,
-                   on_progress: Callable[[float], None] | None = None) -> None:
+                   on_progress: Callable[[float], None] | None = None) -> Paths:
         """Copy on the host (nothing passes through here): into ``dest`` when it is a
-        folder, else to the new name ``dest`` (one source). Folders whole, links as links."""
+        folder, else to the new name ``dest`` (one source). Folders whole, links as links;
+        a FIFO, socket or device given is refused. The special files found inside folders
+        are left out: their paths are returned (and logged)."""
         full = [await self.absolute(s) for s in sources]
         target = await self.absolute(dest)
-        await self._agent_only("fs_copy", {"sources": full, "dest": target}, target,
-                               on_progress=on_progress, timeout=AGENT_IDLE_TIMEOUT)
+        result = await self._agent_only("fs_copy", {"sources": full, "dest": target}, target,
+                                        on_progress=on_progress, timeout=AGENT_IDLE_TIMEOUT)
+        said = result.get("skipped")
+        skipped = [p for p in said if isinstance(p, str)] if isinstance(said, list) else []
+        if skipped:
+            log.warning("%s: %d special file(s) (FIFO, socket, device) not copied, first %s",
+                        self.name, len(skipped), printable(skipped[0]))
+        return skipped
 
     async def du(self, paths: Sequence[str], *, time_limit: float = 0.5) -> DiskUsage:
         """Files, folders and bytes on disk under ``paths`` (what a delete removes); counted
