@@ -103,8 +103,11 @@ class FileOperations(Widget):
         if dest is None:
             return
         self.post_message(self.Busy(f"copying {self._names(chosen)}…"))
-        await self.files.copy([self._full(e) for e in chosen], self._where(dest))
-        self.post_message(self.Done(f"Copied {self._names(chosen)} to {printable(dest)}"))
+        skipped = await self.files.copy([self._full(e) for e in chosen], self._where(dest))
+        left_out = (f" ({len(skipped)} special file(s), FIFO, socket or device, left out)"
+                    if skipped else "")
+        self.post_message(self.Done(f"Copied {self._names(chosen)} to {printable(dest)}"
+                                    f"{left_out}"))
 
     @work(group="files-op", exit_on_error=False)
     async def action_move(self) -> None:
