@@ -31,6 +31,10 @@ __all__ = ["FileOperations"]
 _LISTED_NAMES = 6  # names a delete's question shows before "and N more"
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 class FileOperations(Widget):
     """The operations of :class:`FilesPane` on the folder it shows (``path``)."""
 
@@ -149,9 +153,11 @@ class FileOperations(Widget):
         names = [printable(e.name) + ("/" if e.is_dir else "") for e in chosen[:_LISTED_NAMES]]
         if len(chosen) > _LISTED_NAMES:
             names.append(f"and {len(chosen) - _LISTED_NAMES} more")
+        counted = [_count(usage.files, "file")] + (
+            [_count(usage.dirs, "folder")] if usage.dirs else [])
         question = (f"Delete from {self.host}:{printable(self.path)}\n  " + "\n  ".join(names)
-                    + f"\n\nThat is {at_least}{usage.files:,} file(s) and {usage.dirs:,} "
-                    f"folder(s), {at_least}{size_text(usage.bytes)}. It cannot be undone.")
+                    + f"\n\nThat is {at_least}{' and '.join(counted)}, {at_least}"
+                    f"{size_text(usage.bytes)} on disk. It cannot be undone.")
         if not await ask(self.app, ConfirmScreen("Delete", question)):
             return
         self.post_message(self.Busy(f"deleting {self._names(chosen)}…"))
@@ -195,7 +201,7 @@ class FileOperations(Widget):
             self.notify(f"{text}: no such file or folder here", severity="error")
             return
         self._submit((Local(str(local)),), Remote(self.host, self.path),
-                     recursive=local.is_dir())
+                     recursive=local.is_dir(), what=f"upload of {local.name}")
 
     @work(group="files-op", exit_on_error=False)
     async def action_download(self) -> None:
@@ -216,15 +222,18 @@ class FileOperations(Widget):
             self.notify(f"{text}: not a folder here", severity="error")
             return
         self._submit(tuple(Remote(self.host, self._full(e)) for e in chosen), Local(str(folder)),
-                     recursive=any(e.is_dir for e in chosen))
+                     recursive=any(e.is_dir for e in chosen),
+                     what=f"download of {self._names(chosen)}")
+        self.file_list.clear_marks()
 
-    def _submit(self, sources: tuple[Location, ...], dest: Location, *, recursive: bool) -> None:
+    def _submit(self, sources: tuple[Location, ...], dest: Location, *, recursive: bool,
+                what: str) -> None:
         from rtui.core.files.transfer import TransferSpec
 
-        job = self.workspace.transfers.submit(
+        self.workspace.transfers.submit(
             TransferSpec(sources=sources, dest=dest, recursive=recursive))
-        keys = " (t shows it)" if self._can("show_transfers") else ""
-        self.notify(f"Queued: {job.title}{keys}", timeout=4)
+        keys = " (t shows the transfers)" if self._can("show_transfers") else ""
+        self.notify(f"Queued: {printable(what)}{keys}", timeout=4)
 
     def on_job(self, job: Job) -> None:
         """The queue's news (on the app's loop): a finished upload to this host is told."""

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -79,7 +80,7 @@ class FilesPane(FileOperations):
         Binding("c", "copy", "Copy to…", id="files.copy", show=False),
         Binding("m", "move", "Move to…", id="files.move", show=False),
         Binding("r", "rename", "Rename", id="files.rename", show=False),
-        Binding("d,delete", "delete", "Delete", id="files.delete"),
+        Binding("d,delete", "delete", "Delete", id="files.delete", show=False),
         Binding("n", "mkdir", "New folder", id="files.mkdir", show=False),
         Binding("N", "new_file", "New file", id="files.new_file", show=False),
         Binding("u", "upload", "Upload", id="files.upload"),
@@ -219,7 +220,7 @@ class FilesPane(FileOperations):
         hidden = 0 if files.show_hidden else files.hidden_count
         listed = files.total - hidden
         parts = [f"{len(files.view):,} of {listed:,} match" if files.filter_text
-                 else f"{listed:,} entries"]
+                 else f"{listed:,} {'entry' if listed == 1 else 'entries'}"]
         if hidden:
             parts.append(f"{hidden:,} hidden")
         if files.marked:
@@ -262,12 +263,12 @@ class FilesPane(FileOperations):
         else:
             self.preview.remove_class("-hidden")
             self._show_preview()
-            self.preview.lines.focus()
+            self._focus(self.preview.lines)
 
     @on(PreviewLines.Leave)
     def _leave_preview(self, message: PreviewLines.Leave) -> None:
         message.stop()
-        self.file_list.focus()
+        self._focus(self.file_list)
 
     def action_preview(self) -> None:
         """Preview on; on already: off."""
@@ -278,7 +279,27 @@ class FilesPane(FileOperations):
         else:
             preview.add_class("-hidden")
             preview.clear()
-            self.file_list.focus()
+            self._focus(self.file_list)
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus ``widget`` now (``focus()`` waits for the keys already queued)."""
+        self.screen.set_focus(widget)
+
+    def on_key(self, event: events.Key) -> None:
+        """``/`` and what is typed right after it (a paste, a quick typist, tmux's
+        send-keys) reach the list before the filter can have the focus, and the keys' bindings
+        run later still: ``/`` opens the filter as it passes here, and the printable keys
+        behind it go on to the filter, in order, rather than to the list's bindings."""
+        box = self.query_one(FilesFilter)
+        if self.screen.focused is box:
+            if event.is_printable and event.character:
+                event.stop()
+                event.prevent_default()
+                box.insert_text_at_cursor(event.character)
+        elif event.key == "slash":
+            event.stop()
+            event.prevent_default()
+            self.action_filter()
 
     # -- keys on the list ---------------------------------------------------------------------
 
@@ -289,7 +310,7 @@ class FilesPane(FileOperations):
     def action_filter(self) -> None:
         box = self.query_one(FilesFilter)
         box.remove_class("-hidden")
-        box.focus()
+        self._focus(box)
 
     @on(Input.Changed, "#files-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -299,7 +320,7 @@ class FilesPane(FileOperations):
     def _filter_done(self, event: Input.Submitted) -> None:
         event.stop()
         event.input.set_class(not event.value, "-hidden")
-        self.file_list.focus()
+        self._focus(self.file_list)
 
     def action_hidden(self) -> None:
         files = self.file_list
