@@ -83,7 +83,8 @@ def _files_figures(out: str, output: str) -> None:
     assert re.search(rf"^\| {re.escape(files_bench.LS)} \| — \| ({NUMBER})", out,
                      re.MULTILINE), output
     written = {files_bench.ENGINE: importlib.util.find_spec("rtui.core.files.transfer"),
-               files_bench.CLI: files_bench.rtui_has("cp")}
+               files_bench.CLI: files_bench.rtui_has("cp"),
+               files_bench.TAB: importlib.util.find_spec("rtui.tui.widgets.files")}
     for label, there in written.items():
         if there:
             assert figure(label), f"no files figure for {label!r}\n{output}"

@@ -10,7 +10,7 @@ Everything runs against one throwaway loopback sshd (the test harness's), both e
    (``transfer()``, its connection already up), ``rtui cp`` (a process: its start and login,
    the best of 3 ``rtui files HOST stat``, taken off), ``sftp -b`` and ``scp`` (their login,
    the best of 3 ``sftp -b`` with only ``pwd``, taken off). Runs interleaved, each round in
-   another order; medians. This process's RSS is sampled every 50 ms during the engine's
+   another order; medians (--quick: one round, one login each). This process's RSS is sampled every 50 ms during the engine's
    transfer; its slope over the last three quarters (MiB per GiB sent) should be ~0.
 2. **A folder of small files** (10,000 x 4 KiB; --quick 100): the engine vs ``scp -r`` and
    ``sftp -b put -r``/``get -r``; goal: at least ``scp -r``'s speed.
@@ -18,10 +18,12 @@ Everything runs against one throwaway loopback sshd (the test harness's), both e
    10 MB/s; the big file (1 GiB; --quick 1 MiB) up and down by the engine, as a fraction of
    the link's rate (goal 0.9), one round.
 4. **A big directory** (100,000 entries; --quick 2,000): time to the first rows and to the
-   whole listing by rtui's service (``HostFiles.list``), and by the two ways it may take
-   (the agent's ``fs_list``, SFTP ``scandir``) alone, against ``ssh host ls -la`` (its
-   login, the best of 3 ``ssh host true``, taken off). Goals: first rows within 0.2 s, the
-   whole within 2x ``ls -la``.
+   whole listing by rtui's service (``HostFiles.list``), by the two ways it may take (the
+   agent's ``fs_list``, SFTP ``scandir``) alone, and on screen in rtui's Files tab (the app
+   under Textual's pilot, 80x24: from ``go`` to the first rows painted, and to the whole
+   listing sorted in), against ``ssh host ls -la`` (its login, the best of 3
+   ``ssh host true``, taken off). Goals: the tab's first rows within 0.2 s, the service's
+   whole listing within 2x ``ls -la``.
 
 A path of rtui's that is not written yet says so in its row. Exit 0 whatever the figures;
 non-zero when a path crashed.

@@ -34,6 +34,7 @@ ENGINE, CLI, SFTP, SCP = "rtui (engine, in process)", "`rtui cp`", "`sftp -b`", 
 SCP_R, SFTP_R = "`scp -r`", "`sftp -b put/get -r`"
 LS, SERVICE, AGENT, SCANDIR = ("`ssh host ls -la`", "rtui `HostFiles.list`",
                                "agent `fs_list` alone", "SFTP `scandir` alone")
+TAB = "rtui Files tab (pilot, 80x24)"
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,11 @@ class Sizes:
     entries: int
     relay_mib: int
     runs: int
+    logins: int = 3  # tries of a login alone, the best taken off the timed commands
 
 
 FULL = Sizes(mib=1024, files=10_000, entries=100_000, relay_mib=1024, runs=3)
-QUICK = Sizes(mib=8, files=100, entries=2_000, relay_mib=1, runs=1)
+QUICK = Sizes(mib=8, files=100, entries=2_000, relay_mib=1, runs=1, logins=1)
 
 
 @dataclass

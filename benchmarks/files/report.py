@@ -21,6 +21,7 @@ from benchmarks.files.bench import (
     SERVICE,
     SFTP,
     SFTP_R,
+    TAB,
     MiB,
     Row,
     Rss,
@@ -130,12 +131,13 @@ def render(sizes: Sizes, big: list[Row], rss: list[Rss], small: list[Row], far: 
             continue
         first, whole = row.p50("first"), row.p50("all")
         ratio = whole / ls_all if whole is not None and ls_all else None
-        goal = (f"first ≤ {GOAL_FIRST:g} s, all ≤ {GOAL_LIST:g}x ls" if row.label == SERVICE
-                else "—")
-        ok = "—"
-        if row.label == SERVICE:
-            ok = "?" if first is None or ratio is None else (
-                "yes" if first <= GOAL_FIRST and ratio <= GOAL_LIST else "no")
+        goal, ok = "—", "—"
+        if row.label == TAB:  # the "first rows on screen"
+            goal = f"first ≤ {GOAL_FIRST:g} s"
+            ok = "?" if first is None else ("yes" if first <= GOAL_FIRST else "no")
+        elif row.label == SERVICE:  # the whole listing, as the tab and the CLI get it
+            goal = f"all ≤ {GOAL_LIST:g}x ls"
+            ok = "?" if ratio is None else ("yes" if ratio <= GOAL_LIST else "no")
         table.append([row.label, "—" if first is None else f"{first:.3f}",
                       seconds_cell(row, "all"), "—" if ratio is None else f"{ratio:.2f}x",
                       goal, ok])

@@ -51,20 +51,35 @@ async def measure(bench: Bench, sizes: Sizes) -> tuple[str, bool]:
     bench.workspace = Workspace(None, config=Config(hosts=tuple(hosts)))
     HostStore(bench.home / ".config" / "rtui" / "hosts.toml").update(
         lambda config: config.with_host(hosts[0]))
+    spent: list[str] = []
+    clock = time.perf_counter()
+
+    def lap(what: str) -> None:
+        nonlocal clock
+        spent.append(f"{what} {time.perf_counter() - clock:.1f} s")
+        clock = time.perf_counter()
+
     try:
         await connect(bench, HOST)
         logins = {
             "sftp": await asyncio.to_thread(
-                best_of, 3, [*bench.openssh("sftp"), "-b", "-", bench.target], stdin="pwd\n"),
+                best_of, sizes.logins, [*bench.openssh("sftp"), "-b", "-", bench.target],
+                stdin="pwd\n"),
             "ssh": await asyncio.to_thread(
-                best_of, 3, [*bench.openssh("ssh"), bench.target, "true"]),
+                best_of, sizes.logins, [*bench.openssh("ssh"), bench.target, "true"]),
         }
+        lap("connect and logins")
         big, rss = await big_file(bench, sizes, logins)
+        lap("big file")
         small = await folder(bench, sizes, logins)
+        lap("folder")
         far = await far_link(bench, sizes)
+        lap("far link")
         lists = await listing(bench, sizes, logins)
+        lap("directory")
         crashed = any(row.error is not None for row in (*big, *small, far, *lists))
-        return render(sizes, big, rss, small, far, lists, logins), crashed
+        text = render(sizes, big, rss, small, far, lists, logins)
+        return f"{text}\n\n(time spent: {', '.join(spent)})", crashed
     finally:
         with contextlib.suppress(Exception):
             await bench.workspace.close()

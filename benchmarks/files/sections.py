@@ -26,6 +26,7 @@ from benchmarks.files.bench import (
     SFTP,
     SFTP_R,
     STEP_TIMEOUT,
+    TAB,
     Bench,
     MiB,
     Row,
@@ -96,9 +97,9 @@ async def big_file(bench: Bench, sizes: Sizes, logins: dict[str, float]
             return seconds
         if row.label == CLI:
             if "rtui" not in logins:  # its start and login (a failure here is the row's)
-                logins["rtui"] = await asyncio.to_thread(
-                    best_of, 3, [*rtui_command(), "files", HOST, "stat", str(bench.remote)],
-                    env=bench.env)
+                stat = [*rtui_command(), "files", HOST, "stat", str(bench.remote)]
+                logins["rtui"] = await asyncio.to_thread(best_of, sizes.logins, stat,
+                                                         env=bench.env)
             remote = f"{HOST}:{dst if up else src}"
             command = [*rtui_command(), "cp", "-q", *((src, remote) if up else (remote, dst))]
             return net(await asyncio.to_thread(timed, command, env=bench.env), logins["rtui"])
@@ -201,13 +202,15 @@ async def far_link(bench: Bench, sizes: Sizes) -> Row:
 
 
 async def listing(bench: Bench, sizes: Sizes, logins: dict[str, float]) -> list[Row]:
-    """A big directory listed by ``ls -la`` over ssh, rtui's service, the agent, SFTP."""
+    """A big directory listed by ``ls -la`` over ssh, rtui's service, the agent, SFTP, and
+    shown by rtui's Files tab."""
     many = bench.remote / "many"
     many.mkdir()
     for i in range(sizes.entries):
         os.close(os.open(many / f"entry-{i:06d}.txt", os.O_CREAT | os.O_WRONLY, 0o644))
     path = str(many)
     rows = [Row(LS), Row(SERVICE), Row(AGENT), Row(SCANDIR)]
+    tab = Row(TAB, missing=not there("rtui.tui.widgets.files"))
     files = await connect(bench, HOST)
 
     async def stream(batches: Callable[[Callable[[int], None]], Awaitable[None]],
@@ -255,4 +258,11 @@ async def listing(bench: Bench, sizes: Sizes, logins: dict[str, float]) -> list[
                     await stream(ways[row.label], row)
             except Exception as exc:
                 row.error = describe(exc)
-    return rows
+    if not tab.missing:
+        from benchmarks.files.tab import tab_listing
+
+        try:
+            await tab_listing(bench, path, sizes.runs, tab, "entry-")
+        except Exception as exc:
+            tab.error = describe(exc)
+    return [*rows, tab]
