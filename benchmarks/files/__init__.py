@@ -10,8 +10,9 @@ Everything runs against one throwaway loopback sshd (the test harness's), both e
    (``transfer()``, its connection already up), ``rtui cp`` (a process: its start and login,
    the best of 3 ``rtui files HOST stat``, taken off), ``sftp -b`` and ``scp`` (their login,
    the best of 3 ``sftp -b`` with only ``pwd``, taken off). Runs interleaved, each round in
-   another order; medians (--quick: one round, one login each). This process's RSS is sampled every 50 ms during the engine's
-   transfer; its slope over the last three quarters (MiB per GiB sent) should be ~0.
+   another order; medians (--quick: one round, one login each). This process's RSS is
+   sampled every 50 ms during the engine's transfer; its slope over the last three
+   quarters (MiB per GiB sent) should be ~0.
 2. **A folder of small files** (10,000 x 4 KiB; --quick 100): the engine vs ``scp -r`` and
    ``sftp -b put -r``/``get -r``; goal: at least ``scp -r``'s speed.
 3. **The far link**: the harness's relay, in a process of its own, at 50 ms each way and
