@@ -14,6 +14,8 @@ from rtui.core.files.paths import Local, Remote
 from rtui.core.files.progress import TransferProgress
 from rtui.core.files.transfer import TransferSpec, transfer
 from rtui.core.workspace import Workspace
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
 from tests.transfer_helpers import (
     check_progress,
     make_tree,
@@ -22,6 +24,7 @@ from tests.transfer_helpers import (
     sha256,
     snapshot,
     workspace,  # noqa: F401 (fixture)
+    workspace_of,
 )
 
 MIB = 1 << 20
@@ -175,3 +178,24 @@ async def test_odd_names_go_both_ways_alone_and_in_a_folder(
                                            Remote("b", str(tmp_path / "across")),
                                            recursive=True))
     assert snapshot(tmp_path / "across") == snapshot(tmp_path / "up") == snapshot(folder)
+
+
+async def test_a_folder_goes_file_by_file_where_the_agent_cannot_run(
+    sshd: SSHD, isolated_home: Path, tmp_path: Path
+) -> None:
+    """No Python for the agent on the host: no tar stream and no fs_walk, SFTP alone
+    (walked by listings, small files and links one by one), the same copy both ways."""
+    trust(sshd, isolated_home)
+    ws = workspace_of(host_for(sshd, "nopy", python="/nonexistent/python3"))
+    source = tmp_path / "src"
+    make_tree(source)
+    try:
+        await transfer(ws, TransferSpec((Local(str(source)),), Remote("nopy", str(
+            tmp_path / "up")), recursive=True))
+        await transfer(ws, TransferSpec((Remote("nopy", str(tmp_path / "up")),),
+                                        Local(str(tmp_path / "down")), recursive=True))
+    finally:
+        await ws.close()
+    assert snapshot(tmp_path / "up") == snapshot(tmp_path / "down") == snapshot(source)
+    for copy in (source, tmp_path / "up", tmp_path / "down"):
+        os.chmod(copy / "ro", 0o755)

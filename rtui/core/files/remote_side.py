@@ -25,6 +25,7 @@ from rtui.core.files.sides import (
     connection_lost,
     first_error,
     gather_all,
+    part_of,
 )
 
 if TYPE_CHECKING:
@@ -234,6 +235,19 @@ class RemoteSide:
             by_depth.setdefault(path.rstrip("/").count("/"), []).append(path)
         for depth in sorted(by_depth):
             await gather_all(one(path) for path in by_depth[depth])
+
+    async def symlink(self, target: str, path: str) -> None:
+        """A link at ``path`` to ``target``, made under a part name then renamed over what
+        is there."""
+        part = part_of(path)
+        try:
+            sftp = await self.sftp()
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await sftp.remove(part)
+            await sftp.symlink(target, part)
+            await sftp.posix_rename(part, path)
+        except (asyncssh.Error, OSError) as exc:
+            raise await self.failure(exc, path, writing=True, action="create") from exc
 
     async def set_dir_attrs(self, items: Sequence[tuple[str, int, float | None]]) -> None:
         """Modes and mtimes of folders (best effort), asked for at once: order does not

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import posixpath
 import stat as statmod
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import asyncssh
 
 from rtui.core.files.diagnose import local_error
 from rtui.core.files.model import LINK, kind_of_mode
+from rtui.core.files.parts import TAR_PART_SUFFIX
 from rtui.core.files.paths import printable
 
 __all__ = ["CLOSE_TIMEOUT", "Deliver", "FileInfo", "LocalSide", "Side", "Writer",
@@ -31,8 +33,8 @@ __all__ = ["CLOSE_TIMEOUT", "Deliver", "FileInfo", "LocalSide", "Side", "Writer"
 Deliver = Callable[[int, bytes], Awaitable[None]]
 CLOSE_TIMEOUT = 10.0  # closing a handle or removing a part after a failure or a cancel
 READ_AHEAD = 1 << 20  # bytes read here in one trip to a thread
-_LOST = (asyncssh.SFTPConnectionLost, asyncssh.ConnectionLost, asyncssh.DisconnectError,
-         asyncssh.ChannelOpenError, ConnectionError)
+_LOST = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.ConnectionLost,
+         asyncssh.DisconnectError, asyncssh.ChannelOpenError, ConnectionError)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class FileInfo:
     mtime: float
     mode: int
     target: str | None = None
+
+
+def part_of(path: str) -> str:
+    """The part name a link or a small file is made under before its rename (tar-in's)."""
+    head, name = posixpath.split(path)
+    return posixpath.join(head, f".{name}{TAR_PART_SUFFIX}")
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -101,6 +109,7 @@ class Side(Protocol):
     async def remove_quietly(self, path: str) -> None: ...
     async def checksum(self, path: str) -> str: ...
     async def mkdir(self, path: str) -> None: ...
+    async def symlink(self, target: str, path: str) -> None: ...
     async def make_dirs(self, paths: Sequence[str]) -> None: ...
     async def set_dir_attrs(self, items: Sequence[tuple[str, int, float | None]]
                             ) -> None: ...
@@ -283,6 +292,21 @@ class LocalSide:
             await asyncio.to_thread(make)
         except OSError as exc:
             raise local_error(exc, exc.filename or paths[0]) from exc
+
+    async def symlink(self, target: str, path: str) -> None:
+        """A link at ``path`` to ``target``, made under a part name then renamed over what
+        is there."""
+        def link() -> None:
+            part = part_of(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+            os.symlink(target, part)
+            os.replace(part, path)
+
+        try:
+            await asyncio.to_thread(link)
+        except OSError as exc:
+            raise local_error(exc, path) from exc
 
     async def set_dir_attrs(self, items: Sequence[tuple[str, int, float | None]]) -> None:
         """Modes and mtimes of folders, in the order given (best effort)."""

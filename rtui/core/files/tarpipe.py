@@ -26,11 +26,19 @@ from rtui.core.errors import FilesError, RtuiError, SSHError
 from rtui.core.files.progress import ProgressMeter
 from rtui.core.files.remote_side import RemoteSide
 from rtui.core.files.sides import Side, connection_lost
+from rtui.core.remote.client import AgentError
 
-__all__ = ["StreamOutcome", "tar_stream"]
+__all__ = ["StreamOutcome", "StreamUnavailable", "tar_stream"]
 
 CHUNK = 1 << 20
 _CLOSE_TIMEOUT = 10.0
+
+
+NO_AGENT = frozenset({"no_python", "old_python", "start"})  # the agent cannot run there
+
+
+class StreamUnavailable(Exception):
+    """The host's agent cannot run (no Python, too old): no stream; one file at a time."""
 
 
 @dataclass
@@ -42,6 +50,7 @@ class StreamOutcome:
     bytes: int = 0
     errors: list[tuple[str, str, str]] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    failures: list[RtuiError] = field(default_factory=list)  # of files copied one by one
 
     def note(self, event: dict[str, Any], meter: ProgressMeter | None) -> None:
         """One report line of tar-in, tar-out or their local twins."""
@@ -127,6 +136,11 @@ async def _open(side: RemoteSide, name: str, header: dict[str, Any]
     where = str(header.get("root", "."))
     try:
         command = await side.files.agent.subcommand(name)
+    except AgentError as exc:
+        if exc.type in NO_AGENT:
+            raise StreamUnavailable(str(exc)) from exc
+        raise await side.failure(exc, where) from exc
+    try:
         conn = await side.files.connection.connect()
         process = await conn.create_process(command, encoding=None)
         process.stdin.write(json.dumps(header).encode("ascii") + b"\n")
@@ -228,7 +242,7 @@ async def tar_stream(src: Side, src_root: str, dst: Side, dst_root: str, rels: S
     except (asyncssh.Error, OSError, EOFError, ValueError) as exc:
         raise _stream_error(src, src_root, dst, dst_root, exc) from exc
     except Exception as exc:  # tarfile's errors: the stream ended in the middle
-        if isinstance(exc, RtuiError):
+        if isinstance(exc, RtuiError | StreamUnavailable):
             raise
         raise _stream_error(src, src_root, dst, dst_root, exc) from exc
     finally:

@@ -30,7 +30,7 @@ from rtui.core.files.paths import printable
 from rtui.core.files.progress import ProgressMeter
 from rtui.core.files.remote_side import RemoteSide
 from rtui.core.files.sides import FileInfo, Side
-from rtui.core.files.tarpipe import tar_stream
+from rtui.core.files.tarpipe import StreamOutcome, StreamUnavailable, tar_stream
 from rtui.core.files.walk import Node, Walk, walk_local, walk_remote
 
 __all__ = ["FolderPlan", "TreeOutcome", "plan_folder"]
@@ -42,6 +42,7 @@ _KINDS: dict[str, type[FilesError]] = {
 _WORDS = {"disk_full": "disk full", "permission": "permission denied",
           "not_found": "no such file or directory", "link_loop": "symlink loop"}
 _SHOWN = 5  # failures named in a message; the rest are counted
+_ONE_BY_ONE = 8  # small files copied at once where the agent cannot run (no tar stream)
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,7 @@ class FolderPlan:
     async def run(self, meter: ProgressMeter) -> TreeOutcome:
         """Copy it all; FilesError (or SSHError) naming what failed, once the rest is done."""
         await _make_dirs(self.dst, self.dst_root, [n.rel for n in self.dirs])
-        stream_task = asyncio.ensure_future(tar_stream(
-            self.src, self.src_root, self.dst, self.dst_root, [n.rel for n in self.stream],
-            follow=self.follow, preserve=self.options.preserve, meter=meter))
+        stream_task = asyncio.ensure_future(self._small_files(meter))
         big_task = asyncio.ensure_future(self._big_files(meter))
         try:
             await asyncio.wait([stream_task, big_task])
@@ -105,10 +104,51 @@ class FolderPlan:
         if stream is not None:
             problems += stream.errors
             changed = stream.changed
+            failures += stream.failures
             sent += stream.bytes
             copied += stream.files
         self._raise_failures(failures, problems, changed)
         return TreeOutcome(copied, sent, self.skipped, resumed)
+
+    async def _small_files(self, meter: ProgressMeter) -> StreamOutcome:
+        """The small files and links as one tar stream; where the agent cannot run, one at
+        a time over SFTP (a few at once)."""
+        rels = [n.rel for n in self.stream]
+        try:
+            return await tar_stream(self.src, self.src_root, self.dst, self.dst_root, rels,
+                                    follow=self.follow, preserve=self.options.preserve,
+                                    meter=meter)
+        except StreamUnavailable:
+            return await self._one_by_one(meter)
+
+    async def _one_by_one(self, meter: ProgressMeter) -> StreamOutcome:
+        outcome = StreamOutcome()
+        queue = list(self.stream)
+
+        async def worker() -> None:
+            while queue:
+                node = queue.pop(0)
+                src = posixpath.join(self.src_root, node.rel)
+                dst = posixpath.join(self.dst_root, node.rel)
+                try:
+                    if node.kind == LINK and node.target is not None:
+                        await self.dst.symlink(node.target, dst)
+                        continue
+                    info = FileInfo(FILE, node.size, node.mtime, node.mode)
+                    done = await copy_file(self.src, src, self.dst, dst, info, self.options,
+                                           meter)
+                except ChangedDuringTransferError:
+                    outcome.changed.append(node.rel)
+                except RtuiError as exc:
+                    outcome.failures.append(exc)
+                    if isinstance(exc, SSHError):
+                        queue.clear()
+                else:
+                    outcome.files += 1
+                    outcome.bytes += done.sent
+
+        await asyncio.gather(*(worker() for _ in range(_ONE_BY_ONE)))
+        return outcome
 
     async def _big_files(self, meter: ProgressMeter
                          ) -> tuple[int, int, int, list[RtuiError]]:
