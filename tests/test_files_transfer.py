@@ -199,3 +199,19 @@ async def test_a_folder_goes_file_by_file_where_the_agent_cannot_run(
     assert snapshot(tmp_path / "up") == snapshot(tmp_path / "down") == snapshot(source)
     for copy in (source, tmp_path / "up", tmp_path / "down"):
         os.chmod(copy / "ro", 0o755)
+
+
+async def test_dot_and_a_trailing_slash_are_read_as_scp_reads_them(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """``.`` is copied under its folder's name; a target ending in ``/`` must be a folder."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "main.py").write_text("print(1)\n")
+    (tmp_path / "dest").mkdir()
+    monkeypatch.chdir(tmp_path / "proj")
+    await transfer(workspace, TransferSpec((Local("."),), Remote("a", str(tmp_path / "dest")),
+                                           recursive=True))
+    assert (tmp_path / "dest" / "proj" / "main.py").read_text() == "print(1)\n"
+    with pytest.raises(WrongKindError, match="not a directory"):
+        await transfer(workspace, TransferSpec((Local("main.py"),),
+                                               Remote("a", str(tmp_path / "nodir") + "/")))

@@ -136,11 +136,12 @@ class _Sides:
         (``~`` and relative paths from the login's home, the agent's, which SFTP's start
         folder need not be: an sshd that sets HOME)."""
         if isinstance(location, Local):
-            return _expand_user(location.path)
+            return _local_path(location.path)
         assert isinstance(location, Remote)
         side = await self.side(location)
         assert isinstance(side, RemoteSide)
-        return await side.files.absolute(location.path or ".")
+        full = await side.files.absolute(location.path or ".")
+        return posixpath.normpath(full) if full.rstrip("/") else "/"
 
 
 async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
@@ -155,7 +156,7 @@ async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
         what = "does not exist" if dest_info is None else "is not a directory"
         raise WrongKindError(f"{dst_side.where(dest)} {what}: copying several sources needs "
                              "an existing directory")
-    if not into and dest.endswith("/"):
+    if not into and spec.dest.path.endswith("/"):
         raise WrongKindError(f"{dst_side.where(dest)} is not a directory")
     resolved = []
     for location in spec.sources:
@@ -167,8 +168,8 @@ async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
                                  "(-r)")
         if info.kind not in (FILE, DIR, LINK):
             raise WrongKindError(f"{side.where(path)} is not a regular file or a directory")
-        name = posixpath.basename(path.rstrip("/")) or path
-        target = posixpath.join(dest, name) if into else dest
+        name = posixpath.basename(path.rstrip("/"))  # "" for "/": its contents go in dest
+        target = posixpath.join(dest, name) if into and name else dest
         if (into and spec.resume and info.kind == DIR and len(spec.sources) == 1
                 and await dst_side.info_or_none(target) is None):
             target = dest  # the broken copy made ``dest`` itself: go on in it
@@ -176,8 +177,9 @@ async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
     return resolved
 
 
-def _expand_user(path: str) -> str:
-    """``~`` here: the environment's HOME, no file system look (so not blocking)."""
+def _local_path(path: str) -> str:
+    """``~`` expanded (the environment's HOME) and made absolute and normal, so ``.`` and
+    ``..`` have a name to copy under."""
     if path == "~" or path.startswith("~/"):
-        return os.environ.get("HOME", "~") + path[1:]
-    return path
+        path = os.environ.get("HOME", "~") + path[1:]
+    return os.path.abspath(path)
