@@ -283,6 +283,12 @@ def test_cp_up_down_host_to_host(lab: Path, tmp_path: Path) -> None:
     assert (lab / "up" / ODD).read_text() == "a local name with a colon"
     ok("cp", "-r", str(here / "folder"), "lab:clifiles/up/")
     assert (lab / "up" / "folder" / "deep" / ODD).read_text() == "deep"
+    os.mkfifo(here / "folder" / "fifo")  # never opened, left out, and said
+    result = run_rtui("cp", "-r", str(here / "folder"), "lab:clifiles/up/again")
+    assert result.returncode == 0 and result.stderr == (
+        f"rtui: {here}/folder/fifo: not a regular file (FIFO, socket or device): not copied\n")
+    assert not (lab / "up" / "again" / "fifo").exists()
+    (here / "folder" / "fifo").unlink()
 
     down = tmp_path / "down"
     down.mkdir()

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import tracemalloc
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from rtui.core.errors import FilesError, RemoteNotFoundError, WrongKindError
 from rtui.core.files.paths import Local, Remote
 from rtui.core.files.progress import TransferProgress
+from rtui.core.files.sides import _open_regular
 from rtui.core.files.transfer import TransferSpec, transfer
 from rtui.core.workspace import Workspace
 from tests.harness.sshd import SSHD
@@ -215,3 +218,37 @@ async def test_dot_and_a_trailing_slash_are_read_as_scp_reads_them(
     with pytest.raises(WrongKindError, match="not a directory"):
         await transfer(workspace, TransferSpec((Local("main.py"),),
                                                Remote("a", str(tmp_path / "nodir") + "/")))
+
+
+async def test_special_files_are_refused_as_sources_and_left_out_of_folders(
+    workspace: Workspace, tmp_path: Path  # noqa: F811
+) -> None:
+    """A FIFO with no writer blocks whoever opens it (on a host, OpenSSH's one-threaded
+    sftp-server and every later request with it): as a source, here or there, it is
+    refused by name and never opened; in a folder it is left out (a socket too), counted
+    in the result, and the rest is copied."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f").write_text("f")
+    os.mkfifo(tree / "sub" / "fifo")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tree / "sock"))
+        for source in (Local(str(tree / "sub" / "fifo")),
+                       Remote("a", str(tree / "sub" / "fifo"))):
+            with pytest.raises(WrongKindError) as refused:
+                await asyncio.wait_for(transfer(workspace, TransferSpec(
+                    (source,), Local(str(tmp_path / "x")))), 30)
+            assert str(refused.value).endswith(
+                "sub/fifo: not a regular file (a FIFO): not copied"), refused.value
+        up = await asyncio.wait_for(transfer(workspace, TransferSpec(
+            (Local(str(tree)),), Remote("a", str(tmp_path / "up")), recursive=True)), 30)
+        down = await asyncio.wait_for(transfer(workspace, TransferSpec(
+            (Remote("a", str(tree)),), Local(str(tmp_path / "down")), recursive=True)), 30)
+    for result, copy, where in ((up, tmp_path / "up", ""), (down, tmp_path / "down", "a:")):
+        assert result.files == 1
+        assert sorted(result.special) == [f"{where}{tree}/sock", f"{where}{tree}/sub/fifo"]
+        assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*")) == ["sub", "sub/f"]
+    files = await workspace.files("a")  # the host's SFTP session still answers
+    assert (await asyncio.wait_for(files.stat(str(tree / "sub" / "f")), 30)).size == 1
+    with pytest.raises(WrongKindError, match=r"fifo \(here\): not a regular file \(a FIFO\)"):
+        await asyncio.wait_for(asyncio.to_thread(_open_regular, str(tree / "sub" / "fifo")), 30)

@@ -102,8 +102,9 @@ async def _copy_all(workspace: Workspace, args: argparse.Namespace,
         try:
             # ctrl+c cancels this, and keeps the part (as a broken link would) for --resume:
             # the TUI's cancel is the one that removes it.
-            await transfer(workspace, spec, on_progress=line.update if line else None,
-                           keep_part_on_cancel=True)
+            result = await transfer(workspace, spec,
+                                    on_progress=line.update if line else None,
+                                    keep_part_on_cancel=True)
         except asyncio.CancelledError:
             if line is not None:
                 line.finish(complete=False)
@@ -122,6 +123,11 @@ async def _copy_all(workspace: Workspace, args: argparse.Namespace,
             if line is not None:
                 # a folder's line ends with its own name, not its last file's
                 line.finish(complete=True, name=source.path)
+            if result.special:  # FIFOs, sockets, devices: never opened, said (as scp does)
+                shown = ", ".join(result.special[:3])
+                more = f" and {len(result.special) - 3} more" if len(result.special) > 3 else ""
+                print(f"rtui: {shown}{more}: not a regular file (FIFO, socket or device): "
+                      "not copied", file=sys.stderr, flush=True)
     return status
 
 

@@ -12,9 +12,25 @@ from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 
-__all__ = ["DiskUsage", "Entry", "SortKey", "filter_entries", "kind_of_mode", "sort_entries"]
+__all__ = ["DiskUsage", "Entry", "SortKey", "filter_entries", "kind_of_mode", "sort_entries",
+           "special_kind"]
 
 FILE, DIR, LINK, OTHER = "file", "dir", "link", "other"
+
+
+def special_kind(mode: int) -> str | None:
+    """What a special file is (``FIFO``, ``socket``, ``character device``, ``block
+    device``); None for a file, folder or link. Copies refuse them: a FIFO with no writer
+    blocks whoever opens it, OpenSSH's one-threaded sftp-server included."""
+    if statmod.S_ISFIFO(mode):
+        return "FIFO"
+    if statmod.S_ISSOCK(mode):
+        return "socket"
+    if statmod.S_ISCHR(mode):
+        return "character device"
+    if statmod.S_ISBLK(mode):
+        return "block device"
+    return None
 
 
 def kind_of_mode(mode: int) -> str:

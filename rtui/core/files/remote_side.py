@@ -15,7 +15,7 @@ import asyncssh
 
 from rtui.core.errors import FilesError, RemoteNotFoundError, RtuiError, SSHError
 from rtui.core.files.diagnose import diagnose
-from rtui.core.files.model import LINK, kind_of_mode
+from rtui.core.files.model import LINK, kind_of_mode, special_kind
 from rtui.core.files.paths import printable
 from rtui.core.files.sides import (
     CLOSE_TIMEOUT,
@@ -116,7 +116,7 @@ class RemoteSide:
         except (asyncssh.Error, OSError) as exc:
             raise await self.failure(exc, path, action="stat") from exc
         return FileInfo(kind_of_mode(mode), attrs.size or 0, float(attrs.mtime or 0),
-                        statmod.S_IMODE(mode), target)
+                        statmod.S_IMODE(mode), target, special_kind(mode))
 
     async def info_or_none(self, path: str, *, follow: bool = True) -> FileInfo | None:
         try:

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 import asyncssh
 
+from rtui.core.errors import WrongKindError
 from rtui.core.files.diagnose import local_error
-from rtui.core.files.model import LINK, kind_of_mode
+from rtui.core.files.model import LINK, kind_of_mode, special_kind
 from rtui.core.files.parts import TAR_PART_SUFFIX
 from rtui.core.files.paths import printable
 
@@ -40,13 +41,15 @@ _LOST = (asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, asyncssh.Connec
 @dataclass(frozen=True)
 class FileInfo:
     """What a copy needs of a path: its kind (file, dir, link, other), size, mtime (s),
-    permission bits, and a link's target when not followed."""
+    permission bits, and a link's target when not followed; for ``other``, which special
+    file it is (``special_kind``)."""
 
     kind: str
     size: int
     mtime: float
     mode: int
     target: str | None = None
+    special: str | None = None
 
 
 def part_of(path: str) -> str:
@@ -122,7 +125,20 @@ def _local_info(path: str, follow: bool) -> FileInfo:
     st = os.stat(path) if follow else os.lstat(path)
     kind = kind_of_mode(st.st_mode)
     target = os.readlink(path) if kind == LINK else None
-    return FileInfo(kind, st.st_size, st.st_mtime, statmod.S_IMODE(st.st_mode), target)
+    return FileInfo(kind, st.st_size, st.st_mtime, statmod.S_IMODE(st.st_mode), target,
+                    special_kind(st.st_mode))
+
+
+def _open_regular(path: str) -> int:
+    """``path`` opened to read, refused unless a regular file: O_NONBLOCK, so a FIFO put
+    there since it was looked at does not block the thread for good."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not statmod.S_ISREG(mode):
+        os.close(fd)
+        raise WrongKindError(f"{printable(path)} (here): not a regular file "
+                             f"(a {special_kind(mode) or 'directory'})")
+    return fd
 
 
 class _Thread:
@@ -199,7 +215,7 @@ class LocalSide:
         thread = _Thread()
         step = block * max(1, READ_AHEAD // block)
         try:
-            fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+            fd = await asyncio.to_thread(_open_regular, path)
         except OSError as exc:
             raise local_error(exc, path) from exc
         offset, end, got = start, start + size, 0

@@ -10,6 +10,7 @@ under a final name until it is whole: parts, then a rename.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import time
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TransferProgress", "TransferResult", "TransferSpec", "Tuning", "transfer"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TransferSpec:
@@ -51,13 +54,15 @@ class TransferSpec:
 @dataclass(frozen=True)
 class TransferResult:
     """What a job did: files copied, bytes moved now, files skipped (already complete, on a
-    resume), bytes found in parts and kept, and how long it took."""
+    resume), bytes found in parts and kept, and how long it took; ``special``: the FIFOs,
+    sockets and devices found in folders and left out (each where it is)."""
 
     files: int
     bytes: int
     skipped: int
     resumed_from: int
     seconds: float
+    special: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,12 @@ async def transfer(workspace: Workspace, spec: TransferSpec, *,
         copied += outcome_tree.files
         skipped += outcome_tree.skipped
     meter.finish()
-    return TransferResult(copied, sent, skipped, resumed, time.monotonic() - began)
+    special = tuple(plan.src.where(posixpath.join(plan.src_root, rel))
+                    for plan in plans for rel in plan.special)
+    if special:
+        log.warning("%d special file(s) (FIFO, socket, device) not copied, first %s",
+                    len(special), special[0])
+    return TransferResult(copied, sent, skipped, resumed, time.monotonic() - began, special)
 
 
 class _Sides:
@@ -166,8 +176,9 @@ async def _resolve(sides: _Sides, spec: TransferSpec, dst_side: Side, dest: str
         if info.kind == DIR and not spec.recursive:
             raise WrongKindError(f"{side.where(path)} is a directory: copy it recursively "
                                  "(-r)")
-        if info.kind not in (FILE, DIR, LINK):
-            raise WrongKindError(f"{side.where(path)} is not a regular file or a directory")
+        if info.kind not in (FILE, DIR, LINK):  # never opened: a FIFO would block its reader
+            raise WrongKindError(f"{side.where(path)}: not a regular file (a "
+                                 f"{info.special or 'special file'}): not copied")
         name = posixpath.basename(path.rstrip("/"))  # "" for "/": its contents go in dest
         target = posixpath.join(dest, name) if into and name else dest
         if (into and spec.resume and info.kind == DIR and len(spec.sources) == 1

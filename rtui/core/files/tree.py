@@ -69,6 +69,7 @@ class FolderPlan:
     big: list[Node] = field(default_factory=list)
     skipped: int = 0
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # rel, type, words
+    special: list[str] = field(default_factory=list)  # FIFOs, sockets, devices: left out
 
     @property
     def total_bytes(self) -> int:
@@ -243,9 +244,8 @@ async def plan_folder(src: Side, src_root: str, dst: Side, dst_root: str,
                 plan.skipped += 1
             else:
                 (plan.stream if node.size < small else plan.big).append(node)
-        else:
-            plan.problems.append((node.rel, "io", "not a regular file, link or folder: "
-                                                  "skipped"))
+        else:  # never opened (a FIFO would block): left out, and counted
+            plan.special.append(node.rel)
     return plan
 
 
