@@ -138,7 +138,12 @@ class TransferQueue:
         self._changed(job)
         task = asyncio.ensure_future(self._run(job))
         self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+        def ended(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(job.id) is done:  # not a retry's task, started meanwhile
+                del self._tasks[job.id]
+
+        task.add_done_callback(ended)
 
     async def _run(self, job: Job) -> None:
         try:
