@@ -361,3 +361,34 @@ async def test_upload_and_download_go_through_the_queue(
         await _type_answer(pilot, app, str(here / "nope.txt"))
         await until(lambda: "nope.txt: no such file or folder here" in _notes(app))
         assert len(app.workspace.transfers.jobs) == 2
+
+
+async def test_preview_reads_a_big_text_file_a_chunk_at_a_time(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    """A 600 KiB log: the first 256 KiB at once, the rest as the person pages to the end; no
+    line lost or doubled where the chunks meet."""
+    site = tmp_path / "site"
+    site.mkdir()
+    lines = [f"line {n:06d} " + "x" * (n % 40) for n in range(20_000)]
+    (site / "big.log").write_text("\n".join(lines) + "\n")
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=sys.executable)),
+                  check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_files("lab", str(site))
+        await _at(app, site)
+        await pilot.press("enter")  # a file: into its preview
+        preview = _pane(app).preview
+        await until(lambda: bool(preview.lines.lines))
+        first = len(preview.lines.lines)
+        assert first < len(lines)  # a chunk, not the file
+        assert "big.log  635 KiB  (read 256 KiB)" in "\n".join(screen_lines(app))
+        for _ in range(5):
+            await pilot.press("end")
+            await pilot.pause(0.2)
+            if len(preview.lines.lines) >= len(lines):
+                break
+        await until(lambda: len(preview.lines.lines) >= len(lines))
+        assert [t.plain for t in preview.lines.lines] == lines
+        assert "(read" not in "\n".join(screen_lines(app))

@@ -113,7 +113,7 @@ class FileList(ScrollView, can_focus=True):
         self.reverse = False
         self.show_hidden = False
         self.filter_text = ""
-        self.complete = True  # False while a listing streams in
+        self.complete = False  # True once a listing came whole (not before the first)
         self._want: str | None = None  # the name to put the cursor on when it comes
 
     # -- the owner's side ---------------------------------------------------------------------

@@ -311,7 +311,7 @@ class FilePreview(Vertical):
 
     def _title(self, text: str, *, more: bool = False) -> None:
         self._base_title = text
-        note = "  (page down reads more)" if more else ""
+        note = f"  (read {size_text(self._next)})" if more else ""
         self.query_one("#preview-title", Static).update(text + note)
 
     @work(group="preview", exclusive=True, exit_on_error=False)
