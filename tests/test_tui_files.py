@@ -14,7 +14,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TabbedContent
 
-from rtui.core.files.model import Entry, SortKey
+from rtui.core.files.model import Entry, SortKey, sort_entries
 from rtui.tui.app import RtuiApp
 from rtui.tui.render.band_scroll import screen_rows
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
@@ -100,6 +100,27 @@ async def test_list_streams_100k_entries_first_rows_at_once() -> None:
         assert len(marked_rows) == 2
         files.clear_marks()
         assert files.chosen() == [files.current]
+
+
+async def test_list_order_is_the_models_for_every_sort() -> None:
+    """Batches ranked alone and merged give model.sort_entries's order, every key both
+    ways (reversing reads the ranking backwards), links to folders among the folders."""
+    entries = [*_entries(0, 3000),
+               Entry("zlink", "link", 3, 1.0, 0o120777, "/etc", "dir"),
+               Entry("alink", "link", 3, 2.0, 0o120777, "/x", "file")]
+    app = _ListApp()
+    async with app.run_test(size=(80, 24)):
+        files = app.query_one(FileList)
+        files.start()
+        files.set_hidden(True)
+        for start in range(0, len(entries), 250):
+            files.add(entries[start:start + 250])
+        files.finish()
+        for key in SortKey:
+            for reverse in (False, True):
+                files.set_sort(key, reverse)
+                expected = sort_entries(entries, key, reverse)
+                assert [e.name for e in files.view] == [e.name for e in expected], (key, reverse)
 
 
 async def test_list_shows_odd_names_on_one_line_and_cuts_long_ones() -> None:

@@ -1,17 +1,21 @@
 """A directory's entries as a virtual list: only the rows in view are painted, whatever the
 listing's size, and rows are added batch by batch while the listing streams in.
 
-A ``DataTable`` with 100,000 rows takes seconds to fill and to sort; here a batch costs an
-``extend`` and, at most once per doubling of the listing, one sort. The view is the sorted
-listing filtered (a filter keeps the order), so typing in the filter never sorts again.
+A ``DataTable`` with 100,000 rows takes seconds to fill and to sort. Here each batch is
+ranked alone as it comes (its sort keys made once), and the ranked batches are merged into
+the ranking each time the listing doubled, then once at its end: merging sorted runs is
+close to linear, where sorting 100,000 names afresh held the screen for ~0.2 s. Reversing
+the order only reads the ranking backwards. The view is the ranking filtered (a filter keeps
+the order), so typing in the filter never sorts again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -23,7 +27,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from rtui.core.files.model import Entry, SortKey, filter_entries, sort_entries
+from rtui.core.files.model import Entry, SortKey, filter_entries
 from rtui.core.files.paths import printable
 
 __all__ = ["FileList", "human_size", "short_time"]
@@ -35,6 +39,20 @@ _KIND_STYLES = {"dir": Style(color="blue", bold=True), "link": Style(color="cyan
 _EXEC_STYLE = Style(color="green")
 _MARK_STYLE = Style(color="yellow", bold=True)
 _DIM = Style(dim=True)
+
+
+Ranked = tuple[tuple[Any, ...], int]  # (sort key, index in the listing)
+_FILES = ((1,),)  # ranks below this are folders'
+
+
+def rank_key(key: SortKey) -> Callable[[Entry], tuple[Any, ...]]:
+    """The sort key of ``model.sort_entries``'s order: folders (and links to them) first,
+    then by name (case-insensitive), size (largest first) or time (newest first)."""
+    if key is SortKey.NAME:
+        return lambda e: (0 if e.is_dir else 1, e.name.casefold(), e.name)
+    if key is SortKey.SIZE:
+        return lambda e: (0 if e.is_dir else 1, -e.size, e.name.casefold())
+    return lambda e: (0 if e.is_dir else 1, -e.mtime, e.name.casefold())
 
 
 def human_size(size: int) -> str:
@@ -103,8 +121,10 @@ class FileList(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._all: list[Entry] = []
-        self._sorted: list[Entry] = []  # _all sorted, as of the last sort
-        self._sorted_count = 0  # how many of _all the last sort saw
+        self._ranked: list[Ranked] = []  # the ranking of _all[:_sorted_count]
+        self._runs: list[Ranked] = []  # later batches, each ranked alone (sorted runs)
+        self._sorted: list[Entry] = []  # _all in order, as of the last merge
+        self._sorted_count = 0  # how many of _all the ranking holds
         self._hidden = 0  # hidden entries in _all
         self.view: list[Entry] = []  # _sorted filtered: the rows
         self.cursor = 0
@@ -121,6 +141,7 @@ class FileList(ScrollView, can_focus=True):
     def start(self, select: str | None = None) -> None:
         """A new listing begins: empty, the cursor goes to ``select`` when it comes."""
         self._all, self._sorted, self.view = [], [], []
+        self._ranked, self._runs = [], []
         self._sorted_count = self._hidden = 0
         self.marked.clear()
         self.cursor = 0
@@ -129,20 +150,23 @@ class FileList(ScrollView, can_focus=True):
         self._refilter(keep=None)
 
     def add(self, entries: Sequence[Entry]) -> None:
-        """A batch of the listing. Sorted in at once while few, then each time the listing
-        doubled (a sort of 100,000 names takes ~0.2 s here: a handful, not one per batch)."""
+        """A batch of the listing, ranked; merged in at once while the listing is short,
+        then each time it doubled."""
+        start = len(self._all)
         self._all.extend(entries)
         self._hidden += sum(1 for e in entries if e.hidden)
+        key = rank_key(self.sort_key)
+        self._runs.extend(sorted((key(e), start + n) for n, e in enumerate(entries)))
         if len(self._all) >= 2 * self._sorted_count or len(self._all) <= 2000:
-            self._resort()
+            self._merge()
         else:
             self.post_message(self.Changed(self))
 
     def finish(self) -> None:
-        """The listing is complete: everything sorted in."""
+        """The listing is complete: everything merged in."""
         self.complete = True
-        if self._sorted_count != len(self._all):
-            self._resort()
+        if self._runs:
+            self._merge()
         else:
             self.post_message(self.Changed(self))
 
@@ -168,8 +192,16 @@ class FileList(ScrollView, can_focus=True):
         return [current] if current is not None else []
 
     def set_sort(self, key: SortKey, reverse: bool) -> None:
-        self.sort_key, self.reverse = key, reverse
-        self._resort()
+        """Another order: a new key ranks everything again; ``reverse`` alone only reads the
+        ranking the other way."""
+        keep = self._current_name()
+        if key is not self.sort_key:
+            self.sort_key = key
+            rank = rank_key(key)
+            self._ranked = sorted((rank(e), n) for n, e in enumerate(self._all))
+            self._runs, self._sorted_count = [], len(self._all)
+        self.reverse = reverse
+        self._order(keep)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -225,10 +257,23 @@ class FileList(ScrollView, can_focus=True):
         entry = self.current
         return entry.name if entry is not None else None
 
-    def _resort(self) -> None:
-        keep = self._current_name()
-        self._sorted = sort_entries(self._all, self.sort_key, self.reverse)
-        self._sorted_count = len(self._all)
+    def _merge(self) -> None:
+        """The ranked batches into the ranking: Timsort merges sorted runs in about one pass."""
+        self._ranked.extend(self._runs)
+        self._ranked.sort()
+        self._runs, self._sorted_count = [], len(self._all)
+        self._order(self._current_name())
+
+    def _order(self, keep: str | None) -> None:
+        """The entries in the ranking's order (backwards within folders and files when
+        reversed), then the view of them."""
+        ranked, entries = self._ranked, self._all
+        split = bisect_left(ranked, _FILES)
+        folders, files = ranked[:split], ranked[split:]
+        if self.reverse:
+            folders.reverse()
+            files.reverse()
+        self._sorted = [entries[n] for _, n in folders] + [entries[n] for _, n in files]
         self._refilter(keep=keep)
 
     def _refilter(self, keep: str | None) -> None:
