@@ -1,6 +1,7 @@
 """Whole folders: walk the source for a plan (a total for the ETA), make the folders, then
 copy the small files and links as one tar stream while the big files go through the
-pipelined engine, two at a time; folders get their modes and mtimes last.
+pipelined engine, two at a time; folders get their modes and mtimes last. Where the host's
+agent cannot run (no Python), the small files go one by one over SFTP instead.
 
 A resume walks the target too and skips the files already there whole (same size, and same
 mtime when mtimes are kept); a big file half done goes on from its part. Failures of single
