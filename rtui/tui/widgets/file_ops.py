@@ -62,9 +62,12 @@ class FileOperations(Widget):
 
         folder: str
 
+    _file_list: FileList
+
     @property
     def file_list(self) -> FileList:
-        return self.query_one(FileList)
+        """The list: made with the pane, so there before the pane's compose runs."""
+        return self._file_list
 
     def _full(self, entry: Entry) -> str:
         return remote_join(self.path, entry.name)

@@ -125,19 +125,21 @@ class FilesPane(FileOperations):
         self._select: str | None = None  # the name the next listing puts the cursor on
         self._preview_timer: Any = None
         self._unsubscribe: Callable[[], None] = lambda: None
+        self._file_list = FileList(id="files-list")
+        self._file_preview = FilePreview(id="files-preview", classes="-hidden")
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.host}:", id="files-path", markup=False)
         yield FilesFilter(placeholder="filter by name (Enter keeps it, Escape clears it)",
                           id="files-filter", classes="-hidden")
         with Horizontal(id="files-body"):
-            yield FileList(id="files-list")
-            yield FilePreview(id="files-preview", classes="-hidden")
+            yield self._file_list
+            yield self._file_preview
         yield Static("", id="files-status", markup=False)
 
     @property
     def preview(self) -> FilePreview:
-        return self.query_one(FilePreview)
+        return self._file_preview
 
     def on_mount(self) -> None:
         self.file_list.focus()
