@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -248,6 +249,15 @@ async def test_special_files_are_refused_as_sources_and_left_out_of_folders(
         assert result.files == 1
         assert sorted(result.special) == [f"{where}{tree}/sock", f"{where}{tree}/sub/fifo"]
         assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*")) == ["sub", "sub/f"]
+    # Queued (as the Files tab does), the job ends done, its row saying what was left out.
+    job = workspace.transfers.submit(TransferSpec(
+        (Local(str(tree)),), Remote("a", str(tmp_path / "queued")), recursive=True))
+    deadline = time.monotonic() + 30
+    while job.state not in ("done", "failed"):
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.05)
+    assert job.state == "done", job.error
+    assert job.note.startswith("done, but 2 special file(s) (FIFO, socket, device) not copied")
     files = await workspace.files("a")  # the host's SFTP session still answers
     assert (await asyncio.wait_for(files.stat(str(tree / "sub" / "f")), 30)).size == 1
     with pytest.raises(WrongKindError, match=r"fifo \(here\): not a regular file \(a FIFO\)"):

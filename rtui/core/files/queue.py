@@ -179,7 +179,7 @@ class TransferQueue:
                 log.exception("transfer %d failed", job.id)
                 self._fail(job, RtuiError(f"the transfer failed unexpectedly: {exc}"))
                 return
-            job.state, job.note = DONE, ""
+            job.state, job.note = DONE, _left_out(job.result)
             self._changed(job)
             return
 
@@ -212,3 +212,12 @@ def describe(spec: TransferSpec) -> str:
     """A job's title: ``SRC → DST`` (and how many more sources)."""
     more = f" (+{len(spec.sources) - 1})" if len(spec.sources) > 1 else ""
     return f"{spec.sources[0]}{more} → {spec.dest}"
+
+
+def _left_out(result: TransferResult | None) -> str:
+    """What a finished job did not copy, said on its row: never left out silently."""
+    special = result.special if result is not None else ()
+    if not special:
+        return ""
+    return (f"done, but {len(special)} special file(s) (FIFO, socket, device) not copied: "
+            f"{special[0]}" + (" and more" if len(special) > 1 else ""))
