@@ -99,7 +99,7 @@ def render(sizes: Sizes, big: list[Row], rss: list[Rss], small: list[Row], far: 
     if rss:
         out += ["\nThe engine's RSS during the transfers (this process, every 50 ms):\n",
                 markdown_table(
-                    ["direction", "RSS at start MiB", "peak MiB", "slope MiB per GiB sent",
+                    ["transfer", "RSS at start MiB", "peak MiB", "slope MiB per GiB sent",
                      "goal"],
                     [[r.direction, f"{r.start_mib:.0f}", f"{r.peak_mib:.0f}",
                       "—" if r.slope is None else f"{r.slope:.1f}", "≈ 0"] for r in rss],

@@ -87,13 +87,13 @@ async def big_file(bench: Bench, sizes: Sizes, logins: dict[str, float]
     up_to, down_to = bench.remote / "up.bin", bench.local / "down.bin"
     remote_big = str(bench.remote / "big.bin")
 
-    async def one(row: Row, direction: str) -> float:
+    async def one(row: Row, direction: str, index: int) -> float:
         up = direction == "up"
         src, dst = (str(source), str(up_to)) if up else (remote_big, str(down_to))
         if row.label == ENGINE:
             with RssSampler() as sampler:
                 seconds = await engine_copy(bench, src, dst, up=up)
-            rss.append(sampler.result(direction, size))
+            rss.append(sampler.result(f"{direction}, round {index + 1}", size))
             return seconds
         if row.label == CLI:
             if "rtui" not in logins:  # its start and login (a failure here is the row's)
@@ -124,7 +124,7 @@ async def big_file(bench: Bench, sizes: Sizes, logins: dict[str, float]
             for direction in ("up", "down"):
                 landed = up_to if direction == "up" else down_to
                 try:
-                    row.add(direction, await one(row, direction))
+                    row.add(direction, await one(row, direction, index))
                     if landed.stat().st_size != size or (index == 0 and digest(landed) != want):
                         raise RuntimeError(f"{direction}: the copy differs from its source")
                 except Exception as exc:
