@@ -29,3 +29,15 @@ def test_from_row_fast_and_converted_alike() -> None:
     assert Entry.from_row(["n", "file", True, 1.0, 33188, None, None]).size == 1
     assert type(Entry.from_row(["n", "file", True, 1.0, 33188, None, None]).size) is int
     assert Entry.from_row(["n", "link", 1, 1.0, 41471, 7, None]).target == "7"
+
+
+def test_homes_are_shown_as_tilde_as_shells_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtui.core.files.paths import Local, Remote, shown, tilde
+
+    assert [tilde(p, "/home/ann") for p in ("/home/ann", "/home/ann/x", "/home/annex", "/x")] \
+        == ["~", "~/x", "/home/annex", "/x"]
+    assert tilde("/x", "/") == "/x" and tilde("/x", None) == "/x"
+    monkeypatch.setenv("HOME", "/home/me")
+    assert shown(Remote("lab", "/home/ann/a\nb"), "/home/ann") == "lab:~/a\\nb"
+    assert shown(Remote("lab", "/home/ann/a"), None) == "lab:/home/ann/a"
+    assert shown(Local("/home/me/Downloads")) == "~/Downloads"

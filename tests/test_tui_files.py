@@ -227,6 +227,7 @@ async def test_files_tab_browse_and_change_with_keys(
         await pilot.press("f")
         await until(lambda: _listed(app))
         await until(lambda: isinstance(app.focused, FileList))
+        assert "lab:~" in [line.strip() for line in screen_lines(app)]  # home, as shells say
         await pilot.press("colon")
         await _type_answer(pilot, app, str(site))
         await _at(app, site)

@@ -6,12 +6,13 @@ Remote paths are POSIX strings; bytes that are not UTF-8 are kept as lone surrog
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Container
 from dataclasses import dataclass
 
 __all__ = ["Local", "Location", "Remote", "parse_location", "printable", "remote_join",
-           "remote_parent"]
+           "remote_parent", "shown", "tilde"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +75,23 @@ def printable(name: str) -> str:
         out = "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c
                       for c in out)
     return out
+
+
+def tilde(path: str, home: str | None) -> str:
+    """``path`` with ``home`` written ``~``, as shells show it (the path itself otherwise)."""
+    if not home or home == "/":
+        return path
+    home = home.rstrip("/")
+    if path == home:
+        return "~"
+    if path.startswith(home + "/"):
+        return "~" + path[len(home):]
+    return path
+
+
+def shown(location: Location, remote_home: str | None = None) -> str:
+    """A location as a person reads it: homes as ``~`` (this machine's, and the host's when
+    ``remote_home`` is known), names printable."""
+    if isinstance(location, Remote):
+        return f"{location.host}:{printable(tilde(location.path, remote_home))}"
+    return printable(tilde(location.path, os.path.expanduser("~")))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from rtui.core.errors import RtuiError, SSHError
 from rtui.core.files.parts import Tuning
-from rtui.core.files.paths import Remote
+from rtui.core.files.paths import Location, Remote
 from rtui.core.files.progress import TransferProgress
 from rtui.core.files.transfer import TransferResult, TransferSpec, transfer
 
@@ -208,10 +208,10 @@ class TransferQueue:
         return True
 
 
-def describe(spec: TransferSpec) -> str:
-    """A job's title: ``SRC → DST`` (and how many more sources)."""
+def describe(spec: TransferSpec, show: Callable[[Location], str] = str) -> str:
+    """A job's title: ``SRC → DST`` (and how many more sources), each as ``show`` writes it."""
     more = f" (+{len(spec.sources) - 1})" if len(spec.sources) > 1 else ""
-    return f"{spec.sources[0]}{more} → {spec.dest}"
+    return f"{show(spec.sources[0])}{more} → {show(spec.dest)}"
 
 
 def _left_out(result: TransferResult | None) -> str:

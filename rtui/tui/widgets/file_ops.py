@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from rtui.core.files.model import Entry
-from rtui.core.files.paths import Local, Location, Remote, printable, remote_join
+from rtui.core.files.paths import Local, Location, Remote, printable, remote_join, shown
 from rtui.tui.prompter import ask
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.file_list import FileList
@@ -42,6 +42,7 @@ class FileOperations(Widget):
     workspace: Workspace
     host: str
     path: str
+    home: str | None
 
     @dataclass
     class Done(Message):
@@ -231,10 +232,17 @@ class FileOperations(Widget):
 
     def _submit(self, sources: tuple[Location, ...], dest: Location, *, recursive: bool,
                 what: str) -> None:
+        from rtui.core.files.queue import describe
         from rtui.core.files.transfer import TransferSpec
 
-        self.workspace.transfers.submit(
-            TransferSpec(sources=sources, dest=dest, recursive=recursive))
+        spec = TransferSpec(sources=sources, dest=dest, recursive=recursive)
+        home = self.home
+
+        def show(location: Location) -> str:
+            here = isinstance(location, Remote) and location.host == self.host
+            return shown(location, home if here else None)
+
+        self.workspace.transfers.submit(spec, title=describe(spec, show))
         keys = " (t shows the transfers)" if self._can("show_transfers") else ""
         self.notify(f"Queued: {printable(what)}{keys}", timeout=4)
 

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from rtui.core.errors import RtuiError
 from rtui.core.files.model import Entry
-from rtui.core.files.paths import printable, remote_join, remote_parent
+from rtui.core.files.paths import Remote, printable, remote_join, remote_parent, shown
 from rtui.tui.widgets.file_list import FileList
 from rtui.tui.widgets.file_ops import FileOperations
 from rtui.tui.widgets.file_preview import FilePreview, PreviewLines
@@ -103,6 +103,7 @@ class FilesPane(FileOperations):
     class _Listing(Message):
         generation: int
         path: str  # resolved: absolute
+        home: str  # the host's home, shown as ~
 
     @dataclass
     class _Batch(Message):
@@ -120,6 +121,7 @@ class FilesPane(FileOperations):
         self.workspace = workspace
         self.host = files.name
         self.path = path  # the folder shown (absolute once listed)
+        self.home: str | None = None  # the host's home (shown as ~), once listed
         self._start = path
         self._generation = 0
         self._select: str | None = None  # the name the next listing puts the cursor on
@@ -163,19 +165,20 @@ class FilesPane(FileOperations):
         """The folder's entries, batch by batch as the host sends them. A folder that cannot
         be listed at all leaves the one shown as it was (the app says why)."""
         resolved = await self.files.resolve(path)
+        home = await self.files.home()  # known by now: no round trip
         began, error = False, None
         try:
             async for batch in self.files.list(resolved):
                 if not began:
                     began = True
-                    self.post_message(self._Listing(generation, resolved))
+                    self.post_message(self._Listing(generation, resolved, home))
                 self.post_message(self._Batch(generation, list(batch)))
         except RtuiError as failure:
             if not began:
                 raise
             error = str(failure)  # cut short: what came is shown, and why no more
         if not began:
-            self.post_message(self._Listing(generation, resolved))
+            self.post_message(self._Listing(generation, resolved, home))
         self.post_message(self._Listed(generation, error))
 
     @on(_Listing)
@@ -185,8 +188,9 @@ class FilesPane(FileOperations):
         select, self._select = self._select, None
         if select is None and remote_parent(self.path) == message.path != self.path:
             select = self.path.rsplit("/", 1)[-1]  # up a level: the cursor on where we were
-        self.path = message.path
-        self.query_one("#files-path", Static).update(f"{self.host}:{printable(self.path)}")
+        self.path, self.home = message.path, message.home
+        self.query_one("#files-path", Static).update(shown(Remote(self.host, self.path),
+                                                          self.home))
         self.file_list.start(select=select)
         self.preview.clear()
 
