@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rtui.demo import DemoServer
     from rtui.tui.app import RtuiApp
     from rtui.tui.widgets.console import ConsolePane
+    from rtui.tui.widgets.files import FilesPane
 
 HERE = Path(__file__).resolve().parent
 SIZE = (120, 36)
@@ -56,13 +57,13 @@ PROGRESS = [
 ]
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
-         "help.svg", "console-80x24.svg")
+         "help.svg", "console-80x24.svg", "files.svg", "files-80x24.svg")
 
 
 def isolate(root: Path) -> None:
     """Point HOME, the XDG dirs and TMPDIR into ``root``; drop what would reach outside it."""
     home = root / "home"
-    for sub in ("", ".config", ".local/share", ".local/state", ".cache", ".ssh"):
+    for sub in ("", ".config", ".local/share", ".local/state", ".cache", ".ssh", "Downloads"):
         (home / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "tmp").mkdir(mode=0o700)
     os.environ["HOME"] = str(home)
@@ -205,6 +206,36 @@ async def shut_down(pilot: Pilot[None], pane: ConsolePane) -> None:
     await until(lambda: not pane.is_attached, "the console to close")
 
 
+async def files_tab(app: RtuiApp, host: str) -> FilesPane:
+    """The host's Files tab once it is shown, its listing complete and its list focused."""
+    from rtui.tui.widgets.file_list import FileList
+    from rtui.tui.widgets.files import FilesPane
+
+    await until(lambda: any(p.host == host for p in app.query(FilesPane)), "the Files tab")
+    pane = next(p for p in app.query(FilesPane) if p.host == host)
+    await until(lambda: pane.file_list.complete and isinstance(app.focused, FileList),
+                "the listing")
+    return pane
+
+
+async def open_folder(pilot: Pilot[None], pane: FilesPane, name: str) -> None:
+    """Down to ``name`` in the list, then Enter: the folder listed whole."""
+    await move_to(pilot, pane, name)
+    path = pane.path
+    await pilot.press("enter")
+    await until(lambda: pane.path != path and pane.file_list.complete, f"the folder {name}")
+
+
+async def move_to(pilot: Pilot[None], pane: FilesPane, name: str) -> None:
+    """The cursor down the list to ``name``, as a person would."""
+    for _ in range(pane.file_list.total):
+        current = pane.file_list.current
+        if current is not None and current.name == name:
+            return
+        await pilot.press("down")
+    raise RuntimeError(f"{name} is not in the list")
+
+
 # -- the two sessions ---------------------------------------------------------------------------
 
 
@@ -258,6 +289,17 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
         await run_cell(pilot, pane, PROGRESS, "100%")
         await camera.take("console.svg")
 
+        # f7 from the console: the host's files, where the kernel runs; a script previewed.
+        await pilot.press("f7")
+        files = await files_tab(app, server.name)
+        await open_folder(pilot, files, "demo-project")
+        await move_to(pilot, files, "analysis.py")
+        await pilot.press("v")
+        await until(lambda: files.preview.shown is not None
+                    and len(files.preview.lines.lines) > 5, "the preview")
+        await pilot.press("escape")  # back to the list, the preview kept
+        await camera.take("files.svg")
+
         # Back to the hosts (f3), the kernels running on the demo host (k).
         await pilot.press("f3")
         tabs = app.query_one(TabbedContent)
@@ -299,6 +341,25 @@ async def small_session(server: DemoServer, store: HostStore, shots: dict[str, s
         await run_cell(pilot, pane, PROGRESS, "100%")
         await camera.take("console-80x24.svg")
         await shut_down(pilot, pane)
+
+        # The Files tab at 80x24: a folder downloaded, the transfers panel showing it done.
+        from rtui.tui.screens.prompts import TextPromptScreen
+        from rtui.tui.widgets.transfers import TransfersPanel
+
+        await pilot.press("f3")
+        await choose(app, server.name)
+        await pilot.press("f")
+        files = await files_tab(app, server.name)
+        await move_to(pilot, files, "demo-project")
+        await pilot.press("g")
+        await until(lambda: isinstance(app.screen, TextPromptScreen), "the download prompt")
+        await pilot.press("enter")  # to ~/Downloads, as offered
+        queue = app.workspace.transfers
+        await until(lambda: bool(queue.jobs) and queue.jobs[-1].state == "done",
+                    "the download")
+        await pilot.press("t")
+        await until(lambda: bool(app.query(TransfersPanel)), "the transfers panel")
+        await camera.take("files-80x24.svg")
 
 
 async def make(root: Path) -> dict[str, str]:
