@@ -77,6 +77,9 @@ async def test_list_streams_100k_entries_first_rows_at_once() -> None:
         assert [e.name for e in files.view[:len(dirs)]] == dirs  # folders first, by name
         names = [e.name for e in files.view[len(dirs):]]
         assert names == sorted(names, key=str.casefold)
+        # Not moved by the person, the cursor stayed at the top as the rest sorted in (not
+        # on the entry first listed, which ended in the middle), the view scrolled to it.
+        assert files.cursor == 0 and round(files.scroll_y) == 0
 
         await pilot.press("down", "down")
         keep = files.current

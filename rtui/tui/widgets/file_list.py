@@ -135,6 +135,7 @@ class FileList(ScrollView, can_focus=True):
         self.filter_text = ""
         self.complete = False  # True once a listing came whole (not before the first)
         self._want: str | None = None  # the name to put the cursor on when it comes
+        self._steered = False  # the person moved the cursor in this listing (else: the top)
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class FileList(ScrollView, can_focus=True):
         self.cursor = 0
         self.complete = False
         self._want = select
+        self._steered = False
         self._refilter(keep=None)
 
     def add(self, entries: Sequence[Entry]) -> None:
@@ -219,6 +221,7 @@ class FileList(ScrollView, can_focus=True):
         if entry is None:
             return
         self.marked.symmetric_difference_update({entry.name})
+        self._steered = True
         self._move_to(self.cursor + 1)
         self.refresh()
         self.post_message(self.Changed(self))
@@ -247,6 +250,7 @@ class FileList(ScrollView, can_focus=True):
         index = self._index_of(name)
         if index is not None:
             self._want = None
+            self._steered = True
             self._move_to(index)
         else:
             self._want = name if not self.complete else None
@@ -258,11 +262,15 @@ class FileList(ScrollView, can_focus=True):
         return entry.name if entry is not None else None
 
     def _merge(self) -> None:
-        """The ranked batches into the ranking: Timsort merges sorted runs in about one pass."""
+        """The ranked batches into the ranking: Timsort merges sorted runs in about one pass.
+        The cursor stays on its entry once the person moved it; until then, at the top (the
+        entry first listed would otherwise drift to the middle as the rest sorts in)."""
         self._ranked.extend(self._runs)
         self._ranked.sort()
         self._runs, self._sorted_count = [], len(self._all)
-        self._order(self._current_name())
+        if not self._steered:
+            self.cursor = 0
+        self._order(self._current_name() if self._steered else None)
 
     def _order(self, keep: str | None) -> None:
         """The entries in the ranking's order (backwards within folders and files when
@@ -285,6 +293,7 @@ class FileList(ScrollView, can_focus=True):
             if index is not None:
                 if want == self._want:
                     self._want = None
+                    self._steered = True  # asked for: kept as the rest comes
                 break
         self._move_to(min(self.cursor, len(self.view) - 1) if index is None else index,
                       force=True)
@@ -311,12 +320,15 @@ class FileList(ScrollView, can_focus=True):
         self.post_message(self.Highlighted(self, self.current))
 
     def action_move(self, step: int) -> None:
+        self._steered = True
         self._move_to(self.cursor + step)
 
     def action_page(self, step: int) -> None:
+        self._steered = True
         self._move_to(self.cursor + step * max(self.scrollable_content_region.height - 1, 1))
 
     def action_edge(self, step: int) -> None:
+        self._steered = True
         self._move_to(0 if step < 0 else len(self.view) - 1)
 
     def action_select(self) -> None:
@@ -330,6 +342,7 @@ class FileList(ScrollView, can_focus=True):
         if 0 <= index < len(self.view):
             if index == self.cursor and event.chain > 1:
                 self.action_select()
+            self._steered = True
             self._move_to(index)
 
     def on_resize(self, event: Resize) -> None:
