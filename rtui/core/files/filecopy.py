@@ -18,6 +18,7 @@ from rtui.core.errors import (
     ChangedDuringTransferError,
     ChecksumMismatchError,
     DiskFullError,
+    FilesError,
     RtuiError,
 )
 from rtui.core.files.model import FILE
@@ -83,7 +84,11 @@ async def copy_file(src: Side, src_path: str, dst: Side, final: str, info: FileI
             start = resume_offset(existing.size, info.size, margin)
     meter.start_file(printable(posixpath.basename(final)))
     meter.add(start)
-    writer = await dst.open_part(part, fresh=start == 0, block=block, window=window)
+    try:
+        writer = await dst.open_part(part, fresh=start == 0, block=block, window=window)
+    except FilesError as exc:  # named by the file asked for, not by its part's name
+        raise type(exc)(str(exc).replace(dst.where(part), dst.where(final)),
+                        exc.title) from exc
     sent = 0
 
     async def deliver(offset: int, data: bytes) -> None:
