@@ -53,6 +53,10 @@ Listener = Callable[[StateChange], None]
 # ChaCha20-Poly1305 builds two cipher contexts per packet in Python (~26 us a packet here),
 # AES-GCM is one call into OpenSSL (~5 us), and a console cell is dozens of small packets.
 # Every cipher this asyncssh and its crypto backend offer stays on offer.
+# A whole 32 KiB packet sent (CPU, asyncssh 2.24): aes128-gcm 44 us, aes256-gcm 41,
+# aes128-ctr with umac-64-etm 44, with hmac-sha2-256-etm 58, chacha20 77; so the GCM pair
+# stays first. Uploads are bound by this: sshd takes 32 KiB packets from a client, and
+# asyncssh sends an empty SSH_MSG_IGNORE (~17 us) before each one.
 ENCRYPTION_ALGS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 # What the host may send us on a channel before we read it, and its largest packet: file
 # transfers (DESIGN16 §0.8). asyncssh's defaults are 2 MiB and 32 KiB.
