@@ -12,15 +12,12 @@ import hashlib
 import logging
 import posixpath
 import re
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
-from rtui.core import locations
 from rtui.core.errors import (
     KernelDiedError,
     KernelError,
@@ -33,7 +30,7 @@ from rtui.core.kernels.connection_info import (
     check_connection_info,
     read_connection_file,
 )
-from rtui.core.kernels.execution import Execution
+from rtui.core.kernels.first_code import FirstCode, ran_first
 from rtui.core.kernels.keeper_link import keeper_opener
 from rtui.core.kernels.liveness import gone_error, known_dead, start_session
 from rtui.core.kernels.prelaunch import (
@@ -44,11 +41,13 @@ from rtui.core.kernels.prelaunch import (
     plan_launch,
     same_place,
 )
+from rtui.core.kernels.records import Environment, KernelRecord, LocatedKernel, RemoteKernel
 from rtui.core.kernels.remembered import RememberedKernel, RememberedKernels
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
+from rtui.core.kernels.wheels import download_wheels
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import ConnState, HostConnection
 
@@ -69,99 +68,6 @@ _GONE_TIMEOUT = 10.0  # seconds for the agent to say whether a silent kernel's p
 _LAUNCH_TIMEOUT = 60.0  # seconds for the agent's launch (its kernel's own bound is 30 s)
 TAIL = 200
 """Messages of kept output a console shows when it has never seen the kernel."""
-
-
-@dataclass(frozen=True)
-class Environment:
-    """A remote Python and the kernel packages that import in it."""
-
-    python: str
-    kind: str
-    name: str
-    version: str | None
-    ipykernel: str | None
-    spyder_kernels: str | None
-    error: str | None = None
-
-    def can_run(self, spyder: bool) -> bool:
-        return self.error is None and bool(self.spyder_kernels if spyder else self.ipykernel)
-
-
-@dataclass(frozen=True)
-class KernelRecord:
-    """A kernel as the agent lists it: rtui's own and any live connection file."""
-
-    id: str
-    connection_file: str
-    alive: bool
-    rtui: bool
-    pid: int | None = None
-    kind: str = "unknown"
-    python: str | None = None
-    cwd: str | None = None
-    started: float | None = None
-
-    @classmethod
-    def from_agent(cls, data: dict[str, Any]) -> KernelRecord:
-        return cls(
-            id=str(data.get("id")),
-            connection_file=str(data.get("connection_file")),
-            alive=bool(data.get("alive")),
-            rtui=bool(data.get("rtui")),
-            pid=data.get("pid"),
-            kind=str(data.get("kind") or "unknown"),
-            python=data.get("python"),
-            cwd=data.get("cwd"),
-            started=data.get("started"),
-        )
-
-
-@dataclass
-class RemoteKernel:
-    """A kernel this process is connected to: its session and the forwards under it."""
-
-    host: str
-    id: str
-    connection_file: str | None  # remote path, when known
-    session: KernelSession
-    tunnel: KernelTunnel
-    launched: bool  # started by this rtui (shut it down when asked), not attached
-    kind: str = "ipykernel"
-    python: str | None = None
-    remote_info: dict[str, Any] = field(default_factory=dict, repr=False)
-    keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
-    console: bool = False  # shows output: how far it read is remembered (SeenStore)
-    first: Execution | None = None  # the code given to attach/start, sent during the start
-
-    @property
-    def route(self) -> str | None:
-        """How its sockets are reached: "streamlocal", "tcp" or "relay" (None: link down)."""
-        return self.tunnel.mode
-
-    @property
-    def exposure_note(self) -> str | None:
-        """What a person should know once about who else can read this kernel, or None.
-
-        A kernel that listens on TCP (started by others, or by rtui where the server
-        forwards only TCP) can be read by every user of its host: a zmq SUB socket needs no
-        key to receive its output."""
-        if not self.tunnel.exposed:
-            return None
-        return (f"note: kernel {self.id} listens on TCP ports on {self.host}; other users "
-                f"of {self.host} can read its output")
-
-
-@dataclass(frozen=True)
-class LocatedKernel:
-    """A kernel found on the host, not attached to: what attaching or following needs."""
-
-    id: str
-    connection_file: str | None  # remote path, when known
-    info: dict[str, Any] = field(repr=False)
-    keeper: str | None  # the keeper's socket on the host, when it has one
-    where: str = ""  # how to name it in messages (the spec or host:path)
-    running: bool = False  # the agent saw its process (a refused socket: still booting)
-    new_keeper: bool = False  # its keeper was started just now (it had none)
 
 
 class HostKernels:
@@ -384,14 +290,14 @@ class HostKernels:
         """
         self.routes.assume(self.remembered.routes(self.name))  # till the probe says
         self.routes.prepare()  # decided while the agent finds the kernel
-        first = _FirstCode(code, vouched=False)  # till the agent or the kernel vouches
+        first = FirstCode(code, vouched=False)  # till the agent or the kernel vouches
         known = self._remembered(spec)
         early = None if known is None else asyncio.ensure_future(
             self._attach_early(spec, known, console=console, first=first))
         try:
             found = await self.locate(spec)
         except RtuiError as exc:
-            ran = _ran_first(early, first)
+            ran = ran_first(early, first)
             if ran is not None:  # its output is the code's: the session tells what follows
                 log.info("%s: kernel %s had answered and taken the code when the agent said: "
                          "%s", self.name, spec, exc)
@@ -422,7 +328,7 @@ class HostKernels:
         return self.remembered.get(self.name, spec)
 
     async def _attach_early(self, kernel_id: str, known: RememberedKernel, *, console: bool,
-                            first: _FirstCode) -> RemoteKernel:
+                            first: FirstCode) -> RemoteKernel:
         """A session on what is remembered of the kernel (see :meth:`attach`). It waits for
         the agent to say whether the kernel runs (``running``): a socket not there yet is
         not taken for a kernel gone, which is the agent's to tell."""
@@ -432,7 +338,7 @@ class HostKernels:
             keeper=known.keeper, console=console, running=True, first=first, remember=False)
 
     async def _vouch(self, early: asyncio.Future[RemoteKernel], known: RememberedKernel,
-                     found: LocatedKernel, first: _FirstCode) -> RemoteKernel | None:
+                     found: LocatedKernel, first: FirstCode) -> RemoteKernel | None:
         """The early session, once the agent has answered: kept when the kernel already
         answered it with the key (the code may have gone: it is the kernel), or when the
         agent's answer is what it was opened on; else None (dropped, never shown): the
@@ -642,12 +548,12 @@ class HostKernels:
         where: str | None = None, keeper: str | None = None, console: bool = True,
         since: int | None = None, running: bool = False, code: str | None = None,
         launching: tuple[asyncio.Future[dict[str, Any]], LaunchPlan] | None = None,
-        first: _FirstCode | None = None, remember: bool = True,
+        first: FirstCode | None = None, remember: bool = True,
     ) -> RemoteKernel:
         """A session to the kernel over a new tunnel. ``launching``: the agent is launching
         it now, where the plan says (see prelaunch): the session starts alongside, and the
         launch's answer gives its connection file (and its failure is the one told)."""
-        first = first or _FirstCode(code)
+        first = first or FirstCode(code)
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
         source = None
@@ -715,45 +621,6 @@ class HostKernels:
             self.remembered.put_routes(self.name, kinds)
 
 
-class _FirstCode:
-    """The code given to attach or start, sent once: right behind the session's first
-    kernel_info (``nudged``), and, on a session opened on remembered info, not before the
-    agent's answer or the kernel's has vouched for that info (``vouch``): code never runs
-    on a guess (a kernel with another key would drop it, yet its log would fill)."""
-
-    def __init__(self, code: str | None, *, vouched: bool = True) -> None:
-        self.code = code
-        self.vouched = vouched
-        self.session: KernelSession | None = None
-        self.execution: Execution | None = None
-        self._nudged = False
-
-    def nudged(self) -> None:
-        self._nudged = True
-        self._send()
-
-    def vouch(self) -> None:
-        self.vouched = True
-        self._send()
-
-    def _send(self) -> None:
-        if (self.code is not None and self.execution is None and self._nudged
-                and self.vouched and self.session is not None):
-            self.execution = self.session.execute(self.code)
-
-
-def _ran_first(early: asyncio.Future[RemoteKernel] | None,
-               first: _FirstCode) -> RemoteKernel | None:
-    """The early session when the kernel answered it and was sent the code (whatever the
-    agent says next, the code ran there, and its output is to be shown), else None."""
-    if (early is None or not early.done() or early.cancelled()
-            or early.exception() is not None or first.execution is None):
-        return None
-    kernel = early.result()
-    kernel.first = first.execution
-    return kernel
-
-
 def _read_local(spec: str) -> dict[str, Any] | None:
     """The checked connection info of a local file named by ``spec``, None when nothing
     (or a directory) by that name is here. A FIFO, a device, a huge file... is refused
@@ -780,37 +647,3 @@ def _check_connection(answer: dict[str, Any], where: str) -> dict[str, Any]:
         why = answer.get("connection_error") or "the agent could not read it as JSON"
         raise ConnectionFileError(where, [str(why)])
     return check_connection_info(info, where)
-
-
-async def download_wheels(
-    packages: list[str], py_tag: str, machine: str, report: ProgressCallback
-) -> list[Path]:
-    """Wheels for ``packages`` (and pip) for a remote ``cp3XY`` on ``machine``, cached here."""
-    if not re.fullmatch(r"cp3\d+", py_tag) or not machine:
-        raise RtuiError(f"cannot download wheels for an unknown platform ({py_tag} {machine})")
-    target = locations.cache_dir() / "wheels" / f"{py_tag}-{machine}"
-    target.mkdir(parents=True, exist_ok=True)
-    version = py_tag[2] + "." + py_tag[3:]
-    platforms = [f"manylinux_2_{n}_{machine}" for n in (28, 17, 12, 5)]
-    platforms += [f"manylinux2014_{machine}", f"manylinux1_{machine}", f"linux_{machine}"]
-    command = [
-        sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-        "--only-binary=:all:", "--python-version", version, "--implementation", "cp",
-        "--abi", py_tag, "--abi", "abi3", "--abi", "none",
-        *[arg for p in platforms for arg in ("--platform", p)],
-        "-d", str(target), "pip", *packages,
-    ]
-    report(Progress(f"downloading wheels for Python {version} on {machine} (here)"))
-    process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    assert process.stdout is not None
-    lines: list[str] = []
-    async for raw in process.stdout:
-        line = raw.decode(errors="replace").rstrip()
-        lines.append(line)
-        if line.startswith(("Collecting", "Saved", "Downloading", "File was already")):
-            report(Progress(line))
-    if await process.wait() != 0:
-        tail = "; ".join(lines[-3:])
-        raise RtuiError(f"cannot download wheels for the remote here either: {tail}")
-    return sorted(target.glob("*.whl"))

@@ -1,0 +1,107 @@
+"""What the kernels service hands out: a host's Python environments, the kernels its agent
+lists, a kernel found on the host (``LocatedKernel``) and one this process is attached to
+(``RemoteKernel``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtui.core.kernels.execution import Execution
+from rtui.core.kernels.session import KernelSession
+from rtui.core.kernels.tunnel import KernelTunnel
+
+__all__ = ["Environment", "KernelRecord", "LocatedKernel", "RemoteKernel"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A remote Python and the kernel packages that import in it."""
+
+    python: str
+    kind: str
+    name: str
+    version: str | None
+    ipykernel: str | None
+    spyder_kernels: str | None
+    error: str | None = None
+
+    def can_run(self, spyder: bool) -> bool:
+        return self.error is None and bool(self.spyder_kernels if spyder else self.ipykernel)
+
+
+@dataclass(frozen=True)
+class KernelRecord:
+    """A kernel as the agent lists it: rtui's own and any live connection file."""
+
+    id: str
+    connection_file: str
+    alive: bool
+    rtui: bool
+    pid: int | None = None
+    kind: str = "unknown"
+    python: str | None = None
+    cwd: str | None = None
+    started: float | None = None
+
+    @classmethod
+    def from_agent(cls, data: dict[str, Any]) -> KernelRecord:
+        return cls(
+            id=str(data.get("id")),
+            connection_file=str(data.get("connection_file")),
+            alive=bool(data.get("alive")),
+            rtui=bool(data.get("rtui")),
+            pid=data.get("pid"),
+            kind=str(data.get("kind") or "unknown"),
+            python=data.get("python"),
+            cwd=data.get("cwd"),
+            started=data.get("started"),
+        )
+
+
+@dataclass
+class RemoteKernel:
+    """A kernel this process is connected to: its session and the forwards under it."""
+
+    host: str
+    id: str
+    connection_file: str | None  # remote path, when known
+    session: KernelSession
+    tunnel: KernelTunnel
+    launched: bool  # started by this rtui (shut it down when asked), not attached
+    kind: str = "ipykernel"
+    python: str | None = None
+    remote_info: dict[str, Any] = field(default_factory=dict, repr=False)
+    keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
+    console: bool = False  # shows output: how far it read is remembered (SeenStore)
+    first: Execution | None = None  # the code given to attach/start, sent during the start
+
+    @property
+    def route(self) -> str | None:
+        """How its sockets are reached: "streamlocal", "tcp" or "relay" (None: link down)."""
+        return self.tunnel.mode
+
+    @property
+    def exposure_note(self) -> str | None:
+        """What a person should know once about who else can read this kernel, or None.
+
+        A kernel that listens on TCP (started by others, or by rtui where the server
+        forwards only TCP) can be read by every user of its host: a zmq SUB socket needs no
+        key to receive its output."""
+        if not self.tunnel.exposed:
+            return None
+        return (f"note: kernel {self.id} listens on TCP ports on {self.host}; other users "
+                f"of {self.host} can read its output")
+
+
+@dataclass(frozen=True)
+class LocatedKernel:
+    """A kernel found on the host, not attached to: what attaching or following needs."""
+
+    id: str
+    connection_file: str | None  # remote path, when known
+    info: dict[str, Any] = field(repr=False)
+    keeper: str | None  # the keeper's socket on the host, when it has one
+    where: str = ""  # how to name it in messages (the spec or host:path)
+    running: bool = False  # the agent saw its process (a refused socket: still booting)
+    new_keeper: bool = False  # its keeper was started just now (it had none)
