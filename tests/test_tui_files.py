@@ -15,6 +15,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, TabbedContent
 
 from rtui.core.files.model import Entry, SortKey, sort_entries
+from rtui.core.halfblocks import UPPER_HALF, fit
 from rtui.tui.app import RtuiApp
 from rtui.tui.render.band_scroll import screen_rows
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
@@ -264,6 +265,9 @@ async def test_files_tab_browse_and_change_with_keys(
         await pilot.press("v", "down")  # the preview follows the cursor
         preview = _pane(app).preview
         await until(lambda: "PNG 800\N{MULTIPLICATION SIGN}600" in "\n".join(screen_lines(app)))
+        # Only its header: described, and said why it is not drawn (over its first bytes).
+        await until(lambda: bool(preview.lines.lines) and preview.lines.lines[0].plain
+                    == "not drawn: broken or truncated image (no decoder accepts it)")
         await pilot.press("down")
         await until(lambda: [t.plain for t in preview.lines.lines] == ["def y():", "    return 1"])
         await pilot.press("enter")  # Enter on a file: into its preview, v (or escape) back
@@ -417,3 +421,67 @@ async def test_preview_reads_a_big_text_file_a_chunk_at_a_time(
         await until(lambda: len(preview.lines.lines) >= len(lines))
         assert [t.plain for t in preview.lines.lines] == lines
         assert "(read" not in "\n".join(screen_lines(app))
+
+
+async def test_preview_draws_an_image_in_half_blocks_and_redraws_on_resize(
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
+) -> None:
+    """v on a PNG: its description over it drawn in half-block cells, fitted to the preview
+    with its aspect kept; drawn again to the new size when the terminal is resized; under
+    NO_COLOR only described."""
+    from PIL import Image
+
+    site = tmp_path / "site"
+    site.mkdir()
+    image = Image.new("RGB", (200, 100))
+    for x in range(200):
+        for y in range(100):
+            image.putpixel((x, y), (x, 0, 255 if y < 50 else 0))  # a gradient; blue at the top
+    image.save(site / "plot.png")
+    (site / "z.txt").write_text("z\n")
+    trust(sshd, isolated_home)
+    app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=sys.executable)),
+                  check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_files("lab", str(site))
+        await _at(app, site)
+        await until(lambda: isinstance(app.focused, FileList))
+        await pilot.press("v")
+        preview = _pane(app).preview
+
+        def drawn() -> tuple[int, int]:
+            """(columns, rows) of the drawing, once it fits the preview as it is now."""
+            size = preview.lines.size
+            width, height = fit((200, 100), size.width, size.height)
+            lines = preview.lines.lines
+            if len(lines) != (height + 1) // 2 or any(
+                    t.plain != UPPER_HALF * width for t in lines):
+                return 0, 0
+            return width, len(lines)
+
+        await until(lambda: drawn() != (0, 0))
+        assert "plot.png  PNG 200\N{MULTIPLICATION SIGN}100" in "\n".join(screen_lines(app))
+        small = drawn()
+        # 2:1 as the image: four columns a row (a cell is two pixels high, half as wide).
+        assert abs(small[0] - 4 * small[1]) <= 2, small
+        assert any(UPPER_HALF * small[0] in line for line in screen_lines(app))
+        def corner(row: int) -> tuple[int, int, int]:
+            """The colour of the upper pixel of the first cell of ``row``."""
+            style = next(s.style for s in preview.lines.lines[row].spans if s.start == 0)
+            assert not isinstance(style, str) and style.color and style.color.triplet
+            return tuple(style.color.triplet)  # type: ignore[return-value]
+
+        red, _, blue = corner(0)
+        assert red < 16 and blue > 240  # blue at the top, as drawn
+        red, _, blue = corner(-1)
+        assert red < 16 and blue < 16  # black below
+        await pilot.resize_terminal(120, 36)
+        await until(lambda: drawn()[0] > small[0])
+
+        app.no_color = True  # as NO_COLOR set at the start does
+        await pilot.press("down")  # off the file and back: shown afresh
+        await until(lambda: [t.plain for t in preview.lines.lines] == ["z"])
+        await pilot.press("up")
+        await until(lambda: bool(preview.lines.lines) and preview.lines.lines[0].plain.startswith(
+            "00000000  89 50 4e 47"))
+        assert not any(UPPER_HALF in t.plain for t in preview.lines.lines)

@@ -1,6 +1,8 @@
 """A look into the file under the cursor, without fetching it whole: text highlighted with
 Pygments (the first 256 KiB, more as the person pages down), binary files summarised
-(what they are and their first bytes), images described (format, width and height, size).
+(what they are and their first bytes), images described (format, width and height, size)
+and drawn in half-block cells (``rtui.core.halfblocks``; not under NO_COLOR), redrawn to fit
+when the preview's size changes.
 
 Only the rows in view are painted (a 256 KiB log is thousands of lines); highlighting runs in
 a thread, so the list keeps moving while a big chunk is lexed.
@@ -32,16 +34,20 @@ from textual.widgets import Static
 from rtui.core.errors import RtuiError
 from rtui.core.files.model import Entry
 from rtui.core.files.paths import printable
+from rtui.core.halfblocks import ImageError, cells, decode
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from rtui.core.files.service import HostFiles
 
-__all__ = ["CHUNK", "FilePreview", "PreviewLines", "describe_binary", "describe_image",
-           "size_text"]
+__all__ = ["CHUNK", "IMAGE_LIMIT", "FilePreview", "PreviewLines", "describe_binary",
+           "describe_image", "size_text"]
 
 CHUNK = 256 * 1024  # bytes read at a time
 _SNIFF = 8 * 1024  # a NUL in this much says binary
 _HEX_BYTES = 512  # shown of a binary file
+IMAGE_LIMIT = 32 * 1024 * 1024  # bytes: a bigger image is described, not read and drawn
 # Control characters but tab and newline, shown as ^X (never sent to the terminal as they are).
 _CONTROLS = {i: f"^{chr(i + 64)}" for i in range(32) if i not in (9, 10)} | {127: "^?"}
 _DIM = Style(dim=True)
@@ -182,6 +188,14 @@ class PreviewLines(ScrollView, can_focus=True):
     class Leave(Message):
         """The person is done with the preview."""
 
+    @dataclass
+    class Resized(Message):
+        """The rows' size changed (an image is redrawn to fit)."""
+
+    def on_resize(self, event: Resize) -> None:
+        self.refresh()
+        self.post_message(self.Resized())
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.lines: list[Text] = []
@@ -215,9 +229,6 @@ class PreviewLines(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
-
-    def on_resize(self, event: Resize) -> None:
-        self.refresh()
 
     def _near_end(self) -> None:
         if round(self.scroll_y) + 2 * self.scrollable_content_region.height >= len(self.lines):
@@ -258,6 +269,13 @@ class FilePreview(Vertical):
         next_offset: int  # where more text starts; the file's size: no more
         size: int  # the file's (a link's target's, for a link)
         title: str | None  # None: the title stays
+        image: Image | None = None  # decoded, drawn to the rows' size (and again on resize)
+
+    @dataclass
+    class _Drawn(Message):
+        generation: int
+        size: tuple[int, int]  # the rows' (columns, rows) drawn for
+        lines: list[Text]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -269,6 +287,8 @@ class FilePreview(Vertical):
         self._loading = False  # a chunk is on its way (no second request for it)
         self._link = False  # the file shown is a link (its size is its target's)
         self._base_title = ""
+        self._image: Image | None = None  # the image shown, decoded (redrawn on resize)
+        self._drawn: tuple[int, int] | None = None  # the size it was last drawn for
         self.shown: str | None = None  # the path in view (or being loaded)
 
     def compose(self) -> ComposeResult:
@@ -284,6 +304,7 @@ class FilePreview(Vertical):
         if path == self.shown:
             return
         self._generation += 1
+        self._image = self._drawn = None
         self._files, self._path, self._file_size, self.shown = files, path, entry.size, path
         self._link = entry.kind == "link"
         name = printable(entry.name)
@@ -305,6 +326,7 @@ class FilePreview(Vertical):
 
     def clear(self) -> None:
         self._generation += 1
+        self._image = self._drawn = None
         self.shown = None
         self._title("")
         self.lines.set_lines([])
@@ -335,8 +357,12 @@ class FilePreview(Vertical):
             if image is not None or b"\x00" in data[:_SNIFF]:
                 what = image or describe_binary(data, size)
                 lines = [Text(line, style=_DIM) for line in hex_lines(data[:_HEX_BYTES])]
+                decoded = None
+                if image is not None and not self.app.no_color:
+                    decoded, note = await self._decode_image(files, path, data, size)
+                    lines = [] if decoded is not None else [note, *lines]
                 self.post_message(self._Loaded(generation, 0, lines, size, size,
-                                               f"{name}  {what}"))
+                                               f"{name}  {what}", decoded))
                 return
         end = len(data)
         if offset + end < size and b"\n" in data:
@@ -347,6 +373,50 @@ class FilePreview(Vertical):
         self.post_message(self._Loaded(generation, offset, lines,
                                        offset + end if end else size, size, title))
 
+    @staticmethod
+    async def _decode_image(files: HostFiles, path: str, first: bytes,
+                            size: int) -> tuple[Image | None, Text]:
+        """The image at ``path`` (``first``: its first bytes) read whole and decoded in a
+        thread; None and why when it is too big, unreadable or broken."""
+        too_big = Text(f"not drawn: images over {size_text(IMAGE_LIMIT)} are only described",
+                       style=_DIM)
+        if size > IMAGE_LIMIT:
+            return None, too_big
+        data = first
+        try:
+            if len(first) < size:
+                # One read, pipelined by asyncssh; a file grown since its stat is cut at the
+                # limit (and a little over it: refused, not drawn from a part).
+                want = min(size + CHUNK, IMAGE_LIMIT + 1) - len(first)
+                data = first + await files.read_range(path, len(first), want)
+                if len(data) > IMAGE_LIMIT:
+                    return None, too_big
+            return await asyncio.to_thread(decode, data), Text()
+        except (RtuiError, ImageError) as error:
+            return None, Text(str(error), style="red")
+
+    def _draw(self) -> None:
+        """Draw the image shown at the rows' size, unless it is drawn at it already."""
+        size = (self.lines.size.width, self.lines.size.height)
+        if self._image is None or not all(size) or size == self._drawn:
+            return
+        self._drawn = size
+        self._draw_cells(self._generation, self._image, size)
+
+    @work(group="preview-draw", exclusive=True, exit_on_error=False)
+    async def _draw_cells(self, generation: int, image: Image, size: tuple[int, int]) -> None:
+        lines = await asyncio.to_thread(cells, image, *size)
+        self.post_message(self._Drawn(generation, size, lines))
+
+    @on(_Drawn)
+    def _drawn_cells(self, message: _Drawn) -> None:
+        if message.generation == self._generation and message.size == self._drawn:
+            self.lines.set_lines(message.lines)
+
+    def on_preview_lines_resized(self, message: PreviewLines.Resized) -> None:
+        message.stop()
+        self._draw()
+
     @on(_Loaded)
     def _loaded(self, message: _Loaded) -> None:
         if message.generation != self._generation:
@@ -356,6 +426,9 @@ class FilePreview(Vertical):
         self._title(message.title if message.title is not None else self._base_title,
                     more=self._next < self._file_size)
         self.lines.set_lines(message.lines, append=message.offset > 0)
+        if message.image is not None:
+            self._image = message.image
+            self._draw()
 
     def on_preview_lines_more_wanted(self, message: PreviewLines.MoreWanted) -> None:
         message.stop()
