@@ -80,6 +80,8 @@ async def test_demo_tui_console_then_everything_gone(tmp_path: Path, isolated_ho
             assert sorted(names) == ["README.md", "analysis.py", "data"]
             head = await files.read_range("demo-project/data/measurements.csv", 0, 31)
             assert head.startswith(b"time,temperature_c,humidity_pct")
+            chart = await files.read_range("demo-project/data/day.png", 0, 8)
+            assert chart == b"\x89PNG\r\n\x1a\n"  # a chart of that data, for the preview
 
             pids = kernel_pids(home)
             assert pids and all(pid_alive(p) for p in pids)
