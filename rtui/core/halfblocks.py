@@ -29,6 +29,9 @@ _LOWER_HALF = "\N{LOWER HALF BLOCK}"
 # What ``decode`` keeps at most (pixels): wider than any terminal in cells, and twice its rows
 # at two pixels a cell; redrawing at a new size starts from this, not from the file.
 DECODED_BOX = (640, 640)
+# Modes resized as they are; the rest (a palette would be resized to its nearest entry) are
+# converted to RGBA first.
+_SHRINK_FIRST = frozenset({"RGB", "RGBA", "L", "LA"})
 _OPAQUE = 128  # alpha from which a pixel is drawn (below: the terminal's own background)
 
 
@@ -54,7 +57,10 @@ def decode(data: bytes, *, max_pixels: int | None = None,
                                  f"{limit / 1e6:.0f} megapixels (a decompression bomb, maybe)")
             image.draft("RGB", box)  # JPEG: decoded at 1/2, 1/4 or 1/8 scale when that fits
             image.seek(0)  # an animation's first frame
-            frame = image.convert("RGBA")
+            if image.mode in _SHRINK_FIRST:  # shrunk before the copy in RGBA (a big PNG:
+                image.thumbnail(box, PILImage.Resampling.LANCZOS)  # one full copy, not two)
+                return image.convert("RGBA")
+            frame = image.convert("RGBA")  # palette, 1-bit, CMYK...: resized in colour
     except ImageError:
         raise
     except PILImage.DecompressionBombError as exc:
