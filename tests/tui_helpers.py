@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from textual.widgets import DataTable
 
-from rtui.core.config.model import Host
+from rtui.core.config.model import Config, Host
 from rtui.core.config.store import HostStore
 from rtui.tui.app import RtuiApp
 from rtui.tui.render.band_scroll import screen_rows
@@ -30,7 +31,7 @@ def output(pane: ConsolePane) -> str:
 def store_with(tmp_path: Path, *hosts: Host) -> HostStore:
     store = HostStore(tmp_path / "hosts.toml")
     for host in hosts:
-        store.update(lambda c, h=host: c.with_host(h))
+        store.update(partial(Config.with_host, host=host))
     return store
 
 
