@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.filter import LineFilter
 from textual.widgets import DataTable, Header, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -32,6 +33,7 @@ from rtui.core.workspace import (
     Workspace,
     WorkspaceEvent,
 )
+from rtui.tui.ansi_colours import ANSI_THEME, SixteenColours
 from rtui.tui.commands import HostCommands
 from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
@@ -78,6 +80,11 @@ class RtuiApp(FileTasks, FilesTabs):
         injected: Sequence[InjectedHost] = (),
     ) -> None:
         super().__init__(ansi_color=ansi)
+        # ansi_color alone only lets ANSI colours through: the default theme's are truecolour
+        # (256-colour codes in tmux). See rtui.tui.ansi_colours.
+        self._sixteen = SixteenColours() if ansi else None
+        if ansi:
+            self.theme = ANSI_THEME
         self.check_on_start = check_on_start
         self.prompter = TuiPrompter(self)
         # The run's hosts; an attempt to connect that names nobody asks this app.
@@ -121,6 +128,11 @@ class RtuiApp(FileTasks, FilesTabs):
 
     async def on_unmount(self) -> None:
         await self.workspace.close()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then with --ansi the one that keeps colours to the 16."""
+        filters = super().get_line_filters()
+        return filters if self._sixteen is None else [*filters, self._sixteen]
 
     @property
     def band_scroll(self) -> bool:

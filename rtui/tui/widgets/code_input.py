@@ -27,6 +27,7 @@ from rtui.tui.render.text_area import render_lines_unthemed, text_area_theme
 from rtui.tui.widgets.assist_popup import AssistPopup
 from rtui.tui.widgets.code_assist import CodeAssist, ask_within
 from rtui.tui.widgets.code_completion import CompletionMenu, code_and_cursor, open_completion
+from rtui.tui.widgets.code_theme import ANSI_CODE_THEME
 from rtui.tui.widgets.history_search import HistorySearch
 
 __all__ = [
@@ -194,6 +195,9 @@ class CodeInput(TextArea):
         super().notify_style_update()
 
     def on_mount(self) -> None:
+        if self.app.native_ansi_color:  # rtui --ansi: code in the terminal's 16 colours
+            self.register_theme(ANSI_CODE_THEME)
+            self.theme = ANSI_CODE_THEME.name
         if self.max_lines is not None:
             self.styles.max_height = self.max_lines + self.styles.gutter.height
         if self._history is not None:  # read before the first Enter needs it
