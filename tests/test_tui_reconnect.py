@@ -136,8 +136,15 @@ async def test_f9_starts_a_dead_kernel_again(
             os.kill(pid, signal.SIGCONT)
         await until(lambda: "answers its heartbeat again" in output(pane), timeout=10)
         assert pane.state == "idle" and "not running" not in output(pane)
+        # Killed under a running cell: the cell's worker fails, and the person is told (a
+        # console's worker failure reaches the app's one handler of failures).
+        await pilot.press(*"import time; time.sleep(30)", "enter")
+        await until(lambda: pane.state == "busy")
         os.kill(pid, signal.SIGKILL)
         await until(lambda: not pid_alive(pid), timeout=10)
+        await until(lambda: any(n.title == "Kernel died" for n in app._notifications))
+        told = next(n for n in app._notifications if n.title == "Kernel died")
+        assert told.severity == "error" and "was killed by signal 9" in told.message, told.message
         await pilot.press("f9")
         await until(lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")

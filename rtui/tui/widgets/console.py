@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState
 
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
@@ -441,6 +442,15 @@ class ConsolePane(Widget):
         self.state = "idle"
         self._info("Kernel restarted: the namespace is empty.", "yellow")
         self.query_one(CodeInput).focus()
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker of this console (a cell whose kernel died, interrupt, restart, an
+        input reply...) is told where the app tells every failure: Textual delivers this
+        message to the worker's node only, so the app's handler never saw it."""
+        if event.state is WorkerState.ERROR:
+            self.app.post_message(Worker.StateChanged(event.worker, event.state))
 
     def action_clear(self) -> None:
         self.model.clear()
