@@ -10,12 +10,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from PIL import Image
 from rich.color import Color, ColorType
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from rtui.core.halfblocks import UPPER_HALF
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.help import HelpScreen
 from rtui.tui.screens.host_form import HostFormScreen
@@ -76,12 +78,17 @@ async def test_ansi_draws_every_screen_with_the_16_colours(
     """Host list, host form, help, a dialog, notifications, the command palette, the console
     (kernel output with 256-colour and truecolour codes of its own, a traceback, the help
     panel, highlighted code, a busy status), the Files tab (list, marks, preview of Python
-    code), a prompt and the transfers panel with a transfer."""
+    code, an image drawn in half blocks), a prompt and the transfers panel with a transfer."""
     site, here = tmp_path / "site", tmp_path / "here"
     (site / "sub").mkdir(parents=True)
     (site / "code.py").write_text("def f(x: int) -> str:\n    return f'{x!r}'  # note\n")
     (site / "run.sh").write_text("echo hi\n")
     (site / "run.sh").chmod(0o755)
+    image = Image.new("RGB", (64, 32))
+    for x in range(64):
+        for y in range(32):
+            image.putpixel((x, y), (x * 4, 128, 255 - y * 8))  # colours none of the 16
+    image.save(site / "plot.png")
     here.mkdir()
     trust(sshd, isolated_home)
     app = RtuiApp(store_with(tmp_path, host_for(sshd, "lab", python=sys.executable)),
@@ -144,7 +151,10 @@ async def test_ansi_draws_every_screen_with_the_16_colours(
         files.file_list.select_name("code.py")
         await pilot.press("v")
         await until(lambda: "return" in "\n".join(screen_lines(app)))
-        await pilot.press("space")  # marked, and the cursor on run.sh (green: it runs)
+        await pilot.press("space")  # marked, and the cursor on plot.png: drawn
+        await until(lambda: UPPER_HALF * 8 in "\n".join(screen_lines(app)))
+        await shows_16_colours(app, pilot, "Files tab, an image drawn")
+        await pilot.press("down")  # run.sh (green: it runs)
         await shows_16_colours(app, pilot, "Files tab")
         files.file_list.select_name("code.py")
         await pilot.press("g")
