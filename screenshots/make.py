@@ -57,7 +57,7 @@ PROGRESS = [
 ]
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
-         "help.svg", "console-80x24.svg", "files.svg", "files-80x24.svg")
+         "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg")
 
 
 def isolate(root: Path) -> None:
@@ -227,7 +227,8 @@ async def open_folder(pilot: Pilot[None], pane: FilesPane, name: str) -> None:
 
 
 async def move_to(pilot: Pilot[None], pane: FilesPane, name: str) -> None:
-    """The cursor down the list to ``name``, as a person would."""
+    """The cursor from the top of the list down to ``name``, as a person would."""
+    await pilot.press("home")
     for _ in range(pane.file_list.total):
         current = pane.file_list.current
         if current is not None and current.name == name:
@@ -299,6 +300,14 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
                     and len(files.preview.lines.lines) > 5, "the preview")
         await pilot.press("escape")  # back to the list, the preview kept
         await camera.take("files.svg")
+        # The chart in data/, drawn in half-block cells.
+        await open_folder(pilot, files, "data")
+        await move_to(pilot, files, "day.png")
+        await until(lambda: files.preview.shown is not None
+                    and files.preview.shown.endswith("day.png")
+                    and any("▀" in line.plain for line in files.preview.lines.lines),
+                    "the image")
+        await camera.take("files-image.svg")
 
         # Back to the hosts (f3), the kernels running on the demo host (k).
         await pilot.press("f3")

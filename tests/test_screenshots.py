@@ -19,7 +19,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "kernels.svg": ("Kernels running on demo", "ipykernel", "rtui"),
     "help.svg": ("Quit", "Force run", "Check all", "escape / f1 / q close help"),
     "console-80x24.svg": ("hello from the demo kernel", "Out[2]: 42", "100%"),
+    "files.svg": ("demo:~/demo-project", "analysis.py", "README.md", "statistics", "rows"),
+    "files-image.svg": ("demo:~/demo-project/data", "PNG 288", "144, 2.3 KiB", "▀▀▀▀"),
+    "files-80x24.svg": ("demo:~", "demo-project/", "done", "demo:~/demo-project → ~/Downloads",
+                        "100%"),
 }
+SMALL = {"console-80x24.svg", "files-80x24.svg"}
 
 
 def svg_text(svg: str) -> str:
@@ -63,7 +68,7 @@ def _check_screenshots(finished: benchmark_runs.Finished) -> None:
         text = svg_text(svg)
         for wanted in texts:
             assert wanted in text, f"{name} does not show {wanted!r}"
-        want = (80, 24) if name == "console-80x24.svg" else (120, 36)
+        want = (80, 24) if name in SMALL else (120, 36)
         assert terminal_size(svg) == want, name
     # The script worked in its own HOME: nothing landed in the HOME it was given.
     assert not any(finished.home.iterdir())
