@@ -19,7 +19,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,6 +350,13 @@ async def test_progress_on_a_terminal_and_ctrl_c_keeps_the_part_for_resume(
         assert len(kept) == 1 and kept[0].name.startswith(".big.bin.rtui-"), kept
         assert 0 < kept[0].stat().st_size <= BIG
 
+        # The link cut mid-copy: said, exit 1, the part kept, and --resume named.
+        cut, code, _ = await cp_on_a_pty("--resume", "slow:clifiles/big.bin", str(down),
+                                         stop=relay.cut)
+        assert code == 1, cut
+        assert "lost the connection to slow" in cut and "with --resume goes on" in cut, cut
+        assert [p.name for p in down.iterdir()] == [kept[0].name]
+
         relay.bandwidth = None
         resumed = await asyncio.to_thread(
             run_rtui, "cp", "--resume", "slow:clifiles/big.bin", str(down))
@@ -358,9 +365,10 @@ async def test_progress_on_a_terminal_and_ctrl_c_keeps_the_part_for_resume(
     assert digest(down / "big.bin") == digest(lab / "big.bin")
 
 
-async def cp_on_a_pty(*args: str) -> tuple[str, int, float]:
-    """``rtui cp ARGS`` with stderr on a pty, stopped by SIGINT once its progress says
-    10-90 %; what it drew, its exit code and how long it ran."""
+async def cp_on_a_pty(*args: str, stop: Callable[[], None] | None = None
+                      ) -> tuple[str, int, float]:
+    """``rtui cp ARGS`` with stderr on a pty, stopped by SIGINT (or ``stop``) once its
+    progress says 10-90 %; what it drew, its exit code and how long it ran."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     started = time.monotonic()
@@ -390,7 +398,10 @@ async def cp_on_a_pty(*args: str) -> tuple[str, int, float]:
                 await asyncio.wait_for(got.wait(), max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 raise AssertionError(f"no progress between 10 and 90 %: {drawn!r}") from None
-        process.send_signal(signal.SIGINT)
+        if stop is None:
+            process.send_signal(signal.SIGINT)
+        else:
+            stop()
         code = await asyncio.wait_for(process.wait(), 30)
         await asyncio.sleep(0.1)  # the last of what it wrote
     finally:

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from rtui.cli.common import load_config, unless_given_up
 from rtui.cli.file_output import ProgressLine
 from rtui.cli.files import EXIT_FAILED, EXIT_OK, EXIT_USAGE, say
-from rtui.core.errors import FilesError, WrongKindError
+from rtui.core.errors import FilesError, SSHError, WrongKindError
 from rtui.core.files.paths import Local, Location, Remote, parse_location, printable
 
 if TYPE_CHECKING:  # it loads asyncssh: `rtui hosts ...` must stay light
+    from rtui.core.files.progress import TransferProgress
     from rtui.core.workspace import Workspace
 
 __all__ = ["register"]
@@ -99,11 +100,18 @@ async def _copy_all(workspace: Workspace, args: argparse.Namespace,
                             resume=args.resume, checksum=args.checksum,
                             preserve=args.preserve, follow_links=args.dereference)
         line = ProgressLine(sys.stderr, width=_stderr_width) if show_progress else None
+        moved = False  # bytes went: a broken copy left something for --resume
+
+        def progress(report: TransferProgress, line: ProgressLine | None = line) -> None:
+            nonlocal moved
+            moved = moved or report.done > 0
+            if line is not None:
+                line.update(report)
+
         try:
             # ctrl+c cancels this, and keeps the part (as a broken link would) for --resume:
             # the TUI's cancel is the one that removes it.
-            result = await transfer(workspace, spec,
-                                    on_progress=line.update if line else None,
+            result = await transfer(workspace, spec, on_progress=progress,
                                     keep_part_on_cancel=True)
         except asyncio.CancelledError:
             if line is not None:
@@ -119,6 +127,14 @@ async def _copy_all(workspace: Workspace, args: argparse.Namespace,
             usage = (isinstance(exc, WrongKindError) and not args.recursive
                      and await _is_directory(workspace, source))
             status = EXIT_USAGE if usage and status != EXIT_FAILED else EXIT_FAILED
+        except SSHError as exc:  # the link went mid-copy: the next sources would fail too
+            if line is not None:
+                line.finish(complete=False)
+            say(exc)
+            if moved:
+                print("rtui: what was copied is kept; the same command with --resume goes on "
+                      "from where it stopped", file=sys.stderr, flush=True)
+            return EXIT_FAILED
         else:
             if line is not None:
                 # a folder's line ends with its own name, not its last file's
