@@ -27,14 +27,13 @@ import pytest
 
 from rtui.cli.file_output import (
     ProgressLine,
-    duration,
     entry_json,
-    human_size,
     listing_rows,
     progress_line,
     stat_line,
 )
 from rtui.core.files.model import Entry
+from rtui.core.units import byte_size, clock
 from tests.conftest import run_rtui
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD
@@ -66,9 +65,9 @@ class Progress:
 
 
 def test_sizes_and_durations_read_like_scp() -> None:
-    assert [human_size(n) for n in (0, 1023, 1536, 120 * 2**20, 5 * 2**40, 2**60)] == [
+    assert [byte_size(n) for n in (0, 1023, 1536, 120 * 2**20, 5 * 2**40, 2**60)] == [
         "0 B", "1023 B", "1.5 KiB", "120 MiB", "5.0 TiB", "1024 PiB"]
-    assert [duration(s) for s in (0, 2.6, 725, 3723)] == ["0:00", "0:03", "12:05", "1:02:03"]
+    assert [clock(s) for s in (0, 2.6, 725, 3723)] == ["0:00", "0:03", "12:05", "1:02:03"]
 
 
 def test_listing_rows_escape_names_and_align_sizes(utc: None) -> None:

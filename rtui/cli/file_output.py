@@ -11,32 +11,12 @@ from typing import Any, Protocol, TextIO
 
 from rtui.core.files.model import LINK, Entry
 from rtui.core.files.paths import printable
+from rtui.core.units import byte_size, clock
 
-__all__ = ["ProgressLike", "ProgressLine", "duration", "entry_json", "human_size",
-           "listing_rows", "progress_line", "stat_line"]
+__all__ = ["ProgressLike", "ProgressLine", "entry_json", "listing_rows", "progress_line",
+           "stat_line"]
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 _REDRAW_EVERY = 0.1  # seconds: at most 10 redraws a second
-
-
-def human_size(n: float) -> str:
-    """``512 B``, ``1.5 KiB``, ``120 MiB``: one decimal below 10 of a unit, none above."""
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.1f} {unit}" if abs(value) < 10 else f"{value:.0f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def duration(seconds: float) -> str:
-    """``0:03``, ``12:05``, ``1:02:03``: a time the way scp and rsync show it."""
-    whole = max(0, int(seconds + 0.5))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _mtime(ts: float, *, seconds: bool = False) -> str:
@@ -102,15 +82,15 @@ def progress_line(p: ProgressLike, width: int = 80, *, elapsed: float | None = N
     ``name``: shown instead of the file's (a folder's name once it is all there)."""
     percent = 100 if p.total <= 0 else min(100, p.done * 100 // p.total)
     if elapsed is not None:
-        tail = duration(elapsed)
+        tail = clock(elapsed)
     else:
-        tail = "ETA " + (duration(p.eta) if p.eta is not None else "--:--")
+        tail = "ETA " + (clock(p.eta) if p.eta is not None else "--:--")
     count = f"  {p.files_done}/{p.files_total}" if p.files_total > 1 else ""
-    rate = human_size(p.rate) + "/s"
+    rate = byte_size(p.rate) + "/s"
     # Fixed widths, so the figures do not jump about; packed when the terminal is narrow.
-    stats = f"{count}  {percent:3d}%  {human_size(p.done):>8}  {rate:>10}  {tail:<11}"
+    stats = f"{count}  {percent:3d}%  {byte_size(p.done):>8}  {rate:>10}  {tail:<11}"
     if width - 1 - len(stats) < 8:
-        stats = f"{count}  {percent:3d}%  {human_size(p.done)}  {rate}  {tail}"
+        stats = f"{count}  {percent:3d}%  {byte_size(p.done)}  {rate}  {tail}"
     room = max(8, width - 1 - len(stats))  # the last column left free: no wrap
     shown = name if name is not None else p.file
     shown = printable(shown.rstrip("/").rsplit("/", 1)[-1] or shown)

@@ -34,13 +34,14 @@ from rtui.core.errors import (
 )
 from rtui.core.files.paths import printable
 from rtui.core.remote.client import AgentError
+from rtui.core.units import byte_size
 
 if TYPE_CHECKING:
     from rtui.core.files.service import HostFiles
 
 T = TypeVar("T")
 
-__all__ = ["LOST", "agent_failures", "agent_path", "diagnose", "format_bytes", "local_error",
+__all__ = ["LOST", "agent_failures", "agent_path", "diagnose", "local_error",
            "remote_error", "several"]
 
 # The SFTP errors that mean the channel (or the connection under it) is gone.
@@ -104,16 +105,6 @@ _ERRNO_KINDS: dict[int, tuple[type[FilesError], str]] = {
     errno.ELOOP: (LinkLoopError, "symlink loop"),
     errno.ENOTEMPTY: (FilesError, "directory not empty"),
 }
-
-
-def format_bytes(size: int) -> str:
-    """``1.5 MiB``: a size for a message."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def remote_error(kind: type[FilesError], host: str, path: str, words: str) -> FilesError:
@@ -320,7 +311,7 @@ async def _vague(files: HostFiles, exc: asyncssh.SFTPError, path: str, *, writin
         free = None if vfs is None else int(vfs.bavail) * int(vfs.frsize or vfs.bsize)
         if free is not None and free < _NEARLY_FULL:
             return remote_error(DiskFullError, host, path,
-                                f"disk full ({format_bytes(free)} free on {printable(where)})")
+                                f"disk full ({byte_size(free)} free on {printable(where)})")
     attrs = await _look(sftp.lstat(path)) if sftp is not None else None
     if attrs is not None:
         is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY

@@ -44,7 +44,7 @@ from rtui.core.files.diagnose import (
     remote_error,
     several,
 )
-from rtui.core.files.model import DIR, FILE, LINK, DiskUsage, Entry, kind_of_mode
+from rtui.core.files.model import DIR, FILE, LINK, DiskUsage, Entry, kind_of_mode, special_kind
 from rtui.core.files.paths import printable
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import ConnState, HostConnection
@@ -62,8 +62,6 @@ AGENT_IDLE_TIMEOUT = 60.0  # a long agent op: seconds without a word from it
 _SETTLE_TIMEOUT = 5.0  # for the connection to notice that its link is gone
 # The agent cannot run there (no Python, too old): SFTP does what it can instead.
 _NO_AGENT = frozenset({"no_python", "old_python", "start"})
-_SPECIAL = {statmod.S_IFIFO: "FIFO", statmod.S_IFSOCK: "socket", statmod.S_IFCHR: "device",
-            statmod.S_IFBLK: "device"}
 _FIRST_BATCH = 100  # rows drawn at once, before the rest of a listing comes
 
 
@@ -537,7 +535,7 @@ class HostFiles:
         if entry.kind == DIR:
             raise remote_error(WrongKindError, self.name, full, "is a directory")
         if entry.kind != FILE:
-            what = _SPECIAL.get(statmod.S_IFMT(entry.mode), "special file")
+            what = special_kind(entry.mode) or "special file"
             raise remote_error(WrongKindError, self.name, full,
                                f"not a regular file (a {what})")
         return full

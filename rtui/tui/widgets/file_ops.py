@@ -16,10 +16,10 @@ from textual.widget import Widget
 
 from rtui.core.files.model import Entry
 from rtui.core.files.paths import Local, Location, Remote, printable, remote_join, shown
+from rtui.core.units import byte_size
 from rtui.tui.prompter import ask
 from rtui.tui.screens.prompts import ConfirmScreen, TextPromptScreen
 from rtui.tui.widgets.file_list import FileList
-from rtui.tui.widgets.file_preview import size_text
 
 if TYPE_CHECKING:
     from rtui.core.files.queue import Job
@@ -161,7 +161,7 @@ class FileOperations(Widget):
             [_count(usage.dirs, "folder")] if usage.dirs else [])
         question = (f"Delete from {self.host}:{printable(self.path)}\n  " + "\n  ".join(names)
                     + f"\n\nThat is {at_least}{' and '.join(counted)}, {at_least}"
-                    f"{size_text(usage.bytes)} on disk. It cannot be undone.")
+                    f"{byte_size(usage.bytes)} on disk. It cannot be undone.")
         if not await ask(self.app, ConfirmScreen("Delete", question)):
             return
         self.post_message(self.Busy(f"deleting {self._names(chosen)}…"))

@@ -35,6 +35,7 @@ from rtui.core.errors import RtuiError
 from rtui.core.files.model import Entry
 from rtui.core.files.paths import printable
 from rtui.core.halfblocks import ImageError, cells, decode
+from rtui.core.units import byte_size
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from rtui.core.files.service import HostFiles
 
 __all__ = ["CHUNK", "IMAGE_LIMIT", "FilePreview", "PreviewLines", "describe_binary",
-           "describe_image", "size_text"]
+           "describe_image"]
 
 CHUNK = 256 * 1024  # bytes read at a time
 _SNIFF = 8 * 1024  # a NUL in this much says binary
@@ -51,18 +52,6 @@ IMAGE_LIMIT = 32 * 1024 * 1024  # bytes: a bigger image is described, not read a
 # Control characters but tab and newline, shown as ^X (never sent to the terminal as they are).
 _CONTROLS = {i: f"^{chr(i + 64)}" for i in range(32) if i not in (9, 10)} | {127: "^?"}
 _DIM = Style(dim=True)
-
-
-def size_text(size: int) -> str:
-    """``512 B``, ``12.3 KiB``, ``120 KiB``, ``1.5 GiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            if unit == "B":
-                return f"{size} B"
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-        value /= 1024
-    return f"{size} B"  # not reached
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -113,8 +102,8 @@ def describe_image(data: bytes, size: int) -> str | None:
         return None
     kind, dims = found
     if dims is None:
-        return f"{kind} image, {size_text(size)}"
-    return f"{kind} {dims[0]}\N{MULTIPLICATION SIGN}{dims[1]}, {size_text(size)}"
+        return f"{kind} image, {byte_size(size)}"
+    return f"{kind} {dims[0]}\N{MULTIPLICATION SIGN}{dims[1]}, {byte_size(size)}"
 
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -136,8 +125,8 @@ def describe_binary(data: bytes, size: int) -> str:
     """What a binary file is (by its first bytes, as ``file`` does) and its size."""
     for magic, offset, what in _MAGIC:
         if data[offset:offset + len(magic)] == magic:
-            return f"{what}, {size_text(size)}"
-    return f"binary data, {size_text(size)}"
+            return f"{what}, {byte_size(size)}"
+    return f"binary data, {byte_size(size)}"
 
 
 def hex_lines(data: bytes) -> list[str]:
@@ -320,7 +309,7 @@ class FilePreview(Vertical):
             self._next = self._file_size = 0
             return
         self._next = 0
-        self._title(f"{name}  {size_text(entry.size)}  reading…")
+        self._title(f"{name}  {byte_size(entry.size)}  reading…")
         self.lines.set_lines([])
         self._load(self._generation, 0)
 
@@ -333,7 +322,7 @@ class FilePreview(Vertical):
 
     def _title(self, text: str, *, more: bool = False) -> None:
         self._base_title = text
-        note = f"  (read {size_text(self._next)})" if more else ""
+        note = f"  (read {byte_size(self._next)})" if more else ""
         self.query_one("#preview-title", Static).update(text + note)
 
     @work(group="preview", exclusive=True, exit_on_error=False)
@@ -369,7 +358,7 @@ class FilePreview(Vertical):
             end = data.rindex(b"\n") + 1  # a line cut by the chunk goes with the next one
         text = data[:end].decode("utf-8", errors="replace")
         lines = await asyncio.to_thread(highlight, text, path)
-        title = f"{name}  {size_text(size)}" if offset == 0 else None
+        title = f"{name}  {byte_size(size)}" if offset == 0 else None
         self.post_message(self._Loaded(generation, offset, lines,
                                        offset + end if end else size, size, title))
 
@@ -378,7 +367,7 @@ class FilePreview(Vertical):
                             size: int) -> tuple[Image | None, Text]:
         """The image at ``path`` (``first``: its first bytes) read whole and decoded in a
         thread; None and why when it is too big, unreadable or broken."""
-        too_big = Text(f"not drawn: images over {size_text(IMAGE_LIMIT)} are only described",
+        too_big = Text(f"not drawn: images over {byte_size(IMAGE_LIMIT)} are only described",
                        style=_DIM)
         if size > IMAGE_LIMIT:
             return None, too_big

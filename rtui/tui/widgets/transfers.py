@@ -16,31 +16,17 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 
+from rtui.core.units import byte_size, clock
+
 if TYPE_CHECKING:  # the engine loads asyncssh: the panel needs only the shapes
     from rtui.core.files.queue import Job, TransferQueue
 
-__all__ = ["TransfersPanel", "format_bytes", "format_eta", "job_lines", "toggle_transfers"]
-
-
-def format_bytes(size: float) -> str:
-    """``512 B``, ``1.5 KiB``, ``12.0 MiB``, ``1.02 GiB``."""
-    if size < 1024:
-        return f"{int(size)} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        size /= 1024
-        if size < 1024 or unit == "TiB":
-            return f"{size:.2f} {unit}" if size < 10 else f"{size:.1f} {unit}"
-    raise AssertionError  # not reached
+__all__ = ["TransfersPanel", "format_eta", "job_lines", "toggle_transfers"]
 
 
 def format_eta(seconds: float | None) -> str:
     """``0:07``, ``1:02:03``; ``-:--`` when unknown."""
-    if seconds is None or seconds < 0:
-        return "-:--"
-    whole = int(seconds + 0.5)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return "-:--" if seconds is None or seconds < 0 else clock(seconds)
 
 
 _STATE_STYLE = {"queued": "dim", "running": "bold", "done": "green", "failed": "bold red",
@@ -77,9 +63,9 @@ def job_lines(job: Job, width: int) -> tuple[Text, Text]:
     else:
         fraction = progress.done / progress.total if progress.total else (
             1.0 if state == "done" else 0.0)
-        numbers = f" {fraction:4.0%}  {format_bytes(progress.done)}/{format_bytes(progress.total)}"
+        numbers = f" {fraction:4.0%}  {byte_size(progress.done)}/{byte_size(progress.total)}"
         if state == "running":
-            numbers += f"  {format_bytes(progress.rate)}/s  ETA {format_eta(progress.eta)}"
+            numbers += f"  {byte_size(progress.rate)}/s  ETA {format_eta(progress.eta)}"
         bar_width = max(5, min(30, width - len(numbers) - 2))
         detail = Text.assemble("  ", (_bar(fraction, bar_width), _STATE_STYLE.get(state, "")),
                                numbers)
