@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from rtui.core.console.blocks import ImageBlock, RichBlock, UnknownBlock
 from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import (
     ClearOutput,
@@ -187,7 +188,7 @@ def test_execute_input_prompt_and_continuation_lines() -> None:
 def test_execute_result_one_line_follows_the_prompt() -> None:
     m = ConsoleModel()
     m.apply(ExecuteResult(3, {"text/plain": "2", "text/html": "<b>2</b>"}))
-    assert plain(m) == ["Out[3]: 2"]
+    assert plain(m) == ["Out[3]: 2"]  # a one-line value is not drawn as html below it
 
 
 def test_execute_result_multi_line_starts_below_the_prompt() -> None:
@@ -202,12 +203,20 @@ def test_execute_result_with_crlf_and_carriage_returns() -> None:
     assert plain(m) == ["Out[5]:", "a", "new"]
 
 
-def test_display_data_text_and_placeholders() -> None:
+def test_display_data_images_rich_text_and_unknown_types_become_blocks() -> None:
     m = ConsoleModel()
     m.apply(DisplayData({"text/plain": "<Figure size 640x480>", "image/png": "AAAA"}))
     m.apply(DisplayData({"image/png": "A" * 16384}))
     m.apply(DisplayData({"text/html": "<table></table>"}))
-    assert plain(m) == ["<Figure size 640x480>", "<image/png 12 KB>", "<text/html 15 B>"]
+    m.apply(DisplayData({"application/x-foo": "x" * 15}))
+    first, second, html, unknown = (m.block_at(i) for i in range(m.first_index, m.total))
+    assert isinstance(first, ImageBlock) and first.plain == "<Figure size 640x480>"
+    assert isinstance(second, ImageBlock) and second.plain == "<image 2: PNG, 12 KiB>"
+    assert second.record.size_px is None  # not a PNG: named, not drawn
+    assert isinstance(html, RichBlock) and html.kind == "html"
+    assert isinstance(unknown, UnknownBlock) and unknown.plain == "<application/x-foo 15 B>"
+    assert unknown.payload() == (b"x" * 15, ".foo")
+    assert [r.seq for r in m.images.records()] == [2, 1]
 
 
 def test_update_display_data_replaces_the_earlier_lines() -> None:

@@ -14,6 +14,7 @@ from typing import Final, Generic, TypeVar
 
 from rich.text import Text
 
+from rtui.core.console.blocks import Block
 from rtui.core.console.lines import Line, as_text, line_length, overwrite, plain_text
 
 __all__ = ["ConsoleChanges", "Cursor", "LineBuffer"]
@@ -113,6 +114,27 @@ class LineBuffer(Generic[CursorT]):
         """The same lines without styles (cheap: no Text objects for plain lines)."""
         p0, p1 = self._span(start, stop)
         return [x if isinstance(x, str) else plain_text(x) for x in self._buf[p0:p1]]
+
+    def row_items(self, start: int | None = None, stop: int | None = None) -> list[str | Block]:
+        """What a view lays out: each line's characters, or the ``Block`` itself (whose rows
+        depend on the width)."""
+        p0, p1 = self._span(start, stop)
+        return [x if isinstance(x, str) or isinstance(x, Block) else plain_text(x)
+                for x in self._buf[p0:p1]]
+
+    def block_at(self, index: int) -> Block | None:
+        """The block stored at absolute line ``index``, if that line is one."""
+        if not self._first <= index < self.total:
+            return None
+        item = self._buf[index - self._first + self._skip]
+        return item if isinstance(item, Block) else None
+
+    def block_changed(self, index: int) -> None:
+        """The block at ``index`` changed its rows (its raw form toggled): views redo it."""
+        if self._first <= index < self.total:
+            first, total = self._first, self.total
+            self._mod.add(index)
+            self._commit(first, total)
 
     def changes_since(self, version: int) -> ConsoleChanges:
         """What changed after ``version`` besides appends and drops from the top."""

@@ -1,48 +1,94 @@
-"""A Jupyter mimebundle (a result, a display) as console lines: its text form, else a placeholder.
+"""A Jupyter mimebundle (a result, a display) as console lines: the richest form rtui can show.
 
-Its own module because choosing a representation (which mime types are text, how big a picture
-is) is a rule about Jupyter's outputs, not about how lines are stored or streamed.
+Its own module because choosing a representation (which mime type wins, what a picture's size
+is) is a rule about Jupyter's outputs, not about how lines are stored or streamed. The order:
+an image (drawn), Markdown, LaTeX, HTML, JSON (rendered), text/plain (as the kernel wrote it),
+else one line naming the type and its size (which can be saved).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any, Final
 
 from rtui.core.console.ansi import text_lines
+from rtui.core.console.blocks import (
+    ImageBlock,
+    ImageGeometry,
+    RichBlock,
+    UnknownBlock,
+    unknown_line,
+)
+from rtui.core.console.images import IMAGE_MIMES, ImageStore
 from rtui.core.console.lines import Line, StyleType
 
 __all__ = ["bundle_lines"]
 
-_TEXT_MIMES: Final = ("text/plain", "text/markdown", "text/latex")
+_RICH: Final = (("text/markdown", "markdown"), ("text/latex", "latex"),
+                ("text/html", "html"), ("application/json", "json"))
 
 
-def _payload_size(mime: str, value: Any) -> int:
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):  # nbformat's multi-line strings
+        value = "".join(str(part) for part in value)
+    return value if isinstance(value, str) else None
+
+
+def _readable(plain: str | None) -> bool:
+    """A text/plain worth showing over a rendering: not the ``<X object>`` repr."""
+    return plain is not None and not (plain.startswith("<") and plain.endswith(">"))
+
+
+def _one_line(plain: str | None) -> bool:
+    """A short one-line text/plain (``2``, ``'abc'``): shown as it is, after ``Out[n]:``."""
+    return _readable(plain) and "\n" not in (plain or "").rstrip("\n")
+
+
+def _payload(mime: str, value: Any) -> bytes:
     if isinstance(value, str):
         if mime.startswith("image/") and not mime.endswith("+xml"):
-            return (len(value) - value.count("\n")) * 3 // 4  # base64
-        return len(value.encode())
-    return len(json.dumps(value, default=str))
+            try:
+                return base64.b64decode(value)
+            except (binascii.Error, ValueError):
+                return value.encode()
+        return value.encode()
+    return json.dumps(value, default=str).encode()
 
 
-def _human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{round(size / 1024)} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def bundle_lines(data: dict[str, Any], placeholder: StyleType) -> list[Line]:
-    """Its text form as lines, else one ``placeholder``-styled line naming its type and size."""
-    for mime in _TEXT_MIMES:
-        value = data.get(mime)
-        if isinstance(value, list):  # nbformat's multi-line strings
-            value = "".join(str(part) for part in value)
-        if isinstance(value, str):
-            return text_lines(value)
+def bundle_lines(data: dict[str, Any], placeholder: StyleType, *,
+                 images: ImageStore | None = None, geometry: ImageGeometry | None = None,
+                 execution_count: int | None = None,
+                 display_id: str | None = None) -> list[Line]:
+    """The bundle's lines: a block for an image or rich text (when ``images`` is given: a
+    model's own store), else its text form, else a ``placeholder`` line naming its type."""
+    plain = _text(data.get("text/plain"))
+    if images is not None:
+        for mime in IMAGE_MIMES:
+            value = data.get(mime)
+            if isinstance(value, str):
+                raw = _payload(mime, value)
+                record = images.add(mime, raw, execution_count=execution_count,
+                                    display_id=display_id)
+                return [ImageBlock(record, geometry or ImageGeometry(), plain or "")]
+        for mime, kind in _RICH:
+            value = data.get(mime)
+            if value is None:
+                continue
+            source = (json.dumps(value, indent=2, default=str) if kind == "json"
+                      else _text(value))
+            if source is None or _one_line(plain) or (kind == "latex" and _readable(plain)):
+                continue  # a one-line value stays on its prompt's line; sympy's text/plain
+                # is drawn already (pretty Unicode)
+            return [RichBlock(kind, source, plain if plain is not None else source)]
+    if plain is not None:
+        return text_lines(plain)
     if not data:
         return [("<empty output>", placeholder)]
     mime = next((m for m in data if m.startswith("image/")), next(iter(data)))
-    size = _human_size(_payload_size(mime, data[mime]))
-    return [(f"<{mime} {size}>", placeholder)]
+    raw = _payload(mime, data[mime])
+    line = unknown_line(mime, len(raw))
+    if images is None:
+        return [(line, placeholder)]
+    return [UnknownBlock(mime, raw, line, style=placeholder)]

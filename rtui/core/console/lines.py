@@ -12,21 +12,27 @@ from typing import TypeAlias
 from rich.style import Style
 from rich.text import Text
 
+from rtui.core.console.blocks import Block
+
 __all__ = ["Line", "StyleType", "as_text", "line_length", "overwrite", "plain_text"]
 
 StyleType: TypeAlias = str | Style
 
 Styled: TypeAlias = tuple[str, StyleType]
-Line: TypeAlias = str | Styled | Text
-# A stored line: plain str (no style), (str, style) for one style (stderr, notes), or a Text.
+Line: TypeAlias = str | Styled | Text | Block
+# A stored line: plain str (no style), (str, style) for one style (stderr, notes), a Text, or
+# a Block (rich output, an image: rows that depend on the width; see rtui.core.console.blocks).
 
 
 def as_text(line: Line) -> Text:
-    """The line as ``Text`` (the stored one itself when it is already one)."""
+    """The line as ``Text`` (the stored one itself when it is already one; a block's plain
+    form, all of it, for readers that want text)."""
     if isinstance(line, str):
         return Text(line)
     if isinstance(line, tuple):
         return Text(line[0], style=line[1])
+    if isinstance(line, Block):
+        return Text(line.plain, style=line.style or "")
     return line
 
 
@@ -41,6 +47,8 @@ def plain_text(line: Line) -> str:
 
 def line_length(line: Line) -> int:
     """Characters in the line (cells for the usual narrow ones)."""
+    if isinstance(line, Block):
+        return len(line.plain)
     return len(line[0]) if isinstance(line, tuple) else len(line)
 
 

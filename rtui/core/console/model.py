@@ -17,8 +17,10 @@ from typing import Any, Final
 from rich.text import Text
 
 from rtui.core.console.ansi import HOLD_MAX, INCOMPLETE_ESCAPE, SgrDecoder, text_lines
+from rtui.core.console.blocks import Block, ImageGeometry
 from rtui.core.console.buffer import ConsoleChanges, Cursor, LineBuffer
 from rtui.core.console.bundles import bundle_lines
+from rtui.core.console.images import ImageStore
 from rtui.core.console.lines import Line, StyleType, as_text, line_length
 from rtui.core.kernels.events import (
     ClearOutput,
@@ -77,9 +79,12 @@ class ConsoleModel(LineBuffer[_StreamState]):
     ``version`` changes whenever the content does, so a view repaints at most once per frame.
     """
 
-    def __init__(self, max_lines: int = 100_000, *, styles: ConsoleStyles | None = None) -> None:
+    def __init__(self, max_lines: int = 100_000, *, styles: ConsoleStyles | None = None,
+                 images: ImageStore | None = None) -> None:
         super().__init__(max_lines)
         self.styles = styles or ConsoleStyles()
+        self.images = images or ImageStore()  # every picture shown; the Plots tab reads it
+        self.geometry = ImageGeometry()  # the view sets it: cell size, rows at most
         self._cell_parent: str | None = None
         self._noted_version = 0  # the version a note or seam made: unchanged, nothing shown
         self._clear_pending = False
@@ -198,8 +203,9 @@ class ConsoleModel(LineBuffer[_StreamState]):
         count = ev.execution_count
         prompt = Text()
         prompt.append("Out:" if count is None else f"Out[{count}]:", self.styles.prompt_out)
-        body = bundle_lines(ev.data, self.styles.placeholder)
-        if len(body) == 1:  # IPython: one-line values follow the prompt, others start below
+        body = self._bundle(ev.data, count, None)
+        if len(body) == 1 and not isinstance(body[0], Block):
+            # IPython: one-line values follow the prompt, others start below
             prompt.append(" ")
             prompt.append(as_text(body[0]))
             self._append([prompt])
@@ -207,8 +213,8 @@ class ConsoleModel(LineBuffer[_StreamState]):
             self._append([prompt, *body])
 
     def _on_display_data(self, ev: DisplayData) -> None:
-        body = bundle_lines(ev.data, self.styles.placeholder)
         display_id = ev.display_id
+        body = self._bundle(ev.data, None, display_id)
         if ev.update and display_id is not None and self._replace_display(display_id, body):
             return
         self._output(ev.parent_id)
@@ -219,6 +225,12 @@ class ConsoleModel(LineBuffer[_StreamState]):
             self._displays.setdefault(display_id, []).append((start, start + len(body)))
             while len(self._displays) > _MAX_DISPLAYS:
                 del self._displays[next(iter(self._displays))]
+
+    def _bundle(self, data: dict[str, Any], count: int | None,
+                display_id: str | None) -> list[Line]:
+        return bundle_lines(data, self.styles.placeholder, images=self.images,
+                            geometry=self.geometry, execution_count=count,
+                            display_id=display_id)
 
     def _on_error(self, ev: Error) -> None:
         self._output(ev.parent_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from itertools import accumulate
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -24,8 +24,10 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from rtui.core.console.blocks import Block, ImageBlock
 from rtui.core.console.model import ConsoleModel
 from rtui.tui.render import scroll_band, update_scrollbars
+from rtui.tui.widgets.console_images import InlineImages
 
 __all__ = ["ConsoleView"]
 
@@ -38,14 +40,24 @@ _SMALL_UPDATE = 64
 _QUICK_PER_FRAME = 4  # immediate paints allowed per frame before coalescing kicks in
 
 
-def _row_counts(lines: list[str], width: int) -> list[int]:
-    """Rows each line takes when wrapped at ``width`` cells (at least one)."""
+def _text_rows(lines: list[str], width: int) -> list[int]:
+    """Rows each text line takes when wrapped at ``width`` cells (at least one)."""
     counts: list[int] = []
     append = counts.append
     for line in lines:
         cells = len(line) if line.isascii() else cell_len(line)
         append(1 if cells <= width else (cells + width - 1) // width)
     return counts
+
+
+def _row_counts(lines: list[str | Block], width: int) -> list[int]:
+    """Rows each line takes at ``width``: text soft-wrapped, a block as it says. The flood's
+    case (no block) costs no check per line: a block fails ``isascii`` and the slow way runs."""
+    try:
+        return _text_rows(cast("list[str]", lines), width)
+    except AttributeError:
+        return [line.rows(width) if isinstance(line, Block) else _text_rows([line], width)[0]
+                for line in lines]
 
 
 class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
@@ -109,6 +121,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._held = False  # see hold()
         self._style: Style | None = None  # rich_style, cached until the styles change
         self._syncing = False  # sync() is scrolling the view to what it just indexed
+        self._geometry: tuple[object, ...] = ()  # the images' geometry the index is for
+        self._block_versions: dict[int, int] = {}  # cached block lines: the version drawn
+        self.images = InlineImages(self._image_ready)
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -175,8 +190,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         changed_from: int | None = min(
             [self._idx0 + len(self._ends), *changes.modified,
              *([restruct] if restruct is not None else [])])
-        if width != self._width:
-            self._width = width
+        geometry = self._geometry_key()
+        if width != self._width or geometry != self._geometry:
+            self._width, self._geometry = width, geometry
             self._cache.clear()
             restruct = first
         ends = self._ends
@@ -200,7 +216,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
                 self._idx0 = first
         start = self._idx0 + len(ends)
         if start < total:
-            rows = _row_counts(model.plain_lines(start, total), width)
+            rows = _row_counts(model.row_items(start, total), width)
             ends.extend(accumulate(rows, initial=ends[-1] if ends else self._origin))
             del ends[start - self._idx0]  # accumulate() yields the initial value first
         self._top_line = first
@@ -294,7 +310,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return
         width, ends, idx0 = self._width, self._ends, self._idx0
         model = self.model
-        counts = _row_counts([model.plain_lines(i, i + 1)[0] for i in changed], width)
+        counts = _row_counts([model.row_items(i, i + 1)[0] for i in changed], width)
         deltas = [
             (i - idx0, n - self._rows(i))
             for i, n in zip(changed, counts, strict=True)
@@ -322,12 +338,30 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip.blank(max(width, self.size.width), style)
         line, row = found
         rows = self._cache.get(line)
+        drawn = self._block_versions.get(line)
+        if drawn is not None and rows is not None:
+            block = self.model.block_at(line)
+            if block is None or self._block_version(block) != drawn:
+                rows = None
         if rows is None:
             rows = self._wrap(line, width, style)
             self._cache[line] = rows
         return rows[row] if row < len(rows) else Strip.blank(width, style)
 
+    def _block_version(self, block: Block) -> int:
+        """What a cached drawing of ``block`` depends on: its version and, for a picture,
+        whether its drawing was ready then."""
+        if isinstance(block, ImageBlock) and block.drawn:
+            return block.version * 2 + int(self.images.ready(block, self._width))
+        return block.version * 2
+
     def _wrap(self, line: int, width: int, style: Style) -> list[Strip]:
+        block = self.model.block_at(line)
+        if block is not None:
+            self._block_versions[line] = self._block_version(block)
+            if len(self._block_versions) > 4 * _CACHE_LINES:
+                self._block_versions.clear()  # stale entries only cost a redraw
+            return self._draw_block(line, block, width, style)
         texts = self.model.lines(line, line + 1)
         if not texts:
             return [Strip.blank(width, style)]
@@ -337,6 +371,33 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return [strip.extend_cell_length(width, style)]
         parts = strip.divide([*range(width, cells, width), cells])  # the last cut: the end
         return [part.extend_cell_length(width, style) for part in parts]
+
+    def _draw_block(self, line: int, block: Block, width: int, style: Style) -> list[Strip]:
+        """A block's rows at ``width``: a picture's (drawn in a thread, its label meanwhile),
+        or rich text laid out by the block."""
+        if isinstance(block, ImageBlock) and block.drawn:
+            strips = self.images.strips(block, line, width, style)
+            if strips is not None:
+                return strips
+        console = self.app.console
+        out: list[Strip] = []
+        for text in block.lines(width):
+            strip = Strip(list(text.render(console))).apply_style(style)
+            out.append(strip.crop_extend(0, width, style))
+        return out
+
+    def _image_ready(self, line: int) -> None:
+        """A picture drawn in a thread is ready: repaint its line if it is still there."""
+        self._cache.discard(line)
+        self.refresh()
+
+    def _geometry_key(self) -> tuple[object, ...]:
+        """Set the model's image geometry from this view's size; what changes the rows."""
+        geometry = self.model.geometry
+        height = self.scrollable_content_region.height
+        if height > 0:
+            geometry.max_rows = max(4, height - 2)
+        return (geometry.max_rows, geometry.cell_px, geometry.draw)
 
     def notify_style_update(self) -> None:
         """Theme or CSS changed: rendered rows carry old colours."""
@@ -349,6 +410,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def on_mount(self) -> None:
         self.sync()
+
+    def on_unmount(self) -> None:
+        self.images.close()
 
     def on_resize(self, event: Resize) -> None:
         self.sync()

@@ -1,0 +1,107 @@
+"""Rich outputs and images as blocks of the console model, and the view that draws them."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from rtui.core.console.blocks import ImageBlock, ImageGeometry, RichBlock
+from rtui.core.console.images import ImageStore, header_size
+from rtui.core.console.model import ConsoleModel
+from rtui.core.halfblocks import UPPER_HALF
+from rtui.core.kernels.events import ClearOutput, DisplayData, ExecuteResult
+from rtui.tui.widgets.console_view import ConsoleView
+from tests.test_console_view import Host, until, visible
+
+
+def picture(fmt: str, size: tuple[int, int] = (64, 48), colour: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()
+
+
+def png_bundle(size: tuple[int, int] = (64, 48), colour: str = "red") -> dict[str, str]:
+    return {"image/png": base64.b64encode(picture("PNG", size, colour)).decode(),
+            "text/plain": "<Figure>"}
+
+
+def test_pixel_sizes_come_from_the_file_headers() -> None:
+    for fmt in ("PNG", "GIF", "JPEG", "BMP", "WEBP"):
+        assert header_size(picture(fmt, (123, 45))) == (123, 45), fmt
+    assert header_size(b"not an image") is None
+    assert header_size(b"\x89PNG\r\n\x1a\n") is None  # cut short: unknown, no exception
+
+
+def test_the_store_stops_drawing_then_stops_keeping_the_oldest_images() -> None:
+    store = ImageStore(inline_bytes=250, kept_bytes=500)
+    records = [store.add("image/png", bytes(100)) for _ in range(6)]
+    assert [r.inline for r in records] == [False] * 4 + [True] * 2
+    assert [r.data is not None for r in records] == [False] * 1 + [True] * 5
+    assert store.kept_total == 500
+    assert [r.seq for r in store.records()] == [6, 5, 4, 3, 2, 1]
+    big = store.add("image/png", bytes(10_000))  # the newest is kept whatever its size
+    assert big.inline and big.data is not None
+    assert all(r.data is None for r in records)
+
+
+def test_an_image_keeps_its_aspect_within_the_width_and_the_rows() -> None:
+    geometry = ImageGeometry(cell_px=(10, 20), max_rows=20)
+    cols, rows = geometry.cells((640, 480), 200)
+    assert rows == 20 and cols == 53  # too tall at its natural 64 columns: shrunk
+    assert geometry.cells((100, 50), 200) == (10, 3)  # small: its natural size
+    assert geometry.cells((1000, 100), 40) == (40, 2)  # wide: the view's width
+    assert ImageGeometry(draw=False).cells((640, 480), 80) == (80, 1)
+
+
+def test_raw_toggles_a_block_to_its_text_plain() -> None:
+    m = ConsoleModel()
+    m.apply(DisplayData({"text/markdown": "# Title", "text/plain": "<Markdown object>"}))
+    block = m.block_at(m.total - 1)
+    assert isinstance(block, RichBlock)
+    version = m.version
+    block.raw = True
+    m.block_changed(m.total - 1)
+    assert m.version > version
+    assert [t.plain for t in block.lines(40)] == ["<Markdown object>"]
+    assert m.changes_since(version).modified == frozenset({m.total - 1})
+
+
+def test_a_live_plot_is_updated_in_place() -> None:
+    m = ConsoleModel()
+    m.apply(DisplayData(png_bundle(colour="red"), transient={"display_id": "plot"}))
+    m.apply(DisplayData(png_bundle(colour="blue"), transient={"display_id": "plot"},
+                        update=True))
+    assert m.line_count == 1
+    only = m.block_at(m.first_index)
+    assert isinstance(only, ImageBlock) and only.record.seq == 2
+    # clear_output(wait=True) then a new frame: the frame replaces the old one.
+    m.apply(ClearOutput(wait=True))
+    m.apply(DisplayData(png_bundle(colour="green")))
+    assert m.line_count == 1
+    assert isinstance(m.block_at(m.first_index), ImageBlock)
+
+
+def test_a_multi_line_result_with_html_is_drawn_below_its_prompt() -> None:
+    m = ConsoleModel()
+    m.apply(ExecuteResult(7, {"text/plain": "   a\n0  1", "text/html": "<table></table>"}))
+    assert m.plain_lines()[0] == "Out[7]:"
+    assert isinstance(m.block_at(m.first_index + 1), RichBlock)
+
+
+async def test_the_view_draws_a_picture_in_half_blocks_off_the_event_loop() -> None:
+    model = ConsoleModel()
+    app = Host(model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ConsoleView)
+        model.apply(DisplayData(png_bundle((200, 100), "red")))
+        view.notify_changed()
+        # First the label (the picture is drawn in a thread), then the cells.
+        await until(pilot, lambda: any(UPPER_HALF in row for row in visible(view)))
+        rows = [row for row in visible(view) if UPPER_HALF in row]
+        assert len(rows) == 5  # 200x100 px at 10x20 px cells: 20 columns, 5 rows
+        strip = view.render_line(visible(view).index(rows[0]))
+        colours = {seg.style.color.triplet for seg in strip if seg.style and seg.style.color
+                   and UPPER_HALF in seg.text}
+        assert colours == {(255, 0, 0)}
