@@ -27,8 +27,9 @@ from textual.worker import Worker, WorkerState
 
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
-from rtui.core.errors import HostKeyChangedError, RtuiError
+from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
 from rtui.core.kernels import events as ev
+from rtui.core.kernels.plot_size import PlotSize, fit_code, plot_size
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
 from rtui.tui.render import paint_now
@@ -112,6 +113,10 @@ class ConsolePane(Widget):
     dead, disconnected, reconnecting, restarting."""
     execution_count: reactive[int] = reactive(0, repaint=False)
 
+    cell_px: tuple[int, int] | None = None
+    """The terminal's cell size in pixels (width, height), where it says (set once for every
+    console by the terminal's detection); None: unknown. Plots are sized with it."""
+
     @dataclass
     class CloseRequested(Message):
         pane: ConsolePane
@@ -136,6 +141,7 @@ class ConsolePane(Widget):
         self._pending = kernel
         self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
         self._batch: contextlib.AbstractContextManager[None] | None = None  # the app's paint
+        self._plot_size: PlotSize | None = None  # what fit_plots last gave the kernel
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -172,6 +178,8 @@ class ConsolePane(Widget):
         # Last: the output kept since this console last saw the kernel follows the line
         # above (and a cell still running then shows busy).
         self._unsubscribe.append(kernel.session.subscribe(self._on_kernel_event))
+        self._plot_size = None
+        self.call_after_refresh(self.fit_plots)  # the view has its size then
         self._ready.set()
 
     def on_unmount(self) -> None:
@@ -362,6 +370,29 @@ class ConsolePane(Widget):
 
     # -- running code ------------------------------------------------------------------------
 
+    def fit_plots(self) -> None:
+        """Size the kernel's inline matplotlib figures to this console (one silent execute;
+        see rtui.core.kernels.plot_size). Sent when the kernel comes (start, attach, restart)
+        and again just before a cell once the console's size changed (between cells, never
+        during one; a figure size or dpi the user set meanwhile is kept)."""
+        # The output's rows with a one-line editor and no help panel: the plot's room, the
+        # same however many lines the editor holds when the cell is sent.
+        editor, status = self.query_one(CodeInput), self.query_one("#status")
+        cols = self._view.scrollable_content_region.width
+        rows = (self.size.height - status.outer_size.height
+                - (editor.outer_size.height - editor.size.height + 1))
+        kernel = self.kernel
+        if kernel is None or cols <= 0 or rows <= 0:
+            return
+        size = plot_size(cols, rows, self.cell_px)
+        if size == self._plot_size:
+            return
+        with contextlib.suppress(KernelError):  # a closed session: the cell itself says so
+            kernel.session.execute(fit_code(size, self._plot_size), silent=True,
+                                   store_history=False, allow_stdin=False,
+                                   on_event=lambda _event: None)
+            self._plot_size = size
+
     @on(CodeInput.Submitted)
     def _submitted(self, message: CodeInput.Submitted) -> None:
         message.stop()
@@ -371,6 +402,7 @@ class ConsolePane(Widget):
         if self._ready.is_set() and self.kernel is not None:
             # Sent here, not in the worker: a worker starts a loop turn or a frame later.
             self._hold()
+            self.fit_plots()
             sent = self.kernel.session.execute(message.code, on_event=self._on_cell_event)
         self.run_code(message.code, sent)
 
@@ -383,6 +415,7 @@ class ConsolePane(Widget):
             self._hold()
             kernel = self.kernel
             assert kernel is not None
+            self.fit_plots()
             sent = kernel.session.execute(code, on_event=self._on_cell_event)
         await sent.reply()
 
@@ -440,6 +473,8 @@ class ConsolePane(Widget):
             raise
         self.execution_count = 0
         self.state = "idle"
+        self._plot_size = None  # a new process: its matplotlib is sized again
+        self.fit_plots()
         self._info("Kernel restarted: the namespace is empty.", "yellow")
         self.query_one(CodeInput).focus()
 

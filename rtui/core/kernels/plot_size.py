@@ -1,0 +1,149 @@
+"""matplotlib's inline figures sized to the console: the figure size and dpi that make a
+plot as wide as the console in pixels, and the silent code that sets them in the kernel.
+
+A plot made at the console's own pixel width is shown 1:1 (no scaling blur, text the size
+of the terminal's), and its height is kept within the console so the whole plot is seen at
+once. The code is sent when a console gets its kernel (start, attach, restart) and again
+before the next cell once the console's size changed; it never imports matplotlib (a user
+who never plots pays nothing), and it fails silently where matplotlib is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ASPECT",
+    "INLINE_BACKEND",
+    "NOMINAL_CELL",
+    "PlotSize",
+    "fit_code",
+    "plot_size",
+]
+
+NOMINAL_CELL = (8, 16)
+"""Pixels of a terminal cell (width, height) when the terminal does not say: a common
+1x font. The plot's shape still fits the console's cells; only its sharpness is a guess."""
+
+ASPECT = 0.6
+"""Height over width of a plot: wide, as a console is (matplotlib's own 4:3 is taller than
+most consoles once it is as wide as they are)."""
+
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+_MIN_WIDTH_PX, _MAX_WIDTH_PX = 160, 4096  # a tiny pane still gets a legible plot; a huge
+_MIN_HEIGHT_PX = 96                       # one no 30 MB PNG
+_ROWS_KEPT = 2  # console rows left free under a plot (its Out line, the next prompt)
+
+# Backends that show nothing in a console: one set on the host (MPLBACKEND=Agg in a
+# cluster's profile is common) would make plt.show() silent; the inline one replaces it.
+_SILENT_BACKENDS = ("", "agg", "pdf", "ps", "svg", "cairo", "template")
+
+
+@dataclass(frozen=True, slots=True)
+class PlotSize:
+    """A figure of ``width_px`` x ``height_px`` pixels at ``dpi``."""
+
+    width_px: int
+    height_px: int
+    dpi: int
+
+    @property
+    def figsize(self) -> tuple[float, float]:
+        """matplotlib's figure.figsize, in inches."""
+        return self.width_px / self.dpi, self.height_px / self.dpi
+
+
+def plot_size(cols: int, rows: int, cell_px: tuple[int, int] | None = None) -> PlotSize:
+    """The plot for a console of ``cols`` x ``rows`` cells of ``cell_px`` (width, height)
+    pixels (None: the terminal did not say; NOMINAL_CELL is assumed).
+
+    As wide as the console, ``ASPECT`` times that high but no higher than the console less
+    two rows; the dpi makes matplotlib's 10 pt text about the terminal's own (10 pt at dpi
+    d is 10 * d / 72 px; a glyph is ~0.8 of a cell's height)."""
+    cell_w, cell_h = cell_px if cell_px and min(cell_px) > 0 else NOMINAL_CELL
+    width = min(max(cols * cell_w, _MIN_WIDTH_PX), _MAX_WIDTH_PX)
+    room = max(rows - _ROWS_KEPT, 1) * cell_h
+    height = max(min(round(width * ASPECT), room), _MIN_HEIGHT_PX)
+    dpi = min(max(round(cell_h * 0.8 * 72 / 10), 40), 400)
+    return PlotSize(width, height, dpi)
+
+
+def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
+    """Silent code that gives the kernel's matplotlib ``size`` (figure.figsize, figure.dpi)
+    and the inline backend no tight bounding box (it would crop the plot to another size).
+
+    Where matplotlib is imported already its rcParams are set now; else when it is imported
+    (a finder on sys.meta_path, used once, wraps its loading), so ``plt.rcParams`` says the
+    console's size from the start without this code importing matplotlib (~0.6 s and 30 MB
+    of numpy and matplotlib for a user who may never plot). A value the user chose is kept:
+    one set in a matplotlibrc (it differs from matplotlib's default), or changed since rtui
+    last set ``before`` in this kernel. MPLBACKEND becomes the inline backend where it is
+    unset or a backend that shows nothing. The names it makes are deleted again, and any
+    failure (no matplotlib, no IPython) is swallowed: the console shows nothing of it.
+    """
+    # Full precision: figsize x dpi must give the pixels back (Agg truncates: 1061.9999
+    # would be 1061); compared rounded, as the kernel may round-trip them through text.
+    was = (tuple(round(x, 6) for x in before.figsize), before.dpi) if before else None
+    return f'''def _rtui_fit_plots():
+    import importlib.util, os, sys, types
+    want = {{"figure.figsize": {size.figsize!r}, "figure.dpi": {size.dpi!r}}}
+    if os.environ.get("MPLBACKEND", "").lower() in {_SILENT_BACKENDS!r}:
+        os.environ["MPLBACKEND"] = {INLINE_BACKEND!r}
+    untight = {{"bbox_inches": None}}
+    try:  # the shell's config: read when the inline backend is set up (first plot)
+        from IPython import get_ipython
+        section = get_ipython().config.InlineBackend
+        section.print_figure_kwargs = {{**(section.get("print_figure_kwargs") or {{}}), **untight}}
+    except Exception:
+        pass
+    inline = sys.modules.get("matplotlib_inline.config")
+    if inline is not None and inline.InlineBackend.initialized():  # set up already
+        config = inline.InlineBackend.instance()
+        if config.print_figure_kwargs.get("bbox_inches") is not None:
+            config.print_figure_kwargs = {{**config.print_figure_kwargs, **untight}}
+    sys.meta_path[:] = [f for f in sys.meta_path if not hasattr(f, "rtui_plot_size")]
+    mpl = sys.modules.get("matplotlib")
+    if mpl is not None:
+        was = {was!r}
+        if was is not None:
+            if tuple(round(x, 6) for x in mpl.rcParams["figure.figsize"]) != was[0]:
+                del want["figure.figsize"]
+            if mpl.rcParams["figure.dpi"] != was[1]:
+                del want["figure.dpi"]
+        mpl.rcParams.update(want)
+        return
+
+    def fit(module):
+        for key, value in want.items():
+            if module.rcParams[key] == module.rcParamsDefault[key]:
+                module.rcParams[key] = value
+
+    def find_spec(name, path=None, target=None):
+        if name != "matplotlib":
+            return None
+        sys.meta_path[:] = [f for f in sys.meta_path if not hasattr(f, "rtui_plot_size")]
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module):
+            run(module)
+            try:
+                fit(module)
+            except Exception:
+                pass
+
+        loader.exec_module = exec_module
+        return spec
+
+    sys.meta_path.insert(0, types.SimpleNamespace(find_spec=find_spec, rtui_plot_size=want))
+try:
+    _rtui_fit_plots()
+except Exception:
+    pass
+finally:
+    del _rtui_fit_plots
+'''
