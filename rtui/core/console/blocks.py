@@ -137,10 +137,7 @@ class RichBlock(Block):
 
     def _render(self, width: int) -> list[Text]:
         try:
-            # richtext: remove this ignore when rich_text.py lands (mypy will say so)
-            from rtui.core.console.rich_text import (  # type: ignore[import-not-found,unused-ignore]
-                renderable,
-            )
+            from rtui.core.console.rich_text import renderable
 
             return render_lines(renderable(self.kind, self.source), width)
         except Exception as exc:  # a renderer's bug must not lose the output
