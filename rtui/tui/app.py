@@ -37,6 +37,7 @@ from rtui.tui.ansi_colours import ANSI_THEME, SixteenColours
 from rtui.tui.commands import HostCommands
 from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
+from rtui.tui.plots_tabs import PlotsTabs
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
 from rtui.tui.widgets.footer import KeyFooter
@@ -52,7 +53,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(FileTasks, FilesTabs):
+class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"

@@ -23,6 +23,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("Console", "rtui.tui.widgets.console:ConsolePane"),
     ("Console input", "rtui.tui.widgets.code_input:CodeInput"),
     ("Console output", "rtui.tui.widgets.console_view:ConsoleView"),
+    ("Plots", "rtui.tui.widgets.plots:PlotsPane"),
     ("Files", "rtui.tui.widgets.files:FilesPane"),
     ("Files", "rtui.tui.widgets.file_list:FileList"),
     ("Files filter", "rtui.tui.widgets.files:FilesFilter"),

@@ -104,6 +104,9 @@ class ConsolePane(Widget):
         Binding("ctrl+l", "clear", "Clear", id="console.clear"),
         # Priority: the editor would take f7 for "select all".
         Binding("f7", "files", "Files", id="console.files", priority=True),
+        Binding("f8", "plots", "Plots", id="console.plots", priority=True),
+        # The output pane takes keys of its own (scroll, r raw, s save): f5 goes there and back.
+        Binding("f5", "toggle_focus", "Output / input", id="console.focus", priority=True),
         Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
     ]
 
@@ -124,6 +127,12 @@ class ConsolePane(Widget):
     @dataclass
     class FilesRequested(Message):
         """f7: the host's Files tab, in this kernel's working directory."""
+
+        pane: ConsolePane
+
+    @dataclass
+    class PlotsRequested(Message):
+        """f8: this console's Plots tab (every image its kernel showed)."""
 
         pane: ConsolePane
 
@@ -496,6 +505,26 @@ class ConsolePane(Widget):
 
     def action_files(self) -> None:
         self.post_message(self.FilesRequested(self))
+
+    def action_toggle_focus(self) -> None:
+        if self._view.has_focus:
+            self.query_one(CodeInput).focus()
+        else:
+            self._view.focus()
+
+    def action_plots(self) -> None:
+        self.post_message(self.PlotsRequested(self))
+
+    @on(ConsoleView.SaveRequested)
+    @work(group="save", exit_on_error=False)
+    async def _save_output(self, message: ConsoleView.SaveRequested) -> None:
+        """``s`` / ``S`` on an output: its bytes saved here or on the host."""
+        from rtui.core.console.saving import default_name
+        from rtui.tui.save_output import save_output
+
+        name = default_name(self.kernels.name, message.number, message.suffix)
+        await save_output(self.app, message.data, name, host=self.kernels.name,
+                          on_host=message.on_host)
 
     async def shutdown_kernel(self) -> None:
         if self.kernel is not None:

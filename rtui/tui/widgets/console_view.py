@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import ClassVar, cast
 
@@ -20,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.events import Resize
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -84,7 +86,19 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("end", "bottom", "Newest output (follow)", id="console.bottom"),
         Binding("up", "line_up", "Scroll up a line", id="console.line_up", show=False),
         Binding("down", "line_down", "Scroll down a line", id="console.line_down", show=False),
+        Binding("r", "toggle_raw", "Raw text / rendered", id="console.raw"),
+        Binding("s", "save(False)", "Save output here", id="console.save"),
+        Binding("S", "save(True)", "Save output on host", id="console.save_host"),
     ]
+
+    @dataclass
+    class SaveRequested(Message):
+        """``s`` / ``S`` on an output with bytes of its own (a picture, an unknown type)."""
+
+        data: bytes
+        suffix: str
+        number: int  # the picture's number, else the output's line
+        on_host: bool
 
     ALLOW_SELECT = False
     # Rows carry no selection offsets yet; the terminal's own selection (often shift+drag) works.
@@ -447,6 +461,44 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         """Go to the oldest kept output."""
         self.scroll_to(y=0, animate=False)
         self.follow = self.max_scroll_y == 0
+
+    def _output_in_view(self) -> tuple[int, Block] | None:
+        """The output block nearest the bottom of the view (the one a person just saw)."""
+        height = self.scrollable_content_region.height
+        seen: set[int] = set()
+        for y in range(height - 1, -1, -1):
+            found = self._locate(round(self.scroll_offset.y) + y)
+            if found is None or found[0] in seen:
+                continue
+            seen.add(found[0])
+            block = self.model.block_at(found[0])
+            if block is not None:
+                return found[0], block
+        return None
+
+    def action_toggle_raw(self) -> None:
+        """Show the output nearest the bottom as its text/plain, or rendered again."""
+        found = self._output_in_view()
+        if found is None:
+            self.notify("No rendered output in view (a plot, Markdown, HTML, a table…)",
+                        severity="warning", timeout=4)
+            return
+        line, block = found
+        block.raw = not block.raw
+        self.model.block_changed(line)
+        self.notify_changed()
+
+    def action_save(self, on_host: bool) -> None:
+        """Save the output nearest the bottom (a picture, an unknown type's bytes)."""
+        found = self._output_in_view()
+        payload = None if found is None else found[1].payload()
+        if found is None or payload is None:
+            self.notify("No output with bytes to save in view (a plot, an unknown type)",
+                        severity="warning", timeout=4)
+            return
+        line, block = found
+        number = block.record.seq if isinstance(block, ImageBlock) else line
+        self.post_message(self.SaveRequested(payload[0], payload[1], number, on_host))
 
     def action_bottom(self) -> None:
         """Go to the newest output and follow it again."""
