@@ -5,6 +5,7 @@ restart)."""
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rtui.core.console.blocks import ImageGeometry
 from rtui.core.kernels.plot_size import (
     ASPECT,
     INLINE_BACKEND,
@@ -45,6 +47,7 @@ def test_plot_is_the_console_width_and_a_console_friendly_height() -> None:
 
     unknown = plot_size(80, 24, None)  # the terminal did not say: a nominal cell
     assert unknown == plot_size(80, 24, NOMINAL_CELL)
+    assert NOMINAL_CELL == ImageGeometry().cell_px  # the one images are drawn with
     assert plot_size(80, 24, (0, 0)) == unknown
 
     tiny = plot_size(3, 1, (8, 16))  # still a legible plot
@@ -92,13 +95,12 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 async def test_console_sizes_matplotlib_to_itself(
-    sshd: SSHD, tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+    sshd: SSHD, tmp_path: Path, isolated_home: Path
 ) -> None:
     """A console on a new kernel (real sshd, real ipykernel with matplotlib): rcParams say
     the console's size from the start; plt.show() gives a PNG of exactly those pixels; a
     resize is followed before the next cell, keeping a dpi the user set; a restart sizes
     the new process again."""
-    monkeypatch.setattr(ConsolePane, "cell_px", (9, 18))  # as the terminal's detection would
     trust(sshd, isolated_home)
     store = store_with(tmp_path, host_for(sshd, "lab", python=sys.executable))
     app = RtuiApp(store, check_on_start=False)
@@ -106,6 +108,9 @@ async def test_console_sizes_matplotlib_to_itself(
         await pilot.press("enter")
         await until(lambda: bool(app.query(ConsolePane)))
         pane = app.query_one(ConsolePane)
+        # The terminal's cells, as its detection sets them (images are drawn with them too);
+        # said even once the kernel is there, the plot follows before the next cell.
+        pane.model.geometry.cell_px = (9, 18)
         await until(lambda: isinstance(app.focused, CodeInput) and pane.kernel is not None)
 
         def expected() -> PlotSize:
@@ -139,6 +144,10 @@ async def test_console_sizes_matplotlib_to_itself(
         assert image.mime == "image/png" and image.data is not None
         assert _png_size(image.data) == (at_start.width_px, at_start.height_px)
         assert image.size_px == (at_start.width_px, at_start.height_px)
+        # Drawn at its natural size: as wide as the output, whole within its height.
+        width = pane.query_one("#output").scrollable_content_region.width
+        assert pane.model.geometry.cells(image.size_px, width) == (
+            width, math.ceil(at_start.height_px / 18))
         assert "Traceback" not in output(pane)
 
         # Resized: the next cell is preceded by a new fit; the dpi the user chose stays.

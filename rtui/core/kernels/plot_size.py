@@ -21,9 +21,10 @@ __all__ = [
     "plot_size",
 ]
 
-NOMINAL_CELL = (8, 16)
-"""Pixels of a terminal cell (width, height) when the terminal does not say: a common
-1x font. The plot's shape still fits the console's cells; only its sharpness is a guess."""
+NOMINAL_CELL = (10, 20)
+"""Pixels of a terminal cell (width, height) when the terminal does not say: the console's
+ImageGeometry assumes the same, so the plot is drawn at its natural size, as wide as the
+console. Its shape still fits the console's cells; only its sharpness is a guess."""
 
 ASPECT = 0.6
 """Height over width of a plot: wide, as a console is (matplotlib's own 4:3 is taller than

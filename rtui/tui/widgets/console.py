@@ -116,10 +116,6 @@ class ConsolePane(Widget):
     dead, disconnected, reconnecting, restarting."""
     execution_count: reactive[int] = reactive(0, repaint=False)
 
-    cell_px: tuple[int, int] | None = None
-    """The terminal's cell size in pixels (width, height), where it says (set once for every
-    console by the terminal's detection); None: unknown. Plots are sized with it."""
-
     @dataclass
     class CloseRequested(Message):
         pane: ConsolePane
@@ -393,7 +389,7 @@ class ConsolePane(Widget):
         kernel = self.kernel
         if kernel is None or cols <= 0 or rows <= 0:
             return
-        size = plot_size(cols, rows, self.cell_px)
+        size = plot_size(cols, rows, self.model.geometry.cell_px)  # as images are drawn
         if size == self._plot_size:
             return
         with contextlib.suppress(KernelError):  # a closed session: the cell itself says so
