@@ -12,6 +12,7 @@ from rtui.core.console.images import ImageStore, header_size
 from rtui.core.console.model import ConsoleModel
 from rtui.core.halfblocks import UPPER_HALF
 from rtui.core.kernels.events import ClearOutput, DisplayData, ExecuteResult
+from rtui.core.svg import rasterise, svg_size
 from rtui.tui.widgets.console_view import ConsoleView
 from tests.test_console_view import Host, until, visible
 
@@ -105,3 +106,36 @@ async def test_the_view_draws_a_picture_in_half_blocks_off_the_event_loop() -> N
         colours = {seg.style.color.triplet for seg in strip if seg.style and seg.style.color
                    and UPPER_HALF in seg.text}
         assert colours == {(255, 0, 0)}
+
+
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="4in" height="{h}" viewBox="0 0 384 192">'
+       '<rect width="384" height="192" fill="#00ff00"/></svg>')
+
+
+def test_svg_sizes_come_from_the_root_element() -> None:
+    assert svg_size(SVG.format(h="2in").encode()) == (384, 192)
+    assert svg_size(SVG.replace(' width="4in"', "").format(h="96").encode()) == (192, 96)
+    assert svg_size(b'<svg viewBox="0,0,30,10"></svg>') == (30, 10)
+    assert svg_size(b'<svg width="100%" height="100%"></svg>') is None
+    assert svg_size(b"<html></html>") is None
+
+
+async def test_an_svg_is_rasterised_and_drawn_like_any_picture() -> None:
+    model = ConsoleModel()
+    model.apply(DisplayData({"image/svg+xml": SVG.format(h="2in"), "text/plain": "<Fig>"}))
+    block = model.block_at(model.first_index)
+    assert isinstance(block, ImageBlock) and block.record.size_px == (384, 192)
+    png = rasterise(block.record.data or b"", 96)
+    assert header_size(png) == (96, 48)
+    app = Host(model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ConsoleView)
+        view.notify_changed()
+        await until(pilot, lambda: any(UPPER_HALF in row for row in visible(view)))
+        y = next(i for i, row in enumerate(visible(view)) if UPPER_HALF in row)
+        colours = {seg.style.color.triplet for seg in view.render_line(y)
+                   if seg.style and seg.style.color and UPPER_HALF in seg.text}
+        assert colours == {(0, 255, 0)}
+    model.apply(DisplayData({"image/svg+xml": "<svg>broken", "text/plain": "<Fig>"}))
+    broken = model.block_at(model.total - 1)
+    assert isinstance(broken, ImageBlock) and not broken.drawn  # no size: named, not drawn

@@ -23,6 +23,8 @@ from rtui.core.console.blocks import (
 )
 from rtui.core.console.images import IMAGE_MIMES, ImageStore
 from rtui.core.console.lines import Line, StyleType
+from rtui.core.svg import SVG_MIME
+from rtui.core.svg import available as svg_available
 
 __all__ = ["bundle_lines"]
 
@@ -72,6 +74,11 @@ def bundle_lines(data: dict[str, Any], placeholder: StyleType, *,
                 record = images.add(mime, raw, execution_count=execution_count,
                                     display_id=display_id)
                 return [ImageBlock(record, geometry or ImageGeometry(), plain or "")]
+        svg = _text(data.get(SVG_MIME))
+        if svg is not None and svg_available():
+            record = images.add(SVG_MIME, svg.encode(), execution_count=execution_count,
+                                display_id=display_id)
+            return [ImageBlock(record, geometry or ImageGeometry(), plain or "")]
         for mime, kind in _RICH:
             value = data.get(mime)
             if value is None:

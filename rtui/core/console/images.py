@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from rtui.core.svg import SVG_MIME, svg_size
+
 __all__ = ["IMAGE_MIMES", "ImageRecord", "ImageStore", "header_size"]
 
 IMAGE_MIMES: Final = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
@@ -151,8 +153,9 @@ class ImageStore:
             display_id: str | None = None) -> ImageRecord:
         """Keep a new image; older ones leave the console, then the store, past the budgets."""
         self._seq += 1
-        record = ImageRecord(self._seq, mime, data, header_size(data), len(data),
-                             execution_count, display_id)
+        size = svg_size(data) if mime == SVG_MIME else header_size(data)
+        record = ImageRecord(self._seq, mime, data, size, len(data), execution_count,
+                             display_id)
         self._records.append(record)
         self._inline_total += record.nbytes
         self._kept_total += record.nbytes

@@ -24,12 +24,23 @@ from textual.strip import Strip
 
 from rtui.core.console.blocks import ImageBlock
 from rtui.core.halfblocks import ImageError, cells, decode
+from rtui.core.svg import SVG_MIME, rasterise
 
-__all__ = ["InlineImages", "half_block_rows"]
+__all__ = ["InlineImages", "half_block_rows", "raster"]
 
 _KEEP: Final = 48  # drawings kept (key: image, columns, rows)
 
 Key = tuple[int, int, int]  # (record seq, columns, rows)
+
+
+def raster(data: bytes, mime: str) -> bytes:
+    """Bytes Pillow can decode: an SVG rasterised first (rtui.core.svg); call in a thread."""
+    if mime != SVG_MIME:
+        return data
+    try:
+        return rasterise(data)
+    except ValueError as exc:
+        raise ImageError(f"not an SVG that can be drawn ({exc})") from None
 
 
 def half_block_rows(data: bytes, cols: int, rows: int) -> list[Strip]:
@@ -88,7 +99,7 @@ class InlineImages:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtui-images")
         loop = asyncio.get_running_loop()
         _, cols, rows = key
-        future = self._pool.submit(self._draw, data, cols, rows)
+        future = self._pool.submit(self._draw, data, block.record.mime, cols, rows)
 
         def deliver(done: Future[list[Strip] | str]) -> None:
             if done.cancelled():
@@ -98,9 +109,9 @@ class InlineImages:
 
         future.add_done_callback(deliver)
 
-    def _draw(self, data: bytes, cols: int, rows: int) -> list[Strip] | str:
+    def _draw(self, data: bytes, mime: str, cols: int, rows: int) -> list[Strip] | str:
         try:
-            return self._paint(data, cols, rows)
+            return self._paint(raster(data, mime), cols, rows)
         except ImageError as exc:
             return str(exc)
         except Exception as exc:  # a picture that cannot be drawn must not end the console

@@ -29,7 +29,7 @@ from rtui.core.console.blocks import ImageGeometry
 from rtui.core.console.images import ImageRecord, ImageStore
 from rtui.core.console.saving import default_name
 from rtui.core.units import byte_size
-from rtui.tui.widgets.console_images import half_block_rows
+from rtui.tui.widgets.console_images import half_block_rows, raster
 
 __all__ = ["PlotPicture", "PlotsPane"]
 
@@ -77,13 +77,16 @@ class PlotPicture(Widget, can_focus=True):
         cols, rows = geometry.cells(record.size_px, width)
         self._note = f"{record.describe()}: drawing…"
         self.refresh()
-        self._draw(record.data, cols, rows, key)
+        self._draw(record.data, record.mime, cols, rows, key)
+
+    def _raster_paint(self, data: bytes, mime: str, cols: int, rows: int) -> list[Strip]:
+        return self._paint(raster(data, mime), cols, rows)
 
     @work(exclusive=True, group="plot-draw", exit_on_error=False)
-    async def _draw(self, data: bytes, cols: int, rows: int,
+    async def _draw(self, data: bytes, mime: str, cols: int, rows: int,
                     key: tuple[int, int, int, int]) -> None:
         try:
-            strips = await asyncio.to_thread(self._paint, data, cols, rows)
+            strips = await asyncio.to_thread(self._raster_paint, data, mime, cols, rows)
             note = ""
         except Exception as exc:  # an image Pillow cannot read: said, not raised
             strips, note = [], f"Could not draw it: {exc}"
