@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from rtui.core import locations
+from rtui.core.config.model import IMAGE_MODES
 from rtui.core.config.store import HostStore
 from rtui.core.errors import RtuiError
 from rtui.core.logs import log_to
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from rtui.core.kernels.session import KernelSession
     from rtui.demo import DemoServer
     from rtui.tui.app import RtuiApp
+    from rtui.tui.graphics import GraphicsSupport
 
 __all__ = ["DEMO_CODE", "demo_app", "register", "select_host"]
 
@@ -40,20 +42,22 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--ansi", action="store_true", dest="demo_ansi",
                    help="use the terminal's own 16 colours (as rtui --ansi)")
+    p.add_argument("--images", choices=IMAGE_MODES, metavar="MODE", dest="demo_images",
+                   help="how images are drawn (as rtui --images)")
     p.add_argument("--no-tui", action="store_true",
                    help="no UI: connect, check, start a kernel, run one line, stop (for scripts)")
     p.set_defaults(handler=_demo)
 
 
 def demo_app(store: HostStore, server: DemoServer, *, ansi: bool = False,
-             check_on_start: bool = True) -> RtuiApp:
+             check_on_start: bool = True, graphics: GraphicsSupport | None = None) -> RtuiApp:
     """The app ``rtui demo`` runs: the user's hosts plus the demo host, for this run only.
     Only the demo host trusts the demo's key file; the user's other hosts keep using
     ~/.ssh/known_hosts and rtui's own known_hosts as always."""
     from rtui.tui.app import RtuiApp
 
     return RtuiApp(store, ansi=ansi, check_on_start=check_on_start,
-                   injected=(server.injected_host(),))
+                   injected=(server.injected_host(),), graphics=graphics)
 
 
 async def select_host(app: RtuiApp, name: str, timeout: float = 10) -> bool:
@@ -83,7 +87,12 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         if args.no_tui:
             return asyncio.run(_until_signalled(_headless(server)))
-        return asyncio.run(_until_signalled(_tui(server, store, ansi=args.ansi or args.demo_ansi)))
+        from rtui.tui.app import detect_graphics
+
+        # Asked of the terminal before the UI starts (Textual then reads its input).
+        graphics = detect_graphics(store, getattr(args, "images", None) or args.demo_images)
+        return asyncio.run(_until_signalled(_tui(server, store, ansi=args.ansi or args.demo_ansi,
+                                                 graphics=graphics)))
     finally:
         server.discard()  # a no-op after close(); the last resort if the loop died
 
@@ -132,11 +141,12 @@ def _free_name(store: HostStore) -> str:
     return name
 
 
-async def _tui(server: DemoServer, store: HostStore, *, ansi: bool) -> int:
+async def _tui(server: DemoServer, store: HostStore, *, ansi: bool,
+               graphics: GraphicsSupport | None = None) -> int:
     await server.start()
     log_to(server.state_dir / "rtui.log")  # with the rest of the demo: gone when it ends
     try:
-        app = demo_app(store, server, ansi=ansi)
+        app = demo_app(store, server, ansi=ansi, graphics=graphics)
         selecting = asyncio.ensure_future(select_host(app, server.name))
         try:
             await app.run_async()

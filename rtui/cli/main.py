@@ -13,6 +13,7 @@ from rtui.cli import demo as demo_cmd
 from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
+from rtui.core.config.model import IMAGE_MODES
 from rtui.core.errors import RtuiError
 from rtui.core.logs import setup_logging
 
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--ansi", action="store_true",
         help="use the terminal's own 16 colours (for few-colour terminals; NO_COLOR is honoured)",
     )
+    parser.add_argument(
+        "--images", choices=IMAGE_MODES, metavar="MODE",
+        help="how images are drawn: auto (asks the terminal), kitty, sixel, iterm, blocks "
+        "(half-block cells) or off (default: the 'images' setting, else auto)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     hosts_cmd.register(commands)
     check_cmd.register(commands)
@@ -63,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             from rtui.tui.app import run_tui  # lazy: the CLI must not pay for Textual
 
-            return run_tui(config=args.config, ansi=args.ansi)
+            return run_tui(config=args.config, ansi=args.ansi, images=args.images)
         result: int = args.handler(args)
         return result
     except RtuiError as exc:

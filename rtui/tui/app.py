@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -37,6 +38,8 @@ from rtui.tui.ansi_colours import ANSI_THEME, SixteenColours
 from rtui.tui.commands import HostCommands
 from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
+from rtui.tui.graphics import GraphicsSupport
+from rtui.tui.graphics import detect as detect_images
 from rtui.tui.plots_tabs import PlotsTabs
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
@@ -46,6 +49,7 @@ from rtui.tui.widgets.hosts import HostsPane
 # Loaded after the first frame: asyncssh alone takes ~0.1-0.9 s to import, jupyter_client
 # more, and the console's editor and output model ~35 ms that the host list does not need.
 if TYPE_CHECKING:
+    from rtui.tui.graphics.painters import Painter
     from rtui.tui.widgets.console import ConsolePane
 
 __all__ = ["RtuiApp", "run_tui"]
@@ -79,8 +83,11 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
         check_on_start: bool = True,
         ssh_config: Path | None = None,
         injected: Sequence[InjectedHost] = (),
+        graphics: GraphicsSupport | None = None,
     ) -> None:
         super().__init__(ansi_color=ansi)
+        # How images are drawn, found before the app started (rtui.tui.graphics.detect).
+        self.graphics = graphics if graphics is not None else GraphicsSupport()
         # ansi_color alone only lets ANSI colours through: the default theme's are truecolour
         # (256-colour codes in tmux). See rtui.tui.ansi_colours.
         self._sixteen = SixteenColours() if ansi else None
@@ -93,6 +100,14 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
                                    prompter=self.prompter)
         self.workspace.subscribe(self._show)
         self._console_count = 0
+
+    @cached_property
+    def painter(self) -> Painter:
+        """Draws images for every view of this run (with kitty, one upload per image); made
+        on first use, on the event loop."""
+        from rtui.tui.graphics.painters import make_painter
+
+        return make_painter(self.graphics, self)
 
     @property
     def config(self) -> Config:
@@ -273,6 +288,21 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
         self._switch_tab(-1)
 
 
-def run_tui(*, config: str | None = None, ansi: bool = False) -> int:
-    RtuiApp(HostStore(locations.config_path(config)), ansi=ansi).run()
+def run_tui(*, config: str | None = None, ansi: bool = False, images: str | None = None) -> int:
+    store = HostStore(locations.config_path(config))
+    RtuiApp(store, ansi=ansi, graphics=detect_graphics(store, images)).run()
     return 0
+
+
+def detect_graphics(store: HostStore, images: str | None) -> GraphicsSupport:
+    """The run's graphics: ``--images``, else the ``images`` setting, else asked of the
+    terminal. Before the app runs: Textual's input thread would take the terminal's answer."""
+    if images is None:
+        try:
+            images = store.load().settings.images
+        except RtuiError:
+            images = "auto"  # the app says what is wrong with the file
+    support = detect_images(images)
+    log.info("images: %s (%s), cell %dx%d px%s", support.mode, support.reason,
+             *support.cell_px, " in tmux" if support.tmux else "")
+    return support

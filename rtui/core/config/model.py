@@ -14,6 +14,7 @@ from rtui.core.errors import ConfigError
 __all__ = [
     "AUTH_METHODS",
     "HOST_KEY_POLICIES",
+    "IMAGE_MODES",
     "Config",
     "Host",
     "JumpHop",
@@ -29,6 +30,8 @@ __all__ = [
 
 AUTH_METHODS = ("publickey", "keyboard-interactive", "password")
 HOST_KEY_POLICIES = ("ask", "accept-new", "strict")
+# How the console draws images (``--images``): "auto" asks the terminal before the app starts.
+IMAGE_MODES = ("auto", "kitty", "sixel", "iterm", "blocks", "off")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECRET_KEYS = {"password", "passphrase", "secret", "token", "otp"}
 
@@ -89,6 +92,9 @@ class Settings:
     # Rows that only scrolled are moved by the terminal (a scrolling region); off for a
     # terminal that mishandles scrolling regions: the console is then painted whole.
     band_scroll: bool = True
+    # Terminal graphics for images: auto (detected), kitty, sixel, iterm, blocks (half-block
+    # cells, every colour terminal) or off (one line naming the image); --images overrides it.
+    images: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,7 @@ class Problem:
 _HOST_FIELDS = {f.name: f for f in dataclasses.fields(Host)}
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _SETTINGS_MAX = {"reconnect_give_up": 86_400.0}  # a day: longer is "never", the TUI's way
+_SETTINGS_CHOICES = {"host_key_policy": HOST_KEY_POLICIES, "images": IMAGE_MODES}
 
 
 def _check_str(value: Any) -> str:
@@ -364,9 +371,10 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
                                         field=where))
                 continue
         elif isinstance(default, str):
-            if not isinstance(value, str) or value not in HOST_KEY_POLICIES:
+            choices = _SETTINGS_CHOICES[key]
+            if not isinstance(value, str) or value not in choices:
                 problems.append(Problem(
-                    f"must be one of {', '.join(HOST_KEY_POLICIES)}, got {_describe(value)}",
+                    f"must be one of {', '.join(choices)}, got {_describe(value)}",
                     field=where))
                 continue
         elif isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -129,6 +129,14 @@ def _text_area_render_lines() -> str | None:
     return None
 
 
+def _driver_write() -> str | None:
+    from textual.driver import Driver
+
+    if "_driver" not in App.__init__.__code__.co_names:
+        return "is no longer set by App.__init__"
+    return _method(Driver, "write", ("data",))()
+
+
 def _compositor_update_shape() -> str | None:
     update = _compositor_update()
     if not inspect.isclass(update):
@@ -173,6 +181,8 @@ RELIED_ON: tuple[Piece, ...] = (
           _footer_bindings_ready),
     Piece("TextArea._theme", "the editor styles its theme only when it changed "
           "(text_area_theme)", _attribute(TextArea, "_theme", (TextAreaTheme, type(None)))),
+    Piece("App._driver", "kitty image uploads written by the driver's writer thread, in "
+          "order with frames (terminal_writer)", _driver_write),
     Piece("TextArea.render_lines(crop)", "the editor paints without re-styling its theme "
           "(render_lines_unthemed)", _text_area_render_lines),
 )
