@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
+import time
 
 from PIL import Image
+from textual.strip import Strip
+from textual.widgets import Input
 
 from rtui.core.console.blocks import ImageBlock, ImageGeometry, RichBlock
 from rtui.core.console.images import ImageStore, header_size
@@ -139,3 +143,32 @@ async def test_an_svg_is_rasterised_and_drawn_like_any_picture() -> None:
     model.apply(DisplayData({"image/svg+xml": "<svg>broken", "text/plain": "<Fig>"}))
     broken = model.block_at(model.total - 1)
     assert isinstance(broken, ImageBlock) and not broken.drawn  # no size: named, not drawn
+
+
+async def test_two_hundred_pictures_are_drawn_off_the_loop_and_only_those_seen() -> None:
+    model = ConsoleModel()
+    app = Host(model)
+    painted: list[str] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ConsoleView)
+        paint = view.images._paint
+
+        def spy(data: bytes, cols: int, rows: int) -> list[Strip]:
+            painted.append(threading.current_thread().name)
+            return paint(data, cols, rows)
+
+        view.images._paint = spy
+        bundle = png_bundle((100, 50))
+        started = time.perf_counter()
+        for _ in range(200):  # one cell's 200 plots, as fast as the kernel sends them
+            model.apply(DisplayData(bundle))
+            view.notify_changed()
+        applied = time.perf_counter() - started
+        await pilot.press(*"typed")  # typing goes on meanwhile
+        await until(pilot, lambda: any(UPPER_HALF in row for row in visible(view)))
+        await until(pilot, lambda: app.query_one(Input).value == "typed")
+        await pilot.pause(0.2)
+    assert len(model.images) == 200
+    assert applied < 1.0  # no decoding as they arrive: the headers only
+    assert painted and all(name.startswith("rtui-images") for name in painted)
+    assert len(painted) <= 12  # those in view (24 rows / 3 rows each), not all 200

@@ -25,7 +25,8 @@ SHOW = (
     "import io; from PIL import Image as P; from IPython.display import Image, display\n"
     "def png(c, size=(120, 60)):\n"
     "    b = io.BytesIO(); P.new('RGB', size, c).save(b, 'PNG'); return b.getvalue()\n"
-    "display(Image(png('red'))); display(Image(png('blue', (60, 60))))"
+    "display(Image(png('red'))); display(Image(png('blue', (60, 60))))\n"
+    "h = display(Image(png('red')), display_id=True); h.update(Image(png('green')))"
 )
 
 
@@ -51,7 +52,9 @@ async def test_pictures_inline_and_in_the_plots_tab(sshd: SSHD, tmp_path: Path,
         await until(lambda: isinstance(app.focused, CodeInput))
         pane.query_one(CodeInput).text = SHOW
         await pilot.press("ctrl+j")
-        await until(lambda: len(blocks(pane)) == 2, timeout=30)
+        # A display updated in place (a live plot): three pictures, the last one green.
+        await until(lambda: len(blocks(pane)) == 3 and blocks(pane)[-1].record.seq == 4,
+                    timeout=30)
         view = pane.query_one(ConsoleView)
         await until(lambda: drawn(view))  # drawn in half-block cells, off the loop
         assert "<IPython.core.display.Image object>" in output(pane)  # its text/plain, kept
@@ -73,11 +76,11 @@ async def test_pictures_inline_and_in_the_plots_tab(sshd: SSHD, tmp_path: Path,
         await until(lambda: bool(app.query(PlotsPane)))
         plots = app.query_one(PlotsPane)
         table = plots.query_one(DataTable)
-        await until(lambda: table.row_count == 2)
-        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["2", "1"]  # newest first
+        await until(lambda: table.row_count == 4)  # every picture shown, the replaced too
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == ["4", "3", "2", "1"]
         picture = plots.query_one(PlotPicture)
         await until(lambda: drawn(picture))
-        await pilot.press("down")
+        await pilot.press("down", "down", "down")
         await until(lambda: picture.record is not None and picture.record.seq == 1)
         await pilot.press("enter")
         assert plots.has_class("-full")
