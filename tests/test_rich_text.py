@@ -127,6 +127,12 @@ def test_latex_as_unicode_unknown_macros_kept_broken_input_tolerated() -> None:
     assert latex_to_text(r"$\foo{x} + \mathbb{R}$") == "\\foo{x} + \N{DOUBLE-STRUCK CAPITAL R}"
     for broken in (r"$\frac{1}{$", r"\begin{pmatrix", "}}}{{{", "$x^$", r"\end{x}"):
         assert isinstance(latex_to_text(broken), str)
+    deep = "{" * 1900 + "x" + "}" * 1900  # pylatexenc recurses per group
+    assert rows("latex", deep, width=4000)[:2] == [
+        "(could not read this LaTeX: RecursionError)", deep]
+    started = time.process_time()
+    assert latex_to_text("&" * 3900)  # a long run of spaces once took 4 s in a regex
+    assert time.process_time() - started < 2
     assert rows("latex", r"$\sqrt{x} \leq \infty$") == ["√x≤∞"]
 
 
@@ -135,6 +141,8 @@ def test_json_pretty_invalid_and_huge() -> None:
         "{", '  "a": [', "    1,", "    {", '      "b": null', "    }", "  ],", '  "c": "é"', "}"]
     text = rows("json", '{"a": [1, 2')
     assert text[0].startswith("(not valid JSON: ") and text[1] == '{"a": [1, 2'
+    deep = "[" * 3000 + "]" * 3000  # json's parser recurses: RecursionError, not ValueError
+    assert rows("json", deep, width=6000) == ["(nested too deeply to read)", deep]
     huge = json.dumps(list(range(5000)))
     text = rows("json", huge)
     assert len(text) == 2001 and text[-2] == "  1998,"

@@ -50,6 +50,10 @@ _FENCED: Final = re.compile(  # sympy's \left[\begin{matrix}…\end{matrix}\righ
     re.S)
 _FENCE_ENV: Final = {"(": "pmatrix", "[": "bmatrix", "\\{": "Bmatrix"}
 _SCRIPT: Final = re.compile(r"(?<!\\)([\^_])")
+# sympy's "\left(x \right)": no space inside the parentheses. A run of spaces is tried from
+# its first only (else a long run before no bracket is scanned from each of its spaces).
+_SPACE_BEFORE_CLOSE: Final = re.compile(r"(?<![ \t])[ \t]+(?=[)\]}])")
+_SPACE_AFTER_OPEN: Final = re.compile(r"([(\[{])[ \t]+")
 _NEEDS_PARENS: Final = re.compile(r"[\s+\-*/=<>,±∓·×÷]")  # noqa: RUF001
 # Layout macros of math (sympy writes them) that pylatexenc knows neither to parse nor to
 # write: they add nothing to the text, the delimiter after \left stays.
@@ -227,7 +231,7 @@ def latex_to_text(source: str) -> str:
     walker = latexwalker.LatexWalker(prepared, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
     text = converter.nodelist_to_text(nodes)
-    text = re.sub(r"([(\[{])[ \t]+", r"\1", re.sub(r"[ \t]+([)\]}])", r"\1", text))
+    text = _SPACE_AFTER_OPEN.sub(r"\1", _SPACE_BEFORE_CLOSE.sub("", text))
     lines: list[str] = []
     for line in text.split("\n"):
         lines.extend(_side_by_side(line.rstrip()))

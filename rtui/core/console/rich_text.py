@@ -25,7 +25,7 @@ __all__ = ["KINDS", "SOURCE_CAPS", "renderable"]
 KINDS: Final = ("markdown", "html", "latex", "json")
 # The most of a source rendered, in characters, per kind: measured to stay near 0.1 s on a
 # loaded 2-core machine (rich's Markdown is the slow one); the rest is named, not drawn.
-SOURCE_CAPS: Final = {"markdown": 16_000, "html": 300_000, "latex": 8_000,
+SOURCE_CAPS: Final = {"markdown": 16_000, "html": 300_000, "latex": 4_000,
                       "json": 2_000_000}
 _JSON_LINES: Final = 2000  # of the indented document
 _JSON_RAW_CHARS: Final = 8_000  # of a document shown as it came (invalid, too big)
@@ -41,32 +41,39 @@ def _cut(source: str, cap: int) -> tuple[str, int]:
     return source[:end], len(source) - end
 
 
-def _json(source: str, whole: bool) -> RenderableType:
-    """Indented and highlighted, the first ``_JSON_LINES`` lines (the encoder stops there:
-    indenting a whole 6 MB document took 3 s); invalid or cut JSON as its first characters."""
-    data: object = None
-    problem = "" if whole else "too big to read whole"
-    if whole:
-        try:
-            data = json.loads(source)
-        except ValueError as exc:
-            problem = f"not valid JSON: {exc}"
-    if problem:
-        text = Text(source[:_JSON_RAW_CHARS])
-        JSONHighlighter().highlight(text)
-        return Group(Text(f"({problem})", "dim"), text)
+def _indented(data: object) -> tuple[str, bool]:
+    """``data`` indented, its first ``_JSON_LINES`` lines (the encoder stops there: indenting
+    a whole 6 MB document took 3 s), and whether that was all of it."""
     lines = 0
     chunks: list[str] = []
     for chunk in json.JSONEncoder(indent=2, ensure_ascii=False, default=str).iterencode(data):
         if lines + chunk.count("\n") >= _JSON_LINES:  # keep up to the line that fills it
             chunks.append("\n".join(chunk.split("\n")[: _JSON_LINES - lines]))
-            lines = _JSON_LINES
-            break
+            return "".join(chunks), False
         lines += chunk.count("\n")
         chunks.append(chunk)
-    text = Text("".join(chunks))
+    return "".join(chunks), True
+
+
+def _json(source: str, whole: bool) -> RenderableType:
+    """Indented and highlighted up to ``_JSON_LINES`` lines; JSON that is invalid, cut or
+    nested too deeply to indent as its first characters, saying why."""
+    problem = "too big to read whole"
+    if whole:
+        try:
+            shown, complete = _indented(json.loads(source))
+            problem = ""
+        except ValueError as exc:
+            problem = f"not valid JSON: {exc}"
+        except RecursionError:
+            problem = "nested too deeply to read"
+    if problem:
+        text = Text(source[:_JSON_RAW_CHARS])
+        JSONHighlighter().highlight(text)
+        return Group(Text(f"({problem})", "dim"), text)
+    text = Text(shown)
     JSONHighlighter().highlight(text)
-    if lines < _JSON_LINES:
+    if complete:
         return text
     return Group(text, Text(f"… the rest not shown (the first {_JSON_LINES:,} lines of "
                             f"{byte_size(len(source.encode()))})", "dim"))
@@ -90,7 +97,11 @@ def renderable(kind: str, source: str) -> RenderableType:
     elif kind == "html":
         body = html_renderable(shown)
     elif kind == "latex":
-        body = Text(latex_to_text(shown))
+        try:
+            body = Text(latex_to_text(shown))
+        except Exception as exc:  # pylatexenc recurses per group: {{{…}}} thousands deep
+            body = Group(Text(f"(could not read this LaTeX: {type(exc).__name__})", "dim"),
+                         Text(shown))
     elif kind == "json":
         body = _json(shown, whole=not left_out)
     else:
