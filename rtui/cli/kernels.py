@@ -13,12 +13,13 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from rtui.cli.common import usage_handler, with_host
 from rtui.core.config.model import Host
 
 if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
+    from rtui.core.kernels.ask_exit import AskExit
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.core.remote.client import Progress
     from rtui.core.workspace import Workspace
@@ -27,6 +28,7 @@ __all__ = ["register"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _RESYNC_TIMEOUT = 30.0  # seconds for a kernel to answer again after a reconnect
+_T = TypeVar("_T")
 
 
 def register(commands: Any) -> None:
@@ -197,6 +199,7 @@ def _lifecycle(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         from rtui.core.errors import KernelDiedError
+        from rtui.core.kernels.ask_exit import honour_exit
 
         spec = args.kernel or args.connection_file
         if spec:
@@ -208,15 +211,24 @@ def _run(args: argparse.Namespace) -> int:
                                          code=args.code)
         _note_exposure(kernel)
         dead = False
+        asked: AskExit | None = None
         try:
-            return await _unless_gone(kernels, kernel, _execute(kernel, args.code))
+            status, asked = await _unless_gone(kernels, kernel, _execute(kernel, args.code))
+            return status
         except KernelDiedError:
             dead = True
             raise
         finally:
-            if kernel.launched and not args.keep and kernels.connection.failure is None:
+            if kernels.connection.failure is not None:
+                await kernels.detach(kernel)  # a host given up on: the kernel runs on there
+            elif asked is not None:  # exit() or quit() in the code: as jupyter console does
+                await honour_exit(kernels, kernel, asked)
+                again = f"rtui run {host.name} -k {kernel.id} attaches again"
+                print(f"rtui: {asked.note(host.name, kernel.id, attach=again)}",
+                      file=sys.stderr, flush=True)
+            elif kernel.launched and not args.keep:
                 await kernels.shutdown(kernel, dead=dead)
-            else:  # a host given up on: nothing to ask it (the kernel runs on there)
+            else:
                 await kernels.detach(kernel)
 
     return with_host(args, args.host, body)
@@ -229,7 +241,7 @@ def _note_exposure(kernel: RemoteKernel) -> None:
 
 
 async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
-                       work: Coroutine[Any, Any, int]) -> int:
+                       work: Coroutine[Any, Any, _T]) -> _T:
     """``work``'s result, unless the kernel dies first: when its heartbeat stops, the agent
     is asked whether its process lives, and a dead one ends ``work`` with the error that
     says so (a kernel the keeper watches is reported by the session itself, sooner).
@@ -280,8 +292,9 @@ async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
         await asyncio.gather(task, *checks, return_exceptions=True)
 
 
-async def _execute(kernel: RemoteKernel, code: str) -> int:
-    """Stream one execution to this terminal; 1 if the code raised.
+async def _execute(kernel: RemoteKernel, code: str) -> tuple[int, AskExit | None]:
+    """Stream one execution to this terminal; 1 if the code raised; and whether it asked
+    the client to end (exit(), quit(): see rtui.core.kernels.ask_exit).
 
     What is not this execution's also shows: output kept since this machine last saw the
     kernel (replayed at attach), other clients' output, and a note on stderr at every seam
@@ -290,6 +303,7 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
     """
     from rtui.core.errors import RtuiError
     from rtui.core.kernels import events as ev
+    from rtui.core.kernels.ask_exit import asked_exit
 
     terminal = _Terminal()
     asking: set[asyncio.Task[None]] = set()
@@ -313,6 +327,7 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
 
     unsubscribe = kernel.session.subscribe(other)
     status = 0
+    asked = None
     # Sent during the attach, right behind its kernel_info (a round trip sooner).
     execution = kernel.first or kernel.session.execute(code)
     try:
@@ -323,6 +338,8 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
             elif terminal.show(event) or (
                     isinstance(event, ev.ExecuteReply) and event.status != "ok"):
                 status = 1
+            if isinstance(event, ev.ExecuteReply):
+                asked = asked_exit(event)
     except asyncio.CancelledError:
         # Stopped (ctrl+c) while the cell runs on: show all that was handed on, so the
         # place remembered for the next attach is where this terminal's output ends.
@@ -334,7 +351,7 @@ async def _execute(kernel: RemoteKernel, code: str) -> int:
         unsubscribe()
         for task in asking:
             task.cancel()
-    return status
+    return status, asked
 
 
 class _Terminal:

@@ -227,7 +227,9 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
     async def quit_app(self) -> None:
         """Quit; kernels started here are shut down or left running, as the person says."""
         panes: list[ConsolePane] = list(self.query("ConsolePane"))  # type: ignore[arg-type]
-        launched = [p for p in panes if p.kernel is not None and p.kernel.launched]
+        # Not one whose code asked it to end (exit()): it ends as asked, whatever is chosen.
+        launched = [p for p in panes if p.kernel is not None and p.kernel.launched
+                    and p.exit_asked is None]
         shutdown = False
         if launched:
             options = [
@@ -240,7 +242,9 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
             shutdown = choice == "shutdown"
         for pane in panes:
             with contextlib.suppress(Exception):
-                if shutdown and pane.kernel is not None and pane.kernel.launched:
+                if pane.exit_asked is not None:
+                    await pane.end_as_asked()
+                elif shutdown and pane in launched:
                     await pane.shutdown_kernel()
                 else:
                     await pane.detach()

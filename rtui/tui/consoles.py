@@ -160,8 +160,30 @@ class ConsoleTabs(ScrollingApp):
         """``ConsolePane.CloseRequested``, by handler name (the console loads on first use)."""
         self.close_console(message.pane)
 
+    def on_console_pane_exit_asked(self, message: ConsolePane.ExitAsked) -> None:
+        """``ConsolePane.ExitAsked``: exit() or quit() ran in the console."""
+        self.end_console(message.pane)
+
+    @work(group="kernels", exit_on_error=False)
+    async def end_console(self, pane: ConsolePane) -> None:
+        """exit()/quit(): the kernel shut down, or left running with exit(keep_kernel=True)
+        (listed for k), as jupyter console does; the tab closes and one line says which."""
+        asked, kernel = pane.exit_asked, pane.kernel
+        if asked is None or kernel is None:
+            return
+        try:
+            await pane.end_as_asked()
+            self.notify(asked.note(pane.kernels.name, kernel.id[:8], attach="k attaches again"),
+                        timeout=6)
+        finally:
+            await self._remove_console(pane)
+        if not asked.keep_kernel:
+            self.count_kernels(pane.kernels.name)
+
     @work(group="kernels", exit_on_error=False)
     async def close_console(self, pane: ConsolePane) -> None:
+        if pane.exit_asked is not None:
+            return  # it ends as its code asked (end_console), the tab with it
         if pane.kernel is None:  # still starting: its start shuts the kernel down when ready
             await self._remove_console(pane)
             return

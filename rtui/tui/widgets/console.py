@@ -29,6 +29,7 @@ from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
 from rtui.core.kernels import events as ev
+from rtui.core.kernels.ask_exit import AskExit, asked_exit, honour_exit
 from rtui.core.kernels.plot_size import PlotSize, fit_code, plot_size
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
@@ -113,11 +114,17 @@ class ConsolePane(Widget):
     # repaint=False: the status line shows them; repainting the pane would redraw every child.
     state: reactive[str] = reactive("idle", repaint=False)
     """Kernel state for the status line: starting, idle, busy, not answering (its heartbeat),
-    dead, disconnected, reconnecting, restarting."""
+    dead, disconnected, reconnecting, restarting, exiting or detaching (exit() ran)."""
     execution_count: reactive[int] = reactive(0, repaint=False)
 
     @dataclass
     class CloseRequested(Message):
+        pane: ConsolePane
+
+    @dataclass
+    class ExitAsked(Message):
+        """exit() or quit() ran here: the app ends the console as ``pane.exit_asked`` says."""
+
         pane: ConsolePane
 
     @dataclass
@@ -147,6 +154,9 @@ class ConsolePane(Widget):
         self._hold_timer: Timer | None = None  # set while a cell's output is held (_hold)
         self._batch: contextlib.AbstractContextManager[None] | None = None  # the app's paint
         self._plot_size: PlotSize | None = None  # what fit_plots last gave the kernel
+        self.exit_asked: AskExit | None = None
+        """Set when a cell's reply asked the client to end (exit(), quit()): see ExitAsked."""
+        self._ending: asyncio.Future[None] | None = None  # end_as_asked, once
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -198,6 +208,8 @@ class ConsolePane(Widget):
     # what no cell of this pane claims (other clients, heartbeat) through the subscription.
 
     def _on_kernel_event(self, event: ev.KernelEvent) -> None:
+        if self.exit_asked is not None:
+            return  # it ends as asked: its silent heartbeat and its exit are no news
         if isinstance(event, ev.KernelAlive):
             self._on_heartbeat(event.alive)
             return
@@ -248,6 +260,11 @@ class ConsolePane(Widget):
         self._show(event)
         if isinstance(event, ev.ExecuteReply):
             self._release()  # the cell's last event: its idle status came just before
+            asked = asked_exit(event)
+            if asked is not None and self.exit_asked is None:
+                self.exit_asked = asked
+                self.state = "detaching" if asked.keep_kernel else "exiting"
+                self.post_message(self.ExitAsked(self))
 
     def _show(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.Status):
@@ -489,8 +506,11 @@ class ConsolePane(Widget):
         """A failed worker of this console (a cell whose kernel died, interrupt, restart, an
         input reply...) is told where the app tells every failure: Textual delivers this
         message to the worker's node only, so the app's handler never saw it."""
-        if event.state is WorkerState.ERROR:
-            self.app.post_message(Worker.StateChanged(event.worker, event.state))
+        if event.state is not WorkerState.ERROR:
+            return
+        if self.exit_asked is not None and isinstance(event.worker.error, RtuiError):
+            return  # a request that waited on a kernel ending as asked: no news
+        self.app.post_message(Worker.StateChanged(event.worker, event.state))
 
     def action_clear(self) -> None:
         self.model.clear()
@@ -529,3 +549,14 @@ class ConsolePane(Widget):
     async def detach(self) -> None:
         if self.kernel is not None:
             await self.kernels.detach(self.kernel)
+
+    async def end_as_asked(self) -> None:
+        """Shut the kernel down or detach, as exit()/quit() asked (``exit_asked``); done
+        once, whoever asks first: the app's worker, or its quit while that runs."""
+        asked, kernel = self.exit_asked, self.kernel
+        if asked is None or kernel is None:
+            return
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(honour_exit(self.kernels, kernel, asked))
+            self._ending.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(self._ending)
