@@ -14,7 +14,7 @@ from collections.abc import Sequence
 # Imported only when its turn comes: one that cannot be imported does not stop the others.
 BENCHMARKS: tuple[str, ...] = (
     "roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles", "farlink",
-    "keeper", "files",
+    "keeper", "files", "plots",
 )
 
 
@@ -28,7 +28,7 @@ def run_one(name: str, quick: bool) -> int:
         print(f"skipped: {module_name} is not there (not written yet)", flush=True)
         return 0
     argv = ["--quick"] if quick else []
-    if quick and name in ("consoles", "farlink"):
+    if quick and name in ("consoles", "farlink", "plots"):
         # The smoke run checks rtui's own console; the peers come from PyPI and a crash or
         # an unreachable index there must not fail rtui's test suite.
         argv += ["--only", "rtui"]
