@@ -73,8 +73,8 @@ def _in_pixels(data: bytes, size: tuple[int, int] | None) -> bytes:
         return data
     tag = root.group(0)
     for name, value in ((b"width", size[0]), (b"height", size[1])):
-        tag = re.sub(rb"(\s" + name + rb"\s*=\s*)([\"'])[^\"']*\2",
-                     lambda m, v=value: m.group(1) + b'"%d"' % v, tag, count=1)
+        pattern = rb"(\s" + name + rb"\s*=\s*)([\"'])[^\"']*\2"
+        tag = re.sub(pattern, rb'\g<1>"' + b"%d" % value + b'"', tag, count=1)
     return data[: root.start()] + tag + data[root.end() :]
 
 

@@ -88,6 +88,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
         self._cell_parent: str | None = None
         self._noted_version = 0  # the version a note or seam made: unchanged, nothing shown
         self._clear_pending = False
+        self._cell_count: int | None = None
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             Stream: self._on_stream,
             ExecuteInput: self._on_execute_input,
@@ -194,6 +195,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
             line.append(code)
             out.append(line)
         self._append(out)
+        self._cell_count = ev.execution_count  # what a picture of this cell is listed under
         self._cell_parent = ev.parent_id
         self._cell_start = self.total
 
@@ -214,7 +216,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
 
     def _on_display_data(self, ev: DisplayData) -> None:
         display_id = ev.display_id
-        body = self._bundle(ev.data, None, display_id)
+        body = self._bundle(ev.data, self._cell_count, display_id)
         if ev.update and display_id is not None and self._replace_display(display_id, body):
             return
         self._output(ev.parent_id)

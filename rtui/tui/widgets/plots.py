@@ -205,7 +205,8 @@ class PlotsPane(Widget, can_focus=False):
             status.update("No plots yet: a plot the kernel shows appears here.")
             return
         when = time.strftime("%H:%M:%S", time.localtime(record.when))
-        status.update(f"{len(self._records)} plots · {record.describe()} at {when} · "
+        count = len(self._records)
+        status.update(f"{count} plot{'s' if count != 1 else ''} · {record.describe()} at {when} · "
                       "enter full view · s save here · S save on the host")
 
     @on(DataTable.RowSelected)
