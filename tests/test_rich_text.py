@@ -58,6 +58,9 @@ def test_html_reads_as_text_scripts_and_styles_dropped() -> None:
     assert "• one" in text and "• two" in text and "  1. inner" in text
     assert "x = 1" in text and "    y = 2" in text
     assert "a&b <tag>" in text
+    nothing = '<div id="plot"></div><script>Plotly.newPlot("plot", [])</script><iframe></iframe>'
+    assert rows("html", nothing, width=100) == [
+        "(HTML with no text to show: scripts, styles or frames only; r shows its plain text)"]
 
 
 def test_a_dataframe_reads_as_a_table() -> None:

@@ -508,4 +508,7 @@ def html_renderable(source: str) -> RenderableType:
         note = Text(f"(the rest could not be read: {exc})", "dim")
     if note is not None:
         blocks.append(note)
+    if not blocks:  # a plot's scripts, a map's frame: say so rather than draw nothing
+        blocks.append(Text("(HTML with no text to show: scripts, styles or frames only; "
+                           "r shows its plain text)", "dim"))
     return Group(*blocks)
