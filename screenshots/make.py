@@ -49,6 +49,10 @@ UNTRUSTED = "newbox"
 HELLO = ["import time; print('hello from the demo kernel')"]
 ANSWER = ["6 * 7"]
 FAILURE = ["1/0"]
+PLOT_IMPORTS = ["import numpy as np, matplotlib.pyplot as plt; x = np.linspace(0, 12, 400)"]
+PLOT = ["plt.plot(x, np.sin(x), label='sin(x)'); plt.plot(x, np.cos(x) / 2, label='cos(x)/2');"
+        " plt.legend(); plt.title('demo'); plt.show()"]
+MARKDOWN = ["from IPython.display import Markdown; Markdown('**Two** curves, *12* units long')"]
 PROGRESS = [
     "for i in range(21):",
     "    print(f\"\\rprogress {'#' * i:<20} {i * 5:3d}%\", end='', flush=True)",
@@ -57,7 +61,8 @@ PROGRESS = [
 ]
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
-         "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg")
+         "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg",
+         "console-plot.svg", "plots.svg")
 
 
 def isolate(root: Path) -> None:
@@ -289,6 +294,26 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
         await run_cell(pilot, pane, FAILURE, "ZeroDivisionError")
         await run_cell(pilot, pane, PROGRESS, "100%")
         await camera.take("console.svg")
+
+        # A plot, drawn inline in half-block cells (a terminal with graphics gets pixels),
+        # then the console's Plots tab (f8).
+        await run_cell(pilot, pane, PLOT_IMPORTS, "")
+        await run_cell(pilot, pane, PLOT, "")
+        await run_cell(pilot, pane, MARKDOWN, "Two")
+        view = pane.query_one("#output")
+        await until(lambda: sum("▀" in view.render_line(y).text  # type: ignore[attr-defined]
+                                for y in range(view.size.height)) > 10, "the plot drawn")
+        await camera.take("console-plot.svg")
+        await pilot.press("f8")
+        await until(lambda: any("▀" in pic.render_line(y).text
+                                for pic in app.query("PlotPicture")
+                                for y in range(pic.size.height)), "the Plots tab's picture")
+        await camera.take("plots.svg")
+        await pilot.press("f4")
+        await until(lambda: not app.query("PlotPicture"), "the Plots tab to close")
+        tabs_widget = app.query_one(TabbedContent)
+        tabs_widget.active = pane.parent.id  # type: ignore[union-attr]
+        pane.query_one("#code").focus()
 
         # f7 from the console: the host's files, where the kernel runs; a script previewed.
         await pilot.press("f7")

@@ -23,6 +23,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "files-image.svg": ("demo:~/demo-project/data", "PNG 288", "144, 2.3 KiB", "▀▀▀▀"),
     "files-80x24.svg": ("demo:~", "demo-project/", "done", "demo:~/demo-project → ~/Downloads",
                         "100%"),
+    "console-plot.svg": ("▀▀▀▀", "Two curves, 12 units long", "In [8]"),
+    "plots.svg": ("demo #1 plots", "PNG", "▀▀▀▀", "s save here"),
 }
 SMALL = {"console-80x24.svg", "files-80x24.svg"}
 
