@@ -73,6 +73,29 @@ def test_add_list_show_edit_remove(capsys: pytest.CaptureFixture[str], config_fi
     assert [h["name"] for h in json.loads(out)] == ["bastion"]
 
 
+def test_module_reloading_is_set_shown_and_cleared(
+    capsys: pytest.CaptureFixture[str], config_file: Path
+) -> None:
+    cli(capsys, "hosts", "add", "lab", "--hostname", "lab.example.org")
+    _, out, _ = cli(capsys, "hosts", "show", "lab", "--json")
+    assert (json.loads(out)["autoreload"], json.loads(out)["autoreload_exclude"]) == ("2", [])
+    code, _, err = cli(capsys, "hosts", "edit", "lab", "--autoreload", "off",
+                       "--autoreload-exclude", "torch", "--autoreload-exclude", "big")
+    assert code == 0, err
+    assert 'autoreload = "off"' in config_file.read_text()
+    _, out, _ = cli(capsys, "hosts", "show", "lab")
+    assert "autoreload:       off" in out and "autoreload_exclude: torch, big" in out
+    code, _, err = cli(capsys, "hosts", "edit", "lab", "--autoreload", "3")
+    assert code == 0, err
+    assert "autoreload = 3\n" in config_file.read_text()
+    cli(capsys, "hosts", "edit", "lab", "--clear", "autoreload", "--clear", "autoreload-exclude")
+    assert "autoreload" not in config_file.read_text()
+    code, _, err = cli(capsys, "hosts", "edit", "lab", "--autoreload", "on")
+    assert code == 2 and "invalid choice: 'on'" in err
+    code, _, err = cli(capsys, "hosts", "edit", "lab", "--autoreload-exclude", "a b")
+    assert code == 1 and "autoreload_exclude: 'a b' is not a module name" in err
+
+
 def test_rename_follows_jump_references(capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, "hosts", "add", "gw", "--hostname", "gw.example.org")
     cli(capsys, "hosts", "add", "lab", "--hostname", "lab", "--jump", "gw")

@@ -57,12 +57,35 @@ def test_full_host_round_trips_through_toml_data() -> None:
         ({"name": "a", "password": "hunter2"}, "secrets are never stored in hosts.toml"),
         ({"hostname": "x"}, "host #1: name: every host needs a name"),
         ({"name": "a", "host_key_policy": "yolo"}, "must be one of ask, accept-new, strict"),
+        ({"name": "a", "autoreload": 1}, 'autoreload: must be 2 (reload changed modules before '
+                                         'each cell), 3 (also add their new names) or "off", '
+                                         "got int 1"),
+        ({"name": "a", "autoreload": True}, 'or "off", got true/false (true)'),
+        ({"name": "a", "autoreload": "on"}, "got text 'on'"),
+        ({"name": "a", "autoreload_exclude": ["torch", "my-pkg"]},
+         "autoreload_exclude: 'my-pkg' is not a module name without dots"),
+        ({"name": "a", "autoreload_exclude": ["pkg.data"]}, "'pkg.data' is not a module name"),
     ],
 )
 def test_bad_host_fields_are_named(data: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_data({"hosts": [data]})
     assert expected in str(info.value)
+
+
+def test_module_reloading_is_mode_2_by_default_and_written_as_one_writes_it() -> None:
+    assert Host(name="a").autoreload == "2"
+    assert host_from_data({"name": "a", "autoreload": 3}).autoreload == "3"
+    assert host_from_data({"name": "a", "autoreload": "3"}).autoreload == "3"
+    assert host_from_data({"name": "a", "autoreload": "Off"}).autoreload == "off"
+    for value, written in ((3, 3), ("off", "off")):
+        data = {"name": "a", "autoreload": value, "autoreload_exclude": ["torch", "pkg_data"]}
+        config = config_from_data({"hosts": [data]})
+        assert config.hosts[0].autoreload_exclude == ("torch", "pkg_data")
+        assert config_to_data(config) == {"hosts": [{**data, "autoreload": written}]}
+    # The default is not written: a hosts file stays as short as it was.
+    assert config_to_data(config_from_data({"hosts": [{"name": "a", "autoreload": 2}]})) == {
+        "hosts": [{"name": "a"}]}
 
 
 def test_every_problem_is_reported_not_just_the_first() -> None:

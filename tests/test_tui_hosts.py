@@ -5,10 +5,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from rtui.core.config.model import Host
 from rtui.core.config.store import HostStore
+from rtui.core.kernels.reloading import Reloading
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.help import HelpScreen
 from rtui.tui.screens.prompts import HostKeyScreen, MessageScreen, TextPromptScreen
@@ -72,8 +73,22 @@ async def test_add_with_inline_validation_then_edit_and_delete(tmp_path: Path) -
         await pilot.press("e")
         note = app.screen.query_one("#f-note", Input)
         note.value = "A100s"
+        # Module reloading: a mode picked, modules left alone (checked as typed).
+        assert app.screen.query_one("#f-autoreload", Select).is_blank()  # the default, 2
+        app.screen.query_one("#f-autoreload", Select).value = "off"
+        app.screen.query_one("#f-autoreload_exclude", Input).value = "torch, my-pkg"
+        await pilot.pause()
+        error = app.screen.query_one("#e-autoreload_exclude", Label)
+        assert "'my-pkg' is not a module name without dots" in str(error.render())
+        app.screen.query_one("#f-autoreload_exclude", Input).value = "torch, numpy"
         await pilot.press("ctrl+o")
         await until(lambda: store.load().require("lab").note == "A100s")
+        saved_lab = store.load().require("lab")
+        assert (saved_lab.autoreload, saved_lab.autoreload_exclude) == ("off", ("torch", "numpy"))
+        await pilot.press("e")  # shown as saved, so a save of another field keeps it
+        assert app.screen.query_one("#f-autoreload", Select).value == "off"
+        assert app.screen.query_one("#f-autoreload_exclude", Input).value == "torch, numpy"
+        await pilot.press("escape")
         app.query_one("#hosts", DataTable).move_cursor(row=1)
         await pilot.press("d", "y")
         await until(lambda: [r[0] for r in rows(app)] == ["bastion"])
@@ -88,10 +103,12 @@ async def test_editing_a_host_keeps_or_renews_its_kernel_service(tmp_path: Path)
     async with app.run_test(size=(100, 30)):
         first = await app.workspace.kernels("lab")
         connection = first.connection
+        assert first.reloading == Reloading("2")
         await app.save_host("lab", Host("lab", hostname="127.0.0.1", port=2201, user="ada",
-                                        python="~/envs/ml", tags=("gpu",)))
+                                        python="~/envs/ml", tags=("gpu",), autoreload="off"))
         assert await app.workspace.kernels("lab") is first and first.connection is connection
         assert first.python == "~/envs/ml"
+        assert first.reloading == Reloading("off")  # for the kernels it starts next
         await app.save_host("lab", Host("lab", hostname="127.0.0.1", port=2202, user="ada"))
         renewed = await app.workspace.kernels("lab")
         assert renewed is not first

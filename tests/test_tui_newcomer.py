@@ -106,7 +106,8 @@ async def test_the_host_form_fits_and_shows_its_keys(tmp_path: Path) -> None:
         text = "\n".join(screen_lines(app))
         assert "ctrl+o save" in text and "escape cancel" in text and "enter next field" in text
         for label in ("Name", "Hostname", "Port", "User", "Identity files", "Jump hosts",
-                      "Python", "Tags", "Note", "Host key policy"):
+                      "Python", "Tags", "Note", "Not reloaded", "Host key policy",
+                      "Module reload"):
             assert f" {label} " in text, f"{label} is not in view at 80x24"
         assert "Tags" in text and "Add a host" in text
         form = app.screen.query_one("#form")

@@ -15,6 +15,7 @@ from rtui.cli.common import usage_handler
 from rtui.core import locations
 from rtui.core.config.model import (
     AUTH_METHODS,
+    AUTORELOAD_MODES,
     HOST_KEY_POLICIES,
     Config,
     Host,
@@ -38,6 +39,8 @@ _CLEARABLE = {
     "note": "note",
     "python": "python",
     "host-key-policy": "host_key_policy",
+    "autoreload": "autoreload",
+    "autoreload-exclude": "autoreload_exclude",
 }
 
 
@@ -104,6 +107,12 @@ def _field_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--note", help="free text")
     p.add_argument("--python", help="remote interpreter or environment (default: auto)")
     p.add_argument("--host-key-policy", choices=HOST_KEY_POLICIES)
+    p.add_argument("--autoreload", choices=AUTORELOAD_MODES,
+                   help="module reloading in the kernels rtui starts: %%autoreload 2 "
+                        "(default), 3 (also adds new names) or off")
+    p.add_argument("--autoreload-exclude", action="append", metavar="MODULE",
+                   help="a module name never reloaded, e.g. torch (torch.nn too: any "
+                        "module with it in its dotted name; repeatable)")
 
 
 def _port(text: str) -> int:
@@ -142,6 +151,7 @@ def _option_fields(args: argparse.Namespace) -> dict[str, Any]:
         "hostname": "hostname", "port": "port", "user": "user", "identity": "identity_files",
         "auth": "auth_methods", "jump": "jump", "tag": "tags", "note": "note",
         "python": "python", "host_key_policy": "host_key_policy",
+        "autoreload": "autoreload", "autoreload_exclude": "autoreload_exclude",
     }
     return {
         field: getattr(args, opt)

@@ -29,6 +29,7 @@ from rtui.core.kernels.choice import (
     Run,
     choose_environment,
 )
+from rtui.core.kernels.reloading import reloading_of
 from rtui.core.lazy import import_off_loop
 
 if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: imported when used
@@ -206,7 +207,8 @@ class Workspace:
 
             host = self.config.require(name)
             service = HostKernels(self.connection(name), python=host.python,
-                                  state_dir=self._state_root(name))
+                                  state_dir=self._state_root(name),
+                                  reloading=reloading_of(host))
             self._kernels[name] = service
         return service
 
@@ -295,6 +297,7 @@ class Workspace:
                     self._chosen.pop(name, None)  # a Python picked there means nothing here
                 else:
                     service.set_python(entry.configured_python)
+                    service.reloading = reloading_of(entry)  # for kernels started next
         for name in [n for n in self._chosen if config.get(n) is None]:
             del self._chosen[name]
         self._emit(ConfigReloaded(config, problem))

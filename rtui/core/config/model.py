@@ -13,6 +13,7 @@ from rtui.core.errors import ConfigError
 
 __all__ = [
     "AUTH_METHODS",
+    "AUTORELOAD_MODES",
     "HOST_KEY_POLICIES",
     "IMAGE_MODES",
     "Config",
@@ -32,6 +33,10 @@ AUTH_METHODS = ("publickey", "keyboard-interactive", "password")
 HOST_KEY_POLICIES = ("ask", "accept-new", "strict")
 # How the console draws images (``--images``): "auto" asks the terminal before the app starts.
 IMAGE_MODES = ("auto", "kitty", "sixel", "iterm", "blocks", "off")
+# Module reloading in the kernels rtui starts on a host: IPython's ``%autoreload`` mode
+# (2: every changed module before each cell; 3: also adds new names), or off.
+AUTORELOAD_MODES = ("2", "3", "off")
+_MODULE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECRET_KEYS = {"password", "passphrase", "secret", "token", "otp"}
 
@@ -55,6 +60,11 @@ class Host:
     tags: tuple[str, ...] = ()
     note: str = ""
     host_key_policy: str | None = None
+    # Module reloading in the kernels rtui starts here (see AUTORELOAD_MODES), and the
+    # modules it leaves alone: those with a listed name anywhere in their dotted name
+    # ("torch" leaves torch.nn alone), the rule of Spyder's User Module Reloader.
+    autoreload: str = "2"
+    autoreload_exclude: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -280,6 +290,8 @@ def _decode_host_field(name: str, value: Any) -> Any:
         return text
     if name == "port":
         return _check_port(value)
+    if name == "autoreload":
+        return _check_autoreload(value)
     items = _check_str_list(value)
     if name == "auth_methods":
         for item in items:
@@ -288,7 +300,23 @@ def _decode_host_field(name: str, value: Any) -> Any:
     if name == "jump":
         for item in items:
             parse_jump(item)
+    if name == "autoreload_exclude":
+        for item in items:
+            if not _MODULE_NAME_RE.match(item):
+                raise ValueError(
+                    f"'{item}' is not a module name without dots (e.g. torch: it leaves "
+                    "every module with that name in its dotted name alone)")
     return items
+
+
+def _check_autoreload(value: Any) -> str:
+    """2 or 3 (a number or its text) or "off": the model keeps the text."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or text.strip().lower() not in AUTORELOAD_MODES:
+        raise ValueError(
+            f"must be 2 (reload changed modules before each cell), 3 (also add their new "
+            f"names) or \"off\", got {_describe(value)}")
+    return text.strip().lower()
 
 
 def host_from_data(data: Mapping[str, Any], *, index: int | None = None) -> Host:
@@ -451,6 +479,8 @@ def host_to_data(host: Host) -> dict[str, Any]:
         value = getattr(host, name)
         if name != "name" and value == spec.default:
             continue
+        if name == "autoreload" and value.isdigit():
+            value = int(value)  # autoreload = 3, as one writes it
         data[name] = list(value) if isinstance(value, tuple) else value
     return data
 

@@ -30,7 +30,7 @@ from rtui.core.kernels.connection_info import (
     check_connection_info,
     read_connection_file,
 )
-from rtui.core.kernels.first_code import FirstCode, ran_first
+from rtui.core.kernels.first_code import FirstCode, ran_first, send_quietly
 from rtui.core.kernels.keeper_link import keeper_opener
 from rtui.core.kernels.liveness import gone_error, known_dead, start_session
 from rtui.core.kernels.prelaunch import (
@@ -42,6 +42,7 @@ from rtui.core.kernels.prelaunch import (
     same_place,
 )
 from rtui.core.kernels.records import Environment, KernelRecord, LocatedKernel, RemoteKernel
+from rtui.core.kernels.reloading import Reloading
 from rtui.core.kernels.remembered import RememberedKernel, RememberedKernels
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
@@ -75,10 +76,12 @@ class HostKernels:
 
     def __init__(
         self, connection: HostConnection, *, python: str | None = None,
-        state_dir: Path | None = None,
+        state_dir: Path | None = None, reloading: Reloading | None = None,
     ) -> None:
         self.connection = connection
         self.python = python if python not in (None, "", "auto") else None
+        # Module reloading in the kernels this starts or restarts (the host's setting).
+        self.reloading = reloading or Reloading()
         self.agent = AgentClient(connection, python=self.python)
         self.routes = HostRoutes(connection, self.agent)  # how kernel sockets are reached
         self._envs: asyncio.Future[list[Environment]] | None = None
@@ -225,6 +228,9 @@ class HostKernels:
             "transport": transport or ("tcp" if mode == "tcp" else "ipc"),
             "output_buffer_mb": self.connection.settings.output_buffer_mb,
         }
+        env = self.reloading.launch_env(str(args["kind"]))
+        if env:  # spyder-kernels' UMR reads it at start; a restart keeps it
+            args["env"] = env
         plan = plan_launch(self.agent.hello, args["transport"])
         if plan is not None:  # reached while it boots: see prelaunch
             try:
@@ -456,6 +462,7 @@ class HostKernels:
         await self.agent.request(
             "restart", {"connection_file": kernel.connection_file}, timeout=timeout)
         await kernel.session.wait_ready(timeout)
+        self._set_up_reloading(kernel)
 
     async def restart_by_id(self, kernel_id: str, *, timeout: float = 60) -> RemoteKernel:
         """Restart a kernel by id or remote path through the agent, running or dead (no
@@ -463,7 +470,9 @@ class HostKernels:
         answers again under the same id, or this says why not."""
         await self.agent.request("restart", {"kernel_id": kernel_id, "timeout": timeout / 2},
                                  timeout=timeout)
-        return await self.attach(kernel_id, console=False)
+        kernel = await self.attach(kernel_id, console=False)
+        self._set_up_reloading(kernel)
+        return kernel
 
     async def shutdown(self, kernel: RemoteKernel, *, timeout: float = 5,
                        dead: bool = False) -> None:
@@ -513,6 +522,13 @@ class HostKernels:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _set_up_reloading(self, kernel: RemoteKernel) -> None:
+        """Module reloading in a kernel restarted here (its first code went with its start);
+        a kernel only attached to keeps what it has (see reloading.py)."""
+        code = self.reloading.setup_code()
+        if code is not None:
+            send_quietly(kernel.session, code)
+
     async def _keep(self, connection_file: str) -> str | None:
         """The keeper of a kernel rtui did not start (started now if it has none); None
         where the agent has no keepers (an older agent: iopub is then read over zmq)."""
@@ -553,7 +569,9 @@ class HostKernels:
         """A session to the kernel over a new tunnel. ``launching``: the agent is launching
         it now, where the plan says (see prelaunch): the session starts alongside, and the
         launch's answer gives its connection file (and its failure is the one told)."""
-        first = first or FirstCode(code)
+        # A kernel started here gets module reloading first (none is set up on attach).
+        first = first or FirstCode(
+            code, prelude=self.reloading.setup_code() if launched else None)
         tunnel = KernelTunnel(self.routes, remote_info)
         local_info = await tunnel.open()
         source = None

@@ -28,8 +28,11 @@ _FIELDS: list[tuple[str, str, str]] = [
     ("python", "Python", "auto, or a remote interpreter path"),
     ("tags", "Tags", "gpu, lab"),
     ("note", "Note", "free text"),
+    ("autoreload_exclude", "Not reloaded", "modules never reloaded, e.g. torch, numpy"),
 ]
-_LISTS = {"identity_files", "jump", "tags", "auth_methods"}
+_LISTS = {"identity_files", "jump", "tags", "auth_methods", "autoreload_exclude"}
+# Module reloading in the kernels rtui starts on the host (unset: the default, 2).
+_AUTORELOAD_CHOICES = [("autoreload 3 (also adds new names)", "3"), ("off", "off")]
 
 Save = Callable[[str | None, Host], Awaitable[None]]
 
@@ -88,6 +91,14 @@ class HostFormScreen(ModalScreen[Host | None]):
                         value=values.get("host_key_policy", Select.NULL),
                         prompt="default (ask)", id="f-host_key_policy", compact=True,
                     )
+                with Horizontal(classes="row"):
+                    yield Label("Module reload", classes="field")
+                    mode = str(values.get("autoreload", ""))
+                    yield Select(
+                        _AUTORELOAD_CHOICES,
+                        value=mode if mode in ("3", "off") else Select.NULL,
+                        prompt="autoreload 2 (default)", id="f-autoreload", compact=True,
+                    )
                 yield Label("", id="e-form", classes="error -empty")
 
     def on_mount(self) -> None:
@@ -116,6 +127,9 @@ class HostFormScreen(ModalScreen[Host | None]):
         policy = self.query_one("#f-host_key_policy", Select).value
         if isinstance(policy, str):
             data["host_key_policy"] = policy
+        mode = self.query_one("#f-autoreload", Select).value
+        if isinstance(mode, str):
+            data["autoreload"] = mode
         if self.original is not None:  # fields the form does not show are kept
             data.setdefault("auth_methods", list(self.original.auth_methods))
             if not data["auth_methods"]:
