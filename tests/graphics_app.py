@@ -6,11 +6,12 @@ from __future__ import annotations
 import sys
 
 from PIL import Image
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 
 from rtui.tui.graphics import GraphicsSupport, detect
 from rtui.tui.graphics.painters import make_painter
 from rtui.tui.graphics.widget import PictureView
+from rtui.tui.render import ScrollingApp
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
@@ -22,8 +23,9 @@ def two_colours() -> Image.Image:
     return image
 
 
-class PictureApp(App[None]):
-    """A picture of 8x2 cells at the top left (cells of 10x20 pixels, or half-blocks)."""
+class PictureApp(ScrollingApp):
+    """A picture of 8x2 cells at the top left (cells of 10x20 pixels, or half-blocks); a
+    ScrollingApp as rtui's is (it writes the pictures' sequences in the frames)."""
 
     CSS = "PictureView { width: 8; height: 2; }"
 

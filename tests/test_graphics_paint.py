@@ -18,12 +18,18 @@ from textual.drivers.headless_driver import HeadlessDriver
 from textual.strip import Strip
 from textual_image._sixel import image_to_sixels
 
+from rtui.core.console.model import ConsoleModel
+from rtui.core.kernels.events import DisplayData
+from rtui.tui.app import RtuiApp
 from rtui.tui.graphics import GraphicsSupport, library
 from rtui.tui.graphics.inline import SixelPainter
 from rtui.tui.graphics.kitty import KittyPainter
 from rtui.tui.graphics.widget import PictureView
 from rtui.tui.render.band_scroll import CompositorUpdate
+from rtui.tui.render.payloads import substitute
+from rtui.tui.widgets.console_view import ConsoleView
 from tests.graphics_app import BLUE, RED, PictureApp, two_colours
+from tests.test_render_band_scroll import Host as ScrollingHost
 from tests.tui_helpers import until
 
 # Kitty's rowcolumn-diacritics.txt, its first eight: rows and columns 0-7.
@@ -134,12 +140,11 @@ def test_sixel_of_a_part_scrolled_away_is_cropped_to_the_visible_rows() -> None:
     painter = SixelPainter(cell_px=(10, 20))
     lower = image_to_sixels(expected_canvas().crop((0, 20, 80, 40)), None, (0, 0, 0, 1.0))
     (only,) = painter.strips("p", two_colours(), 8, 2, range(1, 2))
-    assert only.text == f"{' ' * 7}\x1b7\x1b[7D{lower}\x1b8 " and only.cell_length == 8
-    # A crop (a dialog over the row) never cuts the sequence: kept whole or dropped.
-    assert only.crop(3, 8).text.endswith(f"{lower}\x1b8 ")
-    assert "\x1b" not in only.crop(0, 7).text
+    assert substitute(only.text) == f"{' ' * 7}\x1b7\x1b[7D{lower}\x1b8 "
+    # Through Textual's compositor the sequence is one cell (a mark): never cut in two.
+    assert only.cell_length == len(only.text) == 8
     top, bottom = painter.strips("p", two_colours(), 8, 2)
-    assert top == Strip.blank(8) and "\x1b[1A" in bottom.text
+    assert top == Strip.blank(8) and "\x1b[1A" in substitute(bottom.text)
 
 
 async def test_iterm_inline_image_of_the_visible_rows(terminal: Terminal) -> None:
@@ -185,3 +190,64 @@ async def test_off_writes_one_line_naming_the_image(terminal: Terminal) -> None:
         assert view._rows[0].text == "[image 40x20 PNG]".ljust(30)
         assert all(segment.style and segment.style.dim
                    for segment in view._rows[0] if segment.text.strip())
+
+
+class GraphicsHost(ScrollingHost):
+    """The console view in an app with this run's graphics, wired as RtuiApp wires them."""
+
+    painter = RtuiApp.__dict__["painter"]
+    paint_image = RtuiApp.__dict__["paint_image"]
+
+    def __init__(self, model: ConsoleModel, support: GraphicsSupport) -> None:
+        super().__init__()
+        self.model = model
+        self.graphics = support
+        model.geometry.cell_px = support.cell_px
+
+
+def png_of(image: Image.Image) -> dict[str, str]:
+    data = io.BytesIO()
+    image.save(data, "PNG")
+    return {"image/png": base64.b64encode(data.getvalue()).decode(), "text/plain": "<Figure>"}
+
+
+async def show_in_console(support: GraphicsSupport, image: Image.Image) -> None:
+    model = ConsoleModel()
+    app = GraphicsHost(model, support)
+    async with app.run_test(size=(40, 12)) as pilot:
+        view = app.query_one(ConsoleView)
+        model.apply(DisplayData(png_of(image)))
+        view.notify_changed()
+        await until(lambda: isinstance(view.images._done.get((1, 8, 2)), list))
+        await pilot.pause(0.05)
+
+
+async def test_the_console_draws_with_kitty_placeholders(terminal: Terminal) -> None:
+    """An 80x40 picture in cells of 10x20 pixels: 8x2 cells, uploaded whole."""
+    picture = two_colours().resize((80, 40))
+    await show_in_console(GraphicsSupport("kitty", (10, 20)), picture)
+    upload = UPLOAD.search(terminal.text())
+    assert upload is not None
+    png = Image.open(io.BytesIO(base64.b64decode(upload.group(2))))
+    assert png.convert("RGB").tobytes() == picture.tobytes()
+    image_id = int(upload.group(1))
+    assert f"\x1b_Ga=p,U=1,i={image_id},c=8,r=2,q=2\x1b\\" in terminal.text()
+    colour = f"38;2;{(image_id >> 16) & 255};{(image_id >> 8) & 255};{image_id & 255}"
+    shown = terminal.first("frame", PLACEHOLDER + chr(DIACRITICS[1]) + chr(DIACRITICS[7]))
+    assert colour in terminal.written[shown][1]
+    assert terminal.first("write", "a=p,U=1") < shown
+
+
+async def test_the_console_draws_each_sixel_row_on_its_own(terminal: Terminal) -> None:
+    """The console caches and scrolls rows one by one: each row is a sixel of its own cells,
+    its unset pixels transparent (P2=1) so the part of a band below the row is left alone."""
+    picture = two_colours().resize((80, 40))
+    await show_in_console(GraphicsSupport("sixel", (10, 20)), picture)
+    for row in range(2):
+        part = image_to_sixels(picture.crop((0, 20 * row, 80, 20 * (row + 1))), None,
+                               (0, 0, 0, 1.0))
+        assert part.startswith("\x1bP0;0;0q")
+        sliced = "\x1b7\x1b[7D\x1bP0;1;0q" + part[len("\x1bP0;0;0q"):] + "\x1b8"
+        assert terminal.first("frame", sliced) >= 0
+    assert "\x1b[1A" not in terminal.text()  # no row draws above itself
+    assert re.search("[\U00100000-\U0010eeed]", terminal.text()) is None  # no mark shows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -49,6 +49,8 @@ from rtui.tui.widgets.hosts import HostsPane
 # Loaded after the first frame: asyncssh alone takes ~0.1-0.9 s to import, jupyter_client
 # more, and the console's editor and output model ~35 ms that the host list does not need.
 if TYPE_CHECKING:
+    from textual.strip import Strip
+
     from rtui.tui.graphics.painters import Painter
     from rtui.tui.widgets.console import ConsolePane
 
@@ -104,10 +106,18 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
     @cached_property
     def painter(self) -> Painter:
         """Draws images for every view of this run (with kitty, one upload per image); made
-        on first use, on the event loop."""
+        on first use, on the event loop. Sliced: a row of a sixel or iTerm2 picture draws
+        its own part (the console caches and scrolls rows one by one)."""
         from rtui.tui.graphics.painters import make_painter
 
-        return make_painter(self.graphics, self)
+        return make_painter(self.graphics, self, sliced=True)
+
+    @cached_property
+    def paint_image(self) -> Callable[[bytes, int, int], list[Strip]]:
+        """``paint(data, cols, rows)`` for the console view and the Plots tab (in a thread)."""
+        from rtui.tui.graphics.painters import paint_function
+
+        return paint_function(self.painter)
 
     @property
     def config(self) -> Config:
@@ -143,6 +153,8 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
         self.check_hosts([h.name for h in self.workspace.config.hosts], interactive=False)
 
     async def on_unmount(self) -> None:
+        if "painter" in self.__dict__:  # made: kitty's uploads are freed
+            self.painter.close()
         await self.workspace.close()
 
     def get_line_filters(self) -> Sequence[LineFilter]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["KittyPainter", "commands", "passthrough"]
 
 _CHUNK = 4096  # base64 bytes per command, as kitty asks
+# Images kept in the terminal (more than the views keep drawn: a freed one shows blank).
+_KEEP_UPLOADS = 128
 
 
 def _palette_ids() -> list[int]:
@@ -84,7 +87,7 @@ class KittyPainter(Painter):
         self._top = chance.randrange(1, 256)  # the id's top byte, this painter's
         self._next_low = chance.randrange(1, 1 << 24) if truecolor else 0
         self._palette = [] if truecolor else _palette_ids()
-        self._uploads: dict[Hashable, tuple[int, int, int]] = {}  # key -> (cols, rows, id)
+        self._uploads: OrderedDict[tuple[Hashable, int, int], int] = OrderedDict()  # -> id
         self._upload_lock = threading.Lock()
 
     def _new_id(self) -> int:
@@ -95,6 +98,9 @@ class KittyPainter(Painter):
             low = self._palette[self._next_low % len(self._palette)]
             self._next_low += 1
         return (self._top << 24) | low
+
+    def box(self, cols: int, rows: int) -> tuple[int, int]:
+        return cols * self._cell_px[0], rows * self._cell_px[1]
 
     def _send(self, command: str) -> None:
         self._write(passthrough(command) if self._tmux else command)
@@ -122,22 +128,26 @@ class KittyPainter(Painter):
         return Color.from_triplet(ColorTriplet(*EIGHT_BIT_PALETTE[low & 255]))
 
     def _upload(self, key: Hashable, image: Image, cols: int, rows: int) -> int:
-        """The id of ``key``'s image at this size, uploaded now if it was not."""
+        """The id of ``key``'s image at this size, uploaded now if it was not. Sizes of one
+        key live side by side (the console and the Plots tab show one picture at two);
+        beyond ``_KEEP_UPLOADS`` the least recently painted is freed."""
+        size_key = (key, cols, rows)
         with self._upload_lock:
-            found = self._uploads.get(key)
-            if found is not None and found[:2] == (cols, rows):
-                return found[2]
+            found = self._uploads.get(size_key)
+            if found is not None:
+                self._uploads.move_to_end(size_key)
+                return found
         data = library.png_base64(self._fitted(image, cols, rows))  # CPU: outside the lock
         with self._upload_lock:
-            found = self._uploads.get(key)
-            if found is not None and found[:2] == (cols, rows):
-                return found[2]  # another thread uploaded it meanwhile
+            found = self._uploads.get(size_key)
             if found is not None:
-                self._send(_free(found[2]))
+                return found  # another thread uploaded it meanwhile
             image_id = self._new_id()
-            self._uploads[key] = (cols, rows, image_id)
+            self._uploads[size_key] = image_id
             for command in commands(image_id, data, cols, rows):
                 self._send(command)
+            while len(self._uploads) > _KEEP_UPLOADS:
+                self._send(_free(self._uploads.popitem(last=False)[1]))
             return image_id
 
     def _fitted(self, image: Image, cols: int, rows: int) -> Image:
@@ -152,17 +162,19 @@ class KittyPainter(Painter):
         return image.resize(size, PILImage.Resampling.LANCZOS)
 
     def drop(self, key: Hashable) -> None:
-        """Free the terminal's copy of ``key``'s image."""
+        """Free the terminal's copies of ``key``'s image."""
         with self._upload_lock:
-            found = self._uploads.pop(key, None)
-        if found is not None:
-            self._send(_free(found[2]))
+            gone = [k for k in self._uploads if k[0] == key]
+            ids = [self._uploads.pop(k) for k in gone]
+        for image_id in ids:
+            self._send(_free(image_id))
 
     def close(self) -> None:
-        """Free every image this painter uploaded (the console is closing)."""
+        """Free every image this painter uploaded (the app is closing)."""
         with self._upload_lock:
-            uploads, self._uploads = self._uploads, {}
-        for _cols, _rows, image_id in uploads.values():
+            ids = list(self._uploads.values())
+            self._uploads.clear()
+        for image_id in ids:
             self._send(_free(image_id))
 
 

@@ -20,8 +20,6 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
     from textual.app import App
 
-__all__ = ["BlocksPainter", "OffPainter", "Painter", "make_painter"]
+__all__ = ["BlocksPainter", "OffPainter", "Painter", "make_painter", "paint_function"]
 
 _KEEP = 32  # drawings kept per painter (least recently painted dropped first)
 _console = Console(width=4096, color_system="truecolor", force_terminal=True,
@@ -43,11 +41,11 @@ class Painter:
     """What every mode does; subclasses fill in ``_draw`` (all rows of one image)."""
 
     mode: ClassVar[str] = ""
-    # True where the strips of a row depend on which rows are visible (sixel and iTerm2
-    # draw the visible part from its last row): ask again when the visible rows change.
-    by_visible: ClassVar[bool] = False
 
     def __init__(self) -> None:
+        # True where the strips of a row depend on which rows are visible (sixel and iTerm2
+        # not sliced draw the visible part from its last row): ask again when they change.
+        self.by_visible = False
         self._lock = threading.Lock()
         self._drawn: OrderedDict[tuple[Hashable, int, int], list[Strip]] = OrderedDict()
 
@@ -74,6 +72,11 @@ class Painter:
 
     def _draw(self, key: Hashable, image: Image, cols: int, rows: int) -> list[Strip]:
         raise NotImplementedError
+
+    def box(self, cols: int, rows: int) -> tuple[int, int]:
+        """The most pixels an image drawn in ``cols`` x ``rows`` cells shows: what to decode
+        it to (half-blocks: one pixel wide and two high a cell)."""
+        return cols, 2 * rows
 
     def drop(self, key: Hashable) -> None:
         """Forget ``key``'s drawings (the image left the console)."""
@@ -116,21 +119,12 @@ def label_strip(image: Image, cols: int) -> Strip:
     return Strip(list(text.render(_console, end=""))).extend_cell_length(cols)
 
 
-def control(text: str) -> Segment:
-    """A segment the terminal gets as it is and that takes no cells."""
-    return Segment(text, None, [])
-
-
-def blank_with(cols: int, tail: str, style: Style | None = None) -> Strip:
-    """``cols`` blank cells, then ``tail`` (escape sequences) written after them. Crops keep
-    ``tail`` whole or drop it: it sits past the last cell, so a cut never splits it."""
-    return Strip([Segment(" " * cols, style), control(tail)], cols)
-
-
 def make_painter(support: GraphicsSupport, app: App[Any],
-                 background: tuple[int, int, int] = (0, 0, 0)) -> Painter:
+                 background: tuple[int, int, int] = (0, 0, 0), *,
+                 sliced: bool = False) -> Painter:
     """The painter for this run; on the loop. Kitty needs the image id in the foreground
-    colour, so it falls back to half-blocks on a 16-colour console (``--ansi``, NO_COLOR)."""
+    colour, so it falls back to half-blocks on a 16-colour console (``--ansi``, NO_COLOR).
+    ``sliced``: sixel and iTerm2 rows drawn each on its own (see ``inline``)."""
     if support.mode == "off":
         return OffPainter()
     if support.mode == "kitty":
@@ -146,5 +140,20 @@ def make_painter(support: GraphicsSupport, app: App[Any],
         from rtui.tui.graphics.inline import ItermPainter, SixelPainter
 
         kind = SixelPainter if support.mode == "sixel" else ItermPainter
-        return kind(cell_px=support.cell_px, background=background)
+        return kind(cell_px=support.cell_px, background=background, sliced=sliced)
     return BlocksPainter()
+
+
+def paint_function(painter: Painter) -> Callable[[bytes, int, int], list[Strip]]:
+    """``painter`` as the console view's and the Plots tab's ``paint(data, cols, rows)``
+    (called in a thread): the image decoded to the pixels it is drawn with, its key the
+    digest of its bytes (so one picture shown twice is uploaded to kitty once)."""
+    from hashlib import blake2b
+
+    from rtui.core.halfblocks import decode
+
+    def paint(data: bytes, cols: int, rows: int) -> list[Strip]:
+        key = blake2b(data, digest_size=16).digest()
+        return painter.strips(key, decode(data, box=painter.box(cols, rows)), cols, rows)
+
+    return paint

@@ -29,6 +29,8 @@ from textual.app import App
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarCorner
 
+from rtui.tui.render.payloads import CarriedUpdate
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from textual.geometry import Region
@@ -177,7 +179,8 @@ class ScrollingApp(App[None]):
     def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
         if isinstance(screen, ScrollingScreen):
             renderable = PrefixedUpdate.wrap(screen.take_prefix(), renderable)
-        super()._display(screen, renderable)
+        # Pictures' escape sequences, carried through the compositor as marks (payloads).
+        super()._display(screen, CarriedUpdate.wrap(renderable))
 
 
 def _band_scroll_on(app: App[Any]) -> bool:

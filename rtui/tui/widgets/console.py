@@ -161,6 +161,10 @@ class ConsolePane(Widget):
             self.set_reactive(ConsolePane.state, "starting")
 
     def compose(self) -> ComposeResult:
+        graphics = getattr(self.app, "graphics", None)  # how this run draws images (RtuiApp)
+        if graphics is not None:
+            self.model.geometry.cell_px = graphics.cell_px
+            self.model.geometry.draw = graphics.mode != "off"
         self._view = ConsoleView(self.model, id="output")
         yield self._view
         yield Static("", id="inspect", classes="-hidden")

@@ -423,6 +423,9 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
     # -- scrolling ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        paint = getattr(self.app, "paint_image", None)  # the run's terminal graphics (RtuiApp)
+        if paint is not None:
+            self.images = InlineImages(self._image_ready, paint)
         self.sync()
 
     def on_unmount(self) -> None:

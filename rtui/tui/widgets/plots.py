@@ -56,6 +56,11 @@ class PlotPicture(Widget, can_focus=True):
         self.record = record
         self._redraw()
 
+    def on_mount(self) -> None:
+        paint = getattr(self.app, "paint_image", None)  # the run's terminal graphics (RtuiApp)
+        if paint is not None:
+            self._paint = paint
+
     def on_resize(self) -> None:
         self._redraw()
 
