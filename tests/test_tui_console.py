@@ -15,7 +15,7 @@ from rtui.core.config.store import HostStore
 from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.tui.app import RtuiApp
 from rtui.tui.render import painting_held
-from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, TextPromptScreen
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.sshd import SSHD, pid_alive
@@ -47,7 +47,8 @@ async def test_console_flow(sshd: SSHD, tmp_path: Path, isolated_home: Path) -> 
         await until(lambda: "ZeroDivisionError" in output(pane))
 
         await pilot.press(*"name = input('who? ')", "enter")
-        await until(lambda: isinstance(app.screen, TextPromptScreen))
+        # Asked in the console's own editor (the prompt as its title), as a terminal does.
+        await until(lambda: pane.query_one(CodeInput).border_title == "who? ")
         await pilot.press(*"ada", "enter")
         await pilot.press(*"print('hello', name)", "enter")
         await until(lambda: "hello ada" in output(pane))

@@ -13,7 +13,8 @@ from pathlib import Path
 from rtui.core.config.store import HostStore
 from rtui.core.kernels import events as ev
 from rtui.tui.app import RtuiApp
-from rtui.tui.screens.prompts import ChoiceScreen, TextPromptScreen
+from rtui.tui.screens.prompts import ChoiceScreen
+from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for, trust
@@ -71,8 +72,11 @@ async def test_k_shows_what_was_printed_meanwhile_and_a_death(
             assert text.index("away 2") < seam.start()  # the seam ends the replayed part
             assert text.count("away 2") == 1
             # The question asked while nobody was attached is asked now.
-            await until(lambda: isinstance(app.screen, TextPromptScreen), timeout=30)
-            assert isinstance(app.screen, TextPromptScreen) and app.screen.prompt == "who? "
+            # (in the console's editor, the prompt as its title)
+            await until(lambda: pane.questions.asking is not None, timeout=30)
+            question = pane.questions.asking
+            assert question is not None and question.prompt == "who? "
+            assert pane.query_one(CodeInput).border_title == "who? "
             await pilot.press(*"ada", "enter")
             await until(lambda: "hi ada" in output(pane), timeout=30)
 

@@ -126,6 +126,9 @@ class CodeInput(TextArea):
         self._completion: CompletionMenu | None = None
         self._search: HistorySearch | None = None
         self._serial = 0  # bumped by every assist request, so late answers can be recognised
+        # Answering the kernel's input() or debugger prompt: Enter sends the line as it is
+        # (empty too: pdb repeats its last command), Tab completes even at a line's start.
+        self.line_mode = False
         self._styled_theme: TextAreaTheme | None = None  # the theme styled last
         self._theme_css: tuple[str, Style] | None = None  # ...and what for
         if history is not None:
@@ -133,11 +136,28 @@ class CodeInput(TextArea):
 
     # -- public API -------------------------------------------------------------------------
 
-    def set_history(self, history: History) -> None:
-        """Use ``history`` for up/down, ctrl+r and for recording submitted cells."""
+    def set_history(self, history: History | None) -> None:
+        """Use ``history`` for up/down, ctrl+r and for recording submitted cells (None:
+        neither, as for an input() answer)."""
         self._history = history
-        self._history_cursor = history.cursor()
+        self._history_cursor = history.cursor() if history is not None else None
         self._recalled = None
+
+    @property
+    def input_history(self) -> History | None:
+        """What up/down recall (None: nothing)."""
+        return self._history
+
+    @property
+    def assist(self) -> CodeAssist | None:
+        """Who completes and explains (the kernel's questions, or the debugger's, local)."""
+        return self._assist
+
+    @assist.setter
+    def assist(self, assist: CodeAssist | None) -> None:
+        self._assist = assist
+        self._serial += 1  # an answer of the one before is stale
+        self._close_popup()
 
     @property
     def popup_open(self) -> bool:
@@ -159,9 +179,9 @@ class CodeInput(TextArea):
         return self._search.query if self._search is not None else None
 
     def submit(self) -> None:
-        """Run the current text as it is."""
+        """Run the current text as it is (in ``line_mode``, send it, even empty)."""
         code = self.text
-        if not code.strip():
+        if not code.strip() and not self.line_mode:
             return
         if self._history is not None:
             self._history.add(code)
@@ -276,6 +296,9 @@ class CodeInput(TextArea):
         if self.popup_open:
             self._accept_popup()
             return
+        if self.line_mode:
+            self.submit()
+            return
         code, cursor = code_and_cursor(self)
         if not code.strip():
             return
@@ -337,7 +360,7 @@ class CodeInput(TextArea):
             return
         row, column = self.cursor_location
         before = self.document[row][:column]
-        if not before.strip() or self._assist is None:
+        if self._assist is None or not (before.strip() or self.line_mode):
             self._indent()
             return
         code, cursor = code_and_cursor(self)

@@ -22,9 +22,10 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
+from rtui.core.console.debugger import BREAKPOINT_HOOK_CODE
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
@@ -34,8 +35,9 @@ from rtui.core.kernels.plot_size import PlotSize, fit_code, plot_size
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
 from rtui.tui.render import paint_now
-from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen, TextPromptScreen
+from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
 from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console_questions import KernelQuestions
 from rtui.tui.widgets.console_view import ConsoleView
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ class ConsolePane(Widget):
     ConsolePane #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     ConsolePane #status.-busy { color: $warning; }
     ConsolePane #status.-dead { color: $error; text-style: bold; }
+    ConsolePane CodeInput.-answering, ConsolePane #secret { border: tall $warning;
+                                border-title-color: $warning; border-title-style: bold; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "interrupt", "Interrupt", id="console.interrupt", priority=True),
@@ -157,6 +161,9 @@ class ConsolePane(Widget):
         self.exit_asked: AskExit | None = None
         """Set when a cell's reply asked the client to end (exit(), quit()): see ExitAsked."""
         self._ending: asyncio.Future[None] | None = None  # end_as_asked, once
+        # input() and the debugger, answered in the editor; pdb's lines have their own history.
+        self.questions = KernelQuestions(
+            self, History(history.parent / "debugger" / history.name))
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -200,6 +207,10 @@ class ConsolePane(Widget):
         self._plot_size = None
         self.call_after_refresh(self.fit_plots)  # the view has its size then
         self._ready.set()
+        # breakpoint() stops in pdb (debugpy's hook did nothing): silent, its events dropped.
+        with contextlib.suppress(KernelError):  # a closed session: the next cell says so
+            kernel.session.execute(BREAKPOINT_HOOK_CODE, silent=True, store_history=False,
+                                   allow_stdin=False, on_event=lambda _event: None)
 
     def on_unmount(self) -> None:
         self._release()
@@ -220,14 +231,16 @@ class ConsolePane(Widget):
         if isinstance(event, ev.InputRequest):
             # Not a cell of this pane's: one that asked while nobody was attached (its
             # kernel's keeper asks whoever attaches), or ours whose execution failed.
-            self.answer_input(event)
+            self.questions.asked(event)
             return
         if isinstance(event, ev.KernelExited):
             self.state = "dead"
             self._release()
+            self.questions.ended()
         self._show(event)
         if isinstance(event, ev.Status) and event.state == "idle":
             self._release()
+            self.questions.ended(event.parent_id)  # if it is the cell that asked
 
     def _on_heartbeat(self, alive: bool) -> None:
         """A silent heartbeat is not a death: a kernel busy in native code, a loaded host or
@@ -259,7 +272,7 @@ class ConsolePane(Widget):
 
     def _on_cell_event(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.InputRequest):
-            self.answer_input(event)
+            self.questions.asked(event)
             return
         self._show(event)
         if isinstance(event, ev.ExecuteReply):
@@ -269,6 +282,7 @@ class ConsolePane(Widget):
                 self.exit_asked = asked
                 self.state = "detaching" if asked.keep_kernel else "exiting"
                 self.post_message(self.ExitAsked(self))
+            self.questions.ended(event.parent_id)
 
     def _show(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.Status):
@@ -390,6 +404,7 @@ class ConsolePane(Widget):
             route = self.kernel.route or "…"
             text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
                     f" · {route} · In [{self.execution_count + 1}]")
+        text += self.questions.status_note()
         status.update(text, layout=False)
         status.set_class(self.state in ("busy", "not answering"), "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
@@ -418,10 +433,16 @@ class ConsolePane(Widget):
                                    store_history=False, allow_stdin=False,
                                    on_event=lambda _event: None)
             self._plot_size = size
+    def refresh_status(self) -> None:
+        if self._hold_timer is None:
+            self._update_status()
 
     @on(CodeInput.Submitted)
     def _submitted(self, message: CodeInput.Submitted) -> None:
         message.stop()
+        if self.questions.active:
+            self.questions.answer(message.code)
+            return
         if not message.code.strip():
             return
         sent = None
@@ -445,19 +466,21 @@ class ConsolePane(Widget):
             sent = kernel.session.execute(code, on_event=self._on_cell_event)
         await sent.reply()
 
+    @on(Input.Submitted, "#secret")
+    def _secret_submitted(self, message: Input.Submitted) -> None:
+        message.stop()
+        self.questions.answer(message.value)
+
+    def echo(self, text: str) -> None:
+        """A question and its answer, in the output as a terminal shows them."""
+        self._info(text, "bold")
+
     @work(group="input", exit_on_error=False)
-    async def answer_input(self, event: ev.InputRequest) -> None:
-        """A running cell called input(): ask in a dialog, send the answer to the kernel."""
+    async def send_input_reply(self, reply: str) -> None:
+        """The answer to the kernel's input() or debugger prompt (it waits for it)."""
         kernel = self.kernel
         assert kernel is not None
-        answer = await ask(self.app, TextPromptScreen(
-            f"Input for {kernel.host}", event.prompt, password=event.password))
-        reply = answer if isinstance(answer, str) else ""
         await kernel.session.input_reply(reply)
-        # Echo as a terminal would; a password shows as dots only.
-        echo = "•" * len(reply) if event.password else reply
-        self._info(f"{event.prompt}{echo}")
-        self.query_one(CodeInput).focus()
 
     @on(CodeInput.InspectRequested)
     def _inspect(self, message: CodeInput.InspectRequested) -> None:
@@ -501,6 +524,7 @@ class ConsolePane(Widget):
         self.state = "idle"
         self._plot_size = None  # a new process: its matplotlib is sized again
         self.fit_plots()
+        self.questions.ended()  # a debugger or input() of the old kernel asks no more
         self._info("Kernel restarted: the namespace is empty.", "yellow")
         self.query_one(CodeInput).focus()
 
