@@ -98,7 +98,7 @@ async def test_debugger_in_the_console(sshd: SSHD, tmp_path: Path, isolated_home
         # The prompt is the editor's title and in the status line; Enter answers pdb.
         assert pane.questions.debugging and editor.line_mode
         assert editor.border_title == "ipdb> "
-        await until(lambda: "debugger ipdb>" in str(status.render()))
+        await until(lambda: "ipdb> n next, s step, c continue, q quit" in str(status.render()))
         assert "----> 3     breakpoint()" not in output(pane)  # stopped after it
         await until(lambda: "----> 4     total += 2" in output(pane))
 
@@ -131,7 +131,7 @@ async def test_debugger_in_the_console(sshd: SSHD, tmp_path: Path, isolated_home
         await until(lambda: "Out[2]: 42" in output(pane))
         # The debugger is over: Enter runs cells again, with the cell history.
         await until(lambda: not pane.questions.active and not editor.line_mode)
-        assert editor.border_title is None and "debugger" not in str(status.render())
+        assert editor.border_title is None and "ipdb>" not in str(status.render())
         await pilot.press("up")
         assert editor.text == "f()"
         await pilot.press("down")

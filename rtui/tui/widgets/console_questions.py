@@ -75,8 +75,8 @@ class KernelQuestions:
     def status_note(self) -> str:
         """What the status line adds: the question and how to go on."""
         if self.asking is not None and self.debugging:
-            return (f" · debugger {self.asking.prompt.strip()} n next, s step, c continue,"
-                    " q quit, ↑ history, tab completes")
+            return (f" · {_clean(self.asking.prompt).strip()} n next, s step, c continue,"
+                    " q quit")
         if self.asking is not None:
             return " · the kernel asks for input"
         if self.debugging:
@@ -137,8 +137,9 @@ class KernelQuestions:
         self.pane.echo(_clean(question.prompt) + ("" if question.password else text))
         if question.password:
             self._drop_secret()
-            self.pane.query_one(CodeInput).display = True
-            self.pane.query_one(CodeInput).focus()
+            editor = self.pane.query_one(CodeInput)
+            editor.display = True
+            self.pane.call_after_refresh(editor.focus)  # once the field is gone
         if not self.debugging:
             self._back_to_cells()
         self.pane.refresh_status()
