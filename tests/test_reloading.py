@@ -73,7 +73,7 @@ async def test_an_edited_module_runs_its_new_code_and_one_dim_line_names_it(
     """ipykernel with the default mode (one module excluded), spyder-kernels (``runfile``:
     autoreload names the edit, then its UMR gives the script fresh imports) and a host
     with reloading off, started together: each start costs seconds here."""
-    kernels.reloading = Reloading("2", exclude=("heavy",))
+    default, kernels.reloading = kernels.reloading, Reloading("2", exclude=("heavy",))
     off = HostKernels(kernels.connection, python=PY, reloading=Reloading("off"))
     script = project / "script.py"
     write(script, IMPORTS.replace("import labmod, labpkg.sub, heavy; ", "import labmod, "
@@ -125,6 +125,7 @@ async def test_an_edited_module_runs_its_new_code_and_one_dim_line_names_it(
             if isinstance(each, RemoteKernel):
                 await service.shutdown(each)
         await off.close()
+        kernels.reloading = default
 
 
 # The set-up's own code in a real IPython (no kernel: a shell in a subprocess), where
