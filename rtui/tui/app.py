@@ -36,6 +36,7 @@ from rtui.core.workspace import (
 )
 from rtui.tui.ansi_colours import ANSI_THEME, SixteenColours
 from rtui.tui.commands import HostCommands
+from rtui.tui.consoles import ASK_AGAIN
 from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
 from rtui.tui.graphics import GraphicsSupport
@@ -238,20 +239,28 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
     @work(group="quit", exclusive=True, exit_on_error=False)
     async def quit_app(self) -> None:
         """Quit; kernels started here are shut down or left running, as the person says."""
-        panes: list[ConsolePane] = list(self.query("ConsolePane"))  # type: ignore[arg-type]
-        # Not one whose code asked it to end (exit()): it ends as asked, whatever is chosen.
-        launched = [p for p in panes if p.kernel is not None and p.kernel.launched
-                    and p.exit_asked is None]
-        shutdown = False
-        if launched:
+        while True:
+            panes: list[ConsolePane] = list(self.query("ConsolePane"))  # type: ignore[arg-type]
+            # Not one whose code asked it to end (exit()): it ends as asked, whatever is chosen.
+            launched = [p for p in panes if p.kernel is not None and p.kernel.launched
+                        and p.exit_asked is None]
+            shutdown = False
+            if not launched:
+                break
             options = [
                 ("leave", f"Quit and leave {len(launched)} kernel(s) running (k attaches later)"),
                 ("shutdown", f"Shut down the {len(launched)} kernel(s) started here, then quit"),
             ]
-            choice = await ask(self, ChoiceScreen("Quit rtui", options))
+            self.quit_dialog = ChoiceScreen("Quit rtui", options)
+            try:
+                choice = await ask(self, self.quit_dialog)
+            finally:
+                self.quit_dialog = None
             if choice is None:
                 return
-            shutdown = choice == "shutdown"
+            if choice != ASK_AGAIN:  # else one of them ended meanwhile (exit()): count again
+                shutdown = choice == "shutdown"
+                break
         for pane in panes:
             with contextlib.suppress(Exception):
                 if pane.exit_asked is not None:

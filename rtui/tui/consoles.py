@@ -22,7 +22,10 @@ if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.tui.widgets.console import ConsolePane
 
-__all__ = ["ConsoleTabs"]
+__all__ = ["ASK_AGAIN", "ConsoleTabs"]
+
+ASK_AGAIN = "ask-again"
+"""What the quit dialog is dismissed with when a kernel it counted ended meanwhile."""
 
 
 class ConsoleTabs(ScrollingApp):
@@ -32,6 +35,9 @@ class ConsoleTabs(ScrollingApp):
     workspace: Workspace
     prompter: TuiPrompter
     _console_count: int = 0
+    quit_dialog: ChoiceScreen | None = None
+    """The quit dialog while it is up (RtuiApp.quit_app): asked again when a kernel it
+    counts ends as its code asked."""
 
     @work(group="count", exit_on_error=False)
     async def count_kernels(self, name: str) -> None:
@@ -177,6 +183,9 @@ class ConsoleTabs(ScrollingApp):
                         timeout=6)
         finally:
             await self._remove_console(pane)
+            dialog = self.quit_dialog
+            if dialog is not None and dialog.is_current:  # it counted this one: ask again
+                dialog.dismiss(ASK_AGAIN)
         if not asked.keep_kernel:
             self.count_kernels(pane.kernels.name)
 
