@@ -1,10 +1,23 @@
-"""The debugger's side of the console, without a kernel: which prompts are pdb's, pdb's
-commands completed and explained locally, names taken from what the debugger printed."""
+"""The debugger's side of the console: which prompts are pdb's, pdb's commands completed and
+explained locally, names taken from what the debugger printed; and the setup code that makes
+a Spyder kernel's debugger ask on stdin (a real spyder kernel)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
 from rtui.core.console.debugger import (
     COMMANDS,
+    DEBUGGER_SETUP_CODE,
     command_help,
     complete_command,
     is_debugger_prompt,
@@ -52,3 +65,44 @@ def test_help_is_pdbs_own() -> None:
     assert "IPython" in (command_help("pinfo", 5) or "")
     assert command_help("print(1)", 3) is None
     assert command_help("", 0) is None
+
+
+def test_a_spyder_kernels_debugger_asks_on_stdin_with_its_comm_open(tmp_path: Path) -> None:
+    """Once a client opened Spyder's comm (the variables pane does), spyder-kernels' pdb asks
+    that comm, not stdin; and breakpoint() called debugpy's hook, which does nothing. After
+    the console's setup code, breakpoint() stops and pdb asks on stdin."""
+    pytest.importorskip("spyder_kernels")
+    spec = tmp_path / "kernels" / "spyder"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "spyder_kernels.console", "-f", "{connection_file}"],
+        "display_name": "spyder", "language": "python"}))
+    home = tmp_path / "spyder-home"
+    home.mkdir()
+    km = KernelManager(kernel_name="spyder",
+                       kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
+                       connection_file=str(tmp_path / "connection.json"), ip="127.0.0.1")
+    km.start_kernel(env={**os.environ, "HOME": str(home), "IPYTHONDIR": str(home / "ipy"),
+                         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")})
+    kc = km.blocking_client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute_interactive(DEBUGGER_SETUP_CODE, silent=True, store_history=False,
+                               allow_stdin=False, timeout=30)
+        kc.shell_channel.send(kc.session.msg("comm_open", {
+            "comm_id": uuid.uuid4().hex, "target_name": "spyder_api", "data": {}}))
+        prompts: list[str] = []
+
+        def answer(msg: dict[str, Any]) -> None:
+            prompts.append(msg["content"]["prompt"])
+            kc.input("c")
+
+        reply = kc.execute_interactive("def f():\n    breakpoint()\n    return 2\nf()",
+                                       allow_stdin=True, stdin_hook=answer,
+                                       output_hook=lambda _msg: None, timeout=30)
+        assert prompts == ["ipdb> "] and is_debugger_prompt(prompts[0])
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

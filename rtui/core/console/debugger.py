@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
-    "BREAKPOINT_HOOK_CODE",
     "COMMANDS",
+    "DEBUGGER_SETUP_CODE",
     "command_help",
     "complete_command",
     "is_debugger_prompt",
@@ -50,16 +50,25 @@ _EXPRESSION_COMMANDS = frozenset({
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_TAIL = re.compile(r"[A-Za-z0-9_]*$")
 
-# What ``breakpoint()`` calls on an ipykernel that has debugpy: debugpy's hook, which does
-# nothing unless a DAP client (JupyterLab's visual debugger) is attached, so breakpoint()
-# never stopped. Python's own hook (PYTHONBREAKPOINT, else pdb.set_trace, which IPython
-# makes ipdb's) is put back, once per console, only in place of debugpy's, and only while
-# no DAP client is attached. Sent silent: no execution count, no history, no output.
-BREAKPOINT_HOOK_CODE = """\
+# Sent once per console, silent (no execution count, no history, no output), so that the
+# debugger asks on stdin, where the console answers it:
+# - ``breakpoint()`` on an ipykernel that has debugpy calls debugpy's hook, which does nothing
+#   unless a DAP client (JupyterLab's visual debugger) is attached: breakpoint() never
+#   stopped. Python's own hook (PYTHONBREAKPOINT, else pdb.set_trace, which IPython makes
+#   ipdb's) is put back, only in place of debugpy's and only while no DAP client is attached.
+# - spyder-kernels' debugger asks Spyder's comm instead of stdin once a client opened it
+#   (the variables pane does): the cell then waits for an answer nobody is asked for. Its
+#   ``cmd_input`` asks with input() again, as it does when no Spyder is attached.
+DEBUGGER_SETUP_CODE = """\
 import sys as _rtui_sys
 if (getattr(_rtui_sys.breakpointhook, '__module__', '') or '').startswith('debugpy') and not (
         'debugpy' in _rtui_sys.modules and _rtui_sys.modules['debugpy'].is_client_connected()):
     _rtui_sys.breakpointhook = _rtui_sys.__breakpointhook__
+if 'spyder_kernels.customize.spyderpdb' in _rtui_sys.modules:
+    def _rtui_cmd_input(self, prompt=''):
+        return input(prompt)
+    _rtui_sys.modules['spyder_kernels.customize.spyderpdb'].SpyderPdb.cmd_input = _rtui_cmd_input
+    del _rtui_cmd_input
 del _rtui_sys
 """
 

@@ -25,7 +25,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
-from rtui.core.console.debugger import BREAKPOINT_HOOK_CODE
+from rtui.core.console.debugger import DEBUGGER_SETUP_CODE
 from rtui.core.console.history import History
 from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
@@ -207,9 +207,9 @@ class ConsolePane(Widget):
         self._plot_size = None
         self.call_after_refresh(self.fit_plots)  # the view has its size then
         self._ready.set()
-        # breakpoint() stops in pdb (debugpy's hook did nothing): silent, its events dropped.
+        # The debugger asks on stdin, here (see DEBUGGER_SETUP_CODE); its events dropped.
         with contextlib.suppress(KernelError):  # a closed session: the next cell says so
-            kernel.session.execute(BREAKPOINT_HOOK_CODE, silent=True, store_history=False,
+            kernel.session.execute(DEBUGGER_SETUP_CODE, silent=True, store_history=False,
                                    allow_stdin=False, on_event=lambda _event: None)
 
     def on_unmount(self) -> None:
