@@ -58,7 +58,7 @@ def test_plot_is_the_console_width_and_a_console_friendly_height() -> None:
 def test_fit_code_is_silent_where_matplotlib_is_missing(tmp_path: Path) -> None:
     """In an IPython shell that cannot import matplotlib (nor matplotlib_inline): the cell
     succeeds, prints nothing, leaves no name behind, and a host's MPLBACKEND=Agg (which
-    shows nothing) becomes the inline backend."""
+    shows nothing) or QtAgg without a display (which fails) becomes the inline backend."""
     script = tmp_path / "fit.py"
     script.write_text(
         "import os, sys\n"
@@ -73,18 +73,23 @@ def test_fit_code_is_silent_where_matplotlib_is_missing(tmp_path: Path) -> None:
         "print('names left:', sorted(set(shell.user_ns) - set(before)),\n"
         "      [n for n in shell.user_ns if 'rtui' in n])\n"
         "print('backend:', os.environ['MPLBACKEND'])\n"
+        "os.environ['MPLBACKEND'] = 'QtAgg'  # a window backend, and no display\n"
+        f"shell.run_cell({fit_code(plot_size(90, 24, (8, 16)))!r}, silent=True)\n"
+        "print('backend:', os.environ['MPLBACKEND'])\n"
         "try:\n"
         "    import matplotlib\n"
         "except ImportError:\n"
         "    print('still no matplotlib')\n"
     )
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["MPLBACKEND"] = "Agg"
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.splitlines() == [
-        "names left: [] []", f"backend: {INLINE_BACKEND}", "still no matplotlib"]
+        "names left: [] []", f"backend: {INLINE_BACKEND}", f"backend: {INLINE_BACKEND}",
+        "still no matplotlib"]
 
 
 def _png_size(png: bytes) -> tuple[int, int]:

@@ -39,6 +39,9 @@ _ROWS_KEPT = 2  # console rows left free under a plot (its Out line, the next pr
 # Backends that show nothing in a console: one set on the host (MPLBACKEND=Agg in a
 # cluster's profile is common) would make plt.show() silent; the inline one replaces it.
 _SILENT_BACKENDS = ("", "agg", "pdf", "ps", "svg", "cairo", "template")
+# Window backends, which a kernel on a host without a display cannot open (matplotlib
+# raises on the first plot): the inline one replaces them there too.
+_WINDOW_BACKENDS = ("tk", "qt", "gtk", "wx", "macosx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,9 @@ def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
     of numpy and matplotlib for a user who may never plot). A value the user chose is kept:
     one set in a matplotlibrc (it differs from matplotlib's default), or changed since rtui
     last set ``before`` in this kernel. MPLBACKEND becomes the inline backend where it is
-    unset or a backend that shows nothing. The names it makes are deleted again, and any
-    failure (no matplotlib, no IPython) is swallowed: the console shows nothing of it.
+    unset, a backend that shows nothing, or a window one on a host without a display. The
+    names it makes are deleted again, and any failure (no matplotlib, no IPython) is
+    swallowed: the console shows nothing of it.
     """
     # Full precision: figsize x dpi must give the pixels back (Agg truncates: 1061.9999
     # would be 1061); compared rounded, as the kernel may round-trip them through text.
@@ -89,7 +93,10 @@ def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
     return f'''def _rtui_fit_plots():
     import importlib.util, os, sys, types
     want = {{"figure.figsize": {size.figsize!r}, "figure.dpi": {size.dpi!r}}}
-    if os.environ.get("MPLBACKEND", "").lower() in {_SILENT_BACKENDS!r}:
+    backend = os.environ.get("MPLBACKEND", "").lower()
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if backend in {_SILENT_BACKENDS!r} or (
+            headless and backend.startswith({_WINDOW_BACKENDS!r})):
         os.environ["MPLBACKEND"] = {INLINE_BACKEND!r}
     untight = {{"bbox_inches": None}}
     try:  # the shell's config: read when the inline backend is set up (first plot)
