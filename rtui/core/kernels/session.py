@@ -70,6 +70,7 @@ _INPUT_CATCH_UP = 2.0
 
 RequestChannel = Literal["shell", "control"]
 Handler = Callable[[dict[str, Any]], None]
+CommListener = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,9 @@ class KernelSession:
             msg_type: self._output_handler(decode) for msg_type, decode in OUTPUT_DECODERS.items()
         }
         self._iopub_handlers["status"] = self._on_iopub_status
+        for comm_type in ("comm_open", "comm_msg", "comm_close"):
+            self._iopub_handlers[comm_type] = self._on_iopub_comm
+        self._comm_listeners: tuple[CommListener, ...] = ()
         self._reply_handlers: dict[str, Handler] = {"execute_reply": self._on_shell_execute_reply}
         self._stdin_handlers: dict[str, Handler] = {"input_request": self._on_stdin_input_request}
 
@@ -287,6 +291,24 @@ class KernelSession:
             self._listeners = tuple(x for x in self._listeners if x is not listener)
 
         return unsubscribe
+
+    def watch_comms(self, listener: CommListener) -> Callable[[], None]:
+        """Call ``listener`` with every comm message the kernel publishes (comm_open,
+        comm_msg, comm_close: whole messages, whoever's request they answer); they are
+        nobody's output. Returns an unsubscribe function."""
+        self._comm_listeners = (*self._comm_listeners, listener)
+
+        def unsubscribe() -> None:
+            self._comm_listeners = tuple(x for x in self._comm_listeners if x is not listener)
+
+        return unsubscribe
+
+    def send_comm(self, msg_type: Literal["comm_open", "comm_msg", "comm_close"],
+                  content: dict[str, Any]) -> str:
+        """Send a comm message on shell; the kernel answers, if at all, on iopub (see
+        :meth:`watch_comms`). Returns its msg_id."""
+        self._check_open()
+        return self._transport.send("shell", msg_type, content)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -651,6 +673,13 @@ class KernelSession:
             self._emit(status)
         elif execution.on_status(status):
             self._finished(execution)
+
+    def _on_iopub_comm(self, msg: dict[str, Any]) -> None:
+        for listener in self._comm_listeners:
+            try:
+                listener(msg)
+            except Exception:
+                log.exception("%s: comm listener failed on %s", self.name, msg["msg_type"])
 
     def _on_reply_frames(self, frames: list[bytes]) -> None:
         """shell and control: an execute_reply ends an Execution, any other reply a request."""
