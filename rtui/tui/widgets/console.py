@@ -39,6 +39,7 @@ from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console_questions import KernelQuestions
 from rtui.tui.widgets.console_view import ConsoleView
+from rtui.tui.widgets.variables import VariablesPane
 
 if TYPE_CHECKING:
     from rtui.core.kernels.execution import Execution
@@ -112,6 +113,7 @@ class ConsolePane(Widget):
         Binding("f8", "plots", "Plots", id="console.plots", priority=True),
         # The output pane takes keys of its own (scroll, r raw, s save): f5 goes there and back.
         Binding("f5", "toggle_focus", "Output / input", id="console.focus", priority=True),
+        Binding("f12,ctrl+t", "variables", "Variables", id="console.variables"),
         Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
     ]
 
@@ -176,6 +178,8 @@ class ConsolePane(Widget):
         yield self._view
         yield Static("", id="inspect", classes="-hidden")
         yield CodeInput(history=History(self.history_path), assist=SessionAssist(self), id="code")
+        self._variables = VariablesPane()
+        yield self._variables
         yield Static("", id="status")
 
     def on_mount(self) -> None:
@@ -283,6 +287,7 @@ class ConsolePane(Widget):
                 self.state = "detaching" if asked.keep_kernel else "exiting"
                 self.post_message(self.ExitAsked(self))
             self.questions.ended(event.parent_id)
+            self._variables.cell_ended(event)
 
     def _show(self, event: ev.KernelEvent) -> None:
         if isinstance(event, ev.Status):
@@ -450,7 +455,8 @@ class ConsolePane(Widget):
             # Sent here, not in the worker: a worker starts a loop turn or a frame later.
             self._hold()
             self.fit_plots()
-            sent = self.kernel.session.execute(message.code, on_event=self._on_cell_event)
+            sent = self.kernel.session.execute(message.code, on_event=self._on_cell_event,
+                                               user_expressions=self._variables.cell_expressions())
         self.run_code(message.code, sent)
 
     @work(group="execute", exit_on_error=False)
@@ -463,7 +469,8 @@ class ConsolePane(Widget):
             kernel = self.kernel
             assert kernel is not None
             self.fit_plots()
-            sent = kernel.session.execute(code, on_event=self._on_cell_event)
+            sent = kernel.session.execute(code, on_event=self._on_cell_event,
+                                          user_expressions=self._variables.cell_expressions())
         await sent.reply()
 
     @on(Input.Submitted, "#secret")
@@ -569,6 +576,22 @@ class ConsolePane(Widget):
         name = default_name(self.kernels.name, message.number, message.suffix)
         await save_output(self.app, message.data, name, host=self.kernels.name,
                           on_host=message.on_host)
+
+    def action_variables(self) -> None:
+        """f12: the variables pane shown (it takes the tab when narrow), gone to, hidden."""
+        self._variables.toggle(self.kernel)
+        if not self._variables.shown:
+            self.query_one(CodeInput).focus()
+
+    @on(VariablesPane.Left)
+    def _variables_left(self, message: VariablesPane.Left) -> None:
+        message.stop()
+        if self.has_class("-variables-full"):
+            self._variables.toggle(self.kernel)
+        self.query_one(CodeInput).focus()
+
+    def on_resize(self) -> None:
+        self._variables.fit(self.size.width)
 
     async def shutdown_kernel(self) -> None:
         if self.kernel is not None:
