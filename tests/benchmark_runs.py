@@ -7,16 +7,22 @@ sshd, tmux), while the rest of the suite waits on its own servers too. Here they
 time in a thread beside the suite, at a lower CPU priority (``nice``), so that the suite's
 timed behaviour (bounds such as "named within 2 s") keeps the CPU it needs. Run alone
 (only the smoke file selected, or no thread started), each test runs its command itself.
+
+Under pytest-xdist the runs start once, in the controller (tests/conftest.py), which writes
+each one's end to a directory the workers are told of (:func:`follow`); the worker that gets
+a check waits for its file there.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +57,19 @@ class Finished:
     def remove(self) -> None:
         shutil.rmtree(self.out.parent, ignore_errors=True)
 
+    def to_json(self) -> str:
+        process = self.process
+        return json.dumps({"args": process.args, "returncode": process.returncode,
+                           "stdout": process.stdout, "stderr": process.stderr,
+                           "out": str(self.out), "home": str(self.home)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Finished:
+        fields = json.loads(text)
+        process = subprocess.CompletedProcess(fields["args"], fields["returncode"],
+                                              fields["stdout"], fields["stderr"])
+        return cls(process, Path(fields["out"]), Path(fields["home"]))
+
 
 @dataclass
 class _Run:
@@ -64,8 +83,10 @@ class _Run:
 class BackgroundRuns:
     """The runs, in order, in one daemon thread; ``result(name)`` waits for one."""
 
-    def __init__(self, runs: dict[str, tuple[list[str], float]]) -> None:
+    def __init__(self, runs: dict[str, tuple[list[str], float]],
+                 publish: Path | None = None) -> None:
         self._runs = {name: _Run(args, timeout) for name, (args, timeout) in runs.items()}
+        self._publish = publish  # where each run's end is written for xdist's workers
         self._proc: subprocess.Popen[str] | None = None
         self._stopped = False
         self._thread = threading.Thread(target=self._work, name="benchmark-smoke", daemon=True)
@@ -74,17 +95,27 @@ class BackgroundRuns:
         self._thread.start()
 
     def _work(self) -> None:
-        for run in self._runs.values():
+        for name, run in self._runs.items():
             if self._stopped:
                 run.error = "the suite ended first"
-                run.done.set()
-                continue
-            try:
-                run.result = _execute(run.args, run.timeout, self._started_proc)
-            except OSError as exc:
-                run.error = f"could not start: {exc}"
-            finally:
-                run.done.set()
+            else:
+                try:
+                    run.result = _execute(run.args, run.timeout, self._started_proc)
+                except OSError as exc:
+                    run.error = f"could not start: {exc}"
+            self._published(name, run)
+            run.done.set()
+
+    def _published(self, name: str, run: _Run) -> None:
+        """Its end in ``publish``, for the worker that checks it (written whole, then
+        renamed: a reader never sees half of it)."""
+        if self._publish is None:
+            return
+        text = run.result.to_json() if run.result is not None else json.dumps(
+            {"error": run.error})
+        part = self._publish / f"{name}.part"
+        part.write_text(text)
+        part.rename(self._publish / f"{name}.json")
 
     def _started_proc(self, proc: subprocess.Popen[str]) -> None:
         self._proc = proc
@@ -107,12 +138,24 @@ class BackgroundRuns:
 
 
 _started: BackgroundRuns | None = None
+_followed: Path | None = None  # an xdist worker: where the controller writes the runs' ends
+STARTED = "started"  # the file in that directory that says the controller started them
 
 
-def start() -> None:
+def start(publish: Path | None = None) -> None:
+    """Start the runs here; with ``publish`` (xdist's controller), say so in that directory
+    and write each run's end there."""
     global _started
-    _started = BackgroundRuns(RUNS)
+    _started = BackgroundRuns(RUNS, publish)
+    if publish is not None:
+        (publish / STARTED).touch()
     _started.start()
+
+
+def follow(directory: Path) -> None:
+    """An xdist worker: the runs, if the controller started them, end in ``directory``."""
+    global _followed
+    _followed = directory
 
 
 def stop() -> None:
@@ -125,8 +168,23 @@ def run(name: str) -> Finished:
     own bound ends it), else run here."""
     if _started is not None:
         return _started.result(name, WAIT)
+    if _followed is not None and (_followed / STARTED).exists():
+        return _published_result(_followed, name, WAIT)
     args, timeout = RUNS[name]
     return _execute(args, timeout, lambda proc: None, nice=False)
+
+
+def _published_result(directory: Path, name: str, wait: float) -> Finished:
+    """The run ``name``'s end as the controller wrote it, waited for at most ``wait`` s."""
+    path, deadline = directory / f"{name}.json", time.monotonic() + wait
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {name} benchmark run did not end within {wait:g} s")
+        time.sleep(0.5)
+    text = path.read_text()
+    error = json.loads(text).get("error")
+    assert error is None, f"the {name} benchmark run: {error}"
+    return Finished.from_json(text)
 
 
 def _execute(args: list[str], timeout: float, started: Callable[[subprocess.Popen[str]], None],

@@ -7,14 +7,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from rtui.core.kernels.service import HostKernels
 from tests import benchmark_runs
+from tests.harness.alone import held
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
@@ -91,16 +93,131 @@ def run_rtui(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
     )
 
 
+# With `-n auto --dist loadgroup` the whole suite (no paths named) runs in two pytest-xdist
+# workers: most tests wait on sshd, kernels and tmux rather than on the CPU; named files run in
+# this process. Under xdist the controller keeps a directory that its workers share: the lock
+# of tests marked `alone` (tests/harness/alone.py) and the ends of the background runs
+# (tests/benchmark_runs.py).
+WORKERS = 2
+SHARED_KEY = "rtui_shared"
+# Tests that bound a time tightly (a few seconds, or a window) run alone under xdist, as if
+# marked `@pytest.mark.alone` (new tests: use the mark). By file, then test name (all its
+# parameters); a name that is no longer there fails the collection, so none goes stale.
+ALONE = {
+    "test_agent.py": ("test_list_resolve_and_hand_started_kernels", "test_signal_interrupts"),
+    "test_agent_files.py": ("test_agent_client_cancels_and_bounds_silence",),
+    "test_attach_errors.py": (
+        "test_a_wrong_key_is_named_once_within_two_seconds_while_another_client_works",
+        "test_a_gone_kernel_nobody_lists_is_named_within_two_seconds",
+        "test_a_wrong_key_in_a_copy_of_a_listed_kernel_is_named_within_two_seconds",
+        "test_cli_run_reports_a_kernel_that_dies_mid_cell"),
+    "test_cli_gives_up.py": ("test_run_gives_up_on_a_host_gone_for_good",),
+    "test_code_input.py": ("test_slow_completion_does_not_freeze_typing",),
+    "test_connection_info.py": ("test_a_malformed_file_is_named",),
+    "test_console_model.py": ("test_perf_200k_lines",),
+    "test_harness_extras.py": (
+        "test_relay_freeze_lets_client_keepalive_notice",
+        "test_relay_delay_is_pipelined_and_ordered", "test_black_hole_times_out_ssh_login"),
+    "test_keeper_feed.py": ("test_a_flood_is_parsed_in_batches_without_starving_the_loop",
+                            "test_attaching_to_a_dead_kernel_says_so_at_once"),
+    "test_keeper_lifecycle.py": ("test_a_keeper_lingers_after_its_kernel_died_then_leaves",),
+    "test_kernel_session.py": ("test_attach_to_a_busy_kernel", "test_interrupt"),
+    "test_kernels_remote.py": ("test_interrupt_sleep_within_two_seconds",
+                               "test_reattach_after_the_connection_drops"),
+    "test_output_kept.py": ("test_a_kernel_dying_mid_cell_is_said_within_5_s",),
+    "test_render_band_scroll.py": ("test_rtui_console_follows_the_band_scroll_setting",),
+    "test_routes.py": ("test_the_relay_carries_a_flood_whole_beside_a_quiet_stream",),
+    "test_ssh_faults.py": ("test_keepalive_notices_a_dead_link_then_reconnects",
+                           "test_ssh_configs_server_alive_options_set_the_keepalive",
+                           "test_ssh_configs_connect_timeout_wins_over_the_apps"),
+    "test_tui_console.py": ("test_console_flow",),
+    "test_tui_files.py": ("test_list_streams_100k_entries_first_rows_at_once",),
+    "test_tui_kept.py": ("test_k_shows_what_was_printed_meanwhile_and_a_death",),
+    "test_tui_reconnect.py": ("test_console_keeps_retrying_a_lost_host_and_says_so",),
+}
+_shared: Path | None = None  # the controller's, or a worker's (from its workerinput)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _shared
+    config.addinivalue_line(
+        "markers", "alone: no other test runs beside it under xdist (it bounds a time, and "
+        "those bounds need the CPU a second test would take)")
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None and SHARED_KEY in workerinput:
+        _shared = Path(workerinput[SHARED_KEY])
+        benchmark_runs.follow(_shared)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (addopts): two workers for the whole suite on two cores or more, none (this
+    process) when tests are named or the machine has one core;
+    PYTEST_XDIST_AUTO_NUM_WORKERS says otherwise (xdist's own rule)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    return WORKERS if (os.cpu_count() or 1) >= WORKERS else 0
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    global _shared
+    if _shared is None:
+        _shared = Path(tempfile.mkdtemp(prefix="rtx-", dir="/tmp"))
+    node.workerinput[SHARED_KEY] = str(_shared)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The controller starts the background runs once, when a worker's collection (the
+    same in each) holds their checks beside other tests."""
+    if _shared is None or (_shared / benchmark_runs.STARTED).exists():
+        return
+    files = (benchmark_runs.SMOKE_FILE, benchmark_runs.SCREENSHOTS_FILE)
+    smoke = [nodeid for nodeid in ids if nodeid.startswith(files)]
+    if smoke and len(smoke) < len(ids):
+        benchmark_runs.start(publish=_shared)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With other tests beside them, the benchmark smoke and screenshot checks go last and
-    their runs start now, in the background (tests/benchmark_runs.py says why)."""
+    their runs start now, in the background (tests/benchmark_runs.py says why); under xdist
+    the controller starts them. Tests that use the one password account (its home is shared)
+    run in one xdist worker; those of ALONE are marked `alone`."""
+    modules: dict[str, object] = {}
+    for item in items:
+        if "password_account" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("password_account"))
+        if name := getattr(item, "originalname", ""):
+            modules[item.path.name] = getattr(item, "module", None)
+            if name in ALONE.get(item.path.name, ()):
+                item.add_marker(pytest.mark.alone)
+    gone = [f"{file}::{name}" for file, module in modules.items()
+            for name in ALONE.get(file, ()) if not hasattr(module, name)]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py's ALONE names tests that are gone: {gone}")
     files = (benchmark_runs.SMOKE_FILE, benchmark_runs.SCREENSHOTS_FILE)
     smoke = [item for item in items if item.nodeid.startswith(files)]
     if not smoke or len(smoke) == len(items) or config.option.collectonly:
         return
     items[:] = [item for item in items if item not in smoke] + smoke
-    benchmark_runs.start()
+    if not hasattr(config, "workerinput"):
+        benchmark_runs.start()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
+        None, object, object]:
+    """Under xdist, a test marked ``alone`` runs with no other beside it."""
+    if _shared is None or not hasattr(item.config, "workerinput"):
+        return (yield)
+    with held(_shared, exclusive=item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     benchmark_runs.stop()
+    if _shared is not None and not hasattr(session.config, "workerinput"):
+        shutil.rmtree(_shared, ignore_errors=True)
