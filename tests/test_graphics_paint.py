@@ -128,7 +128,7 @@ def test_kitty_ids_survive_a_256_colour_terminal() -> None:
 
 async def test_sixel_is_drawn_from_the_last_row(terminal: Terminal) -> None:
     await paint(GraphicsSupport("sixel", (10, 20)))
-    sixel = image_to_sixels(expected_canvas(), None, (0, 0, 0, 1.0))
+    sixel = image_to_sixels(expected_canvas())
     # Row 2: seven blank cells, then (cursor saved) back 7, up 1, the picture, restored,
     # and the last blank cell.
     row = f"\x1b[2;1H{' ' * 7}\x1b7\x1b[7D\x1b[1A{sixel}\x1b8 "
@@ -138,7 +138,7 @@ async def test_sixel_is_drawn_from_the_last_row(terminal: Terminal) -> None:
 
 def test_sixel_of_a_part_scrolled_away_is_cropped_to_the_visible_rows() -> None:
     painter = SixelPainter(cell_px=(10, 20))
-    lower = image_to_sixels(expected_canvas().crop((0, 20, 80, 40)), None, (0, 0, 0, 1.0))
+    lower = image_to_sixels(expected_canvas().crop((0, 20, 80, 40)))
     (only,) = painter.strips("p", two_colours(), 8, 2, range(1, 2))
     assert substitute(only.text) == f"{' ' * 7}\x1b7\x1b[7D{lower}\x1b8 "
     # Through Textual's compositor the sequence is one cell (a mark): never cut in two.
@@ -244,8 +244,7 @@ async def test_the_console_draws_each_sixel_row_on_its_own(terminal: Terminal) -
     picture = two_colours().resize((80, 40))
     await show_in_console(GraphicsSupport("sixel", (10, 20)), picture)
     for row in range(2):
-        part = image_to_sixels(picture.crop((0, 20 * row, 80, 20 * (row + 1))), None,
-                               (0, 0, 0, 1.0))
+        part = image_to_sixels(picture.crop((0, 20 * row, 80, 20 * (row + 1))))
         assert part.startswith("\x1bP0;0;0q")
         sliced = "\x1b7\x1b[7D\x1bP0;1;0q" + part[len("\x1bP0;0;0q"):] + "\x1b8"
         assert terminal.first("frame", sliced) >= 0

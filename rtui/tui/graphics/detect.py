@@ -53,11 +53,6 @@ class GraphicsSupport:
     tmux: bool = False
     reason: str = "default"
 
-    @property
-    def pixels(self) -> bool:
-        """Whether images are drawn by the terminal in pixels (kitty, sixel, iTerm2)."""
-        return self.mode in ("kitty", "sixel", "iterm")
-
 
 TmuxQuery = Callable[[], "tuple[str, str] | None"]
 

@@ -151,7 +151,7 @@ class SixelPainter(_Injected):
     mode = "sixel"
 
     def _encode(self, part: Image, cols: int, rows: int) -> str:
-        data = library.sixel(part, self._background)
+        data = library.sixel(part)  # RGB: the canvas is on the background
         if self.sliced and data.startswith(_OPAQUE_HEADER):  # unset pixels: left as they are
             data = _CLEAR_HEADER + data[len(_OPAQUE_HEADER):]
         return data

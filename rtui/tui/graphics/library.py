@@ -54,11 +54,12 @@ def tgp() -> ModuleType:
         return _tgp
 
 
-def sixel(image: Image, background: tuple[int, int, int]) -> str:
-    """``image`` as one sixel sequence (DCS ... ST), transparent pixels on ``background``."""
+def sixel(image: Image) -> str:
+    """``image`` (RGB: composited on its background already) as one sixel sequence
+    (DCS ... ST). One argument: 0.8-0.10 take no options or background."""
     from textual_image._sixel import image_to_sixels
 
-    result: str = image_to_sixels(image, None, (*background, 1.0))
+    result: str = image_to_sixels(image)
     return result
 
 
@@ -117,7 +118,7 @@ def _framing() -> str | None:
 def _encoder() -> str | None:
     from PIL import Image as PILImage
 
-    data = sixel(PILImage.new("RGB", (2, 6), (255, 0, 0)), (0, 0, 0))
+    data = sixel(PILImage.new("RGB", (2, 6), (255, 0, 0)))
     if not (data.startswith("\x1bP") and "q" in data[:12] and data.endswith("\x1b\\")):
         return f"no longer returns a DCS sixel string (got {data[:20]!r})"
     return None
@@ -139,6 +140,6 @@ RELIED_ON: tuple[Piece, ...] = (
     Piece("renderable/tgp.py _PLACEHOLDER", "kitty placeholder character", _placeholder),
     Piece("renderable/tgp.py _TGP_MESSAGE_START/_END", "framing kitty commands",
           _framing),
-    Piece("_sixel.image_to_sixels(image, options, background)", "sixel encoding", _encoder),
+    Piece("_sixel.image_to_sixels(image)", "sixel encoding", _encoder),
     Piece("_pixeldata.PixelData.to_base64()", "PNG for kitty uploads", _png),
 )
