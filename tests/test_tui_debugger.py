@@ -169,6 +169,17 @@ async def test_debugger_in_the_console(sshd: SSHD, tmp_path: Path, isolated_home
         assert output(pane).splitlines().count("Secret: ") == 1
         await until(lambda: editor.display and app.focused is editor)
 
+        # Asked while another tab is shown: a notification says so and the keys stay where
+        # they are; back in the console, the editor answers.
+        paste(editor, "import time; time.sleep(0.5); input('later? ')")
+        await pilot.press("enter", "f3")
+        await until(lambda: any("asks: later?" in str(n.message) for n in app._notifications))
+        assert asks("later? ") and not isinstance(app.focused, CodeInput)
+        await pilot.press("f6")
+        await until(lambda: app.focused is editor)
+        await pilot.press("o", "k", "enter")
+        await until(lambda: "Out[8]: 'ok'" in output(pane))
+
         # %pip install streams: pip's first lines show while the cell still runs.
         gate, target = asyncio.Event(), tmp_path / "target"
         server, url = await held_wheel_server(gate)

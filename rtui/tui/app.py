@@ -290,7 +290,8 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Keys go to the tab in view: the host table, the console's editor, the file list."""
         pane = event.pane
-        editors = list(pane.query("CodeInput")) or list(pane.query("FileList"))
+        editors = (list(pane.query("#secret")) or list(pane.query("CodeInput"))
+                   or list(pane.query("FileList")))  # #secret: a password asked meanwhile
         if editors:
             editors[0].focus()
             return

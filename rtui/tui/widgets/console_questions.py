@@ -110,7 +110,7 @@ class KernelQuestions:
         editor.border_title = _clean(event.prompt) or "input"
         editor.add_class("-answering")
         editor.display = True
-        editor.focus()
+        self._take_focus(editor, event)
 
     def _ask_password(self, event: ev.InputRequest) -> None:
         editor = self.pane.query_one(CodeInput)
@@ -119,7 +119,17 @@ class KernelQuestions:
         secret.border_title = _clean(event.prompt) or "password"
         editor.display = False
         self.pane.mount(secret, before=editor)
-        secret.focus()
+        self._take_focus(secret, event)
+
+    def _take_focus(self, widget: CodeInput | Input, event: ev.InputRequest) -> None:
+        """Typing goes to the answer when this console is the one shown; a console in
+        another tab says that it asks, and leaves the keys where they are."""
+        if self.pane.is_on_screen:
+            widget.focus()
+        else:
+            name = self.pane.kernel.host if self.pane.kernel is not None else "a host"
+            self.pane.notify(f"A console on {name} asks: {_clean(event.prompt).strip()}",
+                             title="Input wanted")
 
     # -- the user answers ---------------------------------------------------------------------
 
