@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pyte
 import pytest
 from PIL import Image
 from rich.console import Console
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.strip import Strip
 from textual_image._sixel import image_to_sixels
@@ -27,6 +28,7 @@ from rtui.tui.graphics.kitty import KittyPainter
 from rtui.tui.graphics.widget import PictureView
 from rtui.tui.render.band_scroll import CompositorUpdate
 from rtui.tui.render.payloads import substitute
+from rtui.tui.widgets.console import ConsolePane
 from rtui.tui.widgets.console_view import ConsoleView
 from tests.graphics_app import BLUE, RED, PictureApp, two_colours
 from tests.test_render_band_scroll import Host as ScrollingHost
@@ -250,3 +252,32 @@ async def test_the_console_draws_each_sixel_row_on_its_own(terminal: Terminal) -
         assert terminal.first("frame", sliced) >= 0
     assert "\x1b[1A" not in terminal.text()  # no row draws above itself
     assert re.search("[\U00100000-\U0010eeed]", terminal.text()) is None  # no mark shows
+
+
+class _Connection:
+    def subscribe(self, callback: object) -> Callable[[], None]:
+        return lambda: None
+
+
+class _Kernels:
+    """Stands for a host's kernels service: the pane only subscribes to its connection."""
+
+    name = "lab"
+    connection = _Connection()
+
+
+@pytest.mark.parametrize("mode", ["off", "sixel"])
+async def test_a_console_takes_the_runs_cell_size_and_off(tmp_path: Path, mode: str) -> None:
+    """The console's image geometry (rows an image takes, the plots' size) is the run's."""
+    class One(App[None]):
+        graphics = GraphicsSupport(mode, (8, 16))
+
+        def compose(self) -> ComposeResult:
+            yield ConsolePane(_Kernels(), max_lines=100,  # type: ignore[arg-type]
+                              history=tmp_path / "history")
+
+    app = One()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        geometry = app.query_one(ConsolePane).model.geometry
+        assert (geometry.cell_px, geometry.draw) == ((8, 16), mode != "off")
