@@ -68,7 +68,9 @@ def test_value_views_of_arrays_frames_and_text() -> None:
     }
     arr = value_from_probe(json.loads(probe.value_view(ns, "arr", rows=5, cols=3)))
     assert arr.size == "(100, 20)" and arr.columns == ("0", "1", "2")
-    assert arr.rows[1] == ("20.0", "21.0", "22.0") and len(arr.rows) == 5
+    assert arr.rows[1] == ("20", "21", "22") and len(arr.rows) == 5
+    third = value_from_probe(json.loads(probe.value_view({"t": np.array([1 / 3, 1e-9])}, "t")))
+    assert third.rows == (("0.333333",), ("1e-09",))  # 6 significant digits, as Spyder
     cube = value_from_probe(json.loads(probe.value_view(ns, "cube")))
     assert cube.note == " (the first 2-D slice)" and len(cube.rows) == 3
     df = value_from_probe(json.loads(probe.value_view(ns, "df", rows=3)))

@@ -125,8 +125,9 @@ def namespace_view(ns: dict[str, Any], pattern: str = "", limit: int = 200,
 
 
 def _cell(value: Any, chars: int = 40) -> str:
+    """One table cell; a float with 6 significant digits, as Spyder shows arrays."""
     try:
-        text = str(value)
+        text = f"{value:.6g}" if isinstance(value, float) else str(value)
     except Exception as exc:
         text = f"<str failed: {type(exc).__name__}>"
     return _one_line(text, chars)

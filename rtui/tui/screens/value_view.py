@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -16,13 +17,25 @@ from rtui.tui.keys import keys_hint
 __all__ = ["ValueScreen"]
 
 
+def _left_out(value: ValueView) -> bool:
+    """Whether the table shows less than the whole value (its shape says how much it has)."""
+    try:
+        shape = ast.literal_eval(value.size)
+    except (ValueError, SyntaxError):
+        return True
+    if not isinstance(shape, tuple) or not shape:
+        return True
+    columns = shape[-1] if len(shape) > 1 else 1
+    return len(shape) > 2 or shape[0] > len(value.rows) or columns > len(value.columns)
+
+
 def describe(value: ValueView) -> str:
     """The title line: name, type, shape or length, and what was left out."""
     parts = [value.name, value.type]
     if value.size:
         parts.append(f"shape {value.size}" if value.size.startswith("(") else
                      f"length {value.size}")
-    if value.rows:
+    if value.rows and _left_out(value):
         parts.append(f"first {len(value.rows)} rows, {len(value.columns)} columns shown")
     if value.cut:
         parts.append("its text was cut")

@@ -109,7 +109,8 @@ class VariablesPane(Widget):
     ConsolePane.-variables.-variables-full #code,
     ConsolePane.-variables.-variables-full #inspect { display: none; }
     VariablesPane #variables-head { height: 1; background: $panel; padding: 0 1; }
-    VariablesPane VariablesFilter { height: 1; border: none; padding: 0 1; }
+    VariablesPane VariablesFilter, VariablesPane VariablesFilter:focus {
+        height: 1; border: none; padding: 0 1; }
     VariablesPane VariablesFilter.-hidden { display: none; }
     VariablesPane VariablesTable { height: 1fr; }
     """
