@@ -52,6 +52,7 @@ FAILURE = ["1/0"]
 PLOT_IMPORTS = ["import numpy as np, matplotlib.pyplot as plt; x = np.linspace(0, 12, 400)"]
 PLOT = ["plt.plot(x, np.sin(x), label='sin(x)'); plt.plot(x, np.cos(x) / 2, label='cos(x)/2');"
         " plt.legend(); plt.title('demo'); plt.show()"]
+FRAME = ["import pandas as pd; df = pd.DataFrame({'t': x, 'sin(t)': np.sin(x)}); n = 42"]
 MARKDOWN = ["from IPython.display import Markdown; Markdown('**Two** curves, *12* units long')"]
 PROGRESS = [
     "for i in range(21):",
@@ -62,7 +63,7 @@ PROGRESS = [
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
          "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg",
-         "console-plot.svg", "plots.svg")
+         "console-plot.svg", "plots.svg", "variables.svg")
 
 
 def isolate(root: Path) -> None:
@@ -313,6 +314,16 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
         await until(lambda: not app.query("PlotPicture"), "the Plots tab to close")
         tabs_widget = app.query_one(TabbedContent)
         tabs_widget.active = pane.parent.id  # type: ignore[union-attr]
+        pane.query_one("#code").focus()
+
+        # The variables pane (f12), beside the console, after a cell that made a DataFrame.
+        await run_cell(pilot, pane, FRAME, "")
+        await pilot.press("f12")
+        table = pane.query_one("VariablesPane").query_one(DataTable)
+        await until(lambda: any(str(table.get_row_at(i)[0]) == "df"
+                                for i in range(table.row_count)), "the variables")
+        await camera.take("variables.svg")
+        await pilot.press("f12")
         pane.query_one("#code").focus()
 
         # f7 from the console: the host's files, where the kernel runs; a script previewed.

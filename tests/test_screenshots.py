@@ -25,6 +25,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
                         "100%"),
     "console-plot.svg": ("▀▀▀▀", "Two curves, 12 units long", "In [8]"),
     "plots.svg": ("demo #1 plots", "PNG", "▀▀▀▀", "s save here"),
+    "variables.svg": ("df", "DataFrame", "400", "ndarray", "42"),
 }
 SMALL = {"console-80x24.svg", "files-80x24.svg"}
 
