@@ -115,6 +115,7 @@ ALONE = {
     "test_code_input.py": ("test_slow_completion_does_not_freeze_typing",),
     "test_connection_info.py": ("test_a_malformed_file_is_named",),
     "test_console_model.py": ("test_perf_200k_lines",),
+    "test_graphics_detect.py": ("test_a_silent_terminal_costs_at_most_the_bound",),
     "test_harness_extras.py": (
         "test_relay_freeze_lets_client_keepalive_notice",
         "test_relay_delay_is_pipelined_and_ordered", "test_black_hole_times_out_ssh_login"),
@@ -129,7 +130,9 @@ ALONE = {
     "test_routes.py": ("test_the_relay_carries_a_flood_whole_beside_a_quiet_stream",),
     "test_ssh_faults.py": ("test_keepalive_notices_a_dead_link_then_reconnects",
                            "test_ssh_configs_server_alive_options_set_the_keepalive",
-                           "test_ssh_configs_connect_timeout_wins_over_the_apps"),
+                           "test_ssh_configs_connect_timeout_wins_over_the_apps",
+                           "test_rtui_check_cli_three_hosts_one_down",
+                           "test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others"),
     "test_tui_console.py": ("test_console_flow",),
     "test_tui_files.py": ("test_list_streams_100k_entries_first_rows_at_once",),
     "test_tui_kept.py": ("test_k_shows_what_was_printed_meanwhile_and_a_death",),
