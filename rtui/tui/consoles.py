@@ -17,6 +17,7 @@ from rtui.core.workspace import Workspace
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.render import ScrollingApp
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, Remembered
+from rtui.tui.tabs import close_tab_of
 
 if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
     from rtui.core.kernels.service import HostKernels, RemoteKernel
@@ -156,11 +157,7 @@ class ConsoleTabs(ScrollingApp):
         return pane
 
     async def _remove_console(self, pane: ConsolePane) -> None:
-        tab = pane.parent
-        if isinstance(tab, TabPane) and tab.id and pane.is_attached:
-            tabs = self.query_one(TabbedContent)
-            await tabs.remove_pane(tab.id)
-            tabs.active = "tab-hosts"
+        await close_tab_of(self, pane)
 
     def on_console_pane_close_requested(self, message: ConsolePane.CloseRequested) -> None:
         """``ConsolePane.CloseRequested``, by handler name (the console loads on first use)."""

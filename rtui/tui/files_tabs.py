@@ -13,6 +13,7 @@ from rtui.core.lazy import import_off_loop
 from rtui.core.workspace import Workspace
 from rtui.tui.prompter import TuiPrompter
 from rtui.tui.render import ScrollingApp
+from rtui.tui.tabs import close_tab_of
 
 if TYPE_CHECKING:  # loaded on first use (see RtuiApp)
     from rtui.tui.widgets.files import FilesPane
@@ -66,8 +67,4 @@ class FilesTabs(ScrollingApp):
 
     @work(group="files", exit_on_error=False)
     async def close_files(self, pane: FilesPane) -> None:
-        tab = pane.parent
-        if isinstance(tab, TabPane) and tab.id and pane.is_attached:
-            tabs = self.query_one(TabbedContent)
-            await tabs.remove_pane(tab.id)
-            tabs.active = "tab-hosts"
+        await close_tab_of(self, pane)

@@ -10,6 +10,7 @@ from textual.widgets import TabbedContent, TabPane
 
 from rtui.core.lazy import import_off_loop
 from rtui.tui.render import ScrollingApp
+from rtui.tui.tabs import close_tab_of
 
 if TYPE_CHECKING:  # loaded on first use (see RtuiApp)
     from rtui.tui.widgets.console import ConsolePane
@@ -58,8 +59,4 @@ class PlotsTabs(ScrollingApp):
 
     @work(group="plots", exit_on_error=False)
     async def close_plots(self, pane: PlotsPane) -> None:
-        tab = pane.parent
-        if isinstance(tab, TabPane) and tab.id and pane.is_attached:
-            tabs = self.query_one(TabbedContent)
-            await tabs.remove_pane(tab.id)
-            tabs.active = "tab-hosts"
+        await close_tab_of(self, pane)
