@@ -7,10 +7,15 @@ import io
 import threading
 import time
 
+import pandas
+import pytest
 from PIL import Image
+from rich.console import RenderableType
+from rich.text import Text
 from textual.strip import Strip
 from textual.widgets import Input
 
+from rtui.core.console import blocks
 from rtui.core.console.blocks import ImageBlock, ImageGeometry, RichBlock
 from rtui.core.console.images import ImageStore, header_size
 from rtui.core.console.model import ConsoleModel
@@ -18,7 +23,7 @@ from rtui.core.halfblocks import UPPER_HALF
 from rtui.core.kernels.events import ClearOutput, DisplayData, ExecuteResult
 from rtui.core.svg import rasterise, svg_size
 from rtui.tui.widgets.console_view import ConsoleView
-from tests.test_console_view import Host, until, visible
+from tests.test_console_view import Host, shown, until, visible
 
 
 def picture(fmt: str, size: tuple[int, int] = (64, 48), colour: str = "red") -> bytes:
@@ -172,3 +177,75 @@ async def test_two_hundred_pictures_are_drawn_off_the_loop_and_only_those_seen()
     assert applied < 1.0  # no decoding as they arrive: the headers only
     assert painted and all(name.startswith("rtui-images") for name in painted)
     assert len(painted) <= 12  # those in view (24 rows / 3 rows each), not all 200
+
+
+def spy_layouts(monkeypatch: pytest.MonkeyPatch, hold: threading.Event | None = None
+                ) -> list[tuple[str, int]]:
+    """(thread name, width) of every rich layout; a layout outside the main thread waits for
+    ``hold`` (bounded: a layout on the loop would only stall the test, not hang it)."""
+    laid_out: list[tuple[str, int]] = []
+    render = blocks.render_lines
+
+    def spy(renderable: RenderableType, width: int) -> list[Text]:
+        name = threading.current_thread().name
+        laid_out.append((name, width))
+        if hold is not None and name != "MainThread":
+            hold.wait(10)
+        return render(renderable, width)
+
+    monkeypatch.setattr(blocks, "render_lines", spy)
+    return laid_out
+
+
+async def test_a_small_markdown_is_drawn_in_the_frame_it_arrives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    laid_out = spy_layouts(monkeypatch)
+    model = ConsoleModel()
+    app = Host(model)
+    async with app.run_test(size=(80, 24)):
+        view = app.query_one(ConsoleView)
+        model.apply(DisplayData({"text/markdown": "# Title\n\nSome *text*.",
+                                 "text/plain": "<Markdown>"}))
+        view.sync()
+        rows = [row.strip() for row in visible(view) if row.strip()]
+        assert rows == ["Title", "Some text."]  # rendered at once, never its plain text first
+    assert [name for name, _ in laid_out] == ["MainThread"]
+
+
+async def test_a_thousand_row_table_is_laid_out_off_the_loop_while_typing_goes_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its plain text (dim) at once; the layout in a thread, held there while a person types
+    and a display above it grows (the table moves down two lines); then the table, and again
+    in the thread at a new width."""
+    hold = threading.Event()
+    laid_out = spy_layouts(monkeypatch, hold)
+    frame = pandas.DataFrame({"a": range(1000), "b": [i / 2 for i in range(1000)],
+                              "c": ["text"] * 1000})
+    model = ConsoleModel()
+    app = Host(model)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ConsoleView)
+        status = {"display_id": "status"}
+        model.apply(DisplayData({"text/plain": "loading"}, transient=status))
+        started = time.thread_time()
+        model.apply(DisplayData({"text/html": frame.to_html(), "text/plain": repr(frame)}))
+        view.sync()
+        rows = shown(view)
+        on_loop = time.thread_time() - started  # CPU of this thread: the machine's load aside
+        assert rows[-1] == "[1000 rows x 3 columns]" and "995  995  497.5  text" in rows
+        last = next(iter(view.render_line(visible(view).index(rows[-1]))))
+        assert last.style is not None and last.style.dim
+        await pilot.press(*"typed")
+        await until(pilot, lambda: app.query_one(Input).value == "typed")
+        model.apply(DisplayData({"text/plain": "loaded\n2\n3"}, transient=status, update=True))
+        view.notify_changed()
+        await until(pilot, lambda: shown(view)[:3] == ["loaded", "2", "3"])  # it moved down
+        assert laid_out and not hold.is_set()  # typing went on while the layout was held
+        hold.set()
+        table_end = ["997  997  498.5  text", "998  998  499.0  text", "999  999  499.5  text"]
+        await until(pilot, lambda: [row.strip() for row in shown(view)[-3:]] == table_end)
+        await pilot.resize_terminal(60, 24)
+        await until(pilot, lambda: any(width < 60 for _, width in laid_out))
+        await until(pilot, lambda: [row.strip() for row in shown(view)[-3:]] == table_end)
+    assert all(name.startswith("rtui-rich") for name, _ in laid_out), laid_out
+    assert on_loop < 0.05, f"{on_loop * 1e3:.0f} ms of the loop's CPU"

@@ -100,16 +100,23 @@ class Block:
         """Rows the block takes at ``width`` cells."""
         return len(self.lines(width))
 
-    def lines(self, width: int) -> list[Text]:
-        """Its rows at ``width`` (cached for the last width)."""
+    def laid_out(self, width: int) -> bool:
+        """Whether its rows at ``width`` are made already (``lines`` costs nothing now)."""
         cache = self._cache
-        if cache is not None and cache[0] == width and cache[1] == self.version:
+        return cache is not None and cache[0] == width and cache[1] == self.version
+
+    def lines(self, width: int) -> list[Text]:
+        """Its rows at ``width`` (cached for the last width). A view may call it in a thread:
+        the rows are stored under the version they were made for, not the one at the end."""
+        version = self.version
+        cache = self._cache
+        if cache is not None and cache[0] == width and cache[1] == version:
             return cache[2]
         if self._raw:
             rows = _wrapped(self.plain, width)
         else:
             rows = self._render(width)
-        self._cache = (width, self.version, rows)
+        self._cache = (width, version, rows)
         return rows
 
     def _render(self, width: int) -> list[Text]:

@@ -11,6 +11,7 @@ never dropped and never an exception.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -217,13 +218,17 @@ def _build() -> tuple[Any, _Converter]:
 
 
 _CONTEXT: tuple[Any, _Converter] | None = None
+_BUILDING: Final = threading.Lock()  # the event loop and a view's layout thread both convert
 
 
 def latex_to_text(source: str) -> str:
-    """``source`` as Unicode text; what cannot be understood is kept as written."""
+    """``source`` as Unicode text; what cannot be understood is kept as written. Thread-safe:
+    the contexts are only read once built, and the converter keeps no state between calls."""
     global _CONTEXT
     if _CONTEXT is None:
-        _CONTEXT = _build()
+        with _BUILDING:
+            if _CONTEXT is None:
+                _CONTEXT = _build()
     walker_db, converter = _CONTEXT
     prepared = _FENCED.sub(
         lambda m: f"\\begin{{{_FENCE_ENV[m[1]]}}}{m[2]}\\end{{{_FENCE_ENV[m[1]]}}}", source)

@@ -4,7 +4,10 @@ The console's ``RichBlock`` lays the renderable out at its width (``blocks.rende
 this module decides what the reader sees: Markdown by rich (code highlighted in the terminal's
 16 colours), HTML as text with tables (:mod:`html_text`), LaTeX as Unicode (:mod:`latex_text`),
 JSON indented and highlighted. Every source is capped first, saying what was cut, so a 5 MB
-output costs a bounded render: the block is drawn on the event loop.
+output costs a bounded render. Only ``quick`` sources are laid out on the event loop; the view
+lays the others out in a thread (rtui.tui.widgets.console_rich), so all of this is thread-safe:
+parsers are made per call (pylatexenc's contexts are built once, under a lock, and only read),
+rendering changes no renderable (rich's own, html_text's), and each layout has its own Console.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from rich.text import Text
 
 from rtui.core.units import byte_size
 
-__all__ = ["KINDS", "SOURCE_CAPS", "renderable"]
+__all__ = ["KINDS", "QUICK_CHARS", "SOURCE_CAPS", "quick", "renderable"]
 
 KINDS: Final = ("markdown", "html", "latex", "json")
 # The most of a source rendered, in characters, per kind: measured to stay near 0.1 s on a
 # loaded 2-core machine (rich's Markdown is the slow one); the rest is named, not drawn.
 SOURCE_CAPS: Final = {"markdown": 16_000, "html": 300_000, "latex": 4_000,
                       "json": 2_000_000}
+# Sources up to this many characters are laid out where a view asks (on the event loop): at
+# most ~3 ms of CPU at 80 columns (measured: rich's Markdown 1.5 ms + 11 us a character, JSON
+# ~25 us a character (highlighting), LaTeX ~12 us, HTML ~1.7 us). Bigger ones go to a thread.
+QUICK_CHARS: Final = {"markdown": 160, "html": 1500, "latex": 200, "json": 120}
 _JSON_LINES: Final = 2000  # of the indented document
 _JSON_RAW_CHARS: Final = 8_000  # of a document shown as it came (invalid, too big)
 
@@ -77,6 +84,12 @@ def _json(source: str, whole: bool) -> RenderableType:
         return text
     return Group(text, Text(f"… the rest not shown (the first {_JSON_LINES:,} lines of "
                             f"{byte_size(len(source.encode()))})", "dim"))
+
+
+def quick(kind: str, source: str) -> bool:
+    """Whether laying ``source`` out is cheap enough (a few ms) to do at once, on the event
+    loop: a ``Markdown('# Title')`` is drawn in the frame it arrives, never as plain text first."""
+    return len(source) <= QUICK_CHARS.get(kind, QUICK_CHARS["markdown"])
 
 
 @lru_cache(maxsize=16)

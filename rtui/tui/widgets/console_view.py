@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import ClassVar, cast
 
 from rich.cells import cell_len
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.events import Resize
@@ -30,6 +32,7 @@ from rtui.core.console.blocks import Block, ImageBlock
 from rtui.core.console.model import ConsoleModel
 from rtui.tui.render import scroll_band, update_scrollbars
 from rtui.tui.widgets.console_images import InlineImages
+from rtui.tui.widgets.console_rich import RichLayouts
 
 __all__ = ["ConsoleView"]
 
@@ -52,14 +55,41 @@ def _text_rows(lines: list[str], width: int) -> list[int]:
     return counts
 
 
-def _row_counts(lines: list[str | Block], width: int) -> list[int]:
-    """Rows each line takes at ``width``: text soft-wrapped, a block as it says. The flood's
-    case (no block) costs no check per line: a block fails ``isascii`` and the slow way runs."""
+def _row_counts(lines: list[str | Block], width: int, numbers: Sequence[int],
+                block_rows: Callable[[Block, int], int]) -> list[int]:
+    """Rows each line (absolute ``numbers``) takes at ``width``: text soft-wrapped, a block
+    as ``block_rows(block, number)`` says. The flood's case (no block) costs no check per
+    line: a block fails ``isascii`` and the slow way runs."""
     try:
         return _text_rows(cast("list[str]", lines), width)
     except AttributeError:
-        return [line.rows(width) if isinstance(line, Block) else _text_rows([line], width)[0]
-                for line in lines]
+        return [block_rows(line, number) if isinstance(line, Block)
+                else _text_rows([line], width)[0]
+                for line, number in zip(lines, numbers, strict=True)]
+
+
+class _BlockRows:
+    """A laid-out block's rows, each made a Strip when first painted: a 1000-row table costs
+    the rows on screen, not all of them (making all took ~0.1 s on the event loop)."""
+
+    __slots__ = ("_make", "_strips", "_texts")
+
+    def __init__(self, texts: list[Text], make: Callable[[Text], Strip]) -> None:
+        self._texts = texts
+        self._make = make
+        self._strips: dict[int, Strip] = {}
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __getitem__(self, index: int) -> Strip:
+        strip = self._strips.get(index)
+        if strip is None:
+            strip = self._strips[index] = self._make(self._texts[index])
+        return strip
+
+
+Rows = list[Strip] | _BlockRows  # a line's rows at the view's width
 
 
 class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
@@ -126,7 +156,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._origin = 0  # global row where line _idx0 starts
         self._ends: list[int] = []
         self._top_line = 0  # the model's first_index at the last catch-up
-        self._cache: LRUCache[int, list[Strip]] = LRUCache(_CACHE_LINES)
+        self._cache: LRUCache[int, Rows] = LRUCache(_CACHE_LINES)
         self._pending = False
         self._last_sync = 0.0
         self._synced_total = 0
@@ -138,6 +168,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         self._geometry: tuple[object, ...] = ()  # the images' geometry the index is for
         self._block_versions: dict[int, int] = {}  # cached block lines: the version drawn
         self.images = InlineImages(self._image_ready)
+        self.rich = RichLayouts(self._rich_ready)  # big rich outputs, laid out in a thread
 
     # -- the owner's side ---------------------------------------------------------------------
 
@@ -230,7 +261,8 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
                 self._idx0 = first
         start = self._idx0 + len(ends)
         if start < total:
-            rows = _row_counts(model.row_items(start, total), width)
+            rows = _row_counts(model.row_items(start, total), width, range(start, total),
+                               self._block_rows)
             ends.extend(accumulate(rows, initial=ends[-1] if ends else self._origin))
             del ends[start - self._idx0]  # accumulate() yields the initial value first
         self._top_line = first
@@ -324,7 +356,8 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return
         width, ends, idx0 = self._width, self._ends, self._idx0
         model = self.model
-        counts = _row_counts([model.row_items(i, i + 1)[0] for i in changed], width)
+        counts = _row_counts([model.row_items(i, i + 1)[0] for i in changed], width, changed,
+                             self._block_rows)
         deltas = [
             (i - idx0, n - self._rows(i))
             for i, n in zip(changed, counts, strict=True)
@@ -369,7 +402,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
             return block.version * 2 + int(self.images.ready(block, self._width))
         return block.version * 2
 
-    def _wrap(self, line: int, width: int, style: Style) -> list[Strip]:
+    def _wrap(self, line: int, width: int, style: Style) -> Rows:
         block = self.model.block_at(line)
         if block is not None:
             self._block_versions[line] = self._block_version(block)
@@ -379,31 +412,55 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
         texts = self.model.lines(line, line + 1)
         if not texts:
             return [Strip.blank(width, style)]
-        strip = Strip(list(texts[0].render(self.app.console))).apply_style(style)
+        return self._cut(texts[0], width, style)
+
+    def _cut(self, text: Text, width: int, style: Style) -> list[Strip]:
+        """``text`` soft-wrapped into rows of ``width`` cells (as many as ``_text_rows`` says)."""
+        strip = Strip(list(text.render(self.app.console))).apply_style(style)
         cells = strip.cell_length
         if cells <= width:
             return [strip.extend_cell_length(width, style)]
         parts = strip.divide([*range(width, cells, width), cells])  # the last cut: the end
         return [part.extend_cell_length(width, style) for part in parts]
 
-    def _draw_block(self, line: int, block: Block, width: int, style: Style) -> list[Strip]:
+    def _block_rows(self, block: Block, line: int) -> int:
+        """Rows of ``block`` at line ``line``: its plain text's while it is laid out in the
+        thread (then ``_rich_ready`` reflows it), else its own."""
+        width = self._width
+        if self.rich.deferred(block, line, width):
+            return sum(_text_rows(block.plain.split("\n"), width))
+        return block.rows(width)
+
+    def _draw_block(self, line: int, block: Block, width: int, style: Style) -> Rows:
         """A block's rows at ``width``: a picture's (drawn in a thread, its label meanwhile),
-        or rich text laid out by the block."""
+        a big rich output's plain text (dim) while it is laid out in a thread, or rich text
+        laid out by the block."""
         if isinstance(block, ImageBlock) and block.drawn:
             strips = self.images.strips(block, line, width, style)
             if strips is not None:
                 return strips
+        if self.rich.deferred(block, line, width):
+            return [row for text in block.plain.split("\n")
+                    for row in self._cut(Text.assemble((text, "dim")), width, style)]
         console = self.app.console
-        out: list[Strip] = []
-        for text in block.lines(width):
+
+        def make(text: Text) -> Strip:
             strip = Strip(list(text.render(console))).apply_style(style)
-            out.append(strip.crop_extend(0, width, style))
-        return out
+            return strip.crop_extend(0, width, style)
+
+        return _BlockRows(block.lines(width), make)
 
     def _image_ready(self, line: int) -> None:
         """A picture drawn in a thread is ready: repaint its line if it is still there."""
         self._cache.discard(line)
         self.refresh()
+
+    def _rich_ready(self, block: Block, line: int) -> None:
+        """A big rich output was laid out in the thread: reflow its line (where the view last
+        counted it; if it moved since, the model's change made the view count it again)."""
+        if self.model.block_at(line) is block:
+            self.model.block_changed(line)
+            self.notify_changed()
 
     def _geometry_key(self) -> tuple[object, ...]:
         """Set the model's image geometry from this view's size; what changes the rows."""
@@ -430,6 +487,7 @@ class ConsoleView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def on_unmount(self) -> None:
         self.images.close()
+        self.rich.close()
 
     def on_resize(self, event: Resize) -> None:
         self.sync()
