@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import threading
 import time
@@ -227,8 +228,10 @@ async def test_a_thousand_row_table_is_laid_out_off_the_loop_while_typing_goes_o
         view = app.query_one(ConsoleView)
         status = {"display_id": "status"}
         model.apply(DisplayData({"text/plain": "loading"}, transient=status))
+        bundle = {"text/html": frame.to_html(), "text/plain": repr(frame)}
+        gc.collect()  # a full collection's pause is not the layout's: keep it out of the count
         started = time.thread_time()
-        model.apply(DisplayData({"text/html": frame.to_html(), "text/plain": repr(frame)}))
+        model.apply(DisplayData(bundle))
         view.sync()
         rows = shown(view)
         on_loop = time.thread_time() - started  # CPU of this thread: the machine's load aside
@@ -248,4 +251,5 @@ async def test_a_thousand_row_table_is_laid_out_off_the_loop_while_typing_goes_o
         await until(pilot, lambda: any(width < 60 for _, width in laid_out))
         await until(pilot, lambda: [row.strip() for row in shown(view)[-3:]] == table_end)
     assert all(name.startswith("rtui-rich") for name, _ in laid_out), laid_out
+    print(f"\nthe loop's CPU for the table's first frame: {on_loop * 1e3:.1f} ms")
     assert on_loop < 0.05, f"{on_loop * 1e3:.0f} ms of the loop's CPU"
