@@ -167,9 +167,11 @@ class Namespace:
 
     The console asks :meth:`cell_expressions` for each cell it sends and hands each cell's
     end to :meth:`cell_ended`; ``on_view`` gets every new view (on the session's loop).
+    ``spyder`` None: not known (an attached kernel rtui did not start); the kernel_info
+    asked when first shown tells.
     """
 
-    def __init__(self, session: KernelSession, *, spyder: bool,
+    def __init__(self, session: KernelSession, *, spyder: bool | None,
                  on_view: Callable[[NamespaceView], None], limit: int = LIMIT) -> None:
         self.session = session
         self.spyder = spyder
@@ -196,6 +198,13 @@ class Namespace:
     async def show(self, timeout: float = WAIT) -> NamespaceView:
         """Turn the view on and fetch it now (spyder: open its comm; else one silent request)."""
         self.on = True
+        if self.spyder is None:  # not known (a kernel rtui did not start): its kernel_info says
+            try:
+                info = await self.session.kernel_info(timeout=timeout)
+            except KernelError as exc:
+                log.info("%s: no kernel_info (%s); using the probe", self.session.name, exc)
+                info = {}
+            self.spyder = "spyder_kernels_info" in info
         if self.spyder and self._comm is None:
             comm = SpyderComm(self.session, self._on_spyder_state)
             try:

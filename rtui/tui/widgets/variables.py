@@ -149,7 +149,9 @@ class VariablesPane(Widget):
             if self.namespace is not None:
                 self.namespace.close()
             self._kernel = kernel
-            self.namespace = Namespace(kernel.session, spyder=kernel.kind == "spyder",
+            # A kernel rtui did not start may be a spyder one all the same: asked then.
+            self.namespace = Namespace(kernel.session,
+                                       spyder=True if kernel.kind == "spyder" else None,
                                        on_view=self._show_view)
         return self.namespace
 
