@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -14,11 +16,16 @@ from rtui.core.kernels import namespace_probe as probe
 from rtui.core.kernels.events import ExecuteReply
 from rtui.core.kernels.namespace import (
     KEY,
+    Namespace,
+    NamespaceView,
     _expression_value,
+    _module_name,
+    install_code,
     probe_call,
     value_from_probe,
     view_from_spyder,
 )
+from rtui.core.kernels.session import KernelSession
 
 
 def _view(ns: dict[str, object], **kwargs: object) -> dict[str, object]:
@@ -91,11 +98,21 @@ def test_delete_and_the_expression_round_trip() -> None:
     ns: dict[str, object] = {"a": 1, "b": None}
     assert json.loads(probe.delete(ns, "b")) == {"deleted": True} and "b" not in ns
     assert json.loads(probe.delete(ns, "b")) == {"deleted": False}
-    # The expression the kernel evaluates: it defines nothing in the user's namespace.
+    # What the kernel evaluates: a short call, 'null' until the probe is installed (in
+    # sys.modules, once per process); nothing lands in the user's namespace.
     user_ns: dict[str, object] = {"a": 1}
     expression = probe_call("namespace_view", "", 10, 80, 1000).replace(
         "__import__('IPython').get_ipython().user_ns", "user_ns")
-    result = eval(expression, {"user_ns": user_ns})  # what the kernel does
+    assert len(expression) < 300
+    name = _module_name()
+    sys.modules.pop(name, None)
+    try:
+        assert eval(expression, {"user_ns": user_ns}) == "null"  # what the kernel does
+        exec(install_code(), {})
+        exec(install_code(), {})  # once only: the second finds it there
+        result = eval(expression, {"user_ns": user_ns})
+    finally:
+        sys.modules.pop(name, None)
     assert json.loads(result)["rows"] == [["a", "int", "", "1"]] and user_ns == {"a": 1}
     # What IPython sends back for it: the repr of the JSON text.
     reply = ExecuteReply("ok", 3, user_expressions={
@@ -111,3 +128,24 @@ def test_spyder_view_made_rows() -> None:
     assert rows.variables[0].name == "arr"
     assert rows.variables[0].size == "(3, 4)" and rows.variables[0].value == "[[0. 0.] [0. 0.]]"
     assert view_from_spyder(view, "n1?").total == 10
+
+
+def test_after_a_cell_the_reply_carries_the_view_or_a_refresh_is_due() -> None:
+    """A cell's reply: the view (no request more); a failed cell's (no expression evaluated)
+    or a restarted kernel's ('null': the probe is gone with the old process): one refresh."""
+    views: list[NamespaceView] = []
+    namespace = Namespace(cast(KernelSession, object()), spyder=False, on_view=views.append)
+    assert namespace.cell_expressions() is None  # hidden: cells carry nothing
+    namespace.on = True
+    assert set(namespace.cell_expressions() or {}) == {KEY}
+
+    def reply(text: str | None, status: str = "ok") -> ExecuteReply:
+        expressions = {} if text is None else {
+            KEY: {"status": "ok", "data": {"text/plain": repr(text)}, "metadata": {}}}
+        return ExecuteReply(status, 4, user_expressions=expressions)  # type: ignore[arg-type]
+
+    assert namespace.cell_ended(reply(probe.namespace_view({"a": 1}))) is False
+    assert [v.name for v in views[-1].variables] == ["a"]
+    assert namespace.cell_ended(reply(None, "error")) is True
+    assert namespace.cell_ended(reply("null")) is True
+    assert len(views) == 1

@@ -2,10 +2,11 @@
 
 Two ways, one result:
 
-- any ipykernel: :mod:`namespace_probe` evaluated in the kernel as a ``user_expression`` of
-  the cell's own execute_request (zero extra round trips: the view comes in the reply), or of
-  a silent request of its own (one round trip: when shown, after a failed cell, after a
-  delete);
+- any ipykernel: :mod:`namespace_probe`, installed in the kernel's sys.modules by the first
+  silent request of the pane's own (its code, ~9 KB, goes with those only), then called by a
+  short ``user_expression`` (~170 bytes) on the cell's own execute_request: zero extra round
+  trips, the view comes in the reply. One silent request (one round trip) when shown, after
+  a failed cell, after a restart (the probe went with the old process), for a delete;
 - spyder-kernels: their own comm (``spyder_api``); once its settings are set, the kernel
   pushes the view after every cell by itself. If it stays silent (an old kernel, a restart
   closed the comm) the console falls back to the first way.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from rtui.core.kernels.namespace_probe import _matches
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.spyder_comm import NAMESPACE_SETTINGS, SpyderComm
 
-__all__ = ["Namespace", "NamespaceView", "ValueView", "Variable", "probe_call"]
+__all__ = ["Namespace", "NamespaceView", "ValueView", "Variable", "install_code", "probe_call"]
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +97,32 @@ def _probe_source() -> str:
     return Path(namespace_probe.__file__).read_text(encoding="utf-8")
 
 
+@cache
+def _module_name() -> str:
+    """The probe's name in the kernel's sys.modules: one per version of its code."""
+    digest = hashlib.sha1(_probe_source().encode(), usedforsecurity=False).hexdigest()
+    return f"_rtui_probe_{digest[:12]}"
+
+
+def install_code() -> str:
+    """Silent code that puts the probe in the kernel's sys.modules, once per kernel process
+    (a module of its own: no name lands in the user's namespace). Sent with the requests of
+    the pane's own, never with a cell: a cell carries only a short call (``probe_call``)."""
+    name = _module_name()
+    return (f"(lambda s, t: s.modules.get({name!r}) or (s.modules.__setitem__({name!r}, "
+            f"t.ModuleType({name!r})), exec({_probe_source()!r}, "
+            f"s.modules[{name!r}].__dict__)))(__import__('sys'), __import__('types'))")
+
+
 def probe_call(function: str, *args: object) -> str:
-    """An expression that runs ``namespace_probe.<function>(user_ns, *args)`` in the kernel,
-    in a dict of its own (nothing it defines lands in the user's namespace)."""
+    """An expression that runs ``namespace_probe.<function>(user_ns, *args)`` in the kernel;
+    ``'null'`` where the probe is not installed (a kernel process that never had it, or a
+    restarted one): the view then comes by a request that installs it first."""
     arguments = "".join(f", {arg!r}" for arg in args)
     if function == "delete":
         arguments += ", __import__('IPython').get_ipython()"
-    return (f"(lambda g: (exec({_probe_source()!r}, g), g[{function!r}]("
-            f"__import__('IPython').get_ipython().user_ns{arguments}))[1])"
-            "({'__name__': '_rtui_probe'})")
+    return (f"(lambda m: m.{function}(__import__('IPython').get_ipython().user_ns{arguments})"
+            f" if m else 'null')(__import__('sys').modules.get({_module_name()!r}))")
 
 
 def _expression_value(reply: ExecuteReply, what: str) -> Any:
@@ -282,6 +301,8 @@ class Namespace:
         except KernelError as exc:
             log.warning("%s: %s", self.session.name, exc)
             return False
+        if data is None:
+            return True  # a new kernel process (a restart): the probe is installed again
         self._publish(_view_from_probe(data, self.pattern))
         return False
 
@@ -298,8 +319,9 @@ class Namespace:
         return probe_call("namespace_view", self.pattern, self.limit, VALUE_CHARS, REPLY_CHARS)
 
     def _send(self, expression: str) -> Execution:
-        return self.session.execute("", silent=True, store_history=False, allow_stdin=False,
-                                    user_expressions={KEY: expression})
+        """A silent request that installs the probe if need be, then evaluates ``expression``."""
+        return self.session.execute(install_code(), silent=True, store_history=False,
+                                    allow_stdin=False, user_expressions={KEY: expression})
 
     async def _silent(self, expression: str, what: str, timeout: float,
                       sent: Execution | None = None) -> Any:
@@ -315,7 +337,11 @@ class Namespace:
                 raise KernelError(f"{self.session.name}: no {what} within {timeout:g} s: the "
                                   "kernel is busy (a cell still running?)") from None
             if reply.status != "aborted":
-                return _expression_value(reply, what)
+                value = _expression_value(reply, what)
+                if value is None:
+                    raise KernelError(f"{self.session.name}: the kernel could not load rtui's "
+                                      f"namespace probe for the {what}")
+                return value
             if attempt == 0:
                 await asyncio.sleep(0.05)
                 execution = self._send(expression)
@@ -354,7 +380,7 @@ class Namespace:
             # Both at once: shell runs them in order, so the view is the one after the delete.
             deleted = self._send(probe_call("delete", name))
             listed = self._send(self._view_expression())
-            await self._silent("", "delete", timeout, deleted)
+            await self._silent(probe_call("delete", name), "delete", timeout, deleted)
             data = await self._silent(self._view_expression(), "namespace view", timeout, listed)
             self._publish(_view_from_probe(data, self.pattern))
         assert self.view is not None

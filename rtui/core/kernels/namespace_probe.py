@@ -1,10 +1,11 @@
 """Runs inside the kernel: the namespace view, one value's view, a delete, as JSON text.
 
-rtui sends this module's source with each request (see :mod:`rtui.core.kernels.namespace`)
-and runs it in a dict of its own, so none of its names lands in the user's namespace, and it
-works the same after a restart. Stdlib only and Python >= 3.8 (the kernel's Python, not
-rtui's); every cost is bounded: names are sorted, only the first ``limit`` rows are made, each
-repr is cut, and the reply stops growing at ``reply_chars``.
+rtui sends this module's source once per kernel process and runs it as a module of its own
+in the kernel's sys.modules (see :mod:`rtui.core.kernels.namespace`), so none of its names
+lands in the user's namespace; cells then call it by a short expression. Stdlib only and
+Python >= 3.8 (the kernel's Python, not rtui's); every cost is bounded: names are sorted, only
+the first ``limit`` rows are made, each repr is cut, and the reply stops growing at
+``reply_chars``.
 """
 
 from __future__ import annotations
