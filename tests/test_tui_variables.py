@@ -148,6 +148,15 @@ async def test_variables_pane(kind: str, sshd: SSHD, tmp_path: Path, isolated_ho
         await _run(pilot, pane, "print('x' in dir())")
         await until(lambda: output(pane).rstrip().endswith("False"))
 
+        # A restart: the pane shows the new, empty namespace at once, then the next cell's.
+        await pilot.press("f9")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: "Kernel restarted" in output(pane), timeout=30)
+        await until(lambda: variables.names() == [] and namespace.via == kind)
+        await _run(pilot, pane, "r = 1")
+        await until(lambda: variables.names() == ["r"])
+
         # At 80 columns the pane takes the tab (and the focus from the editor it hides);
         # Escape goes back to the console, f12 shows the pane again, f12 hides it.
         await pilot.resize_terminal(80, 24)

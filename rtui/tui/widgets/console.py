@@ -532,6 +532,7 @@ class ConsolePane(Widget):
         self._plot_size = None  # a new process: its matplotlib is sized again
         self.fit_plots()
         self.questions.ended()  # a debugger or input() of the old kernel asks no more
+        self._variables.restarted()
         self._info("Kernel restarted: the namespace is empty.", "yellow")
         self.query_one(CodeInput).focus()
 

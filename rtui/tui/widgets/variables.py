@@ -163,6 +163,13 @@ class VariablesPane(Widget):
         if self.namespace is not None and self.namespace.cell_ended(reply):
             self.refresh_view()
 
+    def restarted(self) -> None:
+        """A new kernel process: its (empty) namespace shown now, if shown at all; a spyder
+        kernel's comm went with the old process and is opened again."""
+        if self.namespace is not None and self.namespace.on:
+            self.namespace.close()
+            self.show_namespace()
+
     def fit(self, width: int) -> None:
         """The console's width: under FULL_BELOW columns the pane takes it all (and the
         focus, if the editor it hides had it)."""
