@@ -92,6 +92,46 @@ def test_fit_code_is_silent_where_matplotlib_is_missing(tmp_path: Path) -> None:
         "still no matplotlib"]
 
 
+def test_fit_code_keeps_what_the_user_chose(tmp_path: Path) -> None:
+    """A value the user chose stays: a matplotlibrc's (the fit waits for the import), one
+    set in a cell before a console attached (nothing of rtui's in the kernel yet), one set
+    between two fits; what rtui set itself follows the console."""
+    rc = tmp_path / "matplotlibrc"
+    rc.write_text("figure.dpi: 150\n")
+    first, second = plot_size(100, 30, (10, 20)), plot_size(80, 30, (10, 20))
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "def fit(code):\n"
+        "    assert shell.run_cell(code, silent=True).success\n"
+        "def show(label):\n"
+        "    import matplotlib as mpl\n"
+        "    print(label, *mpl.rcParams['figure.figsize'], mpl.rcParams['figure.dpi'])\n"
+        f"fit({fit_code(first)!r})\n"
+        "assert 'matplotlib' not in sys.modules  # the fit waits for the import\n"
+        "show('rc:')\n"
+        "import matplotlib as mpl\n"
+        "mpl.rcParams['figure.dpi'] = 80.0  # a cell sets it\n"
+        f"fit({fit_code(second)!r})\n"
+        "show('set:')\n"
+        "shell._rtui_plot_size = None  # another kernel: the user's figsize, no fit yet\n"
+        "mpl.rcParams['figure.figsize'] = [3.0, 2.0]\n"
+        f"fit({fit_code(first)!r})\n"
+        "show('attach:')\n"
+    )
+    env = {**os.environ, "MATPLOTLIBRC": str(rc)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"rc: {first.figsize[0]} {first.figsize[1]} 150.0",  # the rc's dpi, rtui's size
+        f"set: {second.figsize[0]} {second.figsize[1]} 80.0",  # rtui's size follows
+        "attach: 3.0 2.0 80.0",  # nothing of rtui's before: both the user's
+    ]
+
+
 def _png_size(png: bytes) -> tuple[int, int]:
     """The PNG's own header (the ImageStore reads it too: this checks the bytes)."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

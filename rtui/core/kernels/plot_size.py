@@ -73,7 +73,7 @@ def plot_size(cols: int, rows: int, cell_px: tuple[int, int] | None = None) -> P
     return PlotSize(width, height, dpi)
 
 
-def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
+def fit_code(size: PlotSize) -> str:
     """Silent code that gives the kernel's matplotlib ``size`` (figure.figsize, figure.dpi)
     and the inline backend no tight bounding box (it would crop the plot to another size).
 
@@ -81,15 +81,15 @@ def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
     (a finder on sys.meta_path, used once, wraps its loading), so ``plt.rcParams`` says the
     console's size from the start without this code importing matplotlib (~0.6 s and 30 MB
     of numpy and matplotlib for a user who may never plot). A value the user chose is kept:
-    one set in a matplotlibrc (it differs from matplotlib's default), or changed since rtui
-    last set ``before`` in this kernel. MPLBACKEND becomes the inline backend where it is
-    unset, a backend that shows nothing, or a window one on a host without a display. The
-    names it makes are deleted again, and any failure (no matplotlib, no IPython) is
-    swallowed: the console shows nothing of it.
+    one that is neither matplotlib's default nor what rtui set last in this kernel (kept in
+    the kernel, so another console attached later knows it too): a matplotlibrc's, or one
+    set in a cell. MPLBACKEND becomes the inline backend where it is unset, a backend that
+    shows nothing, or a window one on a host without a display. The names it makes are
+    deleted again, and any failure (no matplotlib, no IPython) is swallowed: the console
+    shows nothing of it.
     """
     # Full precision: figsize x dpi must give the pixels back (Agg truncates: 1061.9999
-    # would be 1061); compared rounded, as the kernel may round-trip them through text.
-    was = (tuple(round(x, 6) for x in before.figsize), before.dpi) if before else None
+    # would be 1061); compared rounded, as rcParams keep a list of floats.
     return f'''def _rtui_fit_plots():
     import importlib.util, os, sys, types
     want = {{"figure.figsize": {size.figsize!r}, "figure.dpi": {size.dpi!r}}}
@@ -99,9 +99,11 @@ def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
             headless and backend.startswith({_WINDOW_BACKENDS!r})):
         os.environ["MPLBACKEND"] = {INLINE_BACKEND!r}
     untight = {{"bbox_inches": None}}
+    shell = None
     try:  # the shell's config: read when the inline backend is set up (first plot)
         from IPython import get_ipython
-        section = get_ipython().config.InlineBackend
+        shell = get_ipython()
+        section = shell.config.InlineBackend
         section.print_figure_kwargs = {{**(section.get("print_figure_kwargs") or {{}}), **untight}}
     except Exception:
         pass
@@ -110,22 +112,27 @@ def fit_code(size: PlotSize, before: PlotSize | None = None) -> str:
         config = inline.InlineBackend.instance()
         if config.print_figure_kwargs.get("bbox_inches") is not None:
             config.print_figure_kwargs = {{**config.print_figure_kwargs, **untight}}
+    last = dict(getattr(shell, "_rtui_plot_size", None) or {{}})  # what rtui set before
+
+    def same(a, b):
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return [round(x, 6) for x in a] == [round(x, 6) for x in b]
+        return a == b
+
+    def fit(module):  # the values nobody else chose
+        for key, value in want.items():
+            now = module.rcParams[key]
+            if same(now, module.rcParamsDefault[key]) or (key in last and same(now, last[key])):
+                module.rcParams[key] = value
+                last[key] = value
+        if shell is not None:
+            shell._rtui_plot_size = last
+
     sys.meta_path[:] = [f for f in sys.meta_path if not hasattr(f, "rtui_plot_size")]
     mpl = sys.modules.get("matplotlib")
     if mpl is not None:
-        was = {was!r}
-        if was is not None:
-            if tuple(round(x, 6) for x in mpl.rcParams["figure.figsize"]) != was[0]:
-                del want["figure.figsize"]
-            if mpl.rcParams["figure.dpi"] != was[1]:
-                del want["figure.dpi"]
-        mpl.rcParams.update(want)
+        fit(mpl)
         return
-
-    def fit(module):
-        for key, value in want.items():
-            if module.rcParams[key] == module.rcParamsDefault[key]:
-                module.rcParams[key] = value
 
     def find_spec(name, path=None, target=None):
         if name != "matplotlib":

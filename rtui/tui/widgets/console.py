@@ -434,7 +434,7 @@ class ConsolePane(Widget):
         if size == self._plot_size:
             return
         with contextlib.suppress(KernelError):  # a closed session: the cell itself says so
-            kernel.session.execute(fit_code(size, self._plot_size), silent=True,
+            kernel.session.execute(fit_code(size), silent=True,
                                    store_history=False, allow_stdin=False,
                                    on_event=lambda _event: None)
             self._plot_size = size
