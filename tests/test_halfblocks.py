@@ -68,6 +68,20 @@ def test_the_aspect_is_kept_at_two_pixels_a_cell() -> None:
     assert len(rows) == 10 and {row.cell_len for row in rows} == {40}
 
 
+
+def test_a_run_of_one_colour_is_one_span_and_an_odd_last_row_is_upper_only() -> None:
+    image = Image.new("RGB", (6, 3), (200, 10, 10))
+    image.putpixel((5, 0), (10, 200, 10))
+    rows = cells(image, 10, 10)
+    assert [row.plain for row in rows] == [UPPER_HALF * 6] * 2
+    first, last = rows
+    assert [(span.start, span.end) for span in first.spans] == [(0, 5), (5, 6)]
+    assert _style(first, 5).color == Color.from_rgb(10, 200, 10)
+    assert _style(first, 5).bgcolor == Color.from_rgb(200, 10, 10)
+    assert [(span.start, span.end) for span in last.spans] == [(0, 6)]  # no lower pixels
+    assert _style(last, 0).color == Color.from_rgb(200, 10, 10)
+    assert _style(last, 0).bgcolor is None
+
 def test_decode_takes_a_gifs_first_frame_and_shrinks_big_images() -> None:
     frames = [Image.new("RGB", (4, 2), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     gif = _encoded(frames[0], "GIF", save_all=True, append_images=frames[1:])
