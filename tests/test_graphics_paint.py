@@ -21,6 +21,7 @@ from textual_image._sixel import image_to_sixels
 
 from rtui.core.console.model import ConsoleModel
 from rtui.core.kernels.events import DisplayData
+from rtui.core.kernels.plot_size import HALF_BLOCK_CELL
 from rtui.tui.app import RtuiApp
 from rtui.tui.graphics import GraphicsSupport, library
 from rtui.tui.graphics.inline import SixelPainter
@@ -266,11 +267,12 @@ class _Kernels:
     connection = _Connection()
 
 
-@pytest.mark.parametrize("mode", ["off", "sixel"])
+@pytest.mark.parametrize("mode", ["off", "blocks", "sixel"])
 async def test_a_console_takes_the_runs_cell_size_and_off(tmp_path: Path, mode: str) -> None:
-    """The console's image geometry (rows an image takes, the plots' size) is the run's."""
+    """The console's image geometry (rows an image takes, the plots' size) is the run's:
+    the terminal's cell where pixels are drawn, the nominal half-block cell elsewhere."""
     class One(App[None]):
-        graphics = GraphicsSupport(mode, (8, 16))
+        graphics = GraphicsSupport(mode, (16, 32))
 
         def compose(self) -> ComposeResult:
             yield ConsolePane(_Kernels(), max_lines=100,  # type: ignore[arg-type]
@@ -280,4 +282,5 @@ async def test_a_console_takes_the_runs_cell_size_and_off(tmp_path: Path, mode: 
     async with app.run_test(size=(60, 20)) as pilot:
         await pilot.pause()
         geometry = app.query_one(ConsolePane).model.geometry
-        assert (geometry.cell_px, geometry.draw) == ((8, 16), mode != "off")
+        cell = (16, 32) if mode == "sixel" else HALF_BLOCK_CELL
+        assert (geometry.cell_px, geometry.draw) == (cell, mode != "off")

@@ -17,10 +17,12 @@ import pytest
 from rtui.core.console.blocks import ImageGeometry
 from rtui.core.kernels.plot_size import (
     ASPECT,
+    HALF_BLOCK_CELL,
     INLINE_BACKEND,
     NOMINAL_CELL,
     PlotSize,
     fit_code,
+    layout_cell,
     plot_size,
 )
 from rtui.tui.app import RtuiApp
@@ -54,6 +56,23 @@ def test_plot_is_the_console_width_and_a_console_friendly_height() -> None:
     assert tiny.width_px >= 160 and tiny.height_px >= 96
     assert plot_size(2000, 500, (20, 40)).width_px == 4096  # no 30 MB PNG
 
+
+
+def test_half_blocks_size_plots_at_a_nominal_cell_laid_out_alike() -> None:
+    """Drawn in half-blocks, a plot is made at HALF_BLOCK_CELL whatever the terminal's own
+    cell (tmux's 16x32 gave a 1888x832 PNG for 118x52 half-block pixels); it is still the
+    console's width at its natural size, and as many rows as at the real cell."""
+    tmux = (16, 32)
+    for mode in ("kitty", "sixel", "iterm"):  # pixels on screen: the terminal's own
+        assert layout_cell(mode, tmux) == tmux
+    for mode in ("blocks", "off"):
+        assert layout_cell(mode, tmux) == HALF_BLOCK_CELL == layout_cell(mode, (9, 18))
+    real, nominal = plot_size(118, 28, tmux), plot_size(118, 28, HALF_BLOCK_CELL)
+    assert (real.width_px, real.height_px, real.dpi) == (1888, 832, 184)
+    assert (nominal.width_px, nominal.height_px, nominal.dpi) == (944, 416, 92)
+    assert nominal.figsize == pytest.approx(real.figsize)  # the same plot, a quarter the pixels
+    assert (ImageGeometry(HALF_BLOCK_CELL, 26).cells((944, 416), 118)
+            == ImageGeometry(tmux, 26).cells((1888, 832), 118) == (118, 26))
 
 def test_fit_code_is_silent_where_matplotlib_is_missing(tmp_path: Path) -> None:
     """In an IPython shell that cannot import matplotlib (nor matplotlib_inline): the cell

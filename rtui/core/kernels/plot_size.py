@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "ASPECT",
+    "HALF_BLOCK_CELL",
     "INLINE_BACKEND",
     "NOMINAL_CELL",
     "PlotSize",
     "fit_code",
+    "layout_cell",
     "plot_size",
 ]
 
@@ -25,6 +27,18 @@ NOMINAL_CELL = (10, 20)
 """Pixels of a terminal cell (width, height) when the terminal does not say: the console's
 ImageGeometry assumes the same, so the plot is drawn at its natural size, as wide as the
 console. Its shape still fits the console's cells; only its sharpness is a guess."""
+
+HALF_BLOCK_CELL = (8, 16)
+"""The cell plots are sized and images laid out with where they are drawn in half-blocks
+(``blocks``, and ``off``): whatever the terminal's own cell (tmux says 16x32), each cell
+shows two pixels, so a figure made at the real cell size is 8-16x the pixels it shows (a
+1888x832 PNG for 118x52: ~60 ms more in the kernel and ~40 ms more decoding it, per plot).
+matplotlib scales text and lines with the dpi, which follows the cell's height, so what
+the half-blocks show is the same at any cell size (compared at 16x32, 8x16, 6x12, 4x8:
+alike); 8x16 gives ~92 dpi, near matplotlib's own 100, where its lines stay a pixel or more
+wide (at 4x8, 46 dpi, they thin out)."""
+
+_PIXEL_MODES = frozenset({"kitty", "sixel", "iterm"})  # images drawn at the terminal's pixels
 
 ASPECT = 0.6
 """Height over width of a plot: wide, as a console is (matplotlib's own 4:3 is taller than
@@ -71,6 +85,13 @@ def plot_size(cols: int, rows: int, cell_px: tuple[int, int] | None = None) -> P
     height = max(min(round(width * ASPECT), room), _MIN_HEIGHT_PX)
     dpi = min(max(round(cell_h * 0.8 * 72 / 10), 40), 400)
     return PlotSize(width, height, dpi)
+
+
+def layout_cell(mode: str, cell_px: tuple[int, int]) -> tuple[int, int]:
+    """The cell (width, height in pixels) plots are sized and images laid out with when
+    images are drawn in ``mode`` (rtui.tui.graphics' modes): the terminal's ``cell_px``
+    where pixels reach the screen (kitty, sixel, iTerm2), else ``HALF_BLOCK_CELL``."""
+    return cell_px if mode in _PIXEL_MODES else HALF_BLOCK_CELL
 
 
 def fit_code(size: PlotSize) -> str:

@@ -31,7 +31,7 @@ from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.ask_exit import AskExit, asked_exit, honour_exit
-from rtui.core.kernels.plot_size import PlotSize, fit_code, plot_size
+from rtui.core.kernels.plot_size import PlotSize, fit_code, layout_cell, plot_size
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
 from rtui.tui.render import paint_now
@@ -172,7 +172,7 @@ class ConsolePane(Widget):
     def compose(self) -> ComposeResult:
         graphics = getattr(self.app, "graphics", None)  # how this run draws images (RtuiApp)
         if graphics is not None:
-            self.model.geometry.cell_px = graphics.cell_px
+            self.model.geometry.cell_px = layout_cell(graphics.mode, graphics.cell_px)
             self.model.geometry.draw = graphics.mode != "off"
         self._view = ConsoleView(self.model, id="output")
         yield self._view
