@@ -10,9 +10,8 @@ throwaway HOME, on a kernel of this very Python and ipykernel (matplotlib is the
 - **rtui**: a host on a loopback OpenSSH sshd (the test harness's), its ``python`` this
   Python; the kernel is started through rtui's normal SSH path (agent, keeper, streamlocal
   forwards), as on a remote host. rtui sizes the plot to its console (rtui.core.kernels.
-  plot_size, with the cell pixels the terminal reports: tmux says 16x32 px where its client
-  does not say) and, in tmux without graphics passthrough, paints it in coloured half-block
-  cells.
+  plot_size; in tmux without graphics passthrough it paints it in coloured half-block cells,
+  so the plot is sized at a nominal 8x16 px cell, not the 16x32 tmux reports).
 - **euporie-console** ``--kernel-name python3`` from this Python's environment (euporie 2.10;
   not the consoles benchmark's peers venv, whose kernel has no matplotlib): a local kernel
   on loopback TCP, no SSH; matplotlib's default 6.4x4.8 in figure, cropped tight by the
