@@ -211,12 +211,12 @@ def _notes(app: RtuiApp) -> str:
 
 
 async def test_files_tab_browse_and_change_with_keys(
-    sshd: SSHD, tmp_path: Path, isolated_home: Path
+    sshd: SSHD, tmp_path: Path, isolated_home: Path, short_tmp: Path
 ) -> None:
     """f opens the host's tab; : goes to a folder; the filter, hidden files, sort, marks,
     Enter and backspace; rename, new folder, new file, copy, move, delete (confirmed with
     what goes); y copies the path; a path that is not there is said and changes nothing."""
-    site = tmp_path / "site"
+    site = short_tmp / "site"  # its title, lab:<site>, is read whole at 80 columns
     (site / "sub" / "deep").mkdir(parents=True)
     (site / "sub" / "deep" / "x.txt").write_text("x" * 3000)
     (site / "sub" / "y.txt").write_text("def y():\n    return 1\n")
