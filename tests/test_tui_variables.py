@@ -102,6 +102,9 @@ async def test_variables_pane(kind: str, sshd: SSHD, tmp_path: Path, isolated_ho
 
         # After each cell: the rows follow at no extra round trip (the cell's own request
         # carries the probe, or spyder pushes its view); after a failed cell, at one.
+        # Counted once the pane's own showing is over (on spyder, its comm's set-up calls
+        # may still be going out when the rows first appear).
+        await until(lambda: not any(w.is_running for w in app.workers if w.node is variables))
         sent = _count_requests(pane)
         await _run(pilot, pane, "y = [1, 2, 3]")
         await until(lambda: "y" in variables.names())
