@@ -16,7 +16,8 @@ from pathlib import Path
 
 __all__ = ["TmuxControl", "screen_tail"]
 
-COMMAND_TIMEOUT = 10.0  # seconds for tmux to answer one command
+COMMAND_TIMEOUT = 30.0  # seconds for tmux to answer one command (a loaded machine: the suite
+# runs the quick benchmarks at a low CPU priority beside two test workers)
 _SYNC = "rtui-bench-sync"
 
 
