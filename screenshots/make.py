@@ -173,6 +173,25 @@ async def open_console(app: RtuiApp, pilot: Pilot[None]) -> ConsolePane:
     return pane
 
 
+async def back_to_console(app: RtuiApp, pilot: Pilot[None], pane: ConsolePane) -> None:
+    """The console's tab shown again and its editor focused, once the tab switch has settled
+    (activating a tab moves the focus a frame later: keys typed before that went elsewhere)."""
+    from textual.widgets import TabbedContent, TabPane
+
+    from rtui.tui.widgets.code_input import CodeInput
+
+    tab = pane.parent
+    assert isinstance(tab, TabPane) and tab.id
+    app.query_one(TabbedContent).active = tab.id
+    await pilot.pause()
+    await pilot.pause()
+    editor = pane.query_one(CodeInput)
+    editor.focus()
+    await until(lambda: app.focused is editor, "the console's editor to have focus")
+    await pilot.pause()
+    await until(lambda: app.focused is editor, "the editor to keep the focus")
+
+
 async def run_cell(pilot: Pilot[None], pane: ConsolePane, lines: list[str], done: str) -> None:
     """Type ``lines`` as a person would (Enter continues an incomplete cell), run, wait."""
     from rtui.tui.widgets.code_input import CodeInput
@@ -312,9 +331,7 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
         await camera.take("plots.svg")
         await pilot.press("f4")
         await until(lambda: not app.query("PlotPicture"), "the Plots tab to close")
-        tabs_widget = app.query_one(TabbedContent)
-        tabs_widget.active = pane.parent.id  # type: ignore[union-attr]
-        pane.query_one("#code").focus()
+        await back_to_console(app, pilot, pane)
 
         # The variables pane (f12), beside the console, after a cell that made a DataFrame.
         await run_cell(pilot, pane, FRAME, "")
