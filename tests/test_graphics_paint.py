@@ -185,11 +185,11 @@ async def test_off_writes_one_line_naming_the_image(terminal: Terminal) -> None:
     data = io.BytesIO()
     two_colours().save(data, format="PNG")
     app = PictureApp(GraphicsSupport("off"), Image.open(data))
-    async with app.run_test(size=(40, 4)) as pilot:
+    async with app.run_test(size=(40, 4)):
         view = app.query_one(PictureView)
         view.styles.width = 30
-        await until(lambda: bool(view._rows) and "image" in view._rows[0].text)
-        await pilot.pause(0.05)
+        # Laid out at its first width, then at 30 columns: waited for, not a fixed pause.
+        await until(lambda: bool(view._rows) and view._rows[0].text.startswith("[image 40x20"))
         assert view._rows[0].text == "[image 40x20 PNG]".ljust(30)
         assert all(segment.style and segment.style.dim
                    for segment in view._rows[0] if segment.text.strip())

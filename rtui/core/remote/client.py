@@ -156,7 +156,14 @@ class AgentClient:
         self._pending[request_id] = pending
         line = json.dumps({"id": request_id, "op": op, "args": args or {}})
         try:
-            process.stdin.write(line + "\n")
+            try:
+                process.stdin.write(line + "\n")
+            except (BrokenPipeError, ConnectionError):
+                # The channel closed under the write: when the start failed (no Python
+                # there, say) ``ready`` and ``future`` carry why, and that is the answer.
+                await asyncio.wait({ready})
+                if not future.done():
+                    raise
             await asyncio.wait({ready})  # a start that failed failed ``future`` too
             if not idle_timeout:
                 return await asyncio.wait_for(future, timeout)
