@@ -45,7 +45,7 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("k")
-            await until(lambda: isinstance(app.screen, ChoiceScreen))
+            await until(lambda: _choice_shown(app))
             options = app.screen.query_one(OptionList)
             ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
             index = ids.index(running.connection_file)
@@ -82,7 +82,7 @@ async def test_attach_with_k_and_two_consoles_as_tabs(
             await pilot.pause()
             first.query_one(CodeInput).focus()
             await pilot.press("f4")
-            await until(lambda: isinstance(app.screen, ChoiceScreen))
+            await until(lambda: _choice_shown(app))
             await pilot.press("enter")  # leave it running
             await until(lambda: len(app.query(ConsolePane)) == 1)
             alive = {r.id for r in await service.list() if r.alive}
@@ -101,6 +101,12 @@ def second_venv(sshd: SSHD) -> Iterator[Path]:
         yield python.parent.parent
 
 
+def _choice_shown(app: RtuiApp) -> bool:
+    """A choice dialog is up with its options mounted (the screen is current a moment
+    before its children are: querying then found no OptionList under load)."""
+    return isinstance(app.screen, ChoiceScreen) and bool(app.screen.query(OptionList))
+
+
 def _prefix_in(pane: ConsolePane) -> str:
     return output(pane).rsplit("PREFIX=", 1)[-1].split()[0]
 
@@ -114,7 +120,7 @@ async def test_environment_picker_and_masked_getpass(
                   check_on_start=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("enter")
-        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await until(lambda: _choice_shown(app))
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt)
                   for i in range(options.option_count)]
@@ -151,7 +157,7 @@ async def test_enter_goes_straight_to_a_known_python_and_p_picks(
 
         async def console_opened(asked: bool) -> ConsolePane:
             if asked:
-                await until(lambda: isinstance(app.screen, ChoiceScreen))
+                await until(lambda: _choice_shown(app))
                 options = app.screen.query_one(OptionList)
                 labels = [str(options.get_option_at_index(i).prompt)
                           for i in range(options.option_count)]
@@ -195,7 +201,7 @@ async def test_r_in_the_picker_saves_the_env_as_the_hosts_python(
     async with app.run_test(size=(100, 30)) as pilot:
         await until(lambda: status_of(app, "lab") == "ok")
         await pilot.press("p")
-        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await until(lambda: _choice_shown(app))
         assert "r to choose and save it" in str(app.screen.query_one(".hint", Label).content)
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt)

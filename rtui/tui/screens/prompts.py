@@ -226,7 +226,8 @@ class ChoiceScreen(_Dialog):
             yield Label(self.hint, classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        for options in self.query(OptionList):  # none when the app closes while it mounts
+            options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
