@@ -34,6 +34,7 @@ from rtui.core.lazy import import_off_loop
 
 if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: imported when used
     from rtui.core.config.importer import ImportResult
+    from rtui.core.envs.service import HostEnvironments
     from rtui.core.files.queue import TransferQueue
     from rtui.core.files.service import HostFiles
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
@@ -141,6 +142,7 @@ class Workspace:
         self._pool: Connections | None = None
         self._kernels: dict[str, HostKernels] = {}
         self._files: dict[str, HostFiles] = {}
+        self._environments: dict[str, HostEnvironments] = {}
         self._transfers: TransferQueue | None = None
         self._chosen: dict[str, str] = {}  # the Python picked for a host in this run
         self._subscribers: list[Subscriber] = []
@@ -226,6 +228,18 @@ class Workspace:
             self._files[name] = service
         return service
 
+    async def environments(self, name: str) -> HostEnvironments:
+        """The host's environments service, made on first use: it shares the host's kernels
+        service (its connection, agent and the environment list consoles pick from)."""
+        kernels = await self.kernels(name)
+        service = self._environments.get(name)
+        if service is None or service.kernels is not kernels:  # a reload replaced it
+            from rtui.core.envs.service import HostEnvironments
+
+            service = HostEnvironments(kernels)
+            self._environments[name] = service
+        return service
+
     @property
     def transfers(self) -> TransferQueue:
         """The run's transfer jobs (made on first use; they outlive the tab that started
@@ -255,6 +269,7 @@ class Workspace:
             with contextlib.suppress(Exception):
                 await files.close()
         self._files.clear()
+        self._environments.clear()
         for service in list(self._kernels.values()):
             with contextlib.suppress(Exception):
                 await service.close()

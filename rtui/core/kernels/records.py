@@ -25,9 +25,26 @@ class Environment:
     ipykernel: str | None
     spyder_kernels: str | None
     error: str | None = None
+    prefix: str | None = None  # its sys.prefix (an environment's directory), when known
+    managed: bool = False  # made by rtui (``rtui envs create``): it may be changed and removed
+    tool: str | None = None  # what made a managed one: "uv" or "venv"
+    size: int | None = None  # bytes on disk, when asked for and measured in time
 
     def can_run(self, spyder: bool) -> bool:
         return self.error is None and bool(self.spyder_kernels if spyder else self.ipykernel)
+
+    @classmethod
+    def from_agent(cls, data: dict[str, Any]) -> Environment:
+        """An environment as the agent lists it (``envs``, or the answer of a create)."""
+        size = data.get("size")
+        return cls(
+            python=str(data["python"]), kind=str(data.get("kind", "path")),
+            name=str(data.get("name") or data["python"]), version=data.get("version"),
+            ipykernel=data.get("ipykernel"), spyder_kernels=data.get("spyder_kernels"),
+            error=data.get("error"), prefix=data.get("prefix"),
+            managed=bool(data.get("managed")), tool=data.get("tool"),
+            size=size if isinstance(size, int) else None,
+        )
 
 
 @dataclass(frozen=True)

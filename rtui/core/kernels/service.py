@@ -16,14 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from rtui.core.errors import (
     KernelDiedError,
     KernelError,
     RtuiError,
     SignatureMismatchError,
-    SSHError,
 )
 from rtui.core.kernels.connection_info import (
     ConnectionFileError,
@@ -48,7 +45,7 @@ from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.seen import SeenStore
 from rtui.core.kernels.session import KeeperSource, KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
-from rtui.core.kernels.wheels import download_wheels
+from rtui.core.kernels.wheels import download_wheels, host_platform, upload_wheels
 from rtui.core.remote.client import AgentClient, AgentError, Progress
 from rtui.core.ssh.connection import ConnState, HostConnection
 
@@ -114,25 +111,26 @@ class HostKernels:
         if python != self.python:
             self.python, self._envs = python, None
 
-    async def environments(self, *, refresh: bool = False) -> list[Environment]:
+    async def environments(self, *, refresh: bool = False,
+                           sizes: bool = False) -> list[Environment]:
         """The host's Pythons; probed once (each interpreter is started, which takes a
-        moment) and kept, unless ``refresh``. Concurrent callers share one probe."""
-        if refresh or self._envs is None or (self._envs.done() and self._envs.exception()):
-            self._envs = asyncio.ensure_future(self._probe_environments())
+        moment) and kept, unless ``refresh``. Concurrent callers share one probe. ``sizes``:
+        probed again with each environment's size on disk (kept for the next callers)."""
+        if (refresh or sizes or self._envs is None
+                or (self._envs.done() and self._envs.exception())):
+            self._envs = asyncio.ensure_future(self._probe_environments(sizes=sizes))
         return list(await asyncio.shield(self._envs))
 
-    async def _probe_environments(self) -> list[Environment]:
-        extra = [self.python] if self.python else []
-        result = await self.agent.request("envs", {"extra": extra}, timeout=60)
-        return [
-            Environment(
-                python=str(e["python"]), kind=str(e.get("kind", "path")),
-                name=str(e.get("name") or e["python"]), version=e.get("version"),
-                ipykernel=e.get("ipykernel"), spyder_kernels=e.get("spyder_kernels"),
-                error=e.get("error"),
-            )
-            for e in result.get("envs", [])
-        ]
+    def forget_environments(self) -> None:
+        """An environment was made, changed or removed: the next listing probes again."""
+        self._envs = None
+
+    async def _probe_environments(self, *, sizes: bool = False) -> list[Environment]:
+        args: dict[str, Any] = {"extra": [self.python] if self.python else []}
+        if sizes:
+            args["sizes"] = True
+        result = await self.agent.request("envs", args, timeout=60)
+        return [Environment.from_agent(e) for e in result.get("envs", [])]
 
     async def setup(
         self, *, spyder: bool = False, on_progress: ProgressCallback | None = None,
@@ -187,23 +185,10 @@ class HostKernels:
     async def _upload_wheels(
         self, hello: dict[str, Any], packages: list[str], report: ProgressCallback
     ) -> str:
-        platform = hello.get("platform", {})
-        py_tag = str(platform.get("py_tag") or "")
-        machine = str(platform.get("machine") or "")
+        py_tag, machine = host_platform(hello)
         wheels = await download_wheels(packages, py_tag, machine, report)
-        remote_dir = posixpath.join(str(hello.get("state_dir")), "wheels", f"{py_tag}-{machine}")
-        conn = await self.connection.connect()
-        try:
-            async with conn.start_sftp_client() as sftp:
-                await sftp.makedirs(remote_dir, exist_ok=True)
-                for n, wheel in enumerate(wheels, start=1):
-                    target = posixpath.join(remote_dir, wheel.name)
-                    if not await sftp.exists(target):
-                        await sftp.put(str(wheel), target)
-                    report(Progress(f"uploaded {wheel.name}", n / len(wheels)))
-        except (asyncssh.Error, OSError) as exc:
-            raise SSHError(f"cannot upload wheels to {self.name}:{remote_dir}: {exc}") from exc
-        return remote_dir
+        return await upload_wheels(self.connection, hello, wheels, report,
+                                   folder=f"{py_tag}-{machine}")
 
     # -- kernels -----------------------------------------------------------------------------
 
