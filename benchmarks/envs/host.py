@@ -131,6 +131,12 @@ class Host:
         shutil.rmtree(self.home / ".cache", ignore_errors=True)
         shutil.rmtree(Path(self.env["XDG_CACHE_HOME"]), ignore_errors=True)
 
+    def forget_uploads(self) -> None:
+        """rtui keeps the wheels it uploaded on the host (``<state_dir>/wheels``) and sends
+        only the missing ones; removed before each of its offline runs, so every run counts
+        the whole upload, as ``scp -r`` does by hand."""
+        shutil.rmtree(self.home / ".local" / "share" / "rtui" / "wheels", ignore_errors=True)
+
     # ------------------------------------------------------------------ the by-hand paths
 
     def _run(self, argv: list[str], what: str) -> None:

@@ -15,8 +15,8 @@ from benchmarks.envs.host import PACKAGES, STEP_TIMEOUT, Host, Made
 __all__ = ["MISSING", "connect", "rtui_create", "there"]
 
 MISSING = "not there yet"
-# what the core's progress says it uploaded, e.g. "uploading 31 wheels (42.1 MB)"
-_UPLOADED = re.compile(r"upload\w*\s+(\d+)\s+(?:\w+\s+)?(?:wheel|file)s?\b(.*)", re.I)
+# what the core's progress says it uploaded: "uploading 31 wheels (42.1 MB) to HOST (...)"
+_UPLOADED = re.compile(r"uploading (\d+) wheels? \(([^)]*)\)")
 
 
 def there() -> bool:
@@ -52,9 +52,5 @@ async def rtui_create(envs: Any, host: Host, tool: str, *, offline: bool = False
 
 def _uploaded(lines: list[str]) -> str:
     """What the progress lines say was uploaded ("" when nothing was)."""
-    for line in lines:
-        found = _UPLOADED.search(line)
-        if found:
-            rest = found.group(2).strip(" ()")
-            return f"{found.group(1)} wheels" + (f", {rest}" if rest else "")
-    return ""
+    said = [found for line in lines if (found := _UPLOADED.search(line))]
+    return ", ".join(f"{found.group(1)} wheels, {found.group(2)}" for found in said)

@@ -109,6 +109,8 @@ async def one_run(contender: Contender, row: Row, host: Host, envs: Any, *,
         return
     if cold:
         host.clear_caches()
+    if contender.rtui and host.offline:
+        host.forget_uploads()
     try:
         made = await contender.make(host, envs)
         check_env(made.prefix)
@@ -116,8 +118,7 @@ async def one_run(contender: Contender, row: Row, host: Host, envs: Any, *,
         row.error = describe(exc)
         return
     finally:
-        for leftover in (host.home / "by-hand",):
-            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(host.home / "by-hand", ignore_errors=True)  # a by-hand run's, or half
     shutil.rmtree(made.prefix, ignore_errors=True)
     if kept:
         row.times.append(made.seconds)
