@@ -1,7 +1,8 @@
 """Environments: create one with ipykernel + numpy on a host, rtui (uv, and venv + pip)
 beside doing it by hand over ssh.
 
-``python -m benchmarks.envs [--quick] [--runs N] [--no-cold] [--only online|offline]``
+``python -m benchmarks.envs [--quick] [--runs N] [--caches warm|cold|both]
+[--only online|offline]``
 
 The host is this machine through a real loopback OpenSSH sshd (the test harness's), its HOME
 a throwaway folder on /dev/shm, uv linked there as ``~/.local/bin/uv`` (the local binary of

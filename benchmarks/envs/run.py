@@ -43,6 +43,7 @@ __all__ = ["main"]
 RUNS, QUICK_RUNS = 3, 1
 GOAL = 0.3  # rtui with uv, x the by-hand time
 ONLINE, OFFLINE = "online", "offline"
+WARM, COLD, BOTH = "warm", "cold", "both"
 Make = Callable[[], Awaitable[Made]]
 
 
@@ -146,7 +147,7 @@ async def section(title: str, paths: Sequence[Contender], host: Host, envs: Any,
     return result
 
 
-async def measure(hosts: dict[str, Host], *, runs: int, quick: bool, cold: bool,
+async def measure(hosts: dict[str, Host], *, runs: int, quick: bool, caches: str,
                   only: Sequence[str]) -> list[Section]:
     from rtui.core.config.model import Config
     from rtui.core.workspace import Workspace
@@ -166,13 +167,14 @@ async def measure(hosts: dict[str, Host], *, runs: int, quick: bool, cold: bool,
             where = ("the host reaches PyPI" if name == ONLINE else
                      "the host's index unreachable (PIP_INDEX_URL, UV_INDEX_URL, "
                      "UV_DEFAULT_INDEX = http://127.0.0.1:9/simple by sshd's SetEnv)")
-            caches = ("one run each (caches as they are)" if quick else
-                      f"warm caches (a first untimed round fills pip's and uv's caches on "
-                      f"the host and here), median of {runs}")
-            sections.append(await section(f"{name.capitalize()} create, {caches}; {where}",
-                                          paths, host, envs, runs=runs,
-                                          warm_up=not quick, cold=False))
-            if cold and not quick:
+            warm = ("one run each (caches as they are)" if quick else
+                    f"warm caches (a first untimed round fills pip's and uv's caches on "
+                    f"the host and here), median of {runs}")
+            if caches != COLD:
+                sections.append(await section(f"{name.capitalize()} create, {warm}; {where}",
+                                              paths, host, envs, runs=runs,
+                                              warm_up=not quick, cold=False))
+            if caches == COLD or (caches == BOTH and not quick):
                 sections.append(await section(
                     f"{name.capitalize()} create, cold caches (the host's ~/.cache, pip's "
                     f"and uv's, and this side's emptied before each run: everything "
@@ -184,7 +186,7 @@ async def measure(hosts: dict[str, Host], *, runs: int, quick: bool, cold: bool,
     return sections
 
 
-def run(*, runs: int, quick: bool, cold: bool, only: Sequence[str]) -> list[Section]:
+def run(*, runs: int, quick: bool, caches: str, only: Sequence[str]) -> list[Section]:
     """Start both hosts, measure, stop everything."""
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(prefix="rtui-bench-envs-", dir=base,
@@ -205,7 +207,7 @@ def run(*, runs: int, quick: bool, cold: bool, only: Sequence[str]) -> list[Sect
                     hosts[name] = Host(server, name == OFFLINE, known_hosts, env, scratch)
                     if uv is not None:
                         hosts[name].link_uv(uv)
-                return asyncio.run(measure(hosts, runs=runs, quick=quick, cold=cold,
+                return asyncio.run(measure(hosts, runs=runs, quick=quick, caches=caches,
                                            only=only))
         finally:
             for server in servers.values():
@@ -221,8 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: one run of each path, no warm-up, no cold rows")
     parser.add_argument("--runs", type=int, help=f"timed runs of each path (default {RUNS})")
-    parser.add_argument("--no-cold", action="store_true",
-                        help="leave out the cold-cache tables (they download from PyPI)")
+    parser.add_argument("--caches", choices=(WARM, COLD, BOTH), default=BOTH,
+                        help="the warm tables, the cold ones (they download everything from "
+                             "PyPI), or both (default)")
     parser.add_argument("--only", action="append", choices=(ONLINE, OFFLINE), default=[],
                         help="only this host's tables (repeatable)")
     args = parser.parse_args(argv)
@@ -241,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not there():
         print(f"(rtui.core.envs is {MISSING}: rtui's rows are left empty)", flush=True)
     started = time.perf_counter()
-    sections = run(runs=runs, quick=args.quick, cold=not args.no_cold, only=args.only)
+    sections = run(runs=runs, quick=args.quick, caches=args.caches, only=args.only)
     print(render(sections))
     print(f"\n(envs: {time.perf_counter() - started:.1f} s in all)", flush=True)
     crashed = any(row.error is not None for part in sections for row in part.rows)
