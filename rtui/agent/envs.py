@@ -7,13 +7,15 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 
-from .paths import cache_dir, default_venv, private_dir, read_json, real, write_json
+from .paths import cache_dir, default_venv, envs_dir, private_dir, read_json, real, write_json
 from .probe import ask_all, stamp
 from .protocol import OpError, arg
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from .protocol import Progress
@@ -22,6 +24,11 @@ VENV_GLOBS = (
     "~/.venvs/*", "~/venvs/*", "~/.virtualenvs/*", "~/.local/share/virtualenvs/*", "~/envs/*",
     "~/.pyenv/versions/*", "~/.pyenv/versions/*/envs/*", "~/.venv",
 )
+ENV_MARKER = ".rtui-env.json"  # in an environment rtui created: how (env_create)
+ENV_UNFINISHED = ".rtui-unfinished"  # in one whose create has not finished
+UNFINISHED_ERROR = ("unfinished: its create is running or was interrupted (a new create of "
+                    "this name replaces it)")
+SIZES_BUDGET = 3.0  # seconds a listing spends on sizes at most
 CONDA_ROOTS = (
     "~/miniconda3", "~/anaconda3", "~/miniforge3", "~/mambaforge", "~/micromamba",
     "/opt/conda", "/opt/miniconda3", "/opt/anaconda3", "/opt/miniforge3",
@@ -178,6 +185,8 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
     add(interpreter_in(default_venv()), "rtui", "rtui")
     for prefix, name in _conda_envs():
         add(interpreter_in(prefix), "conda", name)
+    for prefix in sorted(glob.glob(os.path.join(glob.escape(envs_dir()), "*"))):
+        _add_created(prefix, add)
     patterns = list(VENV_GLOBS)
     if os.environ.get("WORKON_HOME"):
         patterns.append(os.path.join(os.environ["WORKON_HOME"], "*"))
@@ -194,6 +203,101 @@ def _candidates(extra: list[Any]) -> list[dict[str, Any]]:
             if os.access(py, os.X_OK):
                 add(py, "path", name)
     return out
+
+
+def _add_created(prefix: str, add: Callable[..., None]) -> None:
+    """One of rtui's environments (in envs_dir()), also when it is unfinished or broken: an
+    unusable one is listed with the reason, so that it can be removed."""
+    python = os.path.join(prefix, "bin", "python")
+    name = os.path.basename(prefix)
+    if os.path.exists(os.path.join(prefix, ENV_UNFINISHED)):
+        add(python, "venv", name, UNFINISHED_ERROR)
+    elif interpreter_in(prefix):
+        add(interpreter_in(prefix), "venv", name)
+    elif os.path.exists(os.path.join(prefix, "pyvenv.cfg")):
+        add(python, "venv", name, f"broken: {broken_reason(prefix)}")
+
+
+def broken_reason(prefix: str) -> str:
+    """Why the environment at ``prefix`` has no interpreter that runs."""
+    python = os.path.join(prefix, "bin", "python")
+    if os.path.islink(python):
+        return (f"its Python is gone ({python} points to {os.readlink(python)}, which no longer "
+                "exists); remove the environment and create it again")
+    return f"it has no Python ({python} is missing); remove it and create it again"
+
+
+def env_prefix(python: str) -> str | None:
+    """The environment (venv or conda) ``python`` belongs to; None for a base interpreter."""
+    path = os.path.abspath(os.path.expanduser(python))
+    prefix = path if os.path.isdir(path) else os.path.dirname(os.path.dirname(path))
+    for mark in ("pyvenv.cfg", "conda-meta"):
+        if os.path.exists(os.path.join(prefix, mark)):
+            return prefix
+    return None
+
+
+def env_marker(prefix: str) -> dict[str, Any] | None:
+    """The marker rtui wrote when it created the environment at ``prefix`` (None: it did not)."""
+    marker = read_json(os.path.join(prefix, ENV_MARKER))
+    return marker if isinstance(marker, dict) else None
+
+
+def env_tool(prefix: str) -> str | None:
+    """What made the environment: the marker's word, else uv when pyvenv.cfg names it, else
+    venv for any other virtual environment."""
+    marker = env_marker(prefix)
+    if marker and isinstance(marker.get("tool"), str):
+        return str(marker["tool"])
+    try:
+        with open(os.path.join(prefix, "pyvenv.cfg")) as f:
+            keys = [line.split("=", 1)[0].strip() for line in f]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return "uv" if "uv" in keys else "venv"
+
+
+def tree_size(root: str, deadline: float) -> int | None:
+    """Bytes the files under ``root`` take on disk (each inode once, links not followed);
+    None when the walk passes ``deadline`` (time.monotonic())."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        if time.monotonic() > deadline:
+            return None
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    if st.st_nlink > 1 and not entry.is_dir(follow_symlinks=False):
+                        if (st.st_dev, st.st_ino) in seen:
+                            continue
+                        seen.add((st.st_dev, st.st_ino))
+                    blocks = getattr(st, "st_blocks", None)
+                    total += blocks * 512 if blocks is not None else st.st_size
+        except OSError:
+            continue
+    return total
+
+
+def describe(entry: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+    """``entry`` (a listed environment) with what rtui knows of it: its prefix, whether rtui
+    created it (``managed``), the tool that did, and its size when a ``deadline`` is given."""
+    given = entry.get("prefix")
+    prefix = (env_prefix(given) if given else None) or env_prefix(entry["python"])
+    if prefix and not given:  # one that did not answer (broken, unfinished): where it is
+        entry["prefix"] = prefix
+    entry["managed"] = bool(prefix and env_marker(prefix))
+    entry["tool"] = env_tool(prefix) if prefix else None
+    if deadline is not None:
+        entry["size"] = tree_size(prefix, deadline) if prefix else None
+    return entry
 
 
 def _versioned_pythons(directory: str) -> list[str]:
@@ -241,7 +345,10 @@ def discover(extra: list[Any], timeout: float) -> list[dict[str, Any]]:
 def op_envs(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     extra = arg(args, "extra", list, [])
     timeout = arg(args, "timeout", (int, float), 20)
+    sizes = arg(args, "sizes", bool, False)
     envs = discover(extra, timeout)
+    deadline = time.monotonic() + SIZES_BUDGET if sizes else None
     for entry in envs:
         del entry["given"]  # the check's concern
+        describe(entry, deadline)
     return {"envs": envs}

@@ -38,6 +38,11 @@ def default_venv() -> str:
     return os.path.join(state_dir(), "venv")
 
 
+def envs_dir() -> str:
+    """The environments rtui creates (``env_create``), one directory per name."""
+    return os.path.join(state_dir(), "envs")
+
+
 def kernels_dir() -> str:
     """rtui's records of the kernels it started."""
     return os.path.join(state_dir(), "kernels")
