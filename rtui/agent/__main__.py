@@ -6,6 +6,14 @@ from __future__ import annotations
 
 import sys
 
+from .env_packages import op_env_export, op_env_packages
+from .environments import (
+    op_env_change,
+    op_env_create,
+    op_env_remove,
+    op_env_tools,
+    op_uv_install,
+)
 from .envs import op_envs
 from .files import (
     op_fs_checksum,
@@ -40,6 +48,9 @@ OPS: dict[str, Op] = {
     "fs_list": op_fs_list, "fs_walk": op_fs_walk, "fs_copy": op_fs_copy,
     "fs_remove": op_fs_remove, "fs_du": op_fs_du, "fs_checksum": op_fs_checksum,
     "fs_home": op_fs_home,
+    "env_tools": op_env_tools, "uv_install": op_uv_install, "env_create": op_env_create,
+    "env_packages": op_env_packages, "env_change": op_env_change, "env_export": op_env_export,
+    "env_remove": op_env_remove,
 }
 
 
