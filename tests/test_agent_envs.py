@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -23,12 +24,16 @@ from typing import Any
 
 import pytest
 
+from rtui.agent import installs
 from rtui.agent.installs import failure
+from rtui.agent.protocol import OpError
 from tests.test_agent import (  # noqa: F401 (wheels: the session's, shared)
     Agent,
     agent_env,
+    alive,
     kill_mentioning,
     mode,
+    wait_for,
     wheels,
 )
 
@@ -63,6 +68,8 @@ class Host:
         home = home or self.home
         env = agent_env(home, PATH=_path_without_uv(), XDG_CACHE_HOME=str(home / ".cache"),
                         XDG_CONFIG_HOME=str(home / ".config"), **extra)
+        for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):  # as over ssh: uv trusts the system's
+            env.pop(var, None)                         # certificates because rtui says so
         agent = Agent(env, self.bundle)
         self.agents.append(agent)
         agent._wait(lambda: agent.ready is not None, 30)
@@ -204,6 +211,22 @@ def test_install_upgrade_uninstall_and_export(host: Host, shared: dict[str, Any]
     assert lock["format"] == "pylock" and 'name = "iniconfig"' in lock["text"]
     assert f'version = "{upgraded}"' in lock["text"]
 
+    # Without uv on the host, pip changes a uv-made environment (uv gave it pip).
+    link = host.home / ".local" / "bin" / "uv"
+    link.rename(link.with_name("uv.away"))
+    try:
+        reply = a.call("env_change", timeout=120, python=python, action="install",
+                       packages=["six==1.16.0"])
+        assert reply["ok"], reply["error"]
+        assert names(reply["result"]["packages"])["six"] == "1.16.0"
+        assert any(e["data"]["line"].startswith("Successfully installed six-1.16.0")
+                   for e in reply["events"])  # pip's words
+        got = a.request("env_change", timeout=120, python=python, action="uninstall",
+                        packages=["six"])
+        assert "six" not in names(got["packages"])
+    finally:
+        link.with_name("uv.away").rename(link)
+
     assert a.error("env_change", python=python, action="install",
                    packages=["--index-url=http://evil/"]).type == "bad_args"
     assert a.error("env_change", python=python, action="frob", packages=["six"]).type == \
@@ -289,32 +312,37 @@ def test_cancel_in_the_middle_of_an_install_leaves_nothing(host: Host) -> None:
 
 # ---------------------------------------------------------------- offline, venv + pip
 
-def test_create_offline_from_wheels_with_venv_and_uv(
-    host: Host, wheels: Path  # noqa: F811
-) -> None:
+def test_create_offline_from_wheels(host: Host, wheels: Path) -> None:  # noqa: F811
     agent = host.start(**OFFLINE)
     # An interrupted create left "offuv" unfinished: a new create replaces it.
     stale = host.envs / "offuv"
     stale.mkdir(parents=True)
     (stale / ".rtui-unfinished").write_text("{}")
     (stale / "junk").write_text("half made")
-    for name, tool in (("offvenv", "venv"), ("offuv", "uv")):
-        reply = agent.call("env_create", timeout=240, name=name, base_python=sys.executable,
-                           tool=tool, packages=["packaging"], wheels_dir=str(wheels))
-        assert reply["ok"], reply["error"]
-        env = reply["result"]
-        assert env["tool"] == tool and env["managed"] and env["ipykernel"]
-        have = names(agent.request("env_packages", python=env["python"])["packages"])
-        assert {"pip", "ipykernel", "packaging"} <= set(have)
+    reply = agent.call("env_create", timeout=240, name="offuv", base_python=sys.executable,
+                       tool="uv", packages=["packaging"], wheels_dir=str(wheels))
+    assert reply["ok"], reply["error"]
+    env = reply["result"]
+    assert env["tool"] == "uv" and env["managed"] and env["ipykernel"]
+    have = names(agent.request("env_packages", python=env["python"])["packages"])
+    assert {"pip", "ipykernel", "packaging"} <= set(have)
     assert not (stale / "junk").exists()
     lines = [e["data"]["line"] for e in reply["events"]]
     assert any("removing an unfinished offuv" in ln for ln in lines)
-    # What is not among the wheels: no_package, and the environment is left as it was.
-    python = str(host.envs / "offvenv" / "bin" / "python")
-    err = agent.error("env_change", python=python, action="install", packages=["iniconfig"],
-                      wheels_dir=str(wheels))
+    err = agent.error("env_change", python=env["python"], action="install",
+                      packages=["iniconfig"], wheels_dir=str(wheels))
     assert err.type == "no_package" and "iniconfig" in err.message
-    assert (host.envs / "offvenv" / ".rtui-env.json").exists()
+    assert "uploaded wheels" in err.message and (stale / ".rtui-env.json").exists()
+
+    # venv + pip, as far as pip finding a package missing from the wheels (a whole venv +
+    # pip create, ~40 s here, is tests/test_envs_remote.py's): nothing is left.
+    reply = agent.call("env_create", timeout=240, name="offvenv", base_python=sys.executable,
+                       tool="venv", packages=["rtui-no-such-package"], wheels_dir=str(wheels))
+    assert reply["error"]["type"] == "no_package", reply["error"]
+    assert "rtui-no-such-package" in reply["error"]["message"]
+    lines = [e["data"]["line"] for e in reply["events"]]
+    assert any("-m venv" in ln for ln in lines) and any("Processing" in ln for ln in lines)
+    assert not (host.envs / "offvenv").exists()
 
 
 # ---------------------------------------------------------------- remove, broken
@@ -395,3 +423,44 @@ def test_broken_environment(host: Host) -> None:
 def test_failures_are_named(tool: str, lines: list[str], kind: str, named: str) -> None:
     err = failure(tool, f"{tool} install", lines, offline=False)
     assert err.type == kind and named in err.message, err.message
+
+
+class Recorder:
+    """A request's progress, in process: the lines it was sent, and a cancel flag."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, float | None]] = []
+        self.flag = threading.Event()
+
+    def __call__(self, line: str, fraction: float | None = None) -> None:
+        self.lines.append((line, fraction))
+
+    def rows(self, batch: list[Any]) -> None:
+        raise AssertionError("no rows here")
+
+    def cancelled(self) -> bool:
+        return self.flag.is_set()
+
+    def check(self) -> None:
+        if self.flag.is_set():
+            raise OpError("cancelled", "cancelled")
+
+
+def test_a_child_is_heard_of_when_silent_and_cancelled_with_its_group(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(installs, "HEARTBEAT", 0.3)
+    said = Recorder()
+    rc, lines = installs.stream(["sh", "-c", "echo start; sleep 1; echo end"], said,
+                                installs.PipProgress())
+    assert rc == 0 and lines == ["start", "end"]
+    assert ("sh is still at work", 0.0) in said.lines
+
+    pidfile = tmp_path / "sleeper"
+    said = Recorder()
+    threading.Timer(0.5, said.flag.set).start()
+    started = time.monotonic()
+    with pytest.raises(OpError) as info:
+        installs.stream(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], said)
+    assert info.value.type == "cancelled" and time.monotonic() - started < 5
+    wait_for(lambda: not alive(int(pidfile.read_text())), 5, "the grandchild to end")

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from .envs import broken_reason, env_prefix, env_tool, interpreter_in
-from .installs import child_env, failure, find_uv
+from .installs import failure, find_uv, uv_env
 from .protocol import OpError, arg
 
 TYPE_CHECKING = False
@@ -156,7 +156,7 @@ def op_env_export(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         assert req is not None
         rc, out, err = run_bounded([uv, "pip", "compile", req, "--format", "pylock.toml",
                                     "--python", python, "--no-header", "--quiet"],
-                                   progress, 300, child_env())
+                                   progress, 300, uv_env(uv, 15))
     if rc:
         raise failure("uv", "uv pip compile --format pylock.toml", err.splitlines(), False)
     return {"text": out, "format": fmt}

@@ -39,6 +39,7 @@ from .installs import (
     has_pip,
     missing_dirs,
     stream,
+    uv_env,
     uv_version,
 )
 from .paths import envs_dir, home, private_dir, real, remove, state_dir, write_json
@@ -135,11 +136,6 @@ def _sources(tool: str, wheels: str | None, index_timeout: float) -> list[str]:
     return [] if tool == "uv" else ["--timeout", str(index_timeout), "--retries", "1"]
 
 
-def _uv_env(index_timeout: float) -> dict[str, str]:
-    return child_env({"UV_HTTP_TIMEOUT": str(max(1, round(index_timeout))),
-                      "UV_HTTP_RETRIES": "1"})
-
-
 # ---------------------------------------------------------------- create
 
 def _create_running(prefix: str) -> bool:
@@ -210,7 +206,7 @@ def _make_venv(base: str, prefix: str, wheels: str | None, reqs: list[str],
 
 def _make_uv(uv: str, base: str, prefix: str, wheels: str | None, reqs: list[str],
              index_timeout: float, progress: Progress) -> None:
-    env = _uv_env(index_timeout)
+    env = uv_env(uv, index_timeout)
     progress(f"creating {prefix} with uv venv --python {base}", 0.0)
     rc, lines = stream([uv, "venv", "--allow-existing", "--python", base, prefix], progress,
                        env=env)
@@ -261,6 +257,7 @@ def op_env_create(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 _make_venv(base, prefix, wheels, reqs, index_timeout, progress)
         python = os.path.join(prefix, "bin", "python")
         info = ask(python, 60)
+        progress.check()  # a cancel that came as the install ended: not created either
         write_json(os.path.join(prefix, ENV_MARKER), {
             "name": name, "tool": tool, "base_python": base, "created": int(time.time()),
             "packages": packages, "requirements": requirements is not None})
@@ -306,10 +303,12 @@ def op_env_change(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
             tool = "uv"
             cmd = [uv, "pip", "uninstall" if action == "uninstall" else "install", "--python",
                    python]
-            env = _uv_env(index_timeout)
+            env = uv_env(uv, index_timeout)
         else:
             tool, env = "pip", child_env()
             if not has_pip(python):
+                if not prefix:  # a base interpreter's own installation is not rtui's to change
+                    raise OpError("no_pip", f"{python} has no pip")
                 bootstrap_pip(python, python, wheels, progress)
             cmd = [python, "-m", "pip", "uninstall", "-y"] if action == "uninstall" else [
                 python, "-m", "pip", "install", "--progress-bar", "off"]

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 
 from .envs import which
@@ -46,6 +47,9 @@ _MISSING_RES = (
     re.compile(r"only \S+? is available and you require (\S+?)(?:,|$| and)"),    # uv
 )
 _KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a cancelled child's group
+# A child silent this long (uv downloading a large wheel prints nothing) is said to be still
+# at work, so that a caller bounding a request by silence does not give it up.
+HEARTBEAT = 30.0
 
 
 def uv_version(uv: str) -> str | None:
@@ -90,6 +94,36 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_system_certs: dict[tuple[str, float], bool] = {}
+_TLS_VARS = ("UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def _says_system_certs(uv: str) -> bool:
+    """Whether this uv knows --system-certs (newer; UV_NATIVE_TLS, older, is deprecated)."""
+    try:
+        key = (uv, os.stat(uv).st_mtime)
+    except OSError:
+        return False
+    if key not in _system_certs:
+        try:
+            said = subprocess.run([uv, "pip", "install", "--help"], capture_output=True,
+                                  timeout=15, stdin=subprocess.DEVNULL).stdout
+        except (OSError, subprocess.SubprocessError):
+            said = b""
+        _system_certs[key] = b"--system-certs" in said
+    return _system_certs[key]
+
+
+def uv_env(uv: str, index_timeout: float) -> dict[str, str]:
+    """child_env for ``uv``: the index bounded as pip's is, and the system's certificates
+    trusted as pip trusts them (a host behind a proxy with its own CA reaches its index with
+    pip; uv's bundled roots alone would not), unless the environment says how already."""
+    extra = {"UV_HTTP_TIMEOUT": str(max(1, round(index_timeout))), "UV_HTTP_RETRIES": "1"}
+    if not any(os.environ.get(var) for var in _TLS_VARS):
+        extra["UV_SYSTEM_CERTS" if _says_system_certs(uv) else "UV_NATIVE_TLS"] = "1"
+    return child_env(extra)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """End ``proc`` and everything it started (its session's group): TERM, then KILL."""
     for sig, wait in ((signal.SIGTERM, _KILL_GRACE), (signal.SIGKILL, 10.0)):
@@ -127,6 +161,7 @@ def stream(cmd: list[str], progress: Progress, estimate: Callable[[str], float] 
 
     threading.Thread(target=read, daemon=True).start()
     ended = False
+    heard = time.monotonic()
     while True:
         if progress.cancelled():
             _kill_group(proc)
@@ -140,10 +175,15 @@ def stream(cmd: list[str], progress: Progress, estimate: Callable[[str], float] 
         try:
             raw = out.get(timeout=0.2)
         except queue.Empty:
+            if time.monotonic() - heard >= HEARTBEAT:
+                heard = time.monotonic()
+                progress(f"{os.path.basename(cmd[0])} is still at work",
+                         estimate("") if estimate else None)
             continue
         if raw is None:
             ended = True
             continue
+        heard = time.monotonic()
         line = raw.decode("utf-8", "replace").rstrip()
         if line:
             lines.append(line)
