@@ -133,6 +133,10 @@ async def section(title: str, paths: Sequence[Contender], host: Host, envs: Any,
     load that comes and goes falls on all); a first untimed round when ``warm_up``."""
     rows = [Row(p.label, goal=p.goal, reference=p.reference,
                 missing=p.rtui and envs is None) for p in paths]
+    if isinstance(envs, Exception):  # rtui could not reach the host's environments
+        for row, path in zip(rows, paths, strict=True):
+            if path.rtui:
+                row.error = f"no service: {describe(envs)}"
     result = Section(title, rows, [load_average()])
     rounds = runs + (1 if warm_up else 0)
     for number in range(rounds):
@@ -158,7 +162,10 @@ async def measure(hosts: dict[str, Host], *, runs: int, quick: bool, caches: str
     try:
         services: dict[str, Any] = {}
         for name in hosts:
-            services[name] = await connect(workspace, name) if there() else None
+            try:
+                services[name] = await connect(workspace, name) if there() else None
+            except Exception as exc:  # its rows say why; the by-hand rows still run
+                services[name] = exc
         plan = [(ONLINE, ONLINE_PATHS), (OFFLINE, OFFLINE_PATHS)]
         for name, paths in plan:
             if only and name not in only:
