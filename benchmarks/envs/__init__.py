@@ -6,7 +6,7 @@ beside doing it by hand over ssh.
 
 The host is this machine through a real loopback OpenSSH sshd (the test harness's), its HOME
 a throwaway folder on /dev/shm, uv linked there as ``~/.local/bin/uv`` (the local binary of
-the pip package ``uv``, as the tests do) and ``UV_NATIVE_TLS=1`` in its sessions (uv then
+the pip package ``uv``, as the tests do) and ``UV_SYSTEM_CERTS=1`` in its sessions (uv then
 trusts the system's certificates, as pip does here: this machine reaches PyPI through a
 certificate that uv's own roots lack). Every path makes its environment from the same base
 interpreter (this Python's), and every environment made is checked (``import ipykernel,
