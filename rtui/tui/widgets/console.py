@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,11 @@ __all__ = ["ConsolePane", "SessionAssist"]
 # How long the echo of a cell may wait for its output, so a quick result (`1+1`) shows in
 # the same frame (see ConsoleView.hold); short enough not to be seen on its own.
 _ECHO_HOLD = 0.020
+# A cell that changes the kernel's packages (%pip, !pip, %uv, pip install): when it ends, the
+# host's Environments tab lists again (PackagesChanged).
+_CHANGES_PACKAGES = re.compile(
+    r"^\s*(?:[%!]\s*(?:pip3?|uv)\b|!?\s*(?:python3?\s+-m\s+)?pip3?\s+(?:install|uninstall)\b)",
+    re.MULTILINE)
 
 
 class SessionAssist:
@@ -144,6 +150,14 @@ class ConsolePane(Widget):
         """f8: this console's Plots tab (every image its kernel showed)."""
 
         pane: ConsolePane
+
+    @dataclass
+    class PackagesChanged(Message):
+        """A cell that ran ``%pip``, ``!pip``, ``%uv`` or ``pip install`` ended: the
+        host's Environments tab lists again (``python``: the kernel's interpreter)."""
+
+        host: str
+        python: str | None
 
     def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
                  max_lines: int, history: Path) -> None:
@@ -472,6 +486,10 @@ class ConsolePane(Widget):
             sent = kernel.session.execute(code, on_event=self._on_cell_event,
                                           user_expressions=self._variables.cell_expressions())
         await sent.reply()
+        if _CHANGES_PACKAGES.search(code):
+            kernel = self.kernel
+            self.post_message(self.PackagesChanged(
+                self.kernels.name, kernel.python if kernel is not None else None))
 
     @on(Input.Submitted, "#secret")
     def _secret_submitted(self, message: Input.Submitted) -> None:
