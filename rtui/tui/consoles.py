@@ -46,13 +46,16 @@ class ConsoleTabs(ScrollingApp):
         await self.workspace.count_kernels(name)
 
     @work(group="kernels", exit_on_error=False)
-    async def open_console(self, name: str, *, pick: bool = False) -> None:
+    async def open_console(self, name: str, *, pick: bool = False,
+                           python: str | None = None) -> None:
         """One key to a console: the workspace decides which Python (see
-        ``rtui.core.kernels.choice``); ``pick`` always asks."""
+        ``rtui.core.kernels.choice``); ``pick`` always asks; ``python`` (an environment's,
+        from its tab) is used as given."""
         self.notify(f"Connecting to {name}…", timeout=3)
         kernels = await self.workspace.connect(name, self.prompter)
-        python = await self._python_for(
-            name, await self.workspace.environment_decision(name, pick=pick))
+        if python is None:
+            python = await self._python_for(
+                name, await self.workspace.environment_decision(name, pick=pick))
         if python is None:
             return
         # The kernel is asked for first; the tab opens meanwhile and takes keys while the
