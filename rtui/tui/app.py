@@ -37,6 +37,7 @@ from rtui.core.workspace import (
 from rtui.tui.ansi_colours import ANSI_THEME, SixteenColours
 from rtui.tui.commands import HostCommands
 from rtui.tui.consoles import ASK_AGAIN
+from rtui.tui.envs_tabs import EnvsTabs
 from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
 from rtui.tui.graphics import GraphicsSupport
@@ -60,7 +61,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(FileTasks, FilesTabs, PlotsTabs):
+class RtuiApp(FileTasks, FilesTabs, PlotsTabs, EnvsTabs):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"
