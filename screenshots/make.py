@@ -63,7 +63,7 @@ PROGRESS = [
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
          "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg",
-         "console-plot.svg", "plots.svg", "variables.svg")
+         "console-plot.svg", "plots.svg", "variables.svg", "environments.svg")
 
 
 def isolate(root: Path) -> None:
@@ -262,6 +262,25 @@ async def move_to(pilot: Pilot[None], pane: FilesPane, name: str) -> None:
     raise RuntimeError(f"{name} is not in the list")
 
 
+async def environments(app: RtuiApp, pilot: Pilot[None], host: str) -> None:
+    """From the host list: the host's Environments tab, then the first one's packages."""
+    from textual.widgets import DataTable, TabbedContent
+
+    from rtui.tui.widgets.environments import EnvironmentsPane
+
+    await pilot.press("f3")
+    tabs = app.query_one(TabbedContent)
+    await until(lambda: tabs.active == "tab-hosts", "the hosts tab")
+    await choose(app, host)
+    await pilot.press("v")
+    await until(lambda: bool(app.query(EnvironmentsPane)), "the Environments tab")
+    pane = app.query_one(EnvironmentsPane)
+    await until(lambda: bool(pane.listed) and app.focused is pane.table, "the environments")
+    await pilot.press("enter")
+    packages = pane.query_one("#packages-table", DataTable)
+    await until(lambda: packages.row_count > 0, "the packages")
+
+
 # -- the two sessions ---------------------------------------------------------------------------
 
 
@@ -384,6 +403,11 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
         await pilot.press("escape")
         await until(lambda: not isinstance(app.screen, HelpScreen), "the help screen to close")
 
+        # The demo host's environments (v), the packages of the first (enter).
+        await environments(app, pilot, server.name)
+        await camera.take("environments.svg")
+        await pilot.press("escape")
+
         # Leave nothing running: back to the console, close it and shut its kernel down.
         tabs.active = pane.parent.id  # type: ignore[union-attr]
         await shut_down(pilot, pane)
@@ -459,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE,
                         help="directory for the SVG files (default: %(default)s)")
+    parser.add_argument("--only", nargs="+", choices=SHOTS, metavar="NAME",
+                        help="write only these SVGs (every state is still made)")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     root = Path(tempfile.mkdtemp(prefix="rtui-shots-")).resolve()
@@ -475,9 +501,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"screenshots: missing {', '.join(missing)}", file=sys.stderr)
         return 1
     out.mkdir(parents=True, exist_ok=True)
-    for name in SHOTS:
+    written = args.only or SHOTS
+    for name in written:
         (out / name).write_text(shots[name], encoding="utf-8")
-    print(f"screenshots: wrote {len(SHOTS)} SVGs to {out} in {time.monotonic() - STARTED:.1f} s")
+    print(f"screenshots: wrote {len(written)} SVGs to {out} in "
+          f"{time.monotonic() - STARTED:.1f} s")
     return 0
 
 

@@ -26,6 +26,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "console-plot.svg": ("▀▀▀▀", "Two curves, 12 units long", "In [8]"),
     "plots.svg": ("demo #1 plots", "PNG", "▀▀▀▀", "s save here"),
     "variables.svg": ("df", "DataFrame", "400", "ndarray", "42"),
+    "environments.svg": ("demo envs", "environments", "ipykernel", "Package", "Version"),
 }
 SMALL = {"console-80x24.svg", "files-80x24.svg"}
 
