@@ -25,15 +25,15 @@ _MAX_REQUIREMENTS = 1 << 20  # bytes of a requirements file: more is not one
 
 
 def python_choices(envs: Sequence[Environment]) -> list[tuple[str, str]]:
-    """(label, interpreter) of every Python the host has that runs, each once."""
+    """(label, interpreter) of every Python 3 the host has that runs, each once (Python 2
+    has no venv)."""
     seen: set[str] = set()
     choices = []
     for env in envs:
-        if env.error or env.python in seen:
+        if env.error or env.python in seen or (env.version or "").startswith("2."):
             continue
         seen.add(env.python)
-        choices.append((f"{env.version or '?'}  {env.name} ({env.kind})  {env.python}",
-                        env.python))
+        choices.append((f"{env.version or '?':<8} {env.python}", env.python))
     return choices
 
 

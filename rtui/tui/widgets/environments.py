@@ -246,6 +246,11 @@ class EnvironmentsPane(Widget):
             for index, env in enumerate(message.envs):
                 if env.python == current.python:
                     table.move_cursor(row=index)
+        shown = self.packages_of
+        if shown is not None and shown.python not in {env.python for env in message.envs}:
+            self.packages_of = None  # removed: its panel goes with it
+            self.query_one("#envs-packages").add_class("-hidden")
+            self.refresh_bindings()
         made = sum(env.managed for env in message.envs)
         self.query_one("#envs-title", Static).update(
             f"{self.host}: {len(message.envs)} environments, {made} made by rtui · "
@@ -292,6 +297,7 @@ class EnvironmentsPane(Widget):
             self.packages_of = env
             panel = self.query_one("#envs-packages")
             panel.remove_class("-hidden")
+            self.refresh_bindings()
             self.query_one("#packages-title", Label).update(f"{env.name}: reading…")
             self._read_packages(env)
 
@@ -305,6 +311,7 @@ class EnvironmentsPane(Widget):
         if message.show:
             self.packages_of = message.env
             self.query_one("#envs-packages").remove_class("-hidden")
+            self.refresh_bindings()
         if self.packages_of is None or message.env.python != self.packages_of.python:
             return
         table = self.query_one("#packages-table", DataTable)
@@ -344,6 +351,7 @@ class EnvironmentsPane(Widget):
         self.query_one("#envs-progress").remove_class("-hidden")
         self._action = self._run(work)
         self._status()
+        self.refresh_bindings()
 
     @work(group="envs-action", exit_on_error=False)
     async def _run(self, action: Callable[[], Awaitable[str]]) -> None:
@@ -375,13 +383,15 @@ class EnvironmentsPane(Widget):
         self.query_one("#progress-lines", Log).write_line(message.note)
         self._action = None
         self.refresh_envs()
+        self.refresh_bindings()
 
     def action_create(self) -> None:
         self._ask_create()
 
     @work(group="envs-ask", exclusive=True, exit_on_error=False)
     async def _ask_create(self) -> None:
-        spec = await ask(self.app, EnvFormScreen(self.host, self.listed, self.uv,
+        uv = (await self.envs.tools()).get("uv")  # asked now: the form offers what is there
+        spec = await ask(self.app, EnvFormScreen(self.host, self.listed, uv,
                                                  taken={e.name for e in self.listed}))
         if not isinstance(spec, EnvSpec):
             return
@@ -476,11 +486,7 @@ class EnvironmentsPane(Widget):
                 return
 
         async def remove() -> str:
-            removed = await self.envs.remove(self._ref(env), force=force)
-            if self.packages_of is not None and self.packages_of.python == env.python:
-                self.packages_of = None
-                self.query_one("#envs-packages").add_class("-hidden")
-            return f"removed {removed}"
+            return f"removed {await self.envs.remove(self._ref(env), force=force)}"
 
         self._start(f"Removing {env.name}", remove)
 
@@ -501,6 +507,14 @@ class EnvironmentsPane(Widget):
     def action_refresh(self) -> None:
         self.refresh_envs()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape is a key (and in the footer) while there is something to cancel or hide."""
+        if action == "cancel":
+            return self.busy or not all(
+                panel.has_class("-hidden")
+                for panel in self.query("#envs-progress, #envs-packages"))
+        return True
+
     def action_cancel(self) -> None:
         """Escape: the running action cancelled; with none, the panels hidden."""
         if self.busy and self._action is not None:
@@ -509,6 +523,7 @@ class EnvironmentsPane(Widget):
         self.query_one("#envs-progress").add_class("-hidden")
         self.query_one("#envs-packages").add_class("-hidden")
         self.packages_of = None
+        self.refresh_bindings()
         self.table.focus()
 
     def action_close_envs(self) -> None:
@@ -520,4 +535,7 @@ class EnvironmentsPane(Widget):
         """A failure is told where the app tells every failure (its handler)."""
         if event.state is WorkerState.ERROR:
             self._status()
+            if event.worker.group == "envs-list" and not self.listed:
+                self.query_one("#envs-status", Static).update(
+                    f"not listed: {event.worker.error} (r tries again)")
             self.app.post_message(Worker.StateChanged(event.worker, event.state))
