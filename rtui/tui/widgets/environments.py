@@ -1,6 +1,6 @@
-"""A host's Python environments: the table (name, kind, Python, kernel packages, size, made
-by rtui), the packages of one, and the keys that change them: create, install, uninstall,
-upgrade, export, remove, set as the host's Python, open a console in one.
+"""A host's Python environments: the table (name, kind, Python, ipykernel, size, made by
+rtui), the packages of one, the progress of the running action, and the keys: those that
+change an environment are :class:`EnvironmentActions`' (``env_actions``), a part of this pane.
 
 The remote work runs in this pane's workers (they die with the tab); one long action at a
 time, whose progress streams into the panel at the bottom and which Escape cancels
@@ -10,13 +10,7 @@ leaves nothing behind). Workers post messages; the widgets change only in their 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import tempfile
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -25,24 +19,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import DataTable, Label, Log, Static
 from textual.worker import Worker, WorkerState
 
-from rtui.core.envs import EnvSpec, NeedsUv, Package
+from rtui.core.envs import Package
 from rtui.core.errors import RtuiError
 from rtui.core.kernels.records import Environment
-from rtui.core.remote.client import Progress
 from rtui.core.units import byte_size
-from rtui.tui.prompter import ask
-from rtui.tui.screens.env_form import EnvFormScreen
-from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, TextPromptScreen
+from rtui.tui.widgets.env_actions import EnvironmentActions
 
 if TYPE_CHECKING:
     from rtui.core.envs import HostEnvironments
     from rtui.core.workspace import Workspace
 
-__all__ = ["EnvTable", "EnvironmentsPane", "kernel_cell", "write_new_file"]
+__all__ = ["EnvTable", "EnvironmentsPane", "kernel_cell"]
 
 _PROGRESS_LINES = 300  # lines the progress panel keeps (an install prints thousands)
 _UNFINISHED_RELISTS = 10  # listings, 1 s apart, while a cancelled create is being removed
@@ -62,33 +52,6 @@ def kernel_cell(env: Environment) -> Text:
     return Text(" ".join(parts))
 
 
-def write_new_file(path: Path, text: str, *, overwrite: bool) -> None:
-    """``text`` in ``path`` whole or not at all (a temporary file renamed over it); an
-    existing file is kept unless ``overwrite`` (FileExistsError)."""
-    if path.exists() and not overwrite:
-        raise FileExistsError(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _local_target(text: str) -> tuple[Path, bool]:
-    """The local file a path typed names (``~`` expanded, from the working directory), and
-    whether it exists."""
-    path = Path(text).expanduser().absolute()
-    return path, path.exists()
-
-
-def _split_packages(text: str) -> list[str]:
-    return [word for word in re.split(r"[\s,]+", text) if word]
-
-
 class EnvTable(DataTable[Any]):
     """The environments, one row each. Enter is bound here, not on the pane: the table's own
     Enter (select the row) would win, and the footer would not show it."""
@@ -101,7 +64,7 @@ class EnvTable(DataTable[Any]):
         self.query_ancestor(EnvironmentsPane).action_packages()
 
 
-class EnvironmentsPane(Widget):
+class EnvironmentsPane(EnvironmentActions):
     """The environments of one host."""
 
     DEFAULT_CSS = """
@@ -151,24 +114,12 @@ class EnvironmentsPane(Widget):
     class _Listed(Message):
         envs: list[Environment]
         uv: str | None
+        uv_version: str | None
 
     @dataclass
     class _Packages(Message):
         env: Environment
         packages: list[Package]
-        show: bool = False  # after a change: the panel shows this environment's
-
-    @dataclass
-    class _Progress(Message):
-        line: str
-        fraction: float | None
-
-    @dataclass
-    class _Ended(Message):
-        """The running action ended: ``note`` says how; the list is read again."""
-
-        note: str
-        error: bool = False
 
     def __init__(self, envs: HostEnvironments, workspace: Workspace, host: str) -> None:
         super().__init__()
@@ -178,8 +129,6 @@ class EnvironmentsPane(Widget):
         self.listed: list[Environment] = []
         self.uv: str | None = None  # the host's uv, once asked
         self.packages_of: Environment | None = None  # whose packages the panel shows
-        self.action_title = ""  # the running (or last) action, for the progress panel
-        self._action: Worker[None] | None = None
         self._relists = 0
 
     def compose(self) -> ComposeResult:
@@ -211,12 +160,6 @@ class EnvironmentsPane(Widget):
 
     # -- the list -----------------------------------------------------------------------------
 
-    @property
-    def busy(self) -> bool:
-        """An action runs (one at a time: a second key says so)."""
-        return self._action is not None and self._action.state in (
-            WorkerState.PENDING, WorkerState.RUNNING)
-
     def refresh_envs(self, python: str | None = None) -> None:
         """List again (a console's ``%pip`` ended, an action ended, ``r``); the packages panel
         is read again too when it shows ``python``'s (any, when None)."""
@@ -228,8 +171,11 @@ class EnvironmentsPane(Widget):
     @work(group="envs-list", exclusive=True, exit_on_error=False)
     async def _list(self) -> None:
         envs = await self.envs.list(refresh=True, sizes=True)
-        tools = await self.envs.tools()
-        self.post_message(self._Listed(envs, tools.get("uv")))
+        try:
+            tools = await self.envs.tools()
+        except RtuiError:  # an agent that cannot say: the list all the same
+            tools = {}
+        self.post_message(self._Listed(envs, tools.get("uv"), tools.get("uv_version")))
 
     @on(_Listed)
     def _listed(self, message: _Listed) -> None:
@@ -254,7 +200,7 @@ class EnvironmentsPane(Widget):
         made = sum(env.managed for env in message.envs)
         self.query_one("#envs-title", Static).update(
             f"{self.host}: {len(message.envs)} environments, {made} made by rtui · "
-            + (f"uv {self.uv}" if self.uv else "no uv on the host"))
+            + (f"uv {message.uv_version or ''}" if self.uv else "no uv on the host"))
         self._status()
         unfinished = any((env.error or "").startswith("unfinished") for env in message.envs)
         if unfinished and not self.busy and self._relists < _UNFINISHED_RELISTS:
@@ -262,14 +208,6 @@ class EnvironmentsPane(Widget):
             self.set_timer(1.0, self._list)
         elif not unfinished:
             self._relists = 0
-
-    @property
-    def current(self) -> Environment | None:
-        """The environment under the cursor."""
-        table = self.query_one(EnvTable)
-        if not self.listed or table.cursor_row < 0 or table.cursor_row >= len(self.listed):
-            return None
-        return self.listed[table.cursor_row]
 
     @on(DataTable.RowHighlighted, "#envs-table")
     def _moved(self, message: DataTable.RowHighlighted) -> None:
@@ -306,198 +244,52 @@ class EnvironmentsPane(Widget):
         packages = await self.envs.packages(self._ref(env))
         self.post_message(self._Packages(env, packages))
 
+    @on(EnvironmentActions.Changed)
+    def _changed(self, message: EnvironmentActions.Changed) -> None:
+        """After an install, an uninstall or an upgrade: the panel shows what it has now."""
+        self.packages_of = message.env
+        self.query_one("#envs-packages").remove_class("-hidden")
+        self.refresh_bindings()
+        self._show_packages(message.env, message.packages)
+
     @on(_Packages)
     def _packages(self, message: _Packages) -> None:
-        if message.show:
-            self.packages_of = message.env
-            self.query_one("#envs-packages").remove_class("-hidden")
-            self.refresh_bindings()
-        if self.packages_of is None or message.env.python != self.packages_of.python:
-            return
+        if self.packages_of is not None and message.env.python == self.packages_of.python:
+            self._show_packages(message.env, message.packages)
+
+    def _show_packages(self, env: Environment, packages: list[Package]) -> None:
         table = self.query_one("#packages-table", DataTable)
         table.clear()
-        for package in message.packages:
+        for package in packages:
             table.add_row(package.name, package.version, key=package.name)
-        self.query_one("#packages-title", Label).update(
-            f"{message.env.name}: {len(message.packages)} packages")
+        self.query_one("#packages-title", Label).update(f"{env.name}: {len(packages)} packages")
 
-    def _highlighted_package(self) -> str:
-        """The package under the packages panel's cursor, when that panel has the keys."""
-        table = self.query_one("#packages-table", DataTable)
-        if self.screen.focused is not table or table.row_count == 0:
-            return ""
-        return str(table.get_row_at(table.cursor_row)[0])
+    # -- the running action's progress -------------------------------------------------------
 
-    # -- actions ------------------------------------------------------------------------------
-
-    def _ref(self, env: Environment) -> str:
-        """How the core is told which environment: its prefix, else its interpreter."""
-        return env.prefix or env.python
-
-    def _chosen(self, verb: str) -> Environment | None:
-        env = self.current
-        if env is None:
-            self.notify(f"No environment to {verb}", severity="warning")
-        return env
-
-    def _start(self, title: str, work: Callable[[], Awaitable[str]]) -> None:
-        """Run one long action in the progress panel; Escape cancels it."""
-        if self.busy:
-            self.notify(f"{self.action_title} is running: escape cancels it", severity="warning")
-            return
-        self.action_title = title
-        self.query_one("#progress-title", Label).update(f"{title}…")
+    @on(EnvironmentActions.Started)
+    def _started(self, message: EnvironmentActions.Started) -> None:
+        self.query_one("#progress-title", Label).update(f"{message.title}…")
         self.query_one("#progress-lines", Log).clear()
         self.query_one("#envs-progress").remove_class("-hidden")
-        self._action = self._run(work)
         self._status()
         self.refresh_bindings()
 
-    @work(group="envs-action", exit_on_error=False)
-    async def _run(self, action: Callable[[], Awaitable[str]]) -> None:
-        try:
-            note = await action()
-        except asyncio.CancelledError:
-            self.post_message(self._Ended("cancelled"))
-            raise
-        except RtuiError as failure:
-            self.post_message(self._Ended(str(failure), error=True))
-            raise
-        self.post_message(self._Ended(note))
-
-    def _progress(self, progress: Progress) -> None:
-        self.post_message(self._Progress(progress.line, progress.fraction))
-
-    @on(_Progress)
-    def _show_progress(self, message: _Progress) -> None:
+    @on(EnvironmentActions.Progressed)
+    def _progressed(self, message: EnvironmentActions.Progressed) -> None:
         self.query_one("#progress-lines", Log).write_line(message.line)
         if message.fraction is not None:
             self.query_one("#progress-title", Label).update(
                 f"{self.action_title}… {round(message.fraction * 100)}%")
 
-    @on(_Ended)
-    def _ended(self, message: _Ended) -> None:
-        title = self.query_one("#progress-title", Label)
-        title.update(Text(f"{self.action_title}: {message.note}",
-                          style="red" if message.error else ""))
+    @on(EnvironmentActions.Ended)
+    def _ended(self, message: EnvironmentActions.Ended) -> None:
+        self.query_one("#progress-title", Label).update(
+            Text(f"{self.action_title}: {message.note}", style="red" if message.error else ""))
         self.query_one("#progress-lines", Log).write_line(message.note)
-        self._action = None
         self.refresh_envs()
         self.refresh_bindings()
 
-    def action_create(self) -> None:
-        self._ask_create()
-
-    @work(group="envs-ask", exclusive=True, exit_on_error=False)
-    async def _ask_create(self) -> None:
-        uv = (await self.envs.tools()).get("uv")  # asked now: the form offers what is there
-        spec = await ask(self.app, EnvFormScreen(self.host, self.listed, uv,
-                                                 taken={e.name for e in self.listed}))
-        if not isinstance(spec, EnvSpec):
-            return
-
-        async def create() -> str:
-            try:
-                env = await self.envs.create(spec, on_progress=self._progress)
-            except NeedsUv:  # the host lost its uv since the form asked: it asks again
-                if not await ask(self.app, ConfirmScreen(
-                        "uv", f"{self.host} has no uv: upload it there and go on?")):
-                    return "not created"
-                env = await self.envs.create(replace(spec, upload_uv=True),
-                                             on_progress=self._progress)
-            return f"created {env.name} ({env.prefix or env.python})"
-
-        self._start(f"Creating {spec.name}", create)
-
-    def action_change(self, verb: str) -> None:
-        self._ask_change(verb)
-
-    @work(group="envs-ask", exclusive=True, exit_on_error=False)
-    async def _ask_change(self, verb: str) -> None:
-        env = self._chosen(verb)
-        if env is None:
-            return
-        answer = await ask(self.app, TextPromptScreen(
-            f"{verb.capitalize()} in {env.name} on {self.host}",
-            "Packages (spaces between; a version as name==1.2):", password=False,
-            value="" if verb == "install" else self._highlighted_package()))
-        names = _split_packages(answer) if isinstance(answer, str) else []
-        if not names:
-            return
-
-        async def change() -> str:
-            packages = await self.envs.change(self._ref(env), verb, names,
-                                              on_progress=self._progress)
-            self.post_message(self._Packages(env, packages, show=True))
-            return f"{verb} done: {', '.join(names)}"
-
-        self._start(f"{verb.capitalize()} {' '.join(names)} in {env.name}", change)
-
-    @work(group="envs-ask", exclusive=True, exit_on_error=False)
-    async def action_export(self) -> None:
-        """The environment's packages in a local file (a lock file too where uv made it)."""
-        env = self._chosen("export")
-        if env is None:
-            return
-        fmt = "requirements"
-        if env.tool == "uv":
-            choice = await ask(self.app, ChoiceScreen(f"Export {env.name}", [
-                ("requirements", "requirements.txt (name==version lines)"),
-                ("pylock", "pylock.toml (uv's lock, with hashes)")]))
-            if choice is None:
-                return
-            fmt = str(choice)
-        default = f"{env.name}-requirements.txt" if fmt == "requirements" else \
-            f"pylock.{env.name}.toml"
-        answer = await ask(self.app, TextPromptScreen(
-            f"Export {env.name} from {self.host}", "Local file:", password=False,
-            value=default))
-        if not isinstance(answer, str) or not answer.strip():
-            return
-        path, overwrite = await asyncio.to_thread(_local_target, answer.strip())
-        if overwrite:
-            overwrite = bool(await ask(self.app, ConfirmScreen(
-                "Export", f"{path} exists: replace it?")))
-            if not overwrite:
-                return
-        text = await self.envs.export(self._ref(env), fmt)
-        await asyncio.to_thread(write_new_file, path, text, overwrite=overwrite)
-        count = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-        self.notify(f"Exported {env.name} to {path} ({count} lines)", timeout=6)
-
-    @work(group="envs-ask", exclusive=True, exit_on_error=False)
-    async def action_remove(self) -> None:
-        """Remove the environment, confirmed; one rtui did not make needs a second, explicit
-        yes (force)."""
-        env = self._chosen("remove")
-        if env is None:
-            return
-        where = env.prefix or env.python
-        if not await ask(self.app, ConfirmScreen(
-                "Remove environment", f"Remove {env.name} ({where}) from {self.host}? "
-                "Its files are deleted.")):
-            return
-        force = False
-        if not env.managed:
-            force = bool(await ask(self.app, ConfirmScreen(
-                "Not made by rtui", f"rtui did not make {env.name}: remove it anyway "
-                "(force)? Kernels and programs that use it stop working.")))
-            if not force:
-                return
-
-        async def remove() -> str:
-            return f"removed {await self.envs.remove(self._ref(env), force=force)}"
-
-        self._start(f"Removing {env.name}", remove)
-
-    @work(group="envs-ask", exclusive=True, exit_on_error=False)
-    async def action_default(self) -> None:
-        """The environment's Python becomes the host's (hosts.toml): Enter uses it."""
-        env = self._chosen("use")
-        if env is None:
-            return
-        await self.workspace.remember_python(self.host, env.python)
-        self.notify(f"{self.host}: python = {env.python} (saved in hosts.toml)", timeout=6)
+    # -- keys ---------------------------------------------------------------------------------
 
     def action_console(self) -> None:
         env = self._chosen("open a console in")
@@ -517,8 +309,7 @@ class EnvironmentsPane(Widget):
 
     def action_cancel(self) -> None:
         """Escape: the running action cancelled; with none, the panels hidden."""
-        if self.busy and self._action is not None:
-            self._action.cancel()
+        if self.cancel():
             return
         self.query_one("#envs-progress").add_class("-hidden")
         self.query_one("#envs-packages").add_class("-hidden")
