@@ -180,7 +180,7 @@ class EnvironmentActions(Widget):
                     return "not created"
                 env = await self.envs.create(replace(spec, upload_uv=True),
                                              on_progress=self._progress)
-            return f"created {env.name} ({env.prefix or env.python})"
+            return f"created {env.name}"
 
         self._start(f"Creating {spec.name}", create)
 

@@ -73,7 +73,7 @@ class EnvironmentsPane(EnvironmentActions):
                                    text-style: bold; }
     EnvironmentsPane #envs-body { height: 1fr; }
     EnvironmentsPane EnvTable { width: 1fr; height: 1fr; }
-    EnvironmentsPane #envs-packages { width: 34; height: 1fr;
+    EnvironmentsPane #envs-packages { width: 45%; height: 1fr;
                                       border-left: solid $primary-darken-2; }
     EnvironmentsPane #envs-packages.-hidden { display: none; }
     EnvironmentsPane #envs-packages Label { padding: 0 1; text-style: bold; }
