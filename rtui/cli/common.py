@@ -14,10 +14,11 @@ from rtui.core.config.store import HostStore
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels
+    from rtui.core.remote.client import Progress
     from rtui.core.ssh.connection import HostConnection
     from rtui.core.workspace import Workspace
 
-__all__ = ["load_config", "unless_given_up", "usage_handler", "with_host"]
+__all__ = ["load_config", "print_progress", "unless_given_up", "usage_handler", "with_host"]
 
 T = TypeVar("T")
 
@@ -29,6 +30,12 @@ def usage_handler(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespa
         return 2
 
     return handler
+
+
+def print_progress(p: Progress) -> None:
+    """A long request's progress line, on stderr (stdout is the command's answer)."""
+    fraction = f" [{p.fraction:4.0%}]" if p.fraction is not None else ""
+    print(f"  {p.line}{fraction}", file=sys.stderr, flush=True)
 
 
 def load_config(args: argparse.Namespace) -> Config:

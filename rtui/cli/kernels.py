@@ -1,27 +1,26 @@
-"""``rtui envs``, ``rtui kernels``, ``rtui kernel ...`` and ``rtui run``: kernels from a shell."""
+"""``rtui kernels``, ``rtui kernel ...``, ``rtui run`` and ``rtui log``: kernels from a shell
+(``rtui envs``: rtui.cli.envs)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import getpass
 import json
 import re
 import signal
 import sys
-import threading
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from rtui.cli.common import usage_handler, with_host
+from rtui.cli.common import print_progress, usage_handler, with_host
+from rtui.cli.prompts import ask_line
 from rtui.core.config.model import Host
 
 if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
     from rtui.core.kernels.ask_exit import AskExit
     from rtui.core.kernels.service import HostKernels, RemoteKernel
-    from rtui.core.remote.client import Progress
     from rtui.core.workspace import Workspace
 
 __all__ = ["register"]
@@ -32,11 +31,6 @@ _T = TypeVar("_T")
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("envs", help="list a host's Pythons and their kernel packages")
-    p.add_argument("host")
-    p.add_argument("--json", action="store_true", help="print a JSON array")
-    p.set_defaults(handler=_envs)
-
     p = commands.add_parser("kernels", help="list a host's kernels (rtui's and any other)")
     p.add_argument("host")
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -85,51 +79,31 @@ def register(commands: Any) -> None:
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", metavar="PYTHON",
-                   help="remote interpreter (default: best found; none: set one up)")
+    p.add_argument("--env", metavar="PYTHON|NAME",
+                   help="remote interpreter, or an environment's name (see `rtui envs HOST`) "
+                   "(default: best found; none: set one up)")
     p.add_argument("--spyder", action="store_true", help="a spyder-kernels kernel")
     p.add_argument("--cwd", metavar="DIR", help="remote working directory (default: home)")
 
 
-async def _python(workspace: Workspace, host: Host, args: argparse.Namespace) -> str:
-    """The environment choice as flags: ``--env`` names it; else the workspace's decision,
-    its first (best) option when it would ask, rtui's own env set up when there is none."""
+async def _python(workspace: Workspace, host: Host, kernels: HostKernels,
+                  args: argparse.Namespace) -> str:
+    """The environment choice as flags: ``--env`` names it (an interpreter, or a listed
+    environment's name); else the workspace's decision, its first (best) option when it
+    would ask, rtui's own env set up when there is none."""
     from rtui.core.kernels.choice import Ask, Run
 
     if args.env:
-        return str(args.env)
+        from rtui.core.envs import resolve_python
+
+        return await resolve_python(kernels, str(args.env))
     decision = await workspace.environment_decision(host.name, spyder=args.spyder)
     if isinstance(decision, Run):
         return decision.python
     if isinstance(decision, Ask):
         return decision.options[0].python
-    env = await workspace.set_up(host.name, spyder=args.spyder, on_progress=_progress)
+    env = await workspace.set_up(host.name, spyder=args.spyder, on_progress=print_progress)
     return env.python
-
-
-def _progress(p: Progress) -> None:
-    fraction = f" [{p.fraction:4.0%}]" if p.fraction is not None else ""
-    print(f"  {p.line}{fraction}", file=sys.stderr, flush=True)
-
-
-def _envs(args: argparse.Namespace) -> int:
-    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
-        envs = await kernels.environments()
-        if args.json:
-            print(json.dumps([e.__dict__ for e in envs], indent=2))
-            return 0
-        for e in envs:
-            flags = [f"ipykernel {e.ipykernel}" if e.ipykernel else "no ipykernel"]
-            if e.spyder_kernels:
-                flags.append(f"spyder-kernels {e.spyder_kernels}")
-            detail = e.error or ", ".join(flags)
-            print(f"{e.python}  ({e.kind}{', ' + e.name if e.name != e.python else ''}) "
-                  f"Python {e.version or '?'}: {detail}")
-        if not envs:
-            print(f"no Python found on {host.name}")
-        return 0
-
-    return with_host(args, args.host, body)
 
 
 def _kernels(args: argparse.Namespace) -> int:
@@ -154,7 +128,7 @@ def _kernels(args: argparse.Namespace) -> int:
 def _start(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         kernels.routes.prepare()  # decided while the agent finds the Python
-        python = await _python(workspace, host, args)
+        python = await _python(workspace, host, kernels, args)
         kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
         print(f"started kernel {kernel.id} on {host.name} (sockets via {kernel.route}; "
               f"attach: rtui run {host.name} -k {kernel.id} -c ...)")
@@ -168,7 +142,7 @@ def _start(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace) -> int:
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         env = await workspace.set_up(host.name, spyder=args.spyder, offline=args.offline,
-                                     on_progress=_progress)
+                                     on_progress=print_progress)
         print(f"ready on {host.name}: {env.python} (ipykernel {env.ipykernel})")
         return 0
 
@@ -206,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             kernel = await kernels.attach(spec, code=args.code)
         else:
             kernels.routes.prepare()  # decided while the agent finds the Python
-            python = await _python(workspace, host, args)
+            python = await _python(workspace, host, kernels, args)
             kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd,
                                          code=args.code)
         _note_exposure(kernel)
@@ -309,7 +283,7 @@ async def _execute(kernel: RemoteKernel, code: str) -> tuple[int, AskExit | None
     asking: set[asyncio.Task[None]] = set()
 
     async def ask_and_answer(event: ev.InputRequest) -> None:
-        value = await _ask_here(event.prompt, event.password)
+        value = await ask_line(event.prompt, event.password)
         try:
             await kernel.session.input_reply(value)
         except RtuiError as exc:  # answered meanwhile by another client, or its cell ended
@@ -333,7 +307,7 @@ async def _execute(kernel: RemoteKernel, code: str) -> tuple[int, AskExit | None
     try:
         async for event in execution:
             if isinstance(event, ev.InputRequest):
-                answer = await _ask_here(event.prompt, event.password)
+                answer = await ask_line(event.prompt, event.password)
                 await kernel.session.input_reply(answer)
             elif terminal.show(event) or (
                     isinstance(event, ev.ExecuteReply) and event.status != "ok"):
@@ -386,43 +360,6 @@ class _Terminal:
             return False
         self.shown = True
         return False
-
-
-async def _ask_here(prompt: str, password: bool) -> str:
-    """A line typed on this terminal, read in a daemon thread: ctrl+c while the question
-    waits ends rtui at once (a thread of asyncio's executor would hold the exit until the
-    person pressed Enter)."""
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[str] = loop.create_future()
-
-    def settle(value: str | None, error: BaseException | None) -> None:
-        if answer.done():
-            return
-        if error is not None:
-            answer.set_exception(error)
-        else:
-            answer.set_result(value or "")
-
-    def read() -> None:
-        value, error = None, None
-        try:
-            value = _ask(prompt, password)
-        except (OSError, EOFError, ValueError) as exc:
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(settle, value, error)
-
-    threading.Thread(target=read, name="rtui-input", daemon=True).start()
-    return await answer
-
-
-def _ask(prompt: str, password: bool) -> str:
-    if password and sys.stdin.isatty():
-        return getpass.getpass(prompt)
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    return line.rstrip("\n")
 
 
 def _write(stream: TextIO, text: str) -> None:

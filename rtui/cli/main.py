@@ -10,6 +10,7 @@ from rtui import __version__
 from rtui.cli import check as check_cmd
 from rtui.cli import cp as cp_cmd
 from rtui.cli import demo as demo_cmd
+from rtui.cli import envs as envs_cmd
 from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     hosts_cmd.register(commands)
     check_cmd.register(commands)
+    envs_cmd.register(commands)
     kernels_cmd.register(commands)
     files_cmd.register(commands)
     cp_cmd.register(commands)

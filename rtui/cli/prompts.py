@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import sys
+import threading
 
 from rtui.core.ssh.prompts import (
     HostKeyDecision,
@@ -15,7 +17,7 @@ from rtui.core.ssh.prompts import (
     SecretPrompt,
 )
 
-__all__ = ["TerminalPrompter", "terminal_prompter"]
+__all__ = ["TerminalPrompter", "ask_line", "terminal_prompter"]
 
 
 class TerminalPrompter:
@@ -75,3 +77,40 @@ def terminal_prompter() -> Prompter:
     if sys.stdin.isatty():
         return TerminalPrompter()
     return NoPrompter()
+
+
+async def ask_line(prompt: str, password: bool = False) -> str:
+    """A line typed on this terminal, read in a daemon thread: ctrl+c while the question
+    waits ends rtui at once (a thread of asyncio's executor would hold the exit until the
+    person pressed Enter)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        value, error = None, None
+        try:
+            value = _ask(prompt, password)
+        except (OSError, EOFError, ValueError) as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="rtui-input", daemon=True).start()
+    return await answer
+
+
+def _ask(prompt: str, password: bool) -> str:
+    if password and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    return line.rstrip("\n")
