@@ -142,7 +142,7 @@ def _json_sizes(p: argparse.ArgumentParser, default: Any) -> None:
     HOST``); the action's copies keep what ``envs`` got unless given again."""
     p.add_argument("--json", action="store_true", default=default, help="print a JSON array")
     p.add_argument("--sizes", action="store_true", default=default,
-                   help="with each environment's size on disk (bounded: ? past 3 s)")
+                   help="with each environment's size on disk (those measured within 3 s)")
 
 
 def _host_env(p: argparse.ArgumentParser) -> None:
@@ -214,8 +214,8 @@ def _list(args: argparse.Namespace) -> int:
                 flags.append(f"spyder-kernels {e.spyder_kernels}")
             detail = e.error or ", ".join(flags)
             extra = [f"made by rtui{' with ' + e.tool if e.tool else ''}"] if e.managed else []
-            if args.sizes:
-                extra.append(byte_size(e.size) if e.size is not None else "size ?")
+            if args.sizes and e.size is not None:  # None: a base Python, or past the bound
+                extra.append(byte_size(e.size))
             print(f"{e.python}  ({e.kind}{', ' + e.name if e.name != e.python else ''}) "
                   f"Python {e.version or '?'}: {detail}"
                   + (f"  [{', '.join(extra)}]" if extra else ""))
