@@ -37,7 +37,9 @@ from tests.conftest import run_rtui
 from tests.harness.sshd import SSHD, start_sshd
 from tests.ssh_helpers import host_for, trust
 
-pytestmark = pytest.mark.xdist_group("cli_envs")  # one worker makes the module's env, once
+# One worker makes the module's env, once; the first test's bound holds that create (uv
+# downloads ipykernel's ~30 wheels into the host's empty cache).
+pytestmark = [pytest.mark.xdist_group("cli_envs"), pytest.mark.timeout(300)]
 
 PY = sys.executable
 NAME = "cli-six"
