@@ -25,9 +25,11 @@ from typing import Any
 import pytest
 
 from rtui.agent import installs
+from rtui.agent.envs import tree_size
 from rtui.agent.installs import failure
 from rtui.agent.protocol import OpError
 from tests.test_agent import (  # noqa: F401 (wheels: the session's, shared)
+    PY38,
     Agent,
     agent_env,
     alive,
@@ -64,13 +66,14 @@ class Host:
         (home / ".local" / "bin" / "uv").symlink_to(_uv_binary())
         self.agent = self.start()
 
-    def start(self, home: Path | None = None, **extra: str) -> Agent:
+    def start(self, home: Path | None = None, python: str = sys.executable,
+              **extra: str) -> Agent:
         home = home or self.home
         env = agent_env(home, PATH=_path_without_uv(), XDG_CACHE_HOME=str(home / ".cache"),
                         XDG_CONFIG_HOME=str(home / ".config"), **extra)
         for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):  # as over ssh: uv trusts the system's
             env.pop(var, None)                         # certificates because rtui says so
-        agent = Agent(env, self.bundle)
+        agent = Agent(env, self.bundle, python)
         self.agents.append(agent)
         agent._wait(lambda: agent.ready is not None, 30)
         return agent
@@ -100,7 +103,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared(host: Host) -> dict[str, Any]:
     """One environment made by uv online (six asked for), for the tests that change it."""
     reply = host.agent.call("env_create", timeout=240, name="shared", base_python=sys.executable,
-                            tool="uv", packages=["six"])
+                            tool="uv", packages=["six"], spyder=True)
     assert reply["ok"], reply["error"]
     return reply
 
@@ -157,6 +160,7 @@ def test_create_with_uv(host: Host, shared: dict[str, Any]) -> None:
     assert env["name"] == "shared" and env["kind"] == "venv" and env["error"] is None
     assert env["python"] == str(prefix / "bin" / "python") and env["prefix"] == str(prefix)
     assert env["managed"] is True and env["tool"] == "uv" and env["ipykernel"]
+    assert env["spyder_kernels"]  # asked for
     marker = prefix / ".rtui-env.json"
     assert mode(marker) == 0o600 and not (prefix / ".rtui-unfinished").exists()
     assert json.loads(marker.read_text()) == {
@@ -307,6 +311,22 @@ def test_cancel_in_the_middle_of_an_install_leaves_nothing(host: Host) -> None:
     stray = subprocess.run(["pgrep", "-f", str(prefix)], capture_output=True, text=True)
     assert stray.stdout == ""  # uv was killed with it
     asked.close()
+
+    # The agent leaving mid-create (rtui quit, the link dropped) does the same.
+    a.send_raw(json.dumps({"id": rid + 100, "op": "env_create", "args": {
+        "name": "left", "base_python": sys.executable, "tool": "uv",
+        "index_timeout": 120}}).encode())
+    left = host.envs / "left"
+
+    def installing() -> bool:
+        return bool(subprocess.run(["pgrep", "-f", f"pip install --python {left}"],
+                                   capture_output=True).stdout)
+
+    wait_for(installing, 60, "uv pip install to run")
+    assert (left / ".rtui-unfinished").exists()
+    assert a.close() == 0
+    assert not left.exists()
+    assert subprocess.run(["pgrep", "-f", str(left)], capture_output=True).stdout == b""
     index.close()
 
 
@@ -320,13 +340,15 @@ def test_create_offline_from_wheels(host: Host, wheels: Path) -> None:  # noqa: 
     (stale / ".rtui-unfinished").write_text("{}")
     (stale / "junk").write_text("half made")
     reply = agent.call("env_create", timeout=240, name="offuv", base_python=sys.executable,
-                       tool="uv", packages=["packaging"], wheels_dir=str(wheels))
+                       tool="uv", requirements="packaging\n", wheels_dir=str(wheels))
     assert reply["ok"], reply["error"]
     env = reply["result"]
     assert env["tool"] == "uv" and env["managed"] and env["ipykernel"]
     have = names(agent.request("env_packages", python=env["python"])["packages"])
     assert {"pip", "ipykernel", "packaging"} <= set(have)
     assert not (stale / "junk").exists()
+    marker = json.loads((stale / ".rtui-env.json").read_text())
+    assert marker["packages"] == [] and marker["requirements"] is True
     lines = [e["data"]["line"] for e in reply["events"]]
     assert any("removing an unfinished offuv" in ln for ln in lines)
     err = agent.error("env_change", python=env["python"], action="install",
@@ -343,6 +365,31 @@ def test_create_offline_from_wheels(host: Host, wheels: Path) -> None:  # noqa: 
     lines = [e["data"]["line"] for e in reply["events"]]
     assert any("-m venv" in ln for ln in lines) and any("Processing" in ln for ln in lines)
     assert not (host.envs / "offvenv").exists()
+
+
+@pytest.mark.skipif(not PY38, reason="no Python 3.8 here")
+def test_the_agent_on_python38(host: Host, shared: dict[str, Any]) -> None:
+    old = host.start(python=PY38)
+    assert old.ready is not None and old.ready["python_version"].startswith("3.8")
+    assert old.request("env_tools")["uv"] == str(host.home / ".local" / "bin" / "uv")
+    listed = {e["name"]: e for e in old.request("envs", sizes=True)["envs"]}
+    assert listed["shared"]["managed"] and listed["shared"]["size"]
+    python = shared["result"]["python"]
+    assert old.request("env_packages", python=python)["packages"]
+    reply = old.call("env_create", timeout=120, name="old", base_python=sys.executable,
+                     tool="uv", packages=["rtui-no-such-package-xyz"])
+    assert reply["error"]["type"] == "no_package", reply["error"]
+    assert not (host.envs / "old").exists()
+
+
+def test_sizes_are_bounded(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f").write_bytes(b"x" * 10_000)
+    os.link(root / "d" / "f", root / "d" / "g")  # counted once
+    size = tree_size(str(root), time.monotonic() + 10)
+    assert size is not None and 10_000 <= size < 20_000
+    assert tree_size(str(root), time.monotonic() - 1) is None  # past its time: unknown
 
 
 # ---------------------------------------------------------------- remove, broken

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import zipfile
 
@@ -37,6 +38,7 @@ from .installs import (
     failure,
     find_uv,
     has_pip,
+    kill_children,
     missing_dirs,
     stream,
     uv_env,
@@ -44,13 +46,29 @@ from .installs import (
 )
 from .paths import envs_dir, home, private_dir, real, remove, state_dir, write_json
 from .probe import ask
-from .protocol import OpError, arg
+from .protocol import OpError, arg, on_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
     from .protocol import Progress
+
+_creating: set[str] = set()  # the prefixes of creates running now
+_creating_lock = threading.Lock()
+
+
+def _discard_unfinished() -> None:
+    """The agent is leaving (its link dropped, or rtui quit) during creates: stop their
+    installs and remove what they made, as a failed create does."""
+    kill_children()
+    with _creating_lock:
+        prefixes = list(_creating)
+    for prefix in prefixes:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+on_exit(_discard_unfinished)
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _UV_SCRIPT_RE = re.compile(r"[^/]+\.data/scripts/uv\Z")
@@ -246,6 +264,8 @@ def op_env_create(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 break
         raise _os_error(e, f"creating {prefix}") from None
     lock = -1
+    with _creating_lock:
+        _creating.add(prefix)
     try:
         lock = _mark_unfinished(prefix, name)
         with requirements_file(requirements) as req:
@@ -271,6 +291,8 @@ def op_env_create(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                           "it on the host)") from None
         raise
     finally:
+        with _creating_lock:
+            _creating.discard(prefix)
         if lock >= 0:
             os.close(lock)
     progress(f"created {name} ({info.get('version')}) at {prefix}", 1.0)

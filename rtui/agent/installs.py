@@ -5,6 +5,7 @@ group), and its failure named: no index, no such package, a full disk, or the to
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import queue
@@ -18,7 +19,7 @@ from collections import deque
 
 from .envs import which
 from .paths import state_dir
-from .protocol import OpError
+from .protocol import OpError, on_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,6 +139,25 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+_children: set[subprocess.Popen[bytes]] = set()  # running now, each the head of its group
+_children_lock = threading.Lock()
+
+
+def kill_children() -> None:
+    """End every pip/uv still running (the agent is leaving: nobody will hear of them)."""
+    with _children_lock:
+        running = list(_children)
+    for proc in running:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for proc in running:
+        with contextlib.suppress(subprocess.SubprocessError):
+            proc.wait(5)
+
+
+on_exit(kill_children)
+
+
 def stream(cmd: list[str], progress: Progress, estimate: Callable[[str], float] | None = None,
            env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run ``cmd``, sending each output line as progress; (returncode, last lines).
@@ -150,6 +170,18 @@ def stream(cmd: list[str], progress: Progress, estimate: Callable[[str], float] 
                                 start_new_session=True)
     except OSError as e:
         raise OpError("not_found", f"cannot run {cmd[0]}: {e.strerror}") from None
+    with _children_lock:
+        _children.add(proc)
+    try:
+        return _follow(proc, cmd, progress, estimate)
+    finally:
+        with _children_lock:
+            _children.discard(proc)
+
+
+def _follow(proc: subprocess.Popen[bytes], cmd: list[str], progress: Progress,
+            estimate: Callable[[str], float] | None) -> tuple[int, list[str]]:
+    """stream's loop: ``proc``'s lines as progress until it ends or is cancelled."""
     lines: deque[str] = deque(maxlen=80)
     out: queue.Queue[bytes | None] = queue.Queue()
 
