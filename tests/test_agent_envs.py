@@ -355,6 +355,11 @@ def test_create_offline_from_wheels(host: Host, wheels: Path) -> None:  # noqa: 
                       packages=["iniconfig"], wheels_dir=str(wheels))
     assert err.type == "no_package" and "iniconfig" in err.message
     assert "uploaded wheels" in err.message and (stale / ".rtui-env.json").exists()
+    err = agent.error("env_export", python=env["python"], format="pylock")
+    assert err.type == "no_index" and "127.0.0.1:9" in err.message, err.message
+    assert err.message.endswith("export requirements instead")
+    text = agent.request("env_export", python=env["python"])["text"]
+    assert any(line.startswith("packaging==") for line in text.splitlines())
 
     # venv + pip, as far as pip finding a package missing from the wheels (a whole venv +
     # pip create, ~40 s here, is tests/test_envs_remote.py's): nothing is left.
@@ -461,6 +466,11 @@ def test_broken_environment(host: Host) -> None:
     ("uv", ["error: Failed to fetch: `http://10.0.0.1/simple/six/`",
             "  cause: error sending request for url (http://10.0.0.1/simple/six/)",
             "  cause: dns error"], "no_index", "http://10.0.0.1/simple"),
+    ("uv", ["error: Request failed after 3 retries",
+            "  cause: Failed to fetch: `https://pypi.org/simple/six/`",
+            "  cause: error sending request for url (https://pypi.org/simple/six/)",
+            "  cause: client error (Connect)",
+            "  cause: invalid peer certificate: UnknownIssuer"], "no_index", "UnknownIssuer"),
     ("pip", ["ERROR: Could not install packages due to an OSError: [Errno 28] No space left "
              "on device"], "disk_full", "No space left"),
     ("uv", ["error: Failed to install: numpy", "  cause: failed to write to file: "

@@ -158,5 +158,10 @@ def op_env_export(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                                     "--python", python, "--no-header", "--quiet"],
                                    progress, 300, uv_env(uv, 15))
     if rc:
-        raise failure("uv", "uv pip compile --format pylock.toml", err.splitlines(), False)
+        error = failure("uv", "uv pip compile --format pylock.toml", err.splitlines(), False)
+        if error.type == "no_index":  # (no wheels could stand in: the lock names the index's)
+            error = OpError("no_index", "exporting pylock.toml looks each package up on the "
+                            f"package index, and {error.message.split('; rtui can')[0]}: "
+                            "export requirements instead")
+        raise error
     return {"text": out, "format": fmt}

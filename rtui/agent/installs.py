@@ -37,7 +37,8 @@ NET_RE = re.compile(
 )
 _NET_REASONS = ("Connection refused", "Name or service not known",
                 "Temporary failure in name resolution", "Network is unreachable",
-                "No route to host", "timed out", "SSLError", "ProxyError", "dns error",
+                "No route to host", "timed out", "invalid peer certificate: UnknownIssuer",
+                "CERTIFICATE_VERIFY_FAILED", "SSLError", "ProxyError", "dns error",
                 "failed to lookup address")
 _DISK_RE = re.compile(r"No space left on device|\[Errno 28\]|os error 28|Disk quota exceeded")
 # What pip and uv say of a requirement the index (or the wheels) cannot satisfy.
