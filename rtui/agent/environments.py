@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 _creating: set[str] = set()  # the prefixes of creates running now
 _creating_lock = threading.Lock()
+_claim_lock = threading.Lock()
 
 
 def _discard_unfinished() -> None:
@@ -253,21 +254,28 @@ def op_env_create(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         raise OpError("not_found", "uv is not on this host (rtui can upload it, or use venv)")
     prefix = os.path.join(envs_dir(), name)
     made = missing_dirs(envs_dir())  # removed again when a failed create leaves them empty
-    try:
-        os.makedirs(envs_dir(), 0o700, exist_ok=True)
-        _claim(prefix, name, progress)
-    except OSError as e:
-        for directory in reversed(made):  # made here, and still empty
-            try:
-                os.rmdir(directory)
-            except OSError:
-                break
-        raise _os_error(e, f"creating {prefix}") from None
     lock = -1
-    with _creating_lock:
-        _creating.add(prefix)
+    with _claim_lock:  # (one claim at a time: the directory and its locked marker as one)
+        try:
+            os.makedirs(envs_dir(), 0o700, exist_ok=True)
+            _claim(prefix, name, progress)
+        except OSError as e:
+            for directory in reversed(made):  # made here, and still empty
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    break
+            raise _os_error(e, f"creating {prefix}") from None
+        with _creating_lock:
+            _creating.add(prefix)
+        try:
+            lock = _mark_unfinished(prefix, name)
+        except OSError as e:
+            discard([*made, prefix])
+            with _creating_lock:
+                _creating.discard(prefix)
+            raise _os_error(e, f"creating {prefix}") from None
     try:
-        lock = _mark_unfinished(prefix, name)
         with requirements_file(requirements) as req:
             reqs = ["ipykernel", *(["spyder-kernels"] if spyder else []), *packages]
             reqs += ["-r", req] if req else []
