@@ -1,8 +1,9 @@
 """The agent's environments (env_* ops), run as it ships, locally, with real uv and real pip.
 
 The host's home is shared by the module (so are its uv and pip caches): one environment made
-with uv online serves the package changes; venv + pip runs once, offline from the wheels
-tests/test_agent.py downloads once a session (pip online takes ~40 s for ipykernel here).
+with uv online serves the package changes (pip's too, with uv out of the way); uv offline uses
+the wheels tests/test_agent.py downloads once a session; venv + pip runs as far as pip missing
+a package among them (a whole venv + pip create, ~40 s here, is tests/test_envs_remote.py's).
 "The host has uv" is ~/.local/bin/uv, a link to the test extra's uv, with no uv on PATH; "no
 index" is PIP_INDEX_URL and uv's index variables at a closed port.
 """
