@@ -4,7 +4,9 @@ downloaded here and uploaded), uv found on the host and uv put there, every chan
 remove, a cancel in the middle of a create, and ``--env NAME``.
 
 Cost: four creates with ipykernel (pip online, uv found, uv uploaded, pip offline; the uv
-ones share uv's cache in this module's host home): the two pip ones are most of it.
+ones share uv's cache in this module's host home). Measured here under load 5-7 on two
+cores: the two pip tests 90-150 s each (a venv's ensurepip and pip installing ipykernel's
+~25 packages), the uv ones 15-25 s, the rest ~1 s.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import uv
 
 from rtui.core.config.model import Config
 from rtui.core.envs import (
+    EnvBrokenError,
+    EnvDiskFullError,
     EnvError,
     EnvExistsError,
     EnvNotFoundError,
     EnvSpec,
     HostEnvironments,
     NeedsUv,
+    NoIndexError,
     NoPackageError,
     NotMadeByRtuiError,
     resolve_python,
@@ -172,6 +177,11 @@ async def test_uv_on_the_host_is_used(host: SSHD, isolated_home: Path) -> None:
             assert "cannot reach a package index" not in said(lines)  # no wheels needed
             assert {"six", "ipykernel", "pip"} <= names(await envs.packages("uvenv"))
             assert "six==" in await envs.export("uvenv")
+            assert 'name = "six"' in await envs.export("uvenv", "pylock")
+            home_relative = "~/.local/share/rtui/envs/uvenv"
+            assert (await envs.resolve(home_relative)).python == env.python
+            sized = {e.python: e for e in await envs.list(sizes=True)}
+            assert (sized[env.python].size or 0) > 1_000_000  # ipykernel and its deps
             assert await envs.remove("uvenv") == str(env_dir(host, "uvenv"))
     finally:
         link.unlink()
@@ -230,6 +240,12 @@ async def test_offline_create_and_install_from_uploaded_wheels(
         assert "t cannot reach a package index: uploading wheels" in text  # tried online first
         assert "uploaded pluggy-" in text
         assert "uploaded six-" not in text  # what is there already is not sent again
+        lines.clear()  # the host had no index: the next install brings wheels at once
+        after = await envs.change("far", "upgrade", ["iniconfig"], on_progress=lines.append)
+        assert "iniconfig" in names(after)
+        text = said(lines)
+        assert "t reached no package index before: uploading wheels" in text
+        assert "cannot reach a package index" not in text and "uploading 0 wheels" in text
         await envs.remove("far")
 
 
@@ -277,7 +293,8 @@ def test_an_env_is_named_by_name_directory_or_interpreter() -> None:
 def test_the_agents_refusals_read_as_environment_errors() -> None:
     for kind, cls in (("exists", EnvExistsError), ("no_package", NoPackageError),
                       ("not_rtui", NotMadeByRtuiError), ("not_found", EnvNotFoundError),
-                      ("bad_args", EnvError)):
+                      ("broken", EnvBrokenError), ("disk_full", EnvDiskFullError),
+                      ("no_index", NoIndexError), ("bad_args", EnvError)):
         error = env_error(AgentError("what the agent said", kind), "h")
         assert type(error) is cls and error.type == kind
         assert str(error) == "h: what the agent said"

@@ -146,8 +146,9 @@ _BY_TYPE: dict[str, type[EnvError]] = {
     "no_package": NoPackageError, "disk_full": EnvDiskFullError, "broken": EnvBrokenError,
     "not_rtui": NotMadeByRtuiError, "pip_failed": InstallFailedError,
     "uv_failed": InstallFailedError, "venv_failed": InstallFailedError,
-    "no_pip": InstallFailedError, "cancelled": EnvCancelledError, "bad_args": EnvError,
-    "busy": EnvError, "remove_failed": EnvError, "os_error": EnvError,
+    "no_pip": InstallFailedError, "probe_failed": InstallFailedError,
+    "cancelled": EnvCancelledError, "bad_args": EnvError, "busy": EnvError,
+    "remove_failed": EnvError, "os_error": EnvError,
 }
 
 

@@ -65,6 +65,9 @@ class HostEnvironments:
 
     def __init__(self, kernels: HostKernels) -> None:
         self.kernels = kernels
+        # The host reached no package index once in this run: its next installs bring
+        # wheels at once (an online try costs pip's failure, and a create its venv too).
+        self.no_index = False
 
     @property
     def name(self) -> str:
@@ -142,6 +145,7 @@ class HostEnvironments:
             started = True
             report(progress)
 
+        offline = self._offline(offline, report)
         where = "offline" if offline else "online"
         report(Progress(f"creating {spec.name} on {self.name} with {tool} ({where})"))
         try:
@@ -183,7 +187,7 @@ class HostEnvironments:
                 said = await self._request("env_change", args, report=report)
             else:
                 said = await self._online_then_offline(
-                    "env_change", args, report=report, offline=offline,
+                    "env_change", args, report=report, offline=self._offline(offline, report),
                     version=found.version, wheels_for=list(packages), requirements=requirements)
         finally:
             self.kernels.forget_environments()
@@ -236,6 +240,7 @@ class HostEnvironments:
             try:
                 return await self._request(op, args, report=report)
             except NoIndexError:
+                self.no_index = True
                 report(Progress(f"{self.name} cannot reach a package index: uploading wheels"))
         hello = await self.kernels.hello()
         py_tag, machine = host_platform(hello, version)
@@ -252,6 +257,12 @@ class HostEnvironments:
         args = dict(args, wheels_dir=await upload_wheels(
             self.kernels.connection, hello, wheels, report, folder=f"{py_tag}-{machine}"))
         return await self._request(op, args, report=report)
+
+    def _offline(self, offline: bool, report: ProgressCallback) -> bool:
+        """Whether to bring wheels at once: asked to, or the host had no index before."""
+        if not offline and self.no_index:
+            report(Progress(f"{self.name} reached no package index before: uploading wheels"))
+        return offline or self.no_index
 
     async def _base_python(self, python: str | None,
                            hello: dict[str, Any]) -> tuple[str, str | None]:
