@@ -586,3 +586,17 @@ def test_a_failed_setup_removes_what_it_made(start_agent: Any, home: Path,
     err = agent.error("setup", base_python=sys.executable, venv=str(kept))
     assert err.type == "no_pip"
     assert (kept / "bin" / "python").exists() and not (kept / UNFINISHED).exists()
+
+
+def test_env_remove_never_removes_the_agents_own_environment(
+    start_agent: Any, tmp_path: Path
+) -> None:
+    """An agent running in a venv refuses to remove that venv, forced or not (a test once
+    removed CI's own .venv by asking the agent to remove sys.executable's environment)."""
+    own = tmp_path / "own"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(own)], check=True,
+                   timeout=60)
+    agent = start_agent(python=str(own / "bin" / "python"))
+    err = agent.error("env_remove", python=str(own / "bin" / "python"), force=True)
+    assert err.type == "bad_args" and "agent runs in" in err.message
+    assert (own / "pyvenv.cfg").exists()

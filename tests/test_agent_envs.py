@@ -410,7 +410,11 @@ def test_remove(host: Host, tmp_path: Path) -> None:
     assert a.request("env_remove", python=str(plain / "bin" / "python"), force=True) == {
         "removed": str(plain)}
     assert not plain.exists()
-    err = a.error("env_remove", python=sys.executable, force=True)
+    # A base interpreter: the one behind the tests' (in CI a venv, .ci/run's own: removing
+    # that, as a first version of this test did, took the suite's venv away mid-run).
+    base = os.path.realpath(sys.executable)
+    assert not (Path(base).parent.parent / "pyvenv.cfg").exists()
+    err = a.error("env_remove", python=base, force=True)
     assert err.type == "bad_args" and "base Python" in err.message
     conda = tmp_path / "condaenv"
     (conda / "conda-meta").mkdir(parents=True)

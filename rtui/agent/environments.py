@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import zipfile
@@ -392,6 +393,9 @@ def op_env_remove(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                       "rtui never removes it")
     if real(prefix) in {real(p) for p in (home(), "/", state_dir(), envs_dir())}:
         raise OpError("bad_args", f"{prefix} holds more than an environment: rtui never removes it")
+    if real(sys.prefix) == real(prefix):
+        raise OpError("bad_args", f"{prefix} is the environment rtui's agent runs in on this "
+                      "host: rtui never removes it (remove it from a shell if you mean it)")
     if unfinished and _create_running(prefix):
         raise OpError("busy", f"{prefix} is being created right now: cancel that create instead")
     if not (unfinished or env_marker(prefix) or force):
