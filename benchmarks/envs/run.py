@@ -74,9 +74,10 @@ ONLINE_PATHS = (
               False, lambda host, envs: _in_thread(host.by_hand_uv)),
 )
 OFFLINE_PATHS = (
-    Contender("rtui, uv (index tried, then wheels downloaded here + uploaded)", True,
+    Contender("rtui, uv (index tried, unless already seen failing in the run; then "
+              "wheels here + uploaded)", True,
               lambda host, envs: rtui_create(envs, host, "uv"), goal=GOAL),
-    Contender("rtui, venv + pip (index tried, then wheels here + uploaded)", True,
+    Contender("rtui, venv + pip (index tried, unless seen failing; then wheels + upload)", True,
               lambda host, envs: rtui_create(envs, host, "venv")),
     Contender("rtui, uv, `offline=True` (wheels here + uploaded, index not tried)", True,
               lambda host, envs: rtui_create(envs, host, "uv", offline=True)),
