@@ -188,7 +188,8 @@ class HostEnvironments:
             else:
                 said = await self._online_then_offline(
                     "env_change", args, report=report, offline=self._offline(offline, report),
-                    version=found.version, wheels_for=list(packages), requirements=requirements)
+                    version=found.version, wheels_for=list(packages), requirements=requirements,
+                    newest=action == "upgrade")
         finally:
             self.kernels.forget_environments()
         return _packages(said)
@@ -233,6 +234,7 @@ class HostEnvironments:
     async def _online_then_offline(
         self, op: str, args: dict[str, Any], *, report: ProgressCallback, offline: bool,
         version: str | None, wheels_for: builtins.list[str], requirements: str | None,
+        newest: bool = False,
     ) -> dict[str, Any]:
         """``op`` with the host's index; when it has none (or ``offline``), again with
         wheels downloaded here and uploaded."""
@@ -246,7 +248,7 @@ class HostEnvironments:
         py_tag, machine = host_platform(hello, version)
         try:
             wheels = await download_wheels(wheels_for, py_tag, machine, report,
-                                           requirements=requirements)
+                                           requirements=requirements, cached_first=not newest)
         except WheelsUnavailable as exc:
             if exc.missing is not None:
                 raise NoPackageError(
