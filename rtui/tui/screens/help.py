@@ -40,7 +40,7 @@ def wrap_keys(keys: str, width: int = KEY_WIDTH) -> list[str]:
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 90; max-width: 100%; height: 90%; border: thick $accent;
+    HelpScreen > Vertical { width: 90; max-width: 100%; height: 100%; border: thick $accent;
                             background: $surface; }
     HelpScreen DataTable { height: 1fr; }
     HelpScreen Label { padding: 0 1; color: $text-muted; }
