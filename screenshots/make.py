@@ -349,7 +349,13 @@ async def main_session(server: DemoServer, store: HostStore, shots: dict[str, st
                                 for y in range(pic.size.height)), "the Plots tab's picture")
         await camera.take("plots.svg")
         await pilot.press("f4")
-        await until(lambda: not app.query("PlotPicture"), "the Plots tab to close")
+        # Closed once the close's worker has ended and the tabs have settled: its last step
+        # shows the hosts, and a tab activated meanwhile took the focus from the console
+        # after back_to_console had given it (under load).
+        await until(lambda: not app.query("PlotPicture") and not any(
+            w.group == "plots" and w.is_running for w in app.workers), "the Plots tab to close")
+        await pilot.pause()
+        await pilot.pause()
         await back_to_console(app, pilot, pane)
 
         # The variables pane (f12), beside the console, after a cell that made a DataFrame.
