@@ -201,7 +201,7 @@ def agent_env(home: Path, **extra: str) -> dict[str, str]:
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"),
                JUPYTER_RUNTIME_DIR=str(home / ".local" / "share" / "jupyter" / "runtime"),
                PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1",
-               PIP_NO_COMPILE="1")  # as the harness's sshd hosts (tests/harness/sshd.py)
+               PIP_COMPILE="0")  # as the harness's sshd hosts (tests/harness/sshd.py)
     env.update(extra)
     return env
 

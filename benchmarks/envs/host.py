@@ -33,7 +33,8 @@ PACKAGES = ("ipykernel", "numpy")
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9: refused at once
 # uv on the host trusts the system's certificates, as pip does here (/etc/pip.conf's cert):
 # on this machine PyPI is reached through a certificate that uv's own roots lack.
-ONLINE_SETENV = "SetEnv UV_SYSTEM_CERTS=1"
+# PIP_COMPILE=1: pip's own default (it compiles bytecode), which the test harness turns off.
+ONLINE_SETENV = "SetEnv UV_SYSTEM_CERTS=1 PIP_COMPILE=1"
 # sshd honours only the first SetEnv line: every variable on one (the harness merges it with
 # its own HOME and XDG_RUNTIME_DIR).
 OFFLINE_SETENV = ONLINE_SETENV + "".join(

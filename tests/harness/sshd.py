@@ -223,11 +223,12 @@ class SSHD:
         else:
             if self.runtime_dir is not None:
                 setenv.append(_quote(f"XDG_RUNTIME_DIR={self.runtime_dir}"))
-        if not any(re.match(r'"?PIP_NO_COMPILE=', token) for token in setenv):
+        if not any(re.match(r'"?PIP_(NO_)?COMPILE=', token) for token in setenv):
             # pip on the test hosts skips compiling bytecode (pip install ipykernel: 10 s
             # against 19 s here): the tests check what is installed and where, not CPython's
-            # compile step, and environment tests are the suite's slowest.
-            setenv.append("PIP_NO_COMPILE=1")
+            # compile step, and environment tests are the suite's slowest. PIP_COMPILE=0, as
+            # pip reads its environment: PIP_NO_COMPILE=1 turns compiling *on* (pip#5735).
+            setenv.append("PIP_COMPILE=0")
         defaults = [
             f"Port {self.port}",
             f"ListenAddress {self.host}",
