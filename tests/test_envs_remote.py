@@ -46,7 +46,8 @@ from rtui.core.workspace import Workspace
 from tests.harness.sshd import SSHD, start_sshd
 from tests.ssh_helpers import connection, host_for, trust
 
-pytestmark = [pytest.mark.xdist_group("envs_remote"), pytest.mark.timeout(300)]
+# No xdist group: the two venv + pip creates (the slowest tests) may run on both workers.
+pytestmark = [pytest.mark.timeout(300)]
 
 # This machine reaches PyPI through a certificate only its system store has (pip reads it
 # from /etc/pip.conf); uv needs to be told to use that store (or it finds no index).
