@@ -40,6 +40,7 @@ from .installs import (
     find_uv,
     has_pip,
     kill_children,
+    make_venv,
     missing_dirs,
     stream,
     uv_env,
@@ -209,13 +210,7 @@ def _mark_unfinished(prefix: str, name: str) -> int:
 def _make_venv(base: str, prefix: str, wheels: str | None, reqs: list[str],
                index_timeout: float, progress: Progress) -> None:
     vpy = os.path.join(prefix, "bin", "python")
-    progress(f"creating {prefix} with {base} -m venv", 0.0)
-    rc, lines = stream([base, "-m", "venv", prefix], progress)
-    if rc:
-        progress("venv with pip failed (ensurepip missing?); retrying without pip", 0.02)
-        rc, lines = stream([base, "-m", "venv", "--without-pip", prefix], progress)
-        if rc:
-            raise failure("venv", f"{base} -m venv {prefix}", lines, offline=True)
+    if not make_venv(base, prefix, progress):
         bootstrap_pip(vpy, base, wheels, progress)
     cmd = [vpy, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     rc, lines = stream(cmd + _sources("pip", wheels, index_timeout) + reqs, progress,

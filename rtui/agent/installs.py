@@ -303,6 +303,21 @@ def failure(tool: str, what: str, lines: list[str], offline: bool) -> OpError:
     return OpError(f"{tool}_failed", f"{what} failed: {last_error(lines)}")
 
 
+def make_venv(base: str, prefix: str, progress: Progress) -> bool:
+    """``base -m venv prefix``, again without pip when that fails (no ensurepip, as on Debian
+    without python3-venv); whether the venv came with pip. A venv that cannot be made at all
+    raises ``venv_failed`` (``disk_full`` when that was why)."""
+    progress(f"creating virtual environment {prefix} with {base} -m venv", 0.0)
+    rc, lines = stream([base, "-m", "venv", prefix], progress)
+    if not rc:
+        return True
+    progress("venv with pip failed (ensurepip missing?); retrying without pip", 0.02)
+    rc, lines = stream([base, "-m", "venv", "--without-pip", prefix], progress)
+    if rc:
+        raise failure("venv", f"{base} -m venv {prefix}", lines, offline=True)
+    return False
+
+
 def missing_dirs(path: str) -> list[str]:
     """``path`` and its ancestors that do not exist yet, outermost first."""
     missing: list[str] = []

@@ -23,6 +23,7 @@ from .installs import (
     discard,
     has_pip,
     last_error,
+    make_venv,
     missing_dirs,
     no_index_message,
     stream,
@@ -57,13 +58,7 @@ def _create_venv(base: str, venv: str, progress: Progress) -> None:
         raise OpError("bad_args", f"{venv} exists and is not a virtual environment; "
                       "choose another path")
     os.makedirs(os.path.dirname(venv), exist_ok=True)
-    progress(f"creating virtual environment {venv} with {base}", 0.0)
-    rc, _ = stream([base, "-m", "venv", venv], progress)
-    if rc:
-        progress("venv with pip failed (ensurepip missing?); retrying without pip", 0.02)
-        rc, lines = stream([base, "-m", "venv", "--without-pip", venv], progress)
-        if rc:
-            raise OpError("venv_failed", f"{base} -m venv {venv} failed: {last_error(lines)}")
+    make_venv(base, venv, progress)  # a pip-less one gets pip in _install
     with open(os.path.join(venv, UNFINISHED), "w") as f:
         json.dump({"base": os.path.realpath(base)}, f)
 
