@@ -23,6 +23,9 @@ from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     kbdint_server,
     password_account,
     password_sshd,
+    slurm,
+    slurm_cluster,
+    slurm_sshd,
     ssh_agent,
     sshd,
     sshd_factory,
@@ -200,11 +203,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With other tests beside them, the benchmark smoke and screenshot checks go last and
     their runs start now, in the background (tests/benchmark_runs.py says why); under xdist
     the controller starts them. Tests that use the one password account (its home is shared)
-    run in one xdist worker; those of ALONE are marked `alone`."""
+    run in one xdist worker, as do those of the one SLURM cluster; those of ALONE are marked `alone`."""
     modules: dict[str, object] = {}
     for item in items:
         if "password_account" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("password_account"))
+        elif "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
         if name := getattr(item, "originalname", ""):
             modules[item.path.name] = getattr(item, "module", None)
             if name in ALONE.get(item.path.name, ()):

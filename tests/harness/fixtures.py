@@ -47,6 +47,7 @@ import pytest_asyncio
 from tests.harness.accounts import Account, ensure_password_account
 from tests.harness.agent import SSHAgent
 from tests.harness.kbdint import KbdIntServer, start_kbdint_server
+from tests.harness.slurm import SlurmCluster, start_slurm
 from tests.harness.sshd import SSHD, start_sshd
 
 KBDINT_ANSWERS = [("Password: ", False, "pw"), ("Verification code: ", True, "123456")]
@@ -149,3 +150,37 @@ async def kbdint_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
         yield server
     finally:
         await server.close()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """A real one-node SLURM cluster (this machine is its node); tests that use it run in
+    one xdist worker (tests/conftest.py), so one cluster serves the whole run."""
+    cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster
+    finally:
+        cluster.cancel_all()
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_sshd(tmp_path_factory: pytest.TempPathFactory,
+               slurm_cluster: SlurmCluster) -> Iterator[SSHD]:
+    """The cluster's login node: a loopback sshd whose sessions see the cluster."""
+    server = start_sshd(tmp_path_factory.mktemp("slurm_sshd"),
+                        extra_config=slurm_cluster.sshd_config())
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def slurm(slurm_cluster: SlurmCluster) -> Iterator[SlurmCluster]:
+    """The session's cluster, idle at the start and left idle (every job cancelled)."""
+    slurm_cluster.cancel_all()
+    try:
+        yield slurm_cluster
+    finally:
+        slurm_cluster.cancel_all()
