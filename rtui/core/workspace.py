@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: import
     from rtui.core.files.queue import TransferQueue
     from rtui.core.files.service import HostFiles
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
+    from rtui.core.slurm.settings import SlurmSettings
     from rtui.core.ssh.check import HostStatus
     from rtui.core.ssh.connection import HostConnection
     from rtui.core.ssh.manager import Connections
@@ -369,6 +370,11 @@ class Workspace:
 
         await self._change(change)
         return path, results[-1]
+
+    def slurm_settings(self, name: str) -> SlurmSettings | None:
+        """The job settings of host ``name`` (its ``slurm`` table), None when it is not a
+        SLURM login node; ConfigError when no host has that name."""
+        return self.config.require(name).slurm
 
     async def remember_python(self, name: str, python: str) -> None:
         """Write ``python`` as the host's interpreter: used from now on, in this run and the

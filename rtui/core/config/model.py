@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtui.core.errors import ConfigError
+from rtui.core.slurm.settings import SlurmSettings, slurm_problems
 
 __all__ = [
     "AUTH_METHODS",
@@ -65,6 +66,9 @@ class Host:
     # ("torch" leaves torch.nn alone), the rule of Spyder's User Module Reloader.
     autoreload: str = "2"
     autoreload_exclude: tuple[str, ...] = ()
+    # The job settings of a SLURM login node (its ``slurm`` table): kernels started "as a
+    # job" go to the cluster's compute nodes with them. None: not a SLURM login node.
+    slurm: SlurmSettings | None = None
 
     @property
     def address(self) -> str:
@@ -337,6 +341,8 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
             problems.append(Problem(
                 "secrets are never stored in hosts.toml; remove this key, rtui asks when "
                 "connecting", host=name, field=key, index=index))
+        elif key == "slurm":
+            problems.extend(_slurm_problems(value, name, index))
         elif key not in _HOST_FIELDS:
             problems.append(Problem(
                 f"unknown key (known: {', '.join(_HOST_FIELDS)})", host=name, field=key,
@@ -349,8 +355,20 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
     return problems
 
 
+def _slurm_problems(value: Any, host: str | None, index: int | None) -> list[Problem]:
+    """The problems of a host's ``slurm`` table, each naming its key (``slurm.time``)."""
+    if not isinstance(value, dict):
+        return [Problem(f"must be a table of job settings ([hosts.slurm]), got "
+                        f"{_describe(value)}", host=host, field="slurm", index=index)]
+    return [Problem(message, host=host, field=f"slurm.{key}", index=index)
+            for key, message in slurm_problems(value)]
+
+
 def _build_host(data: Mapping[str, Any]) -> Host:
-    return Host(**{k: _decode_host_field(k, v) for k, v in data.items()})
+    values: dict[str, Any] = {
+        k: SlurmSettings.from_toml(v) if k == "slurm" else _decode_host_field(k, v)
+        for k, v in data.items()}
+    return Host(**values)
 
 
 def config_from_data(data: Mapping[str, Any]) -> Config:
@@ -479,6 +497,8 @@ def host_to_data(host: Host) -> dict[str, Any]:
         value = getattr(host, name)
         if name != "name" and value == spec.default:
             continue
+        if isinstance(value, SlurmSettings):
+            value = value.to_toml()  # an empty table still makes it a SLURM login node
         if name == "autoreload" and value.isdigit():
             value = int(value)  # autoreload = 3, as one writes it
         data[name] = list(value) if isinstance(value, tuple) else value

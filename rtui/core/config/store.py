@@ -152,12 +152,36 @@ def _locate(text: str, problem: Problem) -> str:
         return f" line {hit + 1}" if hit is not None else ""
     if block is None:
         return ""
+    if problem.field and problem.field.startswith("slurm"):
+        hit = _locate_slurm(lines, block, problem.field)
+        if hit is not None:
+            return f" line {hit + 1}"
     if problem.field:
         field_re = re.compile(r"^\s*" + re.escape(problem.field) + r"\s*=")
         hit = next((i for i in range(*block) if field_re.match(lines[i])), None)
         if hit is not None:
             return f" line {hit + 1}"
     return f" line {block[0] + 1}"
+
+
+_SLURM_HEADER = re.compile(r"^\s*\[\s*hosts\s*\.\s*slurm\s*\]\s*(#.*)?$")
+
+
+def _locate_slurm(lines: list[str], block: tuple[int, int], field: str) -> int | None:
+    """The line of a host's ``slurm`` key (its ``[hosts.slurm]`` table follows the host's
+    block), or of the table itself; None when the layout does not show it."""
+    start = block[1]
+    if start >= len(lines) or not _SLURM_HEADER.match(lines[start]):
+        return None
+    end = next((i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])),
+               len(lines))
+    key = field.partition(".")[2]
+    if key:
+        key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        hit = next((i for i in range(start + 1, end) if key_re.match(lines[i])), None)
+        if hit is not None:
+            return hit
+    return start
 
 
 def atomic_write(path: Path, data: bytes, *, backup: bool = True) -> None:
