@@ -32,7 +32,7 @@ NICE = 5  # the CPU weight of nice 5 is a third of a test worker's (nice 10, a t
 # tmux beside two xdist workers: it did not answer a command in 10 s)
 SMOKE_FILE = "tests/test_benchmarks_smoke.py"
 BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles",
-              "files")
+              "files", "slurm")
 SCREENSHOTS_FILE = "tests/test_screenshots.py"
 SCREENSHOTS = ROOT / "screenshots" / "make.py"
 # name -> the command line after `python`, and its bound in seconds; "{out}" is a fresh

@@ -14,6 +14,8 @@ import re
 import pytest
 
 from benchmarks.files import bench as files_bench
+from benchmarks.slurm import run as slurm_bench
+from benchmarks.slurm.rtui_side import there as slurm_kernels_there
 from tests import benchmark_runs
 from tests.benchmark_runs import BENCHMARKS
 
@@ -69,6 +71,7 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
         output)
     assert "through the UI: last line painted by the view" in out, output  # console_flood
     _files_figures(out, output)
+    _slurm_figures(out, output)
 
 
 def _files_figures(out: str, output: str) -> None:
@@ -93,6 +96,31 @@ def _files_figures(out: str, output: str) -> None:
     if written[files_bench.ENGINE]:
         assert figure(files_bench.ENGINE, ", up") and figure(files_bench.ENGINE, ", down"), (
             f"no far-link figures\n{output}")
+
+
+def _slurm_figures(out: str, output: str) -> None:
+    """benchmarks.slurm (its own cluster, ~20 s): every start and round-trip row has a
+    figure, rtui's SLURM rows and stages too once the core's part of issue 19 is written;
+    nothing when SLURM is not installed here (it says so)."""
+    if "skipped: SLURM is not installed" in out:
+        return
+    starts = [slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.RTUI_LOGIN]
+    rounds = [slurm_bench.RT_LOGIN, slurm_bench.RT_LOGIN_TCP]
+    if slurm_kernels_there():
+        starts.append(slurm_bench.RTUI_SLURM)
+        rounds.append(slurm_bench.RT_SLURM)
+        stage = re.search(rf"^\| connected: a RemoteKernel that answered[^|]* \| ({NUMBER}) \|",
+                          out, re.MULTILINE)
+        assert stage, f"no stages for rtui's SLURM start\n{output}"
+    for label in starts:
+        row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \|", out, re.MULTILINE)
+        assert row and float(row.group(1)) > 0, f"no slurm figure for {label!r}\n{output}"
+    for label in rounds:
+        row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \| 20 \|",
+                        out, re.MULTILINE)
+        assert row, f"no round trips for {label!r}\n{output}"
+        p50, p95 = (float(g) for g in row.groups())
+        assert 0 < p50 <= p95, f"{label}: p50 {p50} p95 {p95}\n{output}"
 
 
 @pytest.mark.timeout(benchmark_runs.WAIT + 30)
