@@ -18,6 +18,8 @@ from benchmarks.slurm.scheduler import JobInstants
 from rtui.core.kernels.events import ExecuteReply, ExecuteResult
 from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.kernels.session import KernelSession
+from rtui.core.slurm.jobs import JobInfo
+from rtui.core.slurm.settings import SlurmSettings
 
 __all__ = [
     "CODE",
@@ -77,22 +79,21 @@ class Started:
             self.stages[stage] = None if when is None else when - self.submitted
 
 
-def slurm_settings(cpus: int) -> Any:
+def slurm_settings(cpus: int) -> SlurmSettings:
     """The job's settings: the default partition, ``cpus`` CPUs, no time limit."""
-    from rtui.core.slurm.settings import SlurmSettings
-
     return SlurmSettings(cpus=cpus)
 
 
-async def slurm_start(kernels: HostKernels, *, settings: Any, login_home: Path) -> Started:
+async def slurm_start(kernels: HostKernels, *, settings: SlurmSettings | None,
+                      login_home: Path) -> Started:
     """Submit a kernel as a job and wait for it to answer; the stages seen on the way (the
     agent's progress events here, the files it and the runner wrote on the login node, whose
     home is this machine's: read right away, the cancel removes them)."""
     service: Any = kernels  # the core's SLURM methods (typed there once it lands)
     seen_running: list[float] = []
 
-    def on_update(job: Any) -> None:
-        if not seen_running and getattr(job, "running", False):
+    def on_update(job: JobInfo) -> None:
+        if not seen_running and job.running:
             seen_running.append(time.time())
 
     submitted = time.time()
