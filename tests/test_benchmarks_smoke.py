@@ -104,7 +104,8 @@ def _slurm_figures(out: str, output: str) -> None:
     nothing when SLURM is not installed here (it says so)."""
     if "skipped: SLURM is not installed" in out:
         return
-    starts = [slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.RTUI_LOGIN]
+    starts = [slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.BATCH_KERNEL,
+              slurm_bench.RTUI_LOGIN]
     rounds = [slurm_bench.RT_LOGIN, slurm_bench.RT_LOGIN_TCP]
     if slurm_kernels_there():
         starts.append(slurm_bench.RTUI_SLURM)

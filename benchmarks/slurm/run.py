@@ -38,6 +38,7 @@ from benchmarks.slurm.rtui_side import (
     there,
 )
 from benchmarks.slurm.scheduler import (
+    batch_kernel,
     batch_start,
     cluster_line,
     job_instants,
@@ -62,6 +63,8 @@ SETUP_TIMEOUT = 120.0
 SRUN = "`srun true` on the idle node (the scheduler's own, from the login node)"
 BATCH = ("`sbatch --wrap 'date +%s.%N'`: submit -> its script runs on the node (the batch "
          "path rtui's jobs take; scale)")
+BATCH_KERNEL = ("by hand: `sbatch` a bare ipykernel (`-f F`, ports chosen here) -> its first "
+                "kernel_info_reply (the batch path + the kernel's boot; scale)")
 RTUI_SLURM = "rtui: submit -> kernel ready as a SLURM job (`submit_slurm` + `wait_slurm`)"
 RTUI_LOGIN = "rtui: a kernel on the login node (`HostKernels.start`, no scheduler; scale)"
 RT_LOGIN = "on the login node (`HostKernels.start`, its usual Unix sockets)"
@@ -83,14 +86,17 @@ class Bench:
                  scratch: Path) -> None:
         self.cluster, self.server, self.kernels, self.scratch = cluster, server, kernels, scratch
         self.settings = slurm_settings(JOB_CPUS) if there() else None
-        self.starts = Part("", [Row(SRUN, reference=True), Row(BATCH),
+        self.starts = Part("", [Row(SRUN, reference=True), Row(BATCH), Row(BATCH_KERNEL),
                                 Row(RTUI_SLURM, goal=START_GOAL), Row(RTUI_LOGIN)])
         self.stages = Part("", [Row(stage) for stage in STAGES])
         self._last_stages: dict[str, float | None] = {}  # of the last rtui SLURM start
         if not there():
-            self.starts.rows[2].error = f"{MISSING} (rtui.core: HostKernels.submit_slurm)"
+            self.row(RTUI_SLURM).error = f"{MISSING} (rtui.core: HostKernels.submit_slurm)"
             for row in self.stages.rows:
                 row.error = MISSING
+
+    def row(self, label: str) -> Row:
+        return next(row for row in self.starts.rows if row.label == label)
 
     async def idle(self) -> None:
         await asyncio.to_thread(wait_idle, self.cluster)
@@ -102,6 +108,9 @@ class Bench:
         seconds = await asyncio.to_thread(batch_start, self.cluster, self.scratch)
         await self.idle()
         return seconds
+
+    async def batch_kernel(self) -> float:
+        return await asyncio.to_thread(batch_kernel, self.cluster, self.scratch)
 
     async def rtui_slurm(self) -> float:
         started = await slurm_start(self.kernels, settings=self.settings,
@@ -128,8 +137,9 @@ class Bench:
     async def starts_round(self, *, number: int, kept: bool) -> None:
         """Every start path once, in an order that turns each round."""
         paths: list[tuple[Row, Callable[[], Awaitable[float]]]] = [
-            (self.starts.rows[0], self.srun), (self.starts.rows[1], self.batch),
-            (self.starts.rows[2], self.rtui_slurm), (self.starts.rows[3], self.rtui_login)]
+            (self.row(SRUN), self.srun), (self.row(BATCH), self.batch),
+            (self.row(BATCH_KERNEL), self.batch_kernel),
+            (self.row(RTUI_SLURM), self.rtui_slurm), (self.row(RTUI_LOGIN), self.rtui_login)]
         shift = number % len(paths)
         for row, path in paths[shift:] + paths[:shift]:
             if row.error is not None:

@@ -5,7 +5,11 @@ node (a loopback OpenSSH sshd whose sessions see the cluster), the scheduler's o
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import secrets
+import socket
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from tests.harness.sshd import SSHD, start_sshd
 __all__ = [
     "IDLE_TIMEOUT",
     "JobInstants",
+    "batch_kernel",
     "batch_start",
     "cluster_line",
     "job_instants",
@@ -104,6 +109,57 @@ def batch_start(cluster: SlurmCluster, scratch: Path) -> float:
             raise TimeoutError(f"the batch job {out.stdout.strip()} did not run within "
                                f"{STEP_TIMEOUT:g} s")
         time.sleep(0.02)
+
+
+def batch_kernel(cluster: SlurmCluster, scratch: Path) -> float:
+    """Seconds from ``sbatch`` of a bare ipykernel (``python -m ipykernel_launcher -f F``,
+    its ports and key chosen here) to its first kernel_info_reply, asked for from the submit
+    on (zmq queues the request until the kernel binds): the scheduler's batch path plus the
+    kernel's own boot, nothing of rtui's. Its job is cancelled and the node idle on return.
+    zmq retries the connection to the port not yet bound every 10 ms (100 by default)."""
+    import zmq
+    from jupyter_client.blocking.client import BlockingKernelClient
+
+    connection = scratch / f"kernel-{time.monotonic_ns()}.json"
+    info: dict[str, object] = {name: _free_port() for name in (
+        "shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")}
+    info.update(ip="127.0.0.1", transport="tcp", key=secrets.token_hex(16),
+                signature_scheme="hmac-sha256", kernel_name="python3")
+    connection.write_text(json.dumps(info))
+    connection.chmod(0o600)
+    context = zmq.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, 10)
+    client = BlockingKernelClient(context=context)
+    client.load_connection_file(str(connection))
+    client.start_channels(iopub=False, stdin=False, hb=False, control=False)
+    job = ""
+    try:
+        started = time.time()
+        out = cluster.run("sbatch", "--parsable", "-J", "rtui-bench-kernel", "-o", "/dev/null",
+                          "--wrap", f"exec {sys.executable} -m ipykernel_launcher -f {connection}",
+                          timeout=STEP_TIMEOUT)
+        if out.returncode != 0:
+            raise RuntimeError(f"sbatch failed ({out.returncode}): {out.stderr.strip()}")
+        job = out.stdout.strip().split(";")[0]
+        client.kernel_info()
+        reply = client.get_shell_msg(timeout=STEP_TIMEOUT)
+        seconds = time.time() - started
+        if reply["msg_type"] != "kernel_info_reply":
+            raise RuntimeError(f"the kernel answered {reply['msg_type']}, not kernel_info_reply")
+        return seconds
+    finally:
+        client.stop_channels()
+        context.destroy(linger=0)
+        if job:
+            cluster.run("scancel", job, timeout=STEP_TIMEOUT)
+        wait_idle(cluster)
+        connection.unlink(missing_ok=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
