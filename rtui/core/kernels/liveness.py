@@ -27,9 +27,11 @@ from rtui.core.errors import (
 from rtui.core.kernels.routes import HostRoutes
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import remote_target
+from rtui.core.slurm.jobs import JobInfo, how_ended
 
 __all__ = [
-    "PROBE_AFTER", "describe_exit", "gone_error", "known_dead", "shell_listens", "start_session",
+    "PROBE_AFTER", "describe_exit", "gone_error", "job_gone_error", "known_dead",
+    "shell_listens", "start_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,11 @@ def known_dead(answer: dict[str, Any]) -> bool:
 
 def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedError:
     """The error for a kernel the agent knows is not running; ``answer`` is its resolve or
-    list record (pid, exit, log tail when the keeper kept them)."""
+    list record (pid, exit, log tail when the keeper kept them). A kernel in a SLURM job:
+    how the job ended (see :func:`job_gone_error`)."""
+    if isinstance(answer.get("slurm"), dict) or (
+            isinstance(answer.get("exit"), dict) and "slurm_state" in answer["exit"]):
+        return job_gone_error(host, kernel_id, answer)
     exit_info = answer.get("exit")
     how = describe_exit(exit_info)
     pid = answer.get("pid")
@@ -81,6 +87,37 @@ def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedE
     message += (f"`rtui kernel restart {host} {kernel_id}` starts it again, "
                 f"`rtui kernel stop {host} {kernel_id}` removes it")
     return KernelDiedError(message, title="Kernel not running")
+
+
+def job_gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedError:
+    """A kernel whose SLURM job ended: "killed at its time limit", "preempted", "cancelled",
+    "failed (exit N)", with the tail of the job's output; its kept output stays readable."""
+    exit_info: dict[str, Any] = answer.get("exit") or {}
+    job: dict[str, Any] = answer.get("slurm") or {}
+    exit_info, job = (d if isinstance(d, dict) else {} for d in (exit_info, job))
+    state = str(exit_info.get("slurm_state") or job.get("state") or "")
+    how = how_ended(state) if state else "ended"
+    if JobInfo("", state).running:  # its kernel exited, and the runner ends the job
+        how = f"is ending ({state.lower()}; its kernel exited)"
+    code, reason = exit_info.get("code"), exit_info.get("reason") or job.get("reason")
+    if state.startswith("FAILED") and isinstance(code, int):
+        how += f" (exit {code})"
+    elif reason and reason not in ("None", "(null)") and not state.startswith(
+            ("TIMEOUT", "CANCELLED", "PREEMPTED")):
+        how += f" ({reason})"
+    job_id = job.get("job_id") or exit_info.get("job_id")
+    message = (f"kernel {kernel_id} on {host} is not running: its job"
+               f"{f' {job_id}' if job_id else ''} {how}")
+    tail = exit_info.get("log_tail")
+    if isinstance(tail, str) and tail.strip():
+        lines = tail.strip().splitlines()[-5:]
+        message += "; the end of its output:\n" + "\n".join(f"  {line}" for line in lines)
+        message += "\n"
+    else:
+        message += "; "
+    message += (f"`rtui log {host} {kernel_id}` shows its kept output, "
+                f"`rtui kernel stop {host} {kernel_id}` removes it")
+    return KernelDiedError(message, title="Job ended")
 
 
 async def shell_listens(routes: HostRoutes, info: dict[str, Any]) -> bool | None:

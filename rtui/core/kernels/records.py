@@ -4,14 +4,16 @@ lists, a kernel found on the host (``LocatedKernel``) and one this process is at
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import KernelTunnel
+from rtui.core.slurm.jobs import JobInfo
 
-__all__ = ["Environment", "KernelRecord", "LocatedKernel", "RemoteKernel"]
+__all__ = ["Environment", "KernelRecord", "LocatedKernel", "RemoteKernel", "job_of"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class KernelRecord:
     python: str | None = None
     cwd: str | None = None
     started: float | None = None
+    slurm: JobInfo | None = None  # the job it runs in, on a SLURM login node
 
     @classmethod
     def from_agent(cls, data: dict[str, Any]) -> KernelRecord:
@@ -73,7 +76,20 @@ class KernelRecord:
             python=data.get("python"),
             cwd=data.get("cwd"),
             started=data.get("started"),
+            slurm=job_of(data),
         )
+
+
+def job_of(data: dict[str, Any]) -> JobInfo | None:
+    """The SLURM job in an agent's kernel record (list, resolve, slurm_wait), None for a
+    kernel that runs in no job."""
+    job = data.get("slurm")
+    if not isinstance(job, dict):
+        return None
+    info = JobInfo.from_agent(job)
+    if info.kernel_id is None and data.get("id") is not None:
+        info = dataclasses.replace(info, kernel_id=str(data["id"]))
+    return info
 
 
 @dataclass
@@ -92,6 +108,7 @@ class RemoteKernel:
     keeper: str | None = None  # the keeper's socket on the host (None: iopub over zmq)
     console: bool = False  # shows output: how far it read is remembered (SeenStore)
     first: Execution | None = None  # the code given to attach/start, sent during the start
+    slurm: JobInfo | None = None  # the SLURM job it runs in (as last heard), if it is one
 
     @property
     def route(self) -> str | None:
@@ -104,7 +121,12 @@ class RemoteKernel:
 
         A kernel that listens on TCP (started by others, or by rtui where the server
         forwards only TCP) can be read by every user of its host: a zmq SUB socket needs no
-        key to receive its output."""
+        key to receive its output. One in a SLURM job listens on its node's cluster address."""
+        if self.slurm is not None:
+            where = ", ".join(w for w in (self.slurm.node, self.slurm.address) if w)
+            return (f"note: kernel {self.id} is reachable on the cluster network"
+                    f"{f' ({where})' if where else ''}: its ports are open to other users of "
+                    "the cluster; every message is signed")
         if not self.tunnel.exposed:
             return None
         return (f"note: kernel {self.id} listens on TCP ports on {self.host}; other users "
@@ -122,3 +144,4 @@ class LocatedKernel:
     where: str = ""  # how to name it in messages (the spec or host:path)
     running: bool = False  # the agent saw its process (a refused socket: still booting)
     new_keeper: bool = False  # its keeper was started just now (it had none)
+    slurm: JobInfo | None = None  # the SLURM job it runs in, if it is one

@@ -7,6 +7,7 @@ module fetches connection files over SFTP, forwards the ports and opens a Kernel
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import hashlib
 import logging
@@ -38,7 +39,13 @@ from rtui.core.kernels.prelaunch import (
     plan_launch,
     same_place,
 )
-from rtui.core.kernels.records import Environment, KernelRecord, LocatedKernel, RemoteKernel
+from rtui.core.kernels.records import (
+    Environment,
+    KernelRecord,
+    LocatedKernel,
+    RemoteKernel,
+    job_of,
+)
 from rtui.core.kernels.reloading import Reloading
 from rtui.core.kernels.remembered import RememberedKernel, RememberedKernels
 from rtui.core.kernels.routes import HostRoutes
@@ -47,6 +54,10 @@ from rtui.core.kernels.session import KeeperSource, KernelSession
 from rtui.core.kernels.tunnel import PORT_NAMES, KernelTunnel
 from rtui.core.kernels.wheels import download_wheels, host_platform, upload_wheels
 from rtui.core.remote.client import AgentClient, AgentError, Progress
+from rtui.core.slurm import service as slurm
+from rtui.core.slurm.jobs import JobInfo
+from rtui.core.slurm.service import JobCallback, SubmittedJob
+from rtui.core.slurm.settings import SlurmSettings
 from rtui.core.ssh.connection import ConnState, HostConnection
 
 __all__ = [
@@ -238,6 +249,50 @@ class HostKernels:
             since=int(record.get("seq") or 0),  # what it printed once ready: not its boot
             code=code)
 
+    # -- kernels as SLURM jobs (the use cases: rtui/core/slurm/service.py) -------------------
+
+    async def submit_slurm(self, *, python: str, spyder: bool = False, cwd: str | None = None,
+                           settings: SlurmSettings) -> SubmittedJob:
+        """Submit a batch job that starts a kernel on a compute node (this host is the
+        login node); answered as soon as sbatch took it."""
+        return await slurm.submit(self, python=python, spyder=spyder, cwd=cwd,
+                                  settings=settings)
+
+    async def wait_slurm(self, kernel_id: str, *, on_update: JobCallback | None = None,
+                         code: str | None = None, timeout: float | None = None) -> RemoteKernel:
+        """Follow a submitted job until its kernel is ready (``on_update`` hears each
+        change), then connect to it through this host. Ending early leaves the job queued."""
+        record = await slurm.wait_record(self, kernel_id, on_update=on_update, timeout=timeout)
+        kernel = await self._connect_launched(record, str(record.get("python") or ""), code)
+        kernel.slurm = job_of(record)
+        return kernel
+
+    async def start_slurm(
+        self, *, python: str, spyder: bool = False, cwd: str | None = None,
+        settings: SlurmSettings, on_update: JobCallback | None = None, code: str | None = None,
+        timeout: float | None = None,
+    ) -> RemoteKernel:
+        """Submit and wait; given up before the kernel is reached, the job is cancelled."""
+        return await slurm.start(self, python=python, spyder=spyder, cwd=cwd,
+                                 settings=settings, on_update=on_update, code=code,
+                                 timeout=timeout)
+
+    async def cancel_slurm(self, kernel_id: str) -> JobInfo:
+        """Cancel the job of kernel ``kernel_id`` (detached first) and remove its files."""
+        for kernel in [k for k in self._attached if k.id == kernel_id]:
+            await self.detach(kernel)
+        job = await slurm.cancel(self, kernel_id)
+        self.remembered.forget(self.name, kernel_id)
+        return job
+
+    async def slurm_jobs(self) -> builtins.list[JobInfo]:
+        """The user's jobs on this login node's cluster, and rtui's recently ended ones."""
+        return await slurm.jobs(self)
+
+    async def job_status(self, kernel: RemoteKernel) -> JobInfo | None:
+        """The job ``kernel`` runs in, as it is now (None: it runs in none)."""
+        return await slurm.status(self, kernel)
+
     async def _start_planned(self, plan: LaunchPlan, args: dict[str, Any],
                              code: str | None) -> RemoteKernel:
         """Launch the kernel with the id and key of ``plan`` and open its session alongside:
@@ -306,10 +361,13 @@ class HostKernels:
         if early is not None and known is not None:
             kernel = await self._vouch(early, known, found, first)
             if kernel is not None:
+                kernel.slurm = found.slurm
                 return kernel
-        return await self._connect(found.id, found.connection_file, found.info, launched=False,
-                                   keeper=found.keeper, console=console, where=found.where,
-                                   running=found.running, code=code)
+        kernel = await self._connect(
+            found.id, found.connection_file, found.info, launched=False, keeper=found.keeper,
+            console=console, where=found.where, running=found.running, code=code)
+        kernel.slurm = found.slurm
+        return kernel
 
     def _remembered(self, spec: str) -> RememberedKernel | None:
         """What is remembered of the kernel ``spec`` names, when it is a bare id (a path is
@@ -408,7 +466,8 @@ class HostKernels:
         if not isinstance(keeper, str):
             keeper = await self._keep(remote_path)
         return LocatedKernel(kernel_id, remote_path, info, keeper, where=where,
-                             running=resolved.get("alive") is True, new_keeper=new_keeper)
+                             running=resolved.get("alive") is True, new_keeper=new_keeper,
+                             slurm=job_of({**resolved, "id": kernel_id}))
 
     async def gone(self, kernel: RemoteKernel) -> KernelDiedError | None:
         """Whether the agent knows this kernel's process has ended (its heartbeat stopped,

@@ -102,6 +102,7 @@ class Progress:
 
     line: str
     fraction: float | None = None
+    data: dict[str, Any] | None = None  # the whole event (slurm_wait's: its "job")
 
 
 @dataclass
@@ -389,8 +390,9 @@ class AgentClient:
             if event == "progress":
                 if pending.on_progress is not None:
                     data = message.get("data", {})
-                    pending.on_progress(
-                        Progress(str(data.get("line", "")), data.get("fraction")))
+                    pending.on_progress(Progress(
+                        str(data.get("line", "")), data.get("fraction"),
+                        data if isinstance(data, dict) else None))
             elif event == "rows":
                 if pending.on_rows is not None and not future.done():
                     pending.on_rows(list(message.get("data") or []))
