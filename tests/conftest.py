@@ -203,7 +203,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With other tests beside them, the benchmark smoke and screenshot checks go last and
     their runs start now, in the background (tests/benchmark_runs.py says why); under xdist
     the controller starts them. Tests that use the one password account (its home is shared)
-    run in one xdist worker, as do those of the one SLURM cluster; those of ALONE are marked `alone`."""
+    run in one xdist worker, as do those of the one SLURM cluster; those of ALONE are marked
+    `alone`."""
     modules: dict[str, object] = {}
     for item in items:
         if "password_account" in getattr(item, "fixturenames", ()):
