@@ -101,7 +101,11 @@ async def test_wait_tells_each_change_once_then_the_running_job() -> None:
 
     def answer(op: str, args: dict[str, Any], on_progress: Any) -> Any:
         assert (op, args["kernel_id"], args["timeout"]) == ("slurm_wait", "k1", 120)
-        for job in (pending, pending, {**pending, "reason": "Priority"}, JOB):
+        for job in (pending, pending, {**pending, "reason": "Priority"}):
+            on_progress(progress(job))
+        on_progress(Progress("job 12: the SLURM controller does not answer: timed out; "
+                             "trying again", None, {"line": "..."}))
+        for job in (pending, JOB):
             on_progress(progress(job))
         return {"id": "k1", "python": "py", "connection": {}, "slurm": JOB}
 
@@ -110,7 +114,9 @@ async def test_wait_tells_each_change_once_then_the_running_job() -> None:
     record = await service.wait_record(kernels, "k1", on_update=told.append, timeout=120)
     assert record["slurm"] == JOB
     assert [(j.state, j.reason) for j in told] == [
-        ("PENDING", "Resources"), ("PENDING", "Priority"), ("RUNNING", None)]
+        ("PENDING", "Resources"), ("PENDING", "Priority"),
+        ("PENDING", "the SLURM controller does not answer: timed out; trying again"),
+        ("PENDING", "Resources"), ("RUNNING", None)]
     assert told[-1].node == "node1" and told[-1].kernel_id == "k1"
     assert kernels.agent.asked[0][2] > 120  # the agent's own bound answers first
 

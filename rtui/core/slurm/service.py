@@ -10,6 +10,7 @@ unless its kernel was reached, so that nothing is left queued by mistake.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ async def wait_record(kernels: HostKernels, kernel_id: str, *,
         job = (event.data or {}).get("job")
         if isinstance(job, dict):
             tell(JobInfo.from_agent({**job, "kernel_id": kernel_id}))
+        elif heard and event.line:  # the controller does not answer: said as the reason
+            line = event.line.partition(": ")[2] if event.line.startswith("job ") else ""
+            tell(dataclasses.replace(heard[-1], reason=line or event.line))
 
     try:
         record: dict[str, Any] = await _request(
