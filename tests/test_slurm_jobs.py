@@ -41,6 +41,10 @@ def test_describe_pending_running_and_ended() -> None:
     assert JobInfo("12", "PENDING").describe() == "job 12 pending"
     running = JobInfo("12", "RUNNING", node="node1", time_left=7090)
     assert running.describe() == "job 12 running on node1, 1:58:10 left"
+    counting = JobInfo("12", "RUNNING", node="node1", time_left=7090, end=time.time() + 65)
+    assert counting.describe() in ("job 12 running on node1, 0:01:04 left",
+                                   "job 12 running on node1, 0:01:05 left")
+    assert counting.seconds_left(now=counting.end) == 0
     assert JobInfo("12", "TIMEOUT").describe() == "job 12 killed at its time limit"
     assert JobInfo("12", "PREEMPTED").describe() == "job 12 preempted"
     assert JobInfo("12", "CANCELLED", reason="None").describe() == "job 12 cancelled"

@@ -84,6 +84,13 @@ class JobInfo:
         """Over (or being ended): its kernel is gone, or going."""
         return self.state in _ENDED
 
+    def seconds_left(self, now: float | None = None) -> int | None:
+        """Seconds until the time limit as of ``now`` (from its end time when known, so a
+        status line counts down between polls); None: no limit known."""
+        if self.end is not None and self.running:
+            return max(int(self.end - (time.time() if now is None else now)), 0)
+        return self.time_left
+
     def describe(self) -> str:
         """"job 12 pending (Resources), expected start 17:40", "job 12 running on node1,
         1:58:10 left", "job 12 killed at its time limit"."""
@@ -97,8 +104,9 @@ class JobInfo:
         if self.running:
             verb = "running" if self.state == "RUNNING" else self.state.lower()
             text = f"job {self.job_id} {verb}" + (f" on {self.node}" if self.node else "")
-            if self.time_left is not None:
-                text += f", {format_duration(self.time_left)} left"
+            left = self.seconds_left()
+            if left is not None:
+                text += f", {format_duration(left)} left"
             return text
         if self.ended:
             text = f"job {self.job_id} {how_ended(self.state)}"
