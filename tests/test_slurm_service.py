@@ -242,7 +242,8 @@ def test_records_carry_the_job_and_the_cluster_exposure_note() -> None:
     record = KernelRecord.from_agent({"id": "k1", "connection_file": "/c", "alive": True,
                                       "rtui": True, "slurm": JOB})
     assert record.slurm is not None and record.slurm.kernel_id == "k1"
-    assert record.slurm.describe() == "job 12 running on node1, 0:59:50 left"
+    assert record.slurm.time_left == 3590 and record.slurm.end == 4600.0
+    assert record.slurm.describe() == "job 12 running on node1, 0:00:00 left"  # its end passed
     assert KernelRecord.from_agent({"id": "k2", "slurm": None}).slurm is None
     kernel = RemoteKernel(host="cluster", id="k1", connection_file="/c",
                           session=cast(Any, None), tunnel=cast(Any, None), launched=True,
