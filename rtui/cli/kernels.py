@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from rtui.cli import slurm as slurm_cmd
 from rtui.cli.common import print_progress, usage_handler, with_host
 from rtui.cli.prompts import ask_line
 from rtui.core.config.model import Host
@@ -39,9 +41,11 @@ def register(commands: Any) -> None:
     kernel = commands.add_parser("kernel", help="start, stop, interrupt, restart a kernel")
     kernel.set_defaults(handler=usage_handler(kernel))
     sub = kernel.add_subparsers(dest="kernel_command", metavar="ACTION")
-    p = sub.add_parser("start", help="start a detached kernel (it outlives rtui)")
+    p = sub.add_parser("start", help="start a detached kernel (it outlives rtui), or one "
+                       "as a SLURM job (--slurm)")
     p.add_argument("host")
     _env_options(p)
+    slurm_cmd.add_slurm_options(p)
     p.set_defaults(handler=_start)
     for action, text in (("stop", "shut a kernel down"), ("interrupt", "interrupt a kernel"),
                          ("restart", "restart a kernel in place (state is cleared)")):
@@ -66,6 +70,7 @@ def register(commands: Any) -> None:
     p.add_argument("--keep", action="store_true",
                    help="leave a kernel started for this run running")
     _env_options(p)
+    slurm_cmd.add_slurm_options(p)
     p.set_defaults(handler=_run)
 
     p = commands.add_parser("log", help="print a kernel's kept output (-f: and follow it)")
@@ -110,15 +115,16 @@ def _kernels(args: argparse.Namespace) -> int:
     async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
         records = await kernels.list()
         if args.json:
-            print(json.dumps([r.__dict__ for r in records], indent=2))
+            print(json.dumps([dataclasses.asdict(r) for r in records], indent=2))
             return 0
         if not records:
             print(f"no kernels on {host.name}")
         for r in records:
             age = f"{(time.time() - r.started) / 60:.0f} min" if r.started else "?"
-            state = "alive" if r.alive else "DEAD"
+            state = slurm_cmd.kernel_state(r)
             owner = "rtui" if r.rtui else "other"
-            print(f"{r.id}  {state}  {r.kind}  pid {r.pid or '?'}  {owner}  up {age}  "
+            process = slurm_cmd.job_cell(r.slurm) if r.slurm else f"pid {r.pid or '?'}"
+            print(f"{r.id}  {state}  {r.kind}  {process}  {owner}  up {age}  "
                   f"{r.cwd or ''}".rstrip())
         return 0
 
@@ -126,12 +132,19 @@ def _kernels(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    slurm = slurm_cmd.slurm_flags(args)  # a usage error before anything connects
+
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         kernels.routes.prepare()  # decided while the agent finds the Python
         python = await _python(workspace, host, kernels, args)
-        kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
-        print(f"started kernel {kernel.id} on {host.name} (sockets via {kernel.route}; "
-              f"attach: rtui run {host.name} -k {kernel.id} -c ...)")
+        if slurm is not None:
+            kernel = await slurm_cmd.start_job(kernels, host, slurm, python=python,
+                                               spyder=args.spyder, cwd=args.cwd)
+            print(slurm_cmd.started_line(kernel, host.name))
+        else:
+            kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd)
+            print(f"started kernel {kernel.id} on {host.name} (sockets via {kernel.route}; "
+                  f"attach: rtui run {host.name} -k {kernel.id} -c ...)")
         _note_exposure(kernel)
         await kernels.detach(kernel)
         return 0
@@ -171,6 +184,8 @@ def _lifecycle(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    slurm = slurm_cmd.slurm_flags(args)  # a usage error before anything connects
+
     async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
         from rtui.core.errors import KernelDiedError
         from rtui.core.kernels.ask_exit import honour_exit
@@ -181,8 +196,13 @@ def _run(args: argparse.Namespace) -> int:
         else:
             kernels.routes.prepare()  # decided while the agent finds the Python
             python = await _python(workspace, host, kernels, args)
-            kernel = await kernels.start(python=python, spyder=args.spyder, cwd=args.cwd,
-                                         code=args.code)
+            if slurm is not None:
+                kernel = await slurm_cmd.start_job(kernels, host, slurm, python=python,
+                                                   spyder=args.spyder, cwd=args.cwd,
+                                                   code=args.code)
+            else:
+                kernel = await kernels.start(python=python, spyder=args.spyder,
+                                             cwd=args.cwd, code=args.code)
         _note_exposure(kernel)
         dead = False
         asked: AskExit | None = None
@@ -200,6 +220,10 @@ def _run(args: argparse.Namespace) -> int:
                 again = f"rtui run {host.name} -k {kernel.id} attaches again"
                 print(f"rtui: {asked.note(host.name, kernel.id, attach=again)}",
                       file=sys.stderr, flush=True)
+            elif kernel.slurm is not None and kernel.launched and not args.keep:
+                await kernels.detach(kernel)  # a run's own job: cancelled, as a kernel stops
+                await slurm_cmd.cancel_job(kernels, host.name, kernel.id,
+                                           kernel.slurm.job_id, why="run ended", quiet=True)
             elif kernel.launched and not args.keep:
                 await kernels.shutdown(kernel, dead=dead)
             else:

@@ -14,6 +14,7 @@ from rtui.cli import envs as envs_cmd
 from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
+from rtui.cli import slurm as slurm_cmd
 from rtui.core.config.model import IMAGE_MODES
 from rtui.core.errors import RtuiError
 from rtui.core.logs import setup_logging
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd.register(commands)
     envs_cmd.register(commands)
     kernels_cmd.register(commands)
+    slurm_cmd.register(commands)
     files_cmd.register(commands)
     cp_cmd.register(commands)
     demo_cmd.register(commands)
