@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
             elif kernel.slurm is not None and kernel.launched and not args.keep:
                 await kernels.detach(kernel)  # a run's own job: cancelled, as a kernel stops
                 await slurm_cmd.cancel_job(kernels, host.name, kernel.id,
-                                           kernel.slurm.job_id, why="run ended", quiet=True)
+                                           kernel.slurm.job_id, quiet=True)
             elif kernel.launched and not args.keep:
                 await kernels.shutdown(kernel, dead=dead)
             else:

@@ -136,6 +136,7 @@ async def start_job(kernels: HostKernels, host: Host, flags: dict[str, Any], *,
     is said, so nothing is left queued by mistake (a submit in flight is let answer first:
     its job is cancelled too)."""
     from rtui.core.errors import RtuiError
+    from rtui.core.slurm.errors import JobEndedError
 
     settings = job_settings(host, flags)
     progress = JobProgress()
@@ -148,43 +149,39 @@ async def start_job(kernels: HostKernels, host: Host, flags: dict[str, Any], *,
             submitted = await asyncio.wait_for(submitting, _SUBMIT_BOUND)
         except (RtuiError, TimeoutError):
             raise asyncio.CancelledError from None  # refused, or unknown: nothing to name
-        await cancel_job(kernels, host.name, submitted.kernel_id, submitted.job.job_id,
-                         why="cancelled")
+        await cancel_job(kernels, host.name, submitted.kernel_id, submitted.job.job_id)
         raise
     progress(submitted.job)
     try:
         return await kernels.wait_slurm(submitted.kernel_id, on_update=progress, code=code)
     except asyncio.CancelledError:
+        await cancel_job(kernels, host.name, submitted.kernel_id, submitted.job.job_id)
+        raise
+    except JobEndedError:
+        raise  # ended on its own: nothing queued, and its output stays readable
+    except RtuiError:  # its kernel is not reached: the job is of no use
         await cancel_job(kernels, host.name, submitted.kernel_id, submitted.job.job_id,
-                         why="cancelled")
+                         why="its kernel was not reached")
         raise
-    except RtuiError as exc:
-        if not _job_ended(exc):  # the kernel is not reached: its job is of no use
-            await cancel_job(kernels, host.name, submitted.kernel_id, submitted.job.job_id,
-                             why="not reached")
-        raise
-
-
-def _job_ended(exc: Exception) -> bool:
-    """A wait that failed because the job ended on its own (nothing left to cancel)."""
-    return getattr(exc, "type", None) == "job_ended"
 
 
 async def cancel_job(kernels: HostKernels, host: str, kernel_id: str, job_id: str, *,
-                     why: str, quiet: bool = False) -> None:
-    """Cancel a kernel's job and say so on stderr (``quiet``: only when it failed: what is
-    left and how to cancel it)."""
+                     why: str | None = None, quiet: bool = False) -> None:
+    """Cancel a kernel's job and say so on stderr (``quiet``: only when it failed: what may
+    be left, and how to cancel it)."""
     from rtui.core.errors import RtuiError
 
     try:
         await kernels.cancel_slurm(kernel_id)
     except RtuiError as exc:
-        print(f"rtui: {why}, but job {job_id} may still be queued on {host} ({exc}): "
-              f"`rtui kernel stop {host} {kernel_id}` cancels it", file=sys.stderr, flush=True)
+        problem = " ".join(str(exc).split())
+        print(f"rtui: job {job_id} may still be queued on {host} (cancelling it failed: "
+              f"{problem}): `rtui kernel stop {host} {kernel_id}` cancels it",
+              file=sys.stderr, flush=True)
         return
     if not quiet:
-        print(f"rtui: {why}: job {job_id} cancelled, nothing left queued on {host}",
-              file=sys.stderr, flush=True)
+        print(f"rtui: job {job_id} cancelled{f' ({why})' if why else ''}: nothing left "
+              f"queued on {host}", file=sys.stderr, flush=True)
 
 
 def started_line(kernel: RemoteKernel, host: str) -> str:
@@ -219,18 +216,24 @@ def jobs_table(jobs: Sequence[JobInfo], *, now: float, width: int = _WIDTH) -> l
     """The jobs as a table within ``width`` columns: JOB, KERNEL (a unique prefix of the
     id, as `rtui kernel stop` takes it), STATE, NODE/REASON (the node where it runs, else
     the scheduler's reason: cut to fit), TIME LEFT, START (expected, while pending)."""
-    from rtui.core.slurm.jobs import format_duration, format_start
+    from rtui.core.slurm.jobs import format_start
 
     header = ("JOB", "KERNEL", "STATE", "NODE/REASON", "TIME LEFT", "START")
     rows = [(j.job_id, (j.kernel_id or "-")[:8], j.state,
-             (j.node if j.running else j.reason) or "-",
-             format_duration(j.time_left) if j.time_left is not None else "-",
+             (j.node if j.running else j.reason) or "-", _left(j, now),
              format_start(j.start, now=now) if j.start is not None else "-") for j in jobs]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     over = sum(widths) + 2 * (len(widths) - 1) - width
     if over > 0:
         widths[3] = max(len(header[3]), widths[3] - over)
     return [_row(header, widths), *(_row(row, widths) for row in rows)]
+
+
+def _left(job: JobInfo, now: float) -> str:
+    from rtui.core.slurm.jobs import format_duration
+
+    seconds = job.seconds_left(now)
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
@@ -250,10 +253,8 @@ def job_cell(job: JobInfo) -> str:
         text += f" on {job.node}"
     elif job.reason and job.reason != "None":
         text += f" ({job.reason})"
-    if job.running and job.time_left is not None:
-        from rtui.core.slurm.jobs import format_duration
-
-        text += f", {format_duration(job.time_left)} left"
+    if job.running and job.seconds_left() is not None:
+        text += f", {_left(job, time.time())} left"
     return text
 
 
