@@ -107,17 +107,18 @@ async def test_wait_tells_each_change_once_then_the_running_job() -> None:
                              "trying again", None, {"line": "..."}))
         for job in (pending, JOB):
             on_progress(progress(job))
-        return {"id": "k1", "python": "py", "connection": {}, "slurm": JOB}
+        return {"id": "k1", "python": "py", "connection": {}, "slurm": {**JOB, "time_left": 3588}}
 
     kernels = fake_kernels(answer)
     told: list[JobInfo] = []
     record = await service.wait_record(kernels, "k1", on_update=told.append, timeout=120)
-    assert record["slurm"] == JOB
+    assert record["slurm"]["time_left"] == 3588
     assert [(j.state, j.reason) for j in told] == [
         ("PENDING", "Resources"), ("PENDING", "Priority"),
         ("PENDING", "the SLURM controller does not answer: timed out; trying again"),
         ("PENDING", "Resources"), ("RUNNING", None)]
     assert told[-1].node == "node1" and told[-1].kernel_id == "k1"
+    assert told[-1].time_left == 3590  # the record's job says nothing new: not told again
     assert kernels.agent.asked[0][2] > 120  # the agent's own bound answers first
 
 

@@ -107,9 +107,14 @@ async def wait_record(kernels: HostKernels, kernel_id: str, *,
             f"`rtui kernel stop {kernels.name} {kernel_id}` cancels it)", type="timeout",
         ) from exc
     job = job_of(record)
-    if job is not None:
-        tell(job)
+    if job is not None and (not heard or _said(heard[-1]) != _said(job)):
+        tell(job)  # the last word: running, on its node (unless that was told just now)
     return record
+
+
+def _said(job: JobInfo) -> tuple[str, str | None, str | None]:
+    """What a person sees change in a job: its state, why it waits, where it runs."""
+    return job.state, job.reason, job.node
 
 
 async def cancel(kernels: HostKernels, kernel_id: str) -> JobInfo:
