@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Select
+from textual.widgets import Collapsible, Input, Label, Select
 
 from rtui.core.config.model import HOST_KEY_POLICIES, Host, Problem, host_from_data, host_to_data
 from rtui.core.errors import ConfigError
 from rtui.tui.keys import keys_hint
+from rtui.tui.screens.slurm_form import slurm_rows, slurm_values
 
 __all__ = ["HostFormScreen"]
 
@@ -55,6 +56,12 @@ class HostFormScreen(ModalScreen[Host | None]):
     #form Select { width: 1fr; margin-left: 1; }
     #form .error { color: $error; height: auto; padding-left: 16; }
     #form .error.-empty { display: none; }
+    #form .lines { height: 3; }
+    #form Label.half { width: 12; margin-left: 1; }
+    #form TextArea { height: 3; width: 1fr; background: $boost; }
+    #form TextArea:focus { background: $accent 30%; }
+    #form Collapsible { border: none; padding: 0; background: $surface; }
+    #form Collapsible Contents { padding: 0; }
     #title { text-style: bold; }
     #form { border-subtitle-align: left; border-subtitle-color: $text; }
     """
@@ -67,6 +74,7 @@ class HostFormScreen(ModalScreen[Host | None]):
         super().__init__()
         self.save_host = save
         self.original = host
+        self._shown: dict[str, str] = {}  # the error under each field, as shown
 
     def compose(self) -> ComposeResult:
         values = host_to_data(self.original) if self.original else {}
@@ -99,6 +107,13 @@ class HostFormScreen(ModalScreen[Host | None]):
                         value=mode if mode in ("3", "off") else Select.NULL,
                         prompt="autoreload 2 (default)", id="f-autoreload", compact=True,
                     )
+                # A SLURM login node: j runs a console's kernel as a batch job with these.
+                # Folded (one line: the form fits 80x24) unless the host has a slurm table.
+                slurm = self.original.slurm if self.original else None
+                with Collapsible(title="SLURM job settings (a login node: j starts a "
+                                 "console as a job)", collapsed=slurm is None, id="slurm"):
+                    yield from slurm_rows(slurm, "slurm")
+                yield Label("", id="e-slurm", classes="error -empty")
                 yield Label("", id="e-form", classes="error -empty")
 
     def on_mount(self) -> None:
@@ -110,6 +125,10 @@ class HostFormScreen(ModalScreen[Host | None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Validate as the person types, so mistakes show where they are made."""
+        self._show(self._problems())
+
+    def on_text_area_changed(self) -> None:
+        """The SLURM section's lines, checked as they are typed too."""
         self._show(self._problems())
 
     def _data(self) -> dict[str, Any]:
@@ -130,6 +149,9 @@ class HostFormScreen(ModalScreen[Host | None]):
         mode = self.query_one("#f-autoreload", Select).value
         if isinstance(mode, str):
             data["autoreload"] = mode
+        slurm = slurm_values(self, "slurm")
+        if slurm or (self.original is not None and self.original.slurm is not None):
+            data["slurm"] = slurm  # an empty table still makes it a SLURM login node
         if self.original is not None:  # fields the form does not show are kept
             data.setdefault("auth_methods", list(self.original.auth_methods))
             if not data["auth_methods"]:
@@ -146,14 +168,19 @@ class HostFormScreen(ModalScreen[Host | None]):
     def _show(self, problems: list[Problem], general: str = "") -> None:
         by_field: dict[str, list[str]] = {}
         for problem in problems:
-            by_field.setdefault(problem.field or "form", []).append(problem.message)
+            field = problem.field or "form"
+            if field.startswith("slurm"):  # the section's keys: under the section
+                field = "slurm"
+            by_field.setdefault(field, []).append(problem.message)
         if general:
             by_field.setdefault("form", []).append(general)
         for label in self.query(".error").results(Label):
             field = (label.id or "").removeprefix("e-")
             text = "; ".join(by_field.get(field, []))
-            label.update(text)
-            label.set_class(not text, "-empty")
+            if text != self._shown.get(field, ""):  # a repaint only for what changed
+                self._shown[field] = text
+                label.update(text)
+                label.set_class(not text, "-empty")
 
     async def action_save(self) -> None:
         problems = self._problems()
