@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # not imported at run time: the host check loads this module 
         """Where a long request reports a line of progress (and how far along it is), streams
         rows, and learns whether its caller has cancelled it."""
 
-        def __call__(self, line: str, fraction: float | None = None) -> None: ...
+        def __call__(self, line: str, fraction: float | None = None,
+                     **extra: Any) -> None: ...
 
         def rows(self, batch: list[Any]) -> None: ...
 
@@ -115,8 +116,10 @@ class Reporter:
         self.rid = rid
         self.flag = _flag(rid)
 
-    def __call__(self, line: str, fraction: float | None = None) -> None:
-        send({"id": self.rid, "event": "progress", "data": {"line": line, "fraction": fraction}})
+    def __call__(self, line: str, fraction: float | None = None, **extra: Any) -> None:
+        """A progress event; ``extra`` adds fields to its data (slurm_wait's ``job``)."""
+        send({"id": self.rid, "event": "progress",
+              "data": {"line": line, "fraction": fraction, **extra}})
 
     def rows(self, batch: list[Any]) -> None:
         send({"id": self.rid, "event": "rows", "data": batch})
