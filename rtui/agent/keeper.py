@@ -43,6 +43,7 @@ import uuid
 
 from .keeper_buffer import Follower, OutputBuffer, event_record
 from .keeper_clients import POLLERR, POLLIN, POLLOUT, Client, ClientTable
+from .keeper_job import JobWatch
 from .keeper_stdin import StdinHolder, sign, valid_identity
 from .paths import key_digest, read_json, remove, tail, write_json
 from .sockets import KEEPER_NAME, kernel_dir, remove_kernel_dir
@@ -88,6 +89,9 @@ class Keeper:
             raise SystemExit(f"rtui keeper: no readable connection file {self.cf}")
         self.conn: dict[str, Any] = conn
         self.log_file: str | None = self.record.get("log_file")
+        # A SLURM kernel, on another machine: its runner's state file says how it is.
+        self.job = JobWatch(opts.job_dir, conn) if opts.job_dir and not opts.launch else None
+        self.job_says = "running"
         self.buffer = OutputBuffer(int(opts.buffer_mb * 1024 * 1024))
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = opts.pid
@@ -266,6 +270,8 @@ class Keeper:
         """Is the kernel process there (our child: reaped; else: not gone nor a zombie)?"""
         if self.proc is not None:
             return self.proc.poll() is None
+        if self.job is not None:
+            return self.job_says != "ended"
         if self.pid is None:
             return bool(self.cf) and os.path.exists(self.cf)
         try:
@@ -283,6 +289,14 @@ class Keeper:
     def _check_kernel(self, now: float) -> None:
         if self.state == "exited":
             return
+        if self.job is not None:
+            self.job_says = self.job.poll(now)
+            if self.job_says == "restarted":  # same ports and key, a new kernel behind them
+                self.state, self.exit, self.linger_until = "starting", None, None
+                self.stdin.clear("restarted")
+                self._subscribe()
+                self._lifecycle("restarted", at=time.time())
+                return
         if not self._alive():
             if self.sub is not None:
                 self._read_iopub()  # what it printed before it died comes first
@@ -290,12 +304,15 @@ class Keeper:
             if self.proc is not None and self.proc.returncode is not None:
                 rc = self.proc.returncode
                 code, sig = (rc, None) if rc >= 0 else (None, -rc)
+            why = None
+            if self.job is not None:
+                code, sig, why = self.job.exit()
             if self.restart_waiters and self.launch and self.stop_deadline is not None:
                 self.stop_deadline = None
                 self._spawn()
                 self._lifecycle("restarted", at=time.time())
                 return
-            self._exited(code, sig, None)
+            self._exited(code, sig, why)
             return
         if self.state == "starting":
             if self.answered and self.subscribed:
@@ -355,6 +372,7 @@ class Keeper:
                 "exit": self.exit, "first": buf.first, "next": buf.next, "dropped": buf.dropped,
                 "bytes": buf.bytes, "mode": "launch" if self.launch else "watch",
                 "keeper_pid": os.getpid(), "key_digest": key_digest(self.conn),
+                "restarts": self.job.restarts if self.job is not None else None,
                 "input": self.stdin.pending()}
 
     def serve_request(self, client: Client, request: Any) -> None:
@@ -568,6 +586,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--record")
     parser.add_argument("--launch", action="store_true")
     parser.add_argument("--pid", type=int)
+    parser.add_argument("--job-dir")  # a SLURM kernel's job directory (watch mode)
     parser.add_argument("--buffer-mb", type=float, default=64.0)
     parser.add_argument("--linger", type=float, default=LINGER)
     opts = parser.parse_args(argv)
