@@ -36,6 +36,8 @@ from .kernels import (
 )
 from .protocol import op_cancel, serve
 from .setup import op_discard_setup, op_setup
+from .slurm import op_slurm_cancel, op_slurm_submit, op_slurm_wait
+from .slurm_kernels import op_slurm_info, op_slurm_jobs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ OPS: dict[str, Op] = {
     "env_tools": op_env_tools, "uv_install": op_uv_install, "env_create": op_env_create,
     "env_packages": op_env_packages, "env_change": op_env_change, "env_export": op_env_export,
     "env_remove": op_env_remove,
+    "slurm_info": op_slurm_info, "slurm_submit": op_slurm_submit, "slurm_wait": op_slurm_wait,
+    "slurm_jobs": op_slurm_jobs, "slurm_cancel": op_slurm_cancel,
 }
 
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from . import keepers
+from . import keepers, slurm, slurm_kernels
 from .envs import check_python
 from .kernel_boot import kernel_argv
 from .paths import (
@@ -289,6 +289,21 @@ def _target(args: dict[str, Any]) -> dict[str, Any]:
     return {"connection_file": cf, "record": rec, "pid": pid, "running": running}
 
 
+def _job_target(args: dict[str, Any]) -> dict[str, Any] | None:
+    """rtui's record of the target when it is a SLURM kernel (slurm_kernels serves it)."""
+    cf = arg(args, "connection_file", str, None)
+    kid = arg(args, "kernel_id", str, None)
+    if not (cf or kid):
+        return None
+    records = _load_records()
+    try:
+        path = os.path.abspath(os.path.expanduser(cf)) if cf else _resolve(str(kid), records)
+    except OpError:
+        return None
+    rec = records.get(real(path))
+    return rec if slurm_kernels.is_job(rec) else None
+
+
 def _kernel_key(cf: str | None, rec: dict[str, Any] | None) -> str | None:
     """The id a kernel's keeper is found by: rtui's record's, else its file's."""
     return str((rec or {}).get("id") or "") or (kernel_id(cf) if cf else None)
@@ -306,7 +321,10 @@ def _kept(cf: str | None, rec: dict[str, Any] | None, conn: Any, running_pid: in
 def op_restart(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Start the kernel again under the same id and connection info, alive or dead: an rtui
     kernel through its keeper (a new keeper when it has none that can), any other one from
-    its command line, its watching keeper told the new pid."""
+    its command line, its watching keeper told the new pid; a SLURM kernel by its runner."""
+    job = _job_target(args)
+    if job is not None:
+        return slurm_kernels.restart(job, args)
     k = _target(args)
     cf, rec, pid = k["connection_file"], k["record"], k["pid"]
     conn = read_json(cf) if cf else None
@@ -427,15 +445,20 @@ def _exit_of(kept: tuple[str, dict[str, Any]] | None, rec: dict[str, Any] | None
 def op_list(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     rdir = runtime_dir()
     records = _load_records()
+    jobs = [rec for rec in records.values() if slurm_kernels.is_job(rec)]
     files = {real(p): p for p in connection_files(rdir)}
     for real_cf, rec in records.items():
         files.setdefault(real_cf, rec["connection_file"])
+    for rec in jobs:  # described with their jobs, one squeue for all
+        files.pop(real(rec["connection_file"]), None)
+    kernels = slurm_kernels.describe_all(jobs)
     if not files:
-        return {"kernels": [], "runtime_dir": rdir}
+        kernels.sort(key=lambda k: (k["started"] or 0, k["id"]))
+        return {"kernels": kernels, "runtime_dir": rdir}
     procs = processes()
     with ThreadPoolExecutor(max_workers=min(32, len(files))) as pool:
-        kernels = list(pool.map(lambda item: _describe(item[1], records.get(item[0]), procs),
-                                files.items()))
+        kernels += [dict(k, slurm=None) for k in pool.map(
+            lambda item: _describe(item[1], records.get(item[0]), procs), files.items())]
     kernels.sort(key=lambda k: (k["started"] or 0, k["id"]))
     return {"kernels": kernels, "runtime_dir": rdir}
 
@@ -443,6 +466,10 @@ def op_list(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
 def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     records = _load_records()
     cf = _resolve(arg(args, "id", str), records)
+    job = records.get(real(cf))
+    if slurm_kernels.is_job(job):
+        assert job is not None
+        return slurm_kernels.resolve(cf, job)
     if not os.path.exists(cf):
         raise OpError("not_found", f"connection file {cf} no longer exists")
     out: dict[str, Any] = {"connection_file": cf, "id": kernel_id(cf), "connection": None}
@@ -456,7 +483,7 @@ def op_resolve(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     kept = _kept(cf, rec, out["connection"],
                  pid if out["alive"] is True and pid and pid_alive(pid) else None)
     out.update(keeper=kept[0] if kept else None,
-               exit=_exit_of(kept, rec, out["alive"] is not False))
+               exit=_exit_of(kept, rec, out["alive"] is not False), slurm=None)
     return out
 
 
@@ -495,6 +522,9 @@ def _shell_answers(conn: dict[str, Any]) -> bool | None:
 def op_keep(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """A keeper for this kernel (idempotent): the one it has, else a new one that watches
     it (its iopub, and its process when found); waits until it hears the kernel."""
+    job = _job_target(args)
+    if job is not None:
+        return slurm_kernels.keep(job, args)
     timeout = arg(args, "timeout", (int, float), 10)
     buffer_mb = arg(args, "output_buffer_mb", (int, float), 64)
     k = _target(args)
@@ -532,6 +562,9 @@ def op_signal(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     name = name if name.startswith("SIG") else "SIG" + name
     if name not in ("SIGINT", "SIGTERM", "SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"):
         raise OpError("bad_args", f"unsupported signal {name}")
+    job = _job_target(args)
+    if job is not None:
+        return slurm_kernels.signal_job(job, name)
     k = _target(args)
     if not k["pid"] or not k["running"]:
         what = k["connection_file"] or f"pid {k['pid']}"
@@ -565,6 +598,9 @@ def _still_answers(conn: dict[str, Any], grace: float) -> bool:
 
 def op_shutdown(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     timeout = arg(args, "timeout", (int, float), 5)
+    job = _job_target(args)
+    if job is not None:  # its job is cancelled
+        return dict(slurm.cancel(job), pid=None, killed=True, forced=False)
     k = _target(args)
     cf, rec, pid = k["connection_file"], k["record"], k["pid"]
     killed = forced = False
