@@ -182,7 +182,7 @@ def test_refused_cancelled_pending_and_controller_unreachable(
                        slurm={"partition": "a\n#SBATCH --x"}).type == "bad_args"
 
     # A waiter that goes away leaves the job queued; a cancel while pending leaves nothing.
-    slurm.hold_node()
+    hold = slurm.hold_node()
     sub = submit(agent)
     with agent.cond:
         agent.next_id += 1
@@ -198,6 +198,18 @@ def test_refused_cancelled_pending_and_controller_unreachable(
     assert queued(slurm, sub["job_id"]) in ("", "CANCELLED")
     assert not os.path.exists(sub["dir"]) and not os.path.exists(sub["connection_file"])
     assert sub["id"] not in {k["id"] for k in agent.request("list")["kernels"]}
+
+    # A job that fails at start: how it ended and the end of its output.
+    slurm.run("scancel", hold)
+    failing = submit(agent, setup=["echo 'module: python/9.9 not found' >&2", "exit 3"])
+    ended = agent.error("slurm_wait", kernel_id=failing["id"])
+    assert ended.type == "job_ended"
+    assert f"job {failing['job_id']} ended (FAILED" in ended.message
+    assert "module: python/9.9 not found" in ended.message
+    gone = agent.request("resolve", id=failing["id"])
+    assert gone["alive"] is False and gone["exit"]["slurm_state"] == "FAILED"
+    agent.request("shutdown", kernel_id=failing["id"])
+    assert not os.path.exists(failing["dir"])
 
     # The controller does not answer: said so, nothing left behind.
     conf = slurm.conf.read_text()
@@ -228,6 +240,7 @@ def test_a_job_killed_at_its_time_limit(slurm: SlurmCluster, agent: SshAgent) ->
         time.sleep(1)
     assert got["slurm"]["state"] == "TIMEOUT"
     assert got["exit"]["slurm_state"] == "TIMEOUT" and got["exit"]["reason"]
+    assert "rtui: the job was ended by SIGTERM" in got["exit"]["log_tail"]
     jobs = {j["job_id"]: j for j in agent.request("slurm_jobs")["jobs"]}
     assert jobs[sub["job_id"]]["state"] == "TIMEOUT" and jobs[sub["job_id"]]["rtui"]
     # The kept output outlives the job (rtui log reads it from the login node's keeper).

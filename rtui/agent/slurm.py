@@ -344,6 +344,7 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 if e.type != "slurm_unreachable":
                     raise
                 progress(f"job {job_id}: {e.message}; trying again", None)
+                last = None  # the next answer is told even if the job did not change
             else:
                 if job["state"] not in sched.ACTIVE:
                     raise _ended_error(rec, job, "before its kernel was ready")

@@ -166,6 +166,9 @@ class Runner:
                     self.save(kernel="ending")
                     self.stop_kernel(END_GRACE)
                     name = signal.Signals(signum).name
+                    sys.stdout.write(f"rtui: the job was ended by {name} (scancel, its time "
+                                     "limit or a preemption)\n")
+                    sys.stdout.flush()
                     self.save(kernel="ended", ended_by=name, exit={"signal": signum})
                     return 128 + signum
             assert self.proc is not None

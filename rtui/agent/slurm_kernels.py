@@ -51,8 +51,10 @@ def _exit_of(rec: dict[str, Any], job: dict[str, Any], kept: Any) -> dict[str, A
     """How the job ended (None while it is queued or runs)."""
     if job["state"] in sched.ACTIVE or (job["state"] == "UNKNOWN" and not kept):
         return None
+    runner = _runner_state(rec)
+    code = (runner.get("exit") or {}).get("code") if runner.get("ended_by") == "kernel" else None
     return {"slurm_state": job["state"], "reason": job.get("reason"),
-            "log_tail": tail(rec["log_file"])}
+            "log_tail": tail(rec["log_file"]), "code": code if isinstance(code, int) else None}
 
 
 def describe(rec: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
