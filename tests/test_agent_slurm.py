@@ -75,6 +75,27 @@ def submit(agent: SshAgent, **slurm: Any) -> dict[str, Any]:
     return out
 
 
+def send(agent: Agent, op: str, **args: Any) -> int:
+    """Send a request without waiting (its id): its args may say ``timeout``."""
+    with agent.cond:
+        agent.next_id += 1
+        rid = agent.next_id
+    agent.send_raw(json.dumps({"id": rid, "op": op, "args": args}).encode())
+    return rid
+
+
+def argv_with(text: str) -> list[str]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def mode(path: str | Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -136,6 +157,7 @@ def test_pending_running_execute_interrupt_restart_cancel(
              10, "the keeper to hear the kernel's output")
     log = Path(ready["log_file"]).read_text()
     assert f"rtui: kernel on {slurm.node} (127.0.0.1)" in log and key not in log
+    assert not argv_with(key)
 
     # Interrupt: scancel -b -s INT reaches the runner, which passes it to the kernel.
     kc = client(cf)
@@ -181,18 +203,45 @@ def test_refused_cancelled_pending_and_controller_unreachable(
     assert agent.error("slurm_submit", python=sys.executable,
                        slurm={"partition": "a\n#SBATCH --x"}).type == "bad_args"
 
-    # A waiter that goes away leaves the job queued; a cancel while pending leaves nothing.
+    # A waiter that goes away leaves the job queued.
     hold = slurm.hold_node()
     sub = submit(agent)
-    with agent.cond:
-        agent.next_id += 1
-        rid = agent.next_id
-    agent.send_raw(json.dumps({"id": rid, "op": "slurm_wait",
-                               "args": {"kernel_id": sub["id"]}}).encode())
+    rid = send(agent, "slurm_wait", kernel_id=sub["id"])
     agent.request("cancel", target=rid)
     agent._wait(lambda: rid in agent.replies, 30)
     assert agent.replies.pop(rid)["error"]["type"] == "cancelled"
     assert queued(slurm, sub["job_id"]) == "PENDING"
+
+    # The controller does not answer: said so (a wait keeps trying), nothing left behind.
+    lines = [ln for ln in slurm.conf.read_text().splitlines()
+             if not ln.startswith("SlurmctldPort=")]
+    dead = tmp_path / "dead.conf"
+    dead.write_text("\n".join([*lines, "SlurmctldPort=9", "MessageTimeout=1", ""]))
+    local = Agent(agent_env(slurm_sshd.remote_home, SLURM_CONF=str(dead)), bundle)
+    bare = Agent(agent_env(slurm_sshd.remote_home, PATH="/nonexistent"), bundle)
+    try:
+        local._wait(lambda: local.ready is not None and bare.ready is not None, 30)
+        gone = local.error("slurm_submit", python=sys.executable, slurm={})
+        assert gone.type == "slurm_unreachable"
+        assert "Unable to contact slurm controller" in gone.message
+        assert set(os.listdir(jobs_dir)) == before | {sub["id"]}
+        assert local.error("slurm_jobs").type == "slurm_unreachable"
+        rid = send(local, "slurm_wait", kernel_id=sub["id"], timeout=2.5)
+        local._wait(lambda: rid in local.replies, 30)
+        assert local.replies[rid]["error"]["type"] == "timeout"
+        said = [e["data"]["line"] for e in local.events[rid]]
+        assert said and all("the SLURM controller does not answer" in line for line in said)
+        assert bare.error("slurm_info").type == "no_slurm"
+    finally:
+        local.close()
+        bare.close()
+    info = agent.request("slurm_info")
+    assert info["version"] == "22.05.8" and info["user"] == slurm_sshd.user
+    parts = {p["name"]: p for p in info["partitions"]}
+    assert parts["debug"]["default"] and parts["short"]["time_limit"] == 300
+    assert parts["debug"]["nodes"] == 1
+
+    # A cancel while pending leaves nothing.
     done = agent.request("slurm_cancel", kernel_id=sub["id"])
     assert done == {"job_id": sub["job_id"], "state": "CANCELLED"}
     assert queued(slurm, sub["job_id"]) in ("", "CANCELLED")
@@ -210,22 +259,6 @@ def test_refused_cancelled_pending_and_controller_unreachable(
     assert gone["alive"] is False and gone["exit"]["slurm_state"] == "FAILED"
     agent.request("shutdown", kernel_id=failing["id"])
     assert not os.path.exists(failing["dir"])
-
-    # The controller does not answer: said so, nothing left behind.
-    conf = slurm.conf.read_text()
-    lines = [ln for ln in conf.splitlines() if not ln.startswith("SlurmctldPort=")]
-    dead = tmp_path / "dead.conf"
-    dead.write_text("\n".join([*lines, "SlurmctldPort=9", "MessageTimeout=1", ""]))
-    local = Agent(agent_env(slurm_sshd.remote_home, SLURM_CONF=str(dead)), bundle)
-    try:
-        local._wait(lambda: local.ready is not None, 30)
-        gone = local.error("slurm_submit", python=sys.executable, slurm={})
-        assert gone.type == "slurm_unreachable"
-        assert "Unable to contact slurm controller" in gone.message
-        assert set(os.listdir(jobs_dir)) == before
-        assert local.error("slurm_jobs").type == "slurm_unreachable"
-    finally:
-        local.close()
 
 
 def test_a_job_killed_at_its_time_limit(slurm: SlurmCluster, agent: SshAgent) -> None:
