@@ -7,13 +7,28 @@ real one-node cluster (tests/harness/slurm.py) with the loopback sshd as its log
 
 from __future__ import annotations
 
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from rtui.cli import slurm as slurm_cli
 from rtui.cli.main import build_parser, main
+from rtui.core.config.model import Config
+from rtui.core.config.store import HostStore
 from rtui.core.slurm.jobs import JobInfo
+from rtui.core.slurm.settings import SlurmSettings
+from tests.harness.slurm import SlurmCluster
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import host_for, trust
 
 NOW = time.mktime((2026, 12, 7, 17, 30, 0, 0, 0, -1))  # local time
 KERNEL = "3f2a9c1e-5b7d-4e2f-9a01-23456789abcd"
@@ -92,3 +107,155 @@ def test_a_slurm_kernel_in_the_kernels_list_shows_its_job() -> None:
         "job 13 PENDING (Resources)")
     assert slurm_cli.job_cell(JobInfo("9", "TIMEOUT", reason="TimeLimit")) == (
         "job 9 TIMEOUT (TimeLimit)")
+
+
+# -- against the real cluster ----------------------------------------------------------------
+
+PY = sys.executable
+_STARTED = re.compile(r"^started kernel (\S+) on hpc as job (\d+) on (\S+) ")
+
+
+@pytest.fixture
+def hpc(slurm_sshd: SSHD, slurm: SlurmCluster, isolated_home: Path) -> SlurmCluster:
+    """``hpc`` in this test's hosts file: the cluster's login node, its ``slurm`` table
+    asking for the ``debug`` partition and one CPU (the flags override it)."""
+    trust(slurm_sshd, isolated_home)
+    host = host_for(slurm_sshd, "hpc", python=PY,
+                    slurm=SlurmSettings(partition="debug", cpus=1))
+    HostStore(isolated_home / ".config" / "rtui" / "hosts.toml").update(
+        partial(Config.with_host, host=host))
+    return slurm
+
+
+def rtui_only(stderr: str) -> str:
+    """``stderr``, once checked to be rtui's own lines: progress ("  ...") and "rtui: ..."."""
+    assert "Traceback" not in stderr, stderr
+    for line in stderr.splitlines():
+        assert line.startswith(("  ", "rtui: ")), stderr
+    return stderr
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``rtui ARGS`` in this process: exit code, stdout, stderr (checked: rtui's own)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, rtui_only(err)
+
+
+def queued(slurm: SlurmCluster) -> list[str]:
+    """The cluster's jobs still in the queue (pending or running)."""
+    return slurm.run("squeue", "-h", "-o", "%i").stdout.split()
+
+
+class Started:
+    """``rtui kernel start ... --slurm`` as a shell runs it, its stderr read as it comes."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [PY, "-m", "rtui", "kernel", "start", "hpc", "--slurm", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.said: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr or ():
+            self.lines.put(line)
+
+    def until(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first stderr line (from here on) that matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                pytest.fail(f"no line like {pattern!r} in {timeout:g} s: {''.join(self.said)}")
+            self.said.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+
+    def end(self, timeout: float = 60) -> tuple[int, str, str]:
+        """Exit code, stdout, and all of stderr (checked: rtui's own)."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        out = self.proc.stdout.read() if self.proc.stdout else ""
+        time.sleep(0.1)  # the reader's last lines
+        while not self.lines.empty():
+            self.said.append(self.lines.get())
+        return code, out, rtui_only("".join(self.said))
+
+
+def test_a_pending_kernel_job_runs_lists_keeps_its_output_and_stops(
+        hpc: SlurmCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    """Pending behind a job holding the node (state and reason on stderr), then running:
+    the kernel and its job printed; `jobs` and `kernels` show it; `log` reads what it
+    printed; `kernel stop` cancels the job."""
+    holder = hpc.hold_node()
+    start = Started("--partition", "short", "--time", "3")
+    pending = start.until(r"^  job (\d+) pending \((Resources|Priority)\)")
+    job = pending.group(1)
+    assert hpc.state(job) == "PENDING"
+    hpc.run("scancel", holder)
+    code, out, err = start.end()
+    assert code == 0, err
+    started = _STARTED.match(out)
+    assert started and started.group(2) == job, out
+    kernel, node = started.group(1), started.group(3)
+    assert node == hpc.node and hpc.state(job) == "RUNNING"
+    assert "reachable on the cluster network" in err
+
+    code, out, _ = cli(capsys, "jobs", "hpc")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["JOB", "KERNEL", "STATE"]
+    assert [r.split()[:4] for r in rows] == [[job, kernel[:8], "RUNNING", node]]
+    code, out, _ = cli(capsys, "jobs", "hpc", "--json")
+    listed = {j["job_id"]: j for j in json.loads(out)}
+    assert listed[job]["kernel_id"] == kernel and listed[job]["partition"] == "short"
+    assert listed[job]["time_limit"] == 180 and 0 < listed[job]["time_left"] <= 180
+
+    code, out, _ = cli(capsys, "kernels", "hpc")
+    line = next(ln for ln in out.splitlines() if ln.startswith(kernel))
+    assert f"  alive  ipykernel  job {job} RUNNING on {node}, 0:0" in line, line
+    code, out, _ = cli(capsys, "run", "hpc", "-k", kernel, "-c", "print('kept', 6 * 7)")
+    assert (code, out) == (0, "kept 42\n")
+    code, out, _ = cli(capsys, "log", "hpc", kernel)
+    assert code == 0 and "kept 42\n" in out
+
+    code, out, _ = cli(capsys, "kernel", "stop", "hpc", kernel)
+    assert code == 0 and out == f"stopped kernel {kernel} on hpc\n"
+    assert hpc.state(job) in ("CANCELLED", "COMPLETED") and queued(hpc) == []
+
+
+def test_run_in_a_job_prints_and_leaves_no_job(
+        hpc: SlurmCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "run", "hpc", "--slurm", "-c", "print(1+1)")
+    assert (code, out) == (0, "2\n"), err
+    assert re.search(r"^  job \d+ ", err, re.M), err  # its progress
+    assert queued(hpc) == []
+
+
+def test_a_refused_job_says_sbatchs_words_and_leaves_nothing(
+        hpc: SlurmCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "kernel", "start", "hpc", "--slurm", "--partition", "nope")
+    assert code == 1 and out == ""
+    assert err.startswith("rtui: sbatch refused the job: ") and "invalid partition" in err, err
+    assert queued(hpc) == []
+
+
+def test_ctrl_c_while_pending_cancels_the_job(hpc: SlurmCluster) -> None:
+    holder = hpc.hold_node()
+    start = Started()
+    job = start.until(r"^  job (\d+) pending").group(1)
+    start.proc.send_signal(signal.SIGINT)
+    code, out, err = start.end()
+    assert code == 130, err
+    assert f"rtui: job {job} cancelled: nothing left queued on hpc\n" in err
+    assert out == ""
+    assert hpc.state(job) == "CANCELLED" and queued(hpc) == [holder]
