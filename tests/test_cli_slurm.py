@@ -191,16 +191,24 @@ class Started:
         return code, out, rtui_only("".join(self.said))
 
 
-def test_a_pending_kernel_job_runs_lists_keeps_its_output_and_stops(
+def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_stops(
         hpc: SlurmCluster, capsys: pytest.CaptureFixture[str]) -> None:
-    """Pending behind a job holding the node (state and reason on stderr), then running:
-    the kernel and its job printed; `jobs` and `kernels` show it; `log` reads what it
-    printed; `kernel stop` cancels the job."""
+    """Two kernels started while a job holds the only node: both pending, state and reason
+    on stderr. ctrl+c cancels the first one's job (exit 130, said so); the second keeps its
+    place, and once the node is free it runs: the kernel, its job and node printed; `jobs`
+    and `kernels` show it; `log` reads what it printed; `kernel stop` cancels the job."""
     holder = hpc.hold_node()
-    start = Started("--partition", "short", "--time", "3")
-    pending = start.until(r"^  job (\d+) pending \((Resources|Priority)\)")
-    job = pending.group(1)
-    assert hpc.state(job) == "PENDING"
+    cut, start = Started(), Started("--partition", "short", "--time", "3")
+    cut_job = cut.until(r"^  job (\d+) pending").group(1)
+    job = start.until(r"^  job (\d+) pending \((Resources|Priority)\)").group(1)
+    cut.proc.send_signal(signal.SIGINT)
+    code, out, err = cut.end()
+    assert code == 130, err
+    assert f"rtui: job {cut_job} cancelled: nothing left queued on hpc\n" in err
+    assert out == ""
+    assert hpc.state(cut_job) == "CANCELLED" and hpc.state(job) == "PENDING"
+    assert sorted(queued(hpc)) == sorted([holder, job])
+
     hpc.run("scancel", holder)
     code, out, err = start.end()
     assert code == 0, err
@@ -248,14 +256,3 @@ def test_a_refused_job_says_sbatchs_words_and_leaves_nothing(
     assert err.startswith("rtui: sbatch refused the job: ") and "invalid partition" in err, err
     assert queued(hpc) == []
 
-
-def test_ctrl_c_while_pending_cancels_the_job(hpc: SlurmCluster) -> None:
-    holder = hpc.hold_node()
-    start = Started()
-    job = start.until(r"^  job (\d+) pending").group(1)
-    start.proc.send_signal(signal.SIGINT)
-    code, out, err = start.end()
-    assert code == 130, err
-    assert f"rtui: job {job} cancelled: nothing left queued on hpc\n" in err
-    assert out == ""
-    assert hpc.state(job) == "CANCELLED" and queued(hpc) == [holder]

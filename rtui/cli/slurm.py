@@ -112,19 +112,17 @@ def job_settings(host: Host, flags: dict[str, Any]) -> SlurmSettings:
 
 
 class JobProgress:
-    """Prints a job's progress on stderr (stdout is the command's answer) each time what
-    it says changed: state, reason, expected start, node."""
+    """Prints a job's progress on stderr (stdout is the command's answer) each time its
+    state, reason, expected start or node changed (not as its time left counts down)."""
 
     def __init__(self) -> None:
-        self.last: JobInfo | None = None
-        self._said = ""
+        self._said: tuple[object, ...] | None = None
 
     def __call__(self, job: JobInfo) -> None:
-        self.last = job
-        line = job.describe()
-        if line != self._said:
-            self._said = line
-            print(f"  {line}", file=sys.stderr, flush=True)
+        news = (job.state, job.reason, job.start, job.node)
+        if news != self._said:
+            self._said = news
+            print(f"  {job.describe()}", file=sys.stderr, flush=True)
 
 
 async def start_job(kernels: HostKernels, host: Host, flags: dict[str, Any], *,
