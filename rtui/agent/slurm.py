@@ -182,7 +182,16 @@ def op_slurm_submit(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
            "output_buffer_mb": buffer_mb,
            "slurm": {"job_id": job_id, "dir": job_dir, "settings": slurm,
                      "submitted": time.time()}}
-    write_json(rec_file, rec)
+    try:
+        write_json(rec_file, rec)
+    except OSError as e:  # a job rtui cannot find again is not left queued
+        try:
+            sched.run(["scancel", job_id], "slurm_failed", "scancel failed")
+        except OpError:
+            pass
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise OpError("os_error", f"cannot write {rec_file}: {e.strerror or e}; job {job_id} "
+                      "was cancelled") from None
     try:
         job = sched.squeue([job_id]).get(job_id) or {}
     except OpError:

@@ -99,8 +99,8 @@ def resolve(cf: str, rec: dict[str, Any]) -> dict[str, Any]:
     alive: bool | None = None
     if exit_ is not None:
         alive = False
-    elif job["state"] == "RUNNING" and conn:
-        alive = _shell_answers(conn) is not False or None
+    elif job["state"] == "RUNNING" and conn:  # refused: restarting, or just ended (unsure)
+        alive = True if _shell_answers(conn) is not False else None
     return {"connection_file": cf, "id": rec["id"], "connection": conn, "pid": None,
             "alive": alive, "keeper": kept[0] if kept else None, "exit": exit_, "slurm": job}
 
