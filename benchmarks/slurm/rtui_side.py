@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,18 @@ SUBMIT_ANSWERED = "sbatch answered (`submit_slurm` returned: job dir written, sb
 CTLD_SUBMITTED = "slurmctld took the job (its log)"
 ALLOCATED = "slurmctld allocated the node: RUNNING (its log, `sched: Allocate`)"
 LAUNCHED = "slurmd launched the batch script (its log)"
-SEEN_RUNNING = "the agent saw RUNNING (first such progress event)"
+SEEN_RUNNING = "rtui heard RUNNING (the first such progress event)"
 KERNEL_JSON = "the runner wrote kernel.json (its mtime in the job dir)"
 CONNECTION_COPY = "the agent copied it as the connection file (its mtime)"
 KEEPER = "the keeper on the login node listens (its socket's mtime)"
+AGENT_KEEPER = "the keeper answered the agent (agent's `timings`)"
+AGENT_ANSWERED = "the kernel answered its keeper: ready (agent's `timings`)"
+WAIT_ANSWER = "the agent's answer to slurm_wait reached rtui"
 READY = "connected: a RemoteKernel that answered (`wait_slurm` returned)"
-STAGES = (CTLD_SUBMITTED, SUBMIT_ANSWERED, ALLOCATED, LAUNCHED, SEEN_RUNNING, KERNEL_JSON,
-          CONNECTION_COPY, KEEPER, READY)
+STAGES = (CTLD_SUBMITTED, SUBMIT_ANSWERED, ALLOCATED, LAUNCHED, KERNEL_JSON, CONNECTION_COPY,
+          KEEPER, AGENT_KEEPER, AGENT_ANSWERED, SEEN_RUNNING, WAIT_ANSWER, READY)
+# the agent's own instants in slurm_wait's answer (epoch seconds), when it gives them
+_AGENT_TIMINGS = {"keeper": AGENT_KEEPER, "answered": AGENT_ANSWERED}
 
 
 def there() -> bool:
@@ -98,10 +104,11 @@ async def slurm_start(kernels: HostKernels, *, settings: SlurmSettings | None,
 
     submitted = time.time()
     started = time.perf_counter()
-    async with asyncio.timeout(START_TIMEOUT):
-        job = await service.submit_slurm(python=sys.executable, settings=settings)
-        answered = time.time()
-        kernel: RemoteKernel = await service.wait_slurm(job.kernel_id, on_update=on_update)
+    with _answer_clock(kernels) as wait_answer:
+        async with asyncio.timeout(START_TIMEOUT):
+            job = await service.submit_slurm(python=sys.executable, settings=settings)
+            answered = time.time()
+            kernel: RemoteKernel = await service.wait_slurm(job.kernel_id, on_update=on_update)
     seconds = time.perf_counter() - started
     ready = submitted + seconds
     job_dir = login_home / ".local" / "share" / "rtui" / "jobs" / kernel.id
@@ -111,11 +118,40 @@ async def slurm_start(kernels: HostKernels, *, settings: SlurmSettings | None,
         KERNEL_JSON: _mtime(job_dir / "kernel.json", submitted),
         CONNECTION_COPY: _mtime(kernel.connection_file, submitted),
         KEEPER: _mtime(kernel.keeper, submitted),
+        WAIT_ANSWER: wait_answer["at"] - submitted if "at" in wait_answer else None,
         READY: ready - submitted,
     }
+    timings = wait_answer.get("timings")
+    for key, stage in _AGENT_TIMINGS.items():
+        when = timings.get(key) if isinstance(timings, dict) else None
+        stages[stage] = float(when) - submitted if isinstance(when, (int, float)) else None
     slurm = getattr(kernel, "slurm", None)
     job_id = str(getattr(slurm, "job_id", None) or getattr(job.job, "job_id", ""))
     return Started(seconds, kernel, job_id, submitted, stages)
+
+
+@contextlib.contextmanager
+def _answer_clock(kernels: HostKernels) -> Iterator[dict[str, Any]]:
+    """While open, the instant the agent's answer to slurm_wait reaches this process ("at")
+    and the instants the answer carries ("timings"): the agent client's ``request`` is
+    wrapped on this one object (the benchmark's own instrument; rtui's code is untouched)."""
+    agent = kernels.agent
+    request = agent.request
+    seen: dict[str, Any] = {}
+
+    async def timed(op: str, args: dict[str, Any] | None = None, **options: Any) -> Any:
+        answer = await request(op, args, **options)
+        if op == "slurm_wait":
+            seen["at"] = time.time()
+            if isinstance(answer, dict):
+                seen["timings"] = answer.get("timings")
+        return answer
+
+    setattr(agent, "request", timed)  # noqa: B010 (mypy: a method cannot be assigned to)
+    try:
+        yield seen
+    finally:
+        delattr(agent, "request")
 
 
 def _mtime(path: str | Path | None, since: float) -> float | None:

@@ -64,13 +64,17 @@ def cluster_line(cluster: SlurmCluster) -> str:
 
 
 def wait_idle(cluster: SlurmCluster, timeout: float = IDLE_TIMEOUT) -> None:
-    """Return once no job is queued or running and the node is idle (not timed)."""
+    """Return once no job is queued, running or completing and the node is idle, no CPU
+    allocated (not timed). The node's own record is read (``scontrol show node``): ``sinfo
+    -n NODE`` was seen saying "mixed" for minutes after the node's last job ended."""
     deadline = time.monotonic() + timeout
     while True:
         queued = cluster.run("squeue", "-h", "-o", "%i", timeout=10).stdout.strip()
-        state = cluster.run("sinfo", "-h", "-n", cluster.node, "-o", "%T",
-                            timeout=10).stdout.strip()
-        if not queued and state == "idle":
+        node = cluster.run("scontrol", "show", "node", "-o", cluster.node,
+                           timeout=10).stdout.split()
+        fields = dict(token.split("=", 1) for token in node if "=" in token)
+        state = f"{fields.get('State', '?')}, {fields.get('CPUAlloc', '?')} CPUs allocated"
+        if not queued and fields.get("State") == "IDLE" and fields.get("CPUAlloc") == "0":
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the node is not idle after {timeout:g} s (jobs: "
