@@ -262,6 +262,8 @@ def _job(rec: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
             told = None
         if told:
             job["reason"] = told.get("reason")
+        if job.get("reason") in sched.WAITING_REASONS:
+            job["reason"] = None  # why it waited, not why it ended (a pending job cancelled)
     job.pop("name", None)
     return job
 

@@ -23,6 +23,9 @@ _UNREACHABLE = ("Unable to contact slurm controller", "Socket timed out",
                 "Connection refused", "Zero Bytes were transmitted or received")
 ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "RESIZING",
           "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD")
+# Reasons a job waits for; the controller keeps the last one on a job cancelled while pending.
+WAITING_REASONS = ("Resources", "Priority", "BeginTime", "Dependency", "JobHeldUser",
+                   "JobHeldAdmin", "ReqNodeNotAvail", "None")
 # squeue's fields, "|"-separated; the job's name last (it may hold the separator).
 _FORMAT = "%i|%T|%r|%S|%e|%L|%l|%P|%N|%j"
 
