@@ -345,8 +345,8 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 done["timings"] = dict(timings, submitted=rec["slurm"]["submitted"])
                 return done
             if status.get("state") == "exited":
-                job = _settled(job_id, job)
-                raise _ended_error(rec, job, "before its kernel was ready")
+                raise _ended_error(rec, _job(rec, _settled(job_id, job)),
+                                   "before its kernel was ready")
         if now >= next_queue:
             next_queue = now + POLL_QUEUE
             try:
