@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -154,6 +155,8 @@ ALONE = {
     "test_tui_reconnect.py": ("test_console_keeps_retrying_a_lost_host_and_says_so",),
 }
 _shared: Path | None = None  # the controller's, or a worker's (from its workerinput)
+ALONE_GROUP = "alone"  # the xdist group of the tests marked `alone` (:func:`_in_turn`)
+_alone_lock: contextlib.ExitStack | None = None  # held from one `alone` test to the next
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -161,6 +164,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "alone: no other test runs beside it under xdist (it bounds a time, and "
         "those bounds need the CPU a second test would take)")
+    # xdist hands out work in the order of the collection as tests/conftest.py leaves it
+    # (pytest_collection_modifyitems), not its own order of the largest group first.
+    config.option.loadscopereorder = False
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and SHARED_KEY in workerinput:
         _shared = Path(workerinput[SHARED_KEY])
@@ -199,12 +205,13 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
         benchmark_runs.start(publish=_shared)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which names each test by its group
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With other tests beside them, the benchmark smoke and screenshot checks go last and
     their runs start now, in the background (tests/benchmark_runs.py says why); under xdist
     the controller starts them. Tests that use the one password account (its home is shared)
     run in one xdist worker, as do those of the one SLURM cluster; those of ALONE are marked
-    `alone`."""
+    `alone`. The order is the one xdist hands the work out in (:func:`_in_turn`)."""
     modules: dict[str, object] = {}
     for item in items:
         if "password_account" in getattr(item, "fixturenames", ()):
@@ -215,27 +222,65 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             modules[item.path.name] = getattr(item, "module", None)
             if name in ALONE.get(item.path.name, ()):
                 item.add_marker(pytest.mark.alone)
+        if item.get_closest_marker("alone") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(ALONE_GROUP))
     gone = [f"{file}::{name}" for file, module in modules.items()
             for name in ALONE.get(file, ()) if not hasattr(module, name)]
     if gone:
         raise pytest.UsageError(f"tests/conftest.py's ALONE names tests that are gone: {gone}")
     files = (benchmark_runs.SMOKE_FILE, benchmark_runs.SCREENSHOTS_FILE)
     smoke = [item for item in items if item.nodeid.startswith(files)]
+    if hasattr(config, "workerinput"):
+        items[:] = _in_turn([item for item in items if item not in smoke]) + smoke
+    else:
+        items[:] = [item for item in items if item not in smoke] + smoke
     if not smoke or len(smoke) == len(items) or config.option.collectonly:
         return
-    items[:] = [item for item in items if item not in smoke] + smoke
     if not hasattr(config, "workerinput"):
         benchmark_runs.start()
+
+
+def _in_turn(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The tests in the order xdist hands them out (it keeps the collection's, each group
+    where its first test is): the groups that tie a worker longest first (the most tests
+    first, as xdist's own order did), the rest as collected, and the tests marked `alone` at
+    the end, in one group. In one worker, one after another, they hold the lock once
+    (:func:`pytest_runtest_protocol`): spread through the run, each waited for the test the
+    other worker was in (up to a minute: a flood's), ~200 s of a worker's time in all; at
+    the end they also miss the background runs of tests/benchmark_runs.py."""
+    groups: dict[str | None, list[pytest.Item]] = {}
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        groups.setdefault(str(mark.args[0]) if mark and mark.args else None, []).append(item)
+    rest, alone = groups.pop(None, []), groups.pop(ALONE_GROUP, [])
+    grouped = sorted(groups.values(), key=len, reverse=True)
+    return [item for group in grouped for item in group] + rest + alone
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[
         None, object, object]:
-    """Under xdist, a test marked ``alone`` runs with no other beside it."""
+    """Under xdist, a test marked ``alone`` runs with no other beside it; tests marked
+    ``alone`` one after another in this worker hold the lock from the first to the last (the
+    other worker waits for none of its tests in between)."""
+    global _alone_lock
     if _shared is None or not hasattr(item.config, "workerinput"):
         return (yield)
-    with held(_shared, exclusive=item.get_closest_marker("alone") is not None):
-        return (yield)
+    if item.get_closest_marker("alone") is None:
+        with held(_shared, exclusive=False):
+            return (yield)
+    if _alone_lock is None:
+        _alone_lock = contextlib.ExitStack()
+        _alone_lock.enter_context(held(_shared, exclusive=True))
+    kept = False
+    try:
+        result = yield
+        kept = nextitem is not None and nextitem.get_closest_marker("alone") is not None
+        return result
+    finally:
+        if not kept:
+            _alone_lock.close()
+            _alone_lock = None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
