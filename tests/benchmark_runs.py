@@ -32,7 +32,7 @@ NICE = 5  # the CPU weight of nice 5 is a third of a test worker's (nice 10, a t
 # tmux beside two xdist workers: it did not answer a command in 10 s)
 SMOKE_FILE = "tests/test_benchmarks_smoke.py"
 BENCHMARKS = ("roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles",
-              "files", "slurm")
+              "files")
 SCREENSHOTS_FILE = "tests/test_screenshots.py"
 SCREENSHOTS = ROOT / "screenshots" / "make.py"
 # name -> the command line after `python`, and its bound in seconds; "{out}" is a fresh
@@ -42,6 +42,7 @@ RUNS: dict[str, tuple[list[str], float]] = {
     "all": (["-m", "benchmarks", "--quick", *BENCHMARKS], 580),
     "farlink": (["-m", "benchmarks", "--quick", "farlink"], 380),
     "keeper": (["-m", "benchmarks", "--quick", "keeper"], 280),
+    "slurm": (["-m", "benchmarks", "--quick", "slurm"], 240),
     "screenshots": ([str(SCREENSHOTS), "--out", "{out}"], 240),
 }
 WAIT = sum(timeout for _, timeout in RUNS.values()) + 30  # the longest a check can wait

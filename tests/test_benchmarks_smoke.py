@@ -14,8 +14,8 @@ import re
 import pytest
 
 from benchmarks.files import bench as files_bench
+from benchmarks.slurm import rtui_side as slurm_stages
 from benchmarks.slurm import run as slurm_bench
-from benchmarks.slurm.rtui_side import there as slurm_kernels_there
 from tests import benchmark_runs
 from tests.benchmark_runs import BENCHMARKS
 
@@ -71,7 +71,6 @@ def test_benchmarks_quick_run_prints_every_figure() -> None:
         output)
     assert "through the UI: last line painted by the view" in out, output  # console_flood
     _files_figures(out, output)
-    _slurm_figures(out, output)
 
 
 def _files_figures(out: str, output: str) -> None:
@@ -98,21 +97,21 @@ def _files_figures(out: str, output: str) -> None:
             f"no far-link figures\n{output}")
 
 
-def _slurm_figures(out: str, output: str) -> None:
-    """benchmarks.slurm (its own cluster, ~20 s): every start and round-trip row has a
-    figure, rtui's SLURM rows and stages too once the core's part of issue 19 is written;
-    nothing when SLURM is not installed here (it says so)."""
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
+def test_slurm_quick_run_prints_every_figure() -> None:
+    """The SLURM benchmark on its own (its own cluster and login node; 15-35 s here by the
+    load): every start and round-trip row has a figure, and rtui's SLURM start its stages (from
+    the daemons' logs, the job dir, the wait's end); nothing when SLURM is not installed here."""
+    out, output = _ran_cleanly("slurm")
+    assert re.search(rf"^\(slurm: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
     if "skipped: SLURM is not installed" in out:
         return
-    starts = [slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.BATCH_KERNEL,
-              slurm_bench.RTUI_LOGIN]
-    rounds = [slurm_bench.RT_LOGIN, slurm_bench.RT_LOGIN_TCP]
-    if slurm_kernels_there():
-        starts.append(slurm_bench.RTUI_SLURM)
-        rounds.append(slurm_bench.RT_SLURM)
-        stage = re.search(rf"^\| connected: a RemoteKernel that answered[^|]* \| ({NUMBER}) \|",
-                          out, re.MULTILINE)
-        assert stage, f"no stages for rtui's SLURM start\n{output}"
+    starts = (slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.BATCH_KERNEL,
+              slurm_bench.RTUI_SLURM, slurm_bench.RTUI_LOGIN)
+    rounds = (slurm_bench.RT_LOGIN, slurm_bench.RT_SLURM, slurm_bench.RT_LOGIN_TCP)
+    for stage in (slurm_stages.ALLOCATED, slurm_stages.KERNEL_JSON, slurm_stages.READY):
+        row = re.search(rf"^\| {re.escape(stage)} \| ({NUMBER}) \|", out, re.MULTILINE)
+        assert row, f"no instant for the stage {stage!r}\n{output}"
     for label in starts:
         row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \|", out, re.MULTILINE)
         assert row and float(row.group(1)) > 0, f"no slurm figure for {label!r}\n{output}"
