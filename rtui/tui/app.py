@@ -42,6 +42,7 @@ from rtui.tui.file_tasks import FileTasks
 from rtui.tui.files_tabs import FilesTabs
 from rtui.tui.graphics import GraphicsSupport
 from rtui.tui.graphics import detect as detect_images
+from rtui.tui.job_consoles import JobConsoles
 from rtui.tui.plots_tabs import PlotsTabs
 from rtui.tui.prompter import TuiPrompter, ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, MessageScreen
@@ -61,7 +62,7 @@ __all__ = ["RtuiApp", "run_tui"]
 log = logging.getLogger(__name__)
 
 
-class RtuiApp(FileTasks, FilesTabs, PlotsTabs, EnvsTabs):
+class RtuiApp(FileTasks, JobConsoles, FilesTabs, PlotsTabs, EnvsTabs):
     """rtui's terminal UI. Long-lived work (connections, kernels) belongs to the app."""
 
     TITLE = "rtui"
@@ -244,13 +245,18 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs, EnvsTabs):
             panes: list[ConsolePane] = list(self.query("ConsolePane"))  # type: ignore[arg-type]
             # Not one whose code asked it to end (exit()): it ends as asked, whatever is chosen.
             launched = [p for p in panes if p.kernel is not None and p.kernel.launched
-                        and p.exit_asked is None]
+                        and p.exit_asked is None and not p.job.ended]
+            waiting = [p for p in panes if p.job.waiting]  # SLURM jobs not started yet
             shutdown = False
-            if not launched:
+            if not launched and not waiting:
                 break
+            count = len(launched) + len(waiting)
+            jobs = sum(1 for p in [*launched, *waiting] if p.job.info is not None)
             options = [
-                ("leave", f"Quit and leave {len(launched)} kernel(s) running (k attaches later)"),
-                ("shutdown", f"Shut down the {len(launched)} kernel(s) started here, then quit"),
+                ("leave", f"Quit and leave {count} kernel(s) running"
+                 f"{' or queued' if waiting else ''} (k attaches later)"),
+                ("shutdown", f"Shut down the {count} kernel(s) started here"
+                 f"{f' (cancelling {jobs} SLURM job(s))' if jobs else ''}, then quit"),
             ]
             self.quit_dialog = ChoiceScreen("Quit rtui", options)
             try:
@@ -262,6 +268,7 @@ class RtuiApp(FileTasks, FilesTabs, PlotsTabs, EnvsTabs):
             if choice != ASK_AGAIN:  # else one of them ended meanwhile (exit()): count again
                 shutdown = choice == "shutdown"
                 break
+        await self.end_waiting_jobs([p for p in panes if p.job.waiting], cancel=shutdown)
         for pane in panes:
             with contextlib.suppress(Exception):
                 if pane.exit_asked is not None:

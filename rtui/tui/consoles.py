@@ -119,24 +119,6 @@ class ConsoleTabs(ScrollingApp):
         await self.workspace.remember_python(name, python)
         self.notify(f"{name}: python = {python} (saved in hosts.toml)", timeout=6)
 
-    @work(group="kernels", exit_on_error=False)
-    async def attach_kernel(self, name: str) -> None:
-        """List the host's running kernels (rtui's and any other) and attach to one."""
-        kernels = await self.workspace.connect(name, self.prompter)
-        records = [r for r in await kernels.list() if r.alive]
-        if not records:
-            self.notify(f"No running kernels on {name}: Enter starts one", timeout=6)
-            return
-        options = [
-            (r.connection_file, f"{r.id[:20]:20}  {r.kind:9}  pid {r.pid or '?':>7}  "
-             f"{'rtui' if r.rtui else 'other'}  {r.cwd or ''}") for r in records
-        ]
-        choice = await ask(self, ChoiceScreen(f"Kernels running on {name}", options))
-        if choice is None:
-            return
-        kernel = await kernels.attach(str(choice))
-        await self.add_console(kernels, kernel)
-
     async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
         await import_off_loop("rtui.tui.widgets.console")

@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("Environments", "rtui.tui.widgets.environments:EnvironmentsPane"),
     ("Environment form", "rtui.tui.screens.env_form:EnvFormScreen"),
     ("Host form", "rtui.tui.screens.host_form:HostFormScreen"),
+    ("Job form", "rtui.tui.screens.slurm_form:SlurmFormScreen"),
     ("Host key prompt", "rtui.tui.screens.prompts:HostKeyScreen"),
     ("Choice dialog", "rtui.tui.screens.prompts:ChoiceScreen"),
 ]

@@ -58,6 +58,7 @@ class HostFormScreen(ModalScreen[Host | None]):
     #form .error.-empty { display: none; }
     #form .lines { height: 3; }
     #form Label.half { width: 12; margin-left: 1; }
+    #form .lines Label.field { width: 13; margin-left: 1; }
     #form TextArea { height: 3; width: 1fr; background: $boost; }
     #form TextArea:focus { background: $accent 30%; }
     #form Collapsible { border: none; padding: 0; background: $surface; }

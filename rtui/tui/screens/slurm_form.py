@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, TextArea
+from textual.widgets import Input, Label, Static, TextArea
 
 from rtui.core.errors import ConfigError, RtuiError
 from rtui.core.slurm.settings import SlurmSettings
@@ -93,7 +93,7 @@ class SlurmFormScreen(ModalScreen[object]):
     #slurm-form .line { height: 1; }
     #slurm-form .lines { height: 3; }
     #slurm-form Label.field { width: 12; }
-    #slurm-form Label.half { margin-left: 1; }
+    #slurm-form Label.half, #slurm-form .lines Label.field { margin-left: 1; }
     #slurm-form Input { border: none; height: 1; padding: 0 1; width: 1fr;
                         background: $boost; }
     #slurm-form TextArea { height: 3; width: 1fr; background: $boost; }
@@ -116,8 +116,9 @@ class SlurmFormScreen(ModalScreen[object]):
         with VerticalScroll(id="slurm-form") as form:
             form.border_subtitle = keys_hint(self.BINDINGS, "tab next field")
             yield Label(f"Job console on {self.host}", classes="title", markup=False)
-            yield Label("A kernel in a SLURM batch job. The host's slurm table fills the "
-                        "fields; changes here are for this console only.", classes="note")
+            yield Static("A kernel in a SLURM batch job, on a compute node. The host's slurm "
+                         "table fills the fields; changes here are for this console only.",
+                         classes="note")
             with Vertical(id="slurm-fields"):
                 yield from slurm_rows(self.settings, "job")
             yield Label("", id="slurm-error")

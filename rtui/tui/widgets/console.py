@@ -38,6 +38,7 @@ from rtui.tui.prompter import ask
 from rtui.tui.render import paint_now
 from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
 from rtui.tui.widgets.code_input import CodeInput
+from rtui.tui.widgets.console_job import ConsoleJob
 from rtui.tui.widgets.console_questions import KernelQuestions
 from rtui.tui.widgets.console_view import ConsoleView
 from rtui.tui.widgets.variables import VariablesPane
@@ -120,13 +121,16 @@ class ConsolePane(Widget):
         # The output pane takes keys of its own (scroll, r raw, s save): f5 goes there and back.
         Binding("f5", "toggle_focus", "Output / input", id="console.focus", priority=True),
         Binding("f12,ctrl+t", "variables", "Variables", id="console.variables"),
+        # While a SLURM job waits for its node (see ConsoleJob); else escape hides the help.
+        Binding("escape", "cancel_job", "Cancel job", id="console.cancel_job"),
         Binding("escape", "hide_help", "Hide help", id="console.hide_help", show=False),
     ]
 
     # repaint=False: the status line shows them; repainting the pane would redraw every child.
     state: reactive[str] = reactive("idle", repaint=False)
-    """Kernel state for the status line: starting, idle, busy, not answering (its heartbeat),
-    dead, disconnected, reconnecting, restarting, exiting or detaching (exit() ran)."""
+    """Kernel state for the status line: queued (a SLURM job waiting), starting, idle, busy,
+    not answering (its heartbeat), dead, disconnected, reconnecting, restarting, exiting or
+    detaching (exit() ran)."""
     execution_count: reactive[int] = reactive(0, repaint=False)
 
     @dataclass
@@ -136,6 +140,18 @@ class ConsolePane(Widget):
     @dataclass
     class ExitAsked(Message):
         """exit() or quit() ran here: the app ends the console as ``pane.exit_asked`` says."""
+
+        pane: ConsolePane
+
+    @dataclass
+    class JobCancelRequested(Message):
+        """Escape while the console's SLURM job waits: the app cancels the job."""
+
+        pane: ConsolePane
+
+    @dataclass
+    class JobStarted(Message):
+        """The console's SLURM job runs and its kernel is connected."""
 
         pane: ConsolePane
 
@@ -180,6 +196,7 @@ class ConsolePane(Widget):
         # input() and the debugger, answered in the editor; pdb's lines have their own history.
         self.questions = KernelQuestions(
             self, History(history.parent / "debugger" / history.name))
+        self.job = ConsoleJob(self)  # a SLURM kernel's job (its info None: not one)
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
@@ -189,6 +206,7 @@ class ConsolePane(Widget):
             self.model.geometry.cell_px = layout_cell(graphics.mode, graphics.cell_px)
             self.model.geometry.draw = graphics.mode != "off"
         self._view = ConsoleView(self.model, id="output")
+        yield self.job.panel  # hidden unless a SLURM job waits for its node
         yield self._view
         yield Static("", id="inspect", classes="-hidden")
         yield CodeInput(history=History(self.history_path), assist=SessionAssist(self), id="code")
@@ -208,6 +226,7 @@ class ConsolePane(Widget):
     def connect(self, kernel: RemoteKernel) -> None:
         """The kernel is there: show it, follow its events, run what was typed meanwhile."""
         self.kernel, self._pending = kernel, None
+        self.job.connected(kernel)
         kernel.tunnel.on_restored(self._on_restored)
         self._info(
             f"Connected to kernel {kernel.id} on {kernel.host}"
@@ -255,6 +274,7 @@ class ConsolePane(Widget):
             self.state = "dead"
             self._release()
             self.questions.ended()
+            self.job.kernel_ended()
         self._show(event)
         if isinstance(event, ev.Status) and event.state == "idle":
             self._release()
@@ -352,6 +372,10 @@ class ConsolePane(Widget):
         self._info("Reconnected: the kernel and its variables are still there.", "green",
                    link=True)
 
+    def note(self, text: str, style: str | None = None) -> None:
+        """A line of the console's own in the output (ConsoleJob: how its job ended)."""
+        self._info(text, style)
+
     def _info(self, text: str, style: str | None = None, *, link: bool = False) -> None:
         """A local note in the output (not kernel output), painted within a frame. ``link``:
         about the link or the heartbeat, said while the kernel's output may flow on (it goes
@@ -415,17 +439,21 @@ class ConsolePane(Widget):
         if self.state != "reconnecting" and self._retry_timer is not None:
             self._retry_timer.stop()
             self._retry_timer = None
+        job = self.job.status_note()  # a SLURM kernel's node and time left
         if self.kernel is None:
-            text = f"{self.kernels.name} · {state}"
+            text = f"{self.kernels.name} · {state}{job}"
         else:
             kind = "spyder" if self.kernel.kind == "spyder" else "python"
             # How its sockets are reached (streamlocal, tcp or relay; "…" while re-made).
             route = self.kernel.route or "…"
-            text = (f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
-                    f" · {route} · In [{self.execution_count + 1}]")
+            prompt = f"In [{self.execution_count + 1}]"
+            text = (f"{self.kernel.host} · {state} · {prompt}{job} · {kind} "
+                    f"{self.kernel.id[:8]} · {route}" if job else  # the job's part in view
+                    f"{self.kernel.host} · {kind} {self.kernel.id[:8]} · {state}"
+                    f" · {route} · {prompt}")
         text += self.questions.status_note()
         status.update(text, layout=False)
-        status.set_class(self.state in ("busy", "not answering"), "-busy")
+        status.set_class(self.state in ("busy", "not answering") or self.job.near_end, "-busy")
         status.set_class(self.state in ("dead", "disconnected"), "-dead")
 
     # -- running code ------------------------------------------------------------------------
@@ -518,6 +546,13 @@ class ConsolePane(Widget):
         else:
             panel.update(Text("Nothing found for the name under the cursor.", style="dim"))
         panel.remove_class("-hidden")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape cancels a waiting SLURM job, and only then (else it hides the help)."""
+        return self.job.waiting if action == "cancel_job" else True
+
+    def action_cancel_job(self) -> None:
+        self.post_message(self.JobCancelRequested(self))
 
     def action_hide_help(self) -> None:
         self.query_one("#inspect", Static).add_class("-hidden")

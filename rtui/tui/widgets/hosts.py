@@ -225,6 +225,11 @@ class HostsPane(Widget):
             lines.append("tags: " + ", ".join(host.tags))
         if host.note:
             lines.append(host.note)
+        if host.slurm is not None:  # j is not in the footer (80 columns): said here
+            from rich.markup import escape
+
+            lines.append(f"SLURM login node ({escape(host.slurm.summary())}): "
+                         "j starts a console as a job")
         status = self.statuses.get(host.name)
         if status is not None:
             lines.append("")
