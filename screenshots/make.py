@@ -63,7 +63,7 @@ PROGRESS = [
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
          "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg",
-         "console-plot.svg", "plots.svg", "variables.svg", "environments.svg")
+         "console-plot.svg", "plots.svg", "variables.svg", "environments.svg", "slurm.svg")
 
 
 def isolate(root: Path) -> None:
@@ -454,6 +454,54 @@ async def small_session(server: DemoServer, store: HostStore, shots: dict[str, s
         await camera.take("files-80x24.svg")
 
 
+async def slurm_session(server: DemoServer, store: HostStore, shots: dict[str, str],
+                        root: Path) -> None:
+    """80x24: a job console whose job waits, another job holding the only node of a real
+    one-node SLURM cluster (the tests' harness: slurmctld, slurmd, munge, ~2 s to start) whose
+    login node is the demo host; the job is cancelled with escape, the cluster stopped."""
+    from rtui.cli.demo import demo_app
+    from rtui.tui.screens.prompts import ConfirmScreen
+    from rtui.tui.screens.slurm_form import SlurmFormScreen
+    from rtui.tui.widgets.console import ConsolePane
+
+    sys.path.insert(0, str(HERE.parent))  # the repository: its tests' cluster harness
+    from tests.harness.slurm import start_slurm
+
+    cluster = await asyncio.to_thread(start_slurm, root / "slurm")
+    os.environ["SLURM_CONF"] = str(cluster.conf)  # the demo host's commands see the cluster
+    try:
+        await asyncio.to_thread(cluster.hold_node)
+        app = demo_app(store, server, check_on_start=False)
+        async with app.run_test(size=SMALL) as pilot:
+            camera = Camera(app, pilot, shots)
+            await choose(app, server.name)
+            await pilot.press("j")
+            await until(lambda: isinstance(app.screen, SlurmFormScreen)
+                        and bool(app.screen.query("#job-partition"))
+                        and app.focused is app.screen.query_one("#job-partition"),
+                        "the job form's first field to have focus")
+            await type_text(pilot, "debug")
+            await pilot.press("tab")
+            await type_text(pilot, "2:00:00")
+            await pilot.press("tab")
+            await type_text(pilot, "2")
+            await pilot.press("ctrl+o")
+            await until(lambda: bool(app.query(ConsolePane)), "the job's console")
+            pane = app.query_one(ConsolePane)
+            await until(lambda: pane.job.info is not None and pane.job.info.reason is not None,
+                        "the pending job's reason")
+            await type_text(pilot, "import numpy as np")  # typed ahead: runs once it is up
+            await camera.take("slurm.svg")
+            await pilot.press("escape")
+            await until(lambda: isinstance(app.screen, ConfirmScreen), "the cancel question")
+            await pilot.press("y")
+            await until(lambda: not pane.is_attached, "the job's console to close")
+    finally:
+        os.environ.pop("SLURM_CONF", None)
+        await asyncio.to_thread(cluster.cancel_all)
+        await asyncio.to_thread(cluster.stop)
+
+
 async def make(root: Path) -> dict[str, str]:
     """Every screenshot, as SVG text by file name."""
     from rtui.core import locations
@@ -477,6 +525,7 @@ async def make(root: Path) -> dict[str, str]:
             await asyncio.to_thread(store.update, lambda c, h=host: c.with_host(h))
         await main_session(server, store, shots)
         await small_session(server, store, shots)
+        await slurm_session(server, store, shots, root)
     finally:
         await server.close()
     left = server.survivors or demo_processes(demo_root)

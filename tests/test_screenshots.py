@@ -27,8 +27,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "plots.svg": ("demo #1 plots", "PNG", "▀▀▀▀", "s save here"),
     "variables.svg": ("df", "DataFrame", "400", "ndarray", "42"),
     "environments.svg": ("demo envs", "environments", "ipykernel", "Package", "Version"),
+    "slurm.svg": ("SLURM job", "PENDING", "reason", "escape cancels the job",
+                  "partition debug, time 2:00:00, 2 CPUs", "import numpy as np"),
 }
-SMALL = {"console-80x24.svg", "files-80x24.svg"}
+SMALL = {"console-80x24.svg", "files-80x24.svg", "slurm.svg"}
 
 
 def svg_text(svg: str) -> str:
