@@ -233,6 +233,7 @@ def test_gone_error_says_how_the_job_ended() -> None:
     assert "its job 12 preempted;" in str(said("PREEMPTED"))
     assert "its job 12 cancelled;" in str(said("CANCELLED", reason="None"))
     assert "its job 12 failed (exit 3);" in str(said("FAILED", code=3))
+    assert "its job 12 ended: its kernel exited with code 0;" in str(said("COMPLETED", code=0))
     assert "its job 12 failed (NonZeroExitCode);" in str(said("FAILED",
                                                              reason="NonZeroExitCode"))
     plain = gone_error("h", "k2", {"alive": False, "pid": 7})

@@ -102,6 +102,8 @@ def job_gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelD
     code, reason = exit_info.get("code"), exit_info.get("reason") or job.get("reason")
     if state.startswith("FAILED") and isinstance(code, int):
         how += f" (exit {code})"
+    elif state.startswith("COMPLETED") and isinstance(code, int):
+        how = f"ended: its kernel exited with code {code}"
     elif reason and reason not in ("None", "(null)") and not state.startswith(
             ("TIMEOUT", "CANCELLED", "PREEMPTED")):
         how += f" ({reason})"
