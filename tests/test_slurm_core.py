@@ -1,9 +1,10 @@
 """Kernels as SLURM jobs through the core, on a real one-node cluster whose login node is the
-loopback sshd: pending with its reason -> running -> execute, interrupt, restart -> shutdown
-cancels the job; a start cancelled while pending leaves nothing queued; sbatch's refusal in its
-own words; a job killed from outside named as such.
+loopback sshd: pending with its reason -> running -> execute, interrupt, restart, reattach (by
+id and by connection file) -> shutdown cancels the job; a start cancelled while pending leaves
+nothing queued; sbatch's refusal in its own words; a job killed from outside named as such.
 
-Cost (one xdist worker runs every SLURM test): ~15 s here, most of it three kernels' boots."""
+Cost (one xdist worker runs every SLURM test): ~20 s calm, ~26 s at load 8, most of it two
+kernels' boots, the node held and squeue's 2 s polls."""
 
 from __future__ import annotations
 
@@ -125,6 +126,11 @@ async def test_pending_running_execute_interrupt_restart_shutdown(
         assert kernel.slurm.running and kernel.exposure_note is not None
         out = await run(kernel, "print(6 * 7)")
         assert "".join(e.text for e in out if isinstance(e, ev.Stream)) == "42\n"
+        # And by its connection file (here on this machine too: the login node's home).
+        await login.detach(kernel)
+        assert kernel.connection_file is not None
+        kernel = await login.attach(kernel.connection_file, console=False)
+        assert kernel.slurm is not None and kernel.slurm.node == slurm.node
     finally:
         await login.shutdown(kernel)
     # Shutdown cancels the job: nothing of it is queued, its kernel is no longer listed.

@@ -447,7 +447,8 @@ class HostKernels:
             if not isinstance(keeper, str):
                 keeper = await self._keep(remote_path) if remote_path else None
             return LocatedKernel(kernel_id, remote_path, info, keeper, where=spec,
-                                 running=bool(listed and listed.get("alive") is True))
+                                 running=bool(listed and listed.get("alive") is True),
+                                 slurm=job_of(listed) if listed else None)
         try:  # the agent resolves ids and paths (``~`` too) and reads the file in one go
             resolved = await self.agent.request("resolve", {"id": spec})
         except AgentError as exc:
