@@ -168,7 +168,8 @@ class Keeper:
         # a kernel that runs already, on control (answered even while a cell runs).
         self.control = self.context.socket(zmq.DEALER)
         self.control.setsockopt(zmq.LINGER, 0)
-        self.control.connect(endpoint(self.conn, "shell_port" if self.launch
+        # A SLURM kernel's keeper starts (or restarts) with it: it too asks on shell.
+        self.control.connect(endpoint(self.conn, "shell_port" if self.launch or self.job
                                       else "control_port"))
         self.poller.register(self.sub, zmq.POLLIN)
         self.poller.register(self.control, zmq.POLLIN)
