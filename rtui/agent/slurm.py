@@ -329,6 +329,11 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
             conn = _conn(rec)
             if conn is not None:
                 timings["kernel_json"] = time.time()
+                if job.get("state") == "PENDING":  # the runner wrote it: the job runs
+                    job = dict(job, state="RUNNING", reason=None,
+                               node=_runner_state(rec).get("node") or job.get("node"))
+                    last = _event(job)
+                    progress(sched.describe(job), None, job=last)
                 kept = _start_keeper(rec, max(5.0, min(30.0, deadline - now)))
                 timings["keeper"] = time.time()
         if kept is not None:
