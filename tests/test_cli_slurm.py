@@ -256,3 +256,28 @@ def test_a_refused_job_says_sbatchs_words_and_leaves_nothing(
     assert err.startswith("rtui: sbatch refused the job: ") and "invalid partition" in err, err
     assert queued(hpc) == []
 
+
+
+def test_the_kept_output_stays_readable_after_the_job_ended(
+        hpc: SlurmCluster, slurm_sshd: SSHD, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run's job left running (--keep), then ended by the scheduler (scancel here, as its
+    time limit or a preemption would): `kernels` shows it ended, `log` still prints what the
+    kernel printed and how the job ended; `kernel stop` removes it."""
+    code, out, _ = cli(capsys, "run", "hpc", "--slurm", "--keep", "-c", "print('kept', 6 * 7)")
+    assert (code, out) == (0, "kept 42\n")
+    [job] = queued(hpc)
+    hpc.run("scancel", job)
+    hpc.wait_state(job, "CANCELLED")
+
+    code, out, _ = cli(capsys, "kernels", "hpc")
+    found = re.match(rf"(\S+)  DEAD  ipykernel  job {job} CANCELLED  rtui  ", out)
+    assert code == 0 and found, out
+    kernel = found.group(1)
+    code, out, err = cli(capsys, "log", "hpc", kernel)
+    assert code == 0 and "kept 42\n" in out
+    assert "rtui: the kernel was killed by signal 15 (SIGTERM)\n" in err, err
+    assert "the job was ended by SIGTERM (scancel, its time limit or a preemption)" in err
+
+    code, out, _ = cli(capsys, "kernel", "stop", "hpc", kernel)
+    assert (code, out) == (0, f"stopped kernel {kernel} on hpc\n")
+    assert not (slurm_sshd.remote_home / ".local" / "share" / "rtui" / "jobs" / kernel).exists()
