@@ -147,13 +147,12 @@ def queued(slurm: SlurmCluster) -> list[str]:
     return slurm.run("squeue", "-h", "-o", "%i").stdout.split()
 
 
-class Started:
-    """``rtui kernel start ... --slurm`` as a shell runs it, its stderr read as it comes."""
+class Rtui:
+    """``rtui ARGS`` as a shell runs it, its stderr read as it comes."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [PY, "-m", "rtui", "kernel", "start", "hpc", "--slurm", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([PY, "-m", "rtui", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.said: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -195,10 +194,12 @@ def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_s
         hpc: SlurmCluster, capsys: pytest.CaptureFixture[str]) -> None:
     """Two kernels started while a job holds the only node: both pending, state and reason
     on stderr. ctrl+c cancels the first one's job (exit 130, said so); the second keeps its
-    place, and once the node is free it runs: the kernel, its job and node printed; `jobs`
-    and `kernels` show it; `log` reads what it printed; `kernel stop` cancels the job."""
+    place: listed by `jobs`, `log` says it has not started, `run -k` waits for it. Once the
+    node is free it runs: the start prints the kernel, its job and node; `jobs` and `kernels`
+    show it; `log` reads what it printed; `kernel stop` cancels the job."""
     holder = hpc.hold_node()
-    cut, start = Started(), Started("--partition", "short", "--time", "3")
+    cut = Rtui("kernel", "start", "hpc", "--slurm")
+    start = Rtui("kernel", "start", "hpc", "--slurm", "--partition", "short", "--time", "3")
     cut_job = cut.until(r"^  job (\d+) pending").group(1)
     job = start.until(r"^  job (\d+) pending \((Resources|Priority)\)").group(1)
     cut.proc.send_signal(signal.SIGINT)
@@ -209,13 +210,28 @@ def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_s
     assert hpc.state(cut_job) == "CANCELLED" and hpc.state(job) == "PENDING"
     assert sorted(queued(hpc)) == sorted([holder, job])
 
+    code, out, _ = cli(capsys, "jobs", "hpc", "--json")
+    listed = {j["job_id"]: j for j in json.loads(out)}
+    assert listed[holder]["kernel_id"] is None and listed[holder]["state"] == "RUNNING"
+    assert listed[job]["state"] == "PENDING" and listed[job]["reason"] in ("Resources",
+                                                                           "Priority")
+    assert listed[job]["partition"] == "short" and listed[job]["time_limit"] == 180
+    kernel = listed[job]["kernel_id"]
+    code, out, err = cli(capsys, "log", "hpc", kernel)
+    assert code == 1 and err.startswith(f"rtui: job {job} pending (") and (
+        f"kernel {kernel} on hpc has not started yet, so it printed nothing yet" in err), err
+
+    attach = Rtui("run", "hpc", "-k", kernel[:8], "-c", "print('kept', 6 * 7)")
+    attach.until(rf"^  job {job} pending \(")  # it waits for the job
     hpc.run("scancel", holder)
+    code, out, err = attach.end()
+    assert (code, out) == (0, "kept 42\n"), err
     code, out, err = start.end()
     assert code == 0, err
     started = _STARTED.match(out)
-    assert started and started.group(2) == job, out
-    kernel, node = started.group(1), started.group(3)
-    assert node == hpc.node and hpc.state(job) == "RUNNING"
+    assert started and started.group(1, 2) == (kernel, job), out
+    node = started.group(3)
+    assert node == hpc.node and hpc.state(job) == "RUNNING"  # run -k left it running
     assert "reachable on the cluster network" in err
 
     code, out, _ = cli(capsys, "jobs", "hpc")
@@ -223,16 +239,9 @@ def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_s
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["JOB", "KERNEL", "STATE"]
     assert [r.split()[:4] for r in rows] == [[job, kernel[:8], "RUNNING", node]]
-    code, out, _ = cli(capsys, "jobs", "hpc", "--json")
-    listed = {j["job_id"]: j for j in json.loads(out)}
-    assert listed[job]["kernel_id"] == kernel and listed[job]["partition"] == "short"
-    assert listed[job]["time_limit"] == 180 and 0 < listed[job]["time_left"] <= 180
-
     code, out, _ = cli(capsys, "kernels", "hpc")
     line = next(ln for ln in out.splitlines() if ln.startswith(kernel))
     assert f"  alive  ipykernel  job {job} RUNNING on {node}, 0:0" in line, line
-    code, out, _ = cli(capsys, "run", "hpc", "-k", kernel, "-c", "print('kept', 6 * 7)")
-    assert (code, out) == (0, "kept 42\n")
     code, out, _ = cli(capsys, "log", "hpc", kernel)
     assert code == 0 and "kept 42\n" in out
 
@@ -270,7 +279,7 @@ def test_the_kept_output_stays_readable_after_the_job_ended(
     hpc.wait_state(job, "CANCELLED")
 
     code, out, _ = cli(capsys, "kernels", "hpc")
-    found = re.match(rf"(\S+)  DEAD  ipykernel  job {job} CANCELLED  rtui  ", out)
+    found = re.search(rf"^(\S+)  DEAD  ipykernel  job {job} CANCELLED  rtui  ", out, re.M)
     assert code == 0 and found, out
     kernel = found.group(1)
     code, out, err = cli(capsys, "log", "hpc", kernel)

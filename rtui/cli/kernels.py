@@ -164,6 +164,8 @@ def _setup(args: argparse.Namespace) -> int:
 
 def _lifecycle(args: argparse.Namespace) -> int:
     async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
+        from rtui.core.errors import RtuiError
+
         if args.action == "stop":
             await kernels.shutdown_by_id(args.id)
             print(f"stopped kernel {args.id} on {host.name}")
@@ -172,7 +174,11 @@ def _lifecycle(args: argparse.Namespace) -> int:
             await kernels.detach(await kernels.restart_by_id(args.id))
             print(f"restarted kernel {args.id} on {host.name}")
             return 0
-        kernel = await kernels.attach(args.id, console=False)
+        try:
+            kernel = await kernels.attach(args.id, console=False)
+        except RtuiError as exc:
+            await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
+                                              "so there is nothing to interrupt")
         try:
             await kernels.interrupt(kernel)
         finally:
@@ -192,7 +198,7 @@ def _run(args: argparse.Namespace) -> int:
 
         spec = args.kernel or args.connection_file
         if spec:
-            kernel = await kernels.attach(spec, code=args.code)
+            kernel = await slurm_cmd.attach_or_wait(kernels, host.name, spec, code=args.code)
         else:
             kernels.routes.prepare()  # decided while the agent finds the Python
             python = await _python(workspace, host, kernels, args)
@@ -398,7 +404,7 @@ _LOG_WAIT = 30.0  # seconds for the host's keeper to send what it kept
 
 def _log(args: argparse.Namespace) -> int:
     async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
-        from rtui.core.errors import KernelError
+        from rtui.core.errors import KernelError, RtuiError
         from rtui.core.kernels import events as ev
         from rtui.core.kernels.kept_output import follow_output
 
@@ -433,7 +439,11 @@ def _log(args: argparse.Namespace) -> int:
                     _write(sys.stdout, text)
 
         tail = None if lines is None else max(4 * lines, 100)  # messages: most are status
-        feed = await follow_output(kernels, args.id, on_event, tail=tail)
+        try:
+            feed = await follow_output(kernels, args.id, on_event, tail=tail)
+        except RtuiError as exc:
+            await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
+                                              "so it printed nothing yet")
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)  # stop following; the kernel runs on
         try:

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rtui.cli.common import with_host
 from rtui.core.config.model import Host
@@ -180,6 +180,60 @@ async def cancel_job(kernels: HostKernels, host: str, kernel_id: str, job_id: st
     if not quiet:
         print(f"rtui: job {job_id} cancelled{f' ({why})' if why else ''}: nothing left "
               f"queued on {host}", file=sys.stderr, flush=True)
+
+
+async def attach_or_wait(kernels: HostKernels, host: str, spec: str, *,
+                         code: str | None) -> RemoteKernel:
+    """Attach to a kernel as ``rtui run -k`` does; one whose job still waits in the queue
+    (left pending by the TUI, or by a start that was cut off) is followed until it runs
+    (progress on stderr), then attached. Stopped meanwhile, the job keeps its place: it is
+    not this command's to cancel."""
+    from rtui.core.errors import RtuiError
+
+    try:
+        return await kernels.attach(spec, code=code)
+    except RtuiError as exc:
+        found = await pending_job(kernels, spec, exc)
+    kernel_id, job = found
+    progress = JobProgress()
+    progress(job)
+    try:
+        kernel = await kernels.wait_slurm(kernel_id, on_update=progress, code=code)
+    except asyncio.CancelledError:
+        print(f"rtui: job {job.job_id} keeps its place in the queue on {host} "
+              f"(`rtui kernel stop {host} {kernel_id}` cancels it)", file=sys.stderr, flush=True)
+        raise
+    kernel.launched = False  # attached: this command did not start it, nor stops it
+    return kernel
+
+
+async def pending_job(kernels: HostKernels, spec: str,
+                      failure: Exception) -> tuple[str, JobInfo]:
+    """The kernel id and pending job of ``spec`` (an id or a unique prefix of one), asked
+    once a kernel could not be reached; ``failure`` raised again when it is no pending job
+    (or the host cannot say)."""
+    from rtui.core.errors import RtuiError
+
+    try:
+        records = await kernels.list()
+    except RtuiError:
+        raise failure from None
+    found = [r for r in records if r.id == spec] or [r for r in records if r.id.startswith(spec)]
+    if len(found) != 1 or found[0].slurm is None or not found[0].slurm.pending:
+        raise failure
+    return found[0].id, found[0].slurm
+
+
+async def not_while_pending(kernels: HostKernels, host: str, spec: str, failure: Exception,
+                            then: str) -> NoReturn:
+    """Raise what to say when a kernel could not be reached: that its job is still pending
+    (``then``: so what; and how to wait for it or cancel it) when so, else ``failure``."""
+    from rtui.core.errors import KernelError
+
+    kernel_id, job = await pending_job(kernels, spec, failure)
+    raise KernelError(f"{job.describe()}: kernel {kernel_id} on {host} has not started yet, "
+                      f"{then} (`rtui run {host} -k {kernel_id} -c ...` waits for it, `rtui "
+                      f"kernel stop {host} {kernel_id}` cancels the job)") from None
 
 
 def started_line(kernel: RemoteKernel, host: str) -> str:
