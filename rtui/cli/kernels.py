@@ -164,7 +164,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 def _lifecycle(args: argparse.Namespace) -> int:
     async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
-        from rtui.core.errors import RtuiError
+        from rtui.core.errors import KernelError
 
         if args.action == "stop":
             await kernels.shutdown_by_id(args.id)
@@ -176,7 +176,7 @@ def _lifecycle(args: argparse.Namespace) -> int:
             return 0
         try:
             kernel = await kernels.attach(args.id, console=False)
-        except RtuiError as exc:
+        except KernelError as exc:
             await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
                                               "so there is nothing to interrupt")
         try:
@@ -404,7 +404,7 @@ _LOG_WAIT = 30.0  # seconds for the host's keeper to send what it kept
 
 def _log(args: argparse.Namespace) -> int:
     async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
-        from rtui.core.errors import KernelError, RtuiError
+        from rtui.core.errors import KernelError
         from rtui.core.kernels import events as ev
         from rtui.core.kernels.kept_output import follow_output
 
@@ -441,7 +441,7 @@ def _log(args: argparse.Namespace) -> int:
         tail = None if lines is None else max(4 * lines, 100)  # messages: most are status
         try:
             feed = await follow_output(kernels, args.id, on_event, tail=tail)
-        except RtuiError as exc:
+        except KernelError as exc:
             await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
                                               "so it printed nothing yet")
         loop = asyncio.get_running_loop()

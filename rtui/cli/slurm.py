@@ -188,11 +188,11 @@ async def attach_or_wait(kernels: HostKernels, host: str, spec: str, *,
     (left pending by the TUI, or by a start that was cut off) is followed until it runs
     (progress on stderr), then attached. Stopped meanwhile, the job keeps its place: it is
     not this command's to cancel."""
-    from rtui.core.errors import RtuiError
+    from rtui.core.errors import KernelError
 
     try:
         return await kernels.attach(spec, code=code)
-    except RtuiError as exc:
+    except KernelError as exc:
         found = await pending_job(kernels, spec, exc)
     kernel_id, job = found
     progress = JobProgress()
@@ -210,10 +210,15 @@ async def attach_or_wait(kernels: HostKernels, host: str, spec: str, *,
 async def pending_job(kernels: HostKernels, spec: str,
                       failure: Exception) -> tuple[str, JobInfo]:
     """The kernel id and pending job of ``spec`` (an id or a unique prefix of one), asked
-    once a kernel could not be reached; ``failure`` raised again when it is no pending job
-    (or the host cannot say)."""
-    from rtui.core.errors import RtuiError
+    once a kernel could not be found or read; ``failure`` raised again when it is no pending
+    job (or the host cannot say, or the failure is of another kind: a dead kernel, a wrong
+    key, a path, the host's connection)."""
+    from rtui.core.errors import KernelDiedError, KernelError, RtuiError, SignatureMismatchError
 
+    if (not isinstance(failure, KernelError)
+            or isinstance(failure, (KernelDiedError, SignatureMismatchError))
+            or "/" in spec or spec.startswith("~")):
+        raise failure
     try:
         records = await kernels.list()
     except RtuiError:
