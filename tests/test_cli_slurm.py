@@ -2,7 +2,10 @@
 ``rtui kernels`` and ``rtui kernel stop`` on a SLURM login node.
 
 The flags and the tables are checked here without a cluster; the commands run against the
-real one-node cluster (tests/harness/slurm.py) with the loopback sshd as its login node.
+real one-node cluster (tests/harness/slurm.py) with the loopback sshd as its login node, in
+this process where nothing runs beside them, as a shell runs them where one must wait or be
+interrupted (ctrl+c is SIGINT to the process). Cost: ~20 s of one worker on a quiet machine
+(four kernels in jobs, a node held once).
 """
 
 from __future__ import annotations
@@ -196,7 +199,8 @@ def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_s
     on stderr. ctrl+c cancels the first one's job (exit 130, said so); the second keeps its
     place: listed by `jobs`, `log` says it has not started, `run -k` waits for it. Once the
     node is free it runs: the start prints the kernel, its job and node; `jobs` and `kernels`
-    show it; `log` reads what it printed; `kernel stop` cancels the job."""
+    show it; `kernel stop` cancels the job (`log` of a running kernel: as for any kernel;
+    of an ended job: the next test)."""
     holder = hpc.hold_node()
     cut = Rtui("kernel", "start", "hpc", "--slurm")
     start = Rtui("kernel", "start", "hpc", "--slurm", "--partition", "short", "--time", "3")
@@ -242,8 +246,6 @@ def test_pending_jobs_say_why_ctrl_c_cancels_one_the_other_runs_lists_logs_and_s
     code, out, _ = cli(capsys, "kernels", "hpc")
     line = next(ln for ln in out.splitlines() if ln.startswith(kernel))
     assert f"  alive  ipykernel  job {job} RUNNING on {node}, 0:0" in line, line
-    code, out, _ = cli(capsys, "log", "hpc", kernel)
-    assert code == 0 and "kept 42\n" in out
 
     code, out, _ = cli(capsys, "kernel", "stop", "hpc", kernel)
     assert code == 0 and out == f"stopped kernel {kernel} on hpc\n"
