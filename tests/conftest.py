@@ -59,6 +59,13 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     shutil.rmtree(runtime, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory every xdist worker of this run shares (the controller's), else this
+    session's own: for what the run makes once, whichever worker asks for it first."""
+    return _shared if _shared is not None else tmp_path_factory.getbasetemp()
+
+
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
     """A directory of the test's own with a short path (/tmp/rtp-XXXXXXXX), for paths a test

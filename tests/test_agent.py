@@ -8,6 +8,7 @@ process whose command line mentions tmp_path is killed at teardown, pass or fail
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
@@ -499,14 +500,21 @@ def test_restart_keeps_ports_and_key(agent: Agent, home: Path) -> None:
 # ---------------------------------------------------------------- setup (slow: real pip, ~30 s)
 
 @pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ipykernel, its dependencies and pip as wheels, downloaded once per session."""
-    d = tmp_path_factory.mktemp("wheels")
-    with open(d.parent / "pip-download.log", "wb") as log:
-        rc = subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary", ":all:",
-                             "-d", str(d), "ipykernel", "pip"], stdout=log, stderr=log,
-                            timeout=600).returncode
-    assert rc == 0, f"pip download failed, see {d.parent / 'pip-download.log'}"
+def wheels(run_dir: Path) -> Path:
+    """ipykernel, its dependencies and pip as wheels, downloaded once per run: the first
+    worker that asks downloads them, another waits for them (each worker, and each module
+    that imports this fixture, downloaded its own before: ~10 s each)."""
+    d, done, log_path = run_dir / "wheels", run_dir / "wheels.done", run_dir / "pip-download.log"
+    with open(run_dir / "wheels.lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            with open(log_path, "wb") as log:
+                rc = subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary",
+                                     ":all:", "-d", str(d), "ipykernel", "pip"], stdout=log,
+                                    stderr=log, timeout=600).returncode
+            assert rc == 0, f"pip download failed, see {log_path}"
+            done.touch()
     return d
 
 
