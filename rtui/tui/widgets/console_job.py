@@ -186,7 +186,7 @@ class ConsoleJob:
         self.pane.notify(
             f"{self.pane.kernels.name}: job {self.info.job_id} reaches its time limit in "
             f"{format_duration(left)}; the kernel ends with it (save what you need now)",
-            title="SLURM time limit", severity="warning", timeout=30)
+            title="SLURM time limit", severity="warning", timeout=15)
 
     def kernel_ended(self) -> None:
         """The kernel exited: its job may have too (a time limit, a preemption): asked."""
