@@ -134,7 +134,7 @@ async def test_job_console_pending_cancelled_then_running_and_closed(
         assert f"node {slurm.node}" in status and " left" in status, status
         assert " left!" in status, status  # the warning: 5 minutes is all it has
         assert "cluster network" in output(pane)  # the exposure note
-        assert "SLURM time limit" in _screen(app)  # the warning's notification
+        await until(lambda: "SLURM time limit" in _screen(app))  # the warning's toast
 
         # Closing asks; "cancel" cancels the job: nothing left in the queue.
         await pilot.press("f4")

@@ -32,6 +32,7 @@ WARN_BEFORE = 300.0
 """Seconds before the job's time limit the console warns (notification + status line)."""
 _REFRESH = 60.0  # s between two asks of the job's state while it runs (one squeue)
 _RETRY = 2.0  # s before waiting again for a job whose wait lost the link
+_SETTLE_TRIES = 15  # s a job's COMPLETING may last before it says how it ended (KillWait)
 # SLURM gives a start a year ahead when it cannot plan one (the jobs ahead of it have no time
 # limit): not an estimate.
 _NO_ESTIMATE = 300 * 86_400.0
@@ -205,6 +206,11 @@ class ConsoleJob:
         if kernel is None:
             return
         job = await self.pane.kernels.job_status(kernel)
+        for _ in range(_SETTLE_TRIES):  # COMPLETING: how it ended is said a moment later
+            if job is None or job.state != "COMPLETING":
+                break
+            await asyncio.sleep(1.0)
+            job = await self.pane.kernels.job_status(kernel)
         if job is None:
             return
         told = self.info is not None and self.info.ended
