@@ -107,7 +107,7 @@ def test_slurm_quick_run_prints_every_figure() -> None:
     if "skipped: SLURM is not installed" in out:
         return
     starts = (slurm_bench.SRUN, slurm_bench.BATCH, slurm_bench.BATCH_KERNEL,
-              slurm_bench.RTUI_SLURM, slurm_bench.RTUI_LOGIN)
+              slurm_bench.RTUI_SLURM, slurm_bench.RTUI_LOGIN, *slurm_bench.AFTER.values())
     rounds = (slurm_bench.RT_LOGIN, slurm_bench.RT_SLURM, slurm_bench.RT_LOGIN_TCP)
     for stage in (slurm_stages.ALLOCATED, slurm_stages.KERNEL_JSON, slurm_stages.READY):
         row = re.search(rf"^\| {re.escape(stage)} \| ({NUMBER}) \|", out, re.MULTILINE)

@@ -15,6 +15,8 @@ timed (as in the TUI), through the core (``HostKernels``).
   **rtui's kernel as a job**, from the submit (``submit_slurm``) to a ``RemoteKernel`` that
   answered (``wait_slurm`` returned; ``start_slurm`` is the two); and rtui's kernel on the
   login node (``HostKernels.start``), for scale. Goal: rtui <= 2 s over ``srun true``.
+  The same starts are also given from slurmctld's allocation of the node (its log): without
+  the wait for the scheduler's pass, so rtui's own cost over the by-hand kernel shows.
 - **Stages** of rtui's SLURM starts, as instants after the submit: from slurmctld's and
   slurmd's logs (stamped to the ms), the agent's progress events, and the files the runner
   and the agent write on the login node (this machine: their mtimes).

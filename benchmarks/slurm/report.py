@@ -53,11 +53,11 @@ class Part:
         return f"### {self.title}\n\n(load average before / after: {' / '.join(self.load)})\n"
 
 
-START_HEADER = ["path", "p50 s", "min s", "max s", "over `srun true` (p50)", "goal", "met"]
-
-
-def render_starts(part: Part) -> str:
-    """Each path's start: p50/min/max and how much longer than the reference it took."""
+def render_starts(part: Part, *, versus: str = "`srun true`", goals: bool = True) -> str:
+    """Each path's start: p50/min/max and how much longer than the reference (``versus``)
+    it took; the goal columns with ``goals``."""
+    header = ["path", "p50 s", "min s", "max s", f"over {versus} (p50)",
+              *(["goal", "met"] if goals else [])]
     reference = part.reference
     rows: list[list[object]] = []
     for row in part.rows:
@@ -72,7 +72,9 @@ def render_starts(part: Part) -> str:
                      "reference" if row.reference else (
                          "—" if over is None else f"{over:+.2f} s"),
                      goal, goal_met(over, row.goal)])
-    return part.heading() + "\n" + markdown_table(START_HEADER, rows, "lrrrrll")
+    if not goals:
+        rows = [row[:-2] for row in rows]
+    return part.heading() + "\n" + markdown_table(header, rows, "lrrrrll"[:len(header)])
 
 
 STAGE_HEADER = ["stage (seconds after the submit)", "p50 s", "min s", "max s",

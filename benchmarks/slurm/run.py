@@ -24,6 +24,7 @@ from benchmarks.common import (
 )
 from benchmarks.slurm.report import Part, Row, render_rounds, render_stages, render_starts
 from benchmarks.slurm.rtui_side import (
+    ALLOCATED,
     CODE,
     MISSING,
     STAGES,
@@ -67,6 +68,11 @@ BATCH_KERNEL = ("by hand: `sbatch` a bare ipykernel (`-f F`, ports chosen here) 
                 "kernel_info_reply (the batch path + the kernel's boot; scale)")
 RTUI_SLURM = "rtui: submit -> kernel ready as a SLURM job (`submit_slurm` + `wait_slurm`)"
 RTUI_LOGIN = "rtui: a kernel on the login node (`HostKernels.start`, no scheduler; scale)"
+# The same starts from slurmctld's allocation (its log): without the scheduler's pass.
+AFTER_BATCH = "`sbatch --wrap`: allocated -> its script runs"
+AFTER_BATCH_KERNEL = "by hand, a bare ipykernel: allocated -> its first kernel_info_reply"
+AFTER_RTUI = "rtui: allocated -> kernel ready (a RemoteKernel that answered)"
+AFTER = {BATCH: AFTER_BATCH, BATCH_KERNEL: AFTER_BATCH_KERNEL, RTUI_SLURM: AFTER_RTUI}
 RT_LOGIN = "on the login node (`HostKernels.start`, its usual Unix sockets)"
 RT_SLURM = "a SLURM job on the node (TCP to the node's address through the login node)"
 RT_LOGIN_TCP = "on the login node on TCP (`transport=\"tcp\"`; scale)"
@@ -89,14 +95,20 @@ class Bench:
         self.starts = Part("", [Row(SRUN, reference=True), Row(BATCH), Row(BATCH_KERNEL),
                                 Row(RTUI_SLURM, goal=START_GOAL), Row(RTUI_LOGIN)])
         self.stages = Part("", [Row(stage) for stage in STAGES])
+        self.after = Part("", [Row(AFTER_BATCH), Row(AFTER_BATCH_KERNEL, reference=True),
+                               Row(AFTER_RTUI)])
         self._last_stages: dict[str, float | None] = {}  # of the last rtui SLURM start
+        self._last_after: float | None = None  # the last start's seconds after allocation
         if not there():
             self.row(RTUI_SLURM).error = f"{MISSING} (rtui.core: HostKernels.submit_slurm)"
-            for row in self.stages.rows:
+            for row in (*self.stages.rows, self.after.rows[2]):
                 row.error = MISSING
 
     def row(self, label: str) -> Row:
         return next(row for row in self.starts.rows if row.label == label)
+
+    def after_row(self, label: str) -> Row:
+        return next(row for row in self.after.rows if row.label == label)
 
     async def idle(self) -> None:
         await asyncio.to_thread(wait_idle, self.cluster)
@@ -105,12 +117,15 @@ class Bench:
         return await asyncio.to_thread(srun_true, self.cluster)
 
     async def batch(self) -> float:
-        seconds = await asyncio.to_thread(batch_start, self.cluster, self.scratch)
+        run = await asyncio.to_thread(batch_start, self.cluster, self.scratch)
         await self.idle()
-        return seconds
+        self._last_after = await asyncio.to_thread(run.after_allocation, self.cluster)
+        return run.seconds
 
     async def batch_kernel(self) -> float:
-        return await asyncio.to_thread(batch_kernel, self.cluster, self.scratch)
+        run = await asyncio.to_thread(batch_kernel, self.cluster, self.scratch)
+        self._last_after = await asyncio.to_thread(run.after_allocation, self.cluster)
+        return run.seconds
 
     async def rtui_slurm(self) -> float:
         started = await slurm_start(self.kernels, settings=self.settings,
@@ -124,6 +139,8 @@ class Bench:
             started.add_daemons(await asyncio.to_thread(job_instants, self.cluster,
                                                         started.job_id))
         self._last_stages = started.stages
+        allocated = started.stages.get(ALLOCATED)
+        self._last_after = None if allocated is None else started.seconds - allocated
         return started.seconds
 
     async def rtui_login(self) -> float:
@@ -144,7 +161,7 @@ class Bench:
         for row, path in paths[shift:] + paths[:shift]:
             if row.error is not None:
                 continue
-            self._last_stages = {}
+            self._last_stages, self._last_after = {}, None
             try:
                 seconds = await path()
             except Exception as exc:  # its row says why; the others go on
@@ -158,6 +175,8 @@ class Bench:
                     value = self._last_stages.get(stage.label)
                     if value is not None:
                         stage.times.append(value)
+                if row.label in AFTER and self._last_after is not None:
+                    self.after_row(AFTER[row.label]).times.append(self._last_after)
         print(f"  (starts: round {number + 1} done, load {load_average()})", file=sys.stderr,
               flush=True)
 
@@ -242,7 +261,7 @@ async def measure(cluster: SlurmCluster, server: SSHD, scratch: Path, *, runs: i
         for number in range(runs):
             await bench.starts_round(number=number, kept=True)
         bench.starts.load.append(load_average())
-        bench.stages.load = bench.starts.load
+        bench.stages.load = bench.after.load = bench.starts.load
         warm = "" if quick else ", after an untimed first round"
         bench.starts.title = (
             f"Submit -> ready on the idle node: median of {runs}, the paths in turn"
@@ -250,8 +269,11 @@ async def measure(cluster: SlurmCluster, server: SSHD, scratch: Path, *, runs: i
         bench.stages.title = (
             f"Where rtui's SLURM start goes: each stage's instant after the submit, the same "
             f"{runs} runs (the daemons' logs are stamped to the ms)")
+        bench.after.title = (
+            "The same starts from slurmctld's allocation of the node (its log) instead of "
+            "the submit: without the scheduler's pass, which falls anywhere in 0-1 s here")
         rounds = await bench.round_trips(samples)
-        return [bench.starts, bench.stages, rounds]
+        return [bench.starts, bench.after, bench.stages, rounds]
     finally:
         await close_rtui(conn, kernels, None)
 
@@ -303,9 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         raise
     print(cluster, flush=True)
-    starts, stages, rounds = parts
-    print("\n\n".join(["", render_starts(starts), render_stages(stages),
-                        render_rounds(rounds)]))
+    starts, after, stages, rounds = parts
+    print("\n\n".join(["", render_starts(starts),
+                        render_starts(after, versus="the by-hand kernel", goals=False),
+                        render_stages(stages), render_rounds(rounds)]))
     print(f"\n(slurm: {time.perf_counter() - started:.1f} s in all; load average at the end "
           f"{load_average()})", flush=True)
     crashed = any(row.error is not None and not row.error.startswith(MISSING)

@@ -21,6 +21,7 @@ from tests.harness.sshd import SSHD, start_sshd
 
 __all__ = [
     "IDLE_TIMEOUT",
+    "BatchRun",
     "JobInstants",
     "batch_kernel",
     "batch_start",
@@ -93,7 +94,22 @@ def srun_true(cluster: SlurmCluster) -> float:
     return seconds
 
 
-def batch_start(cluster: SlurmCluster, scratch: Path) -> float:
+@dataclass(frozen=True)
+class BatchRun:
+    """A timed batch job: its seconds from the submit, its id and the submit's epoch."""
+
+    seconds: float
+    job_id: str
+    submitted: float
+
+    def after_allocation(self, cluster: SlurmCluster) -> float | None:
+        """Its seconds from slurmctld's allocation (its log) instead: without the wait for
+        the scheduler's pass, which falls anywhere in 0-1 s here."""
+        allocated = job_instants(cluster, self.job_id).allocated
+        return None if allocated is None else self.submitted + self.seconds - allocated
+
+
+def batch_start(cluster: SlurmCluster, scratch: Path) -> BatchRun:
     """Seconds from ``sbatch`` to its batch script running on the node (the script writes
     ``date +%s.%N`` first thing): the scheduler's batch path, which rtui's jobs take."""
     out_file = scratch / f"batch-{time.monotonic_ns()}.out"
@@ -108,14 +124,15 @@ def batch_start(cluster: SlurmCluster, scratch: Path) -> float:
             text = out_file.read_text().strip()
             if text:
                 out_file.unlink()
-                return float(text.splitlines()[0]) - started
+                return BatchRun(float(text.splitlines()[0]) - started,
+                                out.stdout.strip().split(";")[0], started)
         if time.monotonic() > deadline:
             raise TimeoutError(f"the batch job {out.stdout.strip()} did not run within "
                                f"{STEP_TIMEOUT:g} s")
         time.sleep(0.02)
 
 
-def batch_kernel(cluster: SlurmCluster, scratch: Path) -> float:
+def batch_kernel(cluster: SlurmCluster, scratch: Path) -> BatchRun:
     """Seconds from ``sbatch`` of a bare ipykernel (``python -m ipykernel_launcher -f F``,
     its ports and key chosen here) to its first kernel_info_reply, asked for from the submit
     on (zmq queues the request until the kernel binds): the scheduler's batch path plus the
@@ -150,7 +167,7 @@ def batch_kernel(cluster: SlurmCluster, scratch: Path) -> float:
         seconds = time.time() - started
         if reply["msg_type"] != "kernel_info_reply":
             raise RuntimeError(f"the kernel answered {reply['msg_type']}, not kernel_info_reply")
-        return seconds
+        return BatchRun(seconds, job, started)
     finally:
         client.stop_channels()
         context.destroy(linger=0)
