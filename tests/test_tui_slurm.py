@@ -5,7 +5,11 @@ bad partition stays in the form; a job behind one that holds the only node shows
 panel (its state and the scheduler's reason); escape cancels it; ``k`` lists a pending job;
 once the holder goes the console runs ``1+1``, its status line shows the node and the time
 left (the warning too: 5 minutes is all the job has); closing asks, and "cancel" leaves
-nothing in the queue. The host form's SLURM section is saved as the host's slurm table.
+nothing in the queue; a job whose set-up fails says so with the end of its output. The
+host form's SLURM section is saved as the host's slurm table.
+
+Cost: ~15-27 s of the SLURM group's worker for the flow (load-dependent; the cluster and the
+login node's sshd are the session's), ~5-9 s for the form (no server).
 """
 
 from __future__ import annotations
@@ -145,6 +149,22 @@ async def test_job_console_pending_cancelled_then_running_and_closed(
         await pilot.press("enter")
         await until(lambda: not app.query(ConsolePane), 30)
         await until(lambda: not _queued(slurm), 30)
+
+        # A job that fails at start (a set-up line that fails): the panel says so, with the
+        # end of its output; closing asks nothing (nothing is queued).
+        await pilot.press("j")
+        await until(lambda: isinstance(app.screen, SlurmFormScreen)
+                    and bool(app.screen.query("#job-setup")))
+        app.screen.query_one("#job-setup", TextArea).focus()
+        await pilot.press(*"echo no module; exit 3", "ctrl+o")
+        await until(lambda: len(app.query(ConsolePane)) == 1, 30)
+        pane = app.query_one(ConsolePane)
+        await until(lambda: pane.job.failed, START)
+        shown = _screen(app)
+        assert "no module" in shown and "FAILED" in shown.upper(), shown
+        await pilot.press("f4")
+        await until(lambda: not app.query(ConsolePane), 30)
+        assert not _queued(slurm)
 
 
 async def test_host_form_saves_the_slurm_table(tmp_path: Path, isolated_home: Path) -> None:

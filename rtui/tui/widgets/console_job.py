@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from rtui.core.errors import RtuiError, SSHError
+from rtui.core.slurm.errors import JobEndedError
 from rtui.core.slurm.jobs import format_duration, format_start
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class ConsoleJob:
         self.kernel_id: str | None = None  # the kernel the job runs (known once submitted)
         self.asked: str | None = None  # what was asked of the scheduler (the form's summary)
         self.panel = JobPanel(id="job", classes="-hidden")
-        self.failed = False  # the wait ended without a kernel (the panel says why)
+        self.failed = False  # the job ended before its kernel was up (the panel says how)
         self._seen = 0.0  # monotonic time ``info`` arrived: time_left counts down from it
         self._warned = False
         self._tick: Timer | None = None
@@ -236,12 +237,18 @@ class ConsoleJob:
                                  "again once reconnected", severity="warning")
                 await asyncio.sleep(_RETRY)
                 continue
-            except RtuiError as error:
+            except JobEndedError as error:  # over before its kernel was up: nothing queued
                 self.failed = True
                 self.panel.remove_class("-hidden")
                 self.panel.show_failure(str(error))
                 self.pane.state = "dead"
                 self.pane.refresh_bindings()
+                return
+            except RtuiError as error:  # not followed any more, but maybe still queued
+                self.panel.remove_class("-hidden")
+                self.panel.show_failure(f"{error}\nThe job may still be queued: escape "
+                                        "cancels it, f4 asks whether to leave it.")
+                self.pane.state = "not followed"
                 return
             break
         if not self.pane.is_attached:
