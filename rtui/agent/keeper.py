@@ -43,7 +43,7 @@ import uuid
 
 from .keeper_buffer import Follower, OutputBuffer, event_record
 from .keeper_clients import POLLERR, POLLIN, POLLOUT, Client, ClientTable
-from .keeper_job import JobWatch
+from .keeper_job import JobWatch, wait_for_kernel
 from .keeper_stdin import StdinHolder, sign, valid_identity
 from .paths import key_digest, read_json, remove, tail, write_json
 from .sockets import KEEPER_NAME, kernel_dir, remove_kernel_dir
@@ -78,6 +78,7 @@ class Keeper:
         self.zmq = zmq
         assert (zmq.POLLIN, zmq.POLLOUT, zmq.POLLERR) == (POLLIN, POLLOUT, POLLERR)
         self.kernel_id: str = opts.kernel_id
+        self.lock_fd: int | None = None
         self.record_file: str | None = opts.record
         self.launch: bool = opts.launch
         self.linger: float = opts.linger
@@ -85,6 +86,9 @@ class Keeper:
         self.record: dict[str, Any] = record if isinstance(record, dict) else {}
         self.cf: str = opts.connection_file or self.record.get("connection_file") or ""
         conn = read_json(self.cf)
+        if opts.job_dir and not opts.launch and not isinstance(conn, dict):
+            self._lock(kernel_dir(self.kernel_id))  # one keeper waits for the job's kernel
+            conn = wait_for_kernel(opts.job_dir, opts.wait_for)
         if not isinstance(conn, dict):
             raise SystemExit(f"rtui keeper: no readable connection file {self.cf}")
         self.conn: dict[str, Any] = conn
@@ -130,15 +134,19 @@ class Keeper:
 
     # -- setup ----------------------------------------------------------------------------
 
-    def _listen(self) -> socket.socket:
-        """Hold the kernel's lock (one keeper per kernel), then listen on ``keeper``: bound
-        under a temporary name and renamed, so a client never finds a dead socket file."""
-        self.lock_fd = os.open(os.path.join(self.dir, "keeper.lock"),
+    def _lock(self, directory: str) -> None:
+        self.lock_fd = os.open(os.path.join(directory, "keeper.lock"),
                                os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise SystemExit(3) from None  # another keeper serves this kernel
+
+    def _listen(self) -> socket.socket:
+        """Hold the kernel's lock (one keeper per kernel), then listen on ``keeper``: bound
+        under a temporary name and renamed, so a client never finds a dead socket file."""
+        if self.lock_fd is None:
+            self._lock(self.dir)
         temp = f"{self.path}.{os.getpid()}"
         remove(temp)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -588,6 +596,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--launch", action="store_true")
     parser.add_argument("--pid", type=int)
     parser.add_argument("--job-dir")  # a SLURM kernel's job directory (watch mode)
+    parser.add_argument("--wait-for", type=float, default=7 * 86400)  # its kernel.json
     parser.add_argument("--buffer-mb", type=float, default=64.0)
     parser.add_argument("--linger", type=float, default=LINGER)
     opts = parser.parse_args(argv)

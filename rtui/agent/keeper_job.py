@@ -20,6 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 SILENT_GONE = 20.0  # seconds of refused connections, state.json unchanged, before "ended"
 PORT_CHECK_EVERY = 1.0
 
@@ -89,3 +90,20 @@ class JobWatch:
             why = "the job's kernel no longer answers (the job was killed)"
         return (code if isinstance(code, int) else None, sig if isinstance(sig, int) else None,
                 why)
+
+
+def wait_for_kernel(job_dir: str, limit: float) -> dict[str, Any]:
+    """The kernel's connection info once the job's runner wrote it: the keeper of a job just
+    submitted starts while the job waits (its Python and pyzmq start overlap the queue, not
+    the kernel's boot). Leaves quietly when the job directory goes (the job was cancelled),
+    or after ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    path = os.path.join(job_dir, "kernel.json")
+    while True:
+        conn = read_json(path)
+        if isinstance(conn, dict) and conn.get("key") and conn.get("ip") and all(
+                isinstance(conn.get(name), int) for name in PORT_NAMES):
+            return conn
+        if not os.path.isdir(job_dir) or time.monotonic() > deadline:
+            raise SystemExit(0)
+        time.sleep(0.05)

@@ -19,6 +19,7 @@ import re
 import secrets
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -274,9 +275,21 @@ def _ended_error(rec: dict[str, Any], job: dict[str, Any], before: str) -> OpErr
                    f"last lines of {rec['log_file']}:\n{tail(rec['log_file'])}")
 
 
-def _start_keeper(rec: dict[str, Any], timeout: float) -> tuple[str, dict[str, Any]]:
-    """The login node's keeper of the kernel (watch mode, the job dir its witness): the one
-    it has, else a new one; returns once it answers (not once the kernel does)."""
+def _spawn_keeper(rec: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """A keeper for the kernel, in watch mode with the job dir its witness; started before
+    the job runs, it waits for the runner's kernel.json itself (``keeper_job``)."""
+    python = keepers.python_for([rec.get("python"), sys.executable])
+    return keepers.spawn(python, rec["id"], [
+        "--connection-file", rec["connection_file"], "--record", rec["record_file"],
+        "--job-dir", rec["slurm"]["dir"],
+        "--buffer-mb", repr(float(rec.get("output_buffer_mb") or 64))])
+
+
+def _start_keeper(rec: dict[str, Any], timeout: float,
+                  early: subprocess.Popen[bytes] | None = None) -> tuple[str, dict[str, Any]]:
+    """The login node's keeper of the kernel: the one it has, else ``early`` (spawned while
+    the job waited) once it answers, else a new one; returns once it answers (not once the
+    kernel does)."""
     kid = rec["id"]
     kept = keepers.status_of(kid)
     if kept is not None and kept[1].get("key_digest") == key_digest(read_json(
@@ -284,12 +297,14 @@ def _start_keeper(rec: dict[str, Any], timeout: float) -> tuple[str, dict[str, A
         return kept
     if kept is not None:
         keepers.retire(kid, kept[1])
-    python = keepers.python_for([rec.get("python"), sys.executable])
-    proc = keepers.spawn(python, kid, [
-        "--connection-file", rec["connection_file"], "--record", rec["record_file"],
-        "--job-dir", rec["slurm"]["dir"],
-        "--buffer-mb", repr(float(rec.get("output_buffer_mb") or 64))])
-    return keepers.wait_status(kid, proc, timeout, done=("starting", "running", "exited"))
+    elif early is not None and early.poll() in (None, 3):  # 3: another keeper holds it
+        try:
+            return keepers.wait_status(kid, early, timeout,
+                                       done=("starting", "running", "exited"))
+        except OpError:
+            pass
+    return keepers.wait_status(kid, _spawn_keeper(rec), timeout,
+                               done=("starting", "running", "exited"))
 
 
 def _launched(rec: dict[str, Any], conn: dict[str, Any], keeper: str,
@@ -322,6 +337,9 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     kept: tuple[str, dict[str, Any]] | None = None
     conn: dict[str, Any] | None = None
     timings: dict[str, float] = {}
+    early = None
+    if keepers.status_of(rec["id"]) is None and _conn(rec) is None:
+        early = _spawn_keeper(rec)  # its start overlaps the queue
     while True:
         progress.check()
         now = time.monotonic()
@@ -334,7 +352,7 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                                node=_runner_state(rec).get("node") or job.get("node"))
                     last = _event(job)
                     progress(sched.describe(job), None, job=last)
-                kept = _start_keeper(rec, max(5.0, min(30.0, deadline - now)))
+                kept = _start_keeper(rec, max(5.0, min(30.0, deadline - now)), early)
                 timings["keeper"] = time.time()
         if kept is not None:
             try:
@@ -363,6 +381,8 @@ def op_slurm_wait(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 last = None  # the next answer is told even if the job did not change
             else:
                 if job["state"] not in sched.ACTIVE:
+                    if early is not None and kept is None and early.poll() is None:
+                        early.terminate()  # it waits for a kernel that never comes
                     raise _ended_error(rec, job, "before its kernel was ready")
                 event = _event(job)
                 if event != last:
