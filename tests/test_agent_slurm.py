@@ -221,7 +221,8 @@ def test_refused_cancelled_pending_and_controller_unreachable(
     local = Agent(agent_env(slurm_sshd.remote_home, SLURM_CONF=str(dead)), bundle)
     bare = Agent(agent_env(slurm_sshd.remote_home, PATH="/nonexistent"), bundle)
     try:
-        local._wait(lambda: local.ready is not None and bare.ready is not None, 30)
+        local._wait(lambda: local.ready is not None, 30)
+        bare._wait(lambda: bare.ready is not None, 30)
         gone = local.error("slurm_submit", python=sys.executable, slurm={})
         assert gone.type == "slurm_unreachable"
         assert "Unable to contact slurm controller" in gone.message
