@@ -114,6 +114,9 @@ class Runner:
     def start_kernel(self) -> None:
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (self.template.get("env") or {}).items()})
+        # As a kernel manager's child: ipykernel then prints no "ipython kernel" banner (the
+        # end of job.out is what a person reads when the job ends), and it leaves if we die.
+        env["JPY_PARENT_PID"] = str(os.getpid())
         argv = [sys.executable, "-Xfrozen_modules=off", "-c", self.boot,
                 self.template.get("module", "ipykernel_launcher"), "-f", self.cf]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
