@@ -158,6 +158,7 @@ def test_pending_running_execute_interrupt_restart_cancel(
              10, "the keeper to hear the kernel's output")
     log = Path(ready["log_file"]).read_text()
     assert f"rtui: kernel on {slurm.node} (127.0.0.1)" in log and key not in log
+    assert "To connect another client" not in log  # no ipykernel banner before a job's end
     assert not argv_with(key)
 
     # Interrupt: scancel -b -s INT reaches the runner, which passes it to the kernel.
@@ -263,7 +264,8 @@ def test_refused_cancelled_pending_and_controller_unreachable(
     assert not os.path.exists(failing["dir"])
 
 
-def test_a_job_killed_at_its_time_limit(slurm: SlurmCluster, agent: SshAgent) -> None:
+def test_a_job_killed_at_its_time_limit(slurm: SlurmCluster, slurm_sshd: SSHD,
+                                        agent: SshAgent) -> None:
     """A job with a 1-minute limit killed by the scheduler for it (TIMEOUT, SIGTERM then
     KILL). Not to wait the minute, its end time is moved to now (``scontrol update
     EndTime``: what slurmctld's limit check compares, every 30 s, as for the minute's end)."""
@@ -288,6 +290,18 @@ def test_a_job_killed_at_its_time_limit(slurm: SlurmCluster, agent: SshAgent) ->
     status = keepers.ask(ready["keeper"], {"op": "status"})
     assert status["next"] > ready["seq"] + 1
     assert "SIGTERM" in (status["exit"]["log_tail"] or "")
+    # Once the controller forgot the job (MinJobAge), how it ended is still told: as the
+    # agent saw it (ended.json), else from slurmstepd's line in job.out.
+    record_file = slurm_sshd.remote_home / ".local/share/rtui/kernels" / f"{sub['id']}.json"
+    record = json.loads(record_file.read_text())
+    record["slurm"]["job_id"] = "999999"  # a job the controller does not know
+    record_file.write_text(json.dumps(record))
+    forgot = agent.request("resolve", id=sub["id"])
+    assert forgot["alive"] is False and forgot["slurm"]["state"] == "TIMEOUT"
+    os.unlink(Path(sub["dir"]) / "ended.json")
+    forgot = agent.request("resolve", id=sub["id"])
+    assert forgot["slurm"]["state"] == "TIMEOUT" and forgot["slurm"]["reason"] == "TimeLimit"
+    assert forgot["exit"]["slurm_state"] == "TIMEOUT"
     with pytest.raises(AgentError) as ended:
         agent.request("restart", kernel_id=sub["id"])
     assert ended.value.type in ("restart_failed", "not_ready")

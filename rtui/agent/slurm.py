@@ -6,7 +6,8 @@ such a kernel (kernels.py hands its records here: they have ``"slurm"``).
 The job's files are in ``state_dir/jobs/<kernel id>/`` (0700; the home is the cluster's
 shared filesystem): job.sh (the batch script), job.py (the runner's source), boot.py
 (``kernel_boot.BOOT``), template.json (0600: the key, never in argv nor job.sh),
-kernel.json (0600, the runner's), state.json (the runner's), job.out (the job's output). The
+kernel.json (0600, the runner's), state.json (the runner's), job.out (the job's output),
+ended.json (how the job ended, as the agent first saw it). The
 kernel's keeper runs here, on the login node, watching it over TCP (``keeper_job``), so its
 kept output outlives the job.
 """
@@ -111,8 +112,8 @@ def _job_script(python: str, job_dir: str, slurm: dict[str, Any]) -> str:
     setup = [line for line in slurm.get("setup") or [] if line.strip()]
     if setup:
         lines += ["# set-up", *setup]
-    lines.append("exec " + " ".join(shlex.quote(w) for w in (
-        python, os.path.join(job_dir, "job.py"), job_dir)))
+    lines.append("exec " + " ".join(shlex.quote(w) for w in (  # -S: the runner needs no site
+        python, "-S", os.path.join(job_dir, "job.py"), job_dir)))
     return "\n".join(lines) + "\n"
 
 
@@ -245,9 +246,11 @@ def _runner_state(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _job(rec: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
     """The contract's JOB for a record: the scheduler's word (``found``), the address the
-    runner chose; an ended job's reason from scontrol (squeue keeps the last pending one)."""
+    runner chose; an ended job's reason from scontrol (squeue keeps the last pending one).
+    An ended job is remembered in its dir (``ended.json``), for when the controller forgot it
+    (MinJobAge) or does not answer."""
     job_id = rec["slurm"]["job_id"]
-    job = dict(found) if found else {
+    job = dict(found) if found else _remembered(rec) or {
         "job_id": job_id, "state": "UNKNOWN", "reason": "the controller no longer knows the job",
         "node": None, "address": None, "start": None, "time_left": None, "time_limit": None,
         "end": None, "partition": rec["slurm"].get("settings", {}).get("partition"),
@@ -265,8 +268,47 @@ def _job(rec: dict[str, Any], found: dict[str, Any] | None) -> dict[str, Any]:
             job["reason"] = told.get("reason")
         if job.get("reason") in sched.WAITING_REASONS:
             job["reason"] = None  # why it waited, not why it ended (a pending job cancelled)
+        ended = os.path.join(rec["slurm"]["dir"], "ended.json")
+        if os.path.isdir(rec["slurm"]["dir"]) and not os.path.exists(ended):
+            try:
+                write_json(ended, dict(job, name=None))
+            except OSError:
+                pass
     job.pop("name", None)
     return job
+
+
+# slurmstepd's own line in the job's output when it ends the job.
+_STEPD_RE = re.compile(r"\*\*\* JOB \S+ ON (\S+) CANCELLED AT (\S+)"
+                       r"(?: DUE TO ([A-Z ]+?))? \*\*\*")
+_STEPD_ENDS = {None: ("CANCELLED", None), "TIME LIMIT": ("TIMEOUT", "TimeLimit"),
+               "PREEMPTION": ("PREEMPTED", None), "NODE FAILURE": ("NODE_FAIL", "NodeDown")}
+
+
+def _remembered(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """How the job ended when the controller no longer says: as the agent saw it then
+    (ended.json), else slurmstepd's line in job.out, else the runner's word (its kernel
+    exited with a code)."""
+    base: dict[str, Any] = {
+        "job_id": rec["slurm"]["job_id"], "reason": None, "node": None, "address": None,
+        "start": None, "time_left": None, "time_limit": None, "end": None,
+        "partition": rec["slurm"].get("settings", {}).get("partition")}
+    seen = read_json(os.path.join(rec["slurm"]["dir"], "ended.json"))
+    if isinstance(seen, dict) and seen.get("state"):
+        return dict(base, **{k: v for k, v in seen.items() if k in base or k == "state"})
+    lines = tail(rec["log_file"], 50).splitlines()
+    for line in reversed(lines):
+        said = _STEPD_RE.search(line)
+        if said and said.group(3) in _STEPD_ENDS:
+            state, reason = _STEPD_ENDS[said.group(3)]
+            return dict(base, state=state, reason=reason, node=said.group(1),
+                        end=sched.instant(said.group(2)))
+    runner = _runner_state(rec)
+    code = (runner.get("exit") or {}).get("code")
+    if runner.get("ended_by") == "kernel" and isinstance(code, int):
+        return dict(base, state="COMPLETED" if code == 0 else "FAILED",
+                    reason=None if code == 0 else "NonZeroExitCode", node=runner.get("node"))
+    return None
 
 
 def _ended_error(rec: dict[str, Any], job: dict[str, Any], before: str) -> OpError:
