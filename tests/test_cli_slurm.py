@@ -286,7 +286,8 @@ def test_the_kept_output_stays_readable_after_the_job_ended(
     kernel = found.group(1)
     code, out, err = cli(capsys, "log", "hpc", kernel)
     assert code == 0 and "kept 42\n" in out
-    assert "rtui: the kernel was killed by signal 15 (SIGTERM)\n" in err, err
+    assert (f"rtui: the kernel ended with its job {job}, cancelled (CANCELLED); it was killed "
+            "by signal 15 (SIGTERM)\n") in err, err
     assert "the job was ended by SIGTERM (scancel, its time limit or a preemption)" in err
 
     code, out, _ = cli(capsys, "kernel", "stop", "hpc", kernel)

@@ -93,6 +93,9 @@ async def test_pending_running_execute_interrupt_restart_shutdown(
         assert told[-1].running and told[-1].node == slurm.node
         assert kernel.slurm is not None and kernel.slurm.node == slurm.node
         assert kernel.slurm.address == "127.0.0.1"
+        # its node's TCP ports by direct-tcpip through the login node (not the host's
+        # Unix-socket route the status line used to name)
+        assert kernel.route == "tcp"
         assert kernel.exposure_note is not None
         assert f"reachable on the cluster network ({slurm.node}, 127.0.0.1)" in (
             kernel.exposure_note)

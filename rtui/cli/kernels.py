@@ -411,6 +411,7 @@ def _log(args: argparse.Namespace) -> int:
         lines: int | None = args.lines
         backlog: list[str] | None = [] if lines is not None else None
         stop = asyncio.Event()
+        exited: list[ev.KernelExited] = []
 
         def on_event(event: ev.KernelEvent) -> None:
             nonlocal backlog
@@ -425,9 +426,7 @@ def _log(args: argparse.Namespace) -> int:
                 if not args.follow:
                     stop.set()
             elif isinstance(event, ev.KernelExited):
-                print(f"rtui: the kernel {event.describe()}", file=sys.stderr, flush=True)
-                for line in event.log_tail.rstrip().splitlines():
-                    print(f"rtui:   {line}", file=sys.stderr)
+                exited.append(event)  # said once the job's end is known (see below)
                 stop.set()
             elif isinstance(event, ev.OutputDropped):
                 print(f"rtui: {event.describe()}", file=sys.stderr, flush=True)
@@ -456,9 +455,31 @@ def _log(args: argparse.Namespace) -> int:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             await feed.close()
+        if exited:
+            print(f"rtui: the kernel {await _how_it_ended(kernels, args.id, exited[0])}",
+                  file=sys.stderr, flush=True)
+            for line in exited[0].log_tail.rstrip().splitlines():
+                print(f"rtui:   {line}", file=sys.stderr)
         return 0
 
     return with_host(args, args.host, body)
+
+
+async def _how_it_ended(kernels: HostKernels, kernel_id: str, exited: Any) -> str:
+    """"was killed by signal 15 (SIGTERM)", or for a kernel in a SLURM job what the
+    scheduler says of the job: "was killed with its job 5 at its time limit (TIMEOUT)"."""
+    from rtui.core.errors import RtuiError
+    from rtui.core.slurm.jobs import how_ended
+
+    said = str(exited.describe())
+    try:
+        located = await asyncio.wait_for(kernels.locate(kernel_id, alive=False), _LOG_WAIT)
+    except (RtuiError, TimeoutError):
+        return said  # the keeper's words are all there is
+    job = located.slurm
+    if job is None or not job.ended:
+        return said
+    return f"ended with its job {job.job_id}, {how_ended(job.state)} ({job.state}); it {said}"
 
 
 def _log_text(event: Any) -> str:

@@ -60,8 +60,16 @@ class KernelTunnel:
 
     @property
     def mode(self) -> Mode | None:
-        """How the kernel's sockets are reached now (None while the link is down)."""
-        return self.routes.mode
+        """How the kernel's sockets are reached now (None while the link is down): a kernel
+        on TCP (one others started, one in a SLURM job on its node) is reached by direct TCP
+        channels where the server opens them, else through the relay, whatever reaches the
+        host's Unix sockets."""
+        if not self.exposed:
+            return self.routes.mode
+        kinds = self.routes.kinds
+        if kinds is None:
+            return None
+        return "tcp" if kinds.tcp else "relay"
 
     @property
     def exposed(self) -> bool:
