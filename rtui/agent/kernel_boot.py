@@ -29,6 +29,15 @@ is how ``procs`` finds a kernel's process and tells its kind.
 
 from __future__ import annotations
 
+import re
+
+# What a kernel rtui starts is (on the login node or in a SLURM job): its kind's module, its
+# five sockets' names in connection files, and the shapes an id and a key may have.
+KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+KERNEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{32,256}")
+
 # Patched only when IOPubThread's two pipe methods have the shape checked below, the one they
 # have had from ipykernel 4.x (uuid4 id) through 6.x (6.31 checked here) and 7.x (7.4 checked,
 # and ipykernel's main branch on GitHub): ``_setup_pipe_in(self)`` binds with

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import secrets
 import signal
 import socket
@@ -22,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import keepers, slurm, slurm_kernels
 from .envs import check_python
-from .kernel_boot import kernel_argv
+from .kernel_boot import KERNEL_ID_RE, KERNEL_MODULES, KEY_RE, PORT_NAMES, kernel_argv
 from .paths import (
     connection_files,
     home,
@@ -60,10 +59,6 @@ if TYPE_CHECKING:
 
     from .protocol import Progress
 
-KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
-PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_KEY_RE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 def _load_records() -> dict[str, dict[str, Any]]:
@@ -227,7 +222,7 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     # before the answer, and opens its channels while the kernel boots). It comes on the
     # agent's stdin, never in a command line, and is written only to the 0600 file.
     key = arg(args, "key", str, None) or secrets.token_hex(32)
-    if not _KEY_RE.fullmatch(key):
+    if not KEY_RE.fullmatch(key):
         raise OpError("bad_args", "key must be 32 to 256 characters of letters, digits, '-' "
                       "or '_'")
     if transport not in ("ipc", "tcp"):
@@ -236,7 +231,7 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         raise OpError("bad_args", "output_buffer_mb must be > 0")
     if kind not in KERNEL_MODULES:
         raise OpError("bad_args", f"kind must be one of {', '.join(KERNEL_MODULES)}, not {kind!r}")
-    if not _ID_RE.match(kid):
+    if not KERNEL_ID_RE.match(kid):
         raise OpError("bad_args", f"kernel_id {kid!r} may only use letters, digits, '.', '_', '-'")
     if not os.path.isdir(cwd):
         raise OpError("not_found", f"working directory {cwd} does not exist")

@@ -28,7 +28,7 @@ import uuid
 from . import keepers
 from . import slurm_sched as sched
 from .envs import check_python
-from .kernel_boot import BOOT
+from .kernel_boot import BOOT, KERNEL_ID_RE, KERNEL_MODULES, KEY_RE, PORT_NAMES
 from .paths import (
     home,
     kernels_dir,
@@ -50,10 +50,6 @@ if TYPE_CHECKING:
 
     from .protocol import Progress
 
-KERNEL_MODULES = {"ipykernel": "ipykernel_launcher", "spyder": "spyder_kernels.console"}
-PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_KEY_RE = re.compile(r"[A-Za-z0-9_-]{32,256}")
 _NAME_RE = r"[A-Za-z0-9._,-]+"
 _TIME_RE = r"\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2}"
 # Each setting: (sbatch option, what a value must look like, what is allowed in words).
@@ -144,9 +140,9 @@ def op_slurm_submit(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     slurm = arg(args, "slurm", dict, {})
     if kind not in KERNEL_MODULES:
         raise OpError("bad_args", f"kind must be one of {', '.join(KERNEL_MODULES)}, not {kind!r}")
-    if not _ID_RE.match(kid):
+    if not KERNEL_ID_RE.match(kid):
         raise OpError("bad_args", f"kernel_id {kid!r} may only use letters, digits, '.', '_', '-'")
-    if not _KEY_RE.fullmatch(key):
+    if not KEY_RE.fullmatch(key):
         raise OpError("bad_args", "key must be 32 to 256 characters of letters, digits, '-' "
                       "or '_'")
     if buffer_mb <= 0:

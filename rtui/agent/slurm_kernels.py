@@ -12,9 +12,10 @@ import time
 
 from . import keepers
 from . import slurm_sched as sched
+from .kernel_boot import PORT_NAMES
 from .paths import key_digest, tail
 from .protocol import OpError, arg
-from .slurm import PORT_NAMES, _conn, _job, _launched, _runner_state, _start_keeper, job_record
+from .slurm import _conn, _job, _launched, _runner_state, _start_keeper, job_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
