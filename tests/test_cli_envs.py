@@ -33,6 +33,7 @@ import uv
 from rtui.cli.main import build_parser, main
 from rtui.core.config.model import Config
 from rtui.core.config.store import HostStore
+from tests.cli_helpers import cli, rtui_only
 from tests.conftest import run_rtui
 from tests.harness.sshd import SSHD, start_sshd
 from tests.ssh_helpers import host_for, trust
@@ -74,21 +75,6 @@ def add_lab(server: SSHD, home: Path) -> Path:
     path = home / ".config" / "rtui" / "hosts.toml"
     HostStore(path).update(partial(Config.with_host, host=host_for(server, "lab", python=PY)))
     return path
-
-
-def rtui_only(stderr: str) -> str:
-    """``stderr``, once checked to be rtui's own lines: progress ("  ...") and "rtui: ..."."""
-    assert "Traceback" not in stderr, stderr
-    for line in stderr.splitlines():
-        assert line.startswith(("  ", "rtui: ")), stderr
-    return stderr
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``rtui ARGS`` in this process: exit code, stdout, stderr (checked: rtui's own)."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, rtui_only(err)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from rtui.core.config.model import Config
 from rtui.core.config.store import HostStore
 from rtui.core.slurm.jobs import JobInfo
 from rtui.core.slurm.settings import SlurmSettings
+from tests.cli_helpers import cli, rtui_only
 from tests.harness.slurm import SlurmCluster
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for, trust
@@ -128,21 +129,6 @@ def hpc(slurm_sshd: SSHD, slurm: SlurmCluster, isolated_home: Path) -> SlurmClus
     HostStore(isolated_home / ".config" / "rtui" / "hosts.toml").update(
         partial(Config.with_host, host=host))
     return slurm
-
-
-def rtui_only(stderr: str) -> str:
-    """``stderr``, once checked to be rtui's own lines: progress ("  ...") and "rtui: ..."."""
-    assert "Traceback" not in stderr, stderr
-    for line in stderr.splitlines():
-        assert line.startswith(("  ", "rtui: ")), stderr
-    return stderr
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``rtui ARGS`` in this process: exit code, stdout, stderr (checked: rtui's own)."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, rtui_only(err)
 
 
 def queued(slurm: SlurmCluster) -> list[str]:
