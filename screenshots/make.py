@@ -459,8 +459,10 @@ async def slurm_session(server: DemoServer, store: HostStore, shots: dict[str, s
     """80x24: a job console whose job waits, another job holding the only node of a real
     one-node SLURM cluster (the tests' harness: slurmctld, slurmd, munge, ~2 s to start) whose
     login node is the demo host; the job is cancelled with escape, the cluster stopped."""
+    from textual.widgets import OptionList
+
     from rtui.cli.demo import demo_app
-    from rtui.tui.screens.prompts import ConfirmScreen
+    from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen
     from rtui.tui.screens.slurm_form import SlurmFormScreen
     from rtui.tui.widgets.console import ConsolePane
 
@@ -476,8 +478,13 @@ async def slurm_session(server: DemoServer, store: HostStore, shots: dict[str, s
             camera = Camera(app, pilot, shots)
             await choose(app, server.name)
             await pilot.press("j")
-            await until(lambda: isinstance(app.screen, SlurmFormScreen)
-                        and bool(app.screen.query("#job-partition"))
+            await until(lambda: isinstance(app.screen, (SlurmFormScreen, ChoiceScreen)),
+                        "the job form or the Python picker")
+            if isinstance(app.screen, ChoiceScreen):  # more than one Python with ipykernel
+                await until(lambda: bool(app.screen.query(OptionList)), "the picker's options")
+                await pilot.press("enter")  # the first, as open_console takes
+                await until(lambda: isinstance(app.screen, SlurmFormScreen), "the job form")
+            await until(lambda: bool(app.screen.query("#job-partition"))
                         and app.focused is app.screen.query_one("#job-partition"),
                         "the job form's first field to have focus")
             await type_text(pilot, "debug")
