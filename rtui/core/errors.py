@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:  # the model raises ConfigError: only its type is needed here
@@ -31,6 +31,7 @@ __all__ = [
     "TransferCancelledError",
     "UnreachableError",
     "WrongKindError",
+    "describe_value",
 ]
 
 
@@ -163,3 +164,17 @@ class TransferCancelledError(FilesError):
     """The person cancelled the transfer (its part file is removed)."""
 
     default_title = "Cancelled"
+
+
+def describe_value(value: object) -> str:
+    """A value of a config file as a message names it: "text 'x'", "true/false (true)",
+    "a list", "a table", "float nan" (hosts.toml's and its slurm table's checks share it)."""
+    if isinstance(value, bool):
+        return f"true/false ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"text '{value}'"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a table"
+    return f"{type(value).__name__} {value!r}"

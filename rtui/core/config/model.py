@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtui.core.errors import ConfigError
+from rtui.core.errors import ConfigError, describe_value
 from rtui.core.slurm.settings import SlurmSettings, slurm_problems
 
 __all__ = [
@@ -244,7 +244,7 @@ _SETTINGS_CHOICES = {"host_key_policy": HOST_KEY_POLICIES, "images": IMAGE_MODES
 
 def _check_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {_describe(value)}")
+        raise ValueError(f"must be a string, got {describe_value(value)}")
     return value
 
 
@@ -252,28 +252,16 @@ def _check_str_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"must be a list of strings, got {_describe(value)}")
+        raise ValueError(f"must be a list of strings, got {describe_value(value)}")
     return tuple(value)
 
 
 def _check_port(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be a whole number 1-65535, got {_describe(value)}")
+        raise ValueError(f"must be a whole number 1-65535, got {describe_value(value)}")
     if not 1 <= value <= 65535:
         raise ValueError(f"must be 1-65535, got {value}")
     return value
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"true/false ({str(value).lower()})"
-    if isinstance(value, str):
-        return f"text '{value}'"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _decode_host_field(name: str, value: Any) -> Any:
@@ -319,7 +307,7 @@ def _check_autoreload(value: Any) -> str:
     if not isinstance(text, str) or text.strip().lower() not in AUTORELOAD_MODES:
         raise ValueError(
             f"must be 2 (reload changed modules before each cell), 3 (also add their new "
-            f"names) or \"off\", got {_describe(value)}")
+            f"names) or \"off\", got {describe_value(value)}")
     return text.strip().lower()
 
 
@@ -359,7 +347,7 @@ def _slurm_problems(value: Any, host: str | None, index: int | None) -> list[Pro
     """The problems of a host's ``slurm`` table, each naming its key (``slurm.time``)."""
     if not isinstance(value, dict):
         return [Problem(f"must be a table of job settings ([hosts.slurm]), got "
-                        f"{_describe(value)}", host=host, field="slurm", index=index)]
+                        f"{describe_value(value)}", host=host, field="slurm", index=index)]
     return [Problem(message, host=host, field=f"slurm.{key}", index=index)
             for key, message in slurm_problems(value)]
 
@@ -413,18 +401,18 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
         default = spec.default
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                problems.append(Problem(f"must be true or false, got {_describe(value)}",
+                problems.append(Problem(f"must be true or false, got {describe_value(value)}",
                                         field=where))
                 continue
         elif isinstance(default, str):
             choices = _SETTINGS_CHOICES[key]
             if not isinstance(value, str) or value not in choices:
                 problems.append(Problem(
-                    f"must be one of {', '.join(choices)}, got {_describe(value)}",
+                    f"must be one of {', '.join(choices)}, got {describe_value(value)}",
                     field=where))
                 continue
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(Problem(f"must be a number, got {_describe(value)}", field=where))
+            problems.append(Problem(f"must be a number, got {describe_value(value)}", field=where))
             continue
         elif isinstance(default, int) and not isinstance(value, int):
             problems.append(Problem(f"must be a whole number, got {value!r}", field=where))

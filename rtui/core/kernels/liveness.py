@@ -78,12 +78,7 @@ def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedE
     message = (f"kernel {kernel_id} on {host} is not running ({what}"
                f"{', ' + how if how else ''})")
     tail = exit_info.get("log_tail") if isinstance(exit_info, dict) else None
-    if isinstance(tail, str) and tail.strip():
-        lines = tail.strip().splitlines()[-5:]
-        message += "; the end of its log:\n" + "\n".join(f"  {line}" for line in lines)
-        message += "\n"
-    else:
-        message += "; "
+    message += _ending(tail, "log")
     message += (f"`rtui kernel restart {host} {kernel_id}` starts it again, "
                 f"`rtui kernel stop {host} {kernel_id}` removes it")
     return KernelDiedError(message, title="Kernel not running")
@@ -92,9 +87,8 @@ def gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedE
 def job_gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelDiedError:
     """A kernel whose SLURM job ended: "killed at its time limit", "preempted", "cancelled",
     "failed (exit N)", with the tail of the job's output; its kept output stays readable."""
-    exit_info: dict[str, Any] = answer.get("exit") or {}
-    job: dict[str, Any] = answer.get("slurm") or {}
-    exit_info, job = (d if isinstance(d, dict) else {} for d in (exit_info, job))
+    exit_info, job = (d if isinstance(d, dict) else {}
+                      for d in (answer.get("exit"), answer.get("slurm")))
     state = str(exit_info.get("slurm_state") or job.get("state") or "")
     how = how_ended(state) if state else "ended"
     if JobInfo("", state).running:  # its kernel exited, and the runner ends the job
@@ -110,16 +104,19 @@ def job_gone_error(host: str, kernel_id: str, answer: dict[str, Any]) -> KernelD
     job_id = job.get("job_id") or exit_info.get("job_id")
     message = (f"kernel {kernel_id} on {host} is not running: its job"
                f"{f' {job_id}' if job_id else ''} {how}")
-    tail = exit_info.get("log_tail")
-    if isinstance(tail, str) and tail.strip():
-        lines = tail.strip().splitlines()[-5:]
-        message += "; the end of its output:\n" + "\n".join(f"  {line}" for line in lines)
-        message += "\n"
-    else:
-        message += "; "
+    message += _ending(exit_info.get("log_tail"), "output")
     message += (f"`rtui log {host} {kernel_id}` shows its kept output, "
                 f"`rtui kernel stop {host} {kernel_id}` removes it")
     return KernelDiedError(message, title="Job ended")
+
+
+def _ending(tail: Any, what: str) -> str:
+    """What goes between a dead kernel's message and its commands: the last 5 lines of its
+    log (or its job's output), else just the separator."""
+    if not (isinstance(tail, str) and tail.strip()):
+        return "; "
+    lines = tail.strip().splitlines()[-5:]
+    return f"; the end of its {what}:\n" + "\n".join(f"  {line}" for line in lines) + "\n"
 
 
 async def shell_listens(routes: HostRoutes, info: dict[str, Any]) -> bool | None:

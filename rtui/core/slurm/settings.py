@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rtui.core.errors import ConfigError
+from rtui.core.errors import ConfigError, describe_value
 
 __all__ = ["SLURM_KEYS", "SlurmSettings", "slurm_problems", "time_seconds"]
 
@@ -55,7 +55,7 @@ class SlurmSettings:
         """The settings of a ``slurm`` table; ConfigError naming every bad key and what it
         allows."""
         if not isinstance(data, Mapping):
-            raise _error([("", f"must be a table of job settings, got {_describe(data)}")])
+            raise _error([("", f"must be a table of job settings, got {describe_value(data)}")])
         problems = slurm_problems(data)
         if problems:
             raise _error(problems)
@@ -163,7 +163,7 @@ def _decode(key: str, value: Any) -> Any:
     if key in _LIST_KEYS:
         return _decode_lines(key, value)
     if not isinstance(value, str):
-        raise ValueError(f"must be text, got {_describe(value)}")
+        raise ValueError(f"must be text, got {describe_value(value)}")
     text = value.strip()
     if not text:
         raise ValueError("must not be empty (leave the key out for the cluster's default)")
@@ -188,7 +188,7 @@ def _decode_cpus(value: Any) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())  # a form's or a flag's text
     if isinstance(number, bool) or not isinstance(number, int):
-        raise ValueError(f"must be a whole number 1-{_MAX_CPUS}, got {_describe(value)}")
+        raise ValueError(f"must be a whole number 1-{_MAX_CPUS}, got {describe_value(value)}")
     if not 1 <= number <= _MAX_CPUS:
         raise ValueError(f"must be 1-{_MAX_CPUS}, got {number}")
     return number
@@ -198,7 +198,7 @@ def _decode_lines(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"must be a list of text lines, got {_describe(value)}")
+        raise ValueError(f"must be a list of text lines, got {describe_value(value)}")
     lines = tuple(v.strip() for v in value)
     for line in lines:
         if not line or "\n" in line or "\r" in line:
@@ -208,18 +208,6 @@ def _decode_lines(key: str, value: Any) -> tuple[str, ...]:
                 f"'{line}' is not an sbatch option (one per item, as --exclusive or "
                 "--constraint=avx2)")
     return lines
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"true/false ({str(value).lower()})"
-    if isinstance(value, str):
-        return f"text '{value}'"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a table"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _error(problems: list[tuple[str, str]]) -> ConfigError:
