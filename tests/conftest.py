@@ -17,10 +17,12 @@ import pytest_asyncio
 
 from rtui.core.kernels.service import HostKernels
 from tests import benchmark_runs
+from tests.harness import jupyter
 from tests.harness.alone import held
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
+    jupyter_server,
     kbdint_server,
     password_account,
     password_sshd,
@@ -231,6 +233,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.alone)
         if item.get_closest_marker("alone") and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(ALONE_GROUP))
+    if not config.option.collectonly:
+        _start_servers_early(items)
     gone = [f"{file}::{name}" for file, module in modules.items()
             for name in ALONE.get(file, ()) if not hasattr(module, name)]
     if gone:
@@ -245,6 +249,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if not hasattr(config, "workerinput"):
         benchmark_runs.start()
+
+
+def _start_servers_early(items: list[pytest.Item]) -> None:
+    """Start the Jupyter servers the collected tests use now, without waiting: their ~4 s
+    of start-up overlaps the tests that run first (the fixtures wait at first use)."""
+    used = {name for item in items for name in getattr(item, "fixturenames", ())}
+    if "jupyter_server" in used:
+        jupyter.start_early("server")
 
 
 def _in_turn(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -292,5 +304,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     benchmark_runs.stop()
+    jupyter.stop_all()
     if _shared is not None and not hasattr(session.config, "workerinput"):
         shutil.rmtree(_shared, ignore_errors=True)

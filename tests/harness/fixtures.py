@@ -26,6 +26,10 @@ Fixtures
                   "client_keys": None}``.  Public key login as ``user`` works too.
 ``ssh_agent``     function-scoped, started :class:`~tests.harness.agent.SSHAgent` without
                   keys; stopped after the test.  ``ssh_agent.connect_kwargs(server)``.
+``jupyter_server`` session-scoped :class:`~tests.harness.jupyter.JupyterServerInfo`: a real
+                  jupyter_server (token auth) on loopback, one per xdist worker, started as
+                  the session begins (tests/conftest.py) and waited for at first use.
+                  Tests make their own kernels and delete them (``delete_all_kernels``).
 ``kbdint_server`` function-scoped (async) :class:`~tests.harness.kbdint.KbdIntServer`:
                   keyboard-interactive only, for the current user; asks "Password: " (no
                   echo, answer "pw") then "Verification code: " (echo, answer "123456").
@@ -46,6 +50,8 @@ import pytest_asyncio
 
 from tests.harness.accounts import Account, ensure_password_account
 from tests.harness.agent import SSHAgent
+from tests.harness.jupyter import JupyterServerInfo
+from tests.harness.jupyter import pending as pending_jupyter
 from tests.harness.kbdint import KbdIntServer, start_kbdint_server
 from tests.harness.slurm import SlurmCluster, start_slurm
 from tests.harness.sshd import SSHD, start_sshd
@@ -184,3 +190,13 @@ def slurm(slurm_cluster: SlurmCluster) -> Iterator[SlurmCluster]:
         yield slurm_cluster
     finally:
         slurm_cluster.cancel_all()
+
+
+@pytest.fixture(scope="session")
+def jupyter_server() -> Iterator[JupyterServerInfo]:
+    """This worker's jupyter_server, started early (tests/conftest.py), up within 60 s."""
+    server = pending_jupyter("server")
+    try:
+        yield server.wait()
+    finally:
+        server.stop()
