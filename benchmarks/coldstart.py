@@ -299,6 +299,7 @@ async def _rtui_reattach(target: Target, rows: list[Row], drops: int) -> None:
     try:
         async with asyncio.timeout(STEP_TIMEOUT):
             kernel = await kernels.start(python=await _environment(kernels))
+            assert kernel.tunnel is not None  # an SSH host's kernel
             kernel.tunnel.on_restored(restored.set)
             stage = "x = 1"
             await _rtui_execute(kernel.session, "x = 1", None)

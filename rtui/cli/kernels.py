@@ -280,7 +280,8 @@ async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
         task.add_done_callback(checks.discard)
 
     unsubscribe = kernel.session.subscribe(on_event, held=False)  # the output is work's
-    kernel.tunnel.on_restored(restored)
+    if kernel.tunnel is not None:  # a server kernel's websocket resyncs by itself
+        kernel.tunnel.on_restored(restored)
     task = asyncio.ensure_future(work)
     try:
         waits: set[asyncio.Future[Any]] = {task, died}

@@ -13,7 +13,14 @@ from rtui.core.kernels.session import KernelSession
 from rtui.core.kernels.tunnel import KernelTunnel
 from rtui.core.slurm.jobs import JobInfo
 
-__all__ = ["Environment", "KernelRecord", "LocatedKernel", "RemoteKernel", "job_of"]
+__all__ = [
+    "Environment",
+    "KernelRecord",
+    "LocatedKernel",
+    "RemoteKernel",
+    "ServerKernelRef",
+    "job_of",
+]
 
 
 @dataclass(frozen=True)
@@ -92,15 +99,29 @@ def job_of(data: dict[str, Any]) -> JobInfo | None:
     return info
 
 
+@dataclass(frozen=True)
+class ServerKernelRef:
+    """Where a kernel on a Jupyter server is reached: the server's REST and websocket base,
+    the kernel's id there and this console's own websocket session id (the server replays
+    what a reconnect with the same id missed). ``via``: the SSH host the URL is opened
+    over, if any."""
+
+    base_url: str
+    kernel_id: str
+    session_id: str
+    via: str | None = None
+
+
 @dataclass
 class RemoteKernel:
-    """A kernel this process is connected to: its session and the forwards under it."""
+    """A kernel this process is connected to: its session and what carries it (the
+    forwards of an SSH host, or a Jupyter server's websocket)."""
 
     host: str
     id: str
     connection_file: str | None  # remote path, when known
     session: KernelSession
-    tunnel: KernelTunnel
+    tunnel: KernelTunnel | None  # the forwards under it; None for a Jupyter server's kernel
     launched: bool  # started by this rtui (shut it down when asked), not attached
     kind: str = "ipykernel"
     python: str | None = None
@@ -109,11 +130,15 @@ class RemoteKernel:
     console: bool = False  # shows output: how far it read is remembered (SeenStore)
     first: Execution | None = None  # the code given to attach/start, sent during the start
     slurm: JobInfo | None = None  # the SLURM job it runs in (as last heard), if it is one
+    server: ServerKernelRef | None = None  # set for a kernel on a Jupyter server
 
     @property
     def route(self) -> str | None:
-        """How its sockets are reached: "streamlocal", "tcp" or "relay" (None: link down)."""
-        return self.tunnel.mode
+        """How its sockets are reached: "streamlocal", "tcp" or "relay" (None: link down),
+        or "websocket" ("websocket via HOST") for a kernel on a Jupyter server."""
+        if self.server is not None:
+            return f"websocket via {self.server.via}" if self.server.via else "websocket"
+        return self.tunnel.mode if self.tunnel is not None else None
 
     @property
     def exposure_note(self) -> str | None:
@@ -127,8 +152,8 @@ class RemoteKernel:
             return (f"note: kernel {self.id} is reachable on the cluster network"
                     f"{f' ({where})' if where else ''}: its ports are open to other users of "
                     "the cluster; every message is signed")
-        if not self.tunnel.exposed:
-            return None
+        if self.tunnel is None or not self.tunnel.exposed:
+            return None  # a server's kernel: only the server talks to its ports
         return (f"note: kernel {self.id} listens on TCP ports on {self.host}; other users "
                 f"of {self.host} can read its output")
 

@@ -80,7 +80,12 @@ TAIL = 200
 
 
 class HostKernels:
-    """The kernel side of one host, sharing the host's connection."""
+    """The kernel side of one host, sharing the host's connection (a KernelHost, with
+    what only SSH hosts have: files, environments, SLURM jobs)."""
+
+    supports_files = True
+    supports_environments = True
+    supports_slurm = True
 
     def __init__(
         self, connection: HostConnection, *, python: str | None = None,
@@ -423,7 +428,8 @@ class HostKernels:
                     self._attached.remove(result)
                 with contextlib.suppress(Exception):
                     await result.session.close()
-                await result.tunnel.close()
+                if result.tunnel is not None:
+                    await result.tunnel.close()
 
     async def locate(self, spec: str, *, alive: bool = True) -> LocatedKernel:
         """Find a kernel by local connection file, remote path or id (see :meth:`attach`),
@@ -557,7 +563,8 @@ class HostKernels:
         with contextlib.suppress(Exception):
             await kernel.session.close()  # first: no output is handed on after this
         self.remember_seen(kernel)
-        await kernel.tunnel.close()
+        if kernel.tunnel is not None:
+            await kernel.tunnel.close()
 
     def remember_seen(self, kernel: RemoteKernel) -> None:
         """Save how far a console read the kernel's kept output (see SeenStore)."""

@@ -227,7 +227,8 @@ class ConsolePane(Widget):
         """The kernel is there: show it, follow its events, run what was typed meanwhile."""
         self.kernel, self._pending = kernel, None
         self.job.connected(kernel)
-        kernel.tunnel.on_restored(self._on_restored)
+        if kernel.tunnel is not None:  # a server kernel's websocket reconnects by itself
+            kernel.tunnel.on_restored(self._on_restored)
         self._info(
             f"Connected to kernel {kernel.id} on {kernel.host}"
             f"{' (' + kernel.python + ')' if kernel.python else ''}."
