@@ -7,9 +7,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rtui.core.errors import ConfigError, describe_value
+from rtui.core.jupyter.settings import JupyterSettings, jupyter_problems
 from rtui.core.slurm.settings import SlurmSettings, slurm_problems
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "IMAGE_MODES",
     "Config",
     "Host",
+    "HostKind",
     "JumpHop",
     "Problem",
     "Settings",
@@ -40,6 +42,10 @@ AUTORELOAD_MODES = ("2", "3", "off")
 _MODULE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECRET_KEYS = {"password", "passphrase", "secret", "token", "otp"}
+# What a Jupyter host (one with a ``jupyter`` table) may hold beside it: the rest is SSH's.
+_JUPYTER_HOST_KEYS = ("name", "tags", "note", "jupyter")
+
+HostKind = Literal["ssh", "jupyter", "jupyterhub"]
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,22 @@ class Host:
     # The job settings of a SLURM login node (its ``slurm`` table): kernels started "as a
     # job" go to the cluster's compute nodes with them. None: not a SLURM login node.
     slurm: SlurmSettings | None = None
+    # A Jupyter Server or JupyterHub (its ``jupyter`` table): kernels are reached over HTTP
+    # and the kernel websocket, not SSH. None: an SSH host.
+    jupyter: JupyterSettings | None = None
+
+    @property
+    def kind(self) -> HostKind:
+        """"ssh", or "jupyter" / "jupyterhub" for a host with a ``jupyter`` table."""
+        if self.jupyter is None:
+            return "ssh"
+        return "jupyterhub" if self.jupyter.hub else "jupyter"
 
     @property
     def address(self) -> str:
-        """``user@hostname:port`` as far as this record knows it."""
+        """``user@hostname:port`` as far as this record knows it (a Jupyter host's URL)."""
+        if self.jupyter is not None:
+            return self.jupyter.describe()
         user = f"{self.user}@" if self.user else ""
         host = self.hostname or self.name
         if ":" in host:
@@ -331,6 +349,8 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
                 "connecting", host=name, field=key, index=index))
         elif key == "slurm":
             problems.extend(_slurm_problems(value, name, index))
+        elif key == "jupyter":
+            problems.extend(_jupyter_problems(value, name, index))
         elif key not in _HOST_FIELDS:
             problems.append(Problem(
                 f"unknown key (known: {', '.join(_HOST_FIELDS)})", host=name, field=key,
@@ -340,6 +360,12 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
                 _decode_host_field(key, value)
             except ValueError as exc:
                 problems.append(Problem(str(exc), host=name, field=key, index=index))
+    if "jupyter" in data:
+        problems.extend(
+            Problem(f"an SSH setting, not used by a Jupyter host (a host with a jupyter "
+                    f"table); remove it (a Jupyter host keeps only "
+                    f"{', '.join(_JUPYTER_HOST_KEYS)})", host=name, field=key, index=index)
+            for key in data if key in _HOST_FIELDS and key not in _JUPYTER_HOST_KEYS)
     return problems
 
 
@@ -352,11 +378,24 @@ def _slurm_problems(value: Any, host: str | None, index: int | None) -> list[Pro
             for key, message in slurm_problems(value)]
 
 
+def _jupyter_problems(value: Any, host: str | None, index: int | None) -> list[Problem]:
+    """The problems of a host's ``jupyter`` table, each naming its key (``jupyter.url``)."""
+    if not isinstance(value, dict):
+        return [Problem(f"must be a table with a url ([hosts.jupyter]), got "
+                        f"{describe_value(value)}", host=host, field="jupyter", index=index)]
+    return [Problem(message, host=host, field=f"jupyter.{key}", index=index)
+            for key, message in jupyter_problems(value)]
+
+
 def _build_host(data: Mapping[str, Any]) -> Host:
-    values: dict[str, Any] = {
-        k: SlurmSettings.from_toml(v) if k == "slurm" else _decode_host_field(k, v)
-        for k, v in data.items()}
-    return Host(**values)
+    def decode(key: str, value: Any) -> Any:
+        if key == "slurm":
+            return SlurmSettings.from_toml(value)
+        if key == "jupyter":
+            return JupyterSettings.from_toml(value)
+        return _decode_host_field(key, value)
+
+    return Host(**{k: decode(k, v) for k, v in data.items()})
 
 
 def config_from_data(data: Mapping[str, Any]) -> Config:
@@ -432,7 +471,8 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
 
 
 def check_config(config: Config) -> list[Problem]:
-    """Cross-host rules: unique names, and jump chains that end."""
+    """Cross-host rules: unique names, jump chains that end, and a Jupyter host's ``via``
+    naming an SSH host of the file."""
     problems: list[Problem] = []
     seen: set[str] = set()
     for host in config.hosts:
@@ -444,6 +484,17 @@ def check_config(config: Config) -> list[Problem]:
         loop = _jump_loop(host, by_name)
         if loop:
             problems.append(Problem(f"jump chain loops: {' -> '.join(loop)}", host.name, "jump"))
+        via = host.jupyter.via if host.jupyter is not None else None
+        if via is None:
+            continue
+        target = by_name.get(via)
+        if target is None:
+            known = ", ".join(h.name for h in config.hosts if h.kind == "ssh") or "none"
+            problems.append(Problem(f"no SSH host named '{via}' in this file (SSH hosts: "
+                                    f"{known})", host.name, "jupyter.via"))
+        elif target.kind != "ssh":
+            problems.append(Problem(f"'{via}' is a {target.kind} host; via names an SSH host "
+                                    "the URL is opened over", host.name, "jupyter.via"))
     return problems
 
 
@@ -485,8 +536,8 @@ def host_to_data(host: Host) -> dict[str, Any]:
         value = getattr(host, name)
         if name != "name" and value == spec.default:
             continue
-        if isinstance(value, SlurmSettings):
-            value = value.to_toml()  # an empty table still makes it a SLURM login node
+        if isinstance(value, (SlurmSettings, JupyterSettings)):
+            value = value.to_toml()  # an empty slurm table still makes a SLURM login node
         if name == "autoreload" and value.isdigit():
             value = int(value)  # autoreload = 3, as one writes it
         data[name] = list(value) if isinstance(value, tuple) else value

@@ -152,8 +152,9 @@ def _locate(text: str, problem: Problem) -> str:
         return f" line {hit + 1}" if hit is not None else ""
     if block is None:
         return ""
-    if problem.field and problem.field.startswith("slurm"):
-        hit = _locate_slurm(lines, block, problem.field)
+    table = (problem.field or "").partition(".")[0]
+    if table in _SUB_TABLES:
+        hit = _locate_sub_table(lines, block, problem.field or "")
         if hit is not None:
             return f" line {hit + 1}"
     if problem.field:
@@ -164,18 +165,28 @@ def _locate(text: str, problem: Problem) -> str:
     return f" line {block[0] + 1}"
 
 
-_SLURM_HEADER = re.compile(r"^\s*\[\s*hosts\s*\.\s*slurm\s*\]\s*(#.*)?$")
+_SUB_TABLES = ("slurm", "jupyter")
+_SUB_HEADER = re.compile(r"^\s*\[\s*hosts\s*\.\s*([A-Za-z_]+)\s*\]\s*(#.*)?$")
 
 
-def _locate_slurm(lines: list[str], block: tuple[int, int], field: str) -> int | None:
-    """The line of a host's ``slurm`` key (its ``[hosts.slurm]`` table follows the host's
-    block), or of the table itself; None when the layout does not show it."""
+def _locate_sub_table(lines: list[str], block: tuple[int, int], field: str) -> int | None:
+    """The line of a key of a host's ``slurm`` or ``jupyter`` table (its ``[hosts.slurm]``
+    table follows the host's block, maybe after another of the host's tables), or of the table
+    itself; None when the layout does not show it."""
+    table, _, key = field.partition(".")
     start = block[1]
-    if start >= len(lines) or not _SLURM_HEADER.match(lines[start]):
+    while start < len(lines):
+        header = _SUB_HEADER.match(lines[start])
+        if header is None:
+            return None
+        if header.group(1) == table:
+            break
+        start = next((i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])),
+                     len(lines))
+    else:
         return None
     end = next((i for i in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[i])),
                len(lines))
-    key = field.partition(".")[2]
     if key:
         key_re = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
         hit = next((i for i in range(start + 1, end) if key_re.match(lines[i])), None)

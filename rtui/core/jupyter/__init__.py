@@ -1,0 +1,1 @@
+"""Jupyter Server and JupyterHub hosts: settings, REST and websocket clients, kernels."""
