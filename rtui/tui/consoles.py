@@ -20,7 +20,8 @@ from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen, Remembered
 from rtui.tui.tabs import close_tab_of
 
 if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
-    from rtui.core.kernels.service import HostKernels, RemoteKernel
+    from rtui.core.kernels.host_api import KernelHost
+    from rtui.core.kernels.service import RemoteKernel
     from rtui.tui.widgets.console import ConsolePane
 
 __all__ = ["ASK_AGAIN", "ConsoleTabs"]
@@ -119,7 +120,7 @@ class ConsoleTabs(ScrollingApp):
         await self.workspace.remember_python(name, python)
         self.notify(f"{name}: python = {python} (saved in hosts.toml)", timeout=6)
 
-    async def add_console(self, kernels: HostKernels, kernel: RemoteKernel | None) -> ConsolePane:
+    async def add_console(self, kernels: KernelHost, kernel: RemoteKernel | None) -> ConsolePane:
         """A console tab, made active; ``kernel`` None: one that is starting."""
         await import_off_loop("rtui.tui.widgets.console")
         from rtui.tui.widgets.console import ConsolePane

@@ -146,7 +146,7 @@ class JobConsoles(ConsoleTabs):
         """Stop following the job, then cancel it (nothing left queued)."""
         self.workers.cancel_group(pane, "job-wait")
         if pane.job.kernel_id is not None:
-            await pane.kernels.cancel_slurm(pane.job.kernel_id)
+            await pane.slurm_kernels.cancel_slurm(pane.job.kernel_id)
         self.count_kernels(pane.kernels.name)
 
     async def close_job_console(self, pane: ConsolePane) -> None:
@@ -156,7 +156,7 @@ class JobConsoles(ConsoleTabs):
         assert job is not None
         if pane.kernel is not None:  # how it is now (a time limit may have ended it)
             with contextlib.suppress(RtuiError):
-                job = await pane.kernels.job_status(pane.kernel) or job
+                job = await pane.slurm_kernels.job_status(pane.kernel) or job
         if pane.job.failed or job.ended or (pane.kernel is None and not pane.job.waiting):
             await pane.detach()
             await self._remove_console(pane)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from rtui.core.kernels.events import ExecuteReply
 
 if TYPE_CHECKING:  # the service pulls in asyncssh and zmq; this module is read per reply
+    from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.records import RemoteKernel
-    from rtui.core.kernels.service import HostKernels
 
 __all__ = ["AskExit", "asked_exit", "honour_exit"]
 
@@ -47,7 +47,7 @@ def asked_exit(reply: ExecuteReply) -> AskExit | None:
     return None
 
 
-async def honour_exit(kernels: HostKernels, kernel: RemoteKernel, asked: AskExit) -> None:
+async def honour_exit(kernels: KernelHost, kernel: RemoteKernel, asked: AskExit) -> None:
     """Do what the code asked: detach (the kernel runs on, remembered for the next attach),
     or shut it down as closing a console does (shutdown_request, then the agent stops the
     process and its keeper and removes its files), whether rtui started it or not, as

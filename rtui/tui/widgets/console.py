@@ -32,6 +32,7 @@ from rtui.core.console.model import ConsoleModel
 from rtui.core.errors import HostKeyChangedError, KernelError, RtuiError
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.ask_exit import AskExit, asked_exit, honour_exit
+from rtui.core.kernels.host_api import ssh_kernels
 from rtui.core.kernels.plot_size import PlotSize, fit_code, layout_cell, plot_size
 from rtui.core.ssh.state import ConnState, StateChange
 from rtui.tui.prompter import ask
@@ -45,6 +46,7 @@ from rtui.tui.widgets.variables import VariablesPane
 
 if TYPE_CHECKING:
     from rtui.core.kernels.execution import Execution
+    from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.core.kernels.session import KernelSession
 
@@ -175,7 +177,7 @@ class ConsolePane(Widget):
         host: str
         python: str | None
 
-    def __init__(self, kernels: HostKernels, kernel: RemoteKernel | None = None, *,
+    def __init__(self, kernels: KernelHost, kernel: RemoteKernel | None = None, *,
                  max_lines: int, history: Path) -> None:
         super().__init__()
         self.kernels = kernels
@@ -200,6 +202,14 @@ class ConsolePane(Widget):
         if kernel is None:
             self.set_reactive(ConsolePane.state, "starting")
 
+    @property
+    def slurm_kernels(self) -> HostKernels:
+        """The kernels service of this console's SLURM job (SSH hosts only run jobs)."""
+        kernels = ssh_kernels(self.kernels)
+        if kernels is None:
+            raise RtuiError(f"{self.kernels.name} runs no SLURM jobs")
+        return kernels
+
     def compose(self) -> ComposeResult:
         graphics = getattr(self.app, "graphics", None)  # how this run draws images (RtuiApp)
         if graphics is not None:
@@ -215,7 +225,9 @@ class ConsolePane(Widget):
         yield Static("", id="status")
 
     def on_mount(self) -> None:
-        self._unsubscribe.append(self.kernels.connection.subscribe(self._on_connection))
+        ssh = ssh_kernels(self.kernels)  # a server kernel's websocket says its own seams
+        if ssh is not None:
+            self._unsubscribe.append(ssh.connection.subscribe(self._on_connection))
         if self._pending is not None:
             self.connect(self._pending)
         else:
@@ -352,7 +364,8 @@ class ConsolePane(Widget):
         elif change.state is ConnState.FAILED:
             self.state = "disconnected"
             self._info(f"Disconnected: {change.reason}", "bold red")
-            failure = self.kernels.connection.failure
+            ssh = ssh_kernels(self.kernels)
+            failure = ssh.connection.failure if ssh is not None else None
             if isinstance(failure, HostKeyChangedError) and not any(  # once per host
                     isinstance(screen, MessageScreen) and screen.message == str(failure)
                     for screen in self.app.screen_stack):

@@ -206,12 +206,12 @@ class ConsoleJob:
         kernel = self.pane.kernel
         if kernel is None:
             return
-        job = await self.pane.kernels.job_status(kernel)
+        job = await self.pane.slurm_kernels.job_status(kernel)
         for _ in range(_SETTLE_TRIES):  # COMPLETING: how it ended is said a moment later
             if job is None or job.state != "COMPLETING":
                 break
             await asyncio.sleep(1.0)
-            job = await self.pane.kernels.job_status(kernel)
+            job = await self.pane.slurm_kernels.job_status(kernel)
         if job is None:
             return
         told = self.info is not None and self.info.ended
@@ -230,7 +230,7 @@ class ConsoleJob:
     async def _wait(self, kernel_id: str) -> None:
         while True:
             try:
-                kernel = await self.pane.kernels.wait_slurm(kernel_id, on_update=self.show)
+                kernel = await self.pane.slurm_kernels.wait_slurm(kernel_id, on_update=self.show)
             except SSHError as error:  # the link, not the job: it keeps its place
                 self.pane.refresh_status()
                 self.pane.notify(f"{self.pane.kernels.name}: {error}; following the job "
