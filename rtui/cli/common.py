@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rtui.core import locations
 from rtui.core.config.model import Config, Host
 from rtui.core.config.store import HostStore
+from rtui.core.errors import RtuiError
 
 if TYPE_CHECKING:
     from rtui.core.kernels.service import HostKernels
@@ -18,9 +19,38 @@ if TYPE_CHECKING:
     from rtui.core.ssh.connection import HostConnection
     from rtui.core.workspace import Workspace
 
-__all__ = ["load_config", "print_progress", "unless_given_up", "usage_handler", "with_host"]
+__all__ = [
+    "UsageError",
+    "command_text",
+    "load_config",
+    "print_progress",
+    "ssh_only",
+    "unless_given_up",
+    "usage_handler",
+    "with_host",
+]
 
 T = TypeVar("T")
+
+
+class UsageError(RtuiError):
+    """A command or option that does not fit the host it names (an SSH-only one on a
+    Jupyter server): said as every error is, with the usage exit code (2)."""
+
+
+def ssh_only(host: Host, what: str) -> None:
+    """Refuse ``what`` (a command, or options) on a Jupyter host, naming what it can do."""
+    if host.jupyter is not None:
+        raise UsageError(f"{what}: only on SSH hosts; {host.name} is a {host.kind} host "
+                         f"({host.address}): it runs kernels (rtui kernels, kernel start|"
+                         "stop|interrupt|restart, run, log)")
+
+
+def command_text(args: argparse.Namespace) -> str:
+    """The command given, as "rtui envs create", for a message about it."""
+    words = [str(args.command)]
+    action = getattr(args, f"{args.command}_command", None)
+    return " ".join(["rtui", *words, *([str(action)] if action else [])])
 
 
 def usage_handler(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -55,6 +85,7 @@ def with_host(args: argparse.Namespace, name: str,
 
     config = load_config(args)
     host = config.require(name)
+    ssh_only(host, command_text(args))
 
     async def run() -> T:
         workspace = Workspace(None, config=config, prompter=terminal_prompter())

@@ -58,11 +58,18 @@ def register(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(handler=_show)
 
-    p = sub.add_parser("add", help="add a host")
+    p = sub.add_parser("add", help="add a host: an SSH host (--hostname), a Jupyter server "
+                       "(--jupyter-url) or a JupyterHub (--jupyterhub-url)")
     p.add_argument("name")
-    p.add_argument("--hostname", required=True, help="DNS name or address")
+    where = p.add_mutually_exclusive_group()  # one is required: said in _add
+    where.add_argument("--hostname", help="an SSH host's DNS name or address")
+    where.add_argument("--jupyter-url", metavar="URL",
+                       help="a Jupyter Server's address, as https://lab.example.org/")
+    where.add_argument("--jupyterhub-url", metavar="URL",
+                       help="a JupyterHub's address: your server on it is started when needed")
     _field_options(p)
-    p.set_defaults(handler=_add)
+    _jupyter_options(p)
+    p.set_defaults(handler=_add, usage_error=p.error)
 
     p = sub.add_parser("edit", help="change a host's fields")
     p.add_argument("name")
@@ -113,6 +120,41 @@ def _field_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--autoreload-exclude", action="append", metavar="MODULE",
                    help="a module name never reloaded, e.g. torch (torch.nn too: any "
                         "module with it in its dotted name; repeatable)")
+
+
+def _jupyter_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "Jupyter server / JupyterHub", "the token is never stored in hosts.toml: it comes "
+        "from an environment variable, a command or the OS keyring, else it is asked for on "
+        "this terminal when needed")
+    group.add_argument("--via", metavar="SSHHOST",
+                       help="open the URL over this SSH host's connection (a host of the file)")
+    token = group.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="VAR",
+                       help="read the token from this environment variable")
+    token.add_argument("--token-command", metavar="CMD",
+                       help="run this command (no shell) and read the token from its first "
+                            "line, as 'pass show lab/token'; the command is stored, not its "
+                            "output")
+    token.add_argument("--token-keyring", action="store_true",
+                       help="read the token from the OS keyring")
+    group.add_argument("--ca-file", metavar="PEM",
+                       help="trust this certificate (a self-signed server's); rtui never "
+                            "turns verification off")
+    group.add_argument("--server", metavar="NAME",
+                       help="JupyterHub: this named server (default: your default server)")
+    group.add_argument("--start-timeout", type=_seconds, metavar="S",
+                       help="JupyterHub: seconds to wait for the server to start (default 120)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0-86400, got '{text}'")
+    return value
 
 
 def _port(text: str) -> int:
@@ -169,16 +211,26 @@ def _list(args: argparse.Namespace) -> int:
         print("no hosts yet: `rtui hosts add NAME --hostname HOST` or `rtui hosts import`")
         return 0
     rows = [("NAME", "ADDRESS", "JUMP", "TAGS")]
-    rows += [(h.name, h.address, ",".join(h.jump), ",".join(h.tags)) for h in config.hosts]
+    rows += [(h.name, _address(h), ",".join(h.jump), ",".join(h.tags)) for h in config.hosts]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
+def _address(host: Host) -> str:
+    """Where the host is: ``user@host:port``, or its kind and URL (``jupyterhub URL``)."""
+    return host.address if host.jupyter is None else f"{host.kind} {host.address}"
+
+
 def host_to_json(host: Host) -> dict[str, Any]:
-    """Every field, defaults included, so scripts need not know the defaults."""
+    """Every field, defaults included, so scripts need not know the defaults; the host's
+    kind too, and its slurm and jupyter tables as objects (never a token: none is kept)."""
     data = {f.name: getattr(host, f.name) for f in dataclasses.fields(host)}
+    data["kind"] = host.kind
+    for table in ("slurm", "jupyter"):
+        if data[table] is not None:
+            data[table] = dataclasses.asdict(data[table])
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
@@ -187,19 +239,65 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(host_to_json(host), indent=2))
         return 0
-    for key, value in host_to_json(host).items():
+    shown = host_to_json(host)
+    if host.jupyter is not None:  # only what a Jupyter host has (the rest is SSH's)
+        shown = {"name": host.name, "kind": host.kind, "tags": shown["tags"],
+                 "note": shown["note"],
+                 **{f"jupyter.{k}": v for k, v in host.jupyter.to_toml().items()}}
+    for key, value in shown.items():
         if isinstance(value, list):
-            value = ", ".join(value)
+            value = ", ".join(str(v) for v in value)
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
         print(f"{key + ':':17} {'' if value is None else value}")
     return 0
 
 
 def _add(args: argparse.Namespace) -> int:
-    host = host_from_data({"name": args.name, **_option_fields(args)})
+    if not (args.hostname or args.jupyter_url or args.jupyterhub_url):
+        args.usage_error("the following arguments are required: --hostname (an SSH host), "
+                         "or --jupyter-url or --jupyterhub-url")
+    fields = _option_fields(args)
+    jupyter = _jupyter_table(args, fields)
+    if jupyter is not None:
+        fields["jupyter"] = jupyter
+    host = host_from_data({"name": args.name, **fields})
 
     _with_workspace(args, lambda workspace: workspace.save_host(None, host))
-    print(f"added {host.name} ({host.address})")
+    print(f"added {host.name} ({host.kind + ' ' if host.jupyter else ''}{host.address})")
     return 0
+
+
+def _jupyter_table(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``jupyter`` table the flags make (None: an SSH host); a flag of the other kind
+    of host is a usage error."""
+    given = {key: getattr(args, key) for key in _JUPYTER_FLAGS
+             if getattr(args, key) not in (None, False)}
+    url = args.jupyter_url or args.jupyterhub_url
+    if url is None:
+        if given:
+            args.usage_error(f"{', '.join(_flag(k) for k in given)}: only for a Jupyter "
+                             "server (--jupyter-url) or a JupyterHub (--jupyterhub-url)")
+        return None
+    ssh = [key for key in fields if key not in ("tags", "note")]
+    if ssh:
+        args.usage_error(f"{', '.join(_flag(_SSH_FLAGS.get(k, k)) for k in ssh)}: an SSH "
+                         "host's option; a Jupyter host takes --via, --token-env, "
+                         "--token-command, --token-keyring, --ca-file, --tag and --note")
+    hub_only = [key for key in ("server", "start_timeout") if key in given]
+    if args.jupyter_url and hub_only:
+        args.usage_error(f"{', '.join(_flag(k) for k in hub_only)}: only for a JupyterHub "
+                         "(--jupyterhub-url)")
+    return {"url": url, **({"hub": True} if args.jupyterhub_url else {}), **given}
+
+
+_JUPYTER_FLAGS = ("via", "token_env", "token_command", "token_keyring", "ca_file", "server",
+                  "start_timeout")
+_SSH_FLAGS = {"identity_files": "identity", "auth_methods": "auth", "tags": "tag"}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
 
 
 def _edit(args: argparse.Namespace) -> int:

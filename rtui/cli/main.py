@@ -15,6 +15,7 @@ from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
 from rtui.cli import slurm as slurm_cmd
+from rtui.cli.common import UsageError
 from rtui.core.config.model import IMAGE_MODES
 from rtui.core.errors import RtuiError
 from rtui.core.logs import setup_logging
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RtuiError as exc:
         for line in str(exc).splitlines() or ["error"]:
             print(f"rtui: {line}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
         print("rtui: interrupted", file=sys.stderr)
         return 130
