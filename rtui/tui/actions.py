@@ -100,11 +100,17 @@ class ListAction(_Action):
         self.handler(app)
 
 
+def _form(app: ActionTarget, host: Host | None = None) -> HostFormScreen:
+    """The host form; a Jupyter server may be reached through any SSH host of the list."""
+    ssh_hosts = [h.name for h in app.config.hosts if h.kind == "ssh"]
+    return HostFormScreen(app.save_host, host, via_hosts=ssh_hosts)
+
+
 def _edit(app: ActionTarget, host: Host) -> None:
     if app.workspace.is_injected(host.name):
         app.notify(f"{host.name} exists for this run only and cannot be edited")
     else:
-        app.push_screen(HostFormScreen(app.save_host, host))
+        app.push_screen(_form(app, host))
 
 
 # In the order the footer, the help screen and the README show them: the primary one first.
@@ -130,7 +136,7 @@ ACTIONS: tuple[HostAction | ListAction, ...] = (
                handler=lambda app: app.check_hosts([h.name for h in app.config.hosts],
                                                    interactive=True)),
     ListAction(id="add", keys="a", title="Add", palette="Add a host",
-               handler=lambda app: app.push_screen(HostFormScreen(app.save_host))),
+               handler=lambda app: app.push_screen(_form(app))),
     HostAction(id="edit", keys="e", title="Edit", palette="Edit", footer=False, handler=_edit),
     HostAction(id="delete", keys="d", title="Delete", palette="Delete", footer=False,
                handler=lambda app, host: app.delete_host(host.name)),

@@ -15,6 +15,7 @@ from rtui.core.workspace import Workspace
 from rtui.tui.prompter import TuiPrompter
 from rtui.tui.render import ScrollingApp
 from rtui.tui.tabs import close_tab_of
+from rtui.tui.widgets.host_kinds import said_unavailable
 
 if TYPE_CHECKING:  # loaded on first use (see RtuiApp)
     from rtui.tui.widgets.console import ConsolePane
@@ -41,6 +42,8 @@ class EnvsTabs(ScrollingApp):
     @work(group="envs", exit_on_error=False)
     async def open_envs(self, name: str) -> None:
         """The host's Environments tab in view (made on first use)."""
+        if said_unavailable(self, self.workspace.config.get(name), "Environments are"):
+            return
         tabs = self.query_one(TabbedContent)
         pane = self.envs_pane(name)
         if pane is None:

@@ -14,6 +14,7 @@ from rtui.core.workspace import Workspace
 from rtui.tui.prompter import TuiPrompter
 from rtui.tui.render import ScrollingApp
 from rtui.tui.tabs import close_tab_of
+from rtui.tui.widgets.host_kinds import said_unavailable
 
 if TYPE_CHECKING:  # loaded on first use (see RtuiApp)
     from rtui.tui.widgets.files import FilesPane
@@ -38,6 +39,8 @@ class FilesTabs(ScrollingApp):
     @work(group="files", exit_on_error=False)
     async def open_files(self, name: str, path: str | None = None) -> None:
         """The host's Files tab in view, at ``path`` (None: where it was, or the home)."""
+        if said_unavailable(self, self.workspace.config.get(name), "Files are"):
+            return
         tabs = self.query_one(TabbedContent)
         pane = self.files_pane(name)
         if pane is None:

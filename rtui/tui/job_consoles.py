@@ -17,6 +17,7 @@ from rtui.core.slurm.jobs import format_duration
 from rtui.tui.consoles import ConsoleTabs
 from rtui.tui.prompter import ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen
+from rtui.tui.widgets.host_kinds import said_unavailable
 
 if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
     from rtui.core.kernels.records import KernelRecord
@@ -51,6 +52,8 @@ class JobConsoles(ConsoleTabs):
     async def open_job_console(self, name: str) -> None:
         """``j``: the job form (the host's slurm table, changed for this console), the job
         submitted, then its console tab (the pending panel until the kernel is up)."""
+        if said_unavailable(self, self.workspace.config.get(name), "SLURM jobs are"):
+            return
         self.notify(f"Connecting to {name}…", timeout=3)
         kernels = await self.workspace.connect(name, self.prompter)
         python = await self._python_for(

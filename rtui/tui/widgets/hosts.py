@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static
 from rtui.core.config.model import Config, Host
 from rtui.core.ssh.check import HostStatus
 from rtui.tui.actions import ACTIONS, PRIMARY, HostAction, ListAction, action_by_id
+from rtui.tui.widgets.host_kinds import jupyter_lines, server_label
 
 __all__ = ["BADGES", "HostTable", "HostsPane", "badge_for"]
 
@@ -32,6 +33,11 @@ BADGES: dict[str, tuple[str, str]] = {
     "host-key-changed": ("HOST KEY CHANGED", "bold reverse red"),
     "host-key-unknown": ("host key unknown", "yellow"),
     "host-key": ("host key refused", "red"),
+    # A Jupyter server's or hub's (rtui.core.jupyter.errors): the details say which.
+    "token": ("token", "bold red"),
+    "tls": ("TLS problem", "red"),
+    "spawn": ("start failed", "red"),
+    "protocol": ("not Jupyter", "red"),
     "error": ("error", "red"),
 }
 
@@ -177,7 +183,9 @@ class HostsPane(Widget):
         if status and status.rtt_ms is not None:
             latency = f"{status.rtt_ms:.0f} ms"
         python = ""
-        if status and status.pythons:
+        if host.jupyter is not None:  # where an SSH host's Python is: the server's version
+            python = server_label(host, status)
+        elif status and status.pythons:
             best = next((p for p in status.pythons if p.ipykernel), status.pythons[0])
             python = f"{best.version}{' +ipyk' if best.ipykernel else ''}"
         elif status and status.ok and status.failed_step is None:
@@ -225,6 +233,10 @@ class HostsPane(Widget):
             lines.append("tags: " + ", ".join(host.tags))
         if host.note:
             lines.append(host.note)
+        if host.jupyter is not None:
+            lines.extend(jupyter_lines(host, self.statuses.get(host.name)))
+            text.update("\n".join(lines))
+            return
         if host.slurm is not None:  # j is not in the footer (80 columns): said here
             from rich.markup import escape
 
