@@ -71,9 +71,10 @@ class HostStatus:
 
     name: str
     ok: bool = False
-    failed_step: str | None = None  # "tcp", "ssh", "command" or "probe"
+    failed_step: str | None = None  # "tcp", "ssh", "command" or "probe"; "tls", "auth" (jupyter)
     error: str | None = None
-    error_kind: str | None = None  # "unreachable", "timeout", "auth", "host-key-changed", ...
+    error_kind: str | None = None  # "unreachable", "timeout", "auth", "host-key-changed", "tls",
+    #                                "token", ...
     tcp_ms: float | None = None
     ssh_ms: float | None = None
     rtt_ms: float | None = None
@@ -82,6 +83,7 @@ class HostStatus:
     pythons: list[PythonInfo] = field(default_factory=list)
     kernels: int = 0
     elapsed_ms: float = 0.0
+    server_version: str | None = None  # a Jupyter host's jupyter_server version
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
