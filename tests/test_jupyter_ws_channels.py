@@ -19,7 +19,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from rtui.core.jupyter import wire
-from rtui.core.jupyter.ws_channels import WebSocketChannels, quickacker, tcp_socket
+from rtui.core.jupyter.ws_channels import LinkGone, WebSocketChannels, quickacker, tcp_socket
 from rtui.core.kernels.channels import Channel, MessageHandler
 from tests.harness.jupyter import JupyterServerInfo
 from tests.harness.relay import TCPRelay
@@ -276,5 +276,32 @@ async def test_kernel_death_says_restarted(
         assert [e["event"] for e in inbox.events] == ["restarted"]
         # The same socket carries the new kernel.
         assert one_plus_one(await run(channels, inbox, "1+1")) == "2"
+    finally:
+        await channels.close()
+
+
+async def test_a_kernel_shut_down_elsewhere_is_gone(
+        jupyter_server: JupyterServerInfo, http: aiohttp.ClientSession, kernel_id: str,
+) -> None:
+    """Shut down through REST (another client): the server keeps the socket open, iopub
+    carries the kernel's shutdown_reply; that is gone, the socket is closed, sending says
+    so, and nothing is reopened. (Last: it deletes the module's kernel.)"""
+    inbox = Inbox()
+    sid = uuid.uuid4().hex
+    calls: list[tuple[str, ...]] = []
+    channels = WebSocketChannels(ws_connect(http, jupyter_server, kernel_id, sid, calls=calls),
+                                 name="lab:k", session_id=sid)
+    await channels.open()
+    tasks = channels.start(inbox.handlers(), inbox.on_event)
+    try:
+        async with http.delete(f"{jupyter_server.url}api/kernels/{kernel_id}") as resp:
+            assert resp.status == 204
+        await inbox.wait_for(lambda: inbox.event("gone"))
+        assert inbox.events == [{"event": "gone", "reason": "lab:k: the kernel was shut down"}]
+        async with asyncio.timeout(5):
+            await tasks[0]  # the reader ends: nothing to reopen
+        assert not channels.connected and len(calls) == 1
+        with pytest.raises(LinkGone, match="shut down"):
+            channels.send("shell", "kernel_info_request", {})
     finally:
         await channels.close()

@@ -150,7 +150,7 @@ async def test_a_socket_silent_for_three_pings_is_opened_again() -> None:
             async with asyncio.timeout(10):
                 while channels.reconnects < 1:
                     await asyncio.sleep(0.01)
-            assert events[0]["event"] == "lost"
+            assert events[0] == {"event": "lost", "reason": "no answer to 3 pings"}
             assert opened == ["s1", "s1"]
         finally:
             await channels.close()

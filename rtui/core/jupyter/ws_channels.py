@@ -120,7 +120,9 @@ class WebSocketChannels:
         self.name = name
         self.identity = session_id
         self._connect = connect
-        self._session = Session(key=b"", session=session_id, username="rtui")
+        # Only Session.msg is used (headers, ids): nothing is signed here, the server signs
+        # toward the kernel. A key all the same: an empty one makes traitlets warn on stderr.
+        self._session = Session(key=b"unsigned", session=session_id, username="rtui")
         self._quickack = quickack
         self._give_up = give_up
         self.decoded = 0  # messages handed on (or swallowed as ours)
@@ -144,6 +146,7 @@ class WebSocketChannels:
         self._frames = 0  # frames received (data or pong), for the ping's verdict
         self._pongs: list[asyncio.Future[None]] = []
         self._misses = 0
+        self._dropped: str | None = None  # why we dropped the socket ourselves
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
@@ -254,6 +257,7 @@ class WebSocketChannels:
                 log.info("%s: the websocket answered no ping for %d s; opening it again",
                          self.name, round(self._misses * timeout))
                 self._misses = 0
+                self._dropped = f"no answer to {_STALL_MISSES} pings"
                 _abort(ws)
             return False
         finally:
@@ -308,6 +312,7 @@ class WebSocketChannels:
                 reason = await self._read(ws)
                 if self._closed:
                     return
+                reason, self._dropped = self._dropped or reason, None
                 self._opened.clear()
                 self._ws = None
                 with contextlib.suppress(Exception):
@@ -336,8 +341,9 @@ class WebSocketChannels:
                 raise
             except Exception as exc:
                 what = _describe(exc)
-                if _final(exc):
-                    self._gone(f"{self.name}: the server refused the kernel's websocket: {what}")
+                if _final(exc):  # rtui's typed errors are whole sentences already
+                    self._gone(what if isinstance(exc, RtuiError) else
+                               f"{self.name}: the server refused the kernel's websocket: {what}")
                     return False
                 log.debug("%s: cannot open the kernel's websocket: %s", self.name, what)
                 if loop.time() + delay > deadline:
@@ -418,13 +424,23 @@ class WebSocketChannels:
                 handler(msg)
             except Exception:  # the reader (and its reconnects) must outlive a handler's bug
                 log.exception("%s: a message handler failed on %s", self.name, msg["msg_type"])
-        if channel == "iopub" and msg["msg_type"] == "status":
+        if channel == "iopub":
+            self._lifecycle(msg)
+
+    def _lifecycle(self, msg: dict[str, Any]) -> None:
+        """What iopub says of the kernel's life: the server restarted it after it died
+        (``status: restarting``, the server's own), could not (``dead``), or it was shut
+        down (ipykernel publishes its ``shutdown_reply``; the server keeps the socket open)."""
+        msg_type = msg["msg_type"]
+        if msg_type == "status":
             state = msg["content"].get("execution_state")
             if state == "restarting":
                 self._event({"event": "restarted",
                              "reason": "the kernel died and the server restarted it"})
             elif state == "dead":
                 self._gone(f"{self.name}: the server could not restart the kernel (dead)")
+        elif msg_type == "shutdown_reply" and msg["content"].get("restart") is False:
+            self._gone(f"{self.name}: the kernel was shut down")
 
     def _remember(self, msg_id: str) -> None:
         self._seen.add(msg_id)
