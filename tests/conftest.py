@@ -17,12 +17,14 @@ import pytest_asyncio
 
 from rtui.core.kernels.service import HostKernels
 from tests import benchmark_runs
-from tests.harness import jupyter
+from tests.harness import jupyter, run_wide
 from tests.harness.alone import held
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)
     fresh_sshd,
     jump_sshd,
     jupyter_server,
+    jupyter_tls_server,
+    jupyterhub,
     kbdint_server,
     password_account,
     password_sshd,
@@ -180,6 +182,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and SHARED_KEY in workerinput:
         _shared = Path(workerinput[SHARED_KEY])
         benchmark_runs.follow(_shared)
+        run_wide.configure(_shared)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -199,13 +202,16 @@ def pytest_configure_node(node: Any) -> None:
     global _shared
     if _shared is None:
         _shared = Path(tempfile.mkdtemp(prefix="rtx-", dir="/tmp"))
+        run_wide.configure(_shared)
     node.workerinput[SHARED_KEY] = str(_shared)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     """The controller starts the background runs once, when a worker's collection (the
-    same in each) holds their checks beside other tests."""
+    same in each) holds their checks beside other tests. It also starts the servers one
+    per run that a worker noted it needs (tests/harness/run_wide.py)."""
+    run_wide.start_wanted()
     if _shared is None or (_shared / benchmark_runs.STARTED).exists():
         return
     files = (benchmark_runs.SMOKE_FILE, benchmark_runs.SCREENSHOTS_FILE)
@@ -219,22 +225,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """With other tests beside them, the benchmark smoke and screenshot checks go last and
     their runs start now, in the background (tests/benchmark_runs.py says why); under xdist
     the controller starts them. Tests that use the one password account (its home is shared)
-    run in one xdist worker, as do those of the one SLURM cluster; those of ALONE are marked
-    `alone`. The order is the one xdist hands the work out in (:func:`_in_turn`)."""
+    run in one xdist worker, as do those of the one SLURM cluster, of the one JupyterHub and of
+    the one TLS jupyter_server; those of ALONE are marked `alone`. The order is the one xdist
+    hands the work out in (:func:`_in_turn`)."""
     modules: dict[str, object] = {}
     for item in items:
         if "password_account" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("password_account"))
         elif "slurm_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+        elif "jupyterhub" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("hub"))
+        elif "jupyter_tls_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("tls"))
         if name := getattr(item, "originalname", ""):
             modules[item.path.name] = getattr(item, "module", None)
             if name in ALONE.get(item.path.name, ()):
                 item.add_marker(pytest.mark.alone)
         if item.get_closest_marker("alone") and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(ALONE_GROUP))
-    if not config.option.collectonly:
-        _start_servers_early(items)
     gone = [f"{file}::{name}" for file, module in modules.items()
             for name in ALONE.get(file, ()) if not hasattr(module, name)]
     if gone:
@@ -251,12 +260,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         benchmark_runs.start()
 
 
+@pytest.hookimpl(tryfirst=True)  # a worker's collection goes to the controller after it
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not session.config.option.collectonly:
+        _start_servers_early(session.items)
+
+
 def _start_servers_early(items: list[pytest.Item]) -> None:
     """Start the Jupyter servers the collected tests use now, without waiting: their ~4 s
-    of start-up overlaps the tests that run first (the fixtures wait at first use)."""
+    of start-up overlaps the tests that run first (the fixtures wait at first use). A
+    jupyter_server is one per worker; the hub and the TLS server one per run
+    (tests/harness/run_wide.py: under xdist the controller starts them)."""
     used = {name for item in items for name in getattr(item, "fixturenames", ())}
     if "jupyter_server" in used:
         jupyter.start_early("server")
+    run_wide.want(run_wide.fixtures_used(used))
 
 
 def _in_turn(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -305,5 +323,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     benchmark_runs.stop()
     jupyter.stop_all()
+    run_wide.stop_all()
     if _shared is not None and not hasattr(session.config, "workerinput"):
         shutil.rmtree(_shared, ignore_errors=True)

@@ -30,6 +30,12 @@ Fixtures
                   jupyter_server (token auth) on loopback, one per xdist worker, started as
                   the session begins (tests/conftest.py) and waited for at first use.
                   Tests make their own kernels and delete them (``delete_all_kernels``).
+``jupyter_tls_server``  session-scoped, the same over https with a self-signed certificate
+                  (``ca_file``); one per run, its tests in xdist group "tls".
+``jupyterhub``    session-scoped :class:`~tests.harness.jupyterhub.HubInfo`: a real JupyterHub
+                  (dummy authenticator, simple spawner, npm's configurable-http-proxy, named
+                  servers, starts answer 202), its user alice and her token; one per run,
+                  its tests in xdist group "hub" (tests/harness/run_wide.py).
 ``kbdint_server`` function-scoped (async) :class:`~tests.harness.kbdint.KbdIntServer`:
                   keyboard-interactive only, for the current user; asks "Password: " (no
                   echo, answer "pw") then "Verification code: " (echo, answer "123456").
@@ -48,10 +54,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from tests.harness import run_wide
 from tests.harness.accounts import Account, ensure_password_account
 from tests.harness.agent import SSHAgent
-from tests.harness.jupyter import JupyterServerInfo
+from tests.harness.jupyter import JupyterServerInfo, server_info, wait_answering
 from tests.harness.jupyter import pending as pending_jupyter
+from tests.harness.jupyterhub import HubInfo, wait_hub
 from tests.harness.kbdint import KbdIntServer, start_kbdint_server
 from tests.harness.slurm import SlurmCluster, start_slurm
 from tests.harness.sshd import SSHD, start_sshd
@@ -200,3 +208,21 @@ def jupyter_server() -> Iterator[JupyterServerInfo]:
         yield server.wait()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def jupyter_tls_server() -> JupyterServerInfo:
+    """The run's https jupyter_server (its ``ca_file`` trusts it), up within 60 s; the
+    process that started it stops it when the run ends."""
+    found, alive = run_wide.described("tls")
+    info = server_info(found)
+    wait_answering(info, alive, Path(found["log"]))
+    return info
+
+
+@pytest.fixture(scope="session")
+def jupyterhub() -> HubInfo:
+    """The run's JupyterHub, up within 60 s, with a fresh token of alice's; alice's servers
+    stay up for the session (each start is a full jupyter_server start, ~5 s)."""
+    found, alive = run_wide.described("hub")
+    return wait_hub(found, alive)

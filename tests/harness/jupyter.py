@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,6 @@ def request(url: str, token: str, method: str = "GET", body: Any = None, *,
             ca_file: Path | None = None, timeout: float = 10.0) -> tuple[int, Any]:
     """One REST call with the token header: (status, parsed JSON or None). Errors with a
     status are returned, not raised (tests look at 403s)."""
-    import ssl
-
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Authorization": f"token {token}",
@@ -93,6 +92,47 @@ class JupyterServerInfo:
             self.api(f"kernels/{kernel_id}", "DELETE")
 
 
+def server_info(described: dict[str, Any]) -> JupyterServerInfo:
+    """The :class:`JupyterServerInfo` of :meth:`PendingServer.describe`'s dict."""
+    ca_file = described.get("ca_file")
+    return JupyterServerInfo(url=described["url"], token=described["token"],
+                             root_dir=Path(described["root_dir"]), pid=int(described["pid"]),
+                             port=int(described["port"]),
+                             ca_file=Path(ca_file) if ca_file else None)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process runs (a zombie, not yet reaped by its parent, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def log_tail(log: Path) -> str:
+    with contextlib.suppress(OSError):
+        return log.read_text(errors="replace")[-_LOG_TAIL:]
+    return ""
+
+
+def wait_answering(info: JupyterServerInfo, alive: Callable[[], bool], log: Path,
+                   timeout: float = START_TIMEOUT) -> None:
+    """Poll until the server answers ``GET /api/kernels`` with 200, bounded; a server that
+    exits or stays silent raises RuntimeError with its log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise RuntimeError(f"jupyter_server exited before it answered:\n{log_tail(log)}")
+        with contextlib.suppress(OSError):
+            if info.api("kernels")[0] == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"jupyter_server did not answer within {timeout:g} s:\n"
+                               f"{log_tail(log)}")
+        time.sleep(0.05)
+
+
 @dataclass
 class PendingServer:
     """A server process started, not yet known to answer."""
@@ -104,31 +144,25 @@ class PendingServer:
     started_at: float = field(default_factory=time.monotonic)
     ready_after: float | None = None  # seconds from Popen to the first answer
 
-    def log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return (self.workdir / "server.log").read_text(errors="replace")[-_LOG_TAIL:]
-        return ""
-
     def wait(self, timeout: float = START_TIMEOUT) -> JupyterServerInfo:
         """Poll until ``GET /api/kernels`` answers 200 with the token, bounded."""
-        if self.ready:
-            return self.info
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter_server exited ({self.proc.returncode}) before it "
-                                   f"answered:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                status, _ = self.info.api("kernels")
-                if status == 200:
-                    self.ready = True
-                    self.ready_after = time.monotonic() - self.started_at
-                    return self.info
-            if time.monotonic() > deadline:
+        if not self.ready:
+            try:
+                wait_answering(self.info, lambda: self.proc.poll() is None,
+                               self.workdir / "server.log", timeout)
+            except RuntimeError:
                 self.stop()
-                raise RuntimeError(f"jupyter_server did not answer within {timeout:g} s:\n"
-                                   f"{self.log_tail()}")
-            time.sleep(0.05)
+                raise
+            self.ready = True
+            self.ready_after = time.monotonic() - self.started_at
+        return self.info
+
+    def describe(self) -> dict[str, Any]:
+        """What another process needs to use this server (tests/harness/run_wide.py)."""
+        return {"url": self.info.url, "token": self.info.token,
+                "root_dir": str(self.info.root_dir), "pid": self.info.pid,
+                "port": self.info.port, "log": str(self.workdir / "server.log"),
+                "ca_file": str(self.info.ca_file) if self.info.ca_file else None}
 
     def stop(self) -> None:
         """Shut its kernels down (REST, when it answers), then SIGTERM the server by PID
@@ -184,6 +218,25 @@ def start_server(workdir: Path | None = None, *, cert: tuple[Path, Path] | None 
     info = JupyterServerInfo(url=f"{scheme}://127.0.0.1:{port}/", token=token, root_dir=root,
                              pid=proc.pid, port=port, ca_file=cert[0] if cert else None)
     return PendingServer(info, workdir, proc)
+
+
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (openssl, ~20 ms): (cert, key)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30)
+    key.chmod(0o600)
+    return cert, key
+
+
+def start_tls_server() -> PendingServer:
+    """A jupyter_server over https with a fresh self-signed certificate (its ``ca_file``)."""
+    workdir = Path(tempfile.mkdtemp(prefix="rtj-tls-", dir="/tmp"))
+    return start_server(workdir, cert=make_cert(workdir))
 
 
 # One per process (per xdist worker): started by :func:`start_early`, waited for by the
