@@ -77,7 +77,7 @@ async def test_jupyterhub_starts_alices_server_with_202_progress_and_v1_through_
                     events.append(json.loads(line[5:]))
                     if events[-1].get("ready") or events[-1].get("failed"):
                         break
-        assert events[-1]["ready"] and events[-1]["url"] == "/user/alice/smoke/"
+        assert events[-1].get("ready") and events[-1]["url"] == "/user/alice/smoke/", events
         base = jupyterhub.server_url("smoke")
         async with http.post(f"{base}api/kernels", json={"name": "python3"}) as made:
             assert made.status == 201

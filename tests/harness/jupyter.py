@@ -45,9 +45,10 @@ def free_port() -> int:
 
 
 def request(url: str, token: str, method: str = "GET", body: Any = None, *,
-            ca_file: Path | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+            ca_file: Path | None = None, timeout: float = 30.0) -> tuple[int, Any]:
     """One REST call with the token header: (status, parsed JSON or None). Errors with a
-    status are returned, not raised (tests look at 403s)."""
+    status are returned, not raised (tests look at 403s). The bound is generous: a hub busy
+    spawning on a loaded machine took over 10 s to answer once."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Authorization": f"token {token}",

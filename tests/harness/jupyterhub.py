@@ -127,6 +127,10 @@ def _config(workdir: Path, port: int, chp: Path, service_token: str) -> str:
         "c.Spawner.cmd": [sys.executable, "-m", "jupyterhub.singleuser"],
         "c.Spawner.args": ["--ServerApp.allow_root=True"],
         "c.Spawner.ip": "127.0.0.1",
+        # A user server is a full jupyter_server start (~5 s); on a loaded machine (a load of
+        # 15 on 2 cores here) the hub's defaults (60 s start, 30 s first answer) fail it.
+        "c.Spawner.start_timeout": 180,
+        "c.Spawner.http_timeout": 180,
         "c.Spawner.notebook_dir": str(home),
         "c.SimpleLocalProcessSpawner.home_dir_template": str(home / "{username}"),
         "c.JupyterHub.db_url": f"sqlite:///{workdir}/jupyterhub.sqlite",
