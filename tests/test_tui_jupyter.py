@@ -1,17 +1,21 @@
 """Jupyter Server and JupyterHub hosts in the TUI, driven with Textual's pilot by keys: the host
-form's kind selector and fields, the host list, the tabs a server has not."""
+form's kind selector and fields, the host list, the tabs a server has not, and a console on
+the real jupyter_server fixture (the token asked, the kernelspec, interrupt, restart, k)."""
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
 
-from textual.widgets import Input, Label
+from textual.widgets import Checkbox, Input, Label
 
 from rtui.core.config.model import Host
 from rtui.core.jupyter.settings import JupyterSettings
+from rtui.core.ssh.prompts import SecretPrompt
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.host_form import HostFormScreen
+from rtui.tui.screens.token_prompt import TokenPromptScreen
 from tests.tui_helpers import rows, screen_lines, store_with, until
 
 
@@ -106,3 +110,28 @@ async def test_files_envs_and_jobs_are_not_offered_on_a_jupyter_host(tmp_path: P
                 for n in app._notifications))
         assert not any(n.severity == "error" for n in app._notifications)
         assert app.workspace._pool is None  # nothing was connected
+
+
+async def test_the_token_dialog_offers_no_keyring_where_none_works(tmp_path: Path) -> None:
+    """No OS keyring (this machine's case): no "save" choice, and the dialog says how a token
+    can be kept instead; the typed token is the answer."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
+    try:
+        store = store_with(tmp_path, Host("lab", jupyter=JupyterSettings(url="http://127.0.0.1:9/")))
+        app = RtuiApp(store, check_on_start=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            answer = asyncio.ensure_future(app.prompter.ask_secret(
+                SecretPrompt("token", "lab", "Token for http://127.0.0.1:9/")))
+            await until(lambda: isinstance(app.screen, TokenPromptScreen)
+                        and bool(app.screen.query(Input)))
+            assert not app.screen.query(Checkbox)
+            hint = str(app.screen.query_one(".hint", Label).render())
+            assert "No OS keyring here: set token_env or token_command" in hint
+            await pilot.press(*"abc", "enter")
+            assert await answer == "abc"
+    finally:
+        keyring.set_keyring(before)

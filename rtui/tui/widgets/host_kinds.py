@@ -25,9 +25,8 @@ def server_label(host: Host, status: HostStatus | None) -> str:
 
 
 def _version(status: HostStatus | None) -> str | None:
-    """The server's version its check found (HostStatus.server_version, jrest's field)."""
-    version = getattr(status, "server_version", None)
-    return version if isinstance(version, str) else None
+    """The server's version its check found."""
+    return status.server_version if status is not None else None
 
 
 def token_source(host: Host) -> str:
