@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[tuple[str, ...]], Awaitable[aiohttp.ClientWebSocketResponse]]
 """Opens one kernel websocket (the session id baked into its URL) offering these
-subprotocols; raises on failure (an exception with ``status`` 401/403/404, or ``error_kind``
+subprotocols, with ``max_msg_size=0`` (aiohttp's 4 MiB default cuts a big image off);
+raises on failure (an exception with ``status`` 401/403/404, or ``error_kind``
 "token"/"gone", is final, anything else is retried)."""
 
 BATCH = 500
