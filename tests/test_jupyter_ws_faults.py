@@ -20,9 +20,15 @@ from rtui.core.jupyter.ws_channels import LinkGone, WebSocketChannels
 
 
 class Refused(Exception):
-    """What jrest's open_websocket raises for a 404 (KernelNotFound has this status)."""
+    """aiohttp's handshake error for a 404 has this status."""
 
     status = 404
+
+
+class Untrusted(Exception):
+    """As jupyter/errors.py's TLSProblem: a certificate retrying will not fix."""
+
+    error_kind = "tls"
 
 
 @pytest_asyncio.fixture
@@ -73,16 +79,17 @@ async def test_a_message_that_comes_twice_is_handed_on_once(echo_twice: str) -> 
             await channels.close()
 
 
-async def test_a_refusal_is_final_at_once() -> None:
+@pytest.mark.parametrize("refusal", [Refused, Untrusted])
+async def test_a_refusal_is_final_at_once(refusal: type[Exception]) -> None:
     calls: list[tuple[str, ...]] = []
 
     async def connect(protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
         calls.append(protocols)
-        raise Refused("kernel k is gone from the server")
+        raise refusal("kernel k is gone from the server")
 
     events: list[dict[str, Any]] = []
     channels = WebSocketChannels(connect, name="lab:k", session_id="s", give_up=30)
-    with pytest.raises(Refused):
+    with pytest.raises(refusal):
         await channels.open()  # the first socket's error comes to the caller as it is
     tasks = channels.start({}, events.append)
     async with asyncio.timeout(5):

@@ -38,7 +38,7 @@ Connect = Callable[[tuple[str, ...]], Awaitable[aiohttp.ClientWebSocketResponse]
 """Opens one kernel websocket (the session id baked into its URL) offering these
 subprotocols, with ``max_msg_size=0`` (aiohttp's 4 MiB default cuts a big image off);
 raises on failure (an exception with ``status`` 401/403/404, or ``error_kind``
-"token"/"gone", is final, anything else is retried)."""
+"token"/"gone"/"tls", is final, anything else is retried)."""
 
 BATCH = 500
 """Messages handled per turn of the event loop during a flood (as kernels/wire.BATCH)."""
@@ -50,7 +50,7 @@ _RETRY_FIRST, _RETRY_MAX = 0.1, 2.0
 _REPLAY_WAIT = 3.0  # bound on the marker's reply that ends a replay (a restarting kernel)
 _STALL_MISSES = 3  # pings unanswered in a row (and nothing else came): the socket is dead
 _FINAL_STATUS = frozenset((401, 403, 404))
-_FINAL_KINDS = frozenset(("token", "gone"))
+_FINAL_KINDS = frozenset(("token", "gone", "tls"))  # jupyter/errors.py error_kind
 _WS_DATA = (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT)
 
 
