@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from rtui.core.errors import RtuiError
 from rtui.core.jupyter.errors import ServerError, ServerTimeout, ServerUnreachable
-from rtui.core.jupyter.http import ConnectorFactory, ServerClient
+from rtui.core.jupyter.http import ConnectorFactory, ServerClient, os_reason
 from rtui.core.jupyter.hub import HubClient
 from rtui.core.jupyter.secrets import TokenSource
 from rtui.core.jupyter.tls import ssl_context, tls_problem
@@ -54,7 +54,9 @@ async def check_server(host: Host, tokens: TokenSource, *, timeout: float,
         context = ssl_context(settings.ca_file)
         if connector is None:
             step = "tcp"
-            await _connect(host.name, settings.url, context, timeout, status)
+            writer = await _connect(host.name, settings.url, timeout, status)
+            step = "tls"
+            await _handshake(host.name, settings.url, context, timeout, writer)
         step = "auth"
         if settings.hub:
             if hub is None:
@@ -109,29 +111,36 @@ async def _bounded(name: str, what: str, timeout: float) -> AsyncIterator[None]:
         raise ServerTimeout(f"{name}: no answer within {timeout:g} s ({what})") from None
 
 
-async def _connect(name: str, url: str, context: ssl.SSLContext | None, timeout: float,
-                   status: HostStatus) -> None:
-    """Time the TCP connect and, for https, the TLS handshake on the same connection."""
+async def _connect(name: str, url: str, timeout: float,
+                   status: HostStatus) -> asyncio.StreamWriter:
+    """Time the TCP connect (the connection is kept for the handshake)."""
     parts = urlsplit(url)
-    hostname = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     where = f"{parts.scheme}://{parts.netloc}/"
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(hostname, port)
+            _, writer = await asyncio.open_connection(parts.hostname or "", port)
     except TimeoutError:
         raise ServerTimeout(f"{name}: no answer from {where} within {timeout:g} s") from None
     except OSError as exc:
         raise ServerUnreachable(f"{name}: nothing answers at {where} "
-                                f"({exc.strerror or exc})") from None
+                                f"({os_reason(exc)})") from None
     status.tcp_ms = _ms(t0)
+    return writer
+
+
+async def _handshake(name: str, url: str, context: ssl.SSLContext | None, timeout: float,
+                     writer: asyncio.StreamWriter) -> None:
+    """For https, the TLS handshake on the connection ``_connect`` made; then closes it."""
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}/"
     try:
         if parts.scheme == "https":
             try:
                 async with asyncio.timeout(timeout):
                     await writer.start_tls(context or ssl.create_default_context(),
-                                           server_hostname=hostname)
+                                           server_hostname=parts.hostname)
             except TimeoutError:
                 raise ServerTimeout(
                     f"{name}: no TLS answer from {where} within {timeout:g} s (if it serves "

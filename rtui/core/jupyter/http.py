@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +35,7 @@ from rtui.core.jupyter.secrets import TokenSource
 from rtui.core.jupyter.tls import tls_problem
 
 __all__ = [
-    "HUB_SCOPES", "KernelSpecs", "ServerClient", "ServerKernelInfo", "api_message",
+    "HUB_SCOPES", "KernelSpecs", "ServerClient", "ServerKernelInfo", "api_message", "os_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,14 @@ class KernelSpecs:
     specs: dict[str, str]
 
 
+def os_reason(exc: OSError) -> str:
+    """An OS error in a few words: "Connection refused", "Name or service not known"
+    (asyncio's own text wraps them as "Connect call failed ('127.0.0.1', 1)")."""
+    if exc.errno and exc.errno > 0 and not isinstance(exc, socket.gaierror):
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def api_message(body: bytes) -> str:
     """The ``message`` of a Jupyter error body (``{"message": ...}``), else its first line."""
     text = body.decode(errors="replace").strip()
@@ -82,10 +92,9 @@ def api_message(body: bytes) -> str:
         data = json.loads(text)
     except ValueError:
         return text.splitlines()[0][:200] if text else ""
-    if isinstance(data, dict):
+    if isinstance(data, dict):  # a hub's 403 may say {"status": 403, "message": null}
         message = data.get("message") or data.get("reason")
-        if isinstance(message, str):
-            return message
+        return message if isinstance(message, str) else ""
     return text[:200]
 
 
@@ -243,13 +252,13 @@ class JupyterHttp:
             return ServerTimeout(f"{self.name}: no answer from {where} within "
                                  f"{self.connect_timeout:g} s{hint}")
         if isinstance(exc, aiohttp.ClientConnectorError):
-            reason = exc.os_error.strerror or str(exc.os_error)
-            return ServerUnreachable(f"{self.name}: nothing answers at {where} ({reason})")
+            return ServerUnreachable(f"{self.name}: nothing answers at {where} "
+                                     f"({os_reason(exc.os_error)})")
         if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
             return ServerUnreachable(f"{self.name}: {where} closed the connection mid-answer")
         if isinstance(exc, OSError):
             return ServerUnreachable(f"{self.name}: talking to {where} failed: "
-                                     f"{exc.strerror or exc}")
+                                     f"{os_reason(exc)}")
         return ServerError(f"{self.name}: talking to {where} failed: {type(exc).__name__}")
 
 
