@@ -72,6 +72,9 @@ class FakeHub:
                                       "with current scopes; requires any of [servers]"},
                                      status=403)
         self.posts += 1
+        if self.pending == "stop":
+            return web.json_response({"status": 400, "message": "alice is pending stop"},
+                                     status=400)
         if self.post == "running":
             self.ready = True  # it was started behind our back
             return web.json_response({"status": 400, "message": "alice is already running"},
@@ -92,7 +95,7 @@ class FakeHub:
                                  status=400)
 
     async def progress(self, request: web.Request) -> web.StreamResponse:
-        if not self.pending and not self.ready:
+        if self.pending != "spawn" and not self.ready:
             return web.json_response({"status": 400, "message": "alice is not starting..."},
                                      status=400)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -172,6 +175,26 @@ async def test_already_running_is_ready(hub_url: tuple[FakeHub, str],
         assert await hc.ensure_server(timeout=10) == url + "user/alice/"
     finally:
         await hc.close()
+
+
+async def test_a_server_still_stopping_is_waited_for_then_started(
+        hub_url: tuple[FakeHub, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    hub, url = hub_url
+    hub.pending = "stop"
+    hub.events = [REQUESTED, {"progress": 100, "ready": True, "url": "/user/alice/"}]
+
+    async def stopped() -> None:
+        await asyncio.sleep(0.4)
+        hub.pending = None
+
+    stopping = asyncio.ensure_future(stopped())
+    hc = client(url, monkeypatch)
+    try:
+        assert await hc.ensure_server(timeout=10) == url + "user/alice/"
+    finally:
+        await hc.close()
+        await stopping
+    assert hub.posts == 2
 
 
 async def test_failed_spawn_names_the_hubs_message(hub_url: tuple[FakeHub, str],

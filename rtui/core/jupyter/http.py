@@ -35,7 +35,8 @@ from rtui.core.jupyter.secrets import TokenSource
 from rtui.core.jupyter.tls import tls_problem
 
 __all__ = [
-    "HUB_SCOPES", "KernelSpecs", "ServerClient", "ServerKernelInfo", "api_message", "os_reason",
+    "HUB_SCOPES", "ConnectorFactory", "JupyterHttp", "KernelSpecs", "ServerClient",
+    "ServerKernelInfo", "api_message", "os_reason",
 ]
 
 log = logging.getLogger(__name__)

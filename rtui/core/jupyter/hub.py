@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import Any
 from urllib.parse import quote, urljoin
 
@@ -26,7 +27,8 @@ from rtui.core.jupyter.errors import (
     ServerStartTimeout,
     SpawnFailed,
 )
-from rtui.core.jupyter.http import HUB_SCOPES, JupyterHttp, api_message
+from rtui.core.jupyter.http import HUB_SCOPES, ConnectorFactory, JupyterHttp, api_message
+from rtui.core.jupyter.secrets import TokenSource
 
 __all__ = [
     "HUB_SCOPES", "HubClient", "HubProgress", "HubServerState", "SseParser",
@@ -102,9 +104,12 @@ def progress_event(data: str) -> HubProgress | None:
 class HubClient(JupyterHttp):
     """One user's view of a hub (the token's owner): its servers, started and stopped."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._user_name: str | None = None
+    def __init__(self, name: str, hub_url: str, tokens: TokenSource, *,
+                 ssl: SSLContext | None = None, connector: ConnectorFactory | None = None,
+                 connect_timeout: float = 15.0) -> None:
+        super().__init__(name, hub_url, tokens, ssl=ssl, connector=connector,
+                         connect_timeout=connect_timeout)
+        self._user_name: str | None = None  # the token's owner, known after user()
 
     async def version(self) -> str:
         data = await self.get_json("hub/api")
@@ -237,7 +242,7 @@ class HubClient(JupyterHttp):
             text = str(exc)
             if "already running" in text:
                 return True
-            if "is pending spawn" in text:
+            if "is pending" in text:  # spawn: follow it; stop: wait, then start again
                 return False
             if "Named servers are not enabled" in text:
                 raise ServerError(
