@@ -14,7 +14,7 @@ from collections.abc import Sequence
 # Imported only when its turn comes: one that cannot be imported does not stop the others.
 BENCHMARKS: tuple[str, ...] = (
     "roundtrip", "coldstart", "scale", "startup", "console_flood", "consoles", "farlink",
-    "keeper", "files", "plots", "envs", "slurm",
+    "keeper", "files", "plots", "envs", "slurm", "jupyter",
 )
 
 

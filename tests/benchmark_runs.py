@@ -43,6 +43,7 @@ RUNS: dict[str, tuple[list[str], float]] = {
     "farlink": (["-m", "benchmarks", "--quick", "farlink"], 380),
     "keeper": (["-m", "benchmarks", "--quick", "keeper"], 280),
     "slurm": (["-m", "benchmarks", "--quick", "slurm"], 240),
+    "jupyter": (["-m", "benchmarks", "--quick", "jupyter"], 400),
     "screenshots": ([str(SCREENSHOTS), "--out", "{out}"], 240),
 }
 WAIT = sum(timeout for _, timeout in RUNS.values()) + 30  # the longest a check can wait

@@ -14,6 +14,8 @@ import re
 import pytest
 
 from benchmarks.files import bench as files_bench
+from benchmarks.jupyter import hub_starts as jupyter_stages
+from benchmarks.jupyter import run as jupyter_bench
 from benchmarks.slurm import rtui_side as slurm_stages
 from benchmarks.slurm import run as slurm_bench
 from tests import benchmark_runs
@@ -121,6 +123,28 @@ def test_slurm_quick_run_prints_every_figure() -> None:
         assert row, f"no round trips for {label!r}\n{output}"
         p50, p95 = (float(g) for g in row.groups())
         assert 0 < p50 <= p95, f"{label}: p50 {p50} p95 {p95}\n{output}"
+
+
+@pytest.mark.timeout(benchmark_runs.WAIT + 30)
+def test_jupyter_quick_run_prints_every_figure() -> None:
+    """The Jupyter benchmark on its own (its own sshd, jupyter_server and hub; 240 s here at
+    a load of 13): every round-trip path and every start has a figure, rtui's hub start its
+    stages."""
+    out, output = _ran_cleanly("jupyter")
+    assert re.search(rf"^\(jupyter: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
+    rounds = (jupyter_bench.RT_SSH, jupyter_bench.RT_CH_ON, jupyter_bench.RT_CH_OFF,
+              jupyter_bench.RT_BARE_ON, jupyter_bench.RT_BARE_OFF, jupyter_bench.RT_HUB)
+    for label in rounds:
+        row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \|", out,
+                        re.MULTILINE)
+        assert row, f"no round trips for {label!r}\n{output}"
+        p50, p95 = (float(g) for g in row.groups())
+        assert 0 < p50 <= p95, f"{label}: p50 {p50} p95 {p95}\n{output}"
+    starts = (jupyter_bench.HUB_SPAWN, jupyter_bench.HUB_TOOK, jupyter_bench.RTUI_READY,
+              jupyter_bench.SSH_READY, *jupyter_stages.RTUI_STAGES)
+    for label in starts:
+        row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \|", out, re.MULTILINE)
+        assert row and float(row.group(1)) > 0, f"no figure for {label!r}\n{output}"
 
 
 @pytest.mark.timeout(benchmark_runs.WAIT + 30)
