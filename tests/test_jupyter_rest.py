@@ -12,7 +12,7 @@ from jupyter_server import __version__ as SERVER_VERSION
 
 from rtui.core.config.model import Host
 from rtui.core.jupyter.check import check_server
-from rtui.core.jupyter.errors import KernelNotFound, TokenRejected
+from rtui.core.jupyter.errors import KernelNotFound, ServerTimeout, TokenRejected
 from rtui.core.jupyter.http import ServerClient
 from rtui.core.jupyter.secrets import TokenSource
 from rtui.core.jupyter.settings import JupyterSettings
@@ -93,3 +93,20 @@ async def test_check_of_a_server_that_is_not_there(monkeypatch: pytest.MonkeyPat
     assert (status.ok, status.failed_step, status.error_kind) == (False, "tcp", "unreachable")
     assert status.error and status.error.startswith(
         f"lab: nothing answers at http://127.0.0.1:{port}/")
+
+
+async def test_https_spoken_to_the_http_server_is_named(
+        jupyter_server: JupyterServerInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # tornado waits for a request line that a TLS hello never ends: no answer, bounded.
+    url = jupyter_server.url.replace("http://", "https://")
+    host, tokens = lab(url, monkeypatch, jupyter_server.token)
+    client = ServerClient("lab", url, tokens, connect_timeout=1)
+    try:
+        with pytest.raises(ServerTimeout, match="if it serves plain http, the url must start "
+                                                "with http://"):
+            await client.version()
+    finally:
+        await client.close()
+    status = await check_server(host, tokens, timeout=1)
+    assert (status.failed_step, status.error_kind) == ("tls", "timeout")
+    assert status.error and "no TLS answer" in status.error

@@ -150,6 +150,9 @@ async def _handshake(name: str, url: str, context: ssl.SSLContext | None, timeou
                        or ServerUnreachable(f"{name}: the TLS handshake with {where} failed "
                                             f"({exc})")) from None
     finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+        # Dropped, not closed: a graceful close after a handshake that never finished
+        # waits for the far side (for ever, on a server that never speaks TLS).
+        writer.transport.abort()
+        with contextlib.suppress(Exception):  # no wait once start_tls took the transport
+            async with asyncio.timeout(0.1):
+                await writer.wait_closed()
