@@ -114,3 +114,59 @@ def test_ssh_only_commands_are_refused_on_a_jupyter_host(
         assert code == 2 and out == "", (command, err)
         rtui_only(err)
         assert "only on SSH hosts; lab is a jupyter host (http://127.0.0.1:9/)" in err, err
+
+
+def test_edit_a_jupyter_host(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
+    cli(capsys, "hosts", "add", "gw", "--hostname", "gw.example.org")
+    cli(capsys, "hosts", "add", "lab", "--jupyterhub-url", "http://127.0.0.1:8000/",
+        "--token-env", "LAB_TOKEN", "--server", "rtui")
+    code, out, err = cli(capsys, "hosts", "edit", "lab", "--url", "https://hub.example.org",
+                         "--via", "gw", "--token-command", "pass show hub", "--clear", "server",
+                         "--note", "the lab's hub")
+    assert code == 0, err
+    assert out == "updated lab (https://hub.example.org/ via gw)\n"
+    host = HostStore(config_file).load().require("lab")
+    assert host.jupyter == JupyterSettings(url="https://hub.example.org/", hub=True, via="gw",
+                                           token_command="pass show hub")  # env replaced
+    assert host.note == "the lab's hub"
+    code, _, err = cli(capsys, "hosts", "edit", "gw", "--token-env", "X")
+    assert code == 1 and "--token-env: only for a Jupyter server or JupyterHub host; gw is" in err
+    code, _, err = cli(capsys, "hosts", "edit", "lab", "--port", "22")
+    assert code == 1 and "host 'lab': port: an SSH setting, not used by a Jupyter host" in err
+
+
+def test_token_keyring_asks_once_and_keeps_it_there(
+        capsys: pytest.CaptureFixture[str], config_file: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+    import sys
+
+    import keyring
+
+    from tests import memory_keyring
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "tests.memory_keyring.MemoryKeyring")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # reloaded from the variable
+    memory_keyring.clear()
+    prompts: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or "s3cr3t")
+    try:
+        code, out, err = cli(capsys, "hosts", "add", "lab", "--jupyter-url", "http://h:8888/",
+                             "--token-keyring")
+        assert code == 0, err
+        assert out.splitlines()[-1] == "the token of lab is in the keyring"
+        assert prompts == ["Token for http://h:8888/ (kept in the keyring): "]
+        assert keyring.get_password("rtui", "lab") == "s3cr3t"
+        assert "s3cr3t" not in config_file.read_text()
+        assert HostStore(config_file).load().require("lab").jupyter.token_keyring  # type: ignore[union-attr]
+        # No keyring: refused before anything is written.
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+        monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+        code, _, err = cli(capsys, "hosts", "add", "lab2", "--jupyter-url", "http://h/",
+                           "--token-keyring")
+        assert code == 1 and "--token-keyring: no OS keyring on this machine" in err
+        assert HostStore(config_file).load().get("lab2") is None
+    finally:
+        memory_keyring.clear()
+        keyring.core._keyring_backend = None  # type: ignore[attr-defined]

@@ -76,14 +76,16 @@ def register(commands: Any) -> None:
     p.add_argument("--hostname", help="DNS name or address")
     p.add_argument("--rename", metavar="NEW", help="new name (jump references follow)")
     _field_options(p)
+    p.add_argument("--url", metavar="URL", help="a Jupyter server's or hub's new address")
+    _jupyter_options(p)
     p.add_argument(
         "--clear",
         action="append",
         default=[],
-        choices=sorted(_CLEARABLE),
+        choices=sorted([*_CLEARABLE, *_JUPYTER_CLEARABLE]),
         help="reset a field to its default (repeatable)",
     )
-    p.set_defaults(handler=_edit)
+    p.set_defaults(handler=_edit, usage_error=p.error)
 
     p = sub.add_parser("remove", help="remove a host")
     p.add_argument("name")
@@ -137,7 +139,7 @@ def _jupyter_options(p: argparse.ArgumentParser) -> None:
                             "line, as 'pass show lab/token'; the command is stored, not its "
                             "output")
     token.add_argument("--token-keyring", action="store_true",
-                       help="read the token from the OS keyring")
+                       help="keep the token in the OS keyring (asked for once, now)")
     group.add_argument("--ca-file", metavar="PEM",
                        help="trust this certificate (a self-signed server's); rtui never "
                             "turns verification off")
@@ -262,9 +264,13 @@ def _add(args: argparse.Namespace) -> int:
     if jupyter is not None:
         fields["jupyter"] = jupyter
     host = host_from_data({"name": args.name, **fields})
+    if args.token_keyring:
+        _can_keep_token()  # refused before anything is written
 
     _with_workspace(args, lambda workspace: workspace.save_host(None, host))
     print(f"added {host.name} ({host.kind + ' ' if host.jupyter else ''}{host.address})")
+    if args.token_keyring:  # once the name is the host's: never over another's token
+        _keep_token_in_keyring(host)
     return 0
 
 
@@ -300,16 +306,60 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+_JUPYTER_CLEARABLE = ("via", "token-env", "token-command", "token-keyring", "ca-file", "server",
+                      "start-timeout")
+_TOKEN_SOURCES = ("token_env", "token_command", "token_keyring")
+
+
+def _can_keep_token() -> None:
+    """``--token-keyring`` needs a keyring, and a terminal to ask the token on."""
+    import sys
+
+    from rtui.core.jupyter.secrets import keyring_works
+
+    if not keyring_works():
+        raise ConfigError("--token-keyring: no OS keyring on this machine (no Secret "
+                          "Service on D-Bus); use --token-env or --token-command")
+    if not sys.stdin.isatty():
+        raise ConfigError("--token-keyring asks the token on a terminal, and there is none "
+                          "here; use --token-env or --token-command")
+
+
+def _keep_token_in_keyring(host: Host) -> None:
+    """Ask the token once, on this terminal (never in argv or in hosts.toml), and keep it
+    in the OS keyring under the host's name."""
+    import getpass
+
+    from rtui.core.jupyter.secrets import save_token
+
+    try:
+        token = getpass.getpass(f"Token for {host.address} (kept in the keyring): ").strip()
+    except (EOFError, KeyboardInterrupt):
+        token = ""
+    if not token:
+        raise ConfigError(f"no token given: none was saved (rtui asks for {host.name}'s "
+                          "token when it needs it)")
+    save_token(host.name, token)
+    print(f"the token of {host.name} is in the keyring")
+
+
 def _edit(args: argparse.Namespace) -> int:
     fields = _option_fields(args)
-    if not fields and not args.clear and not args.rename:
+    jupyter = {key: getattr(args, key) for key in _JUPYTER_FLAGS
+               if getattr(args, key) not in (None, False)}
+    if args.url:
+        jupyter["url"] = args.url
+    if not fields and not jupyter and not args.clear and not args.rename:
         raise ConfigError("nothing to change: give at least one option (see --help)")
 
     def edit(current: Host) -> Host:
         data = host_to_data(current)
+        table = _edited_table(current, data.pop("jupyter", None), jupyter, args.clear)
         for name in args.clear:
-            data.pop(_CLEARABLE[name], None)
+            data.pop(_CLEARABLE.get(name, ""), None)
         data.update(fields)
+        if table is not None:
+            data["jupyter"] = table
         if args.rename:
             data["name"] = args.rename
         return host_from_data(data)
@@ -317,6 +367,26 @@ def _edit(args: argparse.Namespace) -> int:
     host = _with_workspace(args, lambda workspace: workspace.edit_host(args.name, edit))
     print(f"updated {host.name} ({host.address})")
     return 0
+
+
+def _edited_table(current: Host, table: dict[str, Any] | None, given: dict[str, Any],
+                  clear: list[str]) -> dict[str, Any] | None:
+    """A Jupyter host's table with the flags applied: a token source given replaces the
+    one set before; the Jupyter flags on an SSH host are refused, naming them."""
+    cleared = [name for name in clear if name in _JUPYTER_CLEARABLE]
+    if table is None:
+        if given or cleared:
+            named = [_flag(k) for k in given] + [f"--clear {n}" for n in cleared]
+            raise ConfigError(f"{', '.join(named)}: only for a Jupyter server or JupyterHub "
+                              f"host; {current.name} is an SSH host")
+        return None
+    if any(key in given for key in _TOKEN_SOURCES):
+        for key in _TOKEN_SOURCES:
+            table.pop(key, None)
+    for name in cleared:
+        table.pop(name.replace("-", "_"), None)
+    table.update(given)
+    return table
 
 
 def _remove(args: argparse.Namespace) -> int:
