@@ -172,7 +172,7 @@ async def _run(lines: int) -> None:
     with tempfile.TemporaryDirectory(prefix="rtui-bench-") as tmp:
         km, info = _launch_kernel(Path(tmp))
         try:
-            session = KernelSession(info, name="flood")
+            session = KernelSession.over_zmq(info, name="flood")
             await session.start(timeout=60)
             try:
                 await session.execute("pass").reply()  # warm up

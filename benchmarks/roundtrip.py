@@ -317,7 +317,7 @@ async def _asyncssh_no_pty(
 @asynccontextmanager
 async def _session(info: dict[str, Any], name: str, *,
                    timeout: float = SESSION_START_TIMEOUT) -> AsyncIterator[KernelSession]:
-    session = KernelSession(info, name=f"bench-{name}")
+    session = KernelSession.over_zmq(info, name=f"bench-{name}")
     try:
         await session.start(timeout=timeout)
         yield session

@@ -265,7 +265,7 @@ async def test_the_shell_probe_and_a_silent_kernel_that_listens(
     assert await shell_listens(kernels.routes, {**info, "shell_port": free_port()}) is False
     wrong = {**info, "key": "0" * 64}
     tunnel = KernelTunnel(kernels.routes, wrong)
-    session = KernelSession(await tunnel.open(), name="t:silent")
+    session = KernelSession.over_zmq(await tunnel.open(), name="t:silent")
     try:
         with pytest.raises(KernelError) as caught:
             await start_session(session, where="wrong.json", host="t", kernel_id="silent",

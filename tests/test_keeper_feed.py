@@ -249,7 +249,7 @@ async def kept(keeper: FakeKeeper, kernel_km: KernelManager) -> FakeKeeper:
 
 
 def _session(info: dict[str, Any], keeper: FakeKeeper, **source: Any) -> KernelSession:
-    return KernelSession(info, name="kept", heartbeat_interval=0.2,
+    return KernelSession.over_zmq(info, name="kept", heartbeat_interval=0.2,
                          keeper=KeeperSource(keeper.opener(), **source))
 
 

@@ -64,7 +64,7 @@ def fresh_kernel(tmp_path: Path) -> Iterator[KernelManager]:
 
 @pytest.fixture
 async def session(shared_kernel: dict[str, Any]) -> AsyncIterator[KernelSession]:
-    ks = KernelSession(
+    ks = KernelSession.over_zmq(
         shared_kernel, name="shared", heartbeat_interval=HB_INTERVAL, heartbeat_misses=HB_MISSES
     )
     await ks.start(timeout=30)
@@ -187,7 +187,7 @@ def test_event_from_message_decodes_and_skips() -> None:
 
 
 async def test_start_returns_kernel_info(shared_kernel: dict[str, Any]) -> None:
-    ks = KernelSession(shared_kernel, heartbeat_interval=HB_INTERVAL)
+    ks = KernelSession.over_zmq(shared_kernel, heartbeat_interval=HB_INTERVAL)
     t0 = time.monotonic()
     info = await ks.start(timeout=30)
     print(f"\nfirst start() (kernel may still be booting): {time.monotonic() - t0:.3f} s")
@@ -391,7 +391,7 @@ async def test_output_flood(session: KernelSession) -> None:
 
 async def test_close_leaves_nothing_behind(shared_kernel: dict[str, Any]) -> None:
     before = asyncio.all_tasks()
-    ks = KernelSession(shared_kernel, heartbeat_interval=HB_INTERVAL)
+    ks = KernelSession.over_zmq(shared_kernel, heartbeat_interval=HB_INTERVAL)
     t0 = time.monotonic()
     await ks.start()
     print(f"\nstart() on a running kernel: {time.monotonic() - t0:.3f} s")
@@ -399,7 +399,7 @@ async def test_close_leaves_nothing_behind(shared_kernel: dict[str, Any]) -> Non
     await ks.close()
     await ks.close()  # idempotent
     assert asyncio.all_tasks() == before
-    assert ks._transport.closed
+    assert ks._channels.closed
     with pytest.raises(KernelError, match="closed"):
         await pending.reply()
     with pytest.raises(KernelError, match="closed"):
@@ -410,7 +410,7 @@ async def test_start_times_out_without_a_kernel() -> None:
     before = asyncio.all_tasks()
     ports = {f"{n}_port": free_port() for n in ("shell", "iopub", "stdin", "control", "hb")}
     info = {"ip": "127.0.0.1", "transport": "tcp", "key": "k", **ports}
-    ks = KernelSession(info, name="nowhere")
+    ks = KernelSession.over_zmq(info, name="nowhere")
     with pytest.raises(KernelError, match=r"nowhere: the kernel did not answer within 0\.5 s"):
         await ks.start(timeout=0.5)
     assert asyncio.all_tasks() == before
@@ -419,7 +419,7 @@ async def test_start_times_out_without_a_kernel() -> None:
 async def test_forwards_recreated_underneath(shared_kernel: dict[str, Any]) -> None:
     forwards = FlakyForwards(shared_kernel)
     await forwards.open()
-    ks = KernelSession(
+    ks = KernelSession.over_zmq(
         forwards.connection_info(), name="flaky", heartbeat_interval=HB_INTERVAL,
         heartbeat_misses=HB_MISSES,
     )
@@ -451,7 +451,7 @@ async def test_attach_to_a_busy_kernel(
 ) -> None:
     busy = session.execute("import time; time.sleep(3)")
     await asyncio.sleep(0.2)
-    late = KernelSession(shared_kernel, name="late", heartbeat_interval=HB_INTERVAL)
+    late = KernelSession.over_zmq(shared_kernel, name="late", heartbeat_interval=HB_INTERVAL)
     t0 = time.monotonic()
     try:
         info = await late.start(timeout=10)  # answered on control after a shell silence
@@ -467,7 +467,7 @@ async def test_attach_to_a_busy_kernel(
 
 
 async def test_interrupt(fresh_kernel: KernelManager) -> None:
-    ks = KernelSession(connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL)
+    ks = KernelSession.over_zmq(connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL)
     await ks.start(timeout=30)
     try:
         execution = ks.execute("import time; time.sleep(60)")
@@ -489,7 +489,7 @@ async def test_interrupt(fresh_kernel: KernelManager) -> None:
 
 
 async def test_shutdown_heartbeat_and_restart(fresh_kernel: KernelManager) -> None:
-    ks = KernelSession(
+    ks = KernelSession.over_zmq(
         connection_info(fresh_kernel), heartbeat_interval=HB_INTERVAL, heartbeat_misses=HB_MISSES
     )
     beats: list[tuple[float, bool]] = []

@@ -41,7 +41,7 @@ def kernel(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 async def test_rich_outputs_of_a_real_kernel_read_as_text_and_tables(
         kernel: dict[str, Any]) -> None:
-    session = KernelSession(kernel, name="rich")
+    session = KernelSession.over_zmq(kernel, name="rich")
     await session.start(timeout=30)
     model = ConsoleModel()
     try:

@@ -32,7 +32,7 @@ def _count_requests(pane: ConsolePane) -> list[str]:
     comm), not the editor's is_complete, nor other silent code (matplotlib's sizing, fire
     and forget)."""
     assert pane.kernel is not None
-    transport: Any = pane.kernel.session._transport
+    transport: Any = pane.kernel.session._channels
     sent: list[str] = []
     real_send: Callable[..., str] = transport.send
 

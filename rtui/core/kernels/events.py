@@ -153,9 +153,11 @@ class OutputReplayed:
     t1: float | None = None
     dropped: int = 0
     buffer_mb: float | None = None  # what the host's keeper holds, when known
+    reconnected: bool = False  # after a dropped link (a websocket's), not at attach
 
     def describe(self) -> str:
-        """"replayed 1,204 messages, 10:02:11-10:07:40; 12 were dropped ..." ("" if none)."""
+        """"replayed 1,204 messages, 10:02:11-10:07:40; 12 were dropped ..." ("" if none;
+        "link lost, reconnected" for a reconnect that missed nothing)."""
         parts = []
         if self.count:
             span = ""
@@ -166,6 +168,8 @@ class OutputReplayed:
             were = "were" if self.dropped != 1 else "was"
             parts.append(f"{self.dropped:,} earlier message{'s' * (self.dropped != 1)} "
                          f"{were} dropped: {_buffer(self.buffer_mb)} was full")
+        if not parts and self.reconnected:
+            return "link lost, reconnected"
         return "; ".join(parts)
 
 
@@ -411,7 +415,7 @@ def event_from_keeper(
     if kind == "replayed":
         return OutputReplayed(_whole(event.get("count")) or 0, _unix_time(event.get("t0")),
                               _unix_time(event.get("t1")), _whole(event.get("dropped")) or 0,
-                              buffer_mb)
+                              buffer_mb, event.get("reconnected") is True)
     if kind == "dropped":
         return OutputDropped(_whole(event.get("count")) or 0, buffer_mb)
     if kind == "exited":

@@ -1,17 +1,15 @@
-"""A kernel's heartbeat: ping its hb port, tell when it stops (or resumes) answering."""
+"""A kernel's heartbeat: ping it, tell when it stops (or resumes) answering."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-import zmq
-import zmq.asyncio
+__all__ = ["Heartbeat", "Ping"]
 
-__all__ = ["Heartbeat"]
-
-log = logging.getLogger(__name__)
+Ping = Callable[[float], Awaitable[bool]]
+"""One ping: whether the kernel answered within the given seconds (KernelChannels.ping:
+zmq's REQ/REP heartbeat port, or a websocket's PING/PONG)."""
 
 
 class Heartbeat:
@@ -22,18 +20,16 @@ class Heartbeat:
 
     def __init__(
         self,
-        connect: Callable[[], zmq.asyncio.Socket],
+        ping: Ping,
         on_change: Callable[[bool], None],
         *,
         interval: float = 1.0,
         misses: int = 3,
-        name: str = "kernel",
     ) -> None:
-        self._connect = connect
+        self._ping = ping
         self._on_change = on_change
         self._interval = interval
         self._misses = max(1, misses)
-        self._name = name
         self._alive: bool | None = None
 
     @property
@@ -46,37 +42,18 @@ class Heartbeat:
             self._on_change(alive)
 
     async def run(self) -> None:
-        """Ping for ever (cancel to stop); a REQ socket that missed a reply is replaced.
-
-        REQ is lockstep: after a lost reply it can never send again, and a fresh socket is
-        also what rides over a forwarded port that was re-created underneath us.
-        """
+        """Ping for ever (cancel to stop), one ping per ``interval`` at most."""
         loop = asyncio.get_running_loop()
         interval = self._interval
-        socket = self._connect()
         misses = 0
-        try:
-            while True:
-                started = loop.time()
-                answered = False
-                try:
-                    await socket.send(b"ping", zmq.NOBLOCK)
-                    if await socket.poll(int(interval * 1000)):  # POLLIN
-                        await socket.recv(zmq.NOBLOCK)
-                        answered = True
-                except zmq.ZMQError as exc:
-                    log.debug("%s: heartbeat socket error: %s", self._name, exc)
-                if answered:
-                    misses = 0
-                    self._set_alive(True)
-                    await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
-                    continue
+        while True:
+            started = loop.time()
+            if await self._ping(interval):
+                misses = 0
+                self._set_alive(True)
+            else:
                 misses += 1
-                socket.close(linger=0)
-                socket = self._connect()
                 if misses >= self._misses:
                     self._set_alive(False)
-                # A send that failed at once must still pace the loop.
-                await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
-        finally:
-            socket.close(linger=0)
+            # A ping that failed at once must still pace the loop.
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))

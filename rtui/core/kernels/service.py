@@ -634,7 +634,7 @@ class HostKernels:
             source = KeeperSource(keeper_opener(self.routes, keeper, starting=starting),
                                   since=since, tail=TAIL if console else 0,
                                   buffer_mb=self.connection.settings.output_buffer_mb)
-        session = KernelSession(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
+        session = KernelSession.over_zmq(local_info, name=f"{self.name}:{kernel_id}", keeper=source)
         first.session = session
         try:
             if launching is None:

@@ -1,11 +1,12 @@
 """One client connection to a Jupyter kernel: a reader per channel, one handler per message type.
 
-Each message is decoded once and handed to the one handler for its channel and type
+The link (KernelChannels: zmq sockets, or a Jupyter server's websocket) decodes each message
+once and hands it to the session's handler for its channel, then the one handler for its type
 (``_on_<channel>_<msg_type>``); the event it becomes then goes one way: into the Execution it
 belongs to, or, when no Execution of this session claims it, to the subscribers.
 
 Iopub comes from the kernel's keeper on the host when it has one (:mod:`keeper_feed`: every
-message, numbered, replayed after a dropped link), else from a zmq SUB socket.
+message, numbered, replayed after a dropped link), else from the link.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rtui.core.errors import KernelDiedError, KernelError, SignatureMismatchError
-from rtui.core.kernels import wire
+from rtui.core.kernels.channels import Channel, KernelChannels, MessageHandler
 from rtui.core.kernels.events import (
     OUTPUT_DECODERS,
     CompleteResult,
@@ -39,7 +40,7 @@ from rtui.core.kernels.events import (
 from rtui.core.kernels.execution import Execution
 from rtui.core.kernels.heartbeat import Heartbeat
 from rtui.core.kernels.keeper_feed import FeedError, KeeperFeed, StreamOpener
-from rtui.core.kernels.transport import Channel, KernelTransport
+from rtui.core.kernels.transport import ZmqChannels
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "KeeperSource", "KernelSession"]
 
@@ -88,16 +89,17 @@ class KeeperSource:
 
 
 class KernelSession:
-    """A client of one running kernel whose ports are reachable (usually forwarded to loopback).
+    """A client of one running kernel, over any KernelChannels (usually zmq ports forwarded
+    to loopback: ``over_zmq``).
 
-    Reads the kernel's sockets itself, one task per channel: replies go by
-    ``parent_header.msg_id`` to the request that waits for them, output to the Execution it
-    belongs to, so any number of requests can be in flight at once.
+    The link reads each channel in its own task: replies go by ``parent_header.msg_id`` to
+    the request that waits for them, output to the Execution it belongs to, so any number of
+    requests can be in flight at once.
     """
 
     def __init__(
         self,
-        connection_info: dict[str, Any],
+        channels: KernelChannels,
         *,
         name: str = "kernel",
         heartbeat_interval: float = 1.0,
@@ -105,22 +107,25 @@ class KernelSession:
         keeper: KeeperSource | None = None,
     ) -> None:
         self.name = name
-        self._transport = KernelTransport(connection_info, name=name)
+        self._channels = channels
         self._feed: KeeperFeed | None = None
         self._buffer_mb = keeper.buffer_mb if keeper is not None else None
         if keeper is not None:
+            if not isinstance(channels, ZmqChannels):
+                raise TypeError("a keeper keeps the output of a kernel reached over zmq")
             # The keeper holds our identity on the kernel's stdin (a question asked once we
-            # are gone waits there for the next client): questions come through it.
+            # are gone waits there for the next client): questions come through it. Its
+            # messages are the kernel's own frames, checked with our key as the sockets' are.
             self._feed = KeeperFeed(
-                keeper.opener, self._on_iopub_frames, self._on_keeper_event,
-                since=keeper.since, tail=keeper.tail, name=name,
-                stdin=self._transport.identity)
+                keeper.opener, channels.frames_handler(self._on_iopub), self._on_keeper_event,
+                since=keeper.since, tail=keeper.tail, name=name, stdin=channels.identity)
         self.exited: KernelExited | None = None
-        """Set when the keeper said the kernel process ended (cleared by a restart)."""
+        """Set when the keeper (or the link) said the kernel process ended (cleared by a
+        restart)."""
         self._held: deque[KernelEvent] | None = deque(maxlen=_HELD_MAX)
         self._heartbeat = Heartbeat(
-            self._transport.connect_hb, self._on_alive, interval=heartbeat_interval,
-            misses=heartbeat_misses, name=name,
+            channels.ping, self._on_alive, interval=heartbeat_interval,
+            misses=heartbeat_misses,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,6 +154,14 @@ class KernelSession:
         self._comm_listeners: tuple[CommListener, ...] = ()
         self._reply_handlers: dict[str, Handler] = {"execute_reply": self._on_shell_execute_reply}
         self._stdin_handlers: dict[str, Handler] = {"input_request": self._on_stdin_input_request}
+
+    @classmethod
+    def over_zmq(
+        cls, connection_info: dict[str, Any], *, name: str = "kernel", **kwargs: Any,
+    ) -> KernelSession:
+        """A session on a kernel's zmq ports (``connection_info`` as in its connection
+        file, the ports where this machine reaches them); ``kwargs`` as the constructor's."""
+        return cls(ZmqChannels(connection_info, name=name), name=name, **kwargs)
 
     def __repr__(self) -> str:
         return f"<KernelSession {self.name} state={self._execution_state} alive={self.alive}>"
@@ -191,21 +204,17 @@ class KernelSession:
             return await self.kernel_info()
         self._started = True
         self._loop = asyncio.get_running_loop()
-        transport = self._transport
         feed = self._feed
-        transport.open(iopub=feed is None, stdin=feed is None)
-        readers: dict[Channel, Callable[[list[bytes]], None]] = {
-            "shell": self._on_reply_frames,
-            "control": self._on_reply_frames,
+        # Dispatch in one place: the handler of each channel the link reads (iopub and
+        # stdin come through the keeper when there is one).
+        handlers: dict[Channel, MessageHandler] = {
+            "shell": self._on_reply,
+            "control": self._on_reply,
         }
         if feed is None:
-            readers["iopub"] = self._on_iopub_frames
-            readers["stdin"] = self._on_stdin_frames
-        self._tasks = [
-            asyncio.create_task(wire.pump(transport.socket(channel), on_frames),
-                                name=f"{self.name}-{channel}")
-            for channel, on_frames in readers.items()
-        ]
+            handlers["iopub"] = self._on_iopub
+            handlers["stdin"] = self._on_stdin
+        self._tasks = self._channels.start(handlers, self._on_channels_event)
         if feed is not None:
             self._tasks.append(feed.start())
             feed.headed().add_done_callback(self._on_headed)
@@ -267,7 +276,7 @@ class KernelSession:
         self._tasks = []
         self._fail_pending(KernelError(f"{self.name}: the kernel session was closed"))
         self._listeners = ()
-        self._transport.close()
+        await self._channels.close()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -308,7 +317,7 @@ class KernelSession:
         """Send a comm message on shell; the kernel answers, if at all, on iopub (see
         :meth:`watch_comms`). Returns its msg_id."""
         self._check_open()
-        return self._transport.send("shell", msg_type, content)
+        return self._channels.send("shell", msg_type, content)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -332,7 +341,7 @@ class KernelSession:
             execution = Execution(f"dead-{self._send_seq}", self._send_seq, loop, on_event)
             execution.fail(self._died_error(exited))
             return execution
-        msg_id = self._transport.send("shell", "execute_request", {
+        msg_id = self._channels.send("shell", "execute_request", {
             "code": code,
             "silent": silent,
             "store_history": store_history,
@@ -364,7 +373,7 @@ class KernelSession:
         if parent is None:
             raise KernelError(f"{self.name}: the kernel is not waiting for input")
         self._input_parent = None
-        self._transport.send("stdin", "input_reply", {"value": value}, parent=parent)
+        self._channels.send("stdin", "input_reply", {"value": value}, parent=parent)
 
     async def complete(
         self, code: str, cursor_pos: int | None = None, *, timeout: float = DEFAULT_REQUEST_TIMEOUT
@@ -475,7 +484,7 @@ class KernelSession:
     ) -> dict[str, Any]:
         """Send one request and wait for the reply routed back by its msg_id."""
         loop = self._check_open()
-        msg_id = self._transport.send(channel, msg_type, content)
+        msg_id = self._channels.send(channel, msg_type, content)
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[msg_id] = future
         try:
@@ -518,7 +527,7 @@ class KernelSession:
             async with asyncio.timeout(timeout):
                 while not (reply.done() and iopub.done()):
                     for channel in channels:
-                        msg_id = self._transport.send(channel, "kernel_info_request", {})
+                        msg_id = self._channels.send(channel, "kernel_info_request", {})
                         sent[msg_id] = (channel, self._send_seq)
                         self._pending[msg_id] = reply
                     if then is not None and (headed is None or headed.done()):
@@ -578,8 +587,8 @@ class KernelSession:
     def _check_key(self) -> None:
         """Messages from the kernel that fail the HMAC while none passes: our key is not
         the kernel's (the kernel drops our requests unanswered, so waiting cannot help)."""
-        transport = self._transport
-        if transport.bad_signatures and not transport.decoded:
+        channels = self._channels
+        if channels.bad_signatures and not channels.decoded:
             raise SignatureMismatchError(
                 f"{self.name}: signature mismatch: the kernel's messages fail the check with "
                 "our key")
@@ -641,10 +650,7 @@ class KernelSession:
         except Exception:
             log.exception("%s: kernel event listener failed on %r", self.name, event)
 
-    def _on_iopub_frames(self, frames: list[bytes]) -> None:
-        msg = self._transport.decode(frames)
-        if msg is None:
-            return
+    def _on_iopub(self, msg: dict[str, Any]) -> None:
         self._iopub_count += 1
         waiter = self._iopub_waiter
         if waiter is not None and not waiter.done() and (self._feed is None or self._feed.live):
@@ -681,12 +687,9 @@ class KernelSession:
             except Exception:
                 log.exception("%s: comm listener failed on %s", self.name, msg["msg_type"])
 
-    def _on_reply_frames(self, frames: list[bytes]) -> None:
+    def _on_reply(self, msg: dict[str, Any]) -> None:
         """shell and control: an execute_reply ends an Execution, any other reply a request."""
-        msg = self._transport.decode(frames)
-        if msg is None:
-            return
-        self._reply_handlers.get(msg["msg_type"], self._on_reply)(msg)
+        self._reply_handlers.get(msg["msg_type"], self._on_request_reply)(msg)
 
     def _on_shell_execute_reply(self, msg: dict[str, Any]) -> None:
         reply = decode_execute_reply(msg)
@@ -698,7 +701,7 @@ class KernelSession:
         else:
             self._watch_idle(execution, self._iopub_count)
 
-    def _on_reply(self, msg: dict[str, Any]) -> None:
+    def _on_request_reply(self, msg: dict[str, Any]) -> None:
         parent_id = (msg.get("parent_header") or {}).get("msg_id")
         future = self._pending.pop(parent_id, None) if parent_id else None
         if future is not None and not future.done():
@@ -739,10 +742,7 @@ class KernelSession:
 
         execution.watch(loop.call_later(_IDLE_GRACE, check))
 
-    def _on_stdin_frames(self, frames: list[bytes]) -> None:
-        msg = self._transport.decode(frames)
-        if msg is None:
-            return
+    def _on_stdin(self, msg: dict[str, Any]) -> None:
         handler = self._stdin_handlers.get(msg["msg_type"])
         if handler is None:
             log.debug("%s: ignored stdin %s", self.name, msg["msg_type"])
@@ -782,9 +782,9 @@ class KernelSession:
                 or headed.result().stdin):
             return
         log.info("%s: the keeper does not hold stdin; connecting it directly", self.name)
-        self._tasks.append(asyncio.create_task(
-            wire.pump(self._transport.open_stdin(), self._on_stdin_frames),
-            name=f"{self.name}-stdin"))
+        channels = self._channels
+        assert isinstance(channels, ZmqChannels)  # a keeper means zmq (see __init__)
+        self._tasks.append(channels.open_stdin(self._on_stdin))
 
     def _on_kept_question(self, event: dict[str, Any]) -> None:
         """The keeper passed on a question: our cell's, or one asked while nobody was
@@ -801,9 +801,22 @@ class KernelSession:
     def _on_alive(self, alive: bool) -> None:
         self._emit(KernelAlive(alive))
 
-    # -- the keeper's events ------------------------------------------------------------------
+    # -- the keeper's and the link's events -----------------------------------------------------
 
     def _on_keeper_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "input_request":
+            self._on_kept_question(event)
+        elif kind == "input_cleared":
+            if event.get("msg_id") == self._asked:
+                self._asked = None  # answered elsewhere, or its cell ended
+        else:
+            self._on_channels_event(event)
+
+    def _on_channels_event(self, event: dict[str, Any]) -> None:
+        """What the keeper or the link says (channels.py: ChannelsEventHandler): a replay
+        after a reconnect becomes the console's seam (OutputReplayed), a restart fails the
+        running cells, a kernel gone fails everything."""
         kind = event.get("event")
         if kind == "replayed":
             waiter = self._iopub_waiter
@@ -811,9 +824,11 @@ class KernelSession:
                 waiter.set_result(None)
         elif kind == "restarted":
             self.exited = None
+            reason = event.get("reason")
             log.info("%s: the kernel was started again", self.name)
             # What ran before will never end now (nor say so): fail it.
-            self._fail_executions(KernelDiedError(f"{self.name}: the kernel was restarted"))
+            self._fail_executions(KernelDiedError(
+                f"{self.name}: the kernel was restarted{f' ({reason})' if reason else ''}"))
             return
         elif kind == "gone":
             if self.exited is None:
@@ -822,13 +837,6 @@ class KernelSession:
         elif kind == "lost":
             log.info("%s: the output stream dropped (%s); following again", self.name,
                      event.get("reason"))
-            return
-        elif kind == "input_request":
-            self._on_kept_question(event)
-            return
-        elif kind == "input_cleared":
-            if event.get("msg_id") == self._asked:
-                self._asked = None  # answered elsewhere, or its cell ended
             return
         typed = event_from_keeper(event, self._buffer_mb)
         if isinstance(typed, KernelExited):

@@ -1,9 +1,16 @@
-"""A kernel's five sockets, set up for forwarded ports: open, send, read, close."""
+"""A kernel's five sockets, set up for forwarded ports: open, send, read, close.
+
+``ZmqChannels`` is the KernelChannels of a kernel reached over zmq (its ports forwarded over
+SSH, or local): it reads each socket itself (``wire.pump``) and hands the session decoded
+messages.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Literal, cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -12,25 +19,26 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.connect import KernelConnectionInfo
 
 from rtui.core.kernels import wire
+from rtui.core.kernels.channels import Channel, ChannelsEventHandler, MessageHandler
 
-__all__ = ["Channel", "KernelTransport"]
+__all__ = ["Channel", "KernelTransport", "ZmqChannels"]
 
 log = logging.getLogger(__name__)
 
-Channel = Literal["shell", "control", "stdin", "iopub"]
 _NOT_IOPUB: tuple[Channel, ...] = ("shell", "stdin", "control")
 
 _RECONNECT_FIRST_MS, _RECONNECT_MAX_MS = 10, 50
-# zmq's retry of a channel whose connection is refused (see KernelTransport.__init__).
+# zmq's retry of a channel whose connection is refused (see ZmqChannels.__init__).
 
 _IOPUB_RCVHWM = 100_000
 # Queue this many iopub messages locally before the kernel's PUB starts dropping output;
 # zmq's default (1000) loses output when the UI briefly lags behind a flood.
 
 
-class KernelTransport:
+class ZmqChannels:
     """jupyter_client's sockets and message signing, without its channel threads or readers:
-    the session reads each socket itself (``wire.pump``) and decides what a message means."""
+    one ``wire.pump`` task per socket decodes and hands each message to the session's
+    handler for its channel, which decides what it means."""
 
     def __init__(self, connection_info: dict[str, Any], *, name: str = "kernel") -> None:
         self.name = name
@@ -48,6 +56,7 @@ class KernelTransport:
         self._client.context.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_MAX_MS)
         self._client.load_connection_info(cast(KernelConnectionInfo, connection_info))
         self._opened = False
+        self._hb: zmq.asyncio.Socket | None = None  # the heartbeat's REQ socket (see ping)
         self.decoded = 0  # messages that passed the signature check
         self.bad_signatures = 0  # well-formed messages signed with another key
         self.undecodable = 0  # anything else dropped
@@ -71,8 +80,60 @@ class KernelTransport:
         if iopub:
             self.socket("iopub").setsockopt(zmq.RCVHWM, _IOPUB_RCVHWM)
 
-    def close(self) -> None:
+    def start(self, handlers: Mapping[Channel, MessageHandler],
+              on_event: ChannelsEventHandler) -> list[asyncio.Task[None]]:
+        """Open the sockets ``handlers`` names (shell and control always; iopub and stdin
+        unless a keeper serves them) and read each in its own task. zmq tells no events:
+        its sockets reconnect on their own, and a keeper tells what it replayed."""
+        self.open(iopub="iopub" in handlers, stdin="stdin" in handlers)
+        return [self._reader(channel, handler) for channel, handler in handlers.items()]
+
+    def open_stdin(self, handler: MessageHandler) -> asyncio.Task[None]:
+        """Connect stdin now and read it (its keeper turned out not to hold it for us)."""
+        self._client.stdin_channel.start()
+        return self._reader("stdin", handler)
+
+    def _reader(self, channel: Channel, handler: MessageHandler) -> asyncio.Task[None]:
+        return asyncio.create_task(wire.pump(self.socket(channel), self.frames_handler(handler)),
+                                   name=f"{self.name}-{channel}")
+
+    def frames_handler(self, handler: MessageHandler) -> Callable[[list[bytes]], None]:
+        """``handler`` for raw frames read elsewhere (a keeper's stream): checked and
+        decoded here first, as the sockets' own messages are."""
+        decode = self.decode
+
+        def on_frames(frames: list[bytes]) -> None:
+            msg = decode(frames)
+            if msg is not None:
+                handler(msg)
+
+        return on_frames
+
+    async def ping(self, timeout: float) -> bool:
+        """One heartbeat ping on a REQ socket; whether the kernel answered within ``timeout``.
+
+        REQ is lockstep: after a lost reply it can never send again, so a socket that
+        missed is replaced at once (a fresh one also rides over a forwarded port that was
+        re-created underneath us)."""
+        socket = self._hb
+        if socket is None:
+            socket = self._hb = self.connect_hb()
+        try:
+            await socket.send(b"ping", zmq.NOBLOCK)
+            if await socket.poll(int(timeout * 1000)):  # POLLIN
+                await socket.recv(zmq.NOBLOCK)
+                return True
+        except zmq.ZMQError as exc:
+            log.debug("%s: heartbeat socket error: %s", self.name, exc)
+        socket.close(linger=0)
+        self._hb = self.connect_hb()
+        return False
+
+    async def close(self) -> None:
         """Close each socket (linger 0) and the context; readers must be stopped first."""
+        hb, self._hb = self._hb, None
+        if hb is not None:
+            hb.close(linger=0)
         if not self._opened:
             return
         # Not stop_channels(): it would make (and connect) a socket not opened just to stop it.
@@ -82,11 +143,6 @@ class KernelTransport:
                 channel.stop()
         if not self._client.context.closed:
             self._client.context.destroy(linger=100)
-
-    def open_stdin(self) -> zmq.asyncio.Socket:
-        """Connect stdin now (its keeper turned out not to hold it for us)."""
-        self._client.stdin_channel.start()
-        return self.socket("stdin")
 
     def socket(self, channel: Channel) -> zmq.asyncio.Socket:
         return self._channel(channel).socket
@@ -128,3 +184,7 @@ class KernelTransport:
 
     def _channel(self, name: Channel) -> AsyncZMQSocketChannel:
         return cast(AsyncZMQSocketChannel, getattr(self._client, f"{name}_channel"))
+
+
+KernelTransport = ZmqChannels
+"""The old name (until the callers outside this package have moved to ZmqChannels)."""
