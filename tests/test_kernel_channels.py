@@ -106,9 +106,13 @@ async def test_a_reconnect_is_the_consoles_seam_and_a_replay_counts() -> None:
                            "reconnected": True})
         channels.on_event({"event": "replayed", "count": 3, "t0": 1.0, "t1": 2.0,
                            "reconnected": True})
+        assert ev.LinkLost("the websocket closed") in seen  # the console says it is down
         seams = [e for e in seen if isinstance(e, ev.OutputReplayed)]
         assert len(seams) == 2 and seams[0].describe() == "link lost, reconnected"
         assert seams[1].count == 3 and seams[1].describe().startswith("replayed 3 messages")
+        # A keeper's stream that drops is no LinkLost: SSH consoles follow their connection.
+        session._on_keeper_event({"event": "lost", "reason": "EOF"})
+        assert ev.LinkLost("EOF") not in seen
         # A keeper's replay at attach (no reconnect, nothing in it) is still no seam.
         assert ev.OutputReplayed(0).describe() == ""
     finally:

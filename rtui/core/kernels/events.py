@@ -24,6 +24,7 @@ __all__ = [
     "KernelAlive",
     "KernelEvent",
     "KernelExited",
+    "LinkLost",
     "Listener",
     "MessageEvent",
     "OutputDropped",
@@ -142,6 +143,15 @@ class KernelAlive:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkLost:
+    """The link to the kernel dropped (a Jupyter server's websocket) and is being made
+    again: an OutputReplayed with ``reconnected`` says it is back. SSH hosts tell this by
+    their connection's states instead."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutputReplayed:
     """The kernel's kept output since this client last saw it has been handed on (the events
     before this one): ``count`` messages received between ``t0`` and ``t1`` (unix times, None
@@ -222,10 +232,11 @@ MessageEvent: TypeAlias = (
 """Events decoded from a kernel message (all carry ``parent_id``)."""
 
 KernelEvent: TypeAlias = (
-    MessageEvent | KernelAlive | OutputReplayed | OutputDropped | KernelExited
+    MessageEvent | KernelAlive | LinkLost | OutputReplayed | OutputDropped | KernelExited
 )
-"""Everything a KernelSession delivers: message events, heartbeat transitions and what the
-kernel's keeper says (output replayed or dropped, the kernel's exit)."""
+"""Everything a KernelSession delivers: message events, heartbeat transitions, the link's
+drops and what the kernel's keeper (or the link) says (output replayed or dropped, the
+kernel's exit)."""
 
 Listener: TypeAlias = Callable[[KernelEvent], None]
 """Takes events as they arrive, inside a session's reader task: keep it quick."""

@@ -29,6 +29,7 @@ from rtui.core.kernels.events import (
     KernelAlive,
     KernelEvent,
     KernelExited,
+    LinkLost,
     Listener,
     MessageEvent,
     decode_execute_reply,
@@ -810,6 +811,9 @@ class KernelSession:
         elif kind == "input_cleared":
             if event.get("msg_id") == self._asked:
                 self._asked = None  # answered elsewhere, or its cell ended
+        elif kind == "lost":  # the keeper's stream: the SSH connection tells its own drops
+            log.info("%s: the output stream dropped (%s); following again", self.name,
+                     event.get("reason"))
         else:
             self._on_channels_event(event)
 
@@ -835,8 +839,9 @@ class KernelSession:
                 self._kernel_exited(KernelExited(None, None, ""), why=str(event.get("reason")))
             return
         elif kind == "lost":
-            log.info("%s: the output stream dropped (%s); following again", self.name,
-                     event.get("reason"))
+            reason = str(event.get("reason") or "the link dropped")
+            log.info("%s: the link dropped (%s); reconnecting", self.name, reason)
+            self._emit(LinkLost(reason))
             return
         typed = event_from_keeper(event, self._buffer_mb)
         if isinstance(typed, KernelExited):
