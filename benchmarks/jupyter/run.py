@@ -28,7 +28,16 @@ from benchmarks.common import (
     trust,
 )
 from benchmarks.jupyter import hub_starts
-from benchmarks.jupyter.trippers import CODE, Tripper, bare_ws, rtui_channels, session_tripper
+from benchmarks.jupyter.trippers import (
+    CODE,
+    SESSION_MISSING,
+    Tripper,
+    bare_ws,
+    rtui_channels,
+    rtui_session,
+    session_takes_channels,
+    session_tripper,
+)
 from benchmarks.slurm.rtui_side import login_start, stop_login
 from benchmarks.slurm.run import load_average
 from rtui.core.jupyter.http import ServerClient
@@ -46,6 +55,9 @@ WARMUP, BLOCK_WARMUP, ROUNDS = 10, 3, 10
 SETUP_TIMEOUT = 120.0
 
 RT_SSH = "SSH kernel through the loopback sshd (rtui: `HostKernels`, `KernelSession` on zmq)"
+RT_SES_ON = ("websocket, direct: rtui's `KernelSession` over `WebSocketChannels` (a console's "
+             "path), QUICKACK on (rtui's default)")
+RT_SES_OFF = "websocket, direct: rtui's `KernelSession` over `WebSocketChannels`, QUICKACK off"
 RT_CH_ON = "websocket, direct: rtui's `WebSocketChannels`, QUICKACK on (rtui's default)"
 RT_CH_OFF = "websocket, direct: rtui's `WebSocketChannels`, QUICKACK off"
 RT_BARE_ON = "websocket, direct: a bare aiohttp client, QUICKACK on"
@@ -54,7 +66,9 @@ RT_HUB = "websocket through the hub's proxy (npm CHP): `WebSocketChannels`, QUIC
 
 HUB_SPAWN = "the hub's spawn: `POST .../server` -> progress `ready` (a bare client)"
 HUB_TOOK = "the hub's log: \"User alice took X seconds to start\""
-RTUI_READY = "rtui: start -> console ready (`ensure_server` .. first `kernel_info_reply`)"
+RTUI_READY = ("rtui's parts: start -> console ready (`ensure_server`, kernel, websocket, "
+              "first `kernel_info_reply`)")
+RTUI_SERVICE = "rtui: `ServerKernels.start` on the hub host -> kernel ready (the CLI's and TUI's)"
 SSH_READY = "rtui, SSH: `HostKernels.start` on a connected host -> kernel ready (scale)"
 
 
@@ -63,6 +77,7 @@ class Row:
     label: str
     times: list[float] = field(default_factory=list)
     error: str | None = None
+    missing: str | None = None  # rtui's part is not written yet: not a crash
 
     def fail(self, why: str) -> None:
         self.error, self.times = why, []
@@ -76,6 +91,7 @@ class Servers:
     sshd: SSHD
     jupyter: PendingServer
     hub: PendingHub
+    state: Path  # rtui's state dir for ServerKernels' memory of the kernels it started
     hub_info: HubInfo | None = None
 
 
@@ -106,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 sshd = start_sshd(root / "sshd")
                 trust(sshd, home)
-                crashed = asyncio.run(_bench(Servers(sshd, jupyter, hub), samples, runs))
+                (root / "state").mkdir()
+                crashed = asyncio.run(_bench(Servers(sshd, jupyter, hub, root / "state"),
+                                             samples, runs))
             finally:
                 for stop in (jupyter.stop, hub.stop, *((sshd.close,) if sshd else ())):
                     with contextlib.suppress(Exception):
@@ -126,7 +144,7 @@ async def _bench(servers: Servers, samples: int, runs: int) -> bool:
         client = ServerClient("bench", info.url,
                               hub_starts.token_source("bench", info.url, info.token))
         rows = await _round_trips(servers, kernels, client, samples)
-        starts, _ = await _hub_starts(servers, kernels, runs)
+        starts, _ = await _hub_starts(servers, kernels, runs, servers.state)
         await client.close()
     finally:
         await close_rtui(conn, kernels, None)
@@ -144,8 +162,10 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
     hub = servers.hub_info
     assert hub is not None
     load = [load_average()]
-    rows = [Row(RT_SSH), Row(RT_CH_ON), Row(RT_CH_OFF), Row(RT_BARE_ON), Row(RT_BARE_OFF),
-            Row(RT_HUB)]
+    rows = [Row(RT_SSH), Row(RT_SES_ON), Row(RT_SES_OFF), Row(RT_CH_ON), Row(RT_CH_OFF),
+            Row(RT_BARE_ON), Row(RT_BARE_OFF), Row(RT_HUB)]
+    if not session_takes_channels():
+        rows[1].missing = rows[2].missing = SESSION_MISSING
     ssh_kernel: RemoteKernel | None = None
     kernel_id: str | None = None
     hub_client: ServerClient | None = None
@@ -168,6 +188,8 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
         kid, hkid, hclient = kernel_id, hub_kernel, hub_client
         openers: dict[str, Opener] = {
             RT_SSH: lambda: session_tripper(session),
+            RT_SES_ON: lambda: rtui_session(client, kid, quickack=True),
+            RT_SES_OFF: lambda: rtui_session(client, kid, quickack=False),
             RT_CH_ON: lambda: rtui_channels(client, kid, quickack=True),
             RT_CH_OFF: lambda: rtui_channels(client, kid, quickack=False),
             RT_BARE_ON: lambda: bare_ws(info.url, info.token, kid, quickack=True),
@@ -175,13 +197,13 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
             RT_HUB: lambda: rtui_channels(hclient, hkid, quickack=True),
         }
         for index, block in enumerate(_blocks(samples)):
-            live = [row for row in rows if row.error is None]
+            live = [row for row in rows if row.error is None and row.missing is None]
             shift = index % len(live) if live else 0
             for row in live[shift:] + live[:shift]:
                 await _block(row, openers[row.label], block, first=index == 0)
     except Exception as exc:  # set-up failed: the rows without figures say why
         for row in rows:
-            if not row.times and row.error is None:
+            if not row.times and row.error is None and row.missing is None:
                 row.fail(f"set-up: {describe(exc)}")
     finally:
         with contextlib.suppress(Exception):
@@ -232,6 +254,9 @@ def _round_table(rows: list[Row]) -> str:
     ssh = next((percentile(r.times, 50) for r in rows if r.label == RT_SSH and r.times), None)
     table: list[list[object]] = []
     for row in rows:
+        if row.missing:
+            table.append([row.label, row.missing, "—", "—"])
+            continue
         if row.error or not row.times:
             table.append([row.label, f"error: {row.error or 'no samples'}", "—", "—"])
             continue
@@ -243,8 +268,8 @@ def _round_table(rows: list[Row]) -> str:
 # ------------------------------------------------------------------------------ hub starts
 
 
-async def _hub_starts(servers: Servers, kernels: HostKernels,
-                      runs: int) -> tuple[list[Row], list[Row]]:
+async def _hub_starts(servers: Servers, kernels: HostKernels, runs: int,
+                      state: Path) -> tuple[list[Row], list[Row]]:
     """``runs`` rounds of: the hub's spawn by a bare client, rtui's start to console ready,
     and (for scale) rtui's SSH kernel start; each round in another order."""
     hub = servers.hub_info
@@ -252,6 +277,8 @@ async def _hub_starts(servers: Servers, kernels: HostKernels,
     log = Path(servers.hub.describe()["log"])
     load = [load_average()]
     spawn, took, rtui, ssh = Row(HUB_SPAWN), Row(HUB_TOOK), Row(RTUI_READY), Row(SSH_READY)
+    service = Row(RTUI_SERVICE, missing=None if hub_starts.service_there()
+                  else hub_starts.SERVICE_MISSING)
     stages = [Row(label) for label in hub_starts.RTUI_STAGES]
     with contextlib.suppress(Exception):
         await hub_starts.stop_default(hub)  # the round trips' server: each start from none
@@ -269,6 +296,10 @@ async def _hub_starts(servers: Servers, kernels: HostKernels,
             if row.label in start.stages:
                 row.times.append(start.stages[row.label])
 
+    async def by_service() -> None:
+        start = await hub_starts.server_kernels_ready(hub, state)
+        service.times.append(start.seconds)
+
     async def by_ssh() -> None:
         started = await login_start(kernels)
         try:
@@ -276,11 +307,11 @@ async def _hub_starts(servers: Servers, kernels: HostKernels,
         finally:
             await stop_login(kernels, started.kernel)
 
-    paths = [(spawn, by_hub), (rtui, by_rtui), (ssh, by_ssh)]
+    paths = [(spawn, by_hub), (rtui, by_rtui), (service, by_service), (ssh, by_ssh)]
     for number in range(runs):
         shift = number % len(paths)
         for row, path in paths[shift:] + paths[:shift]:
-            if row.error is not None:
+            if row.error is not None or row.missing is not None:
                 continue
             try:
                 await path()
@@ -294,17 +325,20 @@ async def _hub_starts(servers: Servers, kernels: HostKernels,
     print(f"\n### JupyterHub: alice's server from stopped to ready, {runs} start(s) per "
           f"path, each round in another order\n\n(load average before / after: "
           f"{' / '.join(load)})\n", flush=True)
-    print(_start_table([spawn, took, rtui, ssh], spawn), flush=True)
+    print(_start_table([spawn, took, rtui, service, ssh], spawn), flush=True)
     print(f"\nrtui's stages, seconds after the start (p50 of {runs}):\n", flush=True)
     print(markdown_table(["stage", "p50 s", "after the hub's ready (p50)"],
                          [_stage_cells(row, stages[0]) for row in stages], "lrr"), flush=True)
-    return [spawn, took, rtui, ssh], stages
+    return [spawn, took, rtui, service, ssh], stages
 
 
 def _start_table(rows: list[Row], reference: Row) -> str:
     ref = statistics.median(reference.times) if reference.times else None
     table: list[list[object]] = []
     for row in rows:
+        if row.missing:
+            table.append([row.label, row.missing, "—", "—", "—", "—"])
+            continue
         if row.error or not row.times:
             table.append([row.label, f"error: {row.error or 'no figure'}", "—", "—", "—", "—"])
             continue

@@ -13,12 +13,13 @@ A round trip is the execute_request until both its execute_reply (shell) and its
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
 from jupyter_client.session import Session
@@ -29,13 +30,22 @@ from rtui.core.jupyter.http import ServerClient
 from rtui.core.jupyter.ws_channels import WebSocketChannels, quickacker
 from rtui.core.kernels.session import KernelSession
 
-__all__ = ["CODE", "Tripper", "bare_ws", "rtui_channels", "session_tripper"]
+__all__ = ["CODE", "SESSION_MISSING", "Tripper", "bare_ws", "rtui_channels", "rtui_session",
+           "session_takes_channels", "session_tripper"]
 
 CODE = "1+1"
 SAMPLE_TIMEOUT = 10.0
 OPEN_TIMEOUT = 30.0
 EXECUTE = {"code": CODE, "silent": False, "store_history": False, "user_expressions": {},
            "allow_stdin": False, "stop_on_error": True}
+
+
+SESSION_MISSING = "not there yet (a KernelSession over channels: wscore's refactor)"
+
+
+def session_takes_channels() -> bool:
+    """Whether this rtui's KernelSession takes a KernelChannels (issue 20's refactor)."""
+    return next(iter(inspect.signature(KernelSession).parameters), "") == "channels"
 
 
 class Tripper(Protocol):
@@ -144,13 +154,7 @@ class ChannelsTripper:
 async def rtui_channels(client: ServerClient, kernel_id: str, *,
                         quickack: bool) -> AsyncIterator[Tripper]:
     """A fresh WebSocketChannels (its own session id) on the kernel, closed after."""
-    session_id = uuid.uuid4().hex
-
-    async def connect(protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
-        return await client.open_websocket(kernel_id, session_id, protocols=protocols)
-
-    channels = WebSocketChannels(connect, name=f"bench:{kernel_id[:8]}", session_id=session_id,
-                                 quickack=quickack)
+    channels = _ws_channels(client, kernel_id, quickack=quickack)
     tripper = ChannelsTripper(channels)
     try:
         async with asyncio.timeout(OPEN_TIMEOUT):
@@ -159,6 +163,37 @@ async def rtui_channels(client: ServerClient, kernel_id: str, *,
                        lambda event: None)
         yield tripper
     finally:
+        await channels.close()
+
+
+def _ws_channels(client: ServerClient, kernel_id: str, *,
+                 quickack: bool) -> WebSocketChannels:
+    """rtui's channels on the kernel with a session id of their own."""
+    session_id = uuid.uuid4().hex
+
+    async def connect(protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+        return await client.open_websocket(kernel_id, session_id, protocols=protocols)
+
+    return WebSocketChannels(connect, name=f"bench:{kernel_id[:8]}", session_id=session_id,
+                             quickack=quickack)
+
+
+@asynccontextmanager
+async def rtui_session(client: ServerClient, kernel_id: str, *,
+                       quickack: bool) -> AsyncIterator[Tripper]:
+    """rtui's KernelSession over fresh WebSocketChannels: the console's own path."""
+    if not session_takes_channels():
+        raise RuntimeError(SESSION_MISSING)
+    channels = _ws_channels(client, kernel_id, quickack=quickack)
+    # cast: until the refactor lands, KernelSession's first parameter is a connection dict.
+    session = cast(Any, KernelSession)(channels, name=f"bench:{kernel_id[:8]}")
+    try:
+        async with asyncio.timeout(OPEN_TIMEOUT):
+            await channels.open()
+        await session.start(timeout=OPEN_TIMEOUT)
+        yield SessionTripper(session)
+    finally:
+        await session.close()
         await channels.close()
 
 
