@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import aiohttp
 from jupyter_client.session import Session
@@ -185,8 +185,7 @@ async def rtui_session(client: ServerClient, kernel_id: str, *,
     if not session_takes_channels():
         raise RuntimeError(SESSION_MISSING)
     channels = _ws_channels(client, kernel_id, quickack=quickack)
-    # cast: until the refactor lands, KernelSession's first parameter is a connection dict.
-    session = cast(Any, KernelSession)(channels, name=f"bench:{kernel_id[:8]}")
+    session = KernelSession(channels, name=f"bench:{kernel_id[:8]}")
     try:
         async with asyncio.timeout(OPEN_TIMEOUT):
             await channels.open()
