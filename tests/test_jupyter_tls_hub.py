@@ -6,6 +6,7 @@ the same token, a wrong hub token, and a hub that is down."""
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -63,7 +64,9 @@ async def test_a_self_signed_server_is_named_then_trusted_by_ca_file(
 
 @pytest.mark.xdist_group("hub")
 async def test_a_hub_server_started_past_its_bound_then_followed_to_ready(
-        jupyterhub: HubInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+        jupyterhub: HubInfo, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="rtui.core.jupyter.http")
     hub_host, tokens = host(jupyterhub.url, monkeypatch, jupyterhub.token, hub=True,
                             server=SERVER)
     hub = HubClient("hub", jupyterhub.url, tokens)
@@ -78,6 +81,8 @@ async def test_a_hub_server_started_past_its_bound_then_followed_to_ready(
         # Left starting: the next call follows the same spawn (no second POST needed).
         url = await hub.ensure_server(SERVER, timeout=120, on_progress=seen.append)
         assert url == f"{jupyterhub.url}user/{jupyterhub.user}/{SERVER}/"
+        assert f"GET hub/api/users/alice/servers/{SERVER}/progress -> 200" in caplog.text
+        assert jupyterhub.token not in caplog.text
         assert seen and seen[-1].ready and seen[-1].url == f"/user/alice/{SERVER}/"
         assert all(not e.failed for e in seen)
         # The user server answers through the proxy with the same token.
