@@ -8,7 +8,10 @@ MaxSessions (10) is shared with the agent, the PTY and SFTP.
 Framing, both ways: a 9-byte header ``>IBI`` (stream id, type, payload length), then the
 payload (at most MAX_PAYLOAD bytes). The client picks stream ids (never reused). Types:
 
-- OPEN (client): JSON ``{"unix": PATH}`` or ``{"tcp": [HOST, PORT]}``.
+- OPEN (client): JSON ``{"unix": PATH}`` or ``{"tcp": [HOST, PORT]}``; with ``"quickack":
+  true`` a TCP target's socket gets TCP_NODELAY, and TCP_QUICKACK after each read: a server
+  that never sets TCP_NODELAY (jupyter_server's kernel websocket) sends a reply and a small
+  status as two writes, and Nagle holds the second until the ACK that Linux delays 40 ms.
 - OPENED (host): the stream is connected.
 - DATA: bytes for the other end.
 - EOF: the sender will send no more DATA (its reading side ended).
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import struct
 import sys
 
@@ -40,6 +44,7 @@ WINDOW = 256 * 1024
 CHUNK = 32 * 1024
 MAX_PAYLOAD = 64 * 1024
 CONNECT_TIMEOUT = 10.0
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only: elsewhere the 40 ms stays
 
 
 def frame(sid: int, kind: int, payload: bytes = b"") -> bytes:
@@ -61,6 +66,9 @@ class _Stream:
         self.tasks: list[asyncio.Task[None]] = []
         self.writer: asyncio.StreamWriter | None = None
         self.ended = 0  # directions finished (2: the stream is done)
+        # A TCP target's socket ACKed at once after each read (Linux clears TCP_QUICKACK
+        # again as it acks), when the client asked and the system can.
+        self.quick: Any = None
 
     async def run(self, target: dict[str, Any]) -> None:
         try:
@@ -76,12 +84,15 @@ class _Stream:
         if self.relay.streams.get(self.sid) is not self:  # closed while connecting
             self.close_socket()
             return
+        if target.get("quickack"):
+            self.quick = _quickack_socket(self.writer)
         await self.relay.send(frame(self.sid, OPENED))
         loop = asyncio.get_event_loop()
         self.tasks += [loop.create_task(self.up(reader)), loop.create_task(self.down())]
 
     async def up(self, reader: asyncio.StreamReader) -> None:
         """Socket to client, within the credit the client gives."""
+        quick = self.quick
         try:
             while True:
                 await self.credited.wait()
@@ -89,6 +100,8 @@ class _Stream:
                 if not data:
                     await self.relay.send(frame(self.sid, EOF))
                     break
+                if quick is not None:
+                    quick.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 self.credit -= len(data)
                 if self.credit <= 0:
                     self.credited.clear()
@@ -211,6 +224,21 @@ async def _connect(target: dict[str, Any]) -> tuple[asyncio.StreamReader, asynci
         return await asyncio.open_unix_connection(str(target["unix"]), limit=CHUNK)
     host, port = target["tcp"]
     return await asyncio.open_connection(str(host), int(port), limit=CHUNK)
+
+
+def _quickack_socket(writer: asyncio.StreamWriter | None) -> Any:
+    """The TCP socket under ``writer``, set to send at once (TCP_NODELAY: asyncio sets it
+    too, an older one may not) and ACK at once (TCP_QUICKACK); None when the system cannot
+    (not Linux) or it is no TCP socket."""
+    sock = writer.get_extra_info("socket") if writer is not None else None
+    if _QUICKACK is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+    except OSError:
+        return None
+    return sock
 
 
 def _describe(target: dict[str, Any]) -> str:

@@ -213,14 +213,19 @@ class RelayChannel:
     def closed(self) -> bool:
         return self._closed
 
-    async def open(self, target: Target, *, timeout: float) -> tuple[RelayReader, RelayWriter]:
-        """A new stream to ``target`` on the host; SSHError naming why it cannot be."""
+    async def open(self, target: Target, *, timeout: float,
+                   quickack: bool = False) -> tuple[RelayReader, RelayWriter]:
+        """A new stream to ``target`` on the host; SSHError naming why it cannot be.
+        ``quickack``: the host end ACKs a TCP target's data at once (see the agent's relay)."""
         if self._closed:
             raise SSHError(f"the relay to {self.name} is closed: {self._reason}")
         sid = next(self._ids)
         stream = _Stream(self, sid)
         self._streams[sid] = stream
-        spec = {"unix": target[1]} if target[0] == "unix" else {"tcp": list(target[1:])}
+        spec: dict[str, object] = (
+            {"unix": target[1]} if target[0] == "unix" else {"tcp": list(target[1:])})
+        if quickack and target[0] == "tcp":
+            spec["quickack"] = True
         self.send(frame(sid, OPEN, json.dumps(spec).encode()))
         try:
             await asyncio.wait_for(asyncio.shield(stream.opened), timeout)

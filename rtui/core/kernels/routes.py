@@ -32,7 +32,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -170,6 +170,16 @@ class HostRoutes:
                     if generation.number == self.connection.generation:
                         raise
                     # The connection dropped meanwhile: try again on the new one.
+
+    async def open_relayed(self, target: Target, *, timeout: float = 10.0,
+                           quickack: bool = False) -> tuple[StreamReader, StreamWriter]:
+        """A stream to ``target`` through the agent's relay whatever the server forwards
+        (``quickack``: its host end ACKs the target's data at once; see the agent's relay).
+        SSHError when the relay cannot start or open it; TimeoutError past ``timeout``."""
+        async with asyncio.timeout(timeout):
+            await self._until_connected(True)
+            relay = await self._relay(await self._generation())
+            return await relay.open(target, timeout=timeout, quickack=quickack)
 
     async def forward(self, local_path: str | os.PathLike[str], target: Target) -> Forward:
         """A Unix listener at ``local_path`` (in a private directory of the caller's) whose
@@ -369,10 +379,13 @@ class HostRoutes:
 class Forward:
     """A local Unix listener whose connections are relayed to a target on the host."""
 
-    def __init__(self, routes: HostRoutes, path: Path, target: Target) -> None:
+    def __init__(self, routes: HostRoutes, path: Path, target: Target, *,
+                 opener: Callable[[], Awaitable[tuple[StreamReader, StreamWriter]]] | None
+                 = None) -> None:
         self.routes = routes
         self.path = path
         self.target = target
+        self._opener = opener  # how each connection's stream is opened (default: open_stream)
         self._server: asyncio.AbstractServer | None = None
         self._pipes: set[asyncio.Task[None]] = set()
 
@@ -411,9 +424,10 @@ class Forward:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            remote_reader, remote_writer = await self.routes.open_stream(
-                self.target, connect=False,
-                timeout=self.routes.connection.settings.connect_timeout + 20)
+            remote_reader, remote_writer = await (
+                self._opener() if self._opener is not None else self.routes.open_stream(
+                    self.target, connect=False,
+                    timeout=self.routes.connection.settings.connect_timeout + 20))
         except (RtuiError, TimeoutError, asyncssh.Error, OSError) as exc:
             log.debug("%s: forward %s -> %s: %s", self.routes.name, self.path,
                       describe(self.target), exc)
