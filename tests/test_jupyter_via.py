@@ -1,0 +1,132 @@
+"""A Jupyter server reached ``--via`` an SSH host (rtui/core/jupyter/route.py): REST and the
+kernel websocket through a Unix socket in rtui's private runtime dir, each connection a
+stream through the agent's relay (its TCP target ACKs at once), or a plain SSH channel where
+the agent cannot run there. The real jupyter_server fixture behind the real loopback sshd."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from jupyter_client.session import Session
+
+from rtui.core.jupyter.route import ViaRoute, url_target
+from rtui.core.kernels.service import HostKernels
+from tests.harness.jupyter import JupyterServerInfo
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
+
+
+async def _execute(ws: aiohttp.ClientWebSocketResponse, session: Session, code: str) -> Any:
+    """Run ``code`` over a legacy (JSON) kernel websocket: its execute_result's text, once
+    the reply and the idle status after it are in (what a console's round trip waits for)."""
+    msg = session.msg("execute_request", {"code": code, "silent": False,
+                                          "store_history": False, "user_expressions": {},
+                                          "allow_stdin": False})
+    await ws.send_str(json.dumps({**msg, "channel": "shell"}, default=str))
+    result, replied, idle = None, False, False
+    while not (replied and idle):
+        got = json.loads((await ws.receive(timeout=30)).data)
+        if got.get("parent_header", {}).get("msg_id") != msg["header"]["msg_id"]:
+            continue
+        kind = got["msg_type"]
+        if kind == "execute_result":
+            result = got["content"]["data"]["text/plain"]
+        replied = replied or kind == "execute_reply"
+        idle = idle or (kind == "status" and got["content"]["execution_state"] == "idle")
+    return result
+
+
+async def _round_trips(via: ViaRoute, server: JupyterServerInfo, kernel_id: str,
+                       count: int) -> list[float]:
+    """1+1 ``count`` times over one websocket through ``via``: each round trip in ms."""
+    headers = {"Authorization": f"token {server.token}"}
+    sid = uuid.uuid4().hex
+    session = Session(key=b"", session=sid, username="rtui")
+    async with aiohttp.ClientSession(connector=await via.connector(), headers=headers) as http:
+        async with http.get(f"{server.url}api/kernels/{kernel_id}") as resp:
+            assert resp.status == 200
+        ws_url = f"{server.url.replace('http', 'ws', 1)}api/kernels/{kernel_id}/channels"
+        async with http.ws_connect(f"{ws_url}?session_id={sid}") as ws:
+            assert await _execute(ws, session, "1+1") == "2"
+            times = []
+            for _ in range(count):
+                start = time.perf_counter()
+                await _execute(ws, session, "1+1")
+                times.append((time.perf_counter() - start) * 1000)
+    return sorted(times)
+
+
+@pytest_asyncio.fixture
+async def kernel_id(jupyter_server: JupyterServerInfo) -> AsyncIterator[str]:
+    status, info = jupyter_server.api("kernels", "POST", {"name": "python3"})
+    assert status == 201, info
+    try:
+        yield str(info["id"])
+    finally:
+        jupyter_server.api(f"kernels/{info['id']}", "DELETE")
+
+
+async def _via(sshd: SSHD, home: Path, server: JupyterServerInfo,
+               python: str) -> tuple[HostKernels, ViaRoute]:
+    trust(sshd, home)
+    conn, _ = connection(host_for(sshd, python=python))
+    login = HostKernels(conn, python=python)
+    return login, ViaRoute(login.routes, server.url, name="lab")
+
+
+async def test_via_goes_through_the_agents_relay_then_a_plain_forward_where_it_cannot_run(
+        sshd: SSHD, isolated_home: Path, jupyter_server: JupyterServerInfo,
+        kernel_id: str) -> None:
+    assert url_target(jupyter_server.url) == ("127.0.0.1", jupyter_server.port)
+    figures = {}
+    # The agent runs on the via host: its relay dials the server and ACKs at once.
+    login, via = await _via(sshd, isolated_home, jupyter_server, sys.executable)
+    try:
+        figures["relay"] = await _round_trips(via, jupyter_server, kernel_id, 20)
+        assert via.mode == "relay"
+        path = via.path
+        assert path is not None and stat.S_ISSOCK(path.stat().st_mode)
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # rtui's private dir
+    finally:
+        await via.close()
+        await login.close()
+        await login.connection.close()
+    assert not path.exists()
+    # No Python for the agent there: a plain SSH channel to the server, said once in the log.
+    login, via = await _via(sshd, isolated_home, jupyter_server, "/nonexistent/python3")
+    try:
+        figures["forward"] = await _round_trips(via, jupyter_server, kernel_id, 20)
+        assert via.mode == "forward"
+    finally:
+        await via.close()
+        await login.close()
+        await login.connection.close()
+    print("1+1 via the sshd, ms p50/p95: " + "; ".join(
+        f"{kind} {t[len(t) // 2]:.1f}/{t[int(len(t) * 0.95)]:.1f}" for kind, t in figures.items()))
+
+
+async def test_nothing_listening_behind_the_via_host_is_named(
+        sshd: SSHD, isolated_home: Path, jupyter_server: JupyterServerInfo) -> None:
+    """A refused connect on the far side is not taken for a relay that cannot run."""
+    login, _ = await _via(sshd, isolated_home, jupyter_server, sys.executable)
+    via = ViaRoute(login.routes, "http://127.0.0.1:1/", name="lab")
+    try:
+        async with aiohttp.ClientSession(connector=await via.connector()) as http:
+            with pytest.raises(aiohttp.ClientError):
+                async with http.get("http://127.0.0.1:1/api"):
+                    pass
+        assert via.mode is None
+    finally:
+        await via.close()
+        await login.close()
+        await login.connection.close()
