@@ -19,11 +19,16 @@ import pytest
 import pytest_asyncio
 from jupyter_client.session import Session
 
+from rtui.core.config.model import Config, Host
 from rtui.core.jupyter.route import ViaRoute, url_target
+from rtui.core.jupyter.service import ServerKernels
+from rtui.core.jupyter.settings import JupyterSettings
 from rtui.core.kernels.service import HostKernels
+from rtui.core.workspace import Workspace
 from tests.harness.jupyter import JupyterServerInfo
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import connection, host_for, trust
+from tests.test_kernels_remote import result, run
 
 
 async def _execute(ws: aiohttp.ClientWebSocketResponse, session: Session, code: str) -> Any:
@@ -76,36 +81,58 @@ async def kernel_id(jupyter_server: JupyterServerInfo) -> AsyncIterator[str]:
         jupyter_server.api(f"kernels/{info['id']}", "DELETE")
 
 
-async def _via(sshd: SSHD, home: Path, server: JupyterServerInfo,
-               python: str) -> tuple[HostKernels, ViaRoute]:
+async def _login(sshd: SSHD, home: Path, python: str) -> HostKernels:
     trust(sshd, home)
     conn, _ = connection(host_for(sshd, python=python))
-    login = HostKernels(conn, python=python)
-    return login, ViaRoute(login.routes, server.url, name="lab")
+    return HostKernels(conn, python=python)
 
 
 async def test_via_goes_through_the_agents_relay_then_a_plain_forward_where_it_cannot_run(
-        sshd: SSHD, isolated_home: Path, jupyter_server: JupyterServerInfo,
-        kernel_id: str) -> None:
+        sshd: SSHD, isolated_home: Path, jupyter_server: JupyterServerInfo, kernel_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jupyter host whose ``via`` names an SSH host of the file: its kernels are reached
+    over that host's connection, through its agent's relay; where the agent cannot run, a
+    plain SSH channel does it. Nothing listening behind the via host is not taken for a
+    relay that cannot run."""
     assert url_target(jupyter_server.url) == ("127.0.0.1", jupyter_server.port)
+    monkeypatch.setenv("RTUI_TEST_TOKEN", jupyter_server.token)
+    trust(sshd, isolated_home)
+    box = host_for(sshd, python=sys.executable)
+    lab = Host(name="lab", jupyter=JupyterSettings(url=jupyter_server.url, via=box.name,
+                                                   token_env="RTUI_TEST_TOKEN"))
+    workspace = Workspace(None, config=Config().with_host(box).with_host(lab))
     figures = {}
-    # The agent runs on the via host: its relay dials the server and ACKs at once.
-    login, via = await _via(sshd, isolated_home, jupyter_server, sys.executable)
     try:
-        figures["relay"] = await _round_trips(via, jupyter_server, kernel_id, 20)
+        kernels = await workspace.kernels("lab")
+        assert isinstance(kernels, ServerKernels) and kernels.via is not None
+        kernel = await kernels.attach(kernel_id)
+        assert kernel.route == f"websocket via {box.name}"
+        assert result(await run(kernel, "6 * 7")) == "42"
+        via = kernels.via
         assert via.mode == "relay"
         path = via.path
         assert path is not None and stat.S_ISSOCK(path.stat().st_mode)
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700  # rtui's private dir
+        figures["relay"] = await _round_trips(via, jupyter_server, kernel_id, 10)
+        await kernels.detach(kernel)
+        # Nothing listens there: the far side's refusal, not a reason to leave the relay.
+        nowhere = ViaRoute(via.routes, "http://127.0.0.1:1/", name="lab")
+        try:
+            async with aiohttp.ClientSession(connector=await nowhere.connector()) as http:
+                with pytest.raises(aiohttp.ClientError):
+                    async with http.get("http://127.0.0.1:1/api"):
+                        pass
+            assert nowhere.mode is None
+        finally:
+            await nowhere.close()
     finally:
-        await via.close()
-        await login.close()
-        await login.connection.close()
+        await workspace.close()
     assert not path.exists()
     # No Python for the agent there: a plain SSH channel to the server, said once in the log.
-    login, via = await _via(sshd, isolated_home, jupyter_server, "/nonexistent/python3")
+    login = await _login(sshd, isolated_home, "/nonexistent/python3")
+    via = ViaRoute(login.routes, jupyter_server.url, name="lab")
     try:
-        figures["forward"] = await _round_trips(via, jupyter_server, kernel_id, 20)
+        figures["forward"] = await _round_trips(via, jupyter_server, kernel_id, 10)
         assert via.mode == "forward"
     finally:
         await via.close()
@@ -113,20 +140,3 @@ async def test_via_goes_through_the_agents_relay_then_a_plain_forward_where_it_c
         await login.connection.close()
     print("1+1 via the sshd, ms p50/p95: " + "; ".join(
         f"{kind} {t[len(t) // 2]:.1f}/{t[int(len(t) * 0.95)]:.1f}" for kind, t in figures.items()))
-
-
-async def test_nothing_listening_behind_the_via_host_is_named(
-        sshd: SSHD, isolated_home: Path, jupyter_server: JupyterServerInfo) -> None:
-    """A refused connect on the far side is not taken for a relay that cannot run."""
-    login, _ = await _via(sshd, isolated_home, jupyter_server, sys.executable)
-    via = ViaRoute(login.routes, "http://127.0.0.1:1/", name="lab")
-    try:
-        async with aiohttp.ClientSession(connector=await via.connector()) as http:
-            with pytest.raises(aiohttp.ClientError):
-                async with http.get("http://127.0.0.1:1/api"):
-                    pass
-        assert via.mode is None
-    finally:
-        await via.close()
-        await login.close()
-        await login.connection.close()

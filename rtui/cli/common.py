@@ -90,7 +90,7 @@ def with_host(args: argparse.Namespace, name: str,
     async def run() -> T:
         workspace = Workspace(None, config=config, prompter=terminal_prompter())
         try:
-            kernels = await workspace.kernels(name)
+            kernels = await workspace.ssh_kernels(name)
             kernels.connection.give_up_after = config.settings.reconnect_give_up
             return await unless_given_up(kernels.connection, body(workspace, host, kernels))
         finally:

@@ -175,7 +175,7 @@ async def _headless(server: DemoServer) -> int:
         workspace = Workspace(None, injected=(server.injected_host(),), prompter=NoPrompter(),
                               auto_reconnect=False, prefetch=False)
         try:
-            kernels = await workspace.kernels(host.name)
+            kernels = await workspace.ssh_kernels(host.name)
             _step(f"connecting as {host.user} with the demo's key")
             await kernels.connection.connect()
             _step("checking the host (as `rtui check`)")

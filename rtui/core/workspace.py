@@ -29,6 +29,7 @@ from rtui.core.kernels.choice import (
     Run,
     choose_environment,
 )
+from rtui.core.kernels.host_api import ssh_kernels
 from rtui.core.kernels.reloading import reloading_of
 from rtui.core.lazy import import_off_loop
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:  # their modules load asyncssh, or the agent's sources: import
     from rtui.core.envs.service import HostEnvironments
     from rtui.core.files.queue import TransferQueue
     from rtui.core.files.service import HostFiles
+    from rtui.core.jupyter.hub import HubProgress
+    from rtui.core.jupyter.service import ServerKernels
+    from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.service import Environment, HostKernels, ProgressCallback
     from rtui.core.slurm.settings import SlurmSettings
     from rtui.core.ssh.check import HostStatus
@@ -141,7 +145,8 @@ class Workspace:
         self.statuses: dict[str, HostStatus] = {}
         self.checking: set[str] = set()
         self._pool: Connections | None = None
-        self._kernels: dict[str, HostKernels] = {}
+        self._kernels: dict[str, HostKernels | ServerKernels] = {}
+        self._asking: dict[str, Prompter] = {}  # who a Jupyter host's token question goes to
         self._files: dict[str, HostFiles] = {}
         self._environments: dict[str, HostEnvironments] = {}
         self._transfers: TransferQueue | None = None
@@ -197,28 +202,82 @@ class Workspace:
         await import_off_loop("rtui.core.ssh.manager")
         await import_off_loop("rtui.core.kernels.service")
 
+    def _jupyter(self, name: str) -> bool:
+        """Whether host ``name`` is a Jupyter server or hub (ConfigError: no such host)."""
+        return self.config.require(name).jupyter is not None
+
     def connection(self, name: str) -> HostConnection:
         """The host's connection (made, not connected); ConfigError if the host is unknown."""
         return self.connections.get(name)
 
-    async def kernels(self, name: str) -> HostKernels:
-        """The host's kernel service, made on first use."""
+    async def kernels(self, name: str) -> KernelHost:
+        """The host's kernel service, made on first use: an SSH host's (HostKernels) or a
+        Jupyter server's (ServerKernels), one per host."""
         await self.ready()
         service = self._kernels.get(name)
         if service is None:
-            from rtui.core.kernels.service import HostKernels
-
             host = self.config.require(name)
-            service = HostKernels(self.connection(name), python=host.python,
-                                  state_dir=self._state_root(name),
-                                  reloading=reloading_of(host))
+            if host.jupyter is not None:
+                service = await self._server_kernels(host)
+            else:
+                from rtui.core.kernels.service import HostKernels
+
+                service = HostKernels(self.connection(name), python=host.python,
+                                      state_dir=self._state_root(name),
+                                      reloading=reloading_of(host))
             self._kernels[name] = service
         return service
+
+    async def ssh_kernels(self, name: str, *, what: str = "This") -> HostKernels:
+        """The kernel service of SSH host ``name`` (its connection, agent and routes);
+        RtuiError saying ``what`` is not available for a Jupyter host, which has none."""
+        if self._jupyter(name):
+            raise RtuiError(f"{what}: not available for a Jupyter server ({name} is one; "
+                            "only SSH hosts have it)", title="Not available")
+        kernels = await self.kernels(name)
+        from rtui.core.kernels.service import HostKernels
+
+        assert isinstance(kernels, HostKernels)
+        return kernels
+
+    async def _server_kernels(self, host: Host) -> ServerKernels:
+        """The kernel service of a Jupyter host: its token source (asking whoever the last
+        connect named), and its route over the ``via`` SSH host when it has one."""
+        from rtui.core.jupyter.secrets import TokenSource
+        from rtui.core.jupyter.service import ServerKernels
+
+        settings = host.jupyter
+        assert settings is not None
+        via = None
+        if settings.via:
+            from rtui.core.jupyter.route import ViaRoute
+            from rtui.core.jupyter.tls import ssl_context
+
+            via_kernels = await self.ssh_kernels(settings.via)
+            via = ViaRoute(via_kernels.routes, settings.url, name=host.name,
+                           ssl_context=ssl_context(settings.ca_file))
+        tokens = TokenSource(host.name, settings, ask=self._token_asker(host.name))
+        return ServerKernels(host.name, settings, tokens, via=via,
+                             state_dir=self._state_root(host.name))
+
+    def _token_asker(self, name: str) -> Callable[[str], Coroutine[Any, Any, str | None]]:
+        """How a Jupyter host's token is asked for: as a secret, of the prompter the last
+        connect to it named (else the workspace's); nobody to ask: None."""
+        async def ask(prompt: str) -> str | None:
+            prompter = self._asking.get(name) or self.prompter
+            if prompter is None:
+                return None
+            from rtui.core.ssh.prompts import SecretPrompt
+
+            return await prompter.ask_secret(SecretPrompt(kind="token", target=name,
+                                                          prompt=prompt))
+
+        return ask
 
     async def files(self, name: str) -> HostFiles:
         """The host's files service, made on first use: it shares the host's connection and
         the agent of its kernels service (one of each per host)."""
-        kernels = await self.kernels(name)
+        kernels = await self.ssh_kernels(name, what="Files")
         service = self._files.get(name)
         if service is None or service.agent is not kernels.agent:
             from rtui.core.files.service import HostFiles
@@ -232,7 +291,7 @@ class Workspace:
     async def environments(self, name: str) -> HostEnvironments:
         """The host's environments service, made on first use: it shares the host's kernels
         service (its connection, agent and the environment list consoles pick from)."""
-        kernels = await self.kernels(name)
+        kernels = await self.ssh_kernels(name, what="Environments")
         service = self._environments.get(name)
         if service is None or service.kernels is not kernels:  # a reload replaced it
             from rtui.core.envs.service import HostEnvironments
@@ -251,11 +310,25 @@ class Workspace:
             self._transfers = TransferQueue(self)
         return self._transfers
 
-    async def connect(self, name: str, prompter: Prompter | None) -> HostKernels:
-        """The host's kernel service, its connection up; a login asks ``prompter``."""
-        kernels = await self.kernels(name)
-        await kernels.connection.connect(prompter=prompter)
-        return kernels
+    async def connect(self, name: str, prompter: Prompter | None, *,
+                      on_progress: Callable[[HubProgress], None] | None = None) -> KernelHost:
+        """The host's kernel service, its connection up; a login asks ``prompter``. A
+        Jupyter host: its token asked of ``prompter`` when needed and checked (its
+        kernelspecs listed); a hub's user server started first when it is not running
+        (``on_progress`` hears the hub's events)."""
+        if not self._jupyter(name):
+            kernels = await self.ssh_kernels(name)
+            await kernels.connection.connect(prompter=prompter)
+            return kernels
+        if prompter is not None:
+            self._asking[name] = prompter
+        server = await self.kernels(name)
+        from rtui.core.jupyter.service import ServerKernels
+
+        assert isinstance(server, ServerKernels)
+        await server.connect(on_progress=on_progress)
+        await server.environments()
+        return server
 
     async def close(self) -> None:
         """Detach every kernel service (kernels keep running) and close every connection."""
@@ -275,6 +348,7 @@ class Workspace:
             with contextlib.suppress(Exception):
                 await service.close()
         self._kernels.clear()
+        self._asking.clear()
         if self._pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pool.close_all(), 5)
@@ -303,20 +377,41 @@ class Workspace:
         self.config, self.problem = config, problem
         if self._pool is not None:
             await self._pool.update_config(config)
-            for name, service in list(self._kernels.items()):
-                entry = config.get(name)
-                if entry is None or self._pool.existing(name) is not service.connection:
-                    await self._kernels.pop(name).close()  # gone, or reached another way
-                    files = self._files.pop(name, None)
-                    if files is not None:  # its SFTP client ran on that connection
-                        await files.close()
-                    self._chosen.pop(name, None)  # a Python picked there means nothing here
-                else:
-                    service.set_python(entry.configured_python)
-                    service.reloading = reloading_of(entry)  # for kernels started next
+        for name, service in list(self._kernels.items()):
+            entry = config.get(name)
+            if entry is None or not self._still_serves(entry, service):
+                await self._kernels.pop(name).close()  # gone, or reached another way
+                files = self._files.pop(name, None)
+                if files is not None:  # its SFTP client ran on that connection
+                    await files.close()
+                self._chosen.pop(name, None)  # a Python picked there means nothing here
+                self._asking.pop(name, None)
+                continue
+            ssh = ssh_kernels(service)
+            if ssh is not None:
+                ssh.set_python(entry.configured_python)
+                ssh.reloading = reloading_of(entry)  # for kernels started next
         for name in [n for n in self._chosen if config.get(n) is None]:
             del self._chosen[name]
         self._emit(ConfigReloaded(config, problem))
+
+    def _still_serves(self, entry: Host, service: HostKernels | ServerKernels) -> bool:
+        """Whether a kernel service made before a reload still serves host ``entry``: an
+        SSH host's while the pool keeps its connection; a Jupyter host's while its settings
+        (URL, token source, via...) are the same and its via host's connection is kept."""
+        ssh = ssh_kernels(service)
+        pool = self._pool
+        if ssh is not None:
+            return (entry.jupyter is None and pool is not None
+                    and pool.existing(entry.name) is ssh.connection)
+        from rtui.core.jupyter.service import ServerKernels
+
+        assert isinstance(service, ServerKernels)
+        if entry.jupyter != service.settings:
+            return False
+        via = service.via
+        return via is None or (pool is not None
+                               and pool.existing(via.via) is via.routes.connection)
 
     def _require_store(self) -> HostStore:
         if self.store is None:
@@ -416,6 +511,11 @@ class Workspace:
         gates = CheckGates(settings.check_concurrency)
 
         async def one(name: str) -> HostStatus:
+            if self._jupyter(name):
+                status = await self._check_server(name, timeout or settings.check_timeout,
+                                                  prompter)
+                self._checked(status, on_status)
+                return status
             connection = self.connection(name)
 
             def connected(change: StateChange) -> None:
@@ -435,22 +535,60 @@ class Workspace:
                 status = HostStatus(name, error=str(exc), error_kind="error")
             finally:
                 unsubscribe()
-            self.statuses[name] = status
-            self.checking.discard(name)
-            self._emit(StatusChanged(status))
+            self._checked(status, on_status)
             if status.ok and self.prefetch_after_check:
                 self.spawn(self.prefetch(name, environments=self.ready_python(name) is None))
-            if on_status is not None:
-                on_status(status)
             return status
 
         return list(await asyncio.gather(*(one(n) for n in names)))
 
+    def _checked(self, status: HostStatus,
+                 on_status: Callable[[HostStatus], None] | None) -> None:
+        """A host's check ended: its status kept, announced and handed on."""
+        self.statuses[status.name] = status
+        self.checking.discard(status.name)
+        self._emit(StatusChanged(status))
+        if on_status is not None:
+            on_status(status)
+
+    async def _check_server(self, name: str, timeout: float,
+                            prompter: Prompter | None) -> HostStatus:
+        """A Jupyter host's check (reachable, TLS, token, version, kernels) with its own
+        clients, over its via host when it has one; a token question goes to ``prompter``
+        (the start-up check's asks nobody) and the check never starts a hub's server."""
+        from rtui.core.jupyter.check import check_server
+        from rtui.core.jupyter.service import ServerKernels
+        from rtui.core.ssh.check import HostStatus
+
+        before = self._asking.get(name)
+        if prompter is not None:
+            self._asking[name] = prompter
+        try:
+            server = await self.kernels(name)
+            assert isinstance(server, ServerKernels)
+            return await check_server(self.config.require(name), server.tokens,
+                                      timeout=timeout, client=server.client, hub=server.hub(),
+                                      connector=server.connector())
+        except RtuiError as exc:  # the via host's, say
+            return HostStatus(name, error=str(exc), error_kind=getattr(exc, "error_kind",
+                                                                       "error"))
+        except Exception as exc:  # one host's bug must not stop the others
+            log.exception("check of %s failed", name)
+            return HostStatus(name, error=str(exc), error_kind="error")
+        finally:
+            if before is not None:
+                self._asking[name] = before
+            else:
+                self._asking.pop(name, None)
+
     async def prefetch(self, name: str, *, environments: bool) -> None:
         """Get a reachable host ready, so a console opens without waiting: the agent
         started, the routes to its sockets decided, and the host's Pythons known when the
-        environment choice will need them."""
-        kernels = await self.kernels(name)
+        environment choice will need them. A Jupyter host needs nothing (its kernelspecs
+        are listed as a console asks)."""
+        if self._jupyter(name):
+            return
+        kernels = await self.ssh_kernels(name)
         kernels.routes.prepare()  # a console's launch needs them first: decided by then
         with contextlib.suppress(RtuiError):
             await (kernels.environments() if environments else kernels.hello())
@@ -499,8 +637,9 @@ class Workspace:
         def decide(envs: Sequence[Environment] | None) -> EnvironmentDecision | ListEnvironments:
             return choose_environment(
                 self.config.get(name), self.statuses.get(name), envs, self._chosen.get(name),
-                pick=pick, can_remember=not self.is_injected(name) and self.store is not None,
-                spyder=spyder)
+                pick=pick, spyder=spyder,
+                can_remember=(not self.is_injected(name) and self.store is not None
+                              and not self._jupyter(name)))  # a kernelspec is no python
 
         decision = decide(None)
         if isinstance(decision, ListEnvironments):
@@ -520,5 +659,5 @@ class Workspace:
         on_progress: ProgressCallback | None = None,
     ) -> Environment:
         """Create rtui's own environment on the host with the kernel packages."""
-        kernels = await self.kernels(name)
+        kernels = await self.ssh_kernels(name, what="Setting up an environment")
         return await kernels.setup(spyder=spyder, offline=offline, on_progress=on_progress)

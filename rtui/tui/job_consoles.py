@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from rtui.core.errors import RtuiError
+from rtui.core.kernels.host_api import ssh_kernels
 from rtui.core.slurm.jobs import format_duration
 from rtui.tui.consoles import ConsoleTabs
 from rtui.tui.prompter import ask
@@ -55,7 +56,8 @@ class JobConsoles(ConsoleTabs):
         if said_unavailable(self, self.workspace.config.get(name), "SLURM jobs are"):
             return
         self.notify(f"Connecting to {name}…", timeout=3)
-        kernels = await self.workspace.connect(name, self.prompter)
+        await self.workspace.connect(name, self.prompter)
+        kernels = await self.workspace.ssh_kernels(name)  # SLURM runs through SSH hosts
         python = await self._python_for(
             name, await self.workspace.environment_decision(name, pick=False))
         if python is None:
@@ -94,8 +96,9 @@ class JobConsoles(ConsoleTabs):
         if choice is None:
             return
         record = next(r for r in records if r.connection_file == choice)
-        if record.slurm is not None and not record.slurm.running:
-            await self.attach_job(kernels, record)
+        login = ssh_kernels(kernels)  # a SLURM job's kernel is an SSH host's
+        if login is not None and record.slurm is not None and not record.slurm.running:
+            await self.attach_job(login, record)
             return
         # A SLURM kernel by its id: the agent finds its record (and job) by it.
         kernel = await kernels.attach(record.id if record.slurm is not None else str(choice))
