@@ -1,7 +1,8 @@
 """WebSocketChannels against a real jupyter_server: 1+1 over v1 and legacy, the v1 -> legacy
 rule behind a proxy that drops the protocol header, a drop mid-cell through a TCP relay (the
-server's replay with the same session id, no duplicates, the seam events), the restart after
-the kernel dies, and the TCP socket helper behind TCP_QUICKACK."""
+server's replay with the same session id, no duplicates, the seam events), a kernel shut
+down elsewhere, and the TCP socket helper behind TCP_QUICKACK. The restart after the kernel
+dies is in test_jupyter_ws_session.py (through the session that acts on it)."""
 
 from __future__ import annotations
 
@@ -258,26 +259,6 @@ async def test_tcp_socket_is_found_for_tcp_only(
             await ws.close()
     finally:
         await runner.cleanup()
-
-
-async def test_kernel_death_says_restarted(
-        jupyter_server: JupyterServerInfo, http: aiohttp.ClientSession, kernel_id: str,
-) -> None:
-    inbox = Inbox()
-    sid = uuid.uuid4().hex
-    channels = WebSocketChannels(ws_connect(http, jupyter_server, kernel_id, sid), name="ws",
-                                 session_id=sid)
-    await channels.open()
-    channels.start(inbox.handlers(), inbox.on_event)
-    try:
-        await run(channels, inbox, "1")  # up and answering before it dies
-        execute(channels, "import os; os._exit(1)")
-        await inbox.wait_for(lambda: inbox.event("restarted"))
-        assert [e["event"] for e in inbox.events] == ["restarted"]
-        # The same socket carries the new kernel.
-        assert one_plus_one(await run(channels, inbox, "1+1")) == "2"
-    finally:
-        await channels.close()
 
 
 async def test_a_kernel_shut_down_elsewhere_is_gone(
