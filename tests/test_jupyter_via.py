@@ -23,6 +23,7 @@ from rtui.core.config.model import Config, Host
 from rtui.core.jupyter.route import ViaRoute, url_target
 from rtui.core.jupyter.service import ServerKernels
 from rtui.core.jupyter.settings import JupyterSettings
+from rtui.core.jupyter.tls import ssl_context
 from rtui.core.kernels.service import HostKernels
 from rtui.core.workspace import Workspace
 from tests.harness.jupyter import JupyterServerInfo
@@ -140,3 +141,31 @@ async def test_via_goes_through_the_agents_relay_then_a_plain_forward_where_it_c
         await login.connection.close()
     print("1+1 via the sshd, ms p50/p95: " + "; ".join(
         f"{kind} {t[len(t) // 2]:.1f}/{t[int(len(t) * 0.95)]:.1f}" for kind, t in figures.items()))
+
+
+async def test_an_https_server_via_an_ssh_host_is_checked_against_its_certificate(
+        sshd: SSHD, isolated_home: Path, jupyter_tls_server: JupyterServerInfo) -> None:
+    """TLS over the local Unix socket, checked against the URL's host: the self-signed
+    certificate is refused until ca_file trusts it (never unverified)."""
+    assert jupyter_tls_server.ca_file is not None
+    login = await _login(sshd, isolated_home, sys.executable)
+    url = f"{jupyter_tls_server.url}api/kernels"
+    headers = {"Authorization": f"token {jupyter_tls_server.token}"}
+    untrusted = ViaRoute(login.routes, jupyter_tls_server.url, name="lab")
+    trusted = ViaRoute(login.routes, jupyter_tls_server.url, name="lab",
+                       ssl_context=ssl_context(str(jupyter_tls_server.ca_file)))
+    try:
+        async with aiohttp.ClientSession(connector=await untrusted.connector()) as http:
+            with pytest.raises(aiohttp.ClientConnectorCertificateError) as refused:
+                async with http.get(url, headers=headers):
+                    pass
+        assert refused.value.certificate_error.verify_code == 18  # type: ignore[attr-defined]
+        async with aiohttp.ClientSession(connector=await trusted.connector()) as http:
+            async with http.get(url, headers=headers) as resp:
+                assert resp.status == 200 and isinstance(await resp.json(), list)
+        assert trusted.mode == "relay"
+    finally:
+        for via in (untrusted, trusted):
+            await via.close()
+        await login.close()
+        await login.connection.close()
