@@ -20,7 +20,7 @@ from rtui.core.jupyter.settings import JupyterSettings
 from rtui.core.kernels import events as ev
 from rtui.core.kernels.kept_output import ServerOutputFeed, follow_output
 from rtui.core.kernels.records import RemoteKernel
-from rtui.core.workspace import Workspace
+from rtui.core.workspace import KernelCount, Workspace, WorkspaceEvent
 from tests.harness.jupyter import JupyterServerInfo
 from tests.harness.jupyterhub import HubInfo
 from tests.test_kernels_remote import result, run, stdout
@@ -145,6 +145,14 @@ async def test_a_jupyter_host_in_the_workspace(
             await use("lab")
     assert await workspace.connect("lab", None) is kernels
     await workspace.count_kernels("lab")  # no status yet: nothing counted, no error
+    events: list[WorkspaceEvent] = []
+    workspace.subscribe(events.append)
+    status, = await workspace.check(["lab"], prompter=None, timeout=30)
+    assert status.ok and status.server_version, status
+    assert workspace.statuses["lab"] is status
+    await workspace.count_kernels("lab")  # checked now: counted through the REST list
+    assert [e for e in events if isinstance(e, KernelCount)] == [
+        KernelCount("lab", len(jupyter_server.kernel_ids()))]
     workspace._fixed_config = Config().with_host(_lab(jupyter_server))
     await workspace.reload()
     assert await workspace.kernels("lab") is kernels  # same settings: kept
