@@ -104,7 +104,7 @@ async def test_via_goes_through_the_agents_relay_then_a_plain_forward_where_it_c
     workspace = Workspace(None, config=Config().with_host(box).with_host(lab))
     figures = {}
     try:
-        kernels = await workspace.kernels("lab")
+        kernels = await workspace.connect("lab", None)  # the via host's login, then the server
         assert isinstance(kernels, ServerKernels) and kernels.via is not None
         kernel = await kernels.attach(kernel_id)
         assert kernel.route == f"websocket via {box.name}"

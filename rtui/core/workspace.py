@@ -322,6 +322,10 @@ class Workspace:
             return kernels
         if prompter is not None:
             self._asking[name] = prompter
+        settings = self.config.require(name).jupyter
+        if settings is not None and settings.via:  # its login asks ``prompter`` too
+            via = await self.ssh_kernels(settings.via)
+            await via.connection.connect(prompter=prompter)
         server = await self.kernels(name)
         from rtui.core.jupyter.service import ServerKernels
 
