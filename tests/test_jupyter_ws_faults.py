@@ -162,3 +162,35 @@ async def test_a_socket_silent_for_three_pings_is_opened_again() -> None:
         finally:
             await channels.close()
             await runner.cleanup()
+
+
+async def test_a_reset_on_reopening_an_http_url_is_retried(echo_twice: str) -> None:
+    """tls.py reads a reset on an http:// URL as "is it https?" (right on a first try); on a
+    link that worked, the same reset is a proxy or NAT dropping new connections a moment:
+    the channels try again instead of calling the kernel gone."""
+    from rtui.core.jupyter.tls import tls_problem
+
+    resets = 2
+    events: list[dict[str, Any]] = []
+    got: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as http:
+        async def connect(protocols: tuple[str, ...]) -> aiohttp.ClientWebSocketResponse:
+            nonlocal resets
+            if resets:
+                resets -= 1
+                guess = tls_problem("lab", "http://127.0.0.1:1/",
+                                    ConnectionResetError(104, "Connection reset by peer"))
+                assert guess is not None and guess.error_kind == "tls"
+                raise guess
+            return await http.ws_connect(echo_twice, protocols=protocols)
+
+        channels = WebSocketChannels(connect, name="lab:k", session_id="s", give_up=30)
+        channels.start({"iopub": got.append}, events.append)
+        try:
+            channels.send("shell", "execute_request", {"code": ""})
+            async with asyncio.timeout(10):
+                while not got:
+                    await asyncio.sleep(0.01)
+            assert resets == 0 and "gone" not in [e["event"] for e in events]
+        finally:
+            await channels.close()

@@ -66,6 +66,9 @@ class TLSProblem(ServerError):
 
     default_title = "TLS"
     error_kind = "tls"
+    # False for a guess from a reset connection ("is it https?"): on a link that worked a
+    # moment ago the same reset is a drop (a proxy restarting), worth trying again.
+    certain = True
 
 
 class ServerStartTimeout(ServerTimeout):

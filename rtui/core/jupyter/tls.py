@@ -66,8 +66,10 @@ def tls_problem(name: str, url: str, exc: BaseException) -> ServerError | None:
         reason = getattr(getattr(exc, "os_error", exc), "reason", None) or text
         return TLSProblem(f"{name}: the TLS handshake with {where} failed ({reason})")
     if parts.scheme == "http" and _reset(exc):
-        return TLSProblem(f"{name}: {where} closed the connection without an HTTP answer: "
-                          f"if it serves https, the url must start with https://")
+        guess = TLSProblem(f"{name}: {where} closed the connection without an HTTP answer: "
+                           f"if it serves https, the url must start with https://")
+        guess.certain = False
+        return guess
     return None
 
 

@@ -506,8 +506,11 @@ def _abort(ws: aiohttp.ClientWebSocketResponse) -> None:
 
 
 def _final(exc: BaseException) -> bool:
+    """No use trying again: refused, gone, or a certificate rtui does not trust. A reset
+    only guessed to be http spoken to https (``certain`` False) is a drop: retried."""
     return (getattr(exc, "status", None) in _FINAL_STATUS
-            or getattr(exc, "error_kind", None) in _FINAL_KINDS)
+            or (getattr(exc, "error_kind", None) in _FINAL_KINDS
+                and getattr(exc, "certain", True)))
 
 
 def _describe(exc: BaseException) -> str:
