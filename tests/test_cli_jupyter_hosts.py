@@ -116,6 +116,28 @@ def test_ssh_only_commands_are_refused_on_a_jupyter_host(
         assert "only on SSH hosts; lab is a jupyter host (http://127.0.0.1:9/)" in err, err
 
 
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["kernel", "start", "lab", "--slurm"], "--slurm: only on SSH hosts; lab is a jupyter"),
+        (["kernel", "start", "lab", "--env", "py311"], "--env: only on SSH hosts"),
+        (["run", "lab", "--spyder", "-c", "1"], "--spyder: only on SSH hosts"),
+        (["run", "lab", "--connection-file", "k.json", "-c", "1"],
+         "--connection-file: only on SSH hosts"),
+        (["kernel", "start", "gw", "--kernelspec", "python3"],
+         "--kernelspec: only on a Jupyter server or JupyterHub host; gw is an SSH host"),
+    ],
+)
+def test_options_of_the_other_kind_are_refused_before_connecting(
+        capsys: pytest.CaptureFixture[str], config_file: Path, command: list[str],
+        expected: str) -> None:
+    cli(capsys, "hosts", "add", "gw", "--hostname", "127.0.0.1", "--port", "9")
+    cli(capsys, "hosts", "add", "lab", "--jupyter-url", "http://127.0.0.1:9/")
+    code, out, err = cli(capsys, *command)
+    assert (code, out) == (2, ""), err
+    assert expected in rtui_only(err)
+
+
 def test_edit_a_jupyter_host(capsys: pytest.CaptureFixture[str], config_file: Path) -> None:
     cli(capsys, "hosts", "add", "gw", "--hostname", "gw.example.org")
     cli(capsys, "hosts", "add", "lab", "--jupyterhub-url", "http://127.0.0.1:8000/",

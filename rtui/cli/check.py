@@ -19,7 +19,8 @@ __all__ = ["register"]
 
 def register(commands: Any) -> None:
     p = commands.add_parser(
-        "check", help="check hosts: reachable, authenticated, round trip, Pythons found"
+        "check", help="check hosts: reachable, authenticated, round trip, Pythons found "
+        "(a Jupyter host: its server's version and kernels)"
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="hosts to check (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object per host")
@@ -60,7 +61,10 @@ async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
                           auto_reconnect=False, prefetch=False)
 
     def show(status: HostStatus) -> None:
-        print(json.dumps(status.to_json()) if args.json else _line(status), flush=True)
+        host = config.get(status.name)
+        server = host is not None and host.jupyter is not None
+        print(json.dumps(status.to_json()) if args.json
+              else _server_line(status) if server else _line(status), flush=True)
 
     try:
         statuses = await workspace.check(names, prompter=prompter, timeout=timeout,
@@ -68,6 +72,26 @@ async def _run(args: argparse.Namespace, config: Any, names: list[str]) -> int:
     finally:
         await workspace.close()
     return 1 if any(not status.ok for status in statuses) else 0
+
+
+def _server_line(status: HostStatus) -> str:
+    """A Jupyter host's status: reachable, the token taken, the server's version and its
+    kernels (a hub's user server that is not running: said, not started)."""
+    if not status.ok:
+        return f"{status.name}: FAILED ({status.failed_step}): {status.error}"
+    parts = [f"{status.name}: ok"]
+    if status.tcp_ms is not None:
+        parts.append(f"tcp {status.tcp_ms:.0f} ms")
+    if status.rtt_ms is not None:
+        parts.append(f"round trip {status.rtt_ms:.0f} ms")
+    if status.server_version:
+        parts.append(f"jupyter {status.server_version}")
+        parts.append(f"kernels {status.kernels}")
+    elif status.failed_step is None:
+        parts.append("token accepted; the server is not running (rtui kernel start starts it)")
+    if status.error:
+        parts.append(f"{status.failed_step} failed: {status.error}")
+    return " | ".join(parts)
 
 
 def _line(status: HostStatus) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from rtui.core import locations
 from rtui.core.config.model import Config, Host
@@ -14,6 +15,7 @@ from rtui.core.config.store import HostStore
 from rtui.core.errors import RtuiError
 
 if TYPE_CHECKING:
+    from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.service import HostKernels
     from rtui.core.remote.client import Progress
     from rtui.core.ssh.connection import HostConnection
@@ -28,9 +30,12 @@ __all__ = [
     "unless_given_up",
     "usage_handler",
     "with_host",
+    "with_kernels",
+    "write_out",
 ]
 
 T = TypeVar("T")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class UsageError(RtuiError):
@@ -74,25 +79,59 @@ def load_config(args: argparse.Namespace) -> Config:
 
 def with_host(args: argparse.Namespace, name: str,
               body: Callable[[Workspace, Host, HostKernels], Awaitable[T]]) -> T:
-    """Run ``body`` with a workspace of the hosts file and the host's kernel service; a
-    login asks on this terminal; connections closed afterwards.
+    """Run ``body`` with a workspace of the hosts file and the SSH host's kernel service; a
+    login asks on this terminal; connections closed afterwards. A Jupyter host is refused
+    (exit 2): these commands need the host's agent.
 
     A connection lost meanwhile is retried for ``settings.reconnect_give_up`` seconds; when
     it is given up (or refused for good: a changed host key), ``body`` is stopped and that
     error, in full, is what the command says."""
+    config = load_config(args)
+    ssh_only(config.require(name), command_text(args))
+
+    async def ssh_body(workspace: Workspace, host: Host, kernels: KernelHost) -> T:
+        from rtui.core.kernels.host_api import ssh_kernels
+
+        service = ssh_kernels(kernels)
+        assert service is not None, kernels  # an SSH host's (refused above otherwise)
+        return await body(workspace, host, service)
+
+    return _run_with_kernels(config, name, ssh_body)
+
+
+def with_kernels(args: argparse.Namespace, name: str,
+                 body: Callable[[Workspace, Host, KernelHost], Awaitable[T]]) -> T:
+    """Run ``body`` with the host's kernels, whatever reaches them: an SSH host's (as
+    :func:`with_host`, its connection given up after ``settings.reconnect_give_up``) or a
+    Jupyter host's, its server reached first (a hub's started, the progress on stderr; the
+    token asked on this terminal when no source gives it). An option the host's kind has
+    no use for is refused first (exit 2)."""
+    from rtui.cli.jupyter import check_options
+
+    config = load_config(args)
+    check_options(args, config.require(name))
+    return _run_with_kernels(config, name, body)
+
+
+def _run_with_kernels(config: Config, name: str,
+                      body: Callable[[Workspace, Host, KernelHost], Awaitable[T]]) -> T:
+    from rtui.cli.jupyter import HubProgressLine
     from rtui.cli.prompts import terminal_prompter
     from rtui.core.workspace import Workspace
 
-    config = load_config(args)
     host = config.require(name)
-    ssh_only(host, command_text(args))
 
     async def run() -> T:
-        workspace = Workspace(None, config=config, prompter=terminal_prompter())
+        prompter = terminal_prompter()
+        workspace = Workspace(None, config=config, prompter=prompter)
         try:
-            kernels = await workspace.ssh_kernels(name)
-            kernels.connection.give_up_after = config.settings.reconnect_give_up
-            return await unless_given_up(kernels.connection, body(workspace, host, kernels))
+            if host.jupyter is not None:  # the server reached (a hub's started) first
+                kernels = await workspace.connect(name, prompter,
+                                                  on_progress=HubProgressLine(name))
+                return await body(workspace, host, kernels)
+            service = await workspace.ssh_kernels(name)
+            service.connection.give_up_after = config.settings.reconnect_give_up
+            return await unless_given_up(service.connection, body(workspace, host, service))
         finally:
             await workspace.close()
 
@@ -130,3 +169,11 @@ async def unless_given_up(connection: HostConnection, work: Awaitable[T]) -> T:
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def write_out(stream: TextIO, text: str) -> None:
+    """A kernel's output to this terminal (colour codes dropped when it is no terminal)."""
+    if not stream.isatty():
+        text = _ANSI.sub("", text)
+    stream.write(text)
+    stream.flush()

@@ -6,28 +6,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
-import re
-import signal
 import sys
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from rtui.cli import kernel_log
 from rtui.cli import slurm as slurm_cmd
-from rtui.cli.common import print_progress, usage_handler, with_host
+from rtui.cli.common import print_progress, usage_handler, with_host, with_kernels, write_out
 from rtui.cli.prompts import ask_line
 from rtui.core.config.model import Host
 
 if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
     from rtui.core.kernels.ask_exit import AskExit
+    from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.service import HostKernels, RemoteKernel
     from rtui.core.workspace import Workspace
 
 __all__ = ["register"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _RESYNC_TIMEOUT = 30.0  # seconds for a kernel to answer again after a reconnect
 _T = TypeVar("_T")
 
@@ -45,6 +43,7 @@ def register(commands: Any) -> None:
                        "as a SLURM job (--slurm)")
     p.add_argument("host")
     _env_options(p)
+    _kernelspec_option(p)
     slurm_cmd.add_slurm_options(p)
     p.set_defaults(handler=_start)
     for action, text in (("stop", "shut a kernel down"), ("interrupt", "interrupt a kernel"),
@@ -70,6 +69,7 @@ def register(commands: Any) -> None:
     p.add_argument("--keep", action="store_true",
                    help="leave a kernel started for this run running")
     _env_options(p)
+    _kernelspec_option(p)
     slurm_cmd.add_slurm_options(p)
     p.set_defaults(handler=_run)
 
@@ -80,7 +80,7 @@ def register(commands: Any) -> None:
                    help="only the last N lines (default: all the host keeps)")
     p.add_argument("-f", "--follow", action="store_true",
                    help="then print new output as it comes (ctrl+c stops; the kernel runs on)")
-    p.set_defaults(handler=_log)
+    p.set_defaults(handler=kernel_log.log)
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
@@ -89,6 +89,12 @@ def _env_options(p: argparse.ArgumentParser) -> None:
                    "(default: best found; none: set one up)")
     p.add_argument("--spyder", action="store_true", help="a spyder-kernels kernel")
     p.add_argument("--cwd", metavar="DIR", help="remote working directory (default: home)")
+
+
+def _kernelspec_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernelspec", metavar="NAME",
+                   help="a Jupyter server's kernelspec to start (default: the server's "
+                   "default; SSH hosts: --env)")
 
 
 async def _python(workspace: Workspace, host: Host, kernels: HostKernels,
@@ -112,13 +118,21 @@ async def _python(workspace: Workspace, host: Host, kernels: HostKernels,
 
 
 def _kernels(args: argparse.Namespace) -> int:
-    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: KernelHost) -> int:
+        from rtui.cli import jupyter
+
         records = await kernels.list()
         if args.json:
-            print(json.dumps([dataclasses.asdict(r) for r in records], indent=2))
+            version = await jupyter.server_version(kernels, host)
+            print(json.dumps([jupyter.record_json(r, host, version) for r in records],
+                             indent=2))
             return 0
         if not records:
             print(f"no kernels on {host.name}")
+        if host.jupyter is not None:
+            for line in jupyter.kernel_rows(records):
+                print(line)
+            return 0
         for r in records:
             age = f"{(time.time() - r.started) / 60:.0f} min" if r.started else "?"
             state = slurm_cmd.kernel_state(r)
@@ -128,13 +142,22 @@ def _kernels(args: argparse.Namespace) -> int:
                   f"{r.cwd or ''}".rstrip())
         return 0
 
-    return with_host(args, args.host, body)
+    return with_kernels(args, args.host, body)
 
 
 def _start(args: argparse.Namespace) -> int:
     slurm = slurm_cmd.slurm_flags(args)  # a usage error before anything connects
 
-    async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+    async def body(workspace: Workspace, host: Host, any_kernels: KernelHost) -> int:
+        from rtui.core.kernels.host_api import ssh_kernels
+
+        kernels = ssh_kernels(any_kernels)
+        if kernels is None:  # a Jupyter server's: a kernelspec, no Python to choose
+            kernel = await any_kernels.start(python=args.kernelspec or "", cwd=args.cwd)
+            print(f"started kernel {kernel.id} ({kernel.kind}) on {host.name} (via "
+                  f"{kernel.route}; attach: rtui run {host.name} -k {kernel.id} -c ...)")
+            await any_kernels.detach(kernel)
+            return 0
         kernels.routes.prepare()  # decided while the agent finds the Python
         python = await _python(workspace, host, kernels, args)
         if slurm is not None:
@@ -149,7 +172,7 @@ def _start(args: argparse.Namespace) -> int:
         await kernels.detach(kernel)
         return 0
 
-    return with_host(args, args.host, body)
+    return with_kernels(args, args.host, body)
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -163,8 +186,9 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _lifecycle(args: argparse.Namespace) -> int:
-    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
+    async def body(_ws: Workspace, host: Host, kernels: KernelHost) -> int:
         from rtui.core.errors import KernelError
+        from rtui.core.kernels.host_api import ssh_kernels
 
         if args.action == "stop":
             await kernels.shutdown_by_id(args.id)
@@ -177,7 +201,10 @@ def _lifecycle(args: argparse.Namespace) -> int:
         try:
             kernel = await kernels.attach(args.id, console=False)
         except KernelError as exc:
-            await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
+            ssh = ssh_kernels(kernels)
+            if ssh is None:
+                raise
+            await slurm_cmd.not_while_pending(ssh, host.name, args.id, exc,
                                               "so there is nothing to interrupt")
         try:
             await kernels.interrupt(kernel)
@@ -186,16 +213,20 @@ def _lifecycle(args: argparse.Namespace) -> int:
         print(f"interrupted kernel {args.id} on {host.name}")
         return 0
 
-    return with_host(args, args.host, body)
+    return with_kernels(args, args.host, body)
 
 
 def _run(args: argparse.Namespace) -> int:
     slurm = slurm_cmd.slurm_flags(args)  # a usage error before anything connects
 
-    async def body(workspace: Workspace, host: Host, kernels: HostKernels) -> int:
+    async def body(workspace: Workspace, host: Host, any_kernels: KernelHost) -> int:
         from rtui.core.errors import KernelDiedError
         from rtui.core.kernels.ask_exit import honour_exit
+        from rtui.core.kernels.host_api import ssh_kernels
 
+        kernels = ssh_kernels(any_kernels)
+        if kernels is None:  # a Jupyter server's
+            return await _run_on_server(host, any_kernels, args)
         spec = args.kernel or args.connection_file
         if spec:
             kernel = await slurm_cmd.attach_or_wait(kernels, host.name, spec, code=args.code)
@@ -235,7 +266,37 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 await kernels.detach(kernel)
 
-    return with_host(args, args.host, body)
+    return with_kernels(args, args.host, body)
+
+
+async def _run_on_server(host: Host, kernels: KernelHost, args: argparse.Namespace) -> int:
+    """``rtui run`` on a Jupyter host: attach by id or start a kernel of a kernelspec; one
+    started for the run is shut down after it (unless --keep)."""
+    from rtui.core.errors import KernelDiedError
+    from rtui.core.kernels.ask_exit import honour_exit
+
+    if args.kernel:
+        kernel = await kernels.attach(args.kernel, code=args.code)
+    else:
+        kernel = await kernels.start(python=args.kernelspec or "", cwd=args.cwd, code=args.code)
+    dead = False
+    asked: AskExit | None = None
+    try:
+        status, asked = await _unless_gone(kernels, kernel, _execute(kernel, args.code))
+        return status
+    except KernelDiedError:
+        dead = True
+        raise
+    finally:
+        if asked is not None:
+            await honour_exit(kernels, kernel, asked)
+            again = f"rtui run {host.name} -k {kernel.id} attaches again"
+            print(f"rtui: {asked.note(host.name, kernel.id, attach=again)}",
+                  file=sys.stderr, flush=True)
+        elif kernel.launched and not args.keep:
+            await kernels.shutdown(kernel, dead=dead)
+        else:
+            await kernels.detach(kernel)
 
 
 def _note_exposure(kernel: RemoteKernel) -> None:
@@ -244,7 +305,7 @@ def _note_exposure(kernel: RemoteKernel) -> None:
         print(f"rtui: {kernel.exposure_note}", file=sys.stderr, flush=True)
 
 
-async def _unless_gone(kernels: HostKernels, kernel: RemoteKernel,
+async def _unless_gone(kernels: KernelHost, kernel: RemoteKernel,
                        work: Coroutine[Any, Any, _T]) -> _T:
     """``work``'s result, unless the kernel dies first: when its heartbeat stops, the agent
     is asked whether its process lives, and a dead one ends ``work`` with the error that
@@ -378,120 +439,16 @@ class _Terminal:
             self.shown = False
             return False
         if isinstance(event, ev.Stream):
-            _write(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
+            write_out(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
         elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
             text = str(event.data.get("text/plain", ""))
             if text:
-                _write(sys.stdout, text + "\n")
+                write_out(sys.stdout, text + "\n")
         elif isinstance(event, ev.Error):
-            _write(sys.stderr, "\n".join(event.traceback) + "\n")
+            write_out(sys.stderr, "\n".join(event.traceback) + "\n")
             self.shown = True
             return True
         else:
             return False
         self.shown = True
         return False
-
-
-def _write(stream: TextIO, text: str) -> None:
-    if not stream.isatty():
-        text = _ANSI.sub("", text)
-    stream.write(text)
-    stream.flush()
-
-
-_LOG_WAIT = 30.0  # seconds for the host's keeper to send what it kept
-
-
-def _log(args: argparse.Namespace) -> int:
-    async def body(_ws: Workspace, host: Host, kernels: HostKernels) -> int:
-        from rtui.core.errors import KernelError
-        from rtui.core.kernels import events as ev
-        from rtui.core.kernels.kept_output import follow_output
-
-        lines: int | None = args.lines
-        backlog: list[str] | None = [] if lines is not None else None
-        stop = asyncio.Event()
-        exited: list[ev.KernelExited] = []
-
-        def on_event(event: ev.KernelEvent) -> None:
-            nonlocal backlog
-            if isinstance(event, ev.OutputReplayed):
-                if backlog is not None and lines is not None:
-                    kept = "".join(backlog).splitlines(keepends=True)
-                    _write(sys.stdout, "".join(kept[-lines:] if lines > 0 else []))
-                    backlog = None
-                if event.dropped:
-                    print(f"rtui: {event.dropped:,} earlier messages were dropped: the host's "
-                          "output buffer was full", file=sys.stderr, flush=True)
-                if not args.follow:
-                    stop.set()
-            elif isinstance(event, ev.KernelExited):
-                exited.append(event)  # said once the job's end is known (see below)
-                stop.set()
-            elif isinstance(event, ev.OutputDropped):
-                print(f"rtui: {event.describe()}", file=sys.stderr, flush=True)
-            else:
-                text = _log_text(event)
-                if backlog is not None:
-                    backlog.append(text)
-                elif text:
-                    _write(sys.stdout, text)
-
-        tail = None if lines is None else max(4 * lines, 100)  # messages: most are status
-        try:
-            feed = await follow_output(kernels, args.id, on_event, tail=tail)
-        except KernelError as exc:
-            await slurm_cmd.not_while_pending(kernels, host.name, args.id, exc,
-                                              "so it printed nothing yet")
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, stop.set)  # stop following; the kernel runs on
-        try:
-            try:
-                await feed.wait_replayed(_LOG_WAIT)
-            except TimeoutError:
-                raise KernelError(f"the output keeper of kernel {args.id} on {host.name} sent "
-                                  f"nothing within {_LOG_WAIT:g} s") from None
-            await stop.wait()
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            await feed.close()
-        if exited:
-            print(f"rtui: the kernel {await _how_it_ended(kernels, args.id, exited[0])}",
-                  file=sys.stderr, flush=True)
-            for line in exited[0].log_tail.rstrip().splitlines():
-                print(f"rtui:   {line}", file=sys.stderr)
-        return 0
-
-    return with_host(args, args.host, body)
-
-
-async def _how_it_ended(kernels: HostKernels, kernel_id: str, exited: Any) -> str:
-    """"was killed by signal 15 (SIGTERM)", or for a kernel in a SLURM job what the
-    scheduler says of the job: "was killed with its job 5 at its time limit (TIMEOUT)"."""
-    from rtui.core.errors import RtuiError
-    from rtui.core.slurm.jobs import how_ended
-
-    said = str(exited.describe())
-    try:
-        located = await asyncio.wait_for(kernels.locate(kernel_id, alive=False), _LOG_WAIT)
-    except (RtuiError, TimeoutError):
-        return said  # the keeper's words are all there is
-    job = located.slurm
-    if job is None or not job.ended:
-        return said
-    return f"ended with its job {job.job_id}, {how_ended(job.state)} ({job.state}); it {said}"
-
-
-def _log_text(event: Any) -> str:
-    """What ``rtui log`` prints of an event: stream text, tracebacks, text/plain results."""
-    from rtui.core.kernels import events as ev
-
-    if isinstance(event, ev.Stream):
-        return event.text
-    if isinstance(event, (ev.ExecuteResult, ev.DisplayData)):
-        text = str(event.data.get("text/plain", ""))
-        return text + "\n" if text else ""
-    if isinstance(event, ev.Error):
-        return "\n".join(event.traceback) + "\n"
-    return ""
