@@ -16,7 +16,6 @@ import pytest
 from benchmarks.files import bench as files_bench
 from benchmarks.jupyter import hub_starts as jupyter_stages
 from benchmarks.jupyter import run as jupyter_bench
-from benchmarks.jupyter import trippers as jupyter_trippers
 from benchmarks.slurm import rtui_side as slurm_stages
 from benchmarks.slurm import run as slurm_bench
 from tests import benchmark_runs
@@ -135,19 +134,15 @@ def test_jupyter_quick_run_prints_every_figure() -> None:
     assert re.search(rf"^\(jupyter: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
     rounds = [jupyter_bench.RT_SSH, jupyter_bench.RT_CH_ON, jupyter_bench.RT_CH_OFF,
               jupyter_bench.RT_BARE_ON, jupyter_bench.RT_BARE_OFF, jupyter_bench.RT_HUB]
-    for label in (jupyter_bench.RT_SES_ON, jupyter_bench.RT_SES_OFF):
-        if f"| {label} | {jupyter_trippers.SESSION_MISSING} |" not in out:
-            rounds.append(label)  # its figures once rtui's session takes channels
+    rounds += [jupyter_bench.RT_SES_ON, jupyter_bench.RT_SES_OFF]
     for label in rounds:
         row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \|", out,
                         re.MULTILINE)
         assert row, f"no round trips for {label!r}\n{output}"
         p50, p95 = (float(g) for g in row.groups())
         assert 0 < p50 <= p95, f"{label}: p50 {p50} p95 {p95}\n{output}"
-    starts = [jupyter_bench.HUB_SPAWN, jupyter_bench.HUB_TOOK, jupyter_bench.RTUI_READY,
-              jupyter_bench.SSH_READY, *jupyter_stages.RTUI_STAGES]
-    if f"| {jupyter_bench.RTUI_SERVICE} | {jupyter_stages.SERVICE_MISSING} |" not in out:
-        starts.append(jupyter_bench.RTUI_SERVICE)  # its figure once ServerKernels is there
+    starts = (jupyter_bench.HUB_SPAWN, jupyter_bench.HUB_TOOK, jupyter_bench.RTUI_READY,
+              jupyter_bench.RTUI_SERVICE, jupyter_bench.SSH_READY, *jupyter_stages.RTUI_STAGES)
     for label in starts:
         row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \|", out, re.MULTILINE)
         assert row and float(row.group(1)) > 0, f"no figure for {label!r}\n{output}"

@@ -15,8 +15,6 @@ Each start begins with alice's default server stopped, and stops it after.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import re
 import time
@@ -27,14 +25,15 @@ from pathlib import Path
 import aiohttp
 
 from rtui.core.jupyter.http import ServerClient
-from rtui.core.jupyter.hub import HubClient
+from rtui.core.jupyter.hub import HubClient, HubProgress
 from rtui.core.jupyter.secrets import TokenSource
+from rtui.core.jupyter.service import ServerKernels
 from rtui.core.jupyter.settings import JupyterSettings
 from rtui.core.jupyter.ws_channels import WebSocketChannels
 from tests.harness.jupyterhub import HubInfo
 
-__all__ = ["HUB_READY", "RTUI_STAGES", "SERVICE_MISSING", "hub_spawn", "rtui_console_ready",
-           "server_kernels_ready", "service_there", "token_source"]
+__all__ = ["HUB_READY", "RTUI_STAGES", "hub_spawn", "rtui_console_ready",
+           "server_kernels_ready", "token_source"]
 
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
@@ -45,14 +44,6 @@ KERNEL_MADE = "the kernel made (`POST api/kernels` answered 201)"
 WS_OPEN = "the kernel's websocket open (the server waits for the new kernel)"
 CONSOLE_READY = "console ready: its `kernel_info_reply` in"
 RTUI_STAGES = (HUB_READY, KERNEL_MADE, WS_OPEN, CONSOLE_READY)
-
-
-SERVICE_MISSING = "not there yet (ServerKernels: jservice's rtui/core/jupyter/service.py)"
-
-
-def service_there() -> bool:
-    """Whether this rtui has ServerKernels (a Jupyter host's KernelHost)."""
-    return importlib.util.find_spec("rtui.core.jupyter.service") is not None
 
 
 def token_source(name: str, url: str, token: str) -> TokenSource:
@@ -189,18 +180,16 @@ async def server_kernels_ready(hub: HubInfo, state_dir: Path) -> ConsoleStart:
     jupyterhub host (the hub's start with its progress, the kernel, its session's first
     kernel_info_reply), from a stopped server; the kernel shut down and the server stopped
     after. The stage is the hub's ready event, as ``on_progress`` hears it."""
-    # Imported by name: until jservice's part lands it is not there (service_there()).
-    server_kernels = importlib.import_module("rtui.core.jupyter.service").ServerKernels
     stages: dict[str, float] = {}
     started = time.perf_counter()  # again just before the start
 
-    def progress(event: object) -> None:
-        if getattr(event, "ready", False) and HUB_READY not in stages:
+    def progress(event: HubProgress) -> None:
+        if event.ready and HUB_READY not in stages:
             stages[HUB_READY] = time.perf_counter() - started
 
     settings = JupyterSettings(url=hub.url, hub=True)
-    kernels = server_kernels("hub", settings, token_source("hub", hub.url, hub.token),
-                             state_dir=state_dir, on_progress=progress)
+    kernels = ServerKernels("hub", settings, token_source("hub", hub.url, hub.token),
+                            state_dir=state_dir, on_progress=progress)
     try:
         async with asyncio.timeout(START_TIMEOUT):
             started = time.perf_counter()

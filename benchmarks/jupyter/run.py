@@ -30,12 +30,10 @@ from benchmarks.common import (
 from benchmarks.jupyter import hub_starts
 from benchmarks.jupyter.trippers import (
     CODE,
-    SESSION_MISSING,
     Tripper,
     bare_ws,
     rtui_channels,
     rtui_session,
-    session_takes_channels,
     session_tripper,
 )
 from benchmarks.slurm.rtui_side import login_start, stop_login
@@ -77,7 +75,6 @@ class Row:
     label: str
     times: list[float] = field(default_factory=list)
     error: str | None = None
-    missing: str | None = None  # rtui's part is not written yet: not a crash
 
     def fail(self, why: str) -> None:
         self.error, self.times = why, []
@@ -164,8 +161,6 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
     load = [load_average()]
     rows = [Row(RT_SSH), Row(RT_SES_ON), Row(RT_SES_OFF), Row(RT_CH_ON), Row(RT_CH_OFF),
             Row(RT_BARE_ON), Row(RT_BARE_OFF), Row(RT_HUB)]
-    if not session_takes_channels():
-        rows[1].missing = rows[2].missing = SESSION_MISSING
     ssh_kernel: RemoteKernel | None = None
     kernel_id: str | None = None
     hub_client: ServerClient | None = None
@@ -197,13 +192,13 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
             RT_HUB: lambda: rtui_channels(hclient, hkid, quickack=True),
         }
         for index, block in enumerate(_blocks(samples)):
-            live = [row for row in rows if row.error is None and row.missing is None]
+            live = [row for row in rows if row.error is None]
             shift = index % len(live) if live else 0
             for row in live[shift:] + live[:shift]:
                 await _block(row, openers[row.label], block, first=index == 0)
     except Exception as exc:  # set-up failed: the rows without figures say why
         for row in rows:
-            if not row.times and row.error is None and row.missing is None:
+            if not row.times and row.error is None:
                 row.fail(f"set-up: {describe(exc)}")
     finally:
         with contextlib.suppress(Exception):
@@ -254,9 +249,6 @@ def _round_table(rows: list[Row]) -> str:
     ssh = next((percentile(r.times, 50) for r in rows if r.label == RT_SSH and r.times), None)
     table: list[list[object]] = []
     for row in rows:
-        if row.missing:
-            table.append([row.label, row.missing, "—", "—"])
-            continue
         if row.error or not row.times:
             table.append([row.label, f"error: {row.error or 'no samples'}", "—", "—"])
             continue
@@ -277,8 +269,7 @@ async def _hub_starts(servers: Servers, kernels: HostKernels, runs: int,
     log = Path(servers.hub.describe()["log"])
     load = [load_average()]
     spawn, took, rtui, ssh = Row(HUB_SPAWN), Row(HUB_TOOK), Row(RTUI_READY), Row(SSH_READY)
-    service = Row(RTUI_SERVICE, missing=None if hub_starts.service_there()
-                  else hub_starts.SERVICE_MISSING)
+    service = Row(RTUI_SERVICE)
     stages = [Row(label) for label in hub_starts.RTUI_STAGES]
     with contextlib.suppress(Exception):
         await hub_starts.stop_default(hub)  # the round trips' server: each start from none
@@ -311,7 +302,7 @@ async def _hub_starts(servers: Servers, kernels: HostKernels, runs: int,
     for number in range(runs):
         shift = number % len(paths)
         for row, path in paths[shift:] + paths[:shift]:
-            if row.error is not None or row.missing is not None:
+            if row.error is not None:
                 continue
             try:
                 await path()
@@ -336,9 +327,6 @@ def _start_table(rows: list[Row], reference: Row) -> str:
     ref = statistics.median(reference.times) if reference.times else None
     table: list[list[object]] = []
     for row in rows:
-        if row.missing:
-            table.append([row.label, row.missing, "—", "—", "—", "—"])
-            continue
         if row.error or not row.times:
             table.append([row.label, f"error: {row.error or 'no figure'}", "—", "—", "—", "—"])
             continue

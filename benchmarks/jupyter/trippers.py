@@ -13,7 +13,6 @@ A round trip is the execute_request until both its execute_reply (shell) and its
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,22 +29,13 @@ from rtui.core.jupyter.http import ServerClient
 from rtui.core.jupyter.ws_channels import WebSocketChannels, quickacker
 from rtui.core.kernels.session import KernelSession
 
-__all__ = ["CODE", "SESSION_MISSING", "Tripper", "bare_ws", "rtui_channels", "rtui_session",
-           "session_takes_channels", "session_tripper"]
+__all__ = ["CODE", "Tripper", "bare_ws", "rtui_channels", "rtui_session", "session_tripper"]
 
 CODE = "1+1"
 SAMPLE_TIMEOUT = 10.0
 OPEN_TIMEOUT = 30.0
 EXECUTE = {"code": CODE, "silent": False, "store_history": False, "user_expressions": {},
            "allow_stdin": False, "stop_on_error": True}
-
-
-SESSION_MISSING = "not there yet (a KernelSession over channels: wscore's refactor)"
-
-
-def session_takes_channels() -> bool:
-    """Whether this rtui's KernelSession takes a KernelChannels (issue 20's refactor)."""
-    return next(iter(inspect.signature(KernelSession).parameters), "") == "channels"
 
 
 class Tripper(Protocol):
@@ -182,8 +172,6 @@ def _ws_channels(client: ServerClient, kernel_id: str, *,
 async def rtui_session(client: ServerClient, kernel_id: str, *,
                        quickack: bool) -> AsyncIterator[Tripper]:
     """rtui's KernelSession over fresh WebSocketChannels: the console's own path."""
-    if not session_takes_channels():
-        raise RuntimeError(SESSION_MISSING)
     channels = _ws_channels(client, kernel_id, quickack=quickack)
     session = KernelSession(channels, name=f"bench:{kernel_id[:8]}")
     try:
