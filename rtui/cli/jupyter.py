@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # loaded by the handlers: `rtui hosts ...` must stay light
     from rtui.core.kernels.host_api import KernelHost
     from rtui.core.kernels.records import KernelRecord
 
-__all__ = ["HubProgressLine", "check_options", "kernel_rows", "record_json", "route_of",
-           "server_version"]
+__all__ = ["HubProgressLine", "check_options", "interrupt", "kernel_rows", "record_json",
+           "route_of", "server_version"]
 
 # Options of the kernel commands that only an SSH host's kernels have (attribute -> flag).
 _SSH_ONLY = {"env": "--env", "spyder": "--spyder", "slurm": "--slurm",
@@ -69,6 +69,16 @@ async def server_version(kernels: KernelHost, host: Host) -> str | None:
     assert isinstance(kernels, ServerKernels), kernels
     version: str = await (await kernels.connect()).version()
     return version
+
+
+async def interrupt(kernels: KernelHost, spec: str) -> None:
+    """Interrupt a Jupyter server's kernel by REST alone: no websocket, so no wait for a
+    busy kernel's kernel_info (it answers only once its cell ends)."""
+    from rtui.core.jupyter.service import ServerKernels
+
+    assert isinstance(kernels, ServerKernels), kernels
+    found = await kernels.locate(spec)
+    await (await kernels.connect()).interrupt(found.id)
 
 
 def route_of(host: Host) -> str:

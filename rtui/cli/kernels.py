@@ -198,12 +198,16 @@ def _lifecycle(args: argparse.Namespace) -> int:
             await kernels.detach(await kernels.restart_by_id(args.id))
             print(f"restarted kernel {args.id} on {host.name}")
             return 0
+        ssh = ssh_kernels(kernels)
+        if ssh is None:  # a Jupyter server's: by REST, the kernel busy or not
+            from rtui.cli import jupyter
+
+            await jupyter.interrupt(kernels, args.id)
+            print(f"interrupted kernel {args.id} on {host.name}")
+            return 0
         try:
             kernel = await kernels.attach(args.id, console=False)
         except KernelError as exc:
-            ssh = ssh_kernels(kernels)
-            if ssh is None:
-                raise
             await slurm_cmd.not_while_pending(ssh, host.name, args.id, exc,
                                               "so there is nothing to interrupt")
         try:
