@@ -343,7 +343,10 @@ async def test_kernel_exit_fails_running_cells_with_code_and_log_tail(
         kept.event({"event": "restarted", "at": time.time()})
         await asyncio.sleep(0.1)
         assert session.exited is None
-        await asyncio.sleep(3)  # the sleeping cell ends before the next test
+        # The sleeping cell ends before the next test: interrupted, and a cell after it
+        # answered (a fixed 3 s wait before).
+        kernel_km.interrupt_kernel()
+        await asyncio.wait_for(session.execute("1").reply(), 30)
     finally:
         await session.close()
 
