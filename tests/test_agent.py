@@ -499,23 +499,63 @@ def test_restart_keeps_ports_and_key(agent: Agent, home: Path) -> None:
 
 # ---------------------------------------------------------------- setup (slow: real pip, ~30 s)
 
-@pytest.fixture(scope="session")
-def wheels(run_dir: Path) -> Path:
-    """ipykernel, its dependencies and pip as wheels, downloaded once per run: the first
-    worker that asks downloads them, another waits for them (each worker, and each module
-    that imports this fixture, downloaded its own before: ~10 s each)."""
-    d, done, log_path = run_dir / "wheels", run_dir / "wheels.done", run_dir / "pip-download.log"
-    with open(run_dir / "wheels.lock", "wb") as lock:
+def _download_once(run_dir: Path, name: str, *pip_args: str) -> Path:
+    """``pip download`` of ``pip_args`` into ``run_dir / name``, once per run: the first
+    worker that asks downloads them, another waits for them."""
+    d, done, log_path = run_dir / name, run_dir / f"{name}.done", run_dir / f"{name}.log"
+    with open(run_dir / f"{name}.lock", "wb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
             shutil.rmtree(d, ignore_errors=True)
             with open(log_path, "wb") as log:
                 rc = subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary",
-                                     ":all:", "-d", str(d), "ipykernel", "pip"], stdout=log,
+                                     ":all:", "-d", str(d), *pip_args], stdout=log,
                                     stderr=log, timeout=600).returncode
             assert rc == 0, f"pip download failed, see {log_path}"
             done.touch()
     return d
+
+
+# The platforms rtui's own download asks for (rtui/core/kernels/wheels.py): wheels it finds
+# in its cache for this machine's Python resolve without asking the index (seed_wheel_cache).
+_RTUI_PLATFORMS = [f"manylinux_2_{n}_{platform.machine()}" for n in (28, 17, 12, 5)] + [
+    f"manylinux2014_{platform.machine()}", f"manylinux1_{platform.machine()}",
+    f"linux_{platform.machine()}"]
+_PY_TAG = "cp{}{}".format(*sys.version_info[:2])
+
+
+@pytest.fixture(scope="session")
+def wheels(run_dir: Path) -> Path:
+    """ipykernel, its dependencies and pip as wheels, downloaded once per run (each worker,
+    and each module that imports this fixture, downloaded its own before: ~10 s each), for
+    the platforms rtui asks for: tests of rtui's offline set-ups seed its cache with them."""
+    return _download_once(
+        run_dir, "wheels", "--python-version", "{}.{}".format(*sys.version_info[:2]),
+        "--implementation", "cp", "--abi", _PY_TAG, "--abi", "abi3", "--abi", "none",
+        *[arg for p in _RTUI_PLATFORMS for arg in ("--platform", p)], "ipykernel", "pip")
+
+
+@pytest.fixture(scope="session")
+def more_wheels(run_dir: Path) -> Path:
+    """six and iniconfig (pure Python, no dependencies): with ``wheels``, all an offline
+    create of tests/test_envs_remote.py needs (kept apart: tests/test_agent_envs.py needs
+    iniconfig missing from ``wheels``)."""
+    return _download_once(run_dir, "more-wheels", "--no-deps", "six", "iniconfig")
+
+
+def seed_wheel_cache(*sources: Path) -> Path:
+    """rtui's cache of wheels for a remote Python like this one (under the test's HOME)
+    holding the session's: an offline set-up then resolves among them with no index asked
+    instead of downloading them again (~15 s each time); what is not among them still comes
+    from the index (rtui/core/kernels/wheels.py's cached_first)."""
+    from rtui.core import locations
+
+    target = locations.cache_dir() / "wheels" / f"{_PY_TAG}-{platform.machine()}"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        for wheel in source.glob("*.whl"):
+            shutil.copyfile(wheel, target / wheel.name)
+    return target
 
 
 @pytest.mark.timeout(300)

@@ -45,6 +45,11 @@ from rtui.core.remote.client import AgentError, Progress
 from rtui.core.workspace import Workspace
 from tests.harness.sshd import SSHD, start_sshd
 from tests.ssh_helpers import connection, host_for, trust
+from tests.test_agent import (  # noqa: F401 (the session's wheels)
+    more_wheels,
+    seed_wheel_cache,
+    wheels,
+)
 
 # No xdist group: the two venv + pip creates (the slowest tests) may run on both workers.
 pytestmark = [pytest.mark.timeout(300)]
@@ -212,11 +217,15 @@ async def test_uv_is_put_on_a_host_without_it_when_asked(host: SSHD, isolated_ho
 
 
 async def test_offline_create_and_install_from_uploaded_wheels(
-    sshd_factory: Callable[..., SSHD], isolated_home: Path
+    sshd_factory: Callable[..., SSHD], isolated_home: Path,
+    wheels: Path, more_wheels: Path,  # noqa: F811
 ) -> None:
     """The host reaches no index: an install finds that out and brings wheels; a create
-    asked to be offline brings them at once (an online try would make its venv twice)."""
+    asked to be offline brings them at once (an online try would make its venv twice). The
+    create's wheels are in the cache here already (the session's): the install's and the
+    upgrade's come from the index."""
     server = sshd_factory(extra_config=f"SetEnv {_NO_INDEX}")
+    seed_wheel_cache(wheels, more_wheels)
     wheels = server.remote_home / ".local/share/rtui/wheels"
     async with envs_on(server, isolated_home) as envs:
         lines: list[Progress] = []
@@ -230,6 +239,7 @@ async def test_offline_create_and_install_from_uploaded_wheels(
         on_host = sorted(p.name for p in wheels.glob("*/*.whl"))
         assert len(uploaded) == len(on_host) >= 4, (uploaded, on_host)
         assert f"uploading {len(on_host)} wheels" in text
+        assert "are cached here (no index asked)" in text
         for wanted in ("pip-", "six-", "iniconfig-", "ipykernel-"):
             assert any(n.startswith(wanted) for n in on_host), (wanted, on_host)
         assert {"six", "iniconfig", "ipykernel"} <= names(await envs.packages("far"))

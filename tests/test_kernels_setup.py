@@ -26,12 +26,14 @@ from rtui.core.remote.client import AgentError, Progress
 from tests.conftest import run_rtui
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import connection, host_for, trust
+from tests.test_agent import seed_wheel_cache, wheels  # noqa: F401 (the session's)
 
 
 async def test_setup_offline_from_uploaded_wheels_then_run_a_kernel(
-    sshd_factory: Callable[..., SSHD], isolated_home: Path
+    sshd_factory: Callable[..., SSHD], isolated_home: Path, wheels: Path  # noqa: F811
 ) -> None:
     server = sshd_factory(extra_config="SetEnv PIP_INDEX_URL=http://127.0.0.1:9/simple")
+    seed_wheel_cache(wheels)  # downloading them here is tests/test_envs_remote.py's
     trust(server, isolated_home)
     conn, _ = connection(host_for(server))
     kernels = HostKernels(conn)  # the remote's own python3: no ipykernel there
@@ -44,6 +46,7 @@ async def test_setup_offline_from_uploaded_wheels_then_run_a_kernel(
         assert env.ipykernel
         text = "\n".join(p.line for p in lines)
         assert "cannot reach a package index: uploading wheels" in text
+        assert "are cached here (no index asked)" in text
         assert "uploaded ipykernel-" in text
         assert any(p.fraction is not None for p in lines)  # a bar where the length is known
         # Only rtui's own env was touched, and it now runs kernels.
