@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
-from textual.widgets import Checkbox, Input, Label
+import pytest
+from textual.widgets import Checkbox, Input, Label, Log, OptionList, Static, TabbedContent, TabPane
 
 from rtui.core.config.model import Host
 from rtui.core.jupyter.settings import JupyterSettings
 from rtui.core.ssh.prompts import SecretPrompt
 from rtui.tui.app import RtuiApp
 from rtui.tui.screens.host_form import HostFormScreen
+from rtui.tui.screens.progress import ProgressScreen
+from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen
 from rtui.tui.screens.token_prompt import TokenPromptScreen
-from tests.tui_helpers import rows, screen_lines, store_with, until
+from rtui.tui.widgets.console import ConsolePane
+from tests.harness.jupyter import JupyterServerInfo
+from tests.harness.jupyterhub import HubInfo
+from tests.harness.relay import TCPRelay
+from tests.tui_helpers import output, rows, screen_lines, status_of, store_with, until
 
 
 async def _form(app: RtuiApp) -> HostFormScreen:
@@ -135,3 +143,143 @@ async def test_the_token_dialog_offers_no_keyring_where_none_works(tmp_path: Pat
             assert await answer == "abc"
     finally:
         keyring.set_keyring(before)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[None]:
+    """A keyring that works (in memory) for this test, the process's own put back after."""
+    import keyring
+
+    from tests.memory_keyring import MemoryKeyring, clear
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        clear()
+        keyring.set_keyring(before)
+
+
+async def test_a_console_on_a_jupyter_server_asks_the_token_and_runs_code(
+    jupyter_server: JupyterServerInfo, tmp_path: Path, memory_keyring: None,
+) -> None:
+    """Enter on a server with no token source: the password dialog (a wrong token refused
+    and asked again once; "save in the keyring" ticked), the server's only kernelspec taken,
+    a console over the websocket; its link cut mid-cell (said, reconnected, the seam, no
+    output lost); interrupt, restart; c checks it; k lists the kernel; f4 shuts it down."""
+    async with TCPRelay("127.0.0.1", jupyter_server.port) as relay:  # a link to cut
+        await _console_through(relay, jupyter_server, tmp_path)
+
+
+async def _console_through(relay: TCPRelay, jupyter_server: JupyterServerInfo,
+                           tmp_path: Path) -> None:
+    import keyring
+    from jupyter_server import __version__ as jupyter_server_version
+
+    url = f"http://127.0.0.1:{relay.port}/"
+    store = store_with(tmp_path, Host("lab", jupyter=JupyterSettings(url=url)))
+    app = RtuiApp(store, check_on_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, TokenPromptScreen)
+                    and bool(app.screen.query(Input)))
+        first = app.screen
+        assert first.query(Checkbox)  # a keyring works: saving is offered
+        await pilot.press(*"wrong", "enter")
+        await until(lambda: isinstance(app.screen, TokenPromptScreen) and app.screen is not first
+                    and bool(app.screen.query(Input)))
+        app.screen.query_one(Input).value = jupyter_server.token
+        await pilot.press("tab", "space", "shift+tab", "enter")  # saved in the keyring
+        await until(lambda: bool(app.query(ConsolePane)), timeout=30)
+        pane = app.query_one(ConsolePane)
+        await until(lambda: pane.kernel is not None and pane.state == "idle", timeout=30)
+        assert pane.kernel is not None
+        kernel_id = pane.kernel.id
+        await pilot.press(*"1+1", "enter")
+        await until(lambda: "Out[1]: 2" in output(pane))
+        assert "websocket" in str(pane.query_one("#status", Static).render())
+        await until(lambda: keyring.get_password("rtui", "lab") == jupyter_server.token)
+        await until(lambda: store.load().require("lab").jupyter == JupyterSettings(
+            url=url, token_keyring=True))
+
+        # The websocket cut while a cell prints: said, made again with the same session,
+        # and what the server kept meanwhile replayed after the seam.
+        await pilot.press(*"for i in range(8): print('line', i); __import__('time').sleep(0.3)",
+                          "enter")
+        await until(lambda: "line 1" in output(pane))
+        relay.freeze()  # down for a while (a reopen hangs): the cell prints on meanwhile
+        relay.cut()
+        await until(lambda: "Connection lost" in output(pane))
+        assert pane.state == "reconnecting"
+        await asyncio.sleep(1.0)
+        relay.thaw()
+        await until(lambda: "Reconnected" in output(pane), timeout=30)
+        await until(lambda: "line 7" in output(pane) and pane.execution_count == 2)
+        text = output(pane)
+        assert all(text.count(f"line {i}") == 1 for i in range(8)), text  # none lost or twice
+        assert "── replayed " in text.split("Connection lost")[1], text  # the seam
+
+        await pilot.press(*"import time; time.sleep(30)", "enter")
+        await until(lambda: pane.state == "busy")
+        await pilot.press("ctrl+c")
+        await until(lambda: "KeyboardInterrupt" in output(pane), timeout=10)
+        await pilot.press("f9")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: "Kernel restarted" in output(pane), timeout=30)
+
+        await pilot.press("f3", "c")  # the check: reachable, the token taken, the version
+        await until(lambda: status_of(app, "lab") == "ok")
+        row = next(r for r in rows(app) if r[0] == "lab")
+        assert row[3] == f"jupyter {jupyter_server_version}" and row[4] == "1", row
+        await pilot.press("k")  # the server's kernels, by id
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        listed = str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+        assert kernel_id[:20] in listed and "python3" in listed and "rtui" in listed
+        await pilot.press("escape")
+
+        tab = pane.parent
+        assert isinstance(tab, TabPane) and tab.id
+        app.query_one(TabbedContent).active = tab.id
+        await pilot.press("f4")
+        await until(lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("down", "enter")  # shut the kernel down
+        await until(lambda: not app.query(ConsolePane))
+        await until(lambda: kernel_id not in jupyter_server.kernel_ids(), timeout=10)
+
+
+async def test_a_console_on_a_hub_shows_its_server_starting(
+    jupyterhub: HubInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Enter on a hub whose named server is not running: the hub's progress events in the
+    progress screen while it starts, then the console on a kernel of that server."""
+    monkeypatch.setenv("RTUI_TEST_HUB_TOKEN", jupyterhub.token)
+    jupyterhub.stop_server("tui")
+    settings = JupyterSettings(url=jupyterhub.url, hub=True, server="tui",
+                               token_env="RTUI_TEST_HUB_TOKEN")
+    store = store_with(tmp_path, Host("hub", jupyter=settings))
+    app = RtuiApp(store, check_on_start=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("enter")
+            await until(lambda: isinstance(app.screen, ProgressScreen)
+                        and bool(app.screen.query(Log)), timeout=30)
+            progress = app.screen
+            assert isinstance(progress, ProgressScreen)
+            assert "hub is starting your server" in progress.title_text
+            log = progress.query_one(Log)
+            await until(lambda: bool(app.query(ConsolePane)), timeout=60)
+            pane = app.query_one(ConsolePane)
+            assert progress not in app.screen_stack  # closed once the server was up
+            seen = list(log.lines)
+            assert seen and "%" in seen[0], seen  # "  0%  Server requested" and the rest
+            await until(lambda: pane.kernel is not None and pane.state == "idle", timeout=30)
+            await pilot.press(*"1+1", "enter")
+            await until(lambda: "Out[1]: 2" in output(pane))
+            await pilot.press("f4")
+            await until(lambda: isinstance(app.screen, ChoiceScreen))
+            await pilot.press("down", "enter")  # shut the kernel down
+            await until(lambda: not app.query(ConsolePane))
+    finally:
+        jupyterhub.stop_server("tui")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.widgets import TabbedContent, TabPane
 
+from rtui.core.errors import RtuiError
 from rtui.core.kernels.choice import Ask, EnvironmentDecision, Run
 from rtui.core.lazy import import_off_loop
 from rtui.core.workspace import Workspace
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # loaded after the first frame (see RtuiApp)
     from rtui.tui.widgets.console import ConsolePane
 
 __all__ = ["ASK_AGAIN", "ConsoleTabs"]
+
+KERNELSPEC = "kernelspec"
+"""Environment.kind of a Jupyter server's kernelspec (ServerKernels.environments)."""
 
 ASK_AGAIN = "ask-again"
 """What the quit dialog is dismissed with when a kernel it counted ended meanwhile."""
@@ -53,7 +57,7 @@ class ConsoleTabs(ScrollingApp):
         ``rtui.core.kernels.choice``); ``pick`` always asks; ``python`` (an environment's,
         from its tab) is used as given."""
         self.notify(f"Connecting to {name}…", timeout=3)
-        kernels = await self.workspace.connect(name, self.prompter)
+        kernels = await self.connect_host(name)
         if python is None:
             python = await self._python_for(
                 name, await self.workspace.environment_decision(name, pick=pick))
@@ -79,11 +83,25 @@ class ConsoleTabs(ScrollingApp):
         pane.connect(kernel)
         self.count_kernels(name)
 
+    async def connect_host(self, name: str) -> KernelHost:
+        """The host's kernels, reached: an SSH login, or a Jupyter host's token and (a hub)
+        its server started, the hub's progress shown while it starts."""
+        from rtui.tui.hub_progress import HubStartProgress
+
+        progress = HubStartProgress(self, name)
+        try:
+            return await self.workspace.connect(name, self.prompter,
+                                                on_progress=progress.show)
+        finally:
+            await progress.close()
+
     async def _python_for(self, name: str, decision: EnvironmentDecision) -> str | None:
         """The decision rendered: the env picker (``r`` also saves the choice as the host's
         python), or set-up confirmed and shown in progress; None: the person cancelled."""
         if isinstance(decision, Run):
             return decision.python
+        if isinstance(decision, Ask) and all(e.kind == KERNELSPEC for e in decision.options):
+            return await self._kernelspec_for(name, decision)
         if isinstance(decision, Ask):
             options = [(e.python, f"{e.name}  Python {e.version}  ipykernel {e.ipykernel}"
                         f"{'  +spyder-kernels' if e.spyder_kernels else ''}")
@@ -98,6 +116,9 @@ class ConsoleTabs(ScrollingApp):
             if isinstance(choice, Remembered):
                 self.remember_python(name, python)
             return python
+        if self.workspace.config.require(name).jupyter is not None:
+            raise RtuiError(f"{name} offers no kernelspec to start a kernel from",
+                            title="No kernels")
         question = (f"No Python on {name} has ipykernel. Create rtui's own environment "
                     "(~/.local/share/rtui/venv) and install ipykernel there?")
         if not await ask(self, ConfirmScreen("Set up a kernel environment", question)):
@@ -110,9 +131,19 @@ class ConsoleTabs(ScrollingApp):
             env = await self.workspace.set_up(
                 name, on_progress=lambda p: progress.add(p.line, p.fraction))
         finally:
-            progress.dismiss()
+            await progress.finish()  # gone before the console tab is added
         self.workspace.chose(name, env.python)
         return env.python
+
+    async def _kernelspec_for(self, name: str, decision: Ask) -> str | None:
+        """A Jupyter server's kernelspecs (its default first): the one a console starts."""
+        options = [(e.python, f"{e.name}  ({e.python}{', the default' if i == 0 else ''})")
+                   for i, e in enumerate(decision.options)]
+        choice = await ask(self, ChoiceScreen(f"Kernel on {name}", options))
+        if choice is None:
+            return None
+        self.workspace.chose(name, str(choice))
+        return str(choice)
 
     @work(group="config", exit_on_error=False)
     async def remember_python(self, name: str, python: str) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from textual import work
 
 from rtui.core.errors import RtuiError
 from rtui.core.kernels.host_api import ssh_kernels
-from rtui.core.slurm.jobs import format_duration
+from rtui.core.slurm.jobs import format_duration, format_start
 from rtui.tui.consoles import ConsoleTabs
 from rtui.tui.prompter import ask
 from rtui.tui.screens.prompts import ChoiceScreen, ConfirmScreen
@@ -36,6 +37,10 @@ def kernel_label(record: KernelRecord) -> str:
     """A kernel as the ``k`` list shows it: a SLURM one with its job, state, node (or the
     scheduler's reason) and time left."""
     job = record.slurm
+    if not record.connection_file and job is None:  # a Jupyter server's: its kernelspec
+        when = f"active {format_start(record.started, now=time.time())}" if record.started else ""
+        return (f"{record.id[:20]:20}  {record.kind:12}  "
+                f"{'rtui' if record.rtui else 'other'}  {when}")
     if job is None:
         return (f"{record.id[:20]:20}  {record.kind:9}  pid {record.pid or '?':>7}  "
                 f"{'rtui' if record.rtui else 'other'}  {record.cwd or ''}")
@@ -85,17 +90,18 @@ class JobConsoles(ConsoleTabs):
     async def attach_kernel(self, name: str) -> None:
         """List the host's running kernels (rtui's and any other, SLURM ones with their
         job, pending ones too) and attach to one."""
-        kernels = await self.workspace.connect(name, self.prompter)
+        kernels = await self.connect_host(name)
         records = [r for r in await kernels.list()
                    if r.alive or (r.slurm is not None and not r.slurm.ended)]
         if not records:
             self.notify(f"No running kernels on {name}: Enter starts one", timeout=6)
             return
-        options = [(r.connection_file, kernel_label(r)) for r in records]
+        # A Jupyter server's kernels have no connection file: their id says which.
+        options = [(r.connection_file or r.id, kernel_label(r)) for r in records]
         choice = await ask(self, ChoiceScreen(f"Kernels running on {name}", options))
         if choice is None:
             return
-        record = next(r for r in records if r.connection_file == choice)
+        record = next(r for r in records if (r.connection_file or r.id) == choice)
         login = ssh_kernels(kernels)  # a SLURM job's kernel is an SSH host's
         if login is not None and record.slurm is not None and not record.slurm.running:
             await self.attach_job(login, record)

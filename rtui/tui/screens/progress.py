@@ -1,4 +1,5 @@
-"""Progress of a long remote job (environment set-up): streamed lines and a bar when known."""
+"""Progress of a long remote job (environment set-up, a hub starting a server): streamed lines
+and a bar when known."""
 
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ class ProgressScreen(ModalScreen[None]):
     ProgressScreen #hint { color: $text-muted; }
     """
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, *,
+                 hint: str = "No key needed: this closes by itself when the set-up ends") -> None:
         super().__init__()
         self.title_text = title
+        self.hint = hint
+        self.finished = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -32,10 +36,21 @@ class ProgressScreen(ModalScreen[None]):
             yield ProgressBar(total=None, show_eta=False, id="bar")
             yield Log(id="lines", max_lines=2000)
             # No key to press: said so, or a person waits for one.
-            yield Label("No key needed: this closes by itself when the set-up ends", id="hint")
+            yield Label(self.hint, id="hint")
 
     def add(self, line: str, fraction: float | None) -> None:
         self.query_one(Log).write_line(line)
         if fraction is not None:
             bar = self.query_one(ProgressBar)
             bar.update(total=100, progress=round(fraction * 100))
+
+    async def finish(self) -> None:
+        """Closed now (awaited: what comes next may add to the screen under it), or as soon
+        as it is on top again (a dialog may be over it: a dismiss would close that one)."""
+        self.finished = True
+        if self.is_active:
+            await self.dismiss()
+
+    def on_screen_resume(self) -> None:
+        if self.finished:
+            self.dismiss()

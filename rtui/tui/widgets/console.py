@@ -288,10 +288,27 @@ class ConsolePane(Widget):
             self._release()
             self.questions.ended()
             self.job.kernel_ended()
-        self._show(event)
+        self._show(event)  # a seam first, then what the link says of itself
+        if isinstance(event, ev.LinkLost | ev.OutputReplayed):
+            self._on_link(event)
         if isinstance(event, ev.Status) and event.state == "idle":
             self._release()
             self.questions.ended(event.parent_id)  # if it is the cell that asked
+
+    def _on_link(self, event: ev.LinkLost | ev.OutputReplayed) -> None:
+        """A Jupyter server's websocket dropped, or is back (after the seam the model drew):
+        said as an SSH console says its connection's states."""
+        if isinstance(event, ev.LinkLost):
+            self._ready.clear()
+            if self.state != "reconnecting":
+                self._info(f"Connection lost ({event.reason}); reconnecting…", "yellow",
+                           link=True)
+            self.state = "reconnecting"
+        elif event.reconnected and self.state == "reconnecting":
+            self.state = "idle"
+            self._ready.set()
+            self._info("Reconnected: the kernel and its variables are still there.", "green",
+                       link=True)
 
     def _on_heartbeat(self, alive: bool) -> None:
         """A silent heartbeat is not a death: a kernel busy in native code, a loaded host or
@@ -562,7 +579,10 @@ class ConsolePane(Widget):
         panel.remove_class("-hidden")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Escape cancels a waiting SLURM job, and only then (else it hides the help)."""
+        """Escape cancels a waiting SLURM job, and only then (else it hides the help); f7
+        (Files) is not offered on a Jupyter server's kernel, which has no Files tab."""
+        if action == "files":
+            return self.kernels.supports_files
         return self.job.waiting if action == "cancel_job" else True
 
     def action_cancel_job(self) -> None:
