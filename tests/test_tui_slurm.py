@@ -177,7 +177,8 @@ async def test_host_form_saves_the_slurm_table(tmp_path: Path, isolated_home: Pa
         await until(lambda: isinstance(app.screen, HostFormScreen)
                     and bool(app.screen.query("#slurm-time")))
         form = app.screen
-        await pilot.press("shift+tab", "shift+tab", "enter")  # Name, the form, the section
+        # From Name back past the kind, the form, Note and Tags to the section.
+        await pilot.press(*["shift+tab"] * 5, "enter")
         await until(lambda: not form.query_one("#slurm", Collapsible).collapsed)
         await pilot.press("tab")
         assert app.focused is form.query_one("#slurm-partition", Input)
