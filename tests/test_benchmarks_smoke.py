@@ -134,7 +134,8 @@ def test_jupyter_quick_run_prints_every_figure() -> None:
     assert re.search(rf"^\(jupyter: {NUMBER} s, exit 0\)$", out, re.MULTILINE), output
     rounds = [jupyter_bench.RT_SSH, jupyter_bench.RT_CH_ON, jupyter_bench.RT_CH_OFF,
               jupyter_bench.RT_BARE_ON, jupyter_bench.RT_BARE_OFF, jupyter_bench.RT_HUB]
-    rounds += [jupyter_bench.RT_SES_ON, jupyter_bench.RT_SES_OFF]
+    rounds += [jupyter_bench.RT_SES_ON, jupyter_bench.RT_SES_OFF, jupyter_bench.RT_VIA_RELAY,
+               jupyter_bench.RT_VIA_FORWARD]
     for label in rounds:
         row = re.search(rf"^\| {re.escape(label)} \| ({NUMBER}) \| ({NUMBER}) \|", out,
                         re.MULTILINE)

@@ -13,8 +13,10 @@ tests/harness/jupyterhub.py), all on 127.0.0.1, with a throwaway HOME.
   all alike): an SSH kernel through the sshd (rtui's ``HostKernels``, its ``KernelSession``
   on zmq: the reference); a kernel of the jupyter_server over its websocket through rtui's
   ``WebSocketChannels`` with QUICKACK on (rtui's default) and off, and through a bare aiohttp
-  client with and without it (nothing of rtui: what the wire costs); and a kernel of alice's
-  hub server through the hub's proxy. jupyter_server never sets TCP_NODELAY on the kernel
+  client with and without it (nothing of rtui: what the wire costs); the same kernel
+  ``--via`` the sshd host (``ViaRoute``: rtui's agent relay, which ACKs at once on the far
+  side, and the plain SSH channel it falls back to); and a kernel of alice's hub server
+  through the hub's proxy. jupyter_server never sets TCP_NODELAY on the kernel
   websocket, so without QUICKACK a reply's second small write waits for the client's delayed
   ACK (~40 ms; DESIGN20 §2).
 - **Hub starts**, alice's default server from stopped each time: the hub's own spawn (a bare

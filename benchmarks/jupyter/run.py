@@ -40,6 +40,7 @@ from benchmarks.slurm.rtui_side import login_start, stop_login
 from benchmarks.slurm.run import load_average
 from rtui.core.jupyter.http import ServerClient
 from rtui.core.jupyter.hub import HubClient
+from rtui.core.jupyter.route import ViaRoute
 from rtui.core.kernels.service import HostKernels, RemoteKernel
 from tests.harness.jupyter import PendingServer, start_server
 from tests.harness.jupyterhub import HubInfo, PendingHub, start_hub, wait_hub
@@ -60,6 +61,10 @@ RT_CH_ON = "websocket, direct: rtui's `WebSocketChannels`, QUICKACK on (rtui's d
 RT_CH_OFF = "websocket, direct: rtui's `WebSocketChannels`, QUICKACK off"
 RT_BARE_ON = "websocket, direct: a bare aiohttp client, QUICKACK on"
 RT_BARE_OFF = "websocket, direct: a bare aiohttp client, QUICKACK off (stock)"
+RT_VIA_RELAY = ("websocket --via the loopback sshd, rtui's agent relay (quickack on the far "
+                "side): `KernelSession` over `WebSocketChannels`")
+RT_VIA_FORWARD = ("websocket --via the loopback sshd, a plain SSH channel (the fallback): "
+                  "`KernelSession` over `WebSocketChannels`")
 RT_HUB = "websocket through the hub's proxy (npm CHP): `WebSocketChannels`, QUICKACK on"
 
 HUB_SPAWN = "the hub's spawn: `POST .../server` -> progress `ready` (a bare client)"
@@ -160,11 +165,22 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
     assert hub is not None
     load = [load_average()]
     rows = [Row(RT_SSH), Row(RT_SES_ON), Row(RT_SES_OFF), Row(RT_CH_ON), Row(RT_CH_OFF),
-            Row(RT_BARE_ON), Row(RT_BARE_OFF), Row(RT_HUB)]
+            Row(RT_BARE_ON), Row(RT_BARE_OFF), Row(RT_VIA_RELAY), Row(RT_VIA_FORWARD),
+            Row(RT_HUB)]
     ssh_kernel: RemoteKernel | None = None
     kernel_id: str | None = None
     hub_client: ServerClient | None = None
     hub_kernel: str | None = None
+    info = servers.jupyter.info
+    tokens = hub_starts.token_source("bench", info.url, info.token)
+    # The server's URL opened over the sshd host's connection (its agent's relay), and the
+    # same through a plain SSH channel: the fallback ViaRoute takes when the relay cannot
+    # be used (marked so by hand here, as it marks itself after a failure).
+    relay = ViaRoute(kernels.routes, info.url, name="bench")
+    forward = ViaRoute(kernels.routes, info.url, name="bench")
+    forward._relay_failed = "the benchmark's plain-forward path"
+    via_clients = [ServerClient("bench", info.url, tokens, connector=route.connector)
+                   for route in (relay, forward)]
     try:
         async with asyncio.timeout(SETUP_TIMEOUT):
             ssh_kernel = (await login_start(kernels)).kernel
@@ -178,7 +194,6 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
             hub_client = ServerClient("hub", hub_base,
                                       hub_starts.token_source("hub", hub.url, hub.token))
             hub_kernel = (await hub_client.start_kernel()).id
-        info = servers.jupyter.info
         session = ssh_kernel.session
         kid, hkid, hclient = kernel_id, hub_kernel, hub_client
         openers: dict[str, Opener] = {
@@ -189,6 +204,8 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
             RT_CH_OFF: lambda: rtui_channels(client, kid, quickack=False),
             RT_BARE_ON: lambda: bare_ws(info.url, info.token, kid, quickack=True),
             RT_BARE_OFF: lambda: bare_ws(info.url, info.token, kid, quickack=False),
+            RT_VIA_RELAY: lambda: rtui_session(via_clients[0], kid, quickack=True),
+            RT_VIA_FORWARD: lambda: rtui_session(via_clients[1], kid, quickack=True),
             RT_HUB: lambda: rtui_channels(hclient, hkid, quickack=True),
         }
         for index, block in enumerate(_blocks(samples)):
@@ -196,6 +213,11 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
             shift = index % len(live) if live else 0
             for row in live[shift:] + live[:shift]:
                 await _block(row, openers[row.label], block, first=index == 0)
+        for label, route, mode in ((RT_VIA_RELAY, relay, "relay"),
+                                   (RT_VIA_FORWARD, forward, "forward")):
+            if route.mode != mode:
+                next(r for r in rows if r.label == label).fail(
+                    f"went by {route.mode}, not by {mode}")
     except Exception as exc:  # set-up failed: the rows without figures say why
         for row in rows:
             if not row.times and row.error is None:
@@ -212,6 +234,10 @@ async def _round_trips(servers: Servers, kernels: HostKernels, client: ServerCli
                 if hub_kernel is not None:
                     await hub_client.delete(hub_kernel)
             await hub_client.close()
+        for via_client in via_clients:
+            await via_client.close()
+        for route in (relay, forward):
+            await route.close()
     load.append(load_average())
     print(f"\n### `{CODE}` round trip (execute_reply + idle on iopub), {samples} per path in "
           f"blocks taking the paths in turn, each after {WARMUP} (first) or {BLOCK_WARMUP} "
