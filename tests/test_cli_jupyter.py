@@ -21,6 +21,8 @@ from rtui.core.jupyter.settings import JupyterSettings
 from tests.cli_helpers import cli, rtui_only
 from tests.harness.jupyter import JupyterServerInfo
 from tests.harness.jupyterhub import HubInfo
+from tests.harness.sshd import SSHD
+from tests.jupyter_hosts import jupyter_hosts
 
 TOKEN_VAR = "RTUI_TEST_TOKEN"
 
@@ -182,3 +184,16 @@ def test_a_hub_host_starts_the_server_with_progress_and_runs_code(
         assert code == 0 and " | jupyter 2." in out and " | kernels 0" in out, out
     finally:
         jupyterhub.stop_server(HUB_SERVER)
+
+
+def test_a_server_reached_via_an_ssh_host(
+        capsys: pytest.CaptureFixture[str], jupyter_server: JupyterServerInfo, sshd: SSHD,
+        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, value in jupyter_hosts(isolated_home, jupyter_server, via=sshd).items():
+        monkeypatch.setenv(var, value)
+    code, out, _ = cli(capsys, "check", "lab")
+    assert code == 0 and out.startswith("lab: ok | ") and " | jupyter 2." in out, out
+    code, out, _ = cli(capsys, "kernels", "lab")  # the websocket via: test_jupyter_via.py
+    assert code == 0, out
+    code, out, _ = cli(capsys, "hosts", "list")
+    assert f"jupyter {jupyter_server.url} via gate" in out
