@@ -7,6 +7,8 @@ XDG dirs made here (the real ``~/.config`` and ``~/.ssh`` are never read or writ
 :class:`rtui.demo.DemoServer` as ``rtui demo`` uses it. The hosts file of the temporary
 HOME holds two more hosts so that the list shows other badges: ``archive`` (127.0.0.1 port 1,
 unreachable) and ``newbox`` (the demo server's port as an ordinary host, so its key is unknown).
+``jupyter.svg`` is a console on a real jupyter_server started here (the tests' harness: token
+auth on loopback) as a ``jupyter`` host of its own hosts file.
 Kernels started here are shut down and the demo server closed; nothing is left behind.
 
 Each picture waits for a condition (a check settled, a cell finished) rather than a fixed
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from rtui.tui.app import RtuiApp
     from rtui.tui.widgets.console import ConsolePane
     from rtui.tui.widgets.files import FilesPane
+    from tests.harness.jupyter import PendingServer
 
 HERE = Path(__file__).resolve().parent
 SIZE = (120, 36)
@@ -54,6 +57,8 @@ PLOT = ["plt.plot(x, np.sin(x), label='sin(x)'); plt.plot(x, np.cos(x) / 2, labe
         " plt.legend(); plt.title('demo'); plt.show()"]
 FRAME = ["import pandas as pd; df = pd.DataFrame({'t': x, 'sin(t)': np.sin(x)}); n = 42"]
 MARKDOWN = ["from IPython.display import Markdown; Markdown('**Two** curves, *12* units long')"]
+SERVER_HELLO = ["import platform; print(f'Python {platform.python_version()}, a kernel of "
+                "jupyter_server')"]
 PROGRESS = [
     "for i in range(21):",
     "    print(f\"\\rprogress {'#' * i:<20} {i * 5:3d}%\", end='', flush=True)",
@@ -63,7 +68,8 @@ PROGRESS = [
 
 SHOTS = ("hosts.svg", "host-form.svg", "host-key.svg", "console.svg", "kernels.svg",
          "help.svg", "console-80x24.svg", "files.svg", "files-image.svg", "files-80x24.svg",
-         "console-plot.svg", "plots.svg", "variables.svg", "environments.svg", "slurm.svg")
+         "console-plot.svg", "plots.svg", "variables.svg", "environments.svg", "slurm.svg",
+         "jupyter.svg")
 
 
 def isolate(root: Path) -> None:
@@ -509,6 +515,46 @@ async def slurm_session(server: DemoServer, store: HostStore, shots: dict[str, s
         await asyncio.to_thread(cluster.stop)
 
 
+def start_jupyter(root: Path) -> PendingServer:
+    """A real jupyter_server (the tests' harness: token auth on loopback), started at once
+    and waited for by jupyter_session: its ~4 s start overlaps the other sessions."""
+    sys.path.insert(0, str(HERE.parent))  # the repository: its tests' server harness
+    from tests.harness.jupyter import start_server
+
+    (root / "jupyter").mkdir()
+    return start_server(root / "jupyter")
+
+
+async def jupyter_session(shots: dict[str, str], root: Path, pending: PendingServer) -> None:
+    """80x24: a console on a kernel of the jupyter_server ``pending`` starts, a ``jupyter``
+    host whose token comes from a variable; the kernel shut down after."""
+    from rtui.core.config.model import Host
+    from rtui.core.config.store import HostStore
+    from rtui.core.jupyter.settings import JupyterSettings
+    from rtui.tui.app import RtuiApp
+
+    server = await asyncio.to_thread(pending.wait)
+    os.environ["LAB_TOKEN"] = server.token  # never in the hosts file
+    try:
+        store = HostStore(root / "jupyter-hosts.toml")
+        host = Host("lab", tags=("jupyter",), note="JupyterLab's server on the lab machine",
+                    jupyter=JupyterSettings(url=server.url, token_env="LAB_TOKEN"))
+        await asyncio.to_thread(store.update, lambda c: c.with_host(host))
+        app = RtuiApp(store, check_on_start=False)
+        async with app.run_test(size=SMALL) as pilot:
+            camera = Camera(app, pilot, shots)
+            await choose(app, "lab")
+            pane = await open_console(app, pilot)
+            await until(lambda: pane.kernel is not None and pane.state == "idle",
+                        "the server's kernel")
+            await run_cell(pilot, pane, SERVER_HELLO, "a kernel of jupyter_server")
+            await run_cell(pilot, pane, ANSWER, "Out[2]: 42")
+            await camera.take("jupyter.svg")
+            await shut_down(pilot, pane)
+    finally:
+        os.environ.pop("LAB_TOKEN", None)
+
+
 async def make(root: Path) -> dict[str, str]:
     """Every screenshot, as SVG text by file name."""
     from rtui.core import locations
@@ -517,8 +563,13 @@ async def make(root: Path) -> dict[str, str]:
     from rtui.demo import DemoServer, demo_processes
 
     shots: dict[str, str] = {}
+    jupyter = start_jupyter(root)
     server = DemoServer()
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await asyncio.to_thread(jupyter.stop)
+        raise
     demo_root = server.root
     try:
         store = HostStore(locations.config_path())
@@ -533,7 +584,9 @@ async def make(root: Path) -> dict[str, str]:
         await main_session(server, store, shots)
         await small_session(server, store, shots)
         await slurm_session(server, store, shots, root)
+        await jupyter_session(shots, root, jupyter)
     finally:
+        await asyncio.to_thread(jupyter.stop)
         await server.close()
     left = server.survivors or demo_processes(demo_root)
     if left:

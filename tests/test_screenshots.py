@@ -29,8 +29,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "environments.svg": ("demo envs", "environments", "ipykernel", "Package", "Version"),
     "slurm.svg": ("SLURM job", "PENDING", "reason", "escape cancels the job",
                   "partition debug, time 2:00:00, 2 CPUs", "import numpy as np"),
+    "jupyter.svg": ("lab #1", "a kernel of jupyter_server", "Out[2]: 42", "websocket"),
 }
-SMALL = {"console-80x24.svg", "files-80x24.svg", "slurm.svg"}
+SMALL = {"console-80x24.svg", "files-80x24.svg", "slurm.svg", "jupyter.svg"}
 
 
 def svg_text(svg: str) -> str:
