@@ -252,8 +252,9 @@ async def _console_through(relay: TCPRelay, jupyter_server: JupyterServerInfo,
 async def test_a_console_on_a_hub_shows_its_server_starting(
     jupyterhub: HubInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Enter on a hub whose named server is not running: the hub's progress events in the
-    progress screen while it starts, then the console on a kernel of that server."""
+    """p on a hub whose named server is not running: the hub's progress events in the
+    progress screen while it starts, the server's kernelspecs in the kernel picker (not the
+    Python one), then the console on a kernel of that server."""
     monkeypatch.setenv("RTUI_TEST_HUB_TOKEN", jupyterhub.token)
     jupyterhub.stop_server("tui")
     settings = JupyterSettings(url=jupyterhub.url, hub=True, server="tui",
@@ -262,16 +263,23 @@ async def test_a_console_on_a_hub_shows_its_server_starting(
     app = RtuiApp(store, check_on_start=False)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("enter")
+            await pilot.press("p")
             await until(lambda: isinstance(app.screen, ProgressScreen)
                         and bool(app.screen.query(Log)), timeout=30)
             progress = app.screen
             assert isinstance(progress, ProgressScreen)
             assert "hub is starting your server" in progress.title_text
             log = progress.query_one(Log)
+            await until(lambda: isinstance(app.screen, ChoiceScreen)
+                        and bool(app.screen.query(OptionList)), timeout=60)
+            assert progress not in app.screen_stack  # closed once the server was up
+            picker = app.screen
+            assert isinstance(picker, ChoiceScreen) and picker.title_text == "Kernel on hub"
+            specs = picker.query_one(OptionList)
+            assert "(python3, the default)" in str(specs.get_option_at_index(0).prompt)
+            await pilot.press("enter")
             await until(lambda: bool(app.query(ConsolePane)), timeout=60)
             pane = app.query_one(ConsolePane)
-            assert progress not in app.screen_stack  # closed once the server was up
             seen = list(log.lines)
             assert seen and "%" in seen[0], seen  # "  0%  Server requested" and the rest
             await until(lambda: pane.kernel is not None and pane.state == "idle", timeout=30)
