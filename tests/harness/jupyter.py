@@ -181,6 +181,22 @@ class PendingServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+# prctl(PR_SET_PDEATHSIG, SIGTERM), then exec the real command: the process keeps its PID
+# (it is the server's own) and gets SIGTERM when the process that started it dies, so a
+# pytest run killed before its teardown (a `timeout`, a SIGKILL) leaves no server behind.
+_PDEATHSIG = ("import ctypes, os, signal, sys; "
+              "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "
+              "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
+def dies_with_us() -> list[str]:
+    """The start of an argv for ``python ARGS...`` that gets SIGTERM when we die (Linux);
+    plain ``python`` elsewhere."""
+    if sys.platform != "linux":
+        return [sys.executable]
+    return [sys.executable, "-c", _PDEATHSIG]
+
+
 def server_env(workdir: Path, token: str) -> dict[str, str]:
     """The server's environment: its own HOME and Jupyter/IPython dirs, the token."""
     env = dict(os.environ)
@@ -205,7 +221,7 @@ def start_server(workdir: Path | None = None, *, cert: tuple[Path, Path] | None 
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     token = secrets.token_hex(24)
-    argv = [sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+    argv = [*dies_with_us(), "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
             "--allow-root", f"--ServerApp.root_dir={root}", *extra_args]
     scheme = "http"

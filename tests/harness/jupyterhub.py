@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness.jupyter import free_port, log_tail, request
+from tests.harness.jupyter import dies_with_us, free_port, log_tail, request
 
 __all__ = ["CHP_ENV", "HubInfo", "PendingHub", "find_chp", "start_hub"]
 
@@ -184,7 +184,7 @@ def start_hub() -> PendingHub:
     config.write_text(_config(workdir, port, chp, service_token))
     env = {**os.environ, "HOME": str(workdir / "home")}
     with open(workdir / "hub.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        proc = subprocess.Popen([*dies_with_us(), "-m", "jupyterhub", "-f", str(config)],
                                 cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True)
     return PendingHub(f"http://127.0.0.1:{port}/", service_token, workdir, proc)
