@@ -224,8 +224,6 @@ def _run(args: argparse.Namespace) -> int:
     slurm = slurm_cmd.slurm_flags(args)  # a usage error before anything connects
 
     async def body(workspace: Workspace, host: Host, any_kernels: KernelHost) -> int:
-        from rtui.core.errors import KernelDiedError
-        from rtui.core.kernels.ask_exit import honour_exit
         from rtui.core.kernels.host_api import ssh_kernels
 
         kernels = ssh_kernels(any_kernels)
@@ -245,30 +243,7 @@ def _run(args: argparse.Namespace) -> int:
                 kernel = await kernels.start(python=python, spyder=args.spyder,
                                              cwd=args.cwd, code=args.code)
         _note_exposure(kernel)
-        dead = False
-        asked: AskExit | None = None
-        try:
-            status, asked = await _unless_gone(kernels, kernel, _execute(kernel, args.code))
-            return status
-        except KernelDiedError:
-            dead = True
-            raise
-        finally:
-            if kernels.connection.failure is not None:
-                await kernels.detach(kernel)  # a host given up on: the kernel runs on there
-            elif asked is not None:  # exit() or quit() in the code: as jupyter console does
-                await honour_exit(kernels, kernel, asked)
-                again = f"rtui run {host.name} -k {kernel.id} attaches again"
-                print(f"rtui: {asked.note(host.name, kernel.id, attach=again)}",
-                      file=sys.stderr, flush=True)
-            elif kernel.slurm is not None and kernel.launched and not args.keep:
-                await kernels.detach(kernel)  # a run's own job: cancelled, as a kernel stops
-                await slurm_cmd.cancel_job(kernels, host.name, kernel.id,
-                                           kernel.slurm.job_id, quiet=True)
-            elif kernel.launched and not args.keep:
-                await kernels.shutdown(kernel, dead=dead)
-            else:
-                await kernels.detach(kernel)
+        return await _run_kernel(host, kernels, kernel, args)
 
     return with_kernels(args, args.host, body)
 
@@ -276,13 +251,23 @@ def _run(args: argparse.Namespace) -> int:
 async def _run_on_server(host: Host, kernels: KernelHost, args: argparse.Namespace) -> int:
     """``rtui run`` on a Jupyter host: attach by id or start a kernel of a kernelspec; one
     started for the run is shut down after it (unless --keep)."""
-    from rtui.core.errors import KernelDiedError
-    from rtui.core.kernels.ask_exit import honour_exit
-
     if args.kernel:
         kernel = await kernels.attach(args.kernel, code=args.code)
     else:
         kernel = await kernels.start(python=args.kernelspec or "", cwd=args.cwd, code=args.code)
+    return await _run_kernel(host, kernels, kernel, args)
+
+
+async def _run_kernel(host: Host, kernels: KernelHost, kernel: RemoteKernel,
+                      args: argparse.Namespace) -> int:
+    """Run ``args.code`` on ``kernel`` to the end, then leave it as the run should: left
+    running on a host given up on, or when --keep or attached; exit() honoured; a run's own
+    kernel shut down (its own SLURM job cancelled)."""
+    from rtui.core.errors import KernelDiedError
+    from rtui.core.kernels.ask_exit import honour_exit
+    from rtui.core.kernels.host_api import ssh_kernels
+
+    ssh = ssh_kernels(kernels)
     dead = False
     asked: AskExit | None = None
     try:
@@ -292,11 +277,18 @@ async def _run_on_server(host: Host, kernels: KernelHost, args: argparse.Namespa
         dead = True
         raise
     finally:
-        if asked is not None:
+        if ssh is not None and ssh.connection.failure is not None:
+            await kernels.detach(kernel)  # a host given up on: the kernel runs on there
+        elif asked is not None:  # exit() or quit() in the code: as jupyter console does
             await honour_exit(kernels, kernel, asked)
             again = f"rtui run {host.name} -k {kernel.id} attaches again"
             print(f"rtui: {asked.note(host.name, kernel.id, attach=again)}",
                   file=sys.stderr, flush=True)
+        elif (ssh is not None and kernel.slurm is not None and kernel.launched
+              and not args.keep):
+            await kernels.detach(kernel)  # a run's own job: cancelled, as a kernel stops
+            await slurm_cmd.cancel_job(ssh, host.name, kernel.id, kernel.slurm.job_id,
+                                       quiet=True)
         elif kernel.launched and not args.keep:
             await kernels.shutdown(kernel, dead=dead)
         else:

@@ -8,31 +8,31 @@ One small private (0600) JSON file per run's state dir; losing it costs only the
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
 from rtui.core import locations
-from rtui.core.private import write_private
+from rtui.core.kernel_notes import KernelNotes
 
 __all__ = ["ServerMemory"]
 
-log = logging.getLogger(__name__)
-
-_MAX_ENTRIES = 500  # kernels remembered; the least recently saved are forgotten first
-
 
 class ServerMemory:
-    """Per (host, kernel id): ``{"rtui": bool, "log": session id}``, read and written whole."""
+    """Per (host, kernel id): ``{"rtui": bool, "log": session id}`` (see KernelNotes)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or locations.state_dir() / "jupyter-kernels.json"
+        self._notes: KernelNotes[dict[str, Any]] = KernelNotes(
+            path or locations.state_dir() / "jupyter-kernels.json",
+            lambda value: isinstance(value, dict))
+
+    @property
+    def path(self) -> Path:
+        return self._notes.path
 
     def started(self, host: str, kernel_id: str) -> bool:
         """Whether rtui started this kernel (here, or on a machine sharing the state)."""
-        return bool(self._load().get(_key(host, kernel_id), {}).get("rtui"))
+        return bool((self._notes.get(host, kernel_id) or {}).get("rtui"))
 
     def mark_started(self, host: str, kernel_id: str) -> None:
         self._update(host, kernel_id, rtui=True)
@@ -40,8 +40,7 @@ class ServerMemory:
     def log_session(self, host: str, kernel_id: str) -> tuple[str, bool]:
         """The session id ``rtui log`` reads this kernel with, and whether it is new (made
         now: the server kept nothing for it)."""
-        entry = self._load().get(_key(host, kernel_id), {})
-        session = entry.get("log")
+        session = (self._notes.get(host, kernel_id) or {}).get("log")
         if isinstance(session, str) and session:
             return session, False
         session = f"rtui-log-{uuid.uuid4().hex}"
@@ -49,37 +48,7 @@ class ServerMemory:
         return session, True
 
     def forget(self, host: str, kernel_id: str) -> None:
-        entries = self._load()
-        if entries.pop(_key(host, kernel_id), None) is not None:
-            self._save(entries)
+        self._notes.forget(host, kernel_id)
 
     def _update(self, host: str, kernel_id: str, **fields: Any) -> None:
-        entries = self._load()
-        key = _key(host, kernel_id)
-        entry = {**entries.pop(key, {}), **fields}
-        entries[key] = entry  # last saved last: trimming drops the oldest
-        while len(entries) > _MAX_ENTRIES:
-            del entries[next(iter(entries))]
-        self._save(entries)
-
-    def _save(self, entries: dict[str, dict[str, Any]]) -> None:
-        try:
-            write_private(self.path, json.dumps(entries, indent=0).encode())
-        except OSError as exc:
-            log.warning("cannot save %s: %s", self.path, exc)
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: %s", self.path, exc)
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
-
-
-def _key(host: str, kernel_id: str) -> str:
-    return f"{host}/{kernel_id}"
+        self._notes.put(host, kernel_id, {**(self._notes.get(host, kernel_id) or {}), **fields})

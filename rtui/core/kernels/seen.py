@@ -8,56 +8,30 @@ the tail instead of the exact gap.
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 from rtui.core import locations
-from rtui.core.private import write_private
+from rtui.core.kernel_notes import KernelNotes
 
 __all__ = ["SeenStore"]
 
-log = logging.getLogger(__name__)
-
-_MAX_ENTRIES = 500  # kernels remembered; the least recently saved are forgotten first
-
 
 class SeenStore:
-    """The last keeper seq seen per (host, kernel id), read and written whole (it is tiny)."""
+    """The last keeper seq seen per (host, kernel id) (see KernelNotes)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or locations.state_dir() / "seen.json"
+        self._notes: KernelNotes[int] = KernelNotes(
+            path or locations.state_dir() / "seen.json",
+            lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+    @property
+    def path(self) -> Path:
+        return self._notes.path
 
     def get(self, host: str, kernel_id: str) -> int | None:
         """The last seq a console here saw of this kernel, None when none did."""
-        value = self._load().get(_key(host, kernel_id))
-        return value if isinstance(value, int) and value >= 0 else None
+        return self._notes.get(host, kernel_id)
 
     def put(self, host: str, kernel_id: str, seq: int) -> None:
         """Remember ``seq``; errors are logged, never raised (it is a convenience)."""
-        entries = self._load()
-        key = _key(host, kernel_id)
-        entries.pop(key, None)
-        entries[key] = seq  # last saved last: trimming drops the oldest
-        while len(entries) > _MAX_ENTRIES:
-            del entries[next(iter(entries))]
-        try:
-            write_private(self.path, json.dumps(entries, indent=0).encode())
-        except OSError as exc:
-            log.warning("cannot save %s: %s", self.path, exc)
-
-    def _load(self) -> dict[str, int]:
-        try:
-            data = json.loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: %s", self.path, exc)
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, int)}
-
-
-def _key(host: str, kernel_id: str) -> str:
-    return f"{host}/{kernel_id}"
+        self._notes.put(host, kernel_id, seq)
