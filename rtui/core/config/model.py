@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -347,10 +347,8 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
             problems.append(Problem(
                 "secrets are never stored in hosts.toml; remove this key, rtui asks when "
                 "connecting", host=name, field=key, index=index))
-        elif key == "slurm":
-            problems.extend(_slurm_problems(value, name, index))
-        elif key == "jupyter":
-            problems.extend(_jupyter_problems(value, name, index))
+        elif key in _SUB_TABLES:
+            problems.extend(_table_problems(key, value, name, index))
         elif key not in _HOST_FIELDS:
             problems.append(Problem(
                 f"unknown key (known: {', '.join(_HOST_FIELDS)})", host=name, field=key,
@@ -369,22 +367,23 @@ def _host_problems(data: Mapping[str, Any], index: int | None) -> list[Problem]:
     return problems
 
 
-def _slurm_problems(value: Any, host: str | None, index: int | None) -> list[Problem]:
-    """The problems of a host's ``slurm`` table, each naming its key (``slurm.time``)."""
-    if not isinstance(value, dict):
-        return [Problem(f"must be a table of job settings ([hosts.slurm]), got "
-                        f"{describe_value(value)}", host=host, field="slurm", index=index)]
-    return [Problem(message, host=host, field=f"slurm.{key}", index=index)
-            for key, message in slurm_problems(value)]
+# A host's nested tables: what each holds (for the message when it is no table) and the
+# checker of its keys, which returns (key, message) pairs.
+_SUB_TABLES: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[tuple[str, str]]]]] = {
+    "slurm": ("a table of job settings ([hosts.slurm])", slurm_problems),
+    "jupyter": ("a table with a url ([hosts.jupyter])", jupyter_problems),
+}
 
 
-def _jupyter_problems(value: Any, host: str | None, index: int | None) -> list[Problem]:
-    """The problems of a host's ``jupyter`` table, each naming its key (``jupyter.url``)."""
+def _table_problems(table: str, value: Any, host: str | None,
+                    index: int | None) -> list[Problem]:
+    """The problems of a host's nested ``table``, each naming its key (``slurm.time``)."""
+    what, check = _SUB_TABLES[table]
     if not isinstance(value, dict):
-        return [Problem(f"must be a table with a url ([hosts.jupyter]), got "
-                        f"{describe_value(value)}", host=host, field="jupyter", index=index)]
-    return [Problem(message, host=host, field=f"jupyter.{key}", index=index)
-            for key, message in jupyter_problems(value)]
+        return [Problem(f"must be {what}, got {describe_value(value)}", host=host,
+                        field=table, index=index)]
+    return [Problem(message, host=host, field=f"{table}.{key}", index=index)
+            for key, message in check(value)]
 
 
 def _build_host(data: Mapping[str, Any]) -> Host:
