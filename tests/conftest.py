@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from rtui.core.kernels.service import HostKernels
-from tests import benchmark_runs
+from tests import benchmark_runs, reliability  # noqa: F401 (hypothesis profiles)
 from tests.harness import jupyter, run_wide
 from tests.harness.alone import held
 from tests.harness.fixtures import (  # noqa: F401 (fixtures)

@@ -173,7 +173,9 @@ async def test_console_sizes_matplotlib_to_itself(
         await until(lambda: bool(app.query(ConsolePane)))
         pane = app.query_one(ConsolePane)
         # The terminal's cells, as its detection sets them (images are drawn with them too);
-        # said even once the kernel is there, the plot follows before the next cell.
+        # said even once the kernel is there, the plot follows before the next cell. Set
+        # once the pane has composed (compose sets the app's own cells, after mounting).
+        await until(lambda: bool(pane.query(CodeInput)))
         pane.model.geometry.cell_px = (9, 18)
         await until(lambda: isinstance(app.focused, CodeInput) and pane.kernel is not None)
 

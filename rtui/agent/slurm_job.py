@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 RESTART_GRACE = 3.0  # seconds between TERM and KILL when restarting the kernel
 END_GRACE = 2.0  # the same when the job ends (KillWait leaves a few seconds at most)
+# scancel signals every process of the step: the kernel may die of it a moment before this
+# runner's own handler runs; a kernel killed by a signal waits this long for the runner's.
+SIGNAL_SETTLE = 1.0
 
 
 def write_private(path: str, obj: Any) -> None:
@@ -179,12 +182,30 @@ class Runner:
                 code = self.proc.wait(0.2)
             except subprocess.TimeoutExpired:
                 continue
+            if code < 0:
+                settle = time.monotonic() + SIGNAL_SETTLE
+                while not self.wanted and time.monotonic() < settle:
+                    time.sleep(0.05)
             if self.wanted:
                 continue  # a restart or the job's end, not an exit of its own
-            sys.stdout.write(f"rtui: the kernel exited with code {code}\n")
+            if code < 0:
+                sys.stdout.write(f"rtui: the kernel was killed by signal {-code}"
+                                 f"{_signal_name(-code)}\n")
+                exit_: dict[str, int] = {"signal": -code}
+            else:
+                sys.stdout.write(f"rtui: the kernel exited with code {code}\n")
+                exit_ = {"code": code}
             sys.stdout.flush()
-            self.save(kernel="ended", ended_by="kernel", exit={"code": code})
+            self.save(kernel="ended", ended_by="kernel", exit=exit_)
             return code if code >= 0 else 128 - code
+
+
+def _signal_name(number: int) -> str:
+    """" (SIGTERM)", or nothing for a signal without a name."""
+    try:
+        return f" ({signal.Signals(number).name})"
+    except ValueError:
+        return ""
 
 
 def main(argv: list[str]) -> None:
