@@ -8,6 +8,8 @@
 - ``cancel {"target": N}`` sets request N's cancelled flag; an op that polls it answers
   error type ``cancelled``.
 - on start ``{"event": "ready", "data": <hello result>}``; EOF on stdin exits 0.
+- a request line is at most ``MAX_REQUEST`` bytes: a longer one is answered ``bad_request``
+  (with its id when its head names one) and skipped to its end, unparsed.
 
 The agent leaves by ``leave`` (``os._exit``: running requests are not waited for), which runs
 the hooks given to ``on_exit`` first (the probe socket is removed so), also on SIGTERM/SIGHUP.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -42,6 +45,10 @@ if TYPE_CHECKING:  # not imported at run time: the host check loads this module 
     Op = Callable[[dict[str, Any], Progress], dict[str, Any]]
 
 VERSION = "1"
+MAX_REQUEST = 8 << 20
+"""Bytes in one request line: far above any request rtui writes (a removal of 50,000 paths),
+and the most a line makes the agent hold (a runaway writer cannot exhaust its memory)."""
+_HEAD_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*(-?[0-9]{1,18})\s*[,}]')
 
 _out_lock = threading.Lock()
 _REQUIRED = object()
@@ -175,6 +182,15 @@ def handle(raw: bytes, ops: dict[str, Op]) -> None:
         send({"id": rid, "ok": False, "error": {"type": "internal", "message": msg}})
 
 
+def _too_long(head: bytes) -> None:
+    """Answer a request line over ``MAX_REQUEST`` (by the id its head names, if it does)."""
+    found = _HEAD_ID.match(head)
+    send({"id": int(found.group(1)) if found else None, "ok": False,
+          "error": {"type": "bad_request", "message": (
+              f"a request line over {MAX_REQUEST >> 20} MiB ({MAX_REQUEST:,} bytes, the "
+              "agent's limit); dropped")}})
+
+
 def serve(ops: dict[str, Op], hello: dict[str, Any]) -> None:
     """Greet, then answer each request line in its own thread until stdin ends."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -182,9 +198,14 @@ def serve(ops: dict[str, Op], hello: dict[str, Any]) -> None:
     send({"event": "ready", "data": hello})
     stdin = sys.stdin.buffer
     while True:
-        raw = stdin.readline()
+        raw = stdin.readline(MAX_REQUEST + 1)
         if not raw:
             break
+        if len(raw) > MAX_REQUEST:
+            _too_long(raw[:100])
+            while raw and not raw.endswith(b"\n"):  # the rest of it, never held whole
+                raw = stdin.readline(MAX_REQUEST)
+            continue
         if raw.strip():
             threading.Thread(target=handle, args=(raw, ops), daemon=True).start()
     with _out_lock:

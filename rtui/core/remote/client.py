@@ -65,8 +65,8 @@ if not os.path.isfile(f):
     data = base64.b64decode(inp.read(n))
     if early:
         class Early(object):
-            def readline(self):
-                return early.pop(0) if early else inp.readline()
+            def readline(self, *limit):
+                return early.pop(0) if early else inp.readline(*limit)
         class Stdin(object):
             buffer = Early()
         sys.stdin = Stdin()
