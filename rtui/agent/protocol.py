@@ -149,24 +149,42 @@ def op_cancel(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     return {"running": running}
 
 
+def _request_id(req: dict[str, Any]) -> Any:
+    """The request's id: a string, a whole number (or none). Anything else (a list is not
+    hashable, NaN never equals itself) would break the cancel table: refused, unattributed."""
+    rid = req.get("id")
+    if rid is None or isinstance(rid, str) or (
+            isinstance(rid, int) and not isinstance(rid, bool)):
+        return rid
+    raise OpError("bad_request", "a request's id must be a string or a whole number")
+
+
 def handle(raw: bytes, ops: dict[str, Op]) -> None:
     """Answer one request line: its result, or its error as a typed reply."""
     rid = None
     try:
         try:
-            req = json.loads(raw.decode("utf-8", "replace"))
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise OpError("bad_request", "the request line is not UTF-8 (a bad byte at "
+                          f"offset {e.start})") from None
+        try:
+            req = json.loads(text)
         except ValueError as e:
             raise OpError("bad_request", f"not a JSON line: {e}") from None
         if not isinstance(req, dict):
             raise OpError("bad_request", "a request must be a JSON object")
-        rid = req.get("id")
+        rid = _request_id(req)
         op = req.get("op")
         args = req.get("args") or {}
         if not isinstance(args, dict):
             raise OpError("bad_args", "args must be a JSON object")
         fn = ops.get(op) if isinstance(op, str) else None
         if fn is None:
-            raise OpError("unknown_op", f"unknown op {op!r}; known: {', '.join(sorted(ops))}")
+            shown = repr(op)
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            raise OpError("unknown_op", f"unknown op {shown}; known: {', '.join(sorted(ops))}")
 
         reporter = Reporter(rid)
         try:
