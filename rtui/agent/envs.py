@@ -343,7 +343,7 @@ def discover(extra: list[Any], timeout: float) -> list[dict[str, Any]]:
 
 
 def op_envs(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    extra = arg(args, "extra", list, [])
+    extra = arg(args, "extra", list, [], of=str)
     timeout = arg(args, "timeout", (int, float), 20)
     sizes = arg(args, "sizes", bool, False)
     envs = discover(extra, timeout)

@@ -249,7 +249,7 @@ def op_fs_walk(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
 def op_fs_du(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """What deleting ``paths`` would remove: files (all but directories), dirs and bytes on
     disk (blocks, each inode once); ``complete`` False when ``time_limit`` cut the count."""
-    paths = [full_path(p) for p in arg(args, "paths", list)]
+    paths = [full_path(p) for p in arg(args, "paths", list, of=str)]
     limit = float(arg(args, "time_limit", (int, float), 0.5))
     deadline = time.monotonic() + limit if limit > 0 else None
     seen: set[tuple[int, int]] = set()
@@ -356,7 +356,7 @@ def _rmtree(path: str, failed: list[list[str]], check: Callable[[], None]) -> bo
 def op_fs_remove(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Delete ``paths`` (directories only with ``recursive``); links are removed, never
     followed. Result: how many were removed, and ``failed`` as ``[path, message]``."""
-    paths = [full_path(p) for p in arg(args, "paths", list)]
+    paths = [full_path(p) for p in arg(args, "paths", list, of=str)]
     recursive = arg(args, "recursive", bool, False)
     missing_ok = arg(args, "missing_ok", bool, False)
     removed = 0
@@ -454,7 +454,7 @@ def op_fs_copy(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     the end, so no half copy is ever under the real name; links are copied as links. A
     special file (FIFO, socket, device) given is refused; one in a tree is left out and
     listed in the result's ``skipped``."""
-    sources = [full_path(p) for p in arg(args, "sources", list)]
+    sources = [full_path(p) for p in arg(args, "sources", list, of=str)]
     dest = full_path(arg(args, "dest", str))
     overwrite = arg(args, "overwrite", bool, False)
     if not sources:

@@ -18,6 +18,7 @@ the hooks given to ``on_exit`` first (the probe socket is removed so), also on S
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -98,16 +99,56 @@ def send(obj: dict[str, Any]) -> None:
             leave(0)
 
 
-def arg(args: dict[str, Any], name: str, kind: Any, default: Any = _REQUIRED) -> Any:
-    """Argument ``name`` of type ``kind``; ``bad_args`` when missing (and required) or wrong."""
+_KIND_NAMES = {str: "a string", list: "a list", dict: "an object", bool: "a boolean",
+               int: "a whole number"}
+_PLURALS = {str: "strings without a NUL character", dict: "objects", int: "whole numbers"}
+
+
+def _kind_name(kind: Any) -> str:
+    if isinstance(kind, tuple):
+        if set(kind) == {int, float}:
+            return "a number"
+        return " or ".join(_kind_name(k) for k in kind)
+    return _KIND_NAMES.get(kind, "a number")
+
+
+def _is(value: Any, kind: Any) -> bool:
+    """``isinstance`` where a boolean is no number, a number is finite and a string holds no
+    NUL (no path or command takes one: the OS would refuse it with a traceback's words)."""
+    if isinstance(value, bool):
+        return kind is bool or (isinstance(kind, tuple) and bool in kind)
+    if not isinstance(value, kind):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int):
+        return abs(value) < 1 << 63
+    if isinstance(value, str):
+        return "\x00" not in value
+    return True
+
+
+def arg(args: dict[str, Any], name: str, kind: Any, default: Any = _REQUIRED,
+        of: Any = None) -> Any:
+    """Argument ``name`` of type ``kind`` (a list's items of type ``of``); ``bad_args`` when
+    missing (and required) or wrong. Numbers are finite (and fit in 64 bits), strings hold no
+    NUL; the message names the argument, never its value (it may be a key)."""
     value = args.get(name)
     if value is None:
         if default is _REQUIRED:
             raise OpError("bad_args", f"missing argument {name!r}")
         return default
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        names = {str: "a string", list: "a list", dict: "an object", bool: "a boolean"}
-        raise OpError("bad_args", f"argument {name!r} must be {names.get(kind, 'a number')}")
+    if not _is(value, kind):
+        extra = ""
+        if isinstance(value, str) and isinstance(value, kind):
+            extra = " without a NUL character"
+        elif (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and isinstance(value, kind)):
+            extra = " (finite, within 64 bits)"
+        raise OpError("bad_args", f"argument {name!r} must be {_kind_name(kind)}{extra}")
+    if of is not None and isinstance(value, list) and not all(_is(v, of) for v in value):
+        raise OpError("bad_args", f"argument {name!r} must be a list of "
+                      f"{_PLURALS.get(of, 'numbers')}")
     return value
 
 
@@ -142,7 +183,7 @@ class Reporter:
 
 def op_cancel(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Set request ``target``'s cancelled flag; ``running``: it had started (or was coming)."""
-    target = args.get("target")
+    target = arg(args, "target", (int, str))
     with _cancels_lock:
         running = target in _cancels
     _flag(target).set()

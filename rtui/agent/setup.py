@@ -66,7 +66,7 @@ def _create_venv(base: str, venv: str, progress: Progress) -> None:
 def op_setup(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     base = check_python(arg(args, "base_python", str, sys.executable))
     venv = os.path.abspath(os.path.expanduser(arg(args, "venv", str, default_venv())))
-    packages = arg(args, "packages", list, ["ipykernel"])
+    packages = arg(args, "packages", list, ["ipykernel"], of=str)
     wheels = arg(args, "wheels_dir", str, None)
     index_timeout = arg(args, "index_timeout", (int, float), 15)
     if not packages or not all(isinstance(p, str) and p for p in packages):
