@@ -289,10 +289,7 @@ class AgentClient:
             log.info("uploading the agent to %s (%s)", self.connection.name,
                      agent_bundle().name)
             first = await self._first_line(process)
-        try:
-            ready = json.loads(first)
-        except json.JSONDecodeError:
-            ready = {}
+        ready = _json_object(first) or {}
         if ready.get("event") == "old_python":
             raise self._old_python_error(candidates, ready)
         if ready.get("event") != "ready":
@@ -300,8 +297,8 @@ class AgentClient:
             with contextlib.suppress(Exception):
                 stderr = await asyncio.wait_for(process.stderr.read(), 2)
             raise self._start_error(candidates, first, stderr)
-        hello: dict[str, Any] = ready.get("data", {})
-        return hello
+        hello = ready.get("data")
+        return hello if isinstance(hello, dict) else {}
 
     async def _first_line(self, process: asyncssh.SSHClientProcess[str]) -> str:
         try:
@@ -355,14 +352,15 @@ class AgentClient:
                 return
             ready.set_result(self.hello)
             async for line in process.stdout:
-                try:
-                    message = json.loads(line)
-                except json.JSONDecodeError:
-                    log.warning("agent said: %s", line.rstrip())
+                message = _json_object(line)
+                if message is None:
+                    log.warning("agent said: %s", _cut(line))
                     continue
-                pending = self._pending.get(message.get("id"))
-                if pending is not None:
-                    self._dispatch(process, message, pending)
+                request_id = message.get("id")  # ours are whole numbers (never True: == 1)
+                if isinstance(request_id, int) and not isinstance(request_id, bool):
+                    pending = self._pending.get(request_id)
+                    if pending is not None:
+                        self._dispatch(process, message, pending)
         except (asyncssh.Error, OSError) as exc:
             reason = str(exc)
         finally:
@@ -386,30 +384,61 @@ class AgentClient:
         future = pending.future
         pending.last_event = time.monotonic()
         event = message.get("event")
+        data = message.get("data")
         try:
             if event == "progress":
-                if pending.on_progress is not None:
-                    data = message.get("data", {})
+                if pending.on_progress is not None and isinstance(data, dict):
                     pending.on_progress(Progress(
-                        str(data.get("line", "")), data.get("fraction"),
-                        data if isinstance(data, dict) else None))
+                        str(data.get("line", "")), _fraction(data.get("fraction")), data))
             elif event == "rows":
+                if not isinstance(data, list):
+                    raise self._malformed("rows that are not a list")
                 if pending.on_rows is not None and not future.done():
-                    pending.on_rows(list(message.get("data") or []))
+                    pending.on_rows(data)
             elif event is not None:
                 pass  # an event this client does not know yet
-            elif message.get("ok"):
+            elif message.get("ok") is True:
                 if not future.done():
                     future.set_result(message.get("result"))
             elif not future.done():
-                error = message.get("error", {})
-                future.set_exception(AgentError(
-                    str(error.get("message", "the agent failed")),
-                    str(error.get("type", "agent"))))
+                error = message.get("error")
+                if not isinstance(error, dict):
+                    error = {}
+                said = error.get("message")
+                if message.get("ok") is not False or not isinstance(said, str) or not said.strip():
+                    raise self._malformed("no ok with its result or error message")
+                kind = error.get("type")
+                future.set_exception(AgentError(said, kind if isinstance(kind, str) else "agent"))
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)
                 self._cancel(process, int(message["id"]))
+
+    def _malformed(self, what: str) -> AgentError:
+        return AgentError(f"the rtui agent on {self.connection.name} sent a malformed reply "
+                          f"({what})", "malformed")
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    """The JSON object a line of the agent's holds; None for anything else."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _cut(line: str, keep: int = 200) -> str:
+    """A line for the log: its start, and its length when it is longer."""
+    line = line.rstrip()
+    return line if len(line) <= keep else f"{line[:keep]}... ({len(line):,} characters)"
+
+
+def _fraction(value: Any) -> float | None:
+    """A progress fraction: a number from 0 to 1, or None (unknown)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
