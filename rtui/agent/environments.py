@@ -41,12 +41,20 @@ from .installs import (
     has_pip,
     kill_children,
     make_venv,
-    missing_dirs,
     stream,
     uv_env,
     uv_version,
 )
-from .paths import envs_dir, home, private_dir, real, remove, state_dir, write_json
+from .paths import (
+    envs_dir,
+    home,
+    missing_dirs,
+    private_dir,
+    real,
+    remove,
+    state_dir,
+    write_json,
+)
 from .probe import ask
 from .protocol import OpError, arg, on_exit
 
@@ -253,7 +261,7 @@ def op_env_create(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     lock = -1
     with _claim_lock:  # (one claim at a time: the directory and its locked marker as one)
         try:
-            os.makedirs(envs_dir(), 0o700, exist_ok=True)
+            private_dir(envs_dir())
             _claim(prefix, name, progress)
         except OSError as e:
             for directory in reversed(made):  # made here, and still empty

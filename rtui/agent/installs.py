@@ -318,18 +318,6 @@ def make_venv(base: str, prefix: str, progress: Progress) -> bool:
     return False
 
 
-def missing_dirs(path: str) -> list[str]:
-    """``path`` and its ancestors that do not exist yet, outermost first."""
-    missing: list[str] = []
-    while path and not os.path.exists(path):
-        missing.insert(0, path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return missing
-
-
 def discard(made: list[str]) -> None:
     """Remove what was made for an environment: the environment (``made[-1]``), then the
     directories made for it while they are empty."""

@@ -66,8 +66,27 @@ def connection_files(directory: str) -> list[str]:
     return glob.glob(os.path.join(glob.escape(directory), "kernel-*.json"))
 
 
+def missing_dirs(path: str) -> list[str]:
+    """``path`` and its ancestors that do not exist yet, outermost first."""
+    missing: list[str] = []
+    while path and not os.path.exists(path):
+        missing.insert(0, path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
 def private_dir(path: str) -> str:
-    """Create ``path`` mode 0700; tighten it if it is ours and looser."""
+    """Create ``path`` mode 0700, and each missing parent 0700 too (as the XDG spec asks of
+    the base directories: ``os.makedirs`` left a new ``~/.local/share`` and ``~/.local/share/
+    rtui`` 0755, listable by every account); tighten ``path`` if it is ours and looser."""
+    for level in missing_dirs(os.path.abspath(path)):
+        try:
+            os.mkdir(level, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile (another agent)
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.stat(path)
     if st.st_uid == os.getuid() and st.st_mode & 0o077:

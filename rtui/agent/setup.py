@@ -24,11 +24,10 @@ from .installs import (
     has_pip,
     last_error,
     make_venv,
-    missing_dirs,
     no_index_message,
     stream,
 )
-from .paths import default_venv, remove
+from .paths import default_venv, missing_dirs, private_dir, remove
 from .probe import ask
 from .protocol import OpError, arg
 
@@ -57,7 +56,7 @@ def _create_venv(base: str, venv: str, progress: Progress) -> None:
             os.path.join(venv, "pyvenv.cfg")):
         raise OpError("bad_args", f"{venv} exists and is not a virtual environment; "
                       "choose another path")
-    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    private_dir(os.path.dirname(venv))
     make_venv(base, venv, progress)  # a pip-less one gets pip in _install
     with open(os.path.join(venv, UNFINISHED), "w") as f:
         json.dump({"base": os.path.realpath(base)}, f)

@@ -72,7 +72,9 @@ if not os.path.isfile(f):
         sys.stdin = Stdin()
     d = os.path.dirname(f)
     if not os.path.isdir(d):
+        m = os.umask(0o077)
         os.makedirs(d, 0o700)
+        os.umask(m)
     t = "%s.%d.tmp" % (f, os.getpid())
     with open(t, "wb") as h:
         h.write(data)
