@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rtui.core.config.model import (
@@ -188,15 +190,61 @@ def test_reconnect_give_up_is_finite_and_in_range() -> None:
     config = config_from_data({"settings": {"reconnect_give_up": 5}})
     assert config.settings.reconnect_give_up == 5.0
     assert config_to_data(config)["settings"] == {"reconnect_give_up": 5.0}
-    for value, said in ((float("inf"), "must be a finite number, got inf"),
-                        (float("nan"), "must be a finite number, got nan"),
-                        (0, "must be greater than 0, got 0"),
-                        (-3.5, "must be greater than 0, got -3.5"),
-                        (86_401, "must be at most 86400, got 86401"),
+    in_range = "must be greater than 0 and at most 86400 s"
+    for value, said in ((float("inf"), f"{in_range}, got inf"),
+                        (float("nan"), f"{in_range}, got nan"),
+                        (0, f"{in_range}, got 0"),
+                        (-3.5, f"{in_range}, got -3.5"),
+                        (86_401, f"{in_range}, got 86401"),
                         ("60", "must be a number, got text '60'")):
         with pytest.raises(ConfigError) as info:
             config_from_data({"settings": {"reconnect_give_up": value}})
         assert f"settings.reconnect_give_up: {said}" in str(info.value), str(info.value)
     with pytest.raises(ConfigError) as info:  # every number setting is finite
         config_from_data({"settings": {"connect_timeout": float("inf")}})
-    assert "settings.connect_timeout: must be a finite number, got inf" in str(info.value)
+    assert ("settings.connect_timeout: must be greater than 0 and at most 3600 s, got inf"
+            in str(info.value))
+
+
+_NUMBER_SETTINGS = {  # each number setting: (a good value, the range its message names)
+    "connect_timeout": (0.5, "greater than 0 and at most 3600 s"),
+    "check_timeout": (30, "greater than 0 and at most 3600 s"),
+    "check_concurrency": (8, "a whole number 1-1024"),
+    "keepalive_interval": (15, "greater than 0 and at most 3600 s"),
+    "keepalive_count_max": (5, "a whole number 1-1000"),
+    "reconnect_max_delay": (120, "greater than 0 and at most 3600 s"),
+    "reconnect_give_up": (600, "greater than 0 and at most 86400 s"),
+    "console_max_lines": (1_000_000, "a whole number 1-10000000 lines"),
+    "output_buffer_mb": (256, "greater than 0 and at most 16384 MB"),
+}
+
+
+def test_every_number_setting_has_a_stated_range() -> None:
+    numbers = {f.name for f in dataclasses.fields(Settings)
+               if isinstance(f.default, (int, float)) and not isinstance(f.default, bool)}
+    assert numbers == set(_NUMBER_SETTINGS)
+
+
+@pytest.mark.parametrize("key", list(_NUMBER_SETTINGS))
+def test_number_settings_are_finite_and_in_range(key: str) -> None:
+    good, in_range = _NUMBER_SETTINGS[key]
+    assert getattr(config_from_data({"settings": {key: good}}).settings, key) == good
+    for bad in (float("nan"), float("inf"), float("-inf"), 0, -1, 10**30, 1e300):
+        with pytest.raises(ConfigError) as info:
+            config_from_data({"settings": {key: bad}})
+        assert str(info.value) == f"settings.{key}: must be {in_range}, got {bad!r}"
+
+
+def test_keepalive_nan_never_reaches_the_connection() -> None:
+    """``keepalive_interval = nan`` made ``rtui run`` die in asyncssh; it is refused here."""
+    with pytest.raises(ConfigError, match="keepalive_interval: must be greater than 0"):
+        config_from_data({"settings": {"keepalive_interval": float("nan")}})
+
+
+@pytest.mark.parametrize("key", ["start_timeout", "connect_timeout"])
+def test_jupyter_timeouts_take_no_huge_integer(key: str) -> None:
+    for bad in (10**400, float("nan"), 0):
+        with pytest.raises(ConfigError, match=f"jupyter.{key}: must be greater than 0 and at "
+                                              "most 86400 s"):
+            config_from_data({"hosts": [{"name": "j", "jupyter": {
+                "url": "http://127.0.0.1:8888/", key: bad}}]})

@@ -136,7 +136,8 @@ def test_missing_file_outside_home_names_full_path(home: Path, tmp_path: Path) -
 
 def test_not_utf8_is_an_error(home: Path) -> None:
     (home / ".ssh" / "config").write_bytes(b"Host \xff\n")
-    with pytest.raises(ConfigError, match=r"^~/\.ssh/config: ssh config is not valid UTF-8$"):
+    with pytest.raises(ConfigError, match=r"^~/\.ssh/config: line 1, column 6: not UTF-8 text "
+                                          r"\(byte 0xff\); save it as UTF-8$"):
         list_aliases(home / ".ssh" / "config", home=home)
 
 

@@ -523,7 +523,8 @@ def test_missing_file_is_no_config(home: Path, tmp_path: Path) -> None:
 def test_resolve_still_rejects_unreadable_and_malformed_files(home: Path) -> None:
     config = home / ".ssh" / "config"
     config.write_bytes(b"Host \xff\n")
-    with pytest.raises(ConfigError, match=r"^~/\.ssh/config: ssh config is not valid UTF-8$"):
+    with pytest.raises(ConfigError, match=r"^~/\.ssh/config: line 1, column 6: not UTF-8 text "
+                                          r"\(byte 0xff\); save it as UTF-8$"):
         SSHConfigFiles(config, home).resolve("web")
     config.write_text("Host *\n  Port x\n")
     with pytest.raises(ConfigError, match=r"^~/\.ssh/config line 2: Invalid Port integer"):

@@ -9,9 +9,12 @@ are one ``write`` on an ``O_APPEND`` descriptor, so concurrent writers never int
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from rtui.core.safe_read import refuse_special, resolved_target
 
 __all__ = [
     "DIR_MODE",
@@ -38,22 +41,38 @@ def write_private(path: Path, data: bytes, *, backup: bool = False) -> None:
     """Replace ``path`` with ``data`` atomically, as a 0600 file in a 0700 directory.
 
     With ``backup`` the previous contents are kept as ``<name>.bak`` (written the same way).
-    A symlinked file stays a symlink: its target is replaced. Raises ``OSError``.
+    A symlinked file stays a symlink: its target is replaced. What is not a regular file (a
+    FIFO, a device: someone put it there on purpose) is never replaced: ``NotAFileError``.
+    Raises ``OSError`` (ELOOP for a symlink loop).
     """
-    target = path.resolve() if path.is_symlink() else path
+    target = resolved_target(path)
     make_private_dir(target.parent)
-    if backup and target.exists():
+    try:
+        refuse_special(os.stat(target).st_mode)
+    except FileNotFoundError:
+        backup = False
+    if backup:
         _replace(target.with_name(target.name + ".bak"), target.read_bytes())
     _replace(target, data)
 
 
 def open_private(path: Path, flags: int) -> int:
     """``os.open`` of a file rtui owns: created 0600 in a 0700 directory, and made 0600 if
-    an older rtui or a person loosened it. Raises ``OSError``."""
+    an older rtui or a person loosened it. Opened non-blocking, so a FIFO in its place is
+    refused (``NotAFileError``, as a device is) instead of waiting for a reader for ever.
+    Raises ``OSError``."""
     make_private_dir(path.parent)
-    fd = os.open(path, flags | os.O_CREAT, FILE_MODE)
     try:
-        if os.fstat(fd).st_mode & 0o777 != FILE_MODE:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0),
+                     FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO opened for writing that nobody reads
+            refuse_special(os.stat(path).st_mode)
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        refuse_special(mode)
+        if mode & 0o777 != FILE_MODE:
             os.fchmod(fd, FILE_MODE)
     except BaseException:
         os.close(fd)

@@ -39,6 +39,9 @@ IMAGE_MODES = ("auto", "kitty", "sixel", "iterm", "blocks", "off")
 # Module reloading in the kernels rtui starts on a host: IPython's ``%autoreload`` mode
 # (2: every changed module before each cell; 3: also adds new names), or off.
 AUTORELOAD_MODES = ("2", "3", "off")
+# Hosts one connection may pass through; a longer chain is a mistake (and ssh's own limit
+# on ProxyJump recursion is far lower in practice).
+MAX_JUMP_HOPS = 32
 _MODULE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SECRET_KEYS = {"password", "passphrase", "secret", "token", "otp"}
@@ -249,14 +252,42 @@ class Problem:
             f"host #{self.index + 1}" if self.index is not None else ""
         )
         parts = [p for p in (where, self.field) if p]
-        return ": ".join([*parts, self.message])
+        return _one_line(": ".join([*parts, self.message]))
+
+
+_LINE_MAX = 300  # characters of one problem's line; a huge value's middle is left out
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one printable line: a value's newlines and terminal escapes shown as
+    ``\\n``, ``\\x1b``; past _LINE_MAX characters the middle left out (the start says
+    where, the end what to do)."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                       for c in text)
+    if len(text) > _LINE_MAX:
+        text = f"{text[:180]} ... {text[-(_LINE_MAX - 185):]}"
+    return text
 
 
 # --- decoding -------------------------------------------------------------------------------
 
 _HOST_FIELDS = {f.name: f for f in dataclasses.fields(Host)}
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_SETTINGS_MAX = {"reconnect_give_up": 86_400.0}  # a day: longer is "never", the TUI's way
+# Each number setting's range: (lowest, highest, unit). A float's lowest is excluded (a
+# timeout of 0 is none), an integer's included. reconnect_give_up: a day, longer is "never"
+# (the TUI's way); the rest: past these a value is a typo, never a wish.
+_SETTINGS_RANGES: dict[str, tuple[float, float, str]] = {
+    "connect_timeout": (0.0, 3600.0, "s"),
+    "check_timeout": (0.0, 3600.0, "s"),
+    "check_concurrency": (1, 1024, ""),
+    "keepalive_interval": (0.0, 3600.0, "s"),
+    "keepalive_count_max": (1, 1000, ""),
+    "reconnect_max_delay": (0.0, 3600.0, "s"),
+    "reconnect_give_up": (0.0, 86_400.0, "s"),
+    "console_max_lines": (1, 10_000_000, "lines"),
+    "output_buffer_mb": (0.0, 16_384.0, "MB"),
+}
 _SETTINGS_CHOICES = {"host_key_policy": HOST_KEY_POLICIES, "images": IMAGE_MODES}
 
 
@@ -453,20 +484,32 @@ def _settings_from_data(raw: Any, problems: list[Problem]) -> Settings:
             problems.append(Problem(f"must be a number, got {describe_value(value)}", field=where))
             continue
         elif isinstance(default, int) and not isinstance(value, int):
-            problems.append(Problem(f"must be a whole number, got {value!r}", field=where))
+            problems.append(Problem(f"must be {_range_text(key)}, got {value!r}",
+                                    field=where))
             continue
-        elif not math.isfinite(value):
-            problems.append(Problem(f"must be a finite number, got {value!r}", field=where))
-            continue
-        elif value <= 0:
-            problems.append(Problem(f"must be greater than 0, got {value!r}", field=where))
-            continue
-        elif value > _SETTINGS_MAX.get(key, math.inf):
-            problems.append(Problem(
-                f"must be at most {_SETTINGS_MAX[key]:g}, got {value!r}", field=where))
+        elif not _in_range(key, value):
+            problems.append(Problem(f"must be {_range_text(key)}, got {value!r}", field=where))
             continue
         values[key] = float(value) if isinstance(default, float) else value
     return Settings(**values)
+
+
+def _in_range(key: str, value: float) -> bool:
+    """``value`` is finite and in the setting's range (nan and inf never are)."""
+    low, high, _ = _SETTINGS_RANGES[key]
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # (a huge TOML integer is compared exactly: never made a float)
+    return low <= value <= high if isinstance(low, int) else low < value <= high
+
+
+def _range_text(key: str) -> str:
+    """"a whole number 1-1024", "greater than 0 and at most 3600 s": a setting's range as
+    its messages say it."""
+    low, high, unit = _SETTINGS_RANGES[key]
+    unit = f" {unit}" if unit else ""
+    if isinstance(low, int):
+        return f"a whole number {low}-{high}{unit}"
+    return f"greater than {low:g} and at most {high:g}{unit}"
 
 
 def check_config(config: Config) -> list[Problem]:
@@ -479,10 +522,17 @@ def check_config(config: Config) -> list[Problem]:
             problems.append(Problem("the name is used by more than one host", host.name, "name"))
         seen.add(host.name)
     by_name = {h.name: h for h in config.hosts}
+    clean: set[str] = set()
     for host in config.hosts:
-        loop = _jump_loop(host, by_name)
-        if loop:
-            problems.append(Problem(f"jump chain loops: {' -> '.join(loop)}", host.name, "jump"))
+        found = _jump_loop(host, by_name, clean)
+        if found and found[0] == "loop":
+            problems.append(Problem(f"jump chain loops: {' -> '.join(found[1])}", host.name,
+                                    "jump"))
+        elif found:
+            chain = found[1]
+            problems.append(Problem(
+                f"jump chain of more than {MAX_JUMP_HOPS} hosts: {' -> '.join(chain[:3])} -> "
+                f"... -> {chain[-1]}", host.name, "jump"))
         via = host.jupyter.via if host.jupyter is not None else None
         if via is None:
             continue
@@ -497,27 +547,43 @@ def check_config(config: Config) -> list[Problem]:
     return problems
 
 
-def _jump_loop(start: Host, by_name: Mapping[str, Host]) -> list[str] | None:
-    """The first cycle reachable from ``start`` through jump names, as a path, or None."""
+def _jump_loop(start: Host, by_name: Mapping[str, Host],
+               clean: set[str]) -> tuple[str, list[str]] | None:
+    """("loop", the path) for the first cycle reachable from ``start`` through jump names,
+    ("long", the path) for a chain of more than MAX_JUMP_HOPS jump hosts, or None.
+
+    Depth first without recursion; ``clean`` holds the hosts already known to reach neither,
+    shared by the calls for one file, so each chain is walked once rather than once per host.
+    """
     path: list[str] = [start.name]
+    on_path = {start.name}
+    pending = [iter(start.jump)]
+    while pending:
+        spec = next(pending[-1], None)
+        if spec is None:  # every hop of path[-1] explored: nothing loops from it
+            pending.pop()
+            clean.add(_pop_path(path, on_path))
+            continue
+        name = spec.strip()
+        if name not in by_name or name in clean:
+            continue  # an inline user@host:port hop ends there; a clean host loops nowhere
+        if name in on_path:
+            loop = [*path[path.index(name):], name]
+            # Reported only at a host on the loop, so each loop is named once per member.
+            return ("loop", loop) if loop[0] == start.name else None
+        path.append(name)
+        on_path.add(name)
+        if len(path) - 1 > MAX_JUMP_HOPS:  # the jump hosts, not the host itself
+            return "long", path
+        pending.append(iter(by_name[name].jump))
+    return None
 
-    def walk(host: Host) -> list[str] | None:
-        for spec in host.jump:
-            name = spec.strip()
-            if name not in by_name:
-                continue  # an inline user@host:port hop: ends there
-            if name in path:
-                return [*path[path.index(name):], name]
-            path.append(name)
-            found = walk(by_name[name])
-            path.pop()
-            if found:
-                return found
-        return None
 
-    found = walk(start)
-    # Report a loop only at a host that is itself on it, so each loop is named once per member.
-    return found if found and found[0] == start.name else None
+def _pop_path(path: list[str], on_path: set[str]) -> str:
+    """The last host of a jump path, taken off it."""
+    name = path.pop()
+    on_path.discard(name)
+    return name
 
 
 def _config_error(problems: Iterable[Problem]) -> ConfigError:

@@ -15,15 +15,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from rtui.core.config.text_limits import not_utf8
 from rtui.core.errors import ConfigError
+from rtui.core.safe_read import read_regular_file
 
 __all__ = [
-    "MAX_INCLUDE_DEPTH", "ConfigLine", "SSHAlias", "display_path", "host_matches",
-    "include_error", "include_targets", "list_aliases", "read_config_lines", "read_error",
+    "MAX_FILE_BYTES", "MAX_INCLUDED_FILES", "MAX_INCLUDE_DEPTH", "ConfigLine", "SSHAlias",
+    "display_path", "host_matches", "include_error", "include_targets", "list_aliases",
+    "read_config_lines", "read_error", "too_many_includes",
 ]
 
 #: OpenSSH's READCONF_MAX_DEPTH: deeper nesting is almost certainly an include loop.
 MAX_INCLUDE_DEPTH = 16
+#: Files one pass over a config may read through Includes: a file that includes itself
+#: twice per level would otherwise be read 2**16 times before the depth limit stops it.
+MAX_INCLUDED_FILES = 1024
+#: An ssh config of a thousand hosts is ~100 KiB; a bigger file is refused unread.
+MAX_FILE_BYTES = 4 << 20
 
 #: ``Keyword value`` or ``Keyword=value``; ssh allows whitespace around the one ``=``.
 _KEYWORD_RE = re.compile(r"([^\s=]+)[ \t]*(?:=[ \t]*)?(.*)", re.DOTALL)
@@ -57,7 +65,7 @@ def list_aliases(path: Path, *, home: Path | None = None) -> list[SSHAlias]:
     """
     home = _home(path) if home is None else home
     aliases: dict[str, SSHAlias] = {}
-    _collect(path, home, (), 0, aliases)
+    _collect(path, home, (), 0, aliases, [0])
     return list(aliases.values())
 
 
@@ -66,7 +74,8 @@ def read_config_lines(path: Path, home: Path) -> list[ConfigLine]:
 
     OSError and UnicodeDecodeError pass through: the caller knows who included the file.
     """
-    text = path.read_bytes().decode("utf-8-sig")  # editors add a BOM
+    data = read_regular_file(path, MAX_FILE_BYTES)  # never a FIFO, a device, gigabytes
+    text = data.decode("utf-8-sig")  # editors add a BOM
     lines: list[ConfigLine] = []
     for number, raw in enumerate(text.split("\n"), start=1):
         stripped = raw.rstrip(" \t\r\n\f").lstrip(" \t")
@@ -101,9 +110,8 @@ def include_targets(pattern: str, home: Path) -> list[Path]:
 def read_error(path: Path, home: Path, exc: OSError | UnicodeDecodeError) -> ConfigError:
     """The top-level config could not be read."""
     if isinstance(exc, UnicodeDecodeError):
-        return ConfigError(f"{display_path(path, home)}: ssh config is not valid UTF-8")
-    return ConfigError(
-        f"{display_path(path, home)}: cannot read ssh config ({exc.strerror or exc})")
+        return ConfigError(f"{display_path(path, home)}: {not_utf8(exc)}")
+    return ConfigError(f"{display_path(path, home)}: cannot read ssh config: {_reason(exc)}")
 
 
 def include_error(source: Path, line: int, target: Path, home: Path,
@@ -112,8 +120,20 @@ def include_error(source: Path, line: int, target: Path, home: Path,
     where = f"{display_path(source, home)} line {line}"
     included = display_path(target, home)
     if isinstance(exc, UnicodeDecodeError):
-        return ConfigError(f"{where}: included {included} is not valid UTF-8")
-    return ConfigError(f"{where}: cannot read included {included} ({exc.strerror})")
+        return ConfigError(f"{where}: included {included}: {not_utf8(exc)}")
+    return ConfigError(f"{where}: cannot read included {included}: {_reason(exc)}")
+
+
+def too_many_includes(path: Path, line: int, home: Path) -> ConfigError:
+    """Includes read more than MAX_INCLUDED_FILES files in one pass (a file that includes
+    itself more than once per level grows without end below the depth limit)."""
+    return ConfigError(f"{display_path(path, home)} line {line}: Include reads more than "
+                       f"{MAX_INCLUDED_FILES} files (does a file include itself?)")
+
+
+def _reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
 
 
 def display_path(path: Path, home: Path) -> str:
@@ -147,7 +167,9 @@ _Guard = tuple[tuple[str, ...] | None, ...]
 
 
 def _collect(path: Path, home: Path, outer: _Guard, depth: int,
-             aliases: dict[str, SSHAlias]) -> None:
+             aliases: dict[str, SSHAlias], included: list[int]) -> None:
+    """Add the aliases of ``path`` (and its Includes); ``included`` counts the files read
+    through Includes so far, in a list so every level adds to the one count."""
     try:
         lines = read_config_lines(path, home)
     except (OSError, UnicodeDecodeError) as exc:
@@ -174,8 +196,11 @@ def _collect(path: Path, home: Path, outer: _Guard, depth: int,
                                   "(does a file include itself?)")
             for pattern in line.args:
                 for target in include_targets(pattern, home):
+                    included[0] += 1
+                    if included[0] > MAX_INCLUDED_FILES:
+                        raise too_many_includes(path, line.number, home)
                     try:
-                        _collect(target, home, guard, depth + 1, aliases)
+                        _collect(target, home, guard, depth + 1, aliases, included)
                     except (FileNotFoundError, IsADirectoryError):
                         continue  # gone since the glob, or a directory: ssh skips both
                     except (OSError, UnicodeDecodeError) as exc:

@@ -173,7 +173,7 @@ def _decode(key: str, value: Any) -> Any:
 def _decode_seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number of seconds, got {describe_value(value)}")
-    if not math.isfinite(value) or value <= 0 or value > _MAX_SECONDS:
+    if (isinstance(value, float) and not math.isfinite(value)) or not 0 < value <= _MAX_SECONDS:
         raise ValueError(f"must be greater than 0 and at most {_MAX_SECONDS:g} s, got {value!r}")
     return float(value)
 

@@ -29,6 +29,7 @@ from asyncssh.config import ConfigParseError, SSHClientConfig, SSHConfig
 from rtui.core.config.importer import ImportedAlias
 from rtui.core.config.ssh_aliases import (
     MAX_INCLUDE_DEPTH,
+    MAX_INCLUDED_FILES,
     ConfigLine,
     display_path,
     host_matches,
@@ -158,12 +159,29 @@ def resolved_aliases(path: Path, *, home: Path | None = None) -> list[ImportedAl
     """
     files = SSHConfigFiles(path, home)
     entries: list[ImportedAlias] = []
-    for alias in list_aliases(path, home=files.home):
+    aliases = list_aliases(path, home=files.home)
+    for alias in aliases:
         ssh = files.resolve(alias.alias)
+        if not entries:  # the first pass read every file: how long will the rest take?
+            _check_import_work(files, len(aliases))
         entries.append(ImportedAlias(
             alias.alias, ssh.hostname, ssh.port, ssh.user, ssh.identity_files, ssh.proxy_jump,
             alias.source, alias.line))
     return entries
+
+
+#: Lines one import may read in all: each alias is resolved by a pass over every line (as
+#: ``ssh -G`` does), so the work grows with hosts x lines; ~20 s on one slow core.
+MAX_IMPORT_LINES = 10_000_000
+
+
+def _check_import_work(files: SSHConfigFiles, aliases: int) -> None:
+    lines = sum(len(read) for read in files._lines.values())
+    if aliases * lines > MAX_IMPORT_LINES:
+        raise ConfigError(
+            f"{display_path(files.path, files.home)}: too big to import at once ({aliases} "
+            f"hosts in {lines} lines: more than {MAX_IMPORT_LINES:,} lines to read, one pass "
+            "per host); import a smaller file with `rtui hosts import --ssh-config FILE`")
 
 
 class _ClientConfig(SSHClientConfig):
@@ -178,6 +196,7 @@ class _ClientConfig(SSHClientConfig):
                          user if user else (), name, port if port else ())  # type: ignore[arg-type]
         self._files = files
         self._depth = 0
+        self._included = 0  # files read through Includes in this pass
         if hostname:
             self._options["Hostname"] = hostname
 
@@ -274,6 +293,11 @@ class _ClientConfig(SSHClientConfig):
         try:
             for pattern in args:
                 for target in self._files.include_targets(pattern):
+                    self._included += 1
+                    if self._included > MAX_INCLUDED_FILES:
+                        self._path, self._line_no = old_path, old_line_no
+                        self._error(f"Include reads more than {MAX_INCLUDED_FILES} files "
+                                    "(does a file include itself?)")
                     self._include_file(target, old_path, old_line_no)
         finally:
             self._depth -= 1
