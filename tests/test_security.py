@@ -488,3 +488,27 @@ def test_a_jupyter_token_is_in_no_argv_environment_log_output_or_error(
         seen=f"argv and environment of {len(seen)} processes (the test's server aside) while "
              f"rtui ran, {len(outputs)} command outputs (--json, a wrong token's error), "
              f"{len(files)} files rtui wrote (its debug log)")
+
+
+@pytest.mark.parametrize("which", ["wheels", "uv"])
+async def test_the_wheel_cache_here_is_made_private(
+        which: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheels rtui downloads here for an offline host land in 0700 directories, each
+    missing parent too (``mkdir(parents=True)`` had left ~/.cache/rtui/wheels 0755)."""
+    from rtui.core import locations
+    from rtui.core.kernels import wheels
+
+    async def downloaded(command: list[str], target: Path, what: str,
+                         report: object) -> list[Path]:
+        return [target / "uv-0.1-py3-none-any.whl"]  # what pip would have saved
+
+    monkeypatch.setattr(wheels, "_pip_download", downloaded)
+    if which == "wheels":
+        await wheels.download_wheels(["numpy"], "cp311", "x86_64", lambda p: None)
+    else:
+        await wheels.download_uv_wheel("x86_64", "glibc", lambda p: None)
+    made = [p for p in walk(isolated_home) if p.kind == "dir"]
+    assert locations.cache_dir() in {p.path for p in made}
+    assert [str(p.path) for p in made if p.mode != 0o700] == []
+    reliability.record("security", f"modes of the {which} cache rtui makes here",
+                       tried=len(made), leaked=0, seen=f"{len(made)} directories 0700")

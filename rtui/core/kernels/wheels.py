@@ -19,6 +19,7 @@ import asyncssh
 
 from rtui.core import locations
 from rtui.core.errors import RtuiError, SSHError
+from rtui.core.private import make_private_dir
 from rtui.core.remote.client import Progress
 from rtui.core.ssh.connection import HostConnection
 
@@ -69,7 +70,7 @@ async def download_wheels(
     if not re.fullmatch(r"cp3\d+", py_tag) or not machine:
         raise RtuiError(f"cannot download wheels for an unknown platform ({py_tag} {machine})")
     target = locations.cache_dir() / "wheels" / f"{py_tag}-{machine}"
-    target.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target)
     version = py_tag[2] + "." + py_tag[3:]
     platforms = [f"manylinux_2_{n}_{machine}" for n in (28, 17, 12, 5)]
     platforms += [f"manylinux2014_{machine}", f"manylinux1_{machine}", f"linux_{machine}"]
@@ -104,7 +105,7 @@ async def download_uv_wheel(machine: str, libc: str | None, report: Report) -> P
     if not machine:
         raise RtuiError("cannot download uv for a host whose machine is unknown")
     target = locations.cache_dir() / "uv" / machine
-    target.mkdir(parents=True, exist_ok=True)
+    make_private_dir(target)
     if libc == "musl":
         platforms = [f"musllinux_1_1_{machine}"]
     else:
