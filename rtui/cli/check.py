@@ -8,13 +8,16 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from rtui.cli.arg_types import seconds
 from rtui.cli.common import load_config
 from rtui.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from rtui.core.ssh.check import HostStatus
 
-__all__ = ["register"]
+__all__ = ["MAX_TIMEOUT", "register"]
+
+MAX_TIMEOUT = 3600.0  # seconds a step may take: longer is a typo, and a check nobody waits for
 
 
 def register(commands: Any) -> None:
@@ -24,19 +27,10 @@ def register(commands: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="hosts to check (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON object per host")
-    p.add_argument("--timeout", type=_positive, metavar="S",
-                   help="seconds allowed for each step (default: settings.check_timeout)")
+    p.add_argument("--timeout", type=seconds(MAX_TIMEOUT), metavar="S",
+                   help="seconds allowed for each step, at most an hour (default: "
+                   "settings.check_timeout)")
     p.set_defaults(handler=_check)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got '{text}'")
-    return value
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rtui.cli.arg_types import not_blank, shown
 from rtui.cli.common import print_progress, usage_handler, with_host
 from rtui.core.config.model import Host
 from rtui.core.errors import RtuiError
@@ -33,6 +34,7 @@ __all__ = ["ACTIONS", "register"]
 
 ACTIONS = ("list", "create", "packages", "install", "uninstall", "upgrade", "export", "rm",
            "default")
+ENV = not_blank("an environment's name (see `rtui envs HOST`), prefix or python")
 _MAX_REQUIREMENTS = 1 << 20  # bytes: a requirements file is a list of names, not data
 _CANCEL_CHECK = 30.0  # seconds to see a cancelled create's directory gone from the host
 
@@ -147,7 +149,7 @@ def _json_sizes(p: argparse.ArgumentParser, default: Any) -> None:
 
 def _host_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("host", metavar="HOST")
-    p.add_argument("env", metavar="NAME",
+    p.add_argument("env", metavar="NAME", type=ENV,
                    help="an environment's name (see `rtui envs HOST`), prefix or python")
 
 
@@ -157,7 +159,7 @@ def _env_name(text: str) -> str:
 
     if not valid_name(text):
         raise argparse.ArgumentTypeError(
-            f"'{text}': a name is letters, digits, '.', '_' and '-' (64 at most), "
+            f"{shown(text)}: a name is letters, digits, '.', '_' and '-' (64 at most), "
             "starting with a letter or digit")
     return text
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rtui.cli.arg_types import PORT, seconds
 from rtui.cli.common import usage_handler
 from rtui.core import locations
 from rtui.core.config.model import (
@@ -100,7 +101,7 @@ def register(commands: Any) -> None:
 
 
 def _field_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=_port, help="SSH port (default 22)")
+    p.add_argument("--port", type=PORT, help="SSH port (default 22)")
     p.add_argument("--user", help="login user")
     p.add_argument(
         "--identity", action="append", metavar="PATH", help="identity file (repeatable)"
@@ -145,24 +146,8 @@ def _jupyter_options(p: argparse.ArgumentParser) -> None:
                             "turns verification off")
     group.add_argument("--server", metavar="NAME",
                        help="JupyterHub: this named server (default: your default server)")
-    group.add_argument("--start-timeout", type=_seconds, metavar="S",
+    group.add_argument("--start-timeout", type=seconds(86_400), metavar="S",
                        help="JupyterHub: seconds to wait for the server to start (default 120)")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86_400:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0-86400, got '{text}'")
-    return value
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 1-65535, got '{text}'")
-    return int(text)
 
 
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rtui.cli import kernel_log
 from rtui.cli import slurm as slurm_cmd
+from rtui.cli.arg_types import not_blank, whole_number
 from rtui.cli.common import print_progress, usage_handler, with_host, with_kernels, write_out
 from rtui.cli.prompts import ask_line
 from rtui.core.config.model import Host
@@ -26,6 +27,9 @@ if TYPE_CHECKING:  # the handlers import these: `rtui hosts ...` must stay light
 
 __all__ = ["register"]
 
+# An empty -k was a new kernel started silently; a blank id names none.
+KERNEL_ID = not_blank("a kernel id (see `rtui kernels HOST`) or a remote path")
+MAX_LINES = 100_000_000  # rtui log -n: more than any host keeps
 _RESYNC_TIMEOUT = 30.0  # seconds for a kernel to answer again after a reconnect
 _T = TypeVar("_T")
 
@@ -50,7 +54,8 @@ def register(commands: Any) -> None:
                          ("restart", "restart a kernel in place (state is cleared)")):
         p = sub.add_parser(action, help=text)
         p.add_argument("host")
-        p.add_argument("id", help="kernel id (see `rtui kernels HOST`) or remote path")
+        p.add_argument("id", type=KERNEL_ID,
+                       help="kernel id (see `rtui kernels HOST`) or remote path")
         p.set_defaults(handler=_lifecycle, action=action)
     p = sub.add_parser("setup", help="create rtui's own kernel env on the host")
     p.add_argument("host")
@@ -62,8 +67,10 @@ def register(commands: Any) -> None:
     p = commands.add_parser("run", help="run code on a host's kernel, output to this terminal")
     p.add_argument("host")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("-k", "--kernel", metavar="ID", help="attach to this running kernel")
+    group.add_argument("-k", "--kernel", metavar="ID", type=KERNEL_ID,
+                       help="attach to this running kernel")
     group.add_argument("--connection-file", metavar="PATH",
+                       type=not_blank("a connection file's path, local or on the host"),
                        help="attach by connection file (local, else remote path)")
     p.add_argument("-c", "--code", required=True, help="code to execute")
     p.add_argument("--keep", action="store_true",
@@ -75,8 +82,9 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("log", help="print a kernel's kept output (-f: and follow it)")
     p.add_argument("host")
-    p.add_argument("id", help="kernel id (see `rtui kernels HOST`) or remote path")
-    p.add_argument("-n", "--lines", type=int, metavar="N",
+    p.add_argument("id", type=KERNEL_ID,
+                   help="kernel id (see `rtui kernels HOST`) or remote path")
+    p.add_argument("-n", "--lines", type=whole_number(0, MAX_LINES), metavar="N",
                    help="only the last N lines (default: all the host keeps)")
     p.add_argument("-f", "--follow", action="store_true",
                    help="then print new output as it comes (ctrl+c stops; the kernel runs on)")
@@ -85,6 +93,7 @@ def register(commands: Any) -> None:
 
 def _env_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", metavar="PYTHON|NAME",
+                   type=not_blank("an interpreter or an environment's name (rtui envs HOST)"),
                    help="remote interpreter, or an environment's name (see `rtui envs HOST`) "
                    "(default: best found; none: set one up)")
     p.add_argument("--spyder", action="store_true", help="a spyder-kernels kernel")
@@ -93,6 +102,7 @@ def _env_options(p: argparse.ArgumentParser) -> None:
 
 def _kernelspec_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernelspec", metavar="NAME",
+                   type=not_blank("a kernelspec's name, as the server lists them"),
                    help="a Jupyter server's kernelspec to start (default: the server's "
                    "default; SSH hosts: --env)")
 
