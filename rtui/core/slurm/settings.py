@@ -18,11 +18,12 @@ __all__ = ["SLURM_KEYS", "SlurmSettings", "slurm_problems", "time_seconds"]
 
 # Names sbatch takes (partition, account, qos, reservation: lists of them with commas).
 _NAME_RE = re.compile(r"^[A-Za-z0-9._,-]+$")
-_MEM_RE = re.compile(r"^\d+[KMGTkmgt]?$")
-_GPUS_RE = re.compile(r"^(?:[A-Za-z0-9._-]+:)?\d+$")
+_MEM_RE = re.compile(r"^\d+[KMGTkmgt]?$", re.ASCII)
+_GPUS_RE = re.compile(r"^(?:[A-Za-z0-9._-]+:)?\d+$", re.ASCII)
 _GRES_RE = re.compile(r"^[A-Za-z0-9._:,=-]+$")
 # sbatch's --time formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
-_TIME_RE = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::(\d+))?)?)$")
+_TIME_RE = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::(\d+))?)?)$",
+                      re.ASCII)
 _TIME_HELP = "sbatch's formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
 _MAX_CPUS = 100_000
 _TEXT_KEYS = ("partition", "account", "qos", "time", "mem", "gpus", "gres", "reservation")
@@ -185,7 +186,7 @@ def _decode(key: str, value: Any) -> Any:
 
 def _decode_cpus(value: Any) -> int:
     number = value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())  # a form's or a flag's text
     if isinstance(number, bool) or not isinstance(number, int):
         raise ValueError(f"must be a whole number 1-{_MAX_CPUS}, got {describe_value(value)}")

@@ -106,7 +106,7 @@ def parse_probe(text: str) -> tuple[str | None, str | None, list[PythonInfo], in
             os_name = rest.strip() or None
         elif kind == "arch":
             arch = rest.strip() or None
-        elif kind == "kernels" and rest.strip().isdigit():
+        elif kind == "kernels" and rest.strip().isascii() and rest.strip().isdigit():
             kernels = int(rest.strip())
         elif kind == "py":
             parts = rest.rsplit(" ", 2)

@@ -333,17 +333,17 @@ class _ClientConfig(SSHClientConfig):
     def _set_count(self, option: str, args: list[str]) -> None:
         """A count ssh keeps in a C int."""
         value = args.pop(0)
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             self._error(f"Invalid {option} integer value: {value}")
-        if int(value) > _INT_MAX:
+        if len(value) > 10 or int(value) > _INT_MAX:  # int() of 5,000 digits raises
             self._error(f"{option} must be 0..{_INT_MAX}, got {value}")
         self._options.setdefault(option, int(value))
 
     def _set_port(self, option: str, args: list[str]) -> None:
         value = args.pop(0)
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             self._error(f"Invalid {option} integer value: {value}")
-        if not 1 <= int(value) <= 65535:
+        if len(value) > 5 or not 1 <= int(value) <= 65535:
             self._error(f"{option} must be 1..65535, got {value}")
         self._options.setdefault(option, int(value))
 

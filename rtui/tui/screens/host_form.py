@@ -214,7 +214,7 @@ class HostFormScreen(ModalScreen[Host | None]):
             if field in _LISTS:
                 data[field] = [item.strip() for item in text.split(",") if item.strip()]
             elif field == "port":
-                data[field] = int(text) if text.isdigit() else text
+                data[field] = int(text) if text.isascii() and text.isdigit() else text
             else:
                 data[field] = text
         if kind != "ssh":

@@ -68,7 +68,7 @@ def slurm_values(screen: DOMNode, prefix: str) -> dict[str, Any]:
     for key, _, _ in SLURM_FIELDS:
         text = screen.query_one(f"#{prefix}-{key}", Input).value.strip()
         if text:
-            data[key] = int(text) if key == "cpus" and text.isdigit() else text
+            data[key] = int(text) if key == "cpus" and text.isascii() and text.isdigit() else text
     for key, _, _ in SLURM_LINES:
         lines = [line.strip() for line in
                  screen.query_one(f"#{prefix}-{key}", TextArea).text.splitlines()]
