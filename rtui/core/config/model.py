@@ -233,7 +233,8 @@ def parse_jump(spec: str) -> JumpHop:
 
 
 def _parse_port_text(text: str, spec: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    # isascii: int() takes any script's digits ('٢٢' is 22); a port is written in 0-9
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 1 <= int(text) <= 65535:
         raise ValueError(f"'{spec}' has a bad port '{text}' (expected 1-65535)")
     return int(text)
 
