@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from rtui.core.files.paths import printable
 
-__all__ = ["PORT", "not_blank", "seconds", "shown", "whole_number"]
+__all__ = ["LOCAL_PATH", "PORT", "not_blank", "seconds", "shown", "whole_number"]
 
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
@@ -77,3 +77,5 @@ def not_blank(what: str) -> Callable[[str], str]:
 
 
 PORT = whole_number(1, 65535)
+# A local file's path: open() refuses a NUL byte with ValueError, and an empty one is none.
+LOCAL_PATH = not_blank("a file's path")

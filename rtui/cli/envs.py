@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rtui.cli.arg_types import not_blank, shown
+from rtui.cli.arg_types import LOCAL_PATH, not_blank, shown
 from rtui.cli.common import print_progress, usage_handler, with_host
 from rtui.core.config.model import Host
 from rtui.core.errors import RtuiError
@@ -93,7 +93,7 @@ def register(commands: Any) -> None:
                    help="uv (put on the host when it has none) or venv + pip "
                    "(default: uv when the host has it)")
     p.add_argument("--spyder", action="store_true", help="also install spyder-kernels")
-    p.add_argument("-r", "--requirements", metavar="FILE",
+    p.add_argument("-r", "--requirements", metavar="FILE", type=LOCAL_PATH,
                    help="a requirements file here, installed too")
     p.add_argument("--offline", action="store_true",
                    help="download wheels here and upload them (the host has no index)")
@@ -112,6 +112,7 @@ def register(commands: Any) -> None:
         _host_env(p)
         p.add_argument("packages", nargs="*", metavar="PKG")
         p.add_argument("-r", "--requirements", metavar="FILE",
+                       type=LOCAL_PATH,
                        help="a requirements file here, its packages too")
         if action != "uninstall":
             p.add_argument("--offline", action="store_true",
@@ -121,7 +122,8 @@ def register(commands: Any) -> None:
     p = sub.add_parser("export", help="an environment's packages as requirements.txt "
                        "(or pylock.toml)")
     _host_env(p)
-    p.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    p.add_argument("-o", "--output", metavar="FILE", type=LOCAL_PATH,
+                   help="write it here (default: stdout)")
     p.add_argument("--format", choices=("requirements", "pylock"), default="requirements",
                    help="pylock: for environments uv made")
     p.add_argument("--force", action="store_true", help="replace FILE when it exists")

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rtui.cli.arg_types import PORT, seconds
+from rtui.cli.arg_types import LOCAL_PATH, PORT, seconds
 from rtui.cli.common import usage_handler
 from rtui.core import locations
 from rtui.core.config.model import (
@@ -93,7 +93,8 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=_remove)
 
     p = sub.add_parser("import", help="add the hosts of an OpenSSH config (never written)")
-    p.add_argument("--ssh-config", metavar="PATH", help="default: ~/.ssh/config")
+    p.add_argument("--ssh-config", metavar="PATH", type=LOCAL_PATH,
+                   help="default: ~/.ssh/config")
     p.add_argument(
         "--update", action="store_true", help="also refresh hosts rtui already has"
     )
@@ -104,7 +105,8 @@ def _field_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=PORT, help="SSH port (default 22)")
     p.add_argument("--user", help="login user")
     p.add_argument(
-        "--identity", action="append", metavar="PATH", help="identity file (repeatable)"
+        "--identity", action="append", metavar="PATH", type=LOCAL_PATH,
+        help="identity file (repeatable)"
     )
     p.add_argument(
         "--auth", action="append", choices=AUTH_METHODS, help="preferred auth method (repeatable)"
@@ -141,7 +143,7 @@ def _jupyter_options(p: argparse.ArgumentParser) -> None:
                             "output")
     token.add_argument("--token-keyring", action="store_true",
                        help="keep the token in the OS keyring (asked for once, now)")
-    group.add_argument("--ca-file", metavar="PEM",
+    group.add_argument("--ca-file", metavar="PEM", type=LOCAL_PATH,
                        help="trust this certificate (a self-signed server's); rtui never "
                             "turns verification off")
     group.add_argument("--server", metavar="NAME",

@@ -15,6 +15,7 @@ from rtui.cli import files as files_cmd
 from rtui.cli import hosts as hosts_cmd
 from rtui.cli import kernels as kernels_cmd
 from rtui.cli import slurm as slurm_cmd
+from rtui.cli.arg_types import LOCAL_PATH
 from rtui.cli.common import UsageError
 from rtui.core.config.model import IMAGE_MODES
 from rtui.core.errors import RtuiError
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="PATH",
+        type=LOCAL_PATH,
         help="hosts file (default: $RTUI_CONFIG, else $XDG_CONFIG_HOME/rtui/hosts.toml)",
     )
     parser.add_argument(
