@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rtui.core.config.model import Config, Host, Settings
-from rtui.core.errors import ConnectTimeoutError
+from rtui.core.errors import NoGreetingError
 from rtui.core.ssh.check import HostStatus
 from rtui.core.ssh.connection import ConnState
 from rtui.core.workspace import Workspace
@@ -85,7 +85,7 @@ async def test_ssh_configs_connect_timeout_wins_over_the_apps(isolated_home: Pat
         conn, _ = connection(Host("down"), settings=Settings(connect_timeout=30),
                              ssh_config=config, auto_reconnect=False)
         started = time.monotonic()
-        with pytest.raises(ConnectTimeoutError, match="timeout after 1 s"):
+        with pytest.raises(NoGreetingError, match="no SSH greeting within 1 s"):
             await conn.connect()
         assert time.monotonic() - started < 5
     finally:
@@ -120,8 +120,9 @@ async def test_checks_run_concurrently_and_down_hosts_do_not_hold_up_the_others(
         for i, hole in enumerate(holes):
             down = results[f"down{i}"]
             assert not down.ok and down.failed_step == "ssh"
-            assert down.error == (f"timeout after 1 s connecting to 127.0.0.1:{hole.port}: "
-                                  "no SSH server answered")
+            assert down.error == (f"127.0.0.1:{hole.port} accepted the connection but sent "
+                                  "no SSH greeting within 1 s (not an SSH server, or one too "
+                                  "busy to answer)")
         await workspace.close()
     finally:
         for hole in holes:
@@ -156,7 +157,7 @@ async def test_hosts_that_never_answer_hold_no_check_slot(
                 assert status.ok, status.error
                 assert status.tcp_ms is not None and status.ssh_ms is not None
             else:
-                assert status.failed_step == "ssh" and status.error_kind == "timeout"
+                assert status.failed_step == "ssh" and status.error_kind == "no-greeting"
         assert done_at["good"] < timeout, done_at
         assert max(done_at.values()) < timeout * 1.6, done_at
         assert sshd.log_text().count("Connection from 127.0.0.1") - before == 1
@@ -195,7 +196,8 @@ async def test_rtui_check_cli_three_hosts_one_down(
         assert any(p["path"].endswith("python3") for p in s["pythons"])
         assert s["kernels"] >= 0
     assert statuses["down"]["error"] == (
-        f"timeout after 2 s connecting to 127.0.0.1:{hole.port}: no SSH server answered")
+        f"127.0.0.1:{hole.port} accepted the connection but sent no SSH greeting within 2 s "
+        "(not an SSH server, or one too busy to answer)")
     assert wall < 2 * 2, wall  # the slowest timeout plus start-up, not the sum
 
     text = run_rtui("check", "lab")
@@ -238,7 +240,7 @@ async def test_rtui_check_timeout_wins_over_the_ssh_configs_connect_timeout(
         result = await asyncio.to_thread(run_rtui, "check", "down", "--timeout", "1")
         took = time.monotonic() - started
         assert result.returncode == 1
-        assert "timeout after 1 s" in result.stdout, result.stdout + result.stderr
+        assert "no SSH greeting within 1 s" in result.stdout, result.stdout + result.stderr
         assert took < 20, took  # not ConnectTimeout's 30 s
     finally:
         await hole.close()

@@ -23,6 +23,8 @@ __all__ = [
     "KernelDiedError",
     "KernelError",
     "LinkLoopError",
+    "NoGreetingError",
+    "NotSSHServerError",
     "RemoteNotFoundError",
     "RemotePermissionError",
     "RtuiError",
@@ -71,6 +73,16 @@ class UnreachableError(SSHError):
 
 class ConnectTimeoutError(SSHError):
     """A step took longer than its timeout."""
+
+
+class NotSSHServerError(SSHError):
+    """Something answers at the host's port, but not SSH: a web server, TLS, garbage. The
+    message quotes the start of what it sent."""
+
+
+class NoGreetingError(SSHError):
+    """The host's port accepted the connection, then sent no SSH greeting: it stayed silent
+    for the whole connect timeout, or closed at once."""
 
 
 class TargetUnreachableError(SSHError):

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncssh
 
+from rtui.core.ssh.greeting import GreetingWatch
 from rtui.core.ssh.prompts import KbdIntPrompt, Prompter, SecretPrompt
 from rtui.core.ssh.route import Endpoint
 
@@ -98,6 +99,7 @@ class HopClient(asyncssh.SSHClient):
         self.notes: list[str] = []
         self.cancelled = False
         self.lost_reason: str | None = None
+        self.greeting = GreetingWatch(f"{hop.hostname}:{hop.port}")
         self._password_asked = False
         self._pending: dict[tuple[str, str], str] = {}
         self._challenges: set[tuple[str, ...]] = set()
@@ -116,6 +118,9 @@ class HopClient(asyncssh.SSHClient):
         return False
 
     # -- connection --------------------------------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.greeting.install(conn)  # before any byte of the server's is read
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_reason = str(exc) if exc else None

@@ -18,10 +18,13 @@ from rtui.core.errors import (
     HostKeyChangedError,
     HostKeyError,
     HostKeyUnknownError,
+    NoGreetingError,
+    NotSSHServerError,
     RtuiError,
     SSHError,
     UnreachableError,
 )
+from rtui.core.ssh.greeting import wait_for_greeting
 from rtui.core.ssh.state import ConnState
 
 if TYPE_CHECKING:  # kept out of imports: the TUI shows statuses before loading asyncssh
@@ -73,8 +76,8 @@ class HostStatus:
     ok: bool = False
     failed_step: str | None = None  # "tcp", "ssh", "command" or "probe"; "tls", "auth" (jupyter)
     error: str | None = None
-    error_kind: str | None = None  # "unreachable", "timeout", "auth", "host-key-changed", "tls",
-    #                                "token", ...
+    error_kind: str | None = None  # "unreachable", "timeout", "not-ssh", "no-greeting",
+    #                                "auth", "host-key-changed", "tls", "token", ...
     tcp_ms: float | None = None
     ssh_ms: float | None = None
     rtt_ms: float | None = None
@@ -133,6 +136,8 @@ def error_kind(exc: BaseException) -> str:
         (HostKeyUnknownError, "host-key-unknown"),
         (HostKeyError, "host-key"),
         (AuthenticationError, "auth"),
+        (NotSSHServerError, "not-ssh"),
+        (NoGreetingError, "no-greeting"),
         (ConnectTimeoutError, "timeout"),
         (UnreachableError, "unreachable"),
     ]
@@ -169,9 +174,11 @@ async def check_host(
                     status.tcp_ms = _ms(t0)
                 step = "ssh"
                 try:
-                    if sock is not None:
-                        # Waiting costs nothing: only a server that speaks takes a slot.
-                        await _server_greets(sock, first.hostname, first.port, timeout)
+                    # Waiting costs nothing: only a server that speaks takes a slot.
+                    if sock is not None and not await wait_for_greeting(
+                            sock, f"{first.hostname}:{first.port}", timeout):
+                        sock.close()  # spoken to by the wait: the handshake makes its own
+                        sock = None
                     await active.enter_async_context(gates.slot())
                 except BaseException:
                     if sock is not None:
@@ -231,27 +238,6 @@ async def _open_tcp(host: str, port: int, timeout: float) -> socket.socket:
     except OSError as exc:
         reason = exc.strerror.lower() if exc.strerror else str(exc)
         raise UnreachableError(f"cannot reach {host}:{port}: {reason}") from exc
-
-
-async def _server_greets(sock: socket.socket, host: str, port: int, timeout: float) -> None:
-    """Wait until the server sends something (an SSH server greets first), reading nothing:
-    a host that accepts connections and never answers is found without a check slot."""
-    loop = asyncio.get_running_loop()
-    readable: asyncio.Future[None] = loop.create_future()
-
-    def _ready() -> None:
-        if not readable.done():
-            readable.set_result(None)
-
-    loop.add_reader(sock.fileno(), _ready)
-    try:
-        await asyncio.wait_for(readable, timeout)
-    except TimeoutError as exc:
-        raise ConnectTimeoutError(
-            f"timeout after {timeout:g} s connecting to {host}:{port}: no SSH server answered"
-        ) from exc
-    finally:
-        loop.remove_reader(sock.fileno())
 
 
 async def _run_probe(connection: HostConnection, command: str, timeout: float, *,

@@ -31,6 +31,7 @@ from rtui.core.errors import (
 )
 from rtui.core.ssh.auth import HopClient, Secrets, load_identities, offered_agent_keys
 from rtui.core.ssh.deadline import PausableDeadline
+from rtui.core.ssh.greeting import greeting_error
 from rtui.core.ssh.hostkeys import KnownHosts, KnownKey, host_entry_name
 from rtui.core.ssh.prompts import (
     HostKeyDecision,
@@ -394,23 +395,25 @@ class HostConnection:
                     raise HostKeyUnknownError(self._unknown_key_message(hop, client)) from exc
                 continue
             except TimeoutError as exc:
-                raise ConnectTimeoutError(
-                    f"timeout after {deadline.budget:g} s connecting to "
-                    f"{hop.hostname}:{hop.port}") from exc
+                raise greeting_error(client.greeting, timed_out=deadline.budget) or (
+                    ConnectTimeoutError(f"timeout after {deadline.budget:g} s connecting to "
+                                        f"{hop.hostname}:{hop.port}")) from exc
             except asyncssh.PermissionDenied as exc:
                 raise AuthenticationError(self._auth_message(hop, client)) from exc
             except asyncssh.DisconnectError as exc:
-                raise SSHError(f"{hop.display} closed the connection: {exc.reason}") from exc
+                raise greeting_error(client.greeting) or SSHError(
+                    f"{hop.display} closed the connection: {exc.reason}") from exc
             except socket.gaierror as exc:
                 raise UnreachableError(f"cannot resolve {hop.hostname}: {exc.strerror}") from exc
             except ConnectionRefusedError as exc:
                 raise UnreachableError(
                     f"cannot reach {hop.hostname}:{hop.port}: connection refused") from exc
-            except OSError as exc:
-                raise UnreachableError(
+            except OSError as exc:  # a reset once connected: said as what the server was
+                raise greeting_error(client.greeting) or UnreachableError(
                     f"cannot reach {hop.hostname}:{hop.port}: {exc.strerror or exc}") from exc
             except asyncssh.Error as exc:
-                raise SSHError(f"{hop.display}: {exc}") from exc
+                raise greeting_error(client.greeting) or SSHError(
+                    f"{hop.display}: {exc}") from exc
             conn.set_extra_info(rtui_client=client)
             if hop is self.route.target:
                 self._start_interactive(conn)

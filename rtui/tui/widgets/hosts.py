@@ -30,6 +30,8 @@ BADGES: dict[str, tuple[str, str]] = {
     "auth": ("auth failed", "bold red"),
     "unreachable": ("unreachable", "red"),
     "timeout": ("unreachable", "red"),
+    "not-ssh": ("not SSH", "red"),  # something else listens at the port
+    "no-greeting": ("no SSH greeting", "red"),  # accepted, then silent or closed
     "host-key-changed": ("HOST KEY CHANGED", "bold reverse red"),
     "host-key-unknown": ("host key unknown", "yellow"),
     "host-key": ("host key refused", "red"),
