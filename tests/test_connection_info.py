@@ -67,7 +67,7 @@ MALFORMED_INFO: list[tuple[str, Any, str]] = [
     ("port an object", {**GOOD, "iopub_port": {}}, "iopub_port: must be a port number, got an "),
     ("ports repeated", {**GOOD, "iopub_port": 50001},
      "shell_port and iopub_port: the same port (50001)"),
-    ("key a number", {**GOOD, "key": 1234}, "key: must be a string, got the number 1234"),
+    ("key a number", {**GOOD, "key": 1234}, "key: must be a string, got a number"),
     ("key null", {**GOOD, "key": None}, "key: must be a string, got null"),
     ("key a list", {**GOOD, "key": ["a"]}, "key: must be a string, got a list of 1 item"),
     ("scheme unknown hash", {**GOOD, "signature_scheme": "hmac-sha999"},

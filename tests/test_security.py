@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from textual.widgets import Input
 
 from rtui.core.config.model import Host
@@ -512,3 +514,48 @@ async def test_the_wheel_cache_here_is_made_private(
     assert [str(p.path) for p in made if p.mode != 0o700] == []
     reliability.record("security", f"modes of the {which} cache rtui makes here",
                        tried=len(made), leaked=0, seen=f"{len(made)} directories 0700")
+
+
+_GOOD_INFO = {"transport": "tcp", "ip": "127.0.0.1", "shell_port": 50001, "iopub_port": 50002,
+              "stdin_port": 50003, "control_port": 50004, "hb_port": 50005,
+              "signature_scheme": "hmac-sha256", "kernel_name": "python3"}
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=6)
+_REMOVED = object()
+
+
+def test_a_malformed_connection_file_never_shows_its_key() -> None:
+    """A connection file with any field wrong, gone or of any type: the message names the
+    problem, never the key (a key of a wrong type neither: a number had been quoted)."""
+    from rtui.core.kernels.connection_info import ConnectionFileError, parse_connection_text
+
+    refused = 0
+
+    @given(key=st.text("0123456789abcdef-", min_size=16, max_size=64),
+           field=st.sampled_from([*_GOOD_INFO, "key"]),
+           value=_JSON | st.just(_REMOVED), as_number=st.integers(10**7, 10**30))
+    def check(key: str, field: str, value: object, as_number: int) -> None:
+        nonlocal refused
+        info: dict[str, object] = {**_GOOD_INFO, "key": key}
+        secrets_in_it = [key]
+        if field == "key" and value is not _REMOVED:
+            value = value if isinstance(value, str) else as_number
+            secrets_in_it = [str(value)]
+        if value is _REMOVED:
+            info.pop(field, None)
+        else:
+            info[field] = value
+        try:
+            parse_connection_text(json.dumps(info), "kernel-x.json")
+        except ConnectionFileError as exc:
+            refused += 1
+            assert not [s for s in secrets_in_it if s in str(exc)], str(exc)
+
+    check()
+    assert refused
+    reliability.record("security", "the key in a malformed connection file's message",
+                       tried=reliability.examples(), leaked=0,
+                       seen=f"{refused} refused with a message, none naming the key")

@@ -155,8 +155,8 @@ def check_connection_info(info: Any, where: str) -> dict[str, Any]:
     key = info.get("key")
     if "key" not in info:
         problems.append("key: missing (the key the kernel signs its messages with)")
-    elif not isinstance(key, str):
-        problems.append(f"key: must be a string, got {_json_kind(key)}")
+    elif not isinstance(key, str):  # its value is never quoted: whatever its type, a secret
+        problems.append(f"key: must be a string, got {_json_kind(key, quoted=False)}")
     else:
         clean["key"] = key
 
@@ -244,16 +244,17 @@ def _show(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
-def _json_kind(value: Any) -> str:
-    """What a JSON value is, in JSON's words (the file's author wrote JSON)."""
+def _json_kind(value: Any, quoted: bool = True) -> str:
+    """What a JSON value is, in JSON's words (the file's author wrote JSON); a number or a
+    string with its value unless not ``quoted``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return f"the number {_show(value)}"
+        return f"the number {_show(value)}" if quoted else "a number"
     if isinstance(value, str):
-        return f"the string {_show(value)}"
+        return f"the string {_show(value)}" if quoted else "a string"
     if isinstance(value, list):
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):
