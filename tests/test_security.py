@@ -516,6 +516,31 @@ async def test_the_wheel_cache_here_is_made_private(
                        tried=len(made), leaked=0, seen=f"{len(made)} directories 0700")
 
 
+
+async def test_the_token_dialog_filled_in_shows_dots(
+        jupyter_server: JupyterServerInfo, tmp_path: Path) -> None:
+    """A console on a Jupyter host with no token source asks for it: the dialog, the token
+    pasted in, exported as a screenshot, shows dots, not the token."""
+    from rtui.core.jupyter.settings import JupyterSettings
+    from rtui.tui.screens.token_prompt import TokenPromptScreen
+
+    host = Host("lab", jupyter=JupyterSettings(url=jupyter_server.url))
+    app = RtuiApp(store_with(tmp_path, host), check_on_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, TokenPromptScreen)
+                    and bool(app.screen.query(Input)))
+        app.screen.query_one(Input).value = jupyter_server.token  # as if pasted
+        await pilot.pause()
+        picture = app.export_screenshot()
+        await pilot.press("escape")
+        await until(lambda: not isinstance(app.screen, TokenPromptScreen))
+    assert jupyter_server.token not in picture and "•" in picture
+    assert not HEX_RUN.findall(html.unescape(picture).encode())
+    reliability.record("security", "a Jupyter token typed in the TUI's dialog (screenshot)",
+                       tried=1, leaked=0, seen="the dialog's SVG export shows dots")
+
+
 _GOOD_INFO = {"transport": "tcp", "ip": "127.0.0.1", "shell_port": 50001, "iopub_port": 50002,
               "stdin_port": 50003, "control_port": 50004, "hb_port": 50005,
               "signature_scheme": "hmac-sha256", "kernel_name": "python3"}
