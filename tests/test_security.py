@@ -537,7 +537,7 @@ async def test_the_token_dialog_filled_in_shows_dots(
         await until(lambda: not isinstance(app.screen, TokenPromptScreen))
     assert jupyter_server.token not in picture and "•" in picture
     assert not HEX_RUN.findall(html.unescape(picture).encode())
-    reliability.record("security", "a Jupyter token typed in the TUI's dialog (screenshot)",
+    reliability.record("security", "a Jupyter token pasted in the TUI's dialog (screenshot)",
                        tried=1, leaked=0, seen="the dialog's SVG export shows dots")
 
 
