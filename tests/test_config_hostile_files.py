@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from rtui.core.errors import ConfigError
 from rtui.core.private import append_private, write_private
 from rtui.core.safe_read import NotAFileError
 from rtui.core.ssh.ssh_config import SSHConfigFiles, resolved_aliases
+
+Make = Callable[[Path], object]  # puts something in a path's place
 
 
 def snapshot(path: Path) -> tuple[bytes, int] | None:
@@ -45,7 +48,8 @@ def refused(store: HostStore) -> tuple[str, str]:
     (lambda p: p.symlink_to(p.name), "too many levels of symbolic links"),
     (lambda p: p.mkdir(), "it is a directory, not a file"),
 ])
-def test_a_special_file_in_the_hosts_file_place_is_named(tmp_path: Path, make, said) -> None:
+def test_a_special_file_in_the_hosts_file_place_is_named(tmp_path: Path, make: Make,
+                                                             said: str) -> None:
     path = tmp_path / "hosts.toml"
     make(path)
     loaded, updated = refused(HostStore(path))
@@ -181,7 +185,7 @@ def test_a_long_jump_chain_is_refused_quickly(tmp_path: Path) -> None:
     (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a file"),
     (lambda p: p.symlink_to("/dev/null"), "it is a character device, not a file"),
 ])
-def test_a_special_lock_file_is_named(tmp_path: Path, make, said) -> None:
+def test_a_special_lock_file_is_named(tmp_path: Path, make: Make, said: str) -> None:
     path = tmp_path / "hosts.toml"
     make(tmp_path / "hosts.toml.lock")
     with pytest.raises(ConfigError) as info:
@@ -238,7 +242,7 @@ def import_error(home: Path) -> str:
     (lambda p: p.write_bytes(b"Host a\n  User \x00\xfe\xff\n"),
      "line 2, column 9: not UTF-8 text (byte 0xfe); save it as UTF-8"),
 ])
-def test_a_hostile_ssh_config_is_one_message(home: Path, make, said: str) -> None:
+def test_a_hostile_ssh_config_is_one_message(home: Path, make: Make, said: str) -> None:
     make(home / ".ssh" / "config")
     assert import_error(home) == f"~/.ssh/config: {said}"
 
