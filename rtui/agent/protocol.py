@@ -17,6 +17,7 @@ the hooks given to ``on_exit`` first (the probe socket is removed so), also on S
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -200,6 +201,24 @@ def _request_id(req: dict[str, Any]) -> Any:
     raise OpError("bad_request", "a request's id must be a string or a whole number")
 
 
+_OS_ERRORS = {
+    errno.ENOSPC: ("disk_full", "the host's disk is full"),
+    errno.EDQUOT: ("disk_full", "the disk quota on the host is used up"),
+    errno.EROFS: ("permission", "the host's file system is read-only"),
+    errno.EACCES: ("permission", "permission denied on the host"),
+    errno.EPERM: ("permission", "operation not permitted on the host"),
+}
+
+
+def os_error_words(e: OSError) -> tuple[str, str]:
+    """(type, message) of an OSError no op foresaw, for a person: what went wrong on the
+    host and where, not Python's repr of it; a full disk says what to do."""
+    kind, words = _OS_ERRORS.get(e.errno or 0, ("io", f"{e.strerror or e} on the host"))
+    where = f": {e.filename}" if e.filename else ""
+    fix = "; free some space there" if kind == "disk_full" else ""
+    return kind, f"{words}{where}{fix}"
+
+
 def handle(raw: bytes, ops: dict[str, Op]) -> None:
     """Answer one request line: its result, or its error as a typed reply."""
     rid = None
@@ -236,6 +255,9 @@ def handle(raw: bytes, ops: dict[str, Op]) -> None:
         send({"id": rid, "ok": True, "result": result})
     except OpError as e:
         send({"id": rid, "ok": False, "error": {"type": e.type, "message": e.message}})
+    except OSError as e:  # not foreseen by the op: a full or read-only home under a launch...
+        kind, words = os_error_words(e)
+        send({"id": rid, "ok": False, "error": {"type": kind, "message": words}})
     except Exception as e:
         msg = f"{type(e).__name__}: {e}".replace("\n", " ")
         send({"id": rid, "ok": False, "error": {"type": "internal", "message": msg}})
