@@ -30,6 +30,7 @@ from rtui.core.config.model import Settings
 from rtui.core.config.store import HostStore
 from rtui.tui.app import RtuiApp
 from rtui.tui.widgets.console import ConsolePane
+from tests import reliability
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import host_for
@@ -85,6 +86,7 @@ class RunClient:
     process: asyncio.subprocess.Process | None = None
     reading: list[asyncio.Future[None]] = dataclasses.field(default_factory=list)
     seams_before: int = 0  # seams said when its fault came
+    err_before: int = 0  # bytes of stderr when its fault came
 
     async def start(self, kernel_id: str, code: str) -> None:
         self.process = await rtui(self.env, "run", "lab", "-k", kernel_id, "-c", code)
@@ -208,6 +210,7 @@ class Watchers:
     relays: dict[str, list[TCPRelay]]  # by link fault: the run's relay, the console's
     stopped: StoppedConsole
     panes: dict[str, ConsolePane] = dataclasses.field(default_factory=dict)
+    recover_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def waits(self, fault: str, run: Callable[[RunClient], bool],
               pane: Callable[[ConsolePane], bool], said: str) -> list[Awaitable[None]]:
@@ -228,6 +231,7 @@ class Watchers:
         process = self.runs[fault].process
         assert process is not None and process.returncode is None, f"{fault}: run ended"
         self.runs[fault].seams_before = self.runs[fault].seams()
+        self.runs[fault].err_before = len(self.runs[fault].err)
         relays = self.relays.get(fault, [])
         if fault == "cut":
             for relay in relays:
@@ -249,6 +253,16 @@ class Watchers:
             finally:
                 for pid in pids:
                     os.kill(pid, signal.SIGCONT)
+        await self._back(fault)
+
+    async def _back(self, fault: str) -> None:
+        """Until the run meeting ``fault`` works again (a reconnect's seam said, or more
+        output shown): the seconds from the fault's end, for the README's figures."""
+        run, ended, shown = self.runs[fault], time.monotonic(), len(self.runs[fault].out)
+        seam = fault in ("cut", "freeze past keepalive")
+        await until(lambda: run.seams() > run.seams_before if seam else len(run.out) > shown,
+                    120, f"{fault}, rtui run -k: working again")
+        self.recover_s[fault] = time.monotonic() - ended
 
     async def collect(self) -> tuple[dict[str, tuple[str, str, int]], dict[str, Any]]:
         """What each run printed (stdout, stderr, exit status), and what the stopped
@@ -284,6 +298,7 @@ class Watchers:
                 await process.wait()
 
 
+@pytest.mark.reliability
 @pytest.mark.timeout(STOP + 240)
 async def test_every_line_once_in_order_through_four_faults(
         sshd: SSHD, tmp_path: Path, isolated_home: Path,
@@ -374,3 +389,30 @@ async def test_every_line_once_in_order_through_four_faults(
             assert "Connection lost" not in text, text[-3000:]
     # Not a vacuous flood: a loaded machine prints fewer (the rate is shown above).
     assert printed >= RATE * SECONDS // 8, f"{printed} lines in {SECONDS} s: not a flood"
+    for fault in FAULTS:
+        shown = [finished[fault][0].splitlines(), consoles_held[fault]]
+        reliability.record(
+            "faults", f"{_CASES[fault]} under a {SECONDS} s flood ({RATE:,} lines/s asked), "
+            "rtui run -k and a console", tried=printed,
+            seen=_seen(runs[fault], consoles_held[fault]),
+            lost=max(printed - len(set(numbers("\n".join(h), TAG)) & set(range(printed)))
+                     for h in shown),
+            recover_s=clients.recover_s[fault])
+
+
+_CASES = {"cut": "the link cut (RST both ways)",
+          "freeze": f"the link frozen {FREEZE} s (within the keepalive)",
+          "freeze past keepalive": f"the link frozen {LONG_FREEZE} s (past the keepalive)",
+          "sigstop": f"the client stopped (SIGSTOP) {STOP} s"}
+
+
+def _seen(run: RunClient, console: list[str]) -> str:
+    """What the person was told after the fault: `rtui run`'s notes, the console's."""
+    said = [line for line in run.err[run.err_before:].decode().splitlines()
+            if line.startswith("rtui: ")]
+    lost = next((i for i, line in enumerate(console) if line.startswith("Connection lost")),
+                len(console))  # the seam after attaching is not the fault's
+    told = [line for line in console[lost:] if line.startswith((
+        "Connection lost", "Reconnected", "── replayed "))]
+    return (f"rtui run -k: {' / '.join(said) or 'nothing'}; "
+            f"console: {' / '.join(told) or 'nothing'}")

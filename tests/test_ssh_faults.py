@@ -14,6 +14,7 @@ from rtui.core.errors import NoGreetingError
 from rtui.core.ssh.check import HostStatus
 from rtui.core.ssh.connection import ConnState
 from rtui.core.workspace import Workspace
+from tests import reliability
 from tests.conftest import run_rtui
 from tests.harness.relay import BlackHole, TCPRelay
 from tests.harness.sshd import SSHD
@@ -167,6 +168,7 @@ async def test_hosts_that_never_answer_hold_no_check_slot(
             await hole.close()
 
 
+@pytest.mark.reliability
 async def test_rtui_check_cli_three_hosts_one_down(
     sshd: SSHD, jump_sshd: SSHD, isolated_home: Path
 ) -> None:
@@ -203,6 +205,10 @@ async def test_rtui_check_cli_three_hosts_one_down(
     text = run_rtui("check", "lab")
     assert text.returncode == 0
     assert text.stdout.startswith("lab: ok | tcp ")
+    reliability.record("faults", "a server that accepts and never speaks (rtui check of it "
+                       "and two good hosts, --timeout 2)", tried=1,
+                       seen=statuses["down"]["error"].replace(str(hole.port), "PORT"),
+                       lost=sum(not statuses[n]["ok"] for n in ("lab", "gpu")), recover_s=wall)
 
 
 def test_rtui_check_without_tty_refuses_unknown_keys_unless_accept_new(sshd: SSHD) -> None:

@@ -9,8 +9,10 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -20,6 +22,7 @@ from rtui.tui.app import RtuiApp
 from rtui.tui.screens.prompts import ConfirmScreen, MessageScreen
 from rtui.tui.widgets.code_input import CodeInput
 from rtui.tui.widgets.console import ConsolePane
+from tests import reliability
 from tests.harness.relay import TCPRelay
 from tests.harness.sshd import SSHD, pid_alive
 from tests.ssh_helpers import host_for, trust
@@ -28,6 +31,12 @@ from tests.tui_helpers import output, until
 
 def status_line(pane: ConsolePane) -> str:
     return str(pane.query_one("#status", Static).render())
+
+
+def kept_lost(before: list[str], after: list[str]) -> int:
+    """Lines a console showed before a fault that it no longer shows in place after."""
+    return sum(a != b for a, b in zip(before, after, strict=False)) + max(
+        0, len(before) - len(after))
 
 
 async def open_console(app: RtuiApp, pilot: Pilot[None]) -> ConsolePane:
@@ -40,6 +49,7 @@ async def open_console(app: RtuiApp, pilot: Pilot[None]) -> ConsolePane:
     return pane
 
 
+@pytest.mark.reliability
 async def test_console_keeps_retrying_a_lost_host_and_says_so(
     sshd: SSHD, tmp_path: Path, isolated_home: Path,
 ) -> None:
@@ -55,6 +65,7 @@ async def test_console_keeps_retrying_a_lost_host_and_says_so(
             pane = await open_console(app, pilot)
             pane.kernels.connection.settings = Settings(reconnect_max_delay=4.0)
             relay.refuse_new = True
+            before = output(pane).splitlines()
             relay.cut()
             # attempts 1-3 wait 0, ~1 and ~2 s; the 4th waits 2-4 s, counted down
             await until(lambda: "(attempt 4, next in" in status_line(pane), timeout=20)
@@ -65,13 +76,21 @@ async def test_console_keeps_retrying_a_lost_host_and_says_so(
             await until(lambda: f"reconnecting to lab (attempt 4, next in {first - 1}s)"
                         in status_line(pane), timeout=3)
             relay.refuse_new = False  # the host is back: the same kernel, its variables
+            back = time.monotonic()
             await until(lambda: "Reconnected" in output(pane), timeout=20)
             await pilot.press(*"print(x + 1)", "enter")
             await until(lambda: "\n2" in output(pane).split("Reconnected")[-1])
+            recover_s = time.monotonic() - back
             assert "reconnecting" not in status_line(pane)
             # a heartbeat silenced by the link is not the kernel's death
             assert "has not answered its heartbeat" not in output(pane)
+            lost = kept_lost(before, output(pane).splitlines())
+            assert lost == 0
             await pane.shutdown_kernel()
+    reliability.record("faults", "the host unreachable (link cut, new connections refused) "
+                       "for 4 attempts, the console open", tried=1,
+                       seen=f"status line '{line}', then 'Reconnected'", lost=lost,
+                       recover_s=recover_s)
 
 
 async def test_console_shows_a_host_key_changed_on_reconnect_in_full(
@@ -110,6 +129,7 @@ async def test_console_shows_a_host_key_changed_on_reconnect_in_full(
                     os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.reliability
 async def test_f9_starts_a_dead_kernel_again(
     sshd: SSHD, tmp_path: Path, isolated_home: Path,
 ) -> None:
@@ -140,7 +160,9 @@ async def test_f9_starts_a_dead_kernel_again(
         # console's worker failure reaches the app's one handler of failures).
         await pilot.press(*"import time; time.sleep(30)", "enter")
         await until(lambda: pane.state == "busy")
+        before = output(pane).splitlines()  # what the console showed when its kernel died
         os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
         await until(lambda: not pid_alive(pid), timeout=10)
         await until(lambda: any(n.title == "Kernel died" for n in app._notifications))
         told = next(n for n in app._notifications if n.title == "Kernel died")
@@ -151,5 +173,11 @@ async def test_f9_starts_a_dead_kernel_again(
         await until(lambda: "Kernel restarted" in output(pane), timeout=60)
         await pilot.press(*"print('x' in dir(), 6*7)", "enter")
         await until(lambda: "False 42" in output(pane).split("Kernel restarted")[-1])
+        recover_s = time.monotonic() - killed
         assert pane.kernel.id == kid and pane.state == "idle"
+        lost = kept_lost(before, output(pane).splitlines())
+        assert lost == 0  # the console kept what it showed
         await pane.shutdown_kernel()
+        reliability.record("faults", "the kernel killed (SIGKILL) under a running cell, then "
+                           "f9 in the console", tried=1, seen=f"'{told.title}: {told.message.split(';')[0]}'"
+                           ", then f9: 'Kernel restarted'", lost=lost, recover_s=recover_s)
