@@ -4,7 +4,8 @@ input tried (no traceback, no hang, no file changed), faults (what the person se
 lost, time to recover), security checks (nothing leaked). ``--readme`` also writes the tables
 into README.md between its ``reliability`` markers; ``--from`` renders a file of figures an
 earlier run left instead of running the tests; ``--long`` runs the property tests with
-hypothesis' ``long`` profile (tests/reliability.py) instead of CI's.
+hypothesis' ``long`` profile (tests/reliability.py) instead of CI's, and the fault suite's
+print flood with 10 million lines instead of CI's 300,000.
 
 The rows come from tests/reliability.py's ``record`` calls, one per test that asserted what
 it checks: a row is only here if its test passed (a failed test's figures are dropped, and
@@ -28,6 +29,7 @@ from benchmarks.common import machine_line
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
+LONG_FLOOD_LINES = 10_000_000  # the flood --long runs (about 3 min here)
 RUN_TIMEOUT = 1800  # seconds for the whole selection (the fault cases' freezes add up)
 
 _TITLES = {
@@ -42,7 +44,9 @@ _TITLES = {
 def run_tests(out: Path, long: bool) -> tuple[int, float]:
     """Run the marked tests with their figures going to ``out``; (pytest's exit code, s)."""
     env = {**os.environ, "RTUI_RELIABILITY_OUT": str(out),
-           "HYPOTHESIS_PROFILE": "long" if long else "ci"}
+           "HYPOTHESIS_PROFILE": "long" if long else "ci",
+           # the print flood of tests/test_fault_suite.py: 300,000 lines unless --long
+           **({"RTUI_FLOOD_LINES": str(LONG_FLOOD_LINES)} if long else {})}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m",
             "reliability", "--durations=0", "-o", "addopts=-n auto --dist loadgroup"]
     started = time.monotonic()
