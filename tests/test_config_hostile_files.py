@@ -15,9 +15,10 @@ from rtui.core.config.model import Host
 from rtui.core.config.ssh_aliases import MAX_INCLUDED_FILES
 from rtui.core.config.store import MAX_FILE_BYTES, MAX_NESTING, HostStore
 from rtui.core.config.text_limits import nesting_problem
-from rtui.core.errors import ConfigError
+from rtui.core.errors import ConfigError, HostKeyError
 from rtui.core.private import append_private, write_private
 from rtui.core.safe_read import NotAFileError
+from rtui.core.ssh.hostkeys import KnownHosts
 from rtui.core.ssh.ssh_config import SSHConfigFiles, resolved_aliases
 
 Make = Callable[[Path], object]  # puts something in a path's place
@@ -276,3 +277,24 @@ def test_binary_garbage_as_an_ssh_config_is_a_message_or_nothing(home: Path) -> 
     (home / ".ssh" / "config").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ConfigError, match=r"^~/\.ssh/config: line \d+, column \d+: not UTF-8"):
         resolved_aliases(home / ".ssh" / "config", home=home)
+
+
+# --- known_hosts files (read before every connection) -----------------------------------------
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a file"),
+    (lambda p: p.symlink_to("/dev/zero"), "it is a character device, not a file"),
+    (lambda p: p.symlink_to(p.name), "too many levels of symbolic links"),
+])
+def test_a_special_known_hosts_file_is_named_not_waited_on(tmp_path: Path, make: Make,
+                                                            said: str) -> None:
+    known = tmp_path / "known_hosts"
+    make(known)
+    started = time.monotonic()
+    with pytest.raises(HostKeyError) as info:
+        KnownHosts([known], tmp_path / "own").trusted("lab.example.org", 22)
+    assert time.monotonic() - started < 2
+    assert str(info.value) == f"cannot read {known}, a file of known host keys: {said}"
+    missing = KnownHosts([tmp_path / "none", tmp_path], tmp_path / "own")  # skipped, as ever
+    assert missing.lookup("lab.example.org", 22) == []

@@ -19,11 +19,15 @@ from pathlib import Path
 import asyncssh
 
 from rtui.core.config.ssh_aliases import host_matches
-from rtui.core.errors import ConfigError
+from rtui.core.errors import ConfigError, HostKeyError
 from rtui.core.private import append_private
+from rtui.core.safe_read import read_regular_file
 from rtui.core.ssh.prompts import KnownKeyRecord
 
-__all__ = ["KnownHosts", "KnownKey", "host_entry_name"]
+__all__ = ["MAX_KNOWN_HOSTS_BYTES", "KnownHosts", "KnownKey", "host_entry_name"]
+
+MAX_KNOWN_HOSTS_BYTES = 64 << 20
+"""A known_hosts file of 100,000 hosts is ~60 MiB hashed; a bigger one is not read."""
 
 
 @dataclass(frozen=True)
@@ -83,14 +87,19 @@ class KnownHosts:
         try:
             append_private(self.own_file, line.encode(), sync=True)
         except OSError as exc:
-            raise ConfigError(f"cannot record the host key in {self.own_file}: {exc}") from exc
+            raise ConfigError(f"cannot record the host key in {self.own_file}: "
+                              f"{exc.strerror or exc}") from exc
 
 
 def _matching_keys(path: Path, names: set[str]) -> Iterable[KnownKey]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_regular_file(path, MAX_KNOWN_HOSTS_BYTES).decode("utf-8", "replace")
     except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError):
         return
+    except OSError as exc:  # a FIFO, a device, a symlink loop, too big: said, never waited on
+        reason = exc.strerror or str(exc)
+        raise HostKeyError(f"cannot read {_display(path)}, a file of known host keys: "
+                           f"{reason[:1].lower()}{reason[1:]}") from None
     for number, raw in enumerate(text.splitlines(), start=1):
         parts = raw.split()
         if not parts or parts[0].startswith("#"):
