@@ -424,6 +424,18 @@ def test_a_line_over_the_limit_is_refused_by_its_id_unread(piped: PipedAgent) ->
                        "agent's limit); dropped", tracebacks=0, hangs=0, files_changed=0)
 
 
+def test_a_request_nested_past_the_recursion_limit_is_refused(piped: PipedAgent) -> None:
+    """100,000 nested arrays: json.loads raises RecursionError, which is no ValueError (it
+    was answered as an internal error with Python's words)."""
+    (reply,) = piped.exchange(b"[" * 100_000 + b"]" * 100_000)
+    assert _check_error(reply, types=("bad_request",)) == "a request nested too deep to read"
+    piped.next_id += 1
+    deep = b'{"id": %d, "op": "hello", "args": ' % piped.next_id + b"[" * 100_000
+    (reply,) = piped.exchange(deep + b"]" * 100_000 + b"}")
+    assert _check_error(reply, types=("bad_request",)) == "a request nested too deep to read"
+    _clean(piped)
+
+
 def test_a_request_written_in_pieces_is_answered(piped: PipedAgent) -> None:
     """A line that comes in several writes (a slow link) is one request, answered once."""
     for cut in (1, 7, 20):

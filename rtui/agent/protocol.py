@@ -232,6 +232,8 @@ def handle(raw: bytes, ops: dict[str, Op]) -> None:
             req = json.loads(text)
         except ValueError as e:
             raise OpError("bad_request", f"not a JSON line: {e}") from None
+        except RecursionError:
+            raise OpError("bad_request", "a request nested too deep to read") from None
         if not isinstance(req, dict):
             raise OpError("bad_request", "a request must be a JSON object")
         rid = _request_id(req)
