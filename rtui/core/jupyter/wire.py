@@ -20,9 +20,10 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from jupyter_client.adapter import adapt
 from jupyter_client.jsonutil import json_default
 from jupyter_client.session import json_packer
+
+from rtui.core.kernels import envelope
 
 __all__ = [
     "V1_PROTOCOL",
@@ -95,7 +96,7 @@ def message_from_parts(parts: Sequence[Bytes]) -> dict[str, Any]:
     if len(parts) < 4:
         raise ValueError(f"a kernel message of {len(parts)} parts")
     header, parent, metadata, content = (_json(part) for part in parts[:4])
-    return _message(header, parent, metadata, content, [memoryview(p) for p in parts[4:]])
+    return envelope.message(header, parent, metadata, content, [memoryview(p) for p in parts[4:]])
 
 
 def encode_v1(channel: str, msg: dict[str, Any]) -> bytes:
@@ -150,7 +151,7 @@ def from_legacy(data: str | Bytes) -> tuple[str, dict[str, Any]]:
     channel = body.get("channel")
     if not isinstance(channel, str):
         raise ValueError("a legacy message without a channel")
-    return channel, _message(body.get("header"), body.get("parent_header"),
+    return channel, envelope.message(body.get("header"), body.get("parent_header"),
                              body.get("metadata"), body.get("content"), buffers)
 
 
@@ -159,21 +160,3 @@ def _json(data: str | Bytes) -> Any:
         return json.loads(data if isinstance(data, str) else bytes(data))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"a message part that is not JSON: {exc}") from exc
-
-
-def _message(header: Any, parent: Any, metadata: Any, content: Any,
-             buffers: list[memoryview]) -> dict[str, Any]:
-    if not isinstance(header, dict) or "msg_id" not in header or "msg_type" not in header:
-        raise ValueError("a kernel message without a header (msg_id, msg_type)")
-    msg: dict[str, Any] = {
-        "header": header,
-        "msg_id": header["msg_id"],
-        "msg_type": header["msg_type"],
-        "parent_header": parent if isinstance(parent, dict) else {},
-        "metadata": metadata if isinstance(metadata, dict) else {},
-        "content": content if isinstance(content, dict) else {},
-        "buffers": buffers,
-    }
-    if not str(header.get("version", "5")).startswith("5"):
-        msg = adapt(msg)  # protocol 4 kernels (very old)
-    return msg

@@ -9,8 +9,9 @@ from typing import Any, cast
 
 import zmq
 import zmq.asyncio
-from jupyter_client.adapter import adapt
 from jupyter_client.session import Session
+
+from rtui.core.kernels import envelope
 
 __all__ = ["BATCH", "InvalidSignature", "decode", "next_frames", "pump"]
 
@@ -44,19 +45,8 @@ def decode(session: Session, frames: list[bytes]) -> dict[str, Any]:
         if not hmac.compare_digest(signature, session.sign(parts[1:5])):
             raise InvalidSignature("invalid signature")
     unpack = session.unpack
-    header: dict[str, Any] = unpack(parts[1])
-    msg: dict[str, Any] = {
-        "header": header,
-        "msg_id": header["msg_id"],
-        "msg_type": header["msg_type"],
-        "parent_header": unpack(parts[2]),
-        "metadata": unpack(parts[3]),
-        "content": unpack(parts[4]),
-        "buffers": [memoryview(b) for b in parts[5:]],
-    }
-    if not str(header.get("version", "5")).startswith("5"):
-        msg = adapt(msg)  # protocol 4 kernels (very old)
-    return msg
+    return envelope.message(unpack(parts[1]), unpack(parts[2]), unpack(parts[3]),
+                            unpack(parts[4]), [memoryview(b) for b in parts[5:]])
 
 
 async def pump(asocket: zmq.asyncio.Socket, on_frames: Callable[[list[bytes]], None]) -> None:
