@@ -160,3 +160,5 @@ def _json(data: str | Bytes) -> Any:
         return json.loads(data if isinstance(data, str) else bytes(data))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"a message part that is not JSON: {exc}") from exc
+    except RecursionError:  # not a ValueError: it escaped the reader, which died
+        raise ValueError("a message part nested too deep to read") from None
