@@ -104,8 +104,12 @@ class ZmqChannels:
 
         def on_frames(frames: list[bytes]) -> None:
             msg = decode(frames)
-            if msg is not None:
+            if msg is None:
+                return
+            try:
                 handler(msg)
+            except Exception:  # the reader (the socket's pump) must outlive a handler's bug
+                log.exception("%s: a message handler failed on %s", self.name, msg["msg_type"])
 
         return on_frames
 
