@@ -51,7 +51,7 @@ def log(args: argparse.Namespace) -> int:
             elif isinstance(event, ev.KernelExited):
                 exited.append(event)  # said once the job's end is known (see below)
                 stop.set()
-            elif isinstance(event, ev.OutputDropped):
+            elif isinstance(event, (ev.OutputDropped, ev.MessageDropped)):
                 print(f"rtui: {event.describe()}", file=sys.stderr, flush=True)
             else:
                 text = _log_text(event)

@@ -444,6 +444,9 @@ class _Terminal:
                 print(f"rtui: {note}", file=sys.stderr, flush=True)
             self.shown = False
             return False
+        if isinstance(event, ev.MessageDropped):
+            print(f"rtui: {event.describe()}", file=sys.stderr, flush=True)
+            return False
         if isinstance(event, ev.Stream):
             write_out(sys.stdout if event.name == "stdout" else sys.stderr, event.text)
         elif isinstance(event, (ev.ExecuteResult, ev.DisplayData)):

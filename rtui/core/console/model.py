@@ -30,6 +30,7 @@ from rtui.core.kernels.events import (
     ExecuteResult,
     KernelEvent,
     KernelExited,
+    MessageDropped,
     OutputDropped,
     OutputReplayed,
     Stream,
@@ -89,6 +90,8 @@ class ConsoleModel(LineBuffer[_StreamState]):
         self._noted_version = 0  # the version a note or seam made: unchanged, nothing shown
         self._clear_pending = False
         self._cell_count: int | None = None
+        # The last malformed-message note: (the version it made, its text, how many it says)
+        self._dropped_run: tuple[int, str, int] | None = None
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             Stream: self._on_stream,
             ExecuteInput: self._on_execute_input,
@@ -99,6 +102,7 @@ class ConsoleModel(LineBuffer[_StreamState]):
             OutputReplayed: self._on_replayed,
             OutputDropped: self._on_dropped,
             KernelExited: self._on_exited,
+            MessageDropped: self._on_message_dropped,
         }
 
     def __repr__(self) -> str:
@@ -268,6 +272,20 @@ class ConsoleModel(LineBuffer[_StreamState]):
         tail = ev.log_tail.rstrip()
         if tail:
             self._note("The end of its log:\n" + tail, self.styles.placeholder)
+
+    def _on_message_dropped(self, ev: MessageDropped) -> None:
+        """One line for a malformed message; a run of the same (a kernel that sends nothing
+        else) stays that one line, with a count."""
+        note = f"[{ev.describe()}]"
+        run = self._dropped_run
+        if run is not None and run[0] == self._version and run[1] == note:
+            count = run[2] + 1
+            self._splice(self.total - 1, self.total,
+                         [(f"{note} \u00d7{count:,}", self.styles.placeholder)])
+        else:
+            count = 1
+            self._note(note, self.styles.placeholder)
+        self._dropped_run = (self._version + 1, note, count)
 
     # -- cells --------------------------------------------------------------------------------
 

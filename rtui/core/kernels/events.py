@@ -26,6 +26,8 @@ __all__ = [
     "KernelExited",
     "LinkLost",
     "Listener",
+    "MalformedMessage",
+    "MessageDropped",
     "MessageEvent",
     "OutputDropped",
     "OutputReplayed",
@@ -34,6 +36,7 @@ __all__ = [
     "decode_execute_reply",
     "decode_input_request",
     "decode_status",
+    "decoded",
     "event_from_keeper",
     "event_from_message",
     "history_rows",
@@ -136,6 +139,21 @@ class ExecuteReply:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDropped:
+    """A kernel message of a type rtui shows whose content is not what that type holds (a
+    stream without its text, a traceback that is no list of strings): not shown, said so."""
+
+    msg_type: str
+    reason: str
+    parent_id: str | None = None
+
+    def describe(self) -> str:
+        """"a stream message from the kernel was malformed and dropped ('text' is ...)"."""
+        return (f"a {self.msg_type[:40]} message from the kernel was malformed and dropped "
+                f"({self.reason})")
+
+
+@dataclass(frozen=True, slots=True)
 class KernelAlive:
     """A heartbeat transition: the kernel stopped (or resumed) answering pings."""
 
@@ -228,6 +246,7 @@ MessageEvent: TypeAlias = (
     | Status
     | InputRequest
     | ExecuteReply
+    | MessageDropped
 )
 """Events decoded from a kernel message (all carry ``parent_id``)."""
 
@@ -305,14 +324,57 @@ def history_rows(c: dict[str, Any], *, dedupe: bool) -> list[tuple[int, int, str
     return kept[::-1]
 
 
+class MalformedMessage(ValueError):
+    """A message's content lacks a field its type needs, or holds one of the wrong type."""
+
+
 def _parent_id(msg: dict[str, Any]) -> str | None:
-    parent = msg.get("parent_header") or {}
-    msg_id = parent.get("msg_id")
+    parent = msg.get("parent_header")
+    msg_id = parent.get("msg_id") if isinstance(parent, dict) else None
     return msg_id if isinstance(msg_id, str) and msg_id else None
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# What a message type's content must hold (the links check the envelope: envelope.py).
+# Missing or of the wrong type, the message is dropped with a note (``decoded``).
+
+
+def _content(msg: dict[str, Any]) -> dict[str, Any]:
+    c = msg.get("content")
+    if not isinstance(c, dict):
+        raise MalformedMessage("its content is not an object")
+    return c
+
+
+def _text(c: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = c.get(key, default)
+    if value is None:
+        raise MalformedMessage(f"no {key!r}")
+    if not isinstance(value, str):
+        raise MalformedMessage(f"{key!r} is not a string")
+    return value
+
+
+def _object(c: dict[str, Any], key: str, *, required: bool = False) -> dict[str, Any]:
+    value = c.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"{key!r} is not an object" if value is not None else
+                               f"no {key!r}")
+    return value
+
+
+def _texts(c: dict[str, Any], key: str) -> list[str]:
+    value = c.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MalformedMessage(f"{key!r} is not a list of strings")
+    return value
 
 
 # One decoder per message type: a session looks one up once per message (output floods go
@@ -320,21 +382,23 @@ def _count(value: Any) -> int | None:
 
 
 def decode_stream(msg: dict[str, Any]) -> Stream:
-    c: dict[str, Any] = msg.get("content") or {}
+    c = _content(msg)
     name: StreamName = "stderr" if c.get("name") == "stderr" else "stdout"
-    return Stream(name, c.get("text", ""), _parent_id(msg))
+    return Stream(name, _text(c, "text"), _parent_id(msg))
 
 
 def decode_status(msg: dict[str, Any]) -> Status:
-    c: dict[str, Any] = msg.get("content") or {}
-    return Status(c.get("execution_state", "unknown"), _parent_id(msg))
+    """Lenient (a status is never shown; it ends executions): no state is ``unknown``."""
+    c = msg.get("content")
+    state = c.get("execution_state") if isinstance(c, dict) else None
+    return Status(state if isinstance(state, str) else "unknown", _parent_id(msg))
 
 
 def _display(msg: dict[str, Any], update: bool) -> DisplayData:
-    c: dict[str, Any] = msg.get("content") or {}
+    c = _content(msg)
     return DisplayData(
-        c.get("data") or {}, c.get("metadata") or {}, c.get("transient") or {}, update,
-        _parent_id(msg),
+        _object(c, "data", required=True), _object(c, "metadata"), _object(c, "transient"),
+        update, _parent_id(msg),
     )
 
 
@@ -347,45 +411,59 @@ def decode_update_display_data(msg: dict[str, Any]) -> DisplayData:
 
 
 def decode_execute_result(msg: dict[str, Any]) -> ExecuteResult:
-    c: dict[str, Any] = msg.get("content") or {}
+    c = _content(msg)
     return ExecuteResult(
-        _count(c.get("execution_count")), c.get("data") or {}, c.get("metadata") or {},
-        _parent_id(msg),
+        _count(c.get("execution_count")), _object(c, "data", required=True),
+        _object(c, "metadata"), _parent_id(msg),
     )
 
 
 def decode_execute_input(msg: dict[str, Any]) -> ExecuteInput:
-    c: dict[str, Any] = msg.get("content") or {}
-    return ExecuteInput(c.get("code", ""), _count(c.get("execution_count")), _parent_id(msg))
+    c = _content(msg)
+    return ExecuteInput(_text(c, "code"), _count(c.get("execution_count")), _parent_id(msg))
 
 
 def decode_error(msg: dict[str, Any]) -> Error:
-    c: dict[str, Any] = msg.get("content") or {}
-    return Error(
-        c.get("ename", ""), c.get("evalue", ""), list(c.get("traceback") or []), _parent_id(msg)
-    )
+    c = _content(msg)
+    return Error(_text(c, "ename", ""), _text(c, "evalue", ""), _texts(c, "traceback"),
+                 _parent_id(msg))
 
 
 def decode_clear_output(msg: dict[str, Any]) -> ClearOutput:
-    c: dict[str, Any] = msg.get("content") or {}
-    return ClearOutput(bool(c.get("wait", False)), _parent_id(msg))
+    c = _content(msg)
+    return ClearOutput(c.get("wait") is True, _parent_id(msg))
 
 
 def decode_input_request(msg: dict[str, Any]) -> InputRequest:
-    c: dict[str, Any] = msg.get("content") or {}
-    return InputRequest(c.get("prompt", ""), bool(c.get("password", False)), _parent_id(msg))
+    c = _content(msg)
+    return InputRequest(_text(c, "prompt", ""), c.get("password") is True, _parent_id(msg))
 
 
 def decode_execute_reply(msg: dict[str, Any]) -> ExecuteReply:
-    c: dict[str, Any] = msg.get("content") or {}
+    """Lenient (a reply ends its execution, whatever it holds): what is not as it should
+    be is taken as absent, a status not known as ``error``."""
+    c = msg.get("content")
+    if not isinstance(c, dict):
+        c = {}
     status = c.get("status", "error")
+    payload = c.get("payload")
+    expressions = c.get("user_expressions")
     return ExecuteReply(
         cast(ReplyStatus, status if status in ("ok", "error", "aborted") else "error"),
         _count(c.get("execution_count")),
-        list(c.get("payload") or []),
+        [p for p in payload if isinstance(p, dict)] if isinstance(payload, list) else [],
         _parent_id(msg),
-        dict(c.get("user_expressions") or {}),
+        expressions if isinstance(expressions, dict) else {},
     )
+
+
+def decoded(decode: Callable[[dict[str, Any]], MessageEvent],
+            msg: dict[str, Any]) -> MessageEvent:
+    """``decode(msg)``, or the MessageDropped that says why it could not be."""
+    try:
+        return decode(msg)
+    except MalformedMessage as exc:
+        return MessageDropped(_msg_type(msg) or "kernel", str(exc), _parent_id(msg))
 
 
 OUTPUT_DECODERS: dict[str, Callable[[dict[str, Any]], MessageEvent]] = {
@@ -409,9 +487,20 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], MessageEvent]] = {
 
 
 def event_from_message(msg: dict[str, Any]) -> MessageEvent | None:
-    """Decode one iopub/stdin (or execute_reply) message; ``None`` for types we do not show."""
-    decode = _DECODERS.get(msg["header"]["msg_type"])
-    return None if decode is None else decode(msg)
+    """Decode one iopub/stdin (or execute_reply) message; ``None`` for types we do not show
+    (the Jupyter protocol: a client ignores types it does not know), MessageDropped for one
+    whose content is not what its type holds."""
+    msg_type = _msg_type(msg)
+    decode = _DECODERS.get(msg_type) if msg_type is not None else None
+    return None if decode is None else decoded(decode, msg)
+
+
+def _msg_type(msg: dict[str, Any]) -> str | None:
+    """The message's type: as the links lift it from the header, or in the header."""
+    header = msg.get("header")
+    msg_type = msg.get("msg_type") or (header.get("msg_type") if isinstance(header, dict)
+                                       else None)
+    return msg_type if isinstance(msg_type, str) else None
 
 
 KeeperEvent: TypeAlias = OutputReplayed | OutputDropped | KernelExited

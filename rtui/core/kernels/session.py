@@ -35,6 +35,7 @@ from rtui.core.kernels.events import (
     decode_execute_reply,
     decode_input_request,
     decode_status,
+    decoded,
     event_from_keeper,
     history_rows,
 )
@@ -663,7 +664,7 @@ class KernelSession:
     def _output_handler(self, decode: Callable[[dict[str, Any]], MessageEvent]) -> Handler:
         """The iopub handler of one output type: decode, then to its Execution or else out."""
         def on_iopub_output(msg: dict[str, Any]) -> None:
-            event = decode(msg)
+            event = decoded(decode, msg)  # or what says it was malformed (MessageDropped)
             execution = self._executions.get(event.parent_id or "")
             if execution is not None:
                 execution.on_output(event)
@@ -703,7 +704,9 @@ class KernelSession:
             self._watch_idle(execution, self._iopub_count)
 
     def _on_request_reply(self, msg: dict[str, Any]) -> None:
-        parent_id = (msg.get("parent_header") or {}).get("msg_id")
+        parent_id = msg["parent_header"].get("msg_id")
+        if not isinstance(parent_id, str):
+            parent_id = None
         future = self._pending.pop(parent_id, None) if parent_id else None
         if future is not None and not future.done():
             future.set_result(msg)
@@ -751,6 +754,10 @@ class KernelSession:
             handler(msg)
 
     def _on_stdin_input_request(self, msg: dict[str, Any]) -> None:
+        request = decoded(decode_input_request, msg)
+        if not isinstance(request, InputRequest):  # malformed: said, never answered
+            self._hand_on_question(request)
+            return
         self._input_parent = msg["header"]
         feed = self._feed
         if feed is None:
@@ -767,14 +774,15 @@ class KernelSession:
         task.add_done_callback(self._side_tasks.discard)
 
     def _hand_on_input_request(self, msg: dict[str, Any]) -> None:
-        self._hand_on_question(decode_input_request(msg))
+        self._hand_on_question(decoded(decode_input_request, msg))
 
-    def _hand_on_question(self, request: InputRequest) -> None:
-        execution = self._executions.get(request.parent_id or "")
+    def _hand_on_question(self, question: MessageEvent) -> None:
+        """An InputRequest (or the MessageDropped of a malformed one) to its cell, or out."""
+        execution = self._executions.get(question.parent_id or "")
         if execution is not None:
-            execution.on_output(request)
+            execution.on_output(question)
         else:
-            self._emit(request)
+            self._emit(question)
 
     def _on_headed(self, headed: asyncio.Future[Any]) -> None:
         """The keeper does not hold our stdin identity (an older keeper): connect stdin
