@@ -17,7 +17,7 @@ from rich.text import Span, Text
 
 from rtui.core.console.lines import Line
 
-__all__ = ["HOLD_MAX", "INCOMPLETE_ESCAPE", "SgrDecoder", "text_lines"]
+__all__ = ["HOLD_MAX", "INCOMPLETE_ESCAPE", "SgrDecoder", "text_lines", "visible_length"]
 
 HOLD_MAX: Final = 64
 # Longest escape sequence held back when a chunk ends inside one.
@@ -81,9 +81,29 @@ class SgrDecoder:
         self.style = style
         return Text("".join(parts), spans=spans)
 
+    def advance(self, piece: str) -> None:
+        """Take a piece's SGR changes without building its text (a redraw that a later one
+        covers whole: only its colours carry on)."""
+        style = self.style
+        for match in _ESCAPE.finditer(piece):
+            params = match.group(1)
+            if params is not None:
+                style = _after_sgr(style, params)
+        self.style = style
+
     def decode_text(self, text: str) -> list[Line]:
         """Several lines; a ``\r`` keeps only what follows it, as the last redraw wins."""
         return [self.decode(line.rsplit("\r", 1)[-1]) for line in text.split("\n")]
+
+
+def visible_length(piece: str) -> int | None:
+    """The characters a piece of one line (no ``\r``, no newline) shows when written from
+    column 0, as the console decodes it; None when that depends on more (tabs, OSC links)."""
+    if "\t" in piece or "\x1b]" in piece:
+        return None
+    if "\x1b" not in piece:
+        return len(piece)
+    return len(_ESCAPE.sub("", strip_control_codes(piece)))
 
 
 def text_lines(text: str) -> list[Line]:
