@@ -26,6 +26,7 @@ _TIME_RE = re.compile(r"^(?:(\d+)-(\d+)(?::(\d+)(?::(\d+))?)?|(\d+)(?::(\d+)(?::
                       re.ASCII)
 _TIME_HELP = "sbatch's formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
 _MAX_CPUS = 100_000
+_MAX_TIME_TEXT = 32  # characters: past this no time is meant (and int() of 5,000 digits raises)
 _TEXT_KEYS = ("partition", "account", "qos", "time", "mem", "gpus", "gres", "reservation")
 _LIST_KEYS = ("extra", "setup")
 SLURM_KEYS = (*_TEXT_KEYS[:4], "cpus", *_TEXT_KEYS[4:], *_LIST_KEYS)
@@ -136,9 +137,10 @@ def slurm_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def time_seconds(text: str) -> int:
     """Seconds of a time in one of sbatch's formats; ValueError says which formats."""
-    match = _TIME_RE.match(text.strip())
+    match = _TIME_RE.match(text.strip()) if len(text) <= _MAX_TIME_TEXT else None
     if match is None:
-        raise ValueError(f"'{text}' is not a time ({_TIME_HELP})")
+        shown = text if len(text) <= _MAX_TIME_TEXT else text[:_MAX_TIME_TEXT] + "…"
+        raise ValueError(f"'{shown}' is not a time ({_TIME_HELP})")
     days, d_hours, d_minutes, d_seconds, first, second, third = match.groups()
     if days is not None:
         parts = [int(d_hours), int(d_minutes or 0), int(d_seconds or 0)]
@@ -186,8 +188,11 @@ def _decode(key: str, value: Any) -> Any:
 
 def _decode_cpus(value: Any) -> int:
     number = value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())  # a form's or a flag's text
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():  # a form's or a flag's text
+        if len(text) > len(str(_MAX_CPUS)):  # and never int() of 5,000 digits: it raises
+            raise ValueError(f"must be 1-{_MAX_CPUS}, got a {len(text)}-digit number")
+        number = int(text)
     if isinstance(number, bool) or not isinstance(number, int):
         raise ValueError(f"must be a whole number 1-{_MAX_CPUS}, got {describe_value(value)}")
     if not 1 <= number <= _MAX_CPUS:
