@@ -348,8 +348,10 @@ async def test_the_hosts_home_full_or_read_only(
                   r"will not be written to the database\.\n?", "", "".join(printed))
     got = [n for n, _ in stamped(text, "H")]
     assert got == list(range(lines)), (len(got), printed[:3])
+    seen = re.sub(r"kernel-[0-9a-f-]+\.json", "kernel-ID.json",
+                  f"rtui: {refused.value}".replace(str(home), "~"))
     reliability.record("faults", f"the host's home {fault} while a kernel runs",
-                       tried=lines, seen=f"rtui: {refused.value}", lost=lost_of(got, lines),
+                       tried=lines, seen=seen, lost=lost_of(got, lines),
                        recover_s=recover_s)
 
 
