@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests import reliability
 # shell and the keyring is the machine's own.
 _SKIPPED_COMMANDS = {("demo",)}  # by their first word
 _SKIPPED_OPTIONS = {"--token-command", "--token-keyring", "--help", "-h", "--version"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # in a message: what a terminal obeys
 _BOUND_S = 15.0  # seconds one command line may take (a refused connection is milliseconds)
 
 ODD_TEXT = st.one_of(
@@ -166,6 +168,7 @@ def test_any_command_line_ends_in_an_exit_code_and_changes_nothing_when_it_fails
         before = hosts_file.read_bytes()
         code, out, err, took = _run(argv)
         assert "Traceback" not in err + out, (argv, err)
+        assert not _CONTROL.search(err), (argv, err)  # a name echoed is escaped: '\\x1b'
         assert took < _BOUND_S, (argv, took)
         if code != 0:
             assert hosts_file.read_bytes() == before, (argv, err)

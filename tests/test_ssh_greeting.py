@@ -151,3 +151,15 @@ def test_what_the_server_said_is_one_short_printable_line() -> None:
     assert said_text(b"\x15\x03\x03\x00\x02\x02\x46") == "it sent binary data: 15 03 03 00 02 02 46"
     assert said_text(b"x" * 500).endswith("x…'") and len(said_text(b"x" * 500)) < 80
     assert said_text("é\x1b[2J".encode() + b"\xff\n") == "it said: 'é\\x1b[2J\\xff'"
+
+
+def test_the_host_list_names_both_kinds_in_its_status_column() -> None:
+    """The TUI's status column shows a check's error_kind through BADGES: each has its own
+    words, not the fallback "error"."""
+    from rtui.core.ssh.check import HostStatus
+    from rtui.tui.widgets.hosts import BADGES, badge_for
+
+    for kind, label in (("not-ssh", "not SSH"), ("no-greeting", "no SSH greeting")):
+        status = HostStatus("srv", error="…", error_kind=kind)
+        assert badge_for(status, checking=False) == kind
+        assert BADGES[kind][0] == label

@@ -19,6 +19,7 @@ from rtui.cli.arg_types import LOCAL_PATH
 from rtui.cli.common import UsageError
 from rtui.core.config.model import IMAGE_MODES
 from rtui.core.errors import RtuiError
+from rtui.core.files.paths import printable
 from rtui.core.logs import setup_logging
 
 __all__ = ["build_parser", "main"]
@@ -31,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except RtuiError as exc:
         for line in str(exc).splitlines() or ["error"]:
-            print(f"rtui: {line}", file=sys.stderr)
+            # printable: a name given or sent back ('\x1b[2J') is shown, never obeyed
+            print(f"rtui: {printable(line)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
     except KeyboardInterrupt:
         print("rtui: interrupted", file=sys.stderr)
