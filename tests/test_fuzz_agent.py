@@ -328,7 +328,8 @@ def test_unreadable_lines_are_refused_and_the_next_request_served(piped: PipedAg
     assert "not a JSON line" in seen
     reliability.record("bad input", "agent request lines: random bytes, cut, NUL, bad UTF-8",
                        tried=tried, seen="bad_request: not a JSON line: <where> / the request "
-                       "line is not UTF-8 (byte N)", tracebacks=0, hangs=0, files_changed=0)
+                       "line is not UTF-8 (a bad byte at offset N)", tracebacks=0, hangs=0,
+                       files_changed=0)
 
 
 @pytest.mark.reliability
