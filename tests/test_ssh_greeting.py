@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from rtui.cli.main import main
+from rtui.core.config.model import Host
 from rtui.core.errors import NotSSHServerError
 from rtui.core.ssh.greeting import GreetingWatch, said_text
 from tests import reliability
+from tests.harness.sshd import SSHD
+from tests.ssh_helpers import connection, host_for, trust
 
 GARBAGE = bytes(range(256)) * 8
 HTTP_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -165,3 +168,29 @@ def test_the_host_list_names_both_kinds_in_its_status_column() -> None:
         status = HostStatus("srv", error="…", error_kind=kind)
         assert badge_for(status, checking=False) == kind
         assert BADGES[kind][0] == label
+
+
+@pytest.mark.parametrize("fake_server", ["http"], indirect=True)
+async def test_through_a_jump_host_the_watch_sees_each_hop(
+    fake_server: tuple[str, int], jump_sshd: SSHD, sshd: SSHD, isolated_home: Path
+) -> None:
+    """A tunnelled hop's bytes come through the jump host's channel: an SSH target is seen
+    to greet (and the watch unwrapped), a web server behind the jump host is named."""
+    trust(sshd, isolated_home)
+    trust(jump_sshd, isolated_home)
+    jump = host_for(jump_sshd, "bastion")
+    conn, _ = connection(jump, host_for(sshd, "inner", jump=("bastion",)))
+    await conn.connect()
+    for hop in conn._conns:
+        assert hop.get_extra_info("rtui_client").greeting.greeted
+        assert "data_received" not in vars(hop)  # the class's own again: nothing in the way
+    await conn.close()
+
+    _, port = fake_server
+    web = Host("web", hostname="127.0.0.1", port=port, jump=("bastion",))
+    conn, _ = connection(jump, web, auto_reconnect=False)
+    with pytest.raises(NotSSHServerError) as raised:
+        await conn.connect()
+    assert str(raised.value) == (f"127.0.0.1:{port} is not an SSH server "
+                                 "(it said: 'HTTP/1.1 400 Bad Request')")
+    await conn.close()
