@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rtui.core.errors import KernelError
+from rtui.core.safe_read import file_kind
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -66,7 +67,7 @@ def read_connection_file(path: str | Path, where: str | None = None) -> dict[str
     try:  # looked at before opening: opening a device can have effects of its own
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise ConnectionFileError(shown, [f"it is {_file_kind(mode)}, not a file"])
+            raise ConnectionFileError(shown, [f"it is {file_kind(mode)}, not a file"])
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         raise ConnectionFileError(shown, ["the file does not exist"]) from None
@@ -75,7 +76,7 @@ def read_connection_file(path: str | Path, where: str | None = None) -> dict[str
     try:
         mode = os.fstat(fd).st_mode  # again: it may have been replaced in between
         if not stat.S_ISREG(mode):
-            raise ConnectionFileError(shown, [f"it is {_file_kind(mode)}, not a file"])
+            raise ConnectionFileError(shown, [f"it is {file_kind(mode)}, not a file"])
         data = b""
         while len(data) <= MAX_FILE_BYTES:
             chunk = os.read(fd, MAX_FILE_BYTES + 1 - len(data))
@@ -260,17 +261,3 @@ def _json_kind(value: Any, quoted: bool = True) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "not a regular file"
