@@ -7,9 +7,9 @@ earlier run left instead of running the tests; ``--long`` runs the property test
 hypothesis' ``long`` profile (tests/reliability.py) instead of CI's, and the fault suite's
 print flood with 10 million lines instead of CI's 300,000.
 
-The rows come from tests/reliability.py's ``record`` calls, one per test that asserted what
-it checks: a row is only here if its test passed (a failed test's figures are dropped, and
-the table says how many tests failed).
+The rows come from tests/reliability.py's ``record`` calls, made by each test after its
+asserts passed (a test that fails records nothing); the line above the tables says whether
+pytest's whole run passed.
 """
 
 from __future__ import annotations

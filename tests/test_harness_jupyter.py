@@ -95,11 +95,20 @@ async def test_jupyterhub_starts_alices_server_with_202_progress_and_v1_through_
 
 def test_find_chp_takes_npms_proxy_not_the_pypi_port(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """$RTUI_TEST_CHP naming the PyPI port (a Python script) is passed over for PATH's node
+    one; with neither, the message says what to install."""
     python_port = tmp_path / "configurable-http-proxy"
     python_port.write_text("#!/usr/bin/python3\nfrom configproxy import main\n")
     monkeypatch.setenv(CHP_ENV, str(python_port))
-    found = find_chp()
-    assert found != python_port and found.read_bytes().startswith(b"#!/usr/bin/env node")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(RuntimeError, match="npm install --prefix DIR configurable-http-proxy"):
+        find_chp()
+    node_script = bin_dir / "configurable-http-proxy"
+    node_script.write_text("#!/usr/bin/env node\nrequire('../lib/configproxy');\n")
+    node_script.chmod(0o755)
+    assert find_chp() == node_script
 
 
 def test_jupyter_hosts_writes_a_host_reached_via_an_ssh_host_with_its_token_in_env(

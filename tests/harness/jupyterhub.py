@@ -33,7 +33,6 @@ from tests.harness.jupyter import dies_with_us, free_port, log_tail, request
 __all__ = ["CHP_ENV", "HubInfo", "PendingHub", "find_chp", "start_hub"]
 
 CHP_ENV = "RTUI_TEST_CHP"  # .ci/run: the npm configurable-http-proxy it installed
-_LOCAL_CHP = Path("/tmp/d20/npmchp/node_modules/.bin/configurable-http-proxy")
 START_TIMEOUT = 60.0
 USER = "alice"
 # What rtui needs of a user's token (DESIGN20 §3): start/stop and progress of her servers,
@@ -53,10 +52,9 @@ def _is_node_script(path: Path) -> bool:
 
 
 def find_chp() -> Path:
-    """npm's configurable-http-proxy: $RTUI_TEST_CHP, the design study's copy, or PATH's when
-    it is the node one (the PyPI port installs a Python script of the same name)."""
-    candidates = [os.environ.get(CHP_ENV, ""), str(_LOCAL_CHP),
-                  shutil.which("configurable-http-proxy") or ""]
+    """npm's configurable-http-proxy: $RTUI_TEST_CHP's or PATH's, when it is the node one
+    (the PyPI port installs a Python script of the same name)."""
+    candidates = [os.environ.get(CHP_ENV, ""), shutil.which("configurable-http-proxy") or ""]
     for candidate in candidates:
         if candidate and _is_node_script(Path(candidate)):
             return Path(candidate)
