@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 LONG_FLOOD_LINES = 10_000_000  # the flood --long runs (about 3 min here)
+_RUN = "_run"  # the figures file's line about the run itself (exit code, seconds, profile)
 RUN_TIMEOUT = 1800  # seconds for the whole selection (the fault cases' freezes add up)
 
 _TITLES = {
     "bad input": ("Bad input", ("Input", "Cases tried", "Tracebacks", "Hangs",
                                 "Files changed", "What the person is told")),
-    "faults": ("Faults", ("Fault", "Runs", "What the person sees", "Lines lost",
+    "faults": ("Faults", ("Fault", "Tried", "What the person sees", "Lines lost",
                           "Recovered in")),
     "security": ("Security", ("Check", "Items checked", "Leaked", "What is checked")),
 }
@@ -66,8 +67,14 @@ def _num(value: object) -> str:
     return "" if value is None else str(value)
 
 
+_CELL_MOST = 240  # characters of a cell: a generated input's messages can run long
+
+
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    shown = str(text).replace("\n", " ")
+    if len(shown) > _CELL_MOST:
+        shown = shown[:_CELL_MOST - 1].rstrip() + "…"
+    return shown.replace("|", "\\|")
 
 
 def render(rows: list[dict[str, object]], *, note: str) -> str:
@@ -116,19 +123,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="accepted for `python -m benchmarks`")
     args = parser.parse_args(argv)
     if args.source is not None:
-        rows, code, took = load(args.source), 0, None
+        rows = load(args.source)
+        meta = next((r for r in rows if r["section"] == _RUN), {})
+        code, took = int(str(meta.get("code", 0))), meta.get("took")
+        long = bool(meta.get("long", args.long))
     else:
+        long = args.long
         with tempfile.TemporaryDirectory(prefix="rtui-rel-") as tmp:
             out = Path(tmp) / "figures.jsonl"
             out.touch(mode=0o600)
-            code, took = run_tests(out, args.long)
+            code, took = run_tests(out, long)
+            with out.open("a", encoding="utf-8") as figures:  # the run itself, for --from
+                figures.write(json.dumps({"section": _RUN, "code": code, "took": took,
+                                          "long": long}) + "\n")
             rows = load(out)
             if args.keep is not None:
                 args.keep.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
-    profile = "long" if args.long else "ci"
+    profile = "long" if long else "ci"
     run = ("" if took is None else
-           f" in {took / 60:.1f} min, pytest {'passed' if code == 0 else f'exit {code}'}")
-    note = (f"From `python -m benchmarks.reliability{' --long' if args.long else ''}` "
+           f" in {float(str(took)) / 60:.1f} min, pytest {'passed' if code == 0 else f'exit {code}'}")
+    note = (f"From `python -m benchmarks.reliability{' --long' if long else ''}` "
             f"(hypothesis profile `{profile}`{run}); {machine_line()}.")
     table = render(rows, note=note)
     print(table)
