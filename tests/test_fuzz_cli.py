@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtui.cli.main import build_parser, main
+from rtui.core.crash import EXIT_INTERNAL
 from tests import reliability
 
 # Never generated: the demo starts local kernels and a TUI; a token command is run by a
@@ -168,6 +169,7 @@ def test_any_command_line_ends_in_an_exit_code_and_changes_nothing_when_it_fails
         before = hosts_file.read_bytes()
         code, out, err, took = _run(argv)
         assert "Traceback" not in err + out, (argv, err)
+        assert code != EXIT_INTERNAL and "internal error" not in err, (argv, err)  # a bug
         assert not _CONTROL.search(err), (argv, err)  # a name echoed is escaped: '\\x1b'
         assert took < _BOUND_S, (argv, took)
         if code != 0:

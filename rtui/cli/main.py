@@ -90,3 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_ERROR
+    except Exception as exc:  # a bug: one line here, the traceback in the log (rtui.core.crash)
+        from rtui.core.crash import EXIT_INTERNAL, keep_crash
+
+        print(f"rtui: {keep_crash(exc)}", file=sys.stderr)
+        return EXIT_INTERNAL

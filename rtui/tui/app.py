@@ -324,8 +324,9 @@ class RtuiApp(FileTasks, JobConsoles, FilesTabs, PlotsTabs, EnvsTabs):
 
 def run_tui(*, config: str | None = None, ansi: bool = False, images: str | None = None) -> int:
     store = HostStore(locations.config_path(config))
-    RtuiApp(store, ansi=ansi, graphics=detect_graphics(store, images)).run()
-    return 0
+    app = RtuiApp(store, ansi=ansi, graphics=detect_graphics(store, images))
+    app.run()
+    return app.return_code or 0  # 1 after a crash (said by QuietCrashApp)
 
 
 def detect_graphics(store: HostStore, images: str | None) -> GraphicsSupport:

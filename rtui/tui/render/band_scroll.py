@@ -29,6 +29,7 @@ from textual.app import App
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarCorner
 
+from rtui.tui.render.crash import QuietCrashApp
 from rtui.tui.render.payloads import CarriedUpdate
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def _is_scrollbar_of(other: Widget, widget: Widget) -> bool:
     return other.parent is widget and isinstance(other, ScrollBar | ScrollBarCorner)
 
 
-class ScrollingApp(App[None]):
+class ScrollingApp(QuietCrashApp):
     """An app whose main screen moves scrolled rows in the terminal (see the module)."""
 
     @property

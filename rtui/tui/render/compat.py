@@ -153,6 +153,15 @@ RELIED_ON: tuple[Piece, ...] = (
           _method(App, "_display", ("screen", "renderable"))),
     Piece("App._batch_count", "paint_now waits for batch_update (painting_held)",
           _attribute(App, "_batch_count", int)),
+    Piece("App._fatal_error()", "a crash said in one line, its traceback in the log, not "
+          "Textual's screen of every frame's variables (rtui.tui.app)",
+          _method(App, "_fatal_error", ())),
+    Piece("App._exit_renderables", "the crash line printed after the app's screen is gone",
+          _attribute(App, "_exit_renderables", list)),
+    Piece("App._close_messages_no_wait()", "the app closes after a crash, as Textual's does",
+          _method(App, "_close_messages_no_wait", ())),
+    Piece("App._exception", "the exception a crash is said for",
+          _attribute(App, "_exception", type(None))),
     Piece("Screen._compositor_refresh()", "the frame in which the band scroll is written "
           "(ScrollingScreen)", _method(Screen, "_compositor_refresh", ())),
     Piece("Screen._on_timer_update()", "paints a screen's pending repaints (paint_now)",
