@@ -117,9 +117,14 @@ def walk(root: Path, skip: tuple[str, ...] = ()) -> list[Item]:
 
 def take_stock(session: Session) -> None:
     """Walk what rtui wrote here and on the host; keep each item and each file's bytes.
-    Left out: the test's own ~/.ssh (its known_hosts) and the kernel's IPython profile
-    (~/.ipython, IPython's, made by the kernel as by any Jupyter's)."""
+    Left out: the test's own ~/.ssh (its known_hosts) and what is in the kernel's IPython
+    profile (IPython's files, 0644 as IPython makes them): ~/.ipython itself, which the agent
+    makes 0700 when it is missing, is kept."""
     local_home, runtime, remote_home, remote_runtime = session.roots
+    ipython = remote_home / ".ipython"
+    if ipython.exists():
+        session.items[ipython] = Item(ipython, "dir", ipython.stat().st_mode & 0o777,
+                                      remote_home.stat().st_mode & 0o777)
     for root, skip in ((local_home, (".ssh",)), (runtime, ()), (remote_home, (".ipython",)),
                        (remote_runtime, ())):
         for item in walk(root, skip):
@@ -232,6 +237,9 @@ def session(tmp_path_factory: pytest.TempPathFactory,
                         session.leaks.append(f"pid {process.pid} {what}: {data[:200]!r}")
             take_stock(session)
             targets = [(item.kind, str(item.path)) for item in session.items.values()]
+            history = remote_home / ".ipython" / "profile_default" / "history.sqlite"
+            assert history.exists()  # every cell's code, IPython's file in rtui's 0700 dir
+            targets.append(("file", str(history)))
             rtui_pids = descendants({running.pid}) | {session.kernel_pid}
             rtui_pids |= {p.pid for p in seen if str(remote_home).encode() in p.cmdline}
             targets += [("file", f"/proc/{pid}/environ") for pid in sorted(rtui_pids)]
@@ -289,7 +297,7 @@ def test_every_file_and_directory_rtui_writes_is_private_here_and_on_the_host(
             wrong.append(f"{item.kind} {oct(item.mode)} {item.path}")
     assert not wrong, "\n".join(wrong)
     names = {item.path.name for item in session.items.values()}
-    assert {"hosts.toml", "rtui.log", "keeper", "keeper.log", "k-1"} <= names, names
+    assert {"hosts.toml", "rtui.log", "keeper", "keeper.log", "k-1", ".ipython"} <= names, names
     kinds = [item.kind for item in session.items.values()]
     reliability.record(
         "security", "modes of what rtui writes, here and on the host",

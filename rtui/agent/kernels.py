@@ -25,10 +25,12 @@ from .kernel_boot import KERNEL_ID_RE, KERNEL_MODULES, KEY_RE, PORT_NAMES, kerne
 from .paths import (
     connection_files,
     home,
+    ipython_dir,
     kernel_id,
     kernels_dir,
     key_digest,
     load_json,
+    new_dirs_private,
     private_dir,
     read_json,
     real,
@@ -238,6 +240,7 @@ def op_launch(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     env = {str(k): str(v) for k, v in env.items()}
     cf = os.path.join(private_dir(runtime_dir()), f"kernel-{kid}.json")
     kdir = private_dir(kernels_dir())
+    new_dirs_private(ipython_dir(env))  # IPython would make it 0755: every cell's code
     if os.path.exists(cf):
         raise OpError("exists", f"{cf} already exists; pick another kernel_id")
     kernel_dir(kid)  # the private socket directory is usable, before anything is written

@@ -78,15 +78,28 @@ def missing_dirs(path: str) -> list[str]:
     return missing
 
 
-def private_dir(path: str) -> str:
-    """Create ``path`` mode 0700, and each missing parent 0700 too (as the XDG spec asks of
-    the base directories: ``os.makedirs`` left a new ``~/.local/share`` and ``~/.local/share/
-    rtui`` 0755, listable by every account); tighten ``path`` if it is ours and looser."""
+def new_dirs_private(path: str) -> None:
+    """Create ``path`` and its missing parents 0700; one that exists is left as it is (the
+    person's own, e.g. a ~/.ipython they share with their group)."""
     for level in missing_dirs(os.path.abspath(path)):
         try:
             os.mkdir(level, 0o700)
         except FileExistsError:
             pass  # made meanwhile (another agent)
+
+
+def ipython_dir(env: dict[str, str]) -> str:
+    """Where a kernel's IPython keeps its profile (its history of every cell's code among
+    it): ``IPYTHONDIR`` as the kernel gets it, else ``~/.ipython``."""
+    chosen = env.get("IPYTHONDIR") or os.environ.get("IPYTHONDIR") or "~/.ipython"
+    return os.path.join(home(), os.path.expanduser(chosen))
+
+
+def private_dir(path: str) -> str:
+    """Create ``path`` mode 0700, and each missing parent 0700 too (as the XDG spec asks of
+    the base directories: ``os.makedirs`` left a new ``~/.local/share`` and ``~/.local/share/
+    rtui`` 0755, listable by every account); tighten ``path`` if it is ours and looser."""
+    new_dirs_private(path)
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.stat(path)
     if st.st_uid == os.getuid() and st.st_mode & 0o077:

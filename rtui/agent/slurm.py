@@ -31,8 +31,10 @@ from .envs import check_python
 from .kernel_boot import BOOT, KERNEL_ID_RE, KERNEL_MODULES, KEY_RE, PORT_NAMES
 from .paths import (
     home,
+    ipython_dir,
     kernels_dir,
     key_digest,
+    new_dirs_private,
     private_dir,
     read_json,
     remove,
@@ -155,6 +157,7 @@ def op_slurm_submit(args: dict[str, Any], progress: Progress) -> dict[str, Any]:
     if os.path.exists(cf) or os.path.exists(rec_file):
         raise OpError("exists", f"a kernel {kid} exists already; pick another kernel_id")
     job_dir = os.path.join(private_dir(jobs_dir()), kid)
+    new_dirs_private(ipython_dir(env))  # IPython would make it 0755: every cell's code
     try:
         os.mkdir(job_dir, 0o700)
     except FileExistsError:
