@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from rtui.core.private import write_private
+from rtui.core.safe_read import read_regular_file
 
 __all__ = ["KernelNotes"]
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 _V = TypeVar("_V")
 
 MAX_ENTRIES = 500  # kernels remembered; the least recently saved are forgotten first
+MAX_FILE_BYTES = 4 << 20  # 500 entries take ~100 KB; a bigger file is not ours
 
 
 class KernelNotes(Generic[_V]):
@@ -53,7 +55,7 @@ class KernelNotes(Generic[_V]):
 
     def load(self) -> dict[str, _V]:
         try:
-            data = json.loads(self.path.read_bytes())
+            data = json.loads(read_regular_file(self.path, MAX_FILE_BYTES))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:

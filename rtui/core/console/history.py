@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from rtui.core.private import open_private
+from rtui.core.safe_read import file_kind
+
+log = logging.getLogger(__name__)
 
 try:
     import fcntl
@@ -122,17 +127,21 @@ class History:
 
     def _read(self) -> list[str]:
         writable = True
-        try:
-            fd = os.open(self.path, os.O_RDWR)
+        try:  # non-blocking: a FIFO in the file's place must not hang the console
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
         except PermissionError:
             writable = False
             try:
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
             except OSError:
                 return []
         except OSError:
             return []
         try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):  # a FIFO, /dev/zero: no history rather than a hang
+                log.warning("ignoring %s: it is %s, not a file", self.path, file_kind(mode))
+                return []
             with _locked(fd):
                 with os.fdopen(os.dup(fd), "rb") as stream:
                     lines = stream.read().splitlines()

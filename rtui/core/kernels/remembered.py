@@ -26,6 +26,7 @@ from rtui.core import locations
 from rtui.core.errors import RtuiError
 from rtui.core.kernels.connection_info import ConnectionFileError, check_connection_info
 from rtui.core.private import make_private_dir, write_private
+from rtui.core.safe_read import read_regular_file
 
 __all__ = ["KEPT_FIELDS", "RememberedKernel", "RememberedKernels", "RouteKinds"]
 
@@ -36,6 +37,7 @@ KEPT_FIELDS = ("transport", "ip", "shell_port", "iopub_port", "stdin_port", "con
 """The connection info's fields kept: what reaching the kernel and signing for it need."""
 
 _MAX_KERNELS = 50  # per host; the least recently saved are forgotten first
+MAX_FILE_BYTES = 4 << 20  # a host's file (50 kernels take ~50 KB); a bigger one is not ours
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class RememberedKernels:
     def _load(self, host: str) -> dict[str, Any]:
         path = self._path(host)
         try:
-            data = json.loads(path.read_bytes())
+            data = json.loads(read_regular_file(path, MAX_FILE_BYTES))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
