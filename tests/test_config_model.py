@@ -43,6 +43,11 @@ def test_full_host_round_trips_through_toml_data() -> None:
     assert config_to_data(config) == {"hosts": [data]}
 
 
+@pytest.mark.parametrize("hostname", ["::1", "fe80::1%eth0", "10.0.0.7", "gpu-1.lab"])
+def test_ipv6_and_plain_hostnames_are_taken(hostname: str) -> None:
+    assert config_from_data({"hosts": [{"name": "a", "hostname": hostname}]}).hosts[0]
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
@@ -55,6 +60,13 @@ def test_full_host_round_trips_through_toml_data() -> None:
         ({"name": "a", "jump": ["u@:22"]}, "jump: 'u@:22' has an empty host"),
         ({"name": "a", "jump": ["h:99999"]}, "has a bad port '99999'"),
         ({"name": "a", "user": "x y"}, "user: must be non-empty without spaces"),
+        ({"name": "a", "hostname": "h:22"},
+         "hostname: 'h:22' holds a port: give hostname = 'h' and port = 22 (--port 22)"),
+        ({"name": "a", "hostname": "-oProxyCommand=x"}, "hostname: must not start with '-'"),
+        ({"name": "a", "hostname": "h\x1b[2J"}, "must not contain control characters, "
+                                                "got 'h\\x1b[2J'"),
+        ({"name": "a", "hostname": "u@h"}, "(the login name goes in user)"),
+        ({"name": "a", "hostname": "a:b:c"}, "'a:b:c' is neither a host name nor an IP"),
         ({"name": "a b"}, "name: 'a b' is not a usable name"),
         ({"name": "a", "password": "hunter2"}, "secrets are never stored in hosts.toml"),
         ({"hostname": "x"}, "host #1: name: every host needs a name"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -314,6 +316,27 @@ def _check_port(value: Any) -> int:
     return value
 
 
+def _check_hostname(text: str) -> None:
+    """A DNS name or an address: no control characters, no leading '-' (an option to any
+    ``ssh`` it reaches), no port or user in it (said where each goes instead)."""
+    if not text.isprintable():
+        raise ValueError("must not contain control characters, got "
+                         f"'{text.encode('unicode_escape').decode()}'")
+    if text.startswith("-"):
+        raise ValueError(f"must not start with '-', got '{text}'")
+    if "@" in text:
+        raise ValueError(f"must not contain '@' (the login name goes in user), got '{text}'")
+    if ":" in text:
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 address, maybe scoped
+            return
+        port = re.fullmatch(r"([^:\[\]]+):([0-9]{1,5})", text)
+        if port:
+            raise ValueError(f"'{text}' holds a port: give hostname = '{port.group(1)}' and "
+                             f"port = {port.group(2)} (--port {port.group(2)})")
+        raise ValueError(f"'{text}' is neither a host name nor an IP address")
+
+
 def _decode_host_field(name: str, value: Any) -> Any:
     """Check one host field's TOML value and return it in model form; ValueError says why."""
     if name in ("name", "hostname", "user", "python", "note", "host_key_policy"):
@@ -325,6 +348,8 @@ def _decode_host_field(name: str, value: Any) -> Any:
             )
         if name in ("hostname", "user") and (not text or any(c.isspace() for c in text)):
             raise ValueError(f"must be non-empty without spaces, got '{text}'")
+        if name == "hostname":
+            _check_hostname(text)
         if name == "user" and "@" in text:
             raise ValueError(f"must not contain '@', got '{text}'")
         if name == "host_key_policy" and text not in HOST_KEY_POLICIES:
