@@ -5,6 +5,7 @@ naming the file and what is wrong, at once, and the file is never changed."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from rtui.core.errors import ConfigError, HostKeyError
 from rtui.core.private import append_private, write_private
 from rtui.core.safe_read import NotAFileError
 from rtui.core.ssh.hostkeys import KnownHosts
-from rtui.core.ssh.ssh_config import SSHConfigFiles, resolved_aliases
+from rtui.core.ssh.ssh_config import SSHConfigFiles, load_ssh_config, resolved_aliases
 
 Make = Callable[[Path], object]  # puts something in a path's place
 
@@ -47,7 +48,6 @@ def refused(store: HostStore) -> tuple[str, str]:
     (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a file"),
     (lambda p: p.symlink_to("/dev/zero"), "it is a character device, not a file"),
     (lambda p: p.symlink_to(p.name), "too many levels of symbolic links"),
-    (lambda p: p.mkdir(), "it is a directory, not a file"),
 ])
 def test_a_special_file_in_the_hosts_file_place_is_named(tmp_path: Path, make: Make,
                                                              said: str) -> None:
@@ -298,3 +298,19 @@ def test_a_special_known_hosts_file_is_named_not_waited_on(tmp_path: Path, make:
     assert str(info.value) == f"cannot read {known}, a file of known host keys: {said}"
     missing = KnownHosts([tmp_path / "none", tmp_path], tmp_path / "own")  # skipped, as ever
     assert missing.lookup("lab.example.org", 22) == []
+
+
+@pytest.mark.parametrize(("make", "said"), [
+    (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a file"),
+    (lambda p: p.symlink_to("/dev/zero"), "it is a character device, not a file"),
+    (lambda p: p.symlink_to(p), "too many levels of symbolic links"),
+])
+def test_an_ssh_config_that_is_no_file_stops_a_connection_with_its_reason(
+        tmp_path: Path, make: Callable[[Path], object], said: str) -> None:
+    """Connecting reads ~/.ssh/config (rtui.core.ssh.route): something else in its place is
+    said, as ssh says it, rather than taken as no config (another user, port or key)."""
+    config = tmp_path / "config"
+    make(config)
+    with pytest.raises(ConfigError, match=re.escape(f"~/config: cannot read ssh config: {said}")):
+        load_ssh_config(config, home=tmp_path)
+    assert load_ssh_config(tmp_path / "none", home=tmp_path) is None  # none at all is normal

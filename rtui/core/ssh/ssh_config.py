@@ -40,6 +40,7 @@ from rtui.core.config.ssh_aliases import (
     read_error,
 )
 from rtui.core.errors import ConfigError
+from rtui.core.safe_read import refuse_special
 
 __all__ = ["SSHConfigFiles", "SSHOptions", "load_ssh_config", "resolved_aliases"]
 
@@ -148,8 +149,18 @@ class SSHConfigFiles:
 
 
 def load_ssh_config(path: Path, *, home: Path | None = None) -> SSHConfigFiles | None:
-    """The config at ``path``, or None when there is none (having no ssh config is normal)."""
-    return SSHConfigFiles(path, home) if path.is_file() else None
+    """The config at ``path``, or None when there is none (having no ssh config is normal).
+
+    Something else in its place (a FIFO, a device, a symlink loop) is a
+    ConfigError, as ssh refuses to go on without the config it cannot read: connecting as if
+    there were none could pick another user, port or key than the person set there."""
+    try:
+        refuse_special(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None  # no such file ('a-file/config' too), or a directory: ssh skips both
+    except OSError as exc:
+        raise read_error(path, home or Path.home(), exc) from exc
+    return SSHConfigFiles(path, home)
 
 
 def resolved_aliases(path: Path, *, home: Path | None = None) -> list[ImportedAlias]:
