@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rtui.core.remote.client import AgentClient, AgentError
+from rtui.core.remote.client import READ_ONLY_OPS, AgentClient, AgentError, AgentLostError
 from tests.harness.sshd import SSHD
 from tests.ssh_helpers import connection, host_for, trust
 
@@ -59,3 +59,37 @@ async def test_a_refused_start_fails_the_requests_written_meanwhile(
     said = str(refused.value)
     assert refused.value.type == "no_python", said
     assert "no Python found" in said and missing in said, said
+
+
+@pytest.mark.parametrize(("op", "told", "asked"), [
+    ("list", False, 2),  # read-only: asked again of a new agent, and answered
+    ("fs_remove", False, 1),  # a change: said, never repeated behind the person's back
+    ("fs_list", True, 1),  # rows already shown: asking again would show them twice
+])
+async def test_a_request_the_agent_was_lost_under_is_asked_again_only_when_read_only(
+        monkeypatch: pytest.MonkeyPatch, op: str, told: bool, asked: int) -> None:
+    agent = AgentClient(connection=None)  # type: ignore[arg-type]  # never reached
+    calls: list[str] = []
+
+    async def once(op: str, args: object, pending: object, timeout: float,
+                   idle_timeout: bool) -> str:
+        calls.append(op)
+        if len(calls) == 1:
+            pending.told = told  # type: ignore[attr-defined]
+            raise AgentLostError("lost the rtui agent on lab: the agent exited")
+        return "answer"
+
+    monkeypatch.setattr(agent, "_request_once", once)
+    if asked == 2:
+        assert await agent.request(op) == "answer"
+    else:
+        with pytest.raises(AgentLostError, match="the agent exited"):
+            await agent.request(op)
+    assert calls == [op] * asked
+    assert op in READ_ONLY_OPS or asked == 1
+
+
+def test_the_read_only_ops_are_the_agents() -> None:
+    from rtui.agent.__main__ import OPS
+
+    assert set(OPS) >= READ_ONLY_OPS

@@ -31,9 +31,8 @@ from textual.widgets import Input
 from rtui.core.config.model import Config, Host
 from rtui.core.config.store import HostStore
 from rtui.core.console.model import ConsoleModel
-from rtui.core.errors import RtuiError, SSHError
+from rtui.core.errors import RtuiError
 from rtui.core.kernels import events as ev
-from rtui.core.kernels.records import KernelRecord
 from rtui.core.kernels.service import HostKernels, RemoteKernel
 from rtui.core.kernels.session import KernelSession
 from rtui.core.remote.bundle import agent_bundle
@@ -234,9 +233,8 @@ async def test_the_agent_killed_under_a_printing_cell(
         os.kill(agents[0], signal.SIGKILL)
         killed = time.monotonic()
         await until(lambda: not pid_alive(agents[0]), 5, "the agent's end")
-        told: list[str] = []  # a request racing the channel's close fails once, saying so
-        while (listed := await _listing(service, told)) is None:
-            assert len(told) < 3, told
+        # A read-only request racing the channel's close is asked again of a new agent.
+        listed = await asyncio.wait_for(service.list(), 30)
         recover_s = time.monotonic() - killed
         assert kernel.id in {k.id for k in listed if k.alive}
         assert _agents_of(fresh_sshd) not in ([], agents)  # a new one
@@ -250,20 +248,11 @@ async def test_the_agent_killed_under_a_printing_cell(
     said = [e for e in others if not isinstance(e, (ev.Status, ev.ExecuteReply,
                                                     ev.ExecuteInput))]
     assert said == [], said
-    assert all(t == "lost the rtui agent on t: the agent exited" for t in told), told
     reliability.record("faults", "the host's rtui agent killed (SIGKILL) under a printing cell",
-                       tried=lines, seen="the output goes on; a request sent as it dies: 'lost "
-                       "the rtui agent on HOST: the agent exited'; the next starts a new agent",
+                       tried=lines, seen="nothing: the output goes on; a listing asked as it "
+                       "dies is asked again of a new agent (a change is not: it fails saying "
+                       "'lost the rtui agent on HOST: the agent exited')",
                        lost=lost_of(got, lines), recover_s=recover_s)
-
-
-async def _listing(service: HostKernels, told: list[str]) -> list[KernelRecord] | None:
-    """The host's kernels, or None (what was said noted) when the agent was lost."""
-    try:
-        return await service.list()
-    except SSHError as exc:
-        told.append(str(exc))
-        return None
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from rtui.core.errors import RtuiError, SSHError
 from rtui.core.remote.bundle import PACKAGE, agent_bundle, find_python_sh
 from rtui.core.ssh.connection import HostConnection
 
-__all__ = ["AgentClient", "AgentError", "Progress"]
+__all__ = ["READ_ONLY_OPS", "AgentClient", "AgentError", "AgentLostError", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,18 @@ class AgentError(RtuiError):
         self.type = type
 
 
+class AgentLostError(SSHError):
+    """The agent's channel ended (the agent killed, the link lost) while a request waited."""
+
+
+#: Requests that change nothing on the host: one the agent was lost under is asked again,
+#: once, of a new agent (unless it had already streamed rows or progress to its caller).
+READ_ONLY_OPS = frozenset({
+    "hello", "envs", "list", "resolve", "fs_list", "fs_walk", "fs_du", "fs_checksum",
+    "fs_home", "env_tools", "env_packages", "env_export", "slurm_info", "slurm_jobs",
+    "slurm_wait"})
+
+
 @dataclass(frozen=True)
 class Progress:
     """A progress line streamed by a long request (pip output during set-up)."""
@@ -115,6 +127,7 @@ class _Pending:
     on_progress: Callable[[Progress], None] | None = None
     on_rows: Callable[[list[Any]], None] | None = None
     last_event: float = field(default_factory=time.monotonic)
+    told: bool = False  # rows or progress reached the caller: asking again would repeat them
 
 
 class AgentClient:
@@ -151,11 +164,23 @@ class AgentClient:
         ``timeout`` counts from the agent's greeting (its start is bounded on its own), or
         with ``idle_timeout`` from the request's last event (a long listing or checksum
         runs as long as it keeps reporting). ``on_rows`` gets each batch of streamed rows.
-        When the awaiting task is cancelled, the agent is asked to cancel the request too."""
+        When the awaiting task is cancelled, the agent is asked to cancel the request too.
+        A read-only request (READ_ONLY_OPS) the agent was lost under is asked again, once."""
+        pending = _Pending(asyncio.get_running_loop().create_future(), on_progress, on_rows)
+        try:
+            return await self._request_once(op, args, pending, timeout, idle_timeout)
+        except AgentLostError as lost:
+            if op not in READ_ONLY_OPS or pending.told:
+                raise
+            log.info("%s; asking '%s' again of a new agent", lost, op)
+        pending = _Pending(asyncio.get_running_loop().create_future(), on_progress, on_rows)
+        return await self._request_once(op, args, pending, timeout, idle_timeout)
+
+    async def _request_once(self, op: str, args: dict[str, Any] | None, pending: _Pending,
+                            timeout: float, idle_timeout: bool) -> Any:
         process, ready = await self._ensure_started()
         request_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pending = _Pending(future, on_progress, on_rows)
+        future = pending.future
         self._pending[request_id] = pending
         line = json.dumps({"id": request_id, "op": op, "args": args or {}})
         try:
@@ -370,7 +395,7 @@ class AgentClient:
             def lost() -> RtuiError:
                 if failure is not None:
                     return AgentError(str(failure), failure.type)
-                return SSHError(f"lost the rtui agent on {self.connection.name}: {reason}")
+                return AgentLostError(f"lost the rtui agent on {self.connection.name}: {reason}")
 
             if not ready.done():
                 ready.set_exception(lost())
@@ -390,12 +415,14 @@ class AgentClient:
         try:
             if event == "progress":
                 if pending.on_progress is not None and isinstance(data, dict):
+                    pending.told = True
                     pending.on_progress(Progress(
                         str(data.get("line", "")), _fraction(data.get("fraction")), data))
             elif event == "rows":
                 if not isinstance(data, list):
                     raise self._malformed("rows that are not a list")
                 if pending.on_rows is not None and not future.done():
+                    pending.told = True
                     pending.on_rows(data)
             elif event is not None:
                 pass  # an event this client does not know yet
