@@ -142,6 +142,31 @@ async def test_tail_then_live_then_follows_again_after_a_drop(keeper: FakeKeeper
     assert feed.closed
 
 
+async def test_a_drop_before_the_first_message_loses_nothing_printed_meanwhile(
+        keeper: FakeKeeper) -> None:
+    """No tail asked (a new console): the stream drops before its first message arrived
+    while the kernel printed; following again asks from where the first stream began, not
+    from the keeper's newest (CI lost a cell's first 72 lines so on a loaded machine)."""
+    for n in range(1, 6):
+        keeper.add(msg(n))  # before this console: not asked for (tail=0)
+    seen = Seen()
+    feed = KeeperFeed(keeper.opener(), seen.on_frames, seen.on_event, tail=0, name="t")
+    feed.start()
+    try:
+        await feed.wait_replayed(5)
+        assert feed.last_seq is None and seen.frames == []
+        keeper.lag = 30.0  # printed, kept, not yet delivered when the stream drops
+        for n in range(6, 11):
+            keeper.add(msg(n))
+        keeper.drop_clients()
+        keeper.lag = 0.0
+        await seen.until(lambda: len(seen.frames) == 5)
+        assert seen.frames == [msg(n) for n in range(6, 11)]  # once each, in order
+        assert keeper.requests[-1] == {"op": "follow", "since": 5, "tail": 0}
+    finally:
+        await feed.close()
+
+
 async def test_a_new_keeper_is_followed_from_its_tail(keeper: FakeKeeper) -> None:
     """A remembered seq past what the keeper numbered: the keeper was replaced (a host
     reboot, say); its tail is asked for instead of nothing."""

@@ -210,6 +210,10 @@ class KeeperFeed:
         self.last_seq: int | None = since
         """The seq of the last message handed on (None: none yet, a tail is asked for)."""
         self._tail = tail
+        self._floor: int | None = None
+        """Before any message came: the seq just before the first one this feed was sent
+        (its tail's start), so a stream dropped before then follows on from there, not from
+        the keeper's newest (which lost every message printed in between)."""
         self._stdin = stdin
         self._headed: asyncio.Future[FollowHeader] | None = None
         self.live = False
@@ -379,7 +383,7 @@ class KeeperFeed:
         Returns True when the keeper turned out to be a new one (our ``since`` is past its
         numbering): the caller follows again for its tail.
         """
-        since = self.last_seq
+        since = self.last_seq if self.last_seq is not None else self._floor
         stdin = {} if self._stdin is None else {"stdin": self._stdin}
         writer.write(request_line("follow", since=since, tail=self._tail, **stdin))
         buf = bytearray()
@@ -387,8 +391,10 @@ class KeeperFeed:
         if since is not None and header.next <= since:
             log.info("%s: the keeper numbers from 1 again (a new keeper): following its tail",
                      self.name)
-            self.last_seq = None
+            self.last_seq = self._floor = None
             return True
+        if since is None:  # the keeper sends from its tail's start (keeper_buffer.Follower)
+            self._floor = max(0, max(header.first, header.next - max(0, self._tail)) - 1)
         self.header = header
         if self._headed is not None and not self._headed.done():
             self._headed.set_result(header)
