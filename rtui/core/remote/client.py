@@ -402,6 +402,12 @@ class AgentClient:
             for pending in list(self._pending.values()):
                 if not pending.future.done():
                     pending.future.set_exception(lost())
+            if self._process is process:
+                # Its output ended, though the channel may not have closed yet: a request
+                # written to it now would wait for ever. The next one starts a new agent.
+                self._process = None
+                with contextlib.suppress(Exception):
+                    process.close()
 
     def _dispatch(self, process: asyncssh.SSHClientProcess[str], message: dict[str, Any],
                   pending: _Pending) -> None:
