@@ -85,7 +85,7 @@ async def test_a_launched_kernel_is_reached_with_the_key_rtui_chose_kept_private
         # Followed from the keeper's first message: the kernel's own "starting" status,
         # published as it booted, before anyone could have asked it anything.
         statuses = [e.state for e in held if isinstance(e, ev.Status)]
-        assert statuses[:1] == ["starting"], statuses
+        assert statuses[:1] == ["starting"], (statuses, [type(e).__name__ for e in held][:20])
         assert kernel.session.last_seq is not None and kernel.session.last_seq >= 1
     finally:
         await kernels.shutdown(kernel)

@@ -170,6 +170,9 @@ class Keeper:
         self.sub = self.context.socket(zmq.SUB)
         self.sub.setsockopt(zmq.RCVHWM, 0)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        # A kernel we start binds iopub after this connect: zmq retries every 100 ms by
+        # default, long enough to miss the kernel's first messages ("starting") at times.
+        self.sub.setsockopt(zmq.RECONNECT_IVL, 5)
         self.sub.connect(endpoint(self.conn, "iopub_port"))
         # A kernel we start is asked on shell (as jupyter_client's wait_for_ready does: a
         # control message before ipykernel has set up its control lock logs a traceback);
