@@ -147,7 +147,10 @@ ALONE = {
         "test_relay_freeze_lets_client_keepalive_notice",
         "test_relay_delay_is_pipelined_and_ordered", "test_black_hole_times_out_ssh_login"),
     "test_keeper_feed.py": ("test_a_flood_is_parsed_in_batches_without_starving_the_loop",
-                            "test_attaching_to_a_dead_kernel_says_so_at_once"),
+                            "test_attaching_to_a_dead_kernel_says_so_at_once",
+                            # lost a cell's first lines twice in CI beside another test
+                            # (issue 21's note: the cause is not found yet)
+                            "test_session_reads_iopub_from_the_keeper_across_drops"),
     "test_keeper_lifecycle.py": ("test_a_keeper_lingers_after_its_kernel_died_then_leaves",),
     "test_kernel_session.py": ("test_attach_to_a_busy_kernel", "test_interrupt"),
     "test_kernels_remote.py": ("test_interrupt_sleep_within_two_seconds",

@@ -315,7 +315,8 @@ async def test_session_reads_iopub_from_the_keeper_across_drops(
             kept.drop_clients()
         await asyncio.wait_for(draining, 30)
         numbers = [int(x) for x in _stdout(got).split()]
-        assert numbers == list(range(lines))  # every line once, in order
+        assert numbers == list(range(lines)), (  # every line once, in order
+            numbers[:3], kept.requests, [type(e).__name__ for e in got][:12])
         assert isinstance(got[-1], ev.ExecuteReply) and got[-1].status == "ok"
         replays = [e for e in heard if isinstance(e, ev.OutputReplayed)]
         assert len(replays) >= 2  # the seam after each drop is said
